@@ -1,0 +1,98 @@
+"""loopml: version data, track runs and link everything to what made it.
+
+The public SDK is what this module exports; everything is imported on first
+use, so ``import loopml`` stays fast (nothing heavy loads until you call it)::
+
+    import loopml
+
+    ds = loopml.add_dataset("data/iris.csv", name="iris")
+    with loopml.start_run(experiment="iris", params={"max_depth": 4}) as run:
+        run.use_dataset(ds.uri)
+        loopml.log_metric("f1", 0.93)
+    loopml.search_runs("metrics.f1 > 0.9", order_by=["metrics.f1 DESC"])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; loaded lazily by __getattr__
+_EXPORTS: dict[str, str] = {
+    "Conflict": "loopml.errors",
+    "CorruptObject": "loopml.errors",
+    "DatasetVersion": "loopml.data",
+    "InvalidInput": "loopml.errors",
+    "LoopmlError": "loopml.errors",
+    "Metric": "loopml.tracking",
+    "MissingExtra": "loopml.errors",
+    "NotFound": "loopml.errors",
+    "Run": "loopml.tracking",
+    "active_run": "loopml.tracking",
+    "add_dataset": "loopml.data",
+    "configure": "loopml.config",
+    "end_run": "loopml.tracking",
+    "get_dataset": "loopml.data",
+    "get_metric_history": "loopml.tracking",
+    "get_run": "loopml.tracking",
+    "list_datasets": "loopml.data",
+    "log_artifact": "loopml.tracking",
+    "log_dict": "loopml.tracking",
+    "log_figure": "loopml.tracking",
+    "log_metric": "loopml.tracking",
+    "log_metrics": "loopml.tracking",
+    "log_param": "loopml.tracking",
+    "log_params": "loopml.tracking",
+    "search_runs": "loopml.tracking",
+    "set_tag": "loopml.tracking",
+    "set_tags": "loopml.tracking",
+    "start_run": "loopml.tracking",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from loopml.config import configure
+    from loopml.data import DatasetVersion, add_dataset, get_dataset, list_datasets
+    from loopml.errors import (
+        Conflict,
+        CorruptObject,
+        InvalidInput,
+        LoopmlError,
+        MissingExtra,
+        NotFound,
+    )
+    from loopml.tracking import (
+        Metric,
+        Run,
+        active_run,
+        end_run,
+        get_metric_history,
+        get_run,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        search_runs,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,61 @@
+"""``loopml init``: make the current folder a loopml project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from loopml.cli._output import console
+
+TEMPLATE = """\
+# loopml project settings. Every key is optional: the defaults keep all
+# state in .loopml/ next to this file. Environment variables
+# (LOOPML_TRACKING_URI, LOOPML_ARTIFACT_URI, LOOPML_DATA_REMOTE) win over
+# this file; arguments given in code or on the command line win over both.
+
+[store]
+# Metadata database: SQLite by default, or PostgreSQL for a team
+# (pip install 'loopml[postgres]').
+# tracking_uri = "sqlite:///.loopml/loopml.db"
+# tracking_uri = "postgresql://user@db-host/loopml"
+
+# Content-addressed objects (data files, artifacts): a folder, or any
+# fsspec URL such as "s3://bucket/loopml" (pip install 'loopml[s3]').
+# artifact_uri = ".loopml/artifacts"
+
+[data]
+# Where 'loopml data push' and 'loopml data pull' send and fetch objects.
+# remote = "s3://bucket/loopml-remote"
+
+[tracking]
+# Seconds between background flushes of buffered metrics. A process killed
+# with SIGKILL loses at most this much of its latest metrics.
+# flush_interval = 1.0
+"""
+
+
+def init(
+    path: Path = typer.Argument(Path("."), help="Project folder (default: here)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing loopml.toml."),
+) -> None:
+    """Write a commented loopml.toml and a git-ignored .loopml/ folder."""
+    from loopml.config import CONFIG_FILE, STATE_DIR
+    from loopml.errors import Conflict, InvalidInput
+
+    root = path.resolve()
+    if root.exists() and not root.is_dir():
+        raise InvalidInput(f"{root} is a file; give a folder to make a loopml project in.")
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / CONFIG_FILE
+    if config.exists() and not force:
+        raise Conflict(f"{config} exists already; use --force to overwrite it.")
+    tmp = config.with_suffix(".toml.tmp")
+    tmp.write_text(TEMPLATE, encoding="utf-8")
+    tmp.replace(config)
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    (state / ".gitignore").write_text("# loopml's local state: never commit it\n*\n")
+    console.print(f"Initialized loopml project in [bold]{root}[/]")
+    console.print(f"  {CONFIG_FILE}   settings (commit it)")
+    console.print(f"  {STATE_DIR}/      local metadata and objects (git-ignored)")

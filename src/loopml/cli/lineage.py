@@ -1,0 +1,31 @@
+"""``loopml lineage URI``: where something came from and what came of it."""
+
+from __future__ import annotations
+
+import typer
+
+from loopml.cli._output import console
+
+
+def lineage(
+    uri: str = typer.Argument(..., help="data:/name@version, runs:/<id>, models:/name/version"),
+    depth: int = typer.Option(10, "--depth", min=1, help="How many edges to follow each way."),
+) -> None:
+    """Print the lineage tree of URI: upstream (what made it) and downstream (what it made)."""
+    from rich.tree import Tree
+
+    from loopml.tracking.lineage import get_lineage
+
+    result = get_lineage(uri, depth=depth)
+
+    def build(tree: Tree, node) -> None:  # type: ignore[no-untyped-def]
+        for child in node.children or []:
+            label = f"[dim]{child.relation}[/] {child.uri}" if child.relation else child.uri
+            build(tree.add(label), child)
+
+    up = Tree(f"[bold]{result.uri}[/] [dim]← upstream (what it came from)[/]")
+    build(up, result.upstream)
+    down = Tree(f"[bold]{result.uri}[/] [dim]→ downstream (what came from it)[/]")
+    build(down, result.downstream)
+    console.print(up)
+    console.print(down)

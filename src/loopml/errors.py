@@ -1,0 +1,84 @@
+"""Every error loopml raises on purpose.
+
+One root, a few specific kinds. A message says what was expected, what was
+got, and what to do::
+
+    LoopmlError
+    ├── NotFound            a run, dataset, version, object or file that does not exist
+    ├── InvalidInput        a malformed URI, filter, path, value or file
+    │   └── MissingExtra    a backend whose optional dependency is not installed
+    ├── ValidationFailed    data that breaks declared expectations
+    ├── GateFailed          a promotion that did not pass its gates
+    ├── Conflict            a write that clashes with what is stored
+    ├── Forbidden           an action the caller may not take
+    └── StoreError          the metadata or artifact store cannot serve the request
+        ├── CorruptObject   a stored object whose bytes no longer match its hash
+        └── SchemaTooNew    a database written by a newer loopml
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "CorruptObject",
+    "Forbidden",
+    "GateFailed",
+    "InvalidInput",
+    "LoopmlError",
+    "MissingExtra",
+    "NotFound",
+    "SchemaTooNew",
+    "StoreError",
+    "ValidationFailed",
+]
+
+
+class LoopmlError(Exception):
+    """The root of every error loopml raises on purpose."""
+
+
+class NotFound(LoopmlError):
+    """A run, dataset, version, stored object or path that does not exist."""
+
+
+class InvalidInput(LoopmlError, ValueError):
+    """A malformed URI, filter expression, path, value or file."""
+
+
+class MissingExtra(InvalidInput):
+    """A backend was asked for whose optional dependency is not installed."""
+
+    def __init__(self, what: str, extra: str, module: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{what} needs the '{module}' package, which is not installed. "
+            f"Install it with: pip install 'loopml[{extra}]'"
+        )
+
+
+class ValidationFailed(LoopmlError):
+    """Data that breaks the expectations declared for it."""
+
+
+class GateFailed(LoopmlError):
+    """A promotion that did not pass its gates."""
+
+
+class Conflict(LoopmlError):
+    """A write that clashes with what is already stored."""
+
+
+class Forbidden(LoopmlError):
+    """An action the caller is not allowed to take."""
+
+
+class StoreError(LoopmlError):
+    """The metadata or artifact store cannot serve the request."""
+
+
+class CorruptObject(StoreError):
+    """A stored object whose bytes no longer match the hash it is stored under."""
+
+
+class SchemaTooNew(StoreError):
+    """The metadata database was written by a newer version of loopml."""

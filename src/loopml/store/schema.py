@@ -1,0 +1,188 @@
+"""The metadata tables, as SQLAlchemy Core ``Table`` objects.
+
+Core rather than the ORM: every record crossing a module border is a small
+dataclass anyway, bulk paths (metrics, manifests' references) want
+``executemany``, and Core imports faster. The alembic migrations in
+``store/migrations`` create exactly these tables; a test compares the two.
+
+Times are seconds since the epoch (double precision), ids of runs are
+32-character hex strings, everything else has an integer id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "dataset_versions",
+    "datasets",
+    "experiments",
+    "latest_metrics",
+    "lineage",
+    "metadata",
+    "metrics",
+    "object_refs",
+    "params",
+    "run_artifacts",
+    "runs",
+    "tags",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Double = Float(precision=53)
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("description", Text, nullable=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(32), nullable=False, server_default="run"),
+    Column("status", String(16), nullable=False),
+    Column("start_time", Double, nullable=False),
+    Column("end_time", Double, nullable=True),
+    Column("user", String(255), nullable=True),
+    Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("git_branch", String(255), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("git_diff_digest", String(64), nullable=True),
+    Column("entry_point", Text, nullable=True),
+    Column("command", Text, nullable=True),
+    Column("environment", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("host", String(255), nullable=True),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_id"),
+    Index(None, "status"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("step", BigInt, nullable=False),
+    Column("timestamp", Double, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Double, nullable=False),
+    Column("step", BigInt, nullable=False),
+    Column("timestamp", Double, nullable=False),
+    Index(None, "key", "value"),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInt, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("description", Text, nullable=True),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("source_path", Text, nullable=True),
+    Column("n_files", Integer, nullable=False),
+    Column("total_bytes", BigInt, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("schema", JSON, nullable=True),
+    Column("profile", JSON, nullable=True),
+    UniqueConstraint("dataset_id", "version"),
+    Index(None, "manifest_digest"),
+)
+
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("src", String(512), nullable=False),
+    Column("dst", String(512), nullable=False),
+    Column("relation", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("src", "dst", "relation"),
+    Index(None, "dst"),
+)
+
+object_refs = Table(
+    "object_refs",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("owner", String(512), primary_key=True),
+    Index(None, "owner"),
+)

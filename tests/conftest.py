@@ -1,0 +1,106 @@
+"""Shared fixtures.
+
+``project``: a fresh project folder as the working directory, with loopml's
+settings and cached stores reset around the test.
+
+``backend``: parametrized over every metadata backend — SQLite always, and
+PostgreSQL when ``LOOPML_TEST_POSTGRES_URL`` is set (each test gets its own
+schema, dropped afterwards). Without the variable the PostgreSQL case skips
+with a message; under CI (``CI=true``) it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ENV = "LOOPML_TEST_POSTGRES_URL"
+REDIS_ENV = "LOOPML_TEST_REDIS_URL"
+
+
+def _reset_loopml() -> None:
+    import loopml.config as config
+
+    config.reset()
+    try:
+        from loopml.store import artifacts, metadata
+    except ImportError:  # pragma: no cover
+        return
+    metadata.reset_stores()
+    artifacts._stores.clear()
+    try:
+        from loopml.tracking import _state
+    except ImportError:
+        return
+    _state.reset()
+
+
+def require_service(env: str, what: str) -> str:
+    """The URL in ``env``; skip (or, under CI, fail) when it is unset."""
+    url = os.environ.get(env)
+    if url:
+        return url
+    message = f"{what} tests need {env} (e.g. make test sets it when the service answers)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; in CI a missing service is a failure")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty project folder, made the working directory, with loopml reset."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "loopml.toml").write_text("")
+    monkeypatch.chdir(root)
+    for var in (
+        "LOOPML_TRACKING_URI",
+        "LOOPML_ARTIFACT_URI",
+        "LOOPML_DATA_REMOTE",
+        "LOOPML_PROJECT_DIR",
+        "LOOPML_FLUSH_INTERVAL",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    _reset_loopml()
+    yield root
+    _reset_loopml()
+
+
+def postgres_schema_url(base: str) -> Iterator[str]:
+    """A URL on ``base`` whose search_path is a fresh schema, dropped afterwards."""
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        from loopml.store import metadata
+
+        metadata.reset_stores()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The tracking URI of a fresh metadata store, once per backend, set for the project."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{project / '.loopml' / 'loopml.db'}"
+        monkeypatch.setenv("LOOPML_TRACKING_URI", uri)
+        _reset_loopml()
+        yield uri
+        return
+    base = require_service(PG_ENV, "PostgreSQL")
+    for uri in postgres_schema_url(base):
+        monkeypatch.setenv("LOOPML_TRACKING_URI", uri)
+        _reset_loopml()
+        yield uri
