@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import loopml
+
+
+def test_all_is_sorted_and_every_name_resolves() -> None:
+    assert loopml.__all__ == sorted(loopml.__all__)
+    for name in loopml.__all__:
+        assert getattr(loopml, name) is not None, name
+
+
+def test_importing_loopml_loads_nothing_heavy() -> None:
+    code = (
+        "import sys, json, loopml; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'sqlalchemy','pandas','numpy','pyarrow','sklearn','typer','rich','alembic','fsspec'})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        loopml.nope  # noqa: B018
+
+
+def test_errors_share_one_root() -> None:
+    from loopml import errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.LoopmlError)
