@@ -91,7 +91,9 @@ def postgres_schema_url(base: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def backend(
+    request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """The tracking URI of a fresh metadata store, once per backend, set for the project."""
     if request.param == "sqlite":
         uri = f"sqlite:///{project / '.loopml' / 'loopml.db'}"

@@ -15,7 +15,9 @@ def test_defaults_live_in_the_project_state_folder(project: Path) -> None:
     assert s.artifact_uri == str(project / ".loopml" / "artifacts")
 
 
-def test_project_root_is_found_by_walking_up(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_project_root_is_found_by_walking_up(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deep = project / "a" / "b"
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)

@@ -49,7 +49,9 @@ def test_every_block_of_the_document_runs(doc: Path, tmp_path: Path) -> None:
             result = subprocess.run(
                 [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
             )
-            assert result.returncode == 0, f"{doc.name} python block failed:\n{code}\n{result.stderr}"
+            assert result.returncode == 0, (
+                f"{doc.name} python block failed:\n{code}\n{result.stderr}"
+            )
             continue
         for line in code.splitlines():
             line = line.split(" #", 1)[0].strip()

@@ -76,9 +76,8 @@ def check_name(name: str, what: str = "name") -> str:
 def parse_data_uri(uri: str) -> DataURI:
     """Parse ``data:/name@version``; a bare dataset name is accepted too."""
     text = uri.strip()
-    if not text.startswith("data:/"):
-        if "@" in text or _NAME_RE.match(text):
-            text = "data:/" + text
+    if not text.startswith("data:/") and ("@" in text or _NAME_RE.match(text)):
+        text = "data:/" + text
     m = _DATA_RE.match(text)
     if not m:
         raise InvalidInput(

@@ -12,7 +12,9 @@ from loopml.cli import app
 runner = CliRunner()
 
 
-def _loopml(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _loopml(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from loopml.cli import main; main()", *args],
         cwd=cwd,

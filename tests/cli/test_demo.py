@@ -9,7 +9,14 @@ from pathlib import Path
 def test_demo_versions_data_tracks_runs_and_prints_lineage(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     result = subprocess.run(
-        [sys.executable, "-c", "from loopml.cli import main; main()", "demo", "--dir", str(tmp_path / "d")],
+        [
+            sys.executable,
+            "-c",
+            "from loopml.cli import main; main()",
+            "demo",
+            "--dir",
+            str(tmp_path / "d"),
+        ],
         capture_output=True,
         text=True,
         env={**env, "COLUMNS": "200"},

@@ -55,7 +55,15 @@ def test_upsert_updates_only_where_condition_holds(backend: str) -> None:
     store.write(
         lambda c: c.execute(
             insert(schema.runs),
-            [{"id": "a" * 32, "experiment_id": 1, "name": "r", "status": "RUNNING", "start_time": 1.0}],
+            [
+                {
+                    "id": "a" * 32,
+                    "experiment_id": 1,
+                    "name": "r",
+                    "status": "RUNNING",
+                    "start_time": 1.0,
+                }
+            ],
         )
     )
     row = {"run_id": "a" * 32, "key": "loss", "value": 1.0, "step": 5, "timestamp": 1.0}
@@ -66,12 +74,18 @@ def test_upsert_updates_only_where_condition_holds(backend: str) -> None:
     for value, step in ((1.0, 5), (2.0, 3), (3.0, 7)):
         store.write(
             lambda c, v=value, s=step: store.upsert(
-                c, schema.latest_metrics, [{**row, "value": v, "step": s}],
-                keys=("run_id", "key"), update=("value", "step", "timestamp"), where=newer,
+                c,
+                schema.latest_metrics,
+                [{**row, "value": v, "step": s}],
+                keys=("run_id", "key"),
+                update=("value", "step", "timestamp"),
+                where=newer,
             )
         )
     with store.read() as conn:
-        got = conn.execute(select(schema.latest_metrics.c.value, schema.latest_metrics.c.step)).one()
+        got = conn.execute(
+            select(schema.latest_metrics.c.value, schema.latest_metrics.c.step)
+        ).one()
     assert tuple(got) == (3.0, 7)
 
 

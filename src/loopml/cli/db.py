@@ -11,7 +11,9 @@ app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 
 @app.command("upgrade")
 def upgrade(
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="Database URL (default: configured)."),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri", help="Database URL (default: configured)."
+    ),
 ) -> None:
     """Apply pending schema migrations (they also run on first use)."""
     from loopml.config import get_settings
@@ -24,7 +26,9 @@ def upgrade(
 
 @app.command("current")
 def current(
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="Database URL (default: configured)."),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri", help="Database URL (default: configured)."
+    ),
 ) -> None:
     """Print the schema revision of the database."""
     from loopml.config import get_settings

@@ -228,11 +228,9 @@ class LocalArtifactStore(ArtifactStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
         try:
-            try:
-                fin = open(src, "rb", buffering=0)
-            except FileNotFoundError:
-                raise _missing(self.uri, digest) from None
-            with fin, open(tmp, "wb", buffering=0) as fout:
+            if not src.is_file():
+                raise _missing(self.uri, digest)
+            with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
                 got, size = _hash_and_copy(fin, fout)
             if got != digest:
                 raise _corrupt(self.uri, digest, got, size)

@@ -43,7 +43,9 @@ class LineageNode:
     children: list[LineageNode] | None = None
 
 
-def add_edges(conn: Connection, store: MetadataStore, edges: Iterable[tuple[str, str, str]]) -> None:
+def add_edges(
+    conn: Connection, store: MetadataStore, edges: Iterable[tuple[str, str, str]]
+) -> None:
     """Record edges inside an open write transaction; an edge already recorded is kept as is."""
     now = time.time()
     rows = [{"src": s, "dst": d, "relation": r, "created_at": now} for s, d, r in edges]

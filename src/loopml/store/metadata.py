@@ -115,6 +115,7 @@ class MetadataStore:
         """
         if not rows:
             return
+        dialect_insert: Any
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         elif self.dialect == "postgresql":
@@ -237,7 +238,7 @@ def _create_engine(uri: str) -> Engine:
             import psycopg  # noqa: F401
         except ImportError as exc:
             raise MissingExtra("a PostgreSQL metadata store", "postgres", "psycopg") from exc
-        scheme, rest = uri.split("://", 1)
+        rest = uri.split("://", 1)[1]
         return create_engine(f"postgresql+psycopg://{rest}", pool_pre_ping=True)
     raise InvalidInput(
         f"unsupported tracking URI {_redact(uri)!r}: expected 'sqlite:///path/to.db' "
@@ -280,11 +281,10 @@ def get_metadata_store(uri: str | None = None) -> MetadataStore:
                 store.engine.dispose(close=False)
             _stores.clear()
             _stores_pid = os.getpid()
-        store = _stores.get(uri)
-        if store is None:
-            store = MetadataStore(uri)
-            _stores[uri] = store
-        return store
+        found = _stores.get(uri)
+        if found is None:
+            found = _stores[uri] = MetadataStore(uri)
+        return found
 
 
 def reset_stores() -> None:

@@ -11,13 +11,17 @@ write its ``upgrade()``, and append its id to ``KNOWN_REVISIONS`` in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 HERE = Path(__file__).parent
 
 
-def alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]
+def alembic_config(connection: Connection | None = None) -> Config:
     """An alembic ``Config`` pointing at these migrations (and at ``connection``)."""
     from alembic.config import Config
 
