@@ -11,9 +11,10 @@ a reader could see it; the next write of the same bytes simply succeeds.
 Every read checks the hash and refuses a tampered or truncated object with
 :class:`~loopml.errors.CorruptObject`.
 
-Adding a file reads it once: each chunk is hashed on one thread (BLAKE3
-releases the GIL) while the previous chunk is written on the other, so the
-copy costs about as much as the hashing alone.
+Adding a file reads it once: each chunk is written by the calling thread and
+then hashed by a helper thread (BLAKE3 and file I/O release the GIL) while
+the next chunks are read and written, so on two cores the copy costs about
+as much as the hashing alone.
 
 The local folder is the default; any fsspec URL (``s3://bucket/prefix``,
 ``gs://...``, ``memory://...``) gives a :class:`FsspecArtifactStore`, with
@@ -24,11 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 CHUNK = 8 << 20
+_COPY_CHUNK = 1 << 20  # small enough to stay in cache between the write and the hash
+_COPY_BUFFERS = 6
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -97,9 +101,14 @@ class ArtifactStore(ABC):
     uri: str
 
     @abstractmethod
-    def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> ObjectInfo:
+    def put_file(
+        self,
+        path: str | os.PathLike[str],
+        digest: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ObjectInfo:
         """Store the file at ``path``; ``digest``, when the caller knows it, skips re-hashing
-        if the object is already stored."""
+        if the object is already stored. ``progress(n)`` is called as bytes are copied."""
 
     @abstractmethod
     def put_bytes(self, data: bytes) -> ObjectInfo:
@@ -198,14 +207,22 @@ class LocalArtifactStore(ArtifactStore):
             tmp.unlink(missing_ok=True)
         return ObjectInfo(digest, len(data), created)
 
-    def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> ObjectInfo:
+    def put_file(
+        self,
+        path: str | os.PathLike[str],
+        digest: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ObjectInfo:
         src = Path(path)
         if digest is not None and _reuse(self.path(digest)):
-            return ObjectInfo(digest, src.stat().st_size, False)
+            size = src.stat().st_size
+            if progress is not None:
+                progress(size)
+            return ObjectInfo(digest, size, False)
         tmp = self._tmp_file()
         try:
             with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
-                got, size = _hash_and_copy(fin, fout)
+                got, size = _hash_and_copy(fin, fout, progress)
             created = self._publish(tmp, got)
         finally:
             tmp.unlink(missing_ok=True)
@@ -356,12 +373,19 @@ class FsspecArtifactStore(ArtifactStore):
         created = self._upload(lambda p: self.fs.pipe_file(p, data), digest)
         return ObjectInfo(digest, len(data), created)
 
-    def put_file(self, path: str | os.PathLike[str], digest: str | None = None) -> ObjectInfo:
+    def put_file(
+        self,
+        path: str | os.PathLike[str],
+        digest: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ObjectInfo:
         if digest is None:
             digest, size = hash_file(path)
         else:
             size = os.stat(path).st_size
         created = self._upload(lambda p: self.fs.put_file(os.fspath(path), p), digest)
+        if progress is not None:
+            progress(size)
         return ObjectInfo(digest, size, created)
 
     def get_bytes(self, digest: str) -> bytes:
@@ -437,30 +461,63 @@ def _reuse(path: Path) -> bool:
     return True
 
 
-def _hash_and_copy(fin: IO[bytes], fout: IO[bytes]) -> tuple[str, int]:
-    """Copy ``fin`` to ``fout`` in one pass over the bytes.
+def _hash_and_copy(
+    fin: IO[bytes], fout: IO[bytes], progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """Copy ``fin`` to ``fout`` in one pass over the bytes, returning their hash and size.
 
-    Each chunk is hashed on a helper thread while this thread writes it and
-    reads the next one into the other buffer; BLAKE3 and file I/O release the
-    GIL, so on two cores the copy costs about what the hashing costs.
+    A file that fits in one chunk is hashed and written on this thread. A
+    larger one is written chunk by chunk here while a helper thread hashes
+    the chunks already written (a few buffers circulate between the two), so
+    the hashing overlaps the reads and writes.
     """
     hasher = blake3.blake3()
-    bufs = (bytearray(CHUNK), bytearray(CHUNK))
+    buf = bytearray(_COPY_CHUNK)
     size = 0
-    i = 0
-    n = fin.readinto(bufs[0])  # type: ignore[attr-defined]
-    while n:
-        view = memoryview(bufs[i])[:n]
-        worker = threading.Thread(target=hasher.update, args=(view,))
-        worker.start()
-        try:
+    n = fin.readinto(buf)  # type: ignore[attr-defined]
+    if n < len(buf):  # the whole file in one read: no helper thread
+        while n:
+            view = memoryview(buf)[:n]
+            hasher.update(view)
             _write_all(fout, view)
-            next_n = fin.readinto(bufs[i ^ 1])  # type: ignore[attr-defined]
-        finally:
-            worker.join()
-        size += n
-        n = next_n
-        i ^= 1
+            size += n
+            if progress is not None:
+                progress(n)
+            n = fin.readinto(buf)  # type: ignore[attr-defined]
+        return hasher.hexdigest(), size
+
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    for _ in range(_COPY_BUFFERS - 1):
+        free.put(bytearray(_COPY_CHUNK))
+    todo: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+    failed: list[BaseException] = []
+
+    def hash_chunks() -> None:
+        while (item := todo.get()) is not None:
+            chunk, k = item
+            if not failed:
+                try:
+                    hasher.update(memoryview(chunk)[:k])
+                except BaseException as exc:  # handed to the caller below
+                    failed.append(exc)
+            free.put(chunk)
+
+    worker = threading.Thread(target=hash_chunks, name="loopml-hash", daemon=True)
+    worker.start()
+    try:
+        while n:
+            _write_all(fout, memoryview(buf)[:n])
+            todo.put((buf, n))
+            size += n
+            if progress is not None:
+                progress(n)
+            buf = free.get()
+            n = fin.readinto(buf)  # type: ignore[attr-defined]
+    finally:
+        todo.put(None)
+        worker.join()
+    if failed:
+        raise failed[0]
     return hasher.hexdigest(), size
 
 

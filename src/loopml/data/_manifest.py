@@ -1,0 +1,87 @@
+"""Manifests: the small, canonical list of files that *is* a dataset version.
+
+A manifest is serialized as sorted-key JSON with its entries sorted by path::
+
+    {"files": [["a.csv", "<blake3>", 1234], ...], "format": 1, "kind": "folder"}
+
+and stored as an object itself, so equal folders have equal manifest hashes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from loopml.data._records import ManifestEntry
+from loopml.errors import CorruptObject, InvalidInput
+from loopml.store.artifacts import ArtifactStore, get_artifact_store
+
+__all__ = ["FORMAT", "Manifest", "load_manifest", "store_manifest"]
+
+FORMAT = 1
+KINDS = ("file", "folder")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A dataset version's files (sorted by path) and whether it is one file or a folder."""
+
+    kind: str
+    entries: tuple[ManifestEntry, ...]
+
+    @classmethod
+    def build(cls, kind: str, entries: Iterable[ManifestEntry]) -> Manifest:
+        if kind not in KINDS:
+            raise InvalidInput(f"manifest kind must be one of {KINDS}, got {kind!r}")
+        return cls(kind, tuple(sorted(entries, key=lambda e: e.path)))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @property
+    def digests(self) -> set[str]:
+        return {e.digest for e in self.entries}
+
+    def by_path(self) -> dict[str, ManifestEntry]:
+        return {e.path: e for e in self.entries}
+
+    def to_bytes(self) -> bytes:
+        files = [[e.path, e.digest, e.size] for e in self.entries]
+        return orjson.dumps(
+            {"format": FORMAT, "kind": self.kind, "files": files}, option=orjson.OPT_SORT_KEYS
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, digest: str = "?") -> Manifest:
+        try:
+            doc = orjson.loads(data)
+            if doc.get("format") != FORMAT:
+                raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT}")
+            entries = tuple(ManifestEntry(p, d, int(s)) for p, d, s in doc["files"])
+            kind = doc["kind"]
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CorruptObject(
+                f"object {digest} is not a dataset manifest ({exc}). "
+                "Expected the manifest hash from loopml.lock or 'loopml data show'."
+            ) from exc
+        return cls(kind, entries)
+
+
+def store_manifest(manifest: Manifest, store: ArtifactStore | None = None) -> str:
+    """Store ``manifest`` as an object; returns its hash."""
+    store = store or get_artifact_store()
+    return store.put_bytes(manifest.to_bytes()).digest
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(digest: str, store: ArtifactStore) -> Manifest:
+    return Manifest.from_bytes(store.get_bytes(digest), digest)
+
+
+def load_manifest(digest: str, store: ArtifactStore | None = None) -> Manifest:
+    """The manifest stored under ``digest`` (verified, and parsed once per process and store)."""
+    return _load_cached(digest, store or get_artifact_store())

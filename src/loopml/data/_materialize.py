@@ -1,0 +1,45 @@
+"""Local copies of dataset versions under ``<project>/.loopml/cache/data/<manifest hash>/``.
+
+A copy is built in a temporary folder, every file verified against its hash
+as it is copied out of the artifact store, then renamed into place in one
+step; a copy that is already there is re-used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from loopml.config import get_settings
+from loopml.data._manifest import load_manifest
+from loopml.store.artifacts import get_artifact_store
+
+__all__ = ["materialize"]
+
+
+def materialize(manifest_digest: str) -> Path:
+    """The local path holding exactly the version's bytes (the file itself for one file)."""
+    manifest = load_manifest(manifest_digest)
+    base = get_settings().state_dir / "cache" / "data"
+    final = base / manifest_digest
+    target = final / manifest.entries[0].path if manifest.kind == "file" else final
+    if final.is_dir():
+        return target
+    store = get_artifact_store()
+    tmp = base / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    try:
+        for entry in manifest.entries:
+            dest = tmp / entry.path
+            store.get_file(entry.digest, dest)
+            os.chmod(dest, 0o444)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

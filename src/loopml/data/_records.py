@@ -1,0 +1,261 @@
+"""The records the data layer hands out: versions, manifest entries, profiles, diffs."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "CheckoutResult",
+    "ColumnProfile",
+    "DatasetDiff",
+    "DatasetProfile",
+    "DatasetStatus",
+    "DatasetVersion",
+    "FileChange",
+    "ManifestEntry",
+    "SchemaChange",
+    "TableProfile",
+    "TransferReport",
+]
+
+
+class ManifestEntry(NamedTuple):
+    """One file of a dataset version: POSIX path relative to the dataset, BLAKE3 hash, size.
+
+    A named tuple rather than a dataclass: a manifest may list many thousands.
+    """
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclass
+class ColumnProfile:
+    """What one column of a table holds.
+
+    ``min``/``max``/``mean`` are set for numeric columns (``min``/``max`` also for
+    dates and times, as ISO text); ``distinct`` and ``top`` (the five most
+    frequent values with their counts) for text and other categorical columns.
+    """
+
+    name: str
+    type: str
+    null_count: int
+    min: float | int | str | None = None
+    max: float | int | str | None = None
+    mean: float | None = None
+    distinct: int | None = None
+    top: list[tuple[str, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "null_count": self.null_count,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "distinct": self.distinct,
+            "top": [[v, n] for v, n in self.top],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ColumnProfile:
+        return cls(
+            name=data["name"],
+            type=data["type"],
+            null_count=int(data["null_count"]),
+            min=data.get("min"),
+            max=data.get("max"),
+            mean=data.get("mean"),
+            distinct=data.get("distinct"),
+            top=[(str(v), int(n)) for v, n in data.get("top") or []],
+        )
+
+
+@dataclass
+class TableProfile:
+    """The profile of one tabular file: its path in the dataset, row count and columns."""
+
+    path: str
+    n_rows: int
+    columns: list[ColumnProfile]
+
+    @property
+    def schema(self) -> dict[str, str]:
+        """Column name → Arrow type name."""
+        return {c.name: c.type for c in self.columns}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "n_rows": self.n_rows,
+            "columns": [c.to_json() for c in self.columns],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TableProfile:
+        return cls(
+            path=data["path"],
+            n_rows=int(data["n_rows"]),
+            columns=[ColumnProfile.from_json(c) for c in data["columns"]],
+        )
+
+
+@dataclass
+class DatasetProfile:
+    """Profiles of a version's tabular files; ``skipped`` counts those left out by the cap."""
+
+    tables: list[TableProfile]
+    skipped: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        return sum(t.n_rows for t in self.tables)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tables": [t.to_json() for t in self.tables], "skipped": self.skipped}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> DatasetProfile | None:
+        if not data:
+            return None
+        return cls(
+            tables=[TableProfile.from_json(t) for t in data.get("tables", [])],
+            skipped=int(data.get("skipped", 0)),
+        )
+
+
+@dataclass
+class DatasetVersion:
+    """One version of a dataset: a manifest of files stored by hash.
+
+    Example::
+
+        ds = loopml.get_dataset("data:/iris@2")
+        ds.path            # a local copy holding exactly this version's bytes
+        ds.to_pandas()     # for tabular data
+    """
+
+    name: str
+    version: int
+    manifest_digest: str
+    n_files: int
+    total_bytes: int
+    kind: str
+    created_at: _dt.datetime
+    source_path: str | None = None
+    message: str | None = None
+    run_id: str | None = None
+    schema: dict[str, str] | None = None
+    profile: DatasetProfile | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"data:/{self.name}@{self.version}"
+
+    @property
+    def path(self) -> Path:
+        """A local path holding exactly this version's bytes (copied from the store once).
+
+        For a single-file dataset, the file itself; for a folder, the folder.
+        """
+        from loopml.data._materialize import materialize
+
+        return materialize(self.manifest_digest)
+
+    def files(self) -> list[ManifestEntry]:
+        """The version's manifest entries, sorted by path."""
+        from loopml.data._manifest import load_manifest
+
+        return list(load_manifest(self.manifest_digest).entries)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The data as a DataFrame: one CSV/TSV/Parquet file, or a folder of same-schema ones."""
+        from loopml.data._tabular import read_frame
+
+        return read_frame(self)
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A path that differs between two versions; a size is None where the path is absent."""
+
+    path: str
+    size_before: int | None
+    size_after: int | None
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """A column added, removed or retyped between two versions of a table."""
+
+    column: str
+    change: str  # "added", "removed" or "type"
+    type_before: str | None
+    type_after: str | None
+
+
+@dataclass
+class DatasetDiff:
+    """What changed from version ``a`` to version ``b``."""
+
+    a: str
+    b: str
+    added: list[FileChange] = field(default_factory=list)
+    removed: list[FileChange] = field(default_factory=list)
+    modified: list[FileChange] = field(default_factory=list)
+    schema_changes: list[SchemaChange] = field(default_factory=list)
+    rows_before: int | None = None
+    rows_after: int | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.removed or self.modified)
+
+
+@dataclass
+class DatasetStatus:
+    """The working copy of one locked dataset compared with its locked manifest.
+
+    ``state`` is ``"unchanged"``, ``"modified"`` or ``"missing"`` (the path is gone).
+    """
+
+    name: str
+    version: int
+    path: str
+    state: str
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckoutResult:
+    """What a checkout did to one dataset's working copy."""
+
+    name: str
+    version: int
+    path: str
+    restored: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+@dataclass
+class TransferReport:
+    """What a push or pull moved: object counts, bytes, and remote files written or read."""
+
+    remote: str
+    wanted: int = 0
+    transferred: int = 0
+    bytes: int = 0
+    packs: int = 0
+    single: int = 0

@@ -1,0 +1,410 @@
+"""Data remotes: push and pull dataset objects to a folder or any fsspec URL.
+
+Thousands of small files must not become thousands of round trips, so small
+objects travel in pack files; large ones travel alone::
+
+    <remote>/objects/ab/cdef…          an object of 1 MiB or more, under its hash
+    <remote>/packs/<hash>.pack         small objects, concatenated
+    <remote>/packs/<hash>.idx          JSON: {"format": 1, "pack": "<hash>.pack",
+                                              "objects": [[hash, offset, length], …]}
+
+A pack is written before its index, so a reader never sees an index whose
+pack is missing. What the remote holds is learnt from one listing plus the
+(few) indexes; only missing objects are sent or fetched, and every fetched
+object is checked against its hash before it is stored locally.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from loopml.config import get_settings
+from loopml.data._lock import read_lock
+from loopml.data._manifest import Manifest, load_manifest
+from loopml.data._progress import byte_progress
+from loopml.data._records import TransferReport
+from loopml.errors import CorruptObject, InvalidInput, NotFound
+from loopml.store.artifacts import (
+    ArtifactStore,
+    FsspecArtifactStore,
+    LocalArtifactStore,
+    get_artifact_store,
+    hash_bytes,
+)
+
+__all__ = ["PACK_BYTES", "SMALL_OBJECT", "Remote", "fetch_objects", "open_remote", "pull", "push"]
+
+#: Objects smaller than this travel in packs.
+SMALL_OBJECT = 1 << 20
+#: A pack is closed once it holds this many bytes.
+PACK_BYTES = 64 << 20
+_PACK_FORMAT = 1
+#: Packed objects closer than this are fetched in one range read.
+_MERGE_GAP = 1 << 20
+
+
+@dataclass(frozen=True)
+class PackSlot:
+    """Where a small object sits in a pack."""
+
+    pack: str
+    offset: int
+    length: int
+
+
+@dataclass
+class Inventory:
+    """What a remote holds: single objects, and packed objects by hash."""
+
+    single: dict[str, int] = field(default_factory=dict)
+    packed: dict[str, PackSlot] = field(default_factory=dict)
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self.single or digest in self.packed
+
+
+class Remote:
+    """A data remote: a local folder or an fsspec URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.store = FsspecArtifactStore(url)
+        self.fs = self.store.fs
+        self.root = self.store.root
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self._local = any(p in ("file", "local") for p in protocols)
+
+    def inventory(self) -> Inventory:
+        """One listing of the remote, then its pack indexes in one batched read."""
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            found = {}
+        inv = Inventory()
+        indexes = []
+        for name, info in found.items():
+            parts = name.rstrip("/").split("/")
+            if len(parts) >= 3 and parts[-3] == "objects" and len(parts[-2]) == 2:
+                if len(parts[-1]) == 62:
+                    inv.single[parts[-2] + parts[-1]] = int(info.get("size") or 0)
+            elif len(parts) >= 2 and parts[-2] == "packs" and parts[-1].endswith(".idx"):
+                indexes.append(name)
+        if indexes:
+            blobs = self.fs.cat(indexes, on_error="omit")
+            for name, blob in blobs.items():
+                base = name.rsplit("/", 1)[0]
+                for digest, slot in _parse_index(blob, base):
+                    inv.packed[digest] = slot
+        return inv
+
+    def _write(self, path: str, data: bytes) -> None:
+        parent = path.rsplit("/", 1)[0]
+        if self._local:
+            self.fs.makedirs(parent, exist_ok=True)
+            tmp = f"{parent}/.{uuid.uuid4().hex}.part"
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def put_pack(self, objects: list[tuple[str, bytes]]) -> None:
+        """Upload one pack of small objects, then its index."""
+        blob = b"".join(data for _, data in objects)
+        digest = hash_bytes(blob)
+        slots, offset = [], 0
+        for obj_digest, data in objects:
+            slots.append([obj_digest, offset, len(data)])
+            offset += len(data)
+        index = orjson.dumps(
+            {"format": _PACK_FORMAT, "pack": f"{digest}.pack", "objects": slots},
+            option=orjson.OPT_SORT_KEYS,
+        )
+        self._write(f"{self.root}/packs/{digest}.pack", blob)
+        self._write(f"{self.root}/packs/{digest}.idx", index)
+
+    def read_slots(self, slots: list[tuple[str, PackSlot]]) -> dict[str, bytes]:
+        """The bytes of packed objects (unchecked), in one batched read of byte ranges.
+
+        Objects of one pack that lie close together are read as one range, so
+        fetching most of a pack costs one request, not one per object.
+        """
+        spans: list[tuple[str, int, int, list[tuple[str, PackSlot]]]] = []
+        for item in sorted(slots, key=lambda it: (it[1].pack, it[1].offset)):
+            slot = item[1]
+            if spans and spans[-1][0] == slot.pack and slot.offset - spans[-1][2] <= _MERGE_GAP:
+                pack, start, end, items = spans[-1]
+                spans[-1] = (pack, start, max(end, slot.offset + slot.length), items)
+                items.append(item)
+            else:
+                spans.append((slot.pack, slot.offset, slot.offset + slot.length, [item]))
+        if not spans:
+            return {}
+        blobs = self.fs.cat_ranges(
+            [sp[0] for sp in spans], [sp[1] for sp in spans], [sp[2] for sp in spans]
+        )
+        out: dict[str, bytes] = {}
+        for (pack, start, _end, items), blob in zip(spans, blobs, strict=True):
+            if isinstance(blob, Exception):
+                raise NotFound(f"could not read {pack} from the remote {self.url}: {blob}")
+            for digest, slot in items:
+                out[digest] = bytes(blob[slot.offset - start : slot.offset - start + slot.length])
+        return out
+
+
+def _parse_index(blob: bytes, base: str) -> list[tuple[str, PackSlot]]:
+    try:
+        doc = orjson.loads(blob)
+        pack = f"{base}/{doc['pack']}"
+        return [(d, PackSlot(pack, int(o), int(n))) for d, o, n in doc["objects"]]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return []  # a torn index: its objects are simply not on the remote
+
+
+def open_remote(url: str | None) -> Remote:
+    """The remote at ``url`` (default: ``[data] remote`` / ``LOOPML_DATA_REMOTE``)."""
+    if not url:
+        url = get_settings().data_remote
+    if not url:
+        raise InvalidInput(
+            "no data remote given: expected --remote URL (a folder or e.g. "
+            "'s3://bucket/prefix'), or set one in loopml.toml:\n\n[data]\nremote = "
+            '"s3://bucket/prefix"\n\nor in the LOOPML_DATA_REMOTE environment variable.'
+        )
+    if "://" not in url:
+        url = os.path.abspath(os.path.expanduser(url))
+    elif url.startswith("file://"):
+        url = url[len("file://") :]
+    return Remote(url)
+
+
+# -- which objects -----------------------------------------------------------------------
+
+
+def _targets(uris: Iterable[str] | None) -> list[tuple[str, str]]:
+    """``(label, manifest hash)`` for the given versions, or for everything in the lock."""
+    settings = get_settings()
+    lock = read_lock(settings.lock_path)
+    if not uris:
+        if not lock:
+            raise NotFound(
+                f"{settings.lock_path.name} pins no datasets, so there is nothing to transfer. "
+                "Add one with 'loopml data add PATH --name NAME', or name versions (NAME@V)."
+            )
+        return [(f"data:/{e.name}@{e.version}", e.manifest) for e in lock.values()]
+    from loopml.data._datasets import get_dataset
+    from loopml.uri import parse_data_uri
+
+    out = []
+    for uri in uris:
+        parsed = parse_data_uri(uri)
+        entry = lock.get(parsed.name)
+        if entry is not None and parsed.version in (None, entry.version):
+            out.append((f"data:/{entry.name}@{entry.version}", entry.manifest))
+        else:
+            version = get_dataset(uri)
+            out.append((version.uri, version.manifest_digest))
+    return out
+
+
+def _object_sizes(manifests: dict[str, Manifest]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for digest, manifest in manifests.items():
+        sizes[digest] = len(manifest.to_bytes())
+        for e in manifest.entries:
+            sizes[e.digest] = e.size
+    return sizes
+
+
+# -- push --------------------------------------------------------------------------------
+
+
+def push(
+    remote: str | None = None, uris: Iterable[str] | None = None, *, progress: bool | None = None
+) -> TransferReport:
+    """Send the objects of the locked dataset versions (or of ``uris``) that the remote lacks.
+
+    Example::
+
+        loopml.data.push("s3://bucket/loopml")          # everything in loopml.lock
+        loopml.data.push(uris=["iris@3"])               # one version
+    """
+    rem = open_remote(remote)
+    local = get_artifact_store()
+    manifests = {}
+    for label, digest in _targets(uris):
+        try:
+            manifests[digest] = load_manifest(digest, local)
+        except NotFound:
+            raise NotFound(
+                f"the manifest of {label} ({digest}) is not in the local store {local.uri}, "
+                "so it cannot be pushed. Pull it first, or push from the machine that added it."
+            ) from None
+    sizes = _object_sizes(manifests)
+    inventory = rem.inventory()
+    missing = sorted(d for d in sizes if d not in inventory)
+    report = TransferReport(remote=rem.url, wanted=len(sizes))
+    total = sum(sizes[d] for d in missing)
+    with byte_progress("pushing", total, len(missing), progress) as advance:
+        batch: list[tuple[str, bytes]] = []
+        batch_bytes = 0
+        for digest in missing:
+            if sizes[digest] >= SMALL_OBJECT:
+                _push_single(rem, local, digest)
+                report.single += 1
+            else:
+                data = local.get_bytes(digest)
+                batch.append((digest, data))
+                batch_bytes += len(data)
+                if batch_bytes >= PACK_BYTES:
+                    rem.put_pack(batch)
+                    report.packs += 1
+                    batch, batch_bytes = [], 0
+            report.transferred += 1
+            report.bytes += sizes[digest]
+            advance(sizes[digest])
+        if batch:
+            rem.put_pack(batch)
+            report.packs += 1
+    return report
+
+
+def _push_single(rem: Remote, local: ArtifactStore, digest: str) -> None:
+    if isinstance(local, LocalArtifactStore):
+        local.size(digest)  # NotFound naming the object when it is missing
+        rem.store.put_file(local.path(digest), digest=digest)
+        return
+    tmp = _staging_dir() / digest
+    try:
+        local.get_file(digest, tmp)
+        rem.store.put_file(tmp, digest=digest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- pull --------------------------------------------------------------------------------
+
+
+def pull(
+    remote: str | None = None, uris: Iterable[str] | None = None, *, progress: bool | None = None
+) -> TransferReport:
+    """Fetch the objects of the locked dataset versions (or of ``uris``) missing locally.
+
+    Every object is checked against its hash; if any is corrupt, nothing is
+    stored and :class:`~loopml.errors.CorruptObject` names it.
+    """
+    rem = open_remote(remote)
+    targets = _targets(uris)
+    return fetch_objects([d for _, d in targets], rem, progress=progress, manifests=True)
+
+
+def fetch_objects(
+    digests: Iterable[str],
+    rem: Remote,
+    *,
+    progress: bool | None = None,
+    manifests: bool = False,
+) -> TransferReport:
+    """Bring ``digests`` (and, with ``manifests``, the files they list) from ``rem``.
+
+    Everything is downloaded into a staging folder and checked first; only
+    when every object is intact is anything put into the local store.
+    """
+    local = get_artifact_store()
+    inventory = rem.inventory()
+    report = TransferReport(remote=rem.url)
+    wanted = list(dict.fromkeys(digests))
+    staging = _staging_dir()
+    try:
+        staged: dict[str, Path] = {}
+        if manifests:
+            absent = [d for d in wanted if not local.exists(d)]
+            staged.update(_download(rem, inventory, absent, staging, report, progress))
+            files: dict[str, int] = {}
+            for d in wanted:
+                if d in staged:
+                    manifest = Manifest.from_bytes(staged[d].read_bytes(), d)
+                else:
+                    manifest = load_manifest(d, local)
+                files.update({e.digest: e.size for e in manifest.entries})
+            report.wanted = len(wanted) + len(files)
+            wanted = list(files)
+        else:
+            report.wanted = len(wanted)
+        missing = sorted(set(wanted) - local.existing(wanted) - staged.keys())
+        staged.update(_download(rem, inventory, missing, staging, report, progress))
+        for path in staged.values():
+            local.put_file(path)
+            report.transferred += 1
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _download(
+    rem: Remote,
+    inventory: Inventory,
+    missing: list[str],
+    staging: Path,
+    report: TransferReport,
+    progress: bool | None,
+) -> dict[str, Path]:
+    """Fetch ``missing`` into ``staging``, each checked against its hash."""
+    if not missing:
+        return {}
+    absent = [d for d in missing if d not in inventory]
+    if absent:
+        raise NotFound(
+            f"{len(absent)} object(s) are neither in the local store nor on the remote "
+            f"{rem.url} (e.g. {absent[0]}). Push them from the machine that added the data "
+            "('loopml data push'), or check the remote URL."
+        )
+    packed = [(d, inventory.packed[d]) for d in missing if d not in inventory.single]
+    single = [d for d in missing if d in inventory.single]
+    total = sum(s.length for _, s in packed) + sum(inventory.single[d] for d in single)
+    staged: dict[str, Path] = {}
+    with byte_progress("pulling", total, len(missing), progress) as advance:
+        for i in range(0, len(packed), 20000):
+            chunk = packed[i : i + 20000]
+            for digest, data in rem.read_slots(chunk).items():
+                got = hash_bytes(data)
+                if got != digest:
+                    raise _corrupt(rem.url, digest, got, len(data))
+                path = staging / digest
+                path.write_bytes(data)
+                staged[digest] = path
+                advance(len(data))
+                report.bytes += len(data)
+            report.packs += len({s.pack for _, s in chunk})
+        for digest in single:
+            path = staging / digest
+            try:
+                rem.store.get_file(digest, path)  # checks the hash
+            except CorruptObject as exc:
+                raise CorruptObject(f"{exc} Nothing was stored locally.") from None
+            size = path.stat().st_size
+            staged[digest] = path
+            advance(size)
+            report.bytes += size
+            report.single += 1
+    return staged
+
+
+def _corrupt(url: str, digest: str, got: str, size: int) -> CorruptObject:
+    return CorruptObject(
+        f"object {digest} on the remote {url} is corrupt: its {size} bytes hash to {got}. "
+        "Nothing was stored locally. Push the data again from a machine that has it intact."
+    )
+
+
+def _staging_dir() -> Path:
+    path = get_settings().state_dir / "cache" / "tmp" / f"pull-{uuid.uuid4().hex}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,114 @@
+"""The stat cache: absolute path → (size, mtime_ns, inode, hash), machine-local.
+
+A file whose size, modification time (ns) and inode are what they were when
+it was last hashed is not read again: ``status`` becomes ``stat()`` calls
+only, and re-adding an unchanged folder skips the hashing. The cache lives in
+``<project>/.loopml/cache/stat.db`` (stdlib ``sqlite3``); it is only a cache,
+so an unreadable file is replaced by an empty one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from loopml.data._walk import FileStat
+
+__all__ = ["StatCache", "open_stat_cache"]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+    "mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID"
+)
+
+#: A cached row: (absolute path, size, mtime_ns, inode, hash).
+Row = tuple[str, int, int, int, str]
+
+
+class StatCache:
+    """Look up and record the hashes of files by their ``stat()``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def under(self, folder: str) -> dict[str, Row]:
+        """Every cached row below the absolute folder path ``folder``, in one query."""
+        lo = folder.rstrip("/") + "/"
+        hi = lo[:-1] + "0"  # '0' sorts right after '/'
+        rows = self._conn.execute(
+            "SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path >= ? AND path < ?",
+            (lo, hi),
+        )
+        return {row[0]: row for row in rows}
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, Row]:
+        """The cached rows of the given absolute paths."""
+        found: dict[str, Row] = {}
+        items = list(paths)
+        for i in range(0, len(items), 500):
+            chunk = items[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path IN ({marks})",
+                chunk,
+            )
+            found.update({row[0]: row for row in rows})
+        return found
+
+    def known(self, files: Iterable[FileStat]) -> dict[str, str]:
+        """Absolute path → hash for each of ``files`` whose stat matches the cache."""
+        items = list(files)
+        if not items:
+            return {}
+        common = os.path.commonpath([f.abs for f in items])
+        cached = self.under(common) if len(items) > 50 else self.get_many(f.abs for f in items)
+        out: dict[str, str] = {}
+        for f in items:
+            hit = cached.get(f.abs)
+            if hit is not None and hit[1] == f.size and hit[2] == f.mtime_ns and hit[3] == f.inode:
+                out[f.abs] = hit[4]
+        return out
+
+    def record(self, rows: Iterable[tuple[FileStat, str]]) -> None:
+        """Remember that each file, with its stat, hashes to the given digest."""
+        data = [(f.abs, f.size, f.mtime_ns, f.inode, d) for f, d in rows]
+        if not data:
+            return
+        with contextlib.suppress(sqlite3.Error), self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO stat (path, size, mtime_ns, inode, digest) "
+                "VALUES (?, ?, ?, ?, ?)",
+                data,
+            )
+
+
+def _connect(path: Path | str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute(_SCHEMA)
+    conn.isolation_level = "DEFERRED"
+    return conn
+
+
+@contextlib.contextmanager
+def open_stat_cache(project_root: Path) -> Iterator[StatCache]:
+    """The project's stat cache, created on first use; replaced if it is unreadable."""
+    path = project_root / ".loopml" / "cache" / "stat.db"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = _connect(path)
+        except sqlite3.DatabaseError:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            conn = _connect(path)
+    except (OSError, sqlite3.Error):
+        conn = _connect(":memory:")
+    try:
+        yield StatCache(conn)
+    finally:
+        conn.close()
