@@ -1,0 +1,236 @@
+"""Tracking write speed: ``log_metric`` per call, a batch of 100,000 metrics, import time.
+
+Figures (SQLite metadata store in a scratch folder, best of 3):
+
+- ``log_metric``: 10,000 calls in one run, microseconds per call amortized
+  *including* the final flush and the end of the run.
+- a batch of 100,000 metrics, two shapes: one ``log_metrics`` call with
+  100,000 distinct keys, and 10 keys x 10,000 steps (10,000 ``log_metrics``
+  calls of 10 keys); each timed from the first call until the rows are
+  committed (flush).
+- ``import loopml`` and ``import loopml.tracking`` (what a run needs) in a
+  fresh interpreter.
+
+With peers (the default; ``--no-peers`` skips them) the same is timed for
+MLflow (``mlflow-skinny`` with its SQLAlchemy store on SQLite, in its own
+virtualenv): ``mlflow.log_metric`` per call (over 1,000 calls: each is a
+synchronous database write) and ``MlflowClient().log_batch`` for the two
+batch shapes, chunked at 1,000 metrics per call as its API requires.
+
+Usage: python benchmarks/bench_tracking.py [--no-peers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import figure, peer_python, scratch
+
+CALLS = 10_000
+BATCH = 100_000
+MLFLOW_CALLS = 1_000
+MLFLOW = ("mlflow-skinny==3.17.2", "sqlalchemy", "alembic")
+
+
+def _configure(folder: Path) -> None:
+    import loopml
+    from loopml.store import artifacts, metadata
+    from loopml.tracking import _state
+
+    metadata.reset_stores()
+    artifacts._stores.clear()
+    _state.reset()
+    loopml.configure(
+        tracking_uri=f"sqlite:///{folder / 'loopml.db'}",
+        artifact_uri=str(folder / "artifacts"),
+        project_root=folder,
+    )
+    with loopml.start_run("warm-up"):  # creates the database and loads the code paths
+        loopml.log_metric("x", 1.0)
+
+
+def loopml_per_call(folder: Path) -> float:
+    """Seconds per ``log_metric`` call over CALLS calls, including the final flush."""
+    import loopml
+
+    def one() -> None:
+        run = loopml.start_run("bench")
+        t = time.perf_counter()
+        for i in range(CALLS):
+            loopml.log_metric("loss", 0.5, step=i)
+        run.end()
+        one.elapsed = time.perf_counter() - t  # type: ignore[attr-defined]
+
+    times = []
+    for _ in range(3):
+        one()
+        times.append(one.elapsed)  # type: ignore[attr-defined]
+    return min(times) / CALLS
+
+
+def loopml_batch_distinct() -> float:
+    """Seconds to log and commit one ``log_metrics`` call of BATCH distinct keys."""
+    import loopml
+
+    values = {f"metric_{i}": i * 1e-3 for i in range(BATCH)}
+
+    def one() -> None:
+        with loopml.start_run("bench") as run:
+            t = time.perf_counter()
+            run.log_metrics(values)
+            run.flush()
+            one.elapsed = time.perf_counter() - t  # type: ignore[attr-defined]
+
+    times = []
+    for _ in range(3):
+        one()
+        times.append(one.elapsed)  # type: ignore[attr-defined]
+    return min(times)
+
+
+def loopml_batch_steps() -> float:
+    """Seconds to log and commit 10 keys x BATCH/10 steps."""
+    import loopml
+
+    keys = [f"metric_{k}" for k in range(10)]
+    steps = BATCH // len(keys)
+
+    def one() -> None:
+        with loopml.start_run("bench") as run:
+            t = time.perf_counter()
+            for step in range(steps):
+                run.log_metrics(dict.fromkeys(keys, step * 1e-3), step=step)
+            run.flush()
+            one.elapsed = time.perf_counter() - t  # type: ignore[attr-defined]
+
+    times = []
+    for _ in range(3):
+        one()
+        times.append(one.elapsed)  # type: ignore[attr-defined]
+    return min(times)
+
+
+def import_seconds(python: str, module: str, env: dict[str, str] | None = None) -> float:
+    """Best of 5 wall times of ``import module`` in a fresh interpreter."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    best = float("inf")
+    for _ in range(5):
+        out = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        best = min(best, float(out.stdout.strip().splitlines()[-1]))
+    return best
+
+
+MLFLOW_CODE = """
+import json, logging, os, sys, time
+logging.disable(logging.WARNING)
+import mlflow
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+folder, calls, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+client = MlflowClient()
+with mlflow.start_run():
+    mlflow.log_metric("x", 1.0)
+
+def per_call():
+    with mlflow.start_run():
+        t = time.perf_counter()
+        for i in range(calls):
+            mlflow.log_metric("loss", 0.5, step=i)
+    return (time.perf_counter() - t) / calls
+
+def log_batch(metrics):
+    exp = client.get_experiment_by_name("Default").experiment_id
+    run = client.create_run(exp)
+    t = time.perf_counter()
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run.info.run_id, metrics=metrics[i:i + 1000])
+    elapsed = time.perf_counter() - t
+    client.set_terminated(run.info.run_id)
+    return elapsed
+
+ts = int(time.time() * 1000)
+distinct = [Metric(f"metric_{i}", i * 1e-3, ts, 0) for i in range(batch)]
+steps = [Metric(f"metric_{i % 10}", i * 1e-3, ts, i // 10) for i in range(batch)]
+print(json.dumps({
+    "per_call": min(per_call() for _ in range(3)),
+    "batch_distinct": log_batch(distinct),
+    "batch_steps": log_batch(steps),
+}))
+"""
+
+
+def mlflow_figures(py: Path, folder: Path) -> dict[str, float]:
+    import json as _json
+
+    code = MLFLOW_CODE
+    result = subprocess.run(
+        [str(py), "-c", code, str(folder), str(MLFLOW_CALLS), str(BATCH)],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=3600,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "PYTHONPATH"))},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    return dict(_json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-peers", action="store_true", help="Do not time MLflow.")
+    args = parser.parse_args()
+
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    with scratch() as folder:
+        os.chdir(folder)
+        _configure(folder)
+        per_call = loopml_per_call(folder)
+        distinct = loopml_batch_distinct()
+        steps = loopml_batch_steps()
+        os.chdir(Path(__file__).parent)
+    import_loopml = import_seconds(sys.executable, "loopml", clean_env)
+    import_tracking = import_seconds(sys.executable, "loopml.tracking", clean_env)
+
+    peers: dict[str, float] = {}
+    mlflow_import = None
+    if not args.no_peers:
+        py = peer_python("mlflow", *MLFLOW)
+        if py is not None:
+            with scratch() as folder:
+                peers = mlflow_figures(py, folder)
+            mlflow_import = import_seconds(str(py), "mlflow", clean_env)
+
+    figure("import loopml", import_loopml * 1000, "ms")
+    figure("import loopml.tracking", import_tracking * 1000, "ms")
+    if mlflow_import is not None:
+        figure("import mlflow (skinny)", mlflow_import * 1000, "ms")
+        figure("  ratio mlflow / loopml.tracking", mlflow_import / import_tracking, "x")
+    figure("log_metrics 100,000 distinct keys, one call, until committed", distinct, "s", "<= 1 s")
+    figure("log_metrics 10 keys x 10,000 steps, until committed", steps, "s", "<= 1 s")
+    if peers:
+        figure("MLflow log_batch 100,000 distinct keys (100 x 1,000)", peers["batch_distinct"], "s")
+        figure("  ratio mlflow / loopml", peers["batch_distinct"] / distinct, "x")
+        figure("MLflow log_batch 10 keys x 10,000 steps (100 x 1,000)", peers["batch_steps"], "s")
+        figure("  ratio mlflow / loopml", peers["batch_steps"] / steps, "x")
+        figure("MLflow log_metric per call (sqlite, synchronous)", peers["per_call"] * 1e6, "us")
+        figure("  ratio mlflow / loopml", peers["per_call"] / per_call, "x")
+    figure(
+        f"log_metric, {CALLS:,} calls, amortized incl. final flush",
+        per_call * 1e6,
+        "us/call",
+        "<= 20 us",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""Run artifacts: files stored content-addressed, listed per run in ``run_artifacts``.
+
+Each logged file becomes one object in the artifact store (identical bytes
+are stored once) and one row ``(run_id, path, digest, size)``; the run holds
+a reference to the object (owner ``runs:/<id>``), recorded in the same
+transaction, so ``loopml gc`` keeps it. Logging a path again replaces it.
+
+Reading back: :func:`list_artifacts`, :func:`get_artifact` (materialises a
+file or folder in the project's cache and returns its local path) and
+:func:`download_artifact` (copies it where you say).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import Connection, delete, select
+
+from loopml.errors import InvalidInput, NotFound
+from loopml.store import schema
+from loopml.store.artifacts import ArtifactStore, get_artifact_store
+from loopml.store.metadata import MetadataStore
+from loopml.store.refs import add_refs
+from loopml.tracking import _store
+from loopml.tracking._records import ArtifactEntry
+from loopml.tracking._validate import check_run_id
+
+__all__ = [
+    "download_artifact",
+    "get_artifact",
+    "list_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_path",
+]
+
+_a = schema.run_artifacts
+_IMAGE_TYPES = frozenset({"png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp"})
+
+
+def clean_path(path: str, what: str = "artifact path") -> str:
+    """``path`` as a relative POSIX path without ``.``/``..`` parts; InvalidInput otherwise."""
+    if not isinstance(path, str):
+        raise InvalidInput(f"{what} must be a string, got {type(path).__name__} {path!r}.")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise InvalidInput(
+            f"invalid {what} {path!r}: expected a relative path inside the run such as "
+            "'plots/roc.png' (no '..', not empty)."
+        )
+    clean = "/".join(parts)
+    if len(clean) > 1024:
+        raise InvalidInput(f"{what} {clean[:60]!r}... is longer than 1024 characters.")
+    return clean
+
+
+def log_path(
+    store: MetadataStore,
+    artifacts: ArtifactStore,
+    run_id: str,
+    path: str | os.PathLike[str],
+    artifact_path: str | None,
+) -> list[ArtifactEntry]:
+    """Store the file or every file under the folder at ``path``; see ``ActiveRun.log_artifact``."""
+    src = Path(path)
+    if not src.exists():
+        raise NotFound(f"cannot log artifact {str(src)!r}: no such file or folder.")
+    prefix = clean_path(artifact_path) + "/" if artifact_path else ""
+    name = src.resolve().name
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file())
+        pairs = [(f, prefix + name + "/" + f.relative_to(src).as_posix()) for f in files]
+    else:
+        pairs = [(src, prefix + name)]
+    entries = []
+    for file, dest in pairs:
+        info = artifacts.put_file(file)
+        entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
+    record(store, run_id, entries)
+    return entries
+
+
+def log_bytes(
+    store: MetadataStore, artifacts: ArtifactStore, run_id: str, data: bytes, name: str
+) -> ArtifactEntry:
+    """Store ``data`` as the artifact ``name`` of the run."""
+    dest = clean_path(name)
+    info = artifacts.put_bytes(data)
+    entry = ArtifactEntry(run_id, dest, info.digest, info.size)
+    record(store, run_id, [entry])
+    return entry
+
+
+def log_dict(
+    store: MetadataStore,
+    artifacts: ArtifactStore,
+    run_id: str,
+    data: Mapping[str, Any] | list[Any],
+    name: str,
+) -> ArtifactEntry:
+    """Store ``data`` as JSON, or YAML when ``name`` ends in ``.yaml``/``.yml``."""
+    import orjson
+
+    dest = clean_path(name)
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    try:
+        encoded = orjson.dumps(data, option=options)
+    except TypeError as exc:
+        raise InvalidInput(
+            f"cannot store {dest!r} as JSON: {exc}. Use str, int, float, bool, None, "
+            "lists and dicts (NumPy values are fine)."
+        ) from None
+    if dest.lower().endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise InvalidInput(
+                f"storing {dest!r} as YAML needs PyYAML (pip install pyyaml); "
+                "or give the artifact a .json name."
+            ) from None
+        text = yaml.safe_dump(orjson.loads(encoded), sort_keys=False, allow_unicode=True)
+        payload = text.encode()
+    else:
+        payload = encoded + b"\n"
+    return log_bytes(store, artifacts, run_id, payload, dest)
+
+
+def log_figure(
+    store: MetadataStore, artifacts: ArtifactStore, run_id: str, figure: Any, name: str
+) -> ArtifactEntry:
+    """Store a matplotlib figure as an image, or a plotly figure as HTML.
+
+    Told apart by what they can do (``savefig`` / ``write_html``), so
+    neither library is imported here. A name without a suffix gets ``.png``
+    (matplotlib) or ``.html`` (plotly).
+    """
+    dest = clean_path(name)
+    suffix = PurePosixPath(dest).suffix.lower().lstrip(".")
+    buf = io.BytesIO()
+    if hasattr(figure, "savefig"):
+        if not suffix:
+            suffix, dest = "png", dest + ".png"
+        if suffix not in _IMAGE_TYPES:
+            raise InvalidInput(
+                f"cannot save a matplotlib figure as {dest!r}: expected one of "
+                f"{', '.join(sorted(_IMAGE_TYPES))} as the suffix."
+            )
+        figure.savefig(buf, format=suffix)
+    elif hasattr(figure, "write_html"):
+        if suffix in ("", "html", "htm"):
+            if not suffix:
+                dest += ".html"
+            text = io.StringIO()
+            figure.write_html(text, include_plotlyjs="cdn", full_html=True)
+            buf.write(text.getvalue().encode())
+        elif suffix in _IMAGE_TYPES and hasattr(figure, "to_image"):
+            buf.write(figure.to_image(format=suffix))
+        else:
+            raise InvalidInput(
+                f"cannot save a plotly figure as {dest!r}: expected an .html name "
+                "(or an image suffix, which needs kaleido)."
+            )
+    else:
+        raise InvalidInput(
+            f"log_figure expects a matplotlib Figure (has .savefig) or a plotly Figure "
+            f"(has .write_html), got {type(figure).__module__}.{type(figure).__qualname__}."
+        )
+    return log_bytes(store, artifacts, run_id, buf.getvalue(), dest)
+
+
+def record(store: MetadataStore, run_id: str, entries: list[ArtifactEntry]) -> None:
+    """Insert or replace artifact rows and the run's object references, in one transaction.
+
+    A replaced object that no other path of the run (nor its git diff) uses
+    loses the run's reference, so ``gc`` can collect it.
+    """
+    if not entries:
+        return
+    owner = f"runs:/{run_id}"
+    rows = [
+        {"run_id": e.run_id, "path": e.path, "digest": e.digest, "size": e.size} for e in entries
+    ]
+    new_paths = {e.path for e in entries}
+
+    def tx(conn: Connection) -> None:
+        old = dict(
+            conn.execute(
+                select(_a.c.path, _a.c.digest).where(
+                    _a.c.run_id == run_id, _a.c.path.in_(list(new_paths))
+                )
+            ).all()
+        )
+        store.upsert(conn, _a, rows, keys=("run_id", "path"), update=("digest", "size"))
+        add_refs(conn, store, owner, [e.digest for e in entries])
+        replaced = set(old.values()) - {e.digest for e in entries}
+        if replaced:
+            _release_unused(conn, run_id, owner, replaced)
+
+    _store.write(store, tx)
+
+
+def _release_unused(conn: Connection, run_id: str, owner: str, digests: set[str]) -> None:
+    r = schema.runs
+    used = set(
+        conn.execute(
+            select(_a.c.digest).where(_a.c.run_id == run_id, _a.c.digest.in_(list(digests)))
+        ).scalars()
+    )
+    used.update(
+        d for d in conn.execute(select(r.c.git_diff_digest).where(r.c.id == run_id)).scalars() if d
+    )
+    unused = digests - used
+    if unused:
+        refs = schema.object_refs
+        conn.execute(delete(refs).where(refs.c.owner == owner, refs.c.digest.in_(list(unused))))
+
+
+def list_artifacts(
+    run_id: str, prefix: str = "", *, tracking_uri: str | None = None
+) -> list[ArtifactEntry]:
+    """The files logged with a run (those under ``prefix`` when given), sorted by path."""
+    check_run_id(run_id)
+    store = _store.store_for(tracking_uri)
+    clean = clean_path(prefix, "artifact prefix") if prefix.strip("/. ") else ""
+    with store.read() as conn:
+        full = _store.resolve_run_id(conn, run_id)
+        q = select(_a.c.path, _a.c.digest, _a.c.size).where(_a.c.run_id == full)
+        rows = conn.execute(q.order_by(_a.c.path)).all()
+    entries = [ArtifactEntry(full, p, d, int(s)) for p, d, s in rows]
+    if clean:
+        entries = [e for e in entries if e.path == clean or e.path.startswith(clean + "/")]
+    return entries
+
+
+def _resolve(uri: str, tracking_uri: str | None) -> tuple[str, str, list[ArtifactEntry]]:
+    """``runs:/<id>/<path>`` (or a run id and path) → (run id, path, matching entries)."""
+    text = uri.strip()
+    if text.startswith("runs:/"):
+        rest = text[len("runs:/") :]
+        run_part, _, path = rest.partition("/")
+    else:
+        run_part, _, path = text.partition("/")
+    path = path.strip("/")
+    entries = list_artifacts(run_part, path, tracking_uri=tracking_uri)
+    run_id = entries[0].run_id if entries else run_part
+    if not entries:
+        everything = list_artifacts(run_part, tracking_uri=tracking_uri)
+        run_id = everything[0].run_id if everything else run_part
+        shown = ", ".join(e.path for e in everything[:10]) + (
+            ", ..." if len(everything) > 10 else ""
+        )
+        what = f"no artifact {path!r}" if path else "no artifacts"
+        has = f"it has: {shown}" if everything else "it has none"
+        raise NotFound(f"run {run_id} has {what}; {has}.")
+    return run_id, path, entries
+
+
+def get_artifact(uri: str, *, tracking_uri: str | None = None) -> Path:
+    """A local path holding the artifact ``runs:/<run id>/<path>`` (a file or a folder).
+
+    Files are fetched into the project's cache (``.loopml/cache/``), keyed by
+    their content, so asking again costs nothing; treat the result as read-only.
+    """
+    from loopml.config import get_settings
+
+    _, path, entries = _resolve(uri, tracking_uri)
+    settings = get_settings(tracking_uri=tracking_uri)
+    artifacts = get_artifact_store(settings.artifact_uri)
+    cache = settings.state_dir / "cache"
+    if len(entries) == 1 and entries[0].path == path:
+        entry = entries[0]
+        dest = cache / "objects" / entry.digest[:2] / entry.digest / PurePosixPath(path).name
+        if not dest.is_file():
+            artifacts.get_file(entry.digest, dest)
+        return dest
+    listing = "\n".join(f"{e.path}\t{e.digest}" for e in entries).encode()
+    key = hashlib.sha256(listing).hexdigest()[:32]
+    folder = cache / "folders" / key
+    base = path + "/" if path else ""
+    for entry in entries:
+        dest = folder / entry.path[len(base) :]
+        if not dest.is_file():
+            artifacts.get_file(entry.digest, dest)
+    return folder
+
+
+def download_artifact(
+    run: str,
+    path: str = "",
+    dest: str | os.PathLike[str] = ".",
+    *,
+    tracking_uri: str | None = None,
+) -> Path:
+    """Copy an artifact of a run (a file or a folder) into the folder ``dest``.
+
+    ``run`` is a run id (or unique prefix) or a ``runs:/<id>[/<path>]`` URI;
+    ``path`` (appended to the URI's path) names the artifact, empty for all
+    of the run's artifacts. Returns the path of the copy: ``dest/<file name>``
+    or ``dest/<folder name>`` (``dest`` itself for all of a run's artifacts).
+
+    Example::
+
+        download_artifact(run.id, "plots", "out/")     # -> out/plots/...
+        download_artifact(f"runs:/{run.id}/model.pkl") # -> ./model.pkl
+    """
+    from loopml.config import get_settings
+
+    uri = run.rstrip("/") + "/" + path.strip("/") if path.strip("/") else run
+    _, path, entries = _resolve(uri, tracking_uri)
+    artifacts = get_artifact_store(get_settings(tracking_uri=tracking_uri).artifact_uri)
+    root = Path(dest)
+    if len(entries) == 1 and entries[0].path == path:
+        target = root / PurePosixPath(path).name
+        artifacts.get_file(entries[0].digest, target)
+        return target
+    top = root / PurePosixPath(path).name if path else root
+    base = path + "/" if path else ""
+    for entry in entries:
+        artifacts.get_file(entry.digest, top / entry.path[len(base) :])
+    return top

@@ -1,0 +1,131 @@
+"""The records tracking hands out: :class:`Run`, :class:`Metric`, :class:`ArtifactEntry`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+from dataclasses import dataclass, field
+
+__all__ = [
+    "END_STATUSES",
+    "STATUSES",
+    "ArtifactEntry",
+    "Metric",
+    "Run",
+    "from_epoch",
+]
+
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+_UTC = _dt.timezone.utc
+
+
+def from_epoch(seconds: float) -> _dt.datetime:
+    """Seconds since the epoch as a timezone-aware UTC datetime."""
+    return _dt.datetime.fromtimestamp(seconds, _UTC)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One logged value of a metric: ``key`` at ``step``, logged at ``timestamp`` (UTC)."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: _dt.datetime
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """A file logged with a run: its path inside the run, content hash and size in bytes."""
+
+    run_id: str
+    path: str
+    digest: str
+    size: int
+
+    @property
+    def uri(self) -> str:
+        """``runs:/<run id>/<path>``."""
+        return f"runs:/{self.run_id}/{self.path}"
+
+
+@dataclass
+class Run:
+    """A tracked run as stored: identity, status, times, what was logged and where it ran.
+
+    ``params`` and ``tags`` map names to strings; ``metrics`` holds the latest
+    value of each metric (the one with the highest step, then the newest).
+    Times are timezone-aware UTC datetimes. ``environment`` maps ``python``,
+    ``platform`` and the names of key installed packages to their versions.
+    """
+
+    id: str
+    name: str
+    experiment: str
+    status: str
+    start_time: _dt.datetime
+    end_time: _dt.datetime | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    parent_id: str | None = None
+    kind: str = "run"
+    user: str | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    git_diff_digest: str | None = field(default=None, repr=False)
+    entry_point: str | None = field(default=None, repr=False)
+    command: str | None = field(default=None, repr=False)
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
+    error: str | None = field(default=None, repr=False)
+    pid: int | None = field(default=None, repr=False)
+    host: str | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        """``runs:/<id>``, the run's node in the lineage graph."""
+        return f"runs:/{self.id}"
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end; None while the run has not ended."""
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
+
+    @property
+    def is_alive(self) -> bool | None:
+        """Whether the process running this run still exists.
+
+        False for an ended run and for a ``RUNNING`` run whose process on this
+        host is gone (killed with SIGKILL, a power cut); None when the run
+        was started on another host, where this cannot be checked.
+        """
+        if self.status != "RUNNING":
+            return False
+        if self.pid is None or self.host != socket.gethostname():
+            return None
+        return _pid_alive(self.pid)
+
+    @property
+    def display_status(self) -> str:
+        """The status, with ``(process gone)`` added to a RUNNING run whose process died."""
+        if self.status == "RUNNING" and self.is_alive is False:
+            return "RUNNING (process gone)"
+        return self.status
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
