@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from loopml.cli._output import console
 
-MODELS = [
+MODELS: list[tuple[str, str, dict[str, float]]] = [
     ("logreg-C0.1", "logistic_regression", {"C": 0.1}),
     ("logreg-C1", "logistic_regression", {"C": 1.0}),
     ("forest-depth3", "random_forest", {"max_depth": 3, "n_estimators": 100}),
@@ -21,7 +22,7 @@ MODELS = [
 ]
 
 
-def _make_model(kind: str, params: dict[str, float]):  # type: ignore[no-untyped-def]
+def _make_model(kind: str, params: dict[str, float]) -> Any:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -14,11 +14,12 @@ def lineage(
     """Print the lineage tree of URI: upstream (what made it) and downstream (what it made)."""
     from rich.tree import Tree
 
+    from loopml.store.lineage import LineageNode
     from loopml.tracking.lineage import get_lineage
 
     result = get_lineage(uri, depth=depth)
 
-    def build(tree: Tree, node) -> None:  # type: ignore[no-untyped-def]
+    def build(tree: Tree, node: LineageNode) -> None:
         for child in node.children or []:
             label = f"[dim]{child.relation}[/] {child.uri}" if child.relation else child.uri
             build(tree.add(label), child)
