@@ -36,6 +36,9 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["COLUMNS"] = "160"
+    for var in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        env[f"{var}_NAME"] = "Docs Test"
+        env[f"{var}_EMAIL"] = "docs@example.com"
     return env
 
 

@@ -235,7 +235,7 @@ def checkout(
 @app.command("push")
 def push(
     uris: list[str] = typer.Argument(None, help="Versions to push (default: all in the lock)."),
-    remote: str = typer.Option(None, "--remote", help="A folder or URL (default: [data] remote)."),
+    remote: str = typer.Option(None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."),
 ) -> None:
     """Send dataset objects the remote does not have (small ones in packs)."""
     from loopml.data import push as data_push
@@ -250,7 +250,7 @@ def push(
 @app.command("pull")
 def pull(
     uris: list[str] = typer.Argument(None, help="Versions to pull (default: all in the lock)."),
-    remote: str = typer.Option(None, "--remote", help="A folder or URL (default: [data] remote)."),
+    remote: str = typer.Option(None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."),
 ) -> None:
     """Fetch dataset objects missing locally, checking every hash. Then run checkout."""
     from loopml.data import pull as data_pull
