@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "configure": "loopml.config",
     "end_run": "loopml.tracking",
     "get_dataset": "loopml.data",
+    "get_lineage": "loopml.tracking.lineage",
     "get_metric_history": "loopml.tracking",
     "get_run": "loopml.tracking",
     "list_datasets": "loopml.data",
@@ -84,6 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         set_tags,
         start_run,
     )
+    from loopml.tracking.lineage import get_lineage
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

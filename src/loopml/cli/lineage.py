@@ -12,6 +12,7 @@ def lineage(
     depth: int = typer.Option(10, "--depth", min=1, help="How many edges to follow each way."),
 ) -> None:
     """Print the lineage tree of URI: upstream (what made it) and downstream (what it made)."""
+    from rich.markup import escape
     from rich.tree import Tree
 
     from loopml.store.lineage import LineageNode
@@ -19,14 +20,17 @@ def lineage(
 
     result = get_lineage(uri, depth=depth)
 
+    def name(uri: str) -> str:
+        label = result.labels.get(uri)
+        return f"{escape(uri)} [cyan]{escape(label)}[/]" if label else escape(uri)
+
     def build(tree: Tree, node: LineageNode) -> None:
         for child in node.children or []:
-            label = f"[dim]{child.relation}[/] {child.uri}" if child.relation else child.uri
-            build(tree.add(label), child)
+            build(tree.add(f"[dim]{child.relation}[/] {name(child.uri)}"), child)
 
-    up = Tree(f"[bold]{result.uri}[/] [dim]← upstream (what it came from)[/]")
+    up = Tree(f"[bold]{name(result.uri)}[/] [dim]← upstream (what it came from)[/]")
     build(up, result.upstream)
-    down = Tree(f"[bold]{result.uri}[/] [dim]→ downstream (what came from it)[/]")
+    down = Tree(f"[bold]{name(result.uri)}[/] [dim]→ downstream (what came from it)[/]")
     build(down, result.downstream)
     console.print(up)
     console.print(down)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loopml.store.lineage import LineageNode, graph
 from loopml.store.metadata import get_metadata_store
@@ -18,6 +18,17 @@ class Lineage:
     uri: str
     upstream: LineageNode
     downstream: LineageNode
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def nodes(self) -> set[str]:
+        """Every URI in both trees."""
+        found: set[str] = set()
+        stack = [self.upstream, self.downstream]
+        while stack:
+            node = stack.pop()
+            found.add(node.uri)
+            stack.extend(node.children or [])
+        return found
 
 
 def canonical_uri(uri: str) -> str:
@@ -48,4 +59,34 @@ def get_lineage(uri: str, depth: int = 10) -> Lineage:
     """
     node = canonical_uri(uri)
     store = get_metadata_store()
-    return Lineage(node, graph(store, node, "up", depth), graph(store, node, "down", depth))
+    result = Lineage(node, graph(store, node, "up", depth), graph(store, node, "down", depth))
+    result.labels = describe(result.nodes())
+    return result
+
+
+def describe(uris: set[str]) -> dict[str, str]:
+    """A short description of each node people can recognise: a run's name and status,
+    a dataset version's size and message. Nodes that no longer exist get none."""
+    from loopml.tracking._search import search_runs
+
+    labels: dict[str, str] = {}
+    run_ids = sorted(u[len("runs:/") :] for u in uris if u.startswith("runs:/"))
+    for i in range(0, len(run_ids), 500):
+        chunk = ", ".join(f"'{rid}'" for rid in run_ids[i : i + 500] if rid.isalnum())
+        if chunk:
+            for run in search_runs(f"id IN ({chunk})"):
+                labels[run.uri] = f"{run.name} ({run.experiment}, {run.status.lower()})"
+    for uri in uris:
+        if uri.startswith("data:/"):
+            from loopml.data import get_dataset
+            from loopml.errors import NotFound
+
+            try:
+                ds = get_dataset(uri)
+            except NotFound:
+                continue
+            files = "1 file" if ds.n_files == 1 else f"{ds.n_files} files"
+            labels[uri] = f"{files}, {ds.total_bytes:,} bytes" + (
+                f", {ds.message}" if ds.message else ""
+            )
+    return labels
