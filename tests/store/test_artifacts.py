@@ -121,3 +121,25 @@ def test_stale_object_is_deleted_but_a_just_reused_one_is_kept(tmp_path: Path) -
     assert store.delete_if_stale(old, cutoff)
     assert not store.delete_if_stale(reused, cutoff)
     assert not store.exists(old) and store.exists(reused)
+
+
+def test_a_filesystem_that_clones_files_stores_without_copying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.store import artifacts
+
+    def clone(fin, fout) -> bool:  # type: ignore[no-untyped-def]
+        fout.write(fin.read())  # what FICLONE does, in effect, on btrfs or XFS
+        return True
+
+    def no_copy(*args: object) -> None:
+        raise AssertionError("bytes were copied although the filesystem can clone")
+
+    monkeypatch.setattr(artifacts, "_reflink", clone)
+    monkeypatch.setattr(artifacts, "_hash_and_copy", no_copy)
+    store = LocalArtifactStore(tmp_path / "s")
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 3_000_000)
+    info = store.put_file(src)
+    assert info.digest == blake3.blake3(b"x" * 3_000_000).hexdigest()
+    assert store.get_bytes(info.digest) == src.read_bytes()
