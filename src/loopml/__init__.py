@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "MissingExtra": "loopml.errors",
     "NotFound": "loopml.errors",
     "Run": "loopml.tracking",
+    "Suite": "loopml.validation",
+    "ValidationResult": "loopml.validation",
     "active_run": "loopml.tracking",
     "add_dataset": "loopml.data",
     "configure": "loopml.config",
@@ -39,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "get_lineage": "loopml.tracking.lineage",
     "get_metric_history": "loopml.tracking",
     "get_run": "loopml.tracking",
+    "infer_suite": "loopml.validation",
     "list_datasets": "loopml.data",
     "log_artifact": "loopml.tracking",
     "log_dict": "loopml.tracking",
@@ -51,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "set_tag": "loopml.tracking",
     "set_tags": "loopml.tracking",
     "start_run": "loopml.tracking",
+    "validate": "loopml.validation",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -86,6 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         start_run,
     )
     from loopml.tracking.lineage import get_lineage
+    from loopml.validation import Suite, ValidationResult, infer_suite, validate
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

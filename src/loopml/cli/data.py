@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from loopml.cli._output import console, fmt_bytes, fmt_time
+from loopml.cli.validate import validate
 
 if TYPE_CHECKING:  # pragma: no cover
     from loopml.data import DatasetVersion
@@ -235,7 +236,9 @@ def checkout(
 @app.command("push")
 def push(
     uris: list[str] = typer.Argument(None, help="Versions to push (default: all in the lock)."),
-    remote: str = typer.Option(None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."),
+    remote: str = typer.Option(
+        None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."
+    ),
 ) -> None:
     """Send dataset objects the remote does not have (small ones in packs)."""
     from loopml.data import push as data_push
@@ -250,7 +253,9 @@ def push(
 @app.command("pull")
 def pull(
     uris: list[str] = typer.Argument(None, help="Versions to pull (default: all in the lock)."),
-    remote: str = typer.Option(None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."),
+    remote: str = typer.Option(
+        None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."
+    ),
 ) -> None:
     """Fetch dataset objects missing locally, checking every hash. Then run checkout."""
     from loopml.data import pull as data_pull
@@ -259,3 +264,6 @@ def pull(
     console.print(
         f"pulled {r.transferred} of {r.wanted} object(s), {fmt_bytes(r.bytes)} from {r.remote}"
     )
+
+
+app.command("validate")(validate)
