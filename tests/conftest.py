@@ -50,6 +50,13 @@ def require_service(env: str, what: str) -> str:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich wraps CLI output at the terminal width: make it wide enough that long
+    temporary paths never split the words a test looks for."""
+    monkeypatch.setenv("COLUMNS", "400")
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty project folder, made the working directory, with loopml reset."""
