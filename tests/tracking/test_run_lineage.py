@@ -17,6 +17,9 @@ from loopml.tracking.lineage import get_lineage
 class FakeVersion:
     name: str
     version: int
+    n_files: int = 1
+    total_bytes: int = 0
+    message: str | None = None
 
     @property
     def uri(self) -> str:

@@ -3,7 +3,10 @@
 SQLite (the default) runs with WAL, ``synchronous=NORMAL`` and a busy
 timeout; write transactions start with ``BEGIN IMMEDIATE`` so two writers
 queue instead of dead-locking on a lock upgrade, and a transaction that still
-meets "database is locked" is retried with jittered backoff. PostgreSQL
+meets "database is locked" is retried with jittered backoff. Each connection
+may cache up to 64 MiB of pages (SQLite's default is 2 MiB, less than the
+runs table of a store with a few thousand runs, so every search would read
+it again from the file); the cache only grows as pages are read. PostgreSQL
 (``postgresql://...``, the ``postgres`` extra) is used through psycopg 3.
 
 Migrations are applied on first use: a database at the current schema costs
@@ -49,6 +52,7 @@ SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 _RETRY_SECONDS = 60.0
 _SQLITE_BUSY_MS = 10_000
+_SQLITE_CACHE_KIB = 64 * 1024
 
 
 class MetadataStore:
@@ -254,6 +258,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

@@ -7,6 +7,15 @@ dataclass anyway, bulk paths (metrics, manifests' references) want
 
 Times are seconds since the epoch (double precision), ids of runs are
 32-character hex strings, everything else has an integer id.
+
+``runs.params_json``, ``runs.tags_json`` and ``runs.metrics_json`` repeat
+a run's params, tags and latest metric values as JSON objects, so reading
+runs back needs no other table; ``loopml.tracking._summary`` says how they
+stay equal to the ``params``, ``tags`` and ``latest_metrics`` rows. On
+SQLite those three key/value tables are ``WITHOUT ROWID``: the primary key
+is the table, so a row is one b-tree entry instead of two, and the
+``(key, value)`` index of ``latest_metrics`` holds ``run_id`` too (a
+metric filter never reads the table).
 """
 
 from __future__ import annotations
@@ -85,6 +94,9 @@ runs = Table(
     Column("error", Text, nullable=True),
     Column("pid", Integer, nullable=True),
     Column("host", String(255), nullable=True),
+    Column("params_json", Text, nullable=True),
+    Column("tags_json", Text, nullable=True),
+    Column("metrics_json", Text, nullable=True),
     Index(None, "experiment_id", "start_time"),
     Index(None, "parent_id"),
     Index(None, "status"),
@@ -96,6 +108,7 @@ params = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -104,6 +117,7 @@ tags = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 metrics = Table(
@@ -127,6 +141,7 @@ latest_metrics = Table(
     Column("step", BigInt, nullable=False),
     Column("timestamp", Double, nullable=False),
     Index(None, "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 run_artifacts = Table(
@@ -186,3 +201,4 @@ object_refs = Table(
     Column("owner", String(512), primary_key=True),
     Index(None, "owner"),
 )
+

@@ -2,7 +2,14 @@
 
 A call appends one tuple under a lock and keeps two small dicts current:
 the latest value per key (what ``run.metrics`` shows) and the latest row per
-key not yet written (what the flush upserts into ``latest_metrics``).
+key not yet written (what the flush upserts into ``latest_metrics``; the
+same tuple as in the row list, not a copy).
+
+``log_many`` (behind ``log_metrics``) has a bulk path for large calls of
+the two common shapes, where every value it is given is the key's new
+latest: keys never logged before, or an explicit step at or past every step
+logged so far. Then the rows are made by one comprehension and the dicts
+updated in bulk, rather than key by key (for a few keys the loop is faster).
 
 Step numbering: a metric logged without ``step`` gets one more than the
 highest step this process has logged for that key in the run (0 for the
@@ -14,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +40,11 @@ class Batch:
 
     buffer: MetricBuffer
     rows: list[Row]
-    latest: dict[str, tuple[Any, int, float]] = field(default_factory=dict)
+    latest: dict[str, Row] = field(default_factory=dict)
 
-    def latest_rows(self) -> list[Row]:
-        run_id = self.buffer.run_id
-        return [(run_id, k, v, s, t) for k, (v, s, t) in self.latest.items()]
+
+_NO_STEP = -(2**63)  # below every step
+_BULK = 64  # from this many values in one call, the bulk path is the faster one
 
 
 class MetricBuffer:
@@ -45,6 +52,7 @@ class MetricBuffer:
 
     __slots__ = (
         "_latest_step",
+        "_max_step",
         "_nan",
         "_on_full",
         "latest",
@@ -71,9 +79,10 @@ class MetricBuffer:
         self._on_full = on_full
         self.lock = threading.Lock()
         self.rows: list[Row] = []
-        self.pending: dict[str, tuple[Any, int, float]] = {}
+        self.pending: dict[str, Row] = {}
         self.latest: dict[str, float] = {}
         self._latest_step: dict[str, int] = {}
+        self._max_step = _NO_STEP  # the highest step logged for any key
 
     def log(self, key: str, value: float, step: int | None) -> int:
         """Buffer one value; returns the step it was logged at."""
@@ -83,35 +92,59 @@ class MetricBuffer:
             last = self._latest_step.get(key)
             if step is None:
                 step = 0 if last is None else last + 1
-            self.rows.append((self.run_id, key, stored, step, ts))
+            row = (self.run_id, key, stored, step, ts)
+            self.rows.append(row)
             if last is None or step >= last:
                 self._latest_step[key] = step
                 self.latest[key] = value
-                self.pending[key] = (stored, step, ts)
+                self.pending[key] = row
+                if step > self._max_step:
+                    self._max_step = step
             full = len(self.rows) >= FLUSH_AT
         if full:
             self._on_full()
         return step
 
-    def log_many(self, items: Iterable[tuple[str, float]], step: int | None) -> None:
+    def log_many(self, values: dict[str, float], step: int | None) -> None:
         """Buffer several values logged at the same moment (and the same step, if given)."""
+        if not values:
+            return
         ts = time.time()
         nan = self._nan
         run_id = self.run_id
         with self.lock:
-            append = self.rows.append
             latest_step = self._latest_step
-            latest = self.latest
-            pending = self.pending
-            for key, value in items:
-                stored = value if value == value else nan
-                last = latest_step.get(key)
-                s = step if step is not None else 0 if last is None else last + 1
-                append((run_id, key, stored, s, ts))
-                if last is None or s >= last:
-                    latest_step[key] = s
-                    latest[key] = value
-                    pending[key] = (stored, s, ts)
+            bulk = False
+            if len(values) >= _BULK:
+                if step is None:
+                    bulk, at = latest_step.keys().isdisjoint(values), 0
+                else:
+                    bulk, at = step >= self._max_step, step
+            if bulk:  # every value is its key's new latest, all at step `at`
+                new = [(run_id, k, v if v == v else nan, at, ts) for k, v in values.items()]
+                self.rows += new
+                self.pending.update(zip(values, new, strict=True))
+                self.latest.update(values)
+                latest_step.update(dict.fromkeys(values, at))
+                if at > self._max_step:
+                    self._max_step = at
+            else:
+                append = self.rows.append
+                latest = self.latest
+                pending = self.pending
+                top = self._max_step
+                for key, value in values.items():
+                    last = latest_step.get(key)
+                    s = step if step is not None else 0 if last is None else last + 1
+                    row = (run_id, key, value if value == value else nan, s, ts)
+                    append(row)
+                    if last is None or s >= last:
+                        latest_step[key] = s
+                        latest[key] = value
+                        pending[key] = row
+                        if s > top:
+                            top = s
+                self._max_step = top
             full = len(self.rows) >= FLUSH_AT
         if full:
             self._on_full()
@@ -134,5 +167,5 @@ class MetricBuffer:
             self.rows[:0] = batch.rows
             for key, row in batch.latest.items():
                 current = self.pending.get(key)
-                if current is None or (row[1], row[2]) > (current[1], current[2]):
+                if current is None or (row[3], row[4]) > (current[3], current[4]):
                     self.pending[key] = row

@@ -33,7 +33,7 @@ from loopml.store import schema
 from loopml.store.lineage import add_edge, add_edges
 from loopml.store.metadata import MetadataStore, get_metadata_store
 from loopml.store.refs import add_refs
-from loopml.tracking import _artifacts, _state, _store
+from loopml.tracking import _artifacts, _state, _store, _summary
 from loopml.tracking._buffer import MetricBuffer
 from loopml.tracking._capture import Capture, GitState, capture
 from loopml.tracking._names import random_name
@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 _MAX_STEP = 2**63 - 1
+_FLOATS = frozenset({float})
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -235,8 +236,10 @@ class ActiveRun(Run):
         if not _good_keys.issuperset(metrics):
             for key in metrics:
                 check_key(key, "metric")
-        items = [(k, v if type(v) is float else coerce_value(k, v)) for k, v in metrics.items()]
-        self._buffer.log_many(items, step)
+        values: dict[str, float] = metrics if type(metrics) is dict else dict(metrics)
+        if not _FLOATS.issuperset(map(type, values.values())):
+            values = {k: v if type(v) is float else coerce_value(k, v) for k, v in values.items()}
+        self._buffer.log_many(values, step)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set tag ``key`` to ``str(value)``, replacing an earlier value."""
@@ -455,6 +458,9 @@ def _insert_run(store: MetadataStore, run: Run, now: float, info: Capture) -> No
                 environment=run.environment,
                 pid=info.pid,
                 host=info.host,
+                params_json=_summary.encode(run.params),
+                tags_json=_summary.encode(run.tags),
+                metrics_json="{}",
             )
         )
         if run.params:

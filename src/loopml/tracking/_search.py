@@ -4,7 +4,8 @@ Each comparison on a metric, param or tag becomes ``runs.id IN (SELECT
 run_id FROM <table> WHERE key = ... AND value <op> ...)``; on metrics it
 reads ``latest_metrics`` through its ``(key, value)`` index. Sorting by a
 metric or param is a LEFT JOIN on the same tables, with runs lacking the
-key last. Params, metrics and tags of the runs found are then read in bulk.
+key last. The runs found come with their params, metrics and tags from the
+summaries on their ``runs`` rows (see ``_summary``).
 """
 
 from __future__ import annotations
@@ -84,8 +85,7 @@ def search_runs(
         query = _order(query, orders, store.dialect)
         if max_results is not None:
             query = query.limit(max_results)
-        rows = conn.execute(query).all()
-        return _store.load_runs(conn, rows)
+        return _store.fetch_runs(conn, query)
 
 
 def _as_list(value: str | Sequence[str] | None, what: str) -> list[str]:
