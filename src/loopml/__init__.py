@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "Metric": "loopml.tracking",
     "MissingExtra": "loopml.errors",
     "NotFound": "loopml.errors",
+    "PipelineRun": "loopml.pipelines",
     "Run": "loopml.tracking",
     "Suite": "loopml.validation",
     "ValidationResult": "loopml.validation",
@@ -43,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "get_run": "loopml.tracking",
     "infer_suite": "loopml.validation",
     "list_datasets": "loopml.data",
+    "load_pipeline_run": "loopml.pipelines",
     "log_artifact": "loopml.tracking",
     "log_dict": "loopml.tracking",
     "log_figure": "loopml.tracking",
@@ -50,10 +52,12 @@ _EXPORTS: dict[str, str] = {
     "log_metrics": "loopml.tracking",
     "log_param": "loopml.tracking",
     "log_params": "loopml.tracking",
+    "pipeline": "loopml.pipelines",
     "search_runs": "loopml.tracking",
     "set_tag": "loopml.tracking",
     "set_tags": "loopml.tracking",
     "start_run": "loopml.tracking",
+    "step": "loopml.pipelines",
     "validate": "loopml.validation",
 }
 
@@ -70,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         MissingExtra,
         NotFound,
     )
+    from loopml.pipelines import PipelineRun, load_pipeline_run, pipeline, step
     from loopml.tracking import (
         Metric,
         Run,

@@ -50,4 +50,6 @@ def test_debug_variable_shows_the_traceback(tmp_path: Path) -> None:
 def test_db_upgrade_reports_the_revision(project: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001_initial" in result.output
+    from loopml.store.metadata import SCHEMA_HEAD
+
+    assert SCHEMA_HEAD in result.output

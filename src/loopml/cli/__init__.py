@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from loopml.cli import data, db, demo, gc, init, lineage, runs
+from loopml.cli import data, db, demo, gc, init, lineage, run, runs
 from loopml.cli._output import err_console
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("init")(init.init)
 app.command("lineage")(lineage.lineage)
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)
+app.command("run")(run.run)
 
 
 def main(argv: list[str] | None = None) -> None:

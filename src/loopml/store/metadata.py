@@ -47,7 +47,7 @@ __all__ = [
 T = TypeVar("T")
 
 #: Every alembic revision this code knows, oldest first; the last is the head.
-KNOWN_REVISIONS = ("0001_initial",)
+KNOWN_REVISIONS = ("0001_initial", "0002_pipelines")
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 _RETRY_SECONDS = 60.0

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "cache_entries",
     "dataset_versions",
     "datasets",
     "experiments",
@@ -202,3 +203,17 @@ object_refs = Table(
     Index(None, "owner"),
 )
 
+# Pipeline step cache: a step's cache key → what it produced (see loopml.pipelines._cache).
+# ``components`` is the JSON of the key's parts (to explain a miss), ``outputs``
+# the JSON list of stored outputs (name, digest, materializer, size).
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("step", String(512), nullable=False),
+    Column("components", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index(None, "step", "created_at"),
+)

@@ -1,0 +1,260 @@
+"""The step cache: keys, lookups, entries and the reasons a step hit or missed.
+
+A step's cache key is the BLAKE3 hash of its :class:`KeyParts`:
+
+``source``     the hash of the step function's source;
+``code``       ``module.qualname → source hash`` of the project-local functions
+               and classes it calls, transitively (constants of project
+               modules by value) — see :mod:`loopml.pipelines._code`;
+``params``     the hash of each argument that is a plain value;
+``inputs``     the content hash of each argument that is another step's
+               output (its stored digest) or a dataset version (its manifest
+               digest, for a ``DatasetVersion`` or a ``data:/...`` URI);
+``libraries``  Python, loopml, NumPy, pandas and scikit-learn versions (those
+               installed), plus ``__version__`` of installed packages the
+               step's code uses.
+
+An entry is a hit only when every output object it lists is still in the
+artifact store and its bytes match its hash. On a miss, the parts are
+compared with the newest entry for the same step to say what changed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import blake3
+import orjson
+from sqlalchemy import Connection, select
+
+from loopml.store import schema
+from loopml.store.artifacts import ArtifactStore, LocalArtifactStore, hash_file
+from loopml.store.metadata import MetadataStore
+
+__all__ = [
+    "CacheEntry",
+    "KeyParts",
+    "Lookup",
+    "OutputRecord",
+    "explain_miss",
+    "library_versions",
+    "lookup",
+    "save_entry",
+]
+
+_c = schema.cache_entries
+_KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn")
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """A stored output: its name, object hash, size, materializer and artifact path."""
+
+    name: str
+    digest: str
+    size: int
+    materializer: str
+    path: str
+
+
+@dataclass
+class KeyParts:
+    """What a step's cache key is made of (see the module docstring)."""
+
+    source: str
+    code: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=dict)
+
+    def key(self, step: str) -> str:
+        payload = orjson.dumps({"step": step, **asdict(self)}, option=orjson.OPT_SORT_KEYS)
+        return blake3.blake3(payload).hexdigest()
+
+    def to_json(self) -> str:
+        return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyParts:
+        data = orjson.loads(text)
+        return cls(
+            source=data.get("source", ""),
+            code=data.get("code", {}),
+            params=data.get("params", {}),
+            inputs=data.get("inputs", {}),
+            libraries=data.get("libraries", {}),
+        )
+
+
+@dataclass
+class CacheEntry:
+    """A stored cache entry."""
+
+    key: str
+    step: str
+    parts: KeyParts
+    outputs: list[OutputRecord]
+    run_id: str | None
+    created_at: float
+
+
+@dataclass
+class Lookup:
+    """The result of a lookup: the usable entry (a hit) or None, and why."""
+
+    entry: CacheEntry | None
+    reason: str
+
+
+@functools.lru_cache(maxsize=1)
+def _base_libraries() -> tuple[tuple[str, str], ...]:
+    from loopml import __version__
+
+    found = [("python", platform.python_version()), ("loopml", __version__)]
+    for name in _KEY_LIBRARIES:
+        try:
+            found.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return tuple(found)
+
+
+def library_versions(used: Mapping[str, str]) -> dict[str, str]:
+    """The key's library versions: the base set plus the packages the step uses."""
+    versions = dict(_base_libraries())
+    for name, version in used.items():
+        versions.setdefault(name, version)
+    return dict(sorted(versions.items()))
+
+
+def hash_value(value: Any) -> str:
+    """A stable hash of a parameter value: its JSON when it has one, else the bytes its
+    materializer stores (a DataFrame, an estimator...), else its type and repr."""
+    try:
+        payload = orjson.dumps(
+            value,
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+        )
+    except TypeError:
+        from loopml.pipelines._materializers import find_materializer
+
+        mat = find_materializer(value)
+        kind = f"{type(value).__module__}.{type(value).__qualname__}:".encode()
+        payload = kind + (mat.save(value) if mat is not None else repr(value).encode())
+    return blake3.blake3(payload).hexdigest()
+
+
+def lookup(
+    store: MetadataStore,
+    artifacts: ArtifactStore,
+    step: str,
+    key: str,
+    parts: KeyParts,
+) -> Lookup:
+    """Find the entry for ``key`` and check its outputs; on a miss, say why."""
+    with store.read() as conn:
+        entry = _entry(conn, select(_c).where(_c.c.key == key))
+        previous = None
+        if entry is None:
+            previous = _entry(
+                conn,
+                select(_c).where(_c.c.step == step).order_by(_c.c.created_at.desc()).limit(1),
+            )
+    if entry is not None:
+        for out in entry.outputs:
+            problem = _check_object(artifacts, out.digest)
+            if problem:
+                return Lookup(None, f"artifact {problem}: {out.name} ({out.digest[:12]})")
+        return Lookup(entry, f"hit: key {key[:12]} from run {entry.run_id or '?'}")
+    if previous is None:
+        return Lookup(None, "no entry")
+    return Lookup(None, explain_miss(previous.parts, parts))
+
+
+def explain_miss(before: KeyParts, now: KeyParts) -> str:
+    """Which parts of the key changed since ``before``."""
+    reasons = []
+    if before.source != now.source:
+        reasons.append("source changed")
+    code = _changed(before.code, now.code)
+    if code:
+        reasons.append(f"project code changed: {', '.join(code)}")
+    params = _changed(before.params, now.params)
+    if params:
+        reasons.append(f"params changed: {', '.join(params)}")
+    inputs = _changed(before.inputs, now.inputs)
+    if inputs:
+        reasons.append(f"inputs changed: {', '.join(inputs)}")
+    libs = [
+        f"{k} {before.libraries.get(k, '-')} -> {now.libraries.get(k, '-')}"
+        for k in _changed(before.libraries, now.libraries)
+    ]
+    if libs:
+        reasons.append(f"library versions changed: {', '.join(libs)}")
+    return "; ".join(reasons) or "no entry for this key"
+
+
+def save_entry(
+    conn: Connection,
+    store: MetadataStore,
+    key: str,
+    step: str,
+    parts: KeyParts,
+    outputs: list[OutputRecord],
+    run_id: str,
+) -> None:
+    """Insert (or replace) the entry for ``key`` inside a write transaction; the caller
+    records the object references."""
+    row = {
+        "key": key,
+        "step": step,
+        "components": parts.to_json(),
+        "outputs": orjson.dumps([asdict(o) for o in outputs]).decode(),
+        "run_id": run_id,
+        "created_at": time.time(),
+    }
+    store.upsert(
+        conn,
+        _c,
+        [row],
+        keys=("key",),
+        update=("step", "components", "outputs", "run_id", "created_at"),
+    )
+
+
+def _entry(conn: Connection, query: Any) -> CacheEntry | None:
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return CacheEntry(
+        key=row.key,
+        step=row.step,
+        parts=KeyParts.from_json(row.components),
+        outputs=[OutputRecord(**o) for o in orjson.loads(row.outputs)],
+        run_id=row.run_id,
+        created_at=row.created_at,
+    )
+
+
+def _check_object(artifacts: ArtifactStore, digest: str) -> str | None:
+    """None when the object is stored and intact, else ``"missing"`` or ``"corrupt"``."""
+    if isinstance(artifacts, LocalArtifactStore):
+        path = artifacts.path(digest)
+        try:
+            got, _ = hash_file(path)
+        except FileNotFoundError:
+            return "missing"
+        return None if got == digest else "corrupt"
+    if not artifacts.exists(digest):
+        return "missing"
+    return None if artifacts.verify(digest) else "corrupt"
+
+
+def _changed(before: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))

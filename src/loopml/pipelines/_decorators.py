@@ -1,0 +1,163 @@
+"""``@step`` and ``@pipeline``: plain functions that become cached, tracked pipelines.
+
+Example::
+
+    import loopml
+
+    @loopml.step
+    def load(n: int) -> list[int]:
+        return list(range(n))
+
+    @loopml.step
+    def total(xs: list[int]) -> int:
+        return sum(xs)
+
+    @loopml.pipeline
+    def sums(n: int = 10):
+        return total(load(n))
+
+    run = sums(n=5)            # runs the steps in this process; a PipelineRun
+    run.steps[1].outputs       # {'output': 10}
+
+Outside a pipeline, a step is its plain function: ``total([1, 2])`` is 3.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from loopml.errors import InvalidInput
+from loopml.pipelines._graph import current_graph
+
+if TYPE_CHECKING:
+    from loopml.pipelines._records import PipelineRun
+    from loopml.pipelines._runner import StepEvent
+
+__all__ = ["Pipeline", "Step", "pipeline", "step"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Step:
+    """A step: a function whose output is stored and whose calls are cached.
+
+    ``name`` is how runs show it; ``cache=False`` makes it run every time;
+    ``allow_pickle=True`` lets outputs no materializer knows be pickled (the
+    step run records that pickle was used).
+    """
+
+    def __init__(
+        self, fn: Callable[..., Any], *, name: str | None, cache: bool, allow_pickle: bool
+    ) -> None:
+        if not callable(fn):
+            raise InvalidInput(f"@loopml.step decorates a function, got {fn!r}.")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.cache = cache
+        self.allow_pickle = allow_pickle
+        self.identity = f"{fn.__module__}.{fn.__qualname__}"
+        self.signature = inspect.signature(fn)
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<loopml step {self.name!r} ({self.identity})>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        graph = current_graph()
+        if graph is None:
+            return self.fn(*args, **kwargs)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidInput(
+                f"step {self.name!r} was called with arguments that do not fit "
+                f"{self.name}{self.signature}: {exc}. Pass every input the step needs."
+            ) from None
+        bound.apply_defaults()
+        return graph.add(self, dict(bound.arguments))
+
+
+class Pipeline:
+    """A pipeline: a function that calls steps. Calling it runs them and returns a
+    :class:`~loopml.pipelines.PipelineRun`.
+
+    Keyword arguments set pipeline parameters (see :mod:`loopml.pipelines._params`
+    for defaults from ``loopml.toml``/``params.yaml``); :meth:`run` also takes
+    ``-p``-style overrides and cache switches.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None) -> None:
+        if not callable(fn):
+            raise InvalidInput(f"@loopml.pipeline decorates a function, got {fn!r}.")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.signature = inspect.signature(fn)
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<loopml pipeline {self.name!r}>"
+
+    def __call__(self, **params: Any) -> PipelineRun:
+        return self.run(params)
+
+    def run(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        overrides: Iterable[str] | Mapping[str, Any] = (),
+        cache: bool = True,
+        experiment: str | None = None,
+        on_event: Callable[[StepEvent], None] | None = None,
+    ) -> PipelineRun:
+        """Run the pipeline: describe its steps, then run (or fetch from the cache) each.
+
+        ``overrides`` are ``"key=value"`` strings (dotted keys for nested
+        params) or a mapping of dotted keys; ``cache=False`` runs every step
+        (new results still fill the cache); ``on_event`` is called as each
+        step changes state. A failing step raises
+        :class:`~loopml.pipelines.PipelineFailed` carrying the run.
+        """
+        from loopml.pipelines._runner import run_pipeline
+
+        return run_pipeline(
+            self,
+            dict(params or {}),
+            overrides=overrides,
+            cache=cache,
+            experiment=experiment,
+            on_event=on_event,
+        )
+
+
+@overload
+def step(fn: F, /) -> F: ...
+@overload
+def step(
+    *, name: str | None = None, cache: bool = True, allow_pickle: bool = False
+) -> Callable[[F], F]: ...
+def step(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    cache: bool = True,
+    allow_pickle: bool = False,
+) -> Any:
+    """Make ``fn`` a pipeline step: ``@loopml.step`` or ``@loopml.step(cache=False, name=...)``."""
+    if fn is None:
+        return lambda f: Step(f, name=name, cache=cache, allow_pickle=allow_pickle)
+    return Step(fn, name=name, cache=cache, allow_pickle=allow_pickle)
+
+
+@overload
+def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
+@overload
+def pipeline(*, name: str | None = None) -> Callable[[Callable[..., Any]], Pipeline]: ...
+def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
+    """Make ``fn`` a pipeline: ``@loopml.pipeline`` or ``@loopml.pipeline(name=...)``."""
+    if fn is None:
+        return lambda f: Pipeline(f, name=name)
+    return Pipeline(fn, name=name)

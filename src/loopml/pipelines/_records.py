@@ -1,0 +1,190 @@
+"""What a pipeline run leaves behind: :class:`PipelineRun` and its :class:`StepRun` records.
+
+A pipeline run is a tracked run of kind ``pipeline`` whose params are the
+resolved pipeline parameters (dotted keys for nested ones); each step is a
+child run of kind ``step`` whose params are the step's plain arguments, whose
+artifacts are its outputs (``outputs/output.<ext>``), and whose tags say how
+the cache answered (``loopml.cache``: hit, miss or off; ``loopml.cache_key``;
+``loopml.explain``; ``loopml.outputs``: the stored outputs as JSON).
+
+Example::
+
+    run = my_pipeline(max_depth=4)
+    [(s.name, s.cached, s.duration) for s in run.steps]
+    loopml.load_pipeline_run(run.id).steps[-1].outputs["output"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from loopml.errors import LoopmlError
+from loopml.pipelines._cache import OutputRecord
+
+__all__ = ["PipelineFailed", "PipelineRun", "StepRun", "load_pipeline_run"]
+
+TAG_CACHE = "loopml.cache"
+TAG_KEY = "loopml.cache_key"
+TAG_EXPLAIN = "loopml.explain"
+TAG_OUTPUTS = "loopml.outputs"
+TAG_STEP = "loopml.step"
+
+
+class Outputs(Mapping[str, Any]):
+    """A step's outputs by name, each loaded from the artifact store on first access
+    (and verified against its hash), then kept."""
+
+    def __init__(self, records: list[OutputRecord], values: dict[str, Any] | None = None) -> None:
+        self.records = {r.name: r for r in records}
+        self._values = dict(values or {})
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            record = self.records[name]  # KeyError for an unknown name, as a mapping should
+            from loopml.pipelines._runner import load_output
+
+            self._values[name] = load_output(record)
+        return self._values[name]
+
+    def __iter__(self) -> Any:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return f"Outputs({', '.join(self.records)})"
+
+
+@dataclass
+class StepRun:
+    """One step of a pipeline run.
+
+    ``status`` is FINISHED, FAILED or SKIPPED (not reached because an
+    earlier step failed); ``cached`` tells whether its outputs came from the
+    cache; ``duration`` is in seconds; ``outputs`` maps output names to
+    values, loaded lazily from the artifact store; ``explain`` says why the
+    cache hit or missed; ``run_id`` is the step's child run (None when
+    skipped); ``error`` holds the traceback of a failed step.
+    """
+
+    name: str
+    status: str
+    cached: bool = False
+    duration: float | None = None
+    cache_key: str | None = None
+    explain: str = ""
+    run_id: str | None = None
+    error: str | None = None
+    output_records: list[OutputRecord] = field(default_factory=list, repr=False)
+    _outputs: Outputs | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def outputs(self) -> Outputs:
+        """Output name → value (``"output"`` for the step's return value), loaded on access."""
+        if self._outputs is None:
+            self._outputs = Outputs(self.output_records)
+        return self._outputs
+
+    @property
+    def output(self) -> Any:
+        """The step's return value (``outputs["output"]``)."""
+        return self.outputs["output"]
+
+
+@dataclass
+class PipelineRun:
+    """A run of a pipeline: its tracked run id, status, parameters and steps in order."""
+
+    id: str
+    name: str
+    status: str
+    params: dict[str, str] = field(default_factory=dict)
+    steps: list[StepRun] = field(default_factory=list)
+    error: str | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"runs:/{self.id}"
+
+    def step(self, name: str) -> StepRun:
+        """The step called ``name``."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(
+            f"no step {name!r} in pipeline run {self.id}: {[s.name for s in self.steps]}"
+        )
+
+    @property
+    def explain(self) -> str:
+        """One line per step: its name, hit/miss/off and why."""
+        return "\n".join(f"{s.name}: {s.explain}" for s in self.steps)
+
+
+class PipelineFailed(LoopmlError):
+    """A step of a pipeline raised; ``run`` is the (FAILED) :class:`PipelineRun`."""
+
+    def __init__(self, message: str, run: PipelineRun) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+def load_pipeline_run(run_id: str) -> PipelineRun:
+    """Read a pipeline run and its steps back from the tracking store.
+
+    Example::
+
+        run = loopml.load_pipeline_run("4f1c2a")      # a full id or a unique prefix
+        run.steps[0].outputs["output"]
+    """
+    from loopml.errors import InvalidInput
+    from loopml.store import schema
+    from loopml.tracking import _store
+    from loopml.tracking._validate import check_run_id
+
+    check_run_id(run_id)
+    store = _store.store_for(None)
+    r = schema.runs
+    with store.read() as conn:
+        full = _store.resolve_run_id(conn, run_id)
+        found = _store.fetch_runs(conn, _store.run_query().where(r.c.id == full))[0]
+        children = _store.fetch_runs(
+            conn,
+            _store.run_query()
+            .where(r.c.parent_id == full, r.c.kind == "step")
+            .order_by(r.c.start_time, r.c.id),
+        )
+    if found.kind != "pipeline":
+        raise InvalidInput(
+            f"run {full} is a {found.kind!r} run, not a pipeline run. "
+            "Pass the id of a run a pipeline made (kind 'pipeline')."
+        )
+    steps = [
+        StepRun(
+            name=child.tags.get(TAG_STEP, child.name),
+            status=child.status,
+            cached=child.tags.get(TAG_CACHE) == "hit",
+            duration=child.duration,
+            cache_key=child.tags.get(TAG_KEY),
+            explain=child.tags.get(TAG_EXPLAIN, ""),
+            run_id=child.id,
+            error=child.error,
+            output_records=[
+                OutputRecord(**o) for o in orjson.loads(child.tags.get(TAG_OUTPUTS, "[]"))
+            ],
+        )
+        for child in children
+    ]
+    return PipelineRun(
+        id=found.id,
+        name=found.name,
+        status=found.status,
+        params=dict(found.params),
+        steps=steps,
+        error=found.error,
+    )

@@ -1,0 +1,337 @@
+"""Running a pipeline in this process: resolve params, describe the graph, run each step.
+
+For each step, in dependency order:
+
+1. its cache key is computed from its code, plain arguments, the content
+   hashes of its inputs and library versions (see :mod:`loopml.pipelines._cache`);
+2. unless caching is off, a stored entry whose outputs all exist and verify
+   is a hit: the step's outputs are the stored objects, and the step does
+   not run;
+3. otherwise the step function is called in this process (breakpoints and
+   ``pdb`` work), its output is materialized into the artifact store, and
+   the outputs, lineage edges, object references and cache entry are
+   written in one transaction.
+
+Each step is a child run (kind ``step``) of the pipeline's run (kind
+``pipeline``). A step that raises ends FAILED with its traceback, the
+pipeline run ends FAILED, nothing is cached for it, and
+:class:`~loopml.pipelines.PipelineFailed` is raised; running again resumes
+from there, since the steps before it hit the cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from loopml.errors import InvalidInput
+from loopml.pipelines._cache import (
+    KeyParts,
+    Lookup,
+    OutputRecord,
+    hash_value,
+    library_versions,
+    lookup,
+    save_entry,
+)
+from loopml.pipelines._code import fingerprint
+from loopml.pipelines._decorators import Pipeline
+from loopml.pipelines._graph import Graph, Node, StepOutput, building, placeholders_in, substitute
+from loopml.pipelines._materializers import find_materializer, get_materializer, unmaterializable
+from loopml.pipelines._params import flatten, resolve_params
+from loopml.pipelines._records import (
+    TAG_CACHE,
+    TAG_EXPLAIN,
+    TAG_KEY,
+    TAG_OUTPUTS,
+    TAG_STEP,
+    Outputs,
+    PipelineFailed,
+    PipelineRun,
+    StepRun,
+)
+from loopml.store import schema
+from loopml.store.artifacts import ArtifactStore, get_artifact_store
+from loopml.store.lineage import add_edges
+from loopml.store.metadata import MetadataStore, get_metadata_store
+from loopml.store.refs import add_refs
+
+__all__ = ["StepEvent", "load_output", "run_pipeline"]
+
+OUTPUT = "output"
+_PARAM_TEXT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step changed state: ``pending``, ``running``, ``cached``, ``done``, ``failed``
+    or ``skipped``; ``duration`` in seconds once it is over."""
+
+    step: str
+    state: str
+    duration: float | None = None
+    explain: str = ""
+
+
+@dataclass
+class _Context:
+    store: MetadataStore
+    artifacts: ArtifactStore
+    root: Any
+    cache: bool
+    emit: Callable[[StepEvent], None]
+    outputs: dict[str, Outputs]
+    run_ids: dict[str, str]
+
+
+def run_pipeline(
+    pipe: Pipeline,
+    kwargs: dict[str, Any],
+    *,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    cache: bool = True,
+    experiment: str | None = None,
+    on_event: Callable[[StepEvent], None] | None = None,
+) -> PipelineRun:
+    """Run ``pipe`` with parameters ``kwargs`` and ``overrides``; see the module docstring."""
+    from loopml.config import get_settings
+    from loopml.tracking import active_run, start_run
+
+    settings = get_settings()
+    values = resolve_params(
+        pipe.signature, pipe.name, settings.project_root, settings.config, kwargs, overrides
+    )
+    graph = Graph()
+    with building(graph):
+        returned = pipe.fn(**values)
+    nodes = graph.order()
+    if isinstance(returned, StepOutput) and returned.graph_id != graph.id:
+        raise InvalidInput(f"pipeline {pipe.name!r} returned an output of another pipeline run.")
+
+    ctx = _Context(
+        store=get_metadata_store(settings.tracking_uri),
+        artifacts=get_artifact_store(settings.artifact_uri),
+        root=settings.project_root,
+        cache=cache,
+        emit=on_event or (lambda event: None),
+        outputs={},
+        run_ids={},
+    )
+    for node in nodes:
+        ctx.emit(StepEvent(node.name, "pending"))
+    params = {k: _param_text(v) for k, v in flatten(values).items()}
+    prun = start_run(
+        experiment,
+        run_name=pipe.name,
+        params=params,
+        kind="pipeline",
+        nested=active_run() is not None,
+        tags={"loopml.pipeline": pipe.name, "loopml.cache_enabled": str(cache).lower()},
+    )
+    result = PipelineRun(id=prun.id, name=pipe.name, status="RUNNING", params=params)
+    with prun:
+        for i, node in enumerate(nodes):
+            record = _run_node(node, ctx)
+            result.steps.append(record)
+            if record.status == "FAILED":
+                for later in nodes[i + 1 :]:
+                    result.steps.append(StepRun(later.name, "SKIPPED"))
+                    ctx.emit(StepEvent(later.name, "skipped"))
+                result.status = "FAILED"
+                result.error = record.error
+                raise PipelineFailed(
+                    f"step {node.name!r} of pipeline {pipe.name!r} failed (run {prun.id}); "
+                    f"its traceback is stored with step run {record.run_id}:\n{record.error}"
+                    "Fix it and run again: the steps before it will come from the cache.",
+                    result,
+                )
+    result.status = prun.status
+    return result
+
+
+def _run_node(node: Node, ctx: _Context) -> StepRun:
+    from loopml.tracking import start_run
+
+    step = node.step
+    started = time.perf_counter()
+    parts, datasets = _key_parts(node, ctx)
+    key = parts.key(step.identity)
+    found: Lookup
+    if not step.cache:
+        found = Lookup(None, "cache off for this step")
+    elif not ctx.cache:
+        found = Lookup(None, "cache off (--no-cache)")
+    else:
+        found = lookup(ctx.store, ctx.artifacts, step.identity, key, parts)
+    hit = found.entry
+    explain = found.reason if hit is not None else f"miss: {found.reason}"
+    if not step.cache or not ctx.cache:
+        explain = found.reason
+    tags = {
+        TAG_STEP: node.name,
+        TAG_CACHE: "hit" if hit else ("miss" if step.cache and ctx.cache else "off"),
+        TAG_KEY: key,
+        TAG_EXPLAIN: explain,
+    }
+    if hit is not None:
+        tags[TAG_OUTPUTS] = _outputs_json(hit.outputs)
+    child = start_run(
+        run_name=node.name,
+        params={k: _param_text(v) for k, v in node.arguments.items() if not _is_input(v)},
+        nested=True,
+        kind="step",
+        tags=tags,
+    )
+    ctx.run_ids[node.name] = child.id
+    record = StepRun(node.name, "RUNNING", cached=hit is not None, cache_key=key, explain=explain)
+    record.run_id = child.id
+    if hit is not None:
+        ctx.emit(StepEvent(node.name, "cached", explain=explain))
+        outputs = hit.outputs
+        ctx.outputs[node.name] = Outputs(outputs)
+        _record(ctx, node, child.id, outputs, datasets, None)
+    else:
+        ctx.emit(StepEvent(node.name, "running", explain=explain))
+        try:
+            value = _call(node, ctx)
+            outputs = [_materialize(value, node, child.id, ctx.artifacts)]
+            entry = (key, step.identity, parts) if step.cache else None
+            _record(ctx, node, child.id, outputs, datasets, entry)
+            child.set_tags({TAG_OUTPUTS: _outputs_json(outputs)})
+        except Exception as exc:
+            error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            child.end("FAILED", error=error)
+            record.status, record.error = "FAILED", error
+            record.duration = time.perf_counter() - started
+            ctx.emit(StepEvent(node.name, "failed", record.duration, explain))
+            return record
+        except BaseException:
+            child.end("KILLED")
+            raise
+        ctx.outputs[node.name] = Outputs(outputs, {OUTPUT: value})
+    child.end("FINISHED")
+    record.status = "FINISHED"
+    record.output_records = outputs
+    record._outputs = ctx.outputs[node.name]
+    record.duration = time.perf_counter() - started
+    ctx.emit(StepEvent(node.name, "cached" if hit else "done", record.duration, explain))
+    return record
+
+
+def _key_parts(node: Node, ctx: _Context) -> tuple[KeyParts, list[str]]:
+    """The step's cache-key parts, and the dataset version URIs it reads."""
+    fp = fingerprint(node.step.fn, ctx.root)
+    params: dict[str, str] = {}
+    inputs: dict[str, str] = {}
+    datasets: list[str] = []
+    for name, value in node.arguments.items():
+        if any(True for _ in placeholders_in(value)):
+            digests = {dep: ctx.outputs[dep].records[OUTPUT].digest for dep in _deps_of(value)}
+            inputs[name] = hash_value(substitute(value, digests))
+            continue
+        version = _dataset(value)
+        if version is not None:
+            inputs[name] = version.manifest_digest
+            datasets.append(version.uri)
+            continue
+        params[name] = hash_value(value)
+    parts = KeyParts(
+        source=fp.source,
+        code=fp.code,
+        params=params,
+        inputs=inputs,
+        libraries=library_versions(fp.libraries),
+    )
+    return parts, datasets
+
+
+def _deps_of(value: Any) -> list[str]:
+    return [p.node for p in placeholders_in(value)]
+
+
+def _is_input(value: Any) -> bool:
+    return any(True for _ in placeholders_in(value))
+
+
+def _dataset(value: Any) -> Any:
+    """The dataset version ``value`` is or names (``data:/name@3``), else None."""
+    if type(value).__name__ == "DatasetVersion" and hasattr(value, "manifest_digest"):
+        return value
+    if isinstance(value, str) and value.startswith("data:/"):
+        from loopml.data import get_dataset
+
+        return get_dataset(value)
+    return None
+
+
+def _call(node: Node, ctx: _Context) -> Any:
+    loaded = {dep: ctx.outputs[dep][OUTPUT] for dep in node.depends_on}
+    arguments = {name: substitute(value, loaded) for name, value in node.arguments.items()}
+    bound = inspect.BoundArguments(node.step.signature, arguments)
+    return node.step.fn(*bound.args, **bound.kwargs)
+
+
+def _materialize(value: Any, node: Node, run_id: str, artifacts: ArtifactStore) -> OutputRecord:
+    mat = find_materializer(value, allow_pickle=node.step.allow_pickle)
+    if mat is None:
+        raise unmaterializable(value, node.name)
+    data = mat.save(value)
+    info = artifacts.put_bytes(data)
+    return OutputRecord(OUTPUT, info.digest, info.size, mat.name, f"outputs/{OUTPUT}.{mat.ext}")
+
+
+def _record(
+    ctx: _Context,
+    node: Node,
+    run_id: str,
+    outputs: list[OutputRecord],
+    datasets: list[str],
+    entry: tuple[str, str, KeyParts] | None,
+) -> None:
+    """Artifacts, references, lineage and (for a fresh result) the cache entry, in one
+    transaction."""
+    run_uri = f"runs:/{run_id}"
+    edges = [(uri, run_uri, "input") for uri in datasets]
+    for dep in node.depends_on:
+        for out in ctx.outputs[dep].records.values():
+            edges.append((f"runs:/{ctx.run_ids[dep]}/{out.path}", run_uri, "input"))
+    edges += [(run_uri, f"{run_uri}/{out.path}", "output") for out in outputs]
+    rows = [{"run_id": run_id, "path": o.path, "digest": o.digest, "size": o.size} for o in outputs]
+    store = ctx.store
+
+    def tx(conn: Connection) -> None:
+        store.upsert(
+            conn, schema.run_artifacts, rows, keys=("run_id", "path"), update=("digest", "size")
+        )
+        add_refs(conn, store, run_uri, [o.digest for o in outputs])
+        add_edges(conn, store, edges)
+        if entry is not None:
+            key, identity, parts = entry
+            save_entry(conn, store, key, identity, parts, outputs, run_id)
+            add_refs(conn, store, f"cache:/{key}", [o.digest for o in outputs])
+
+    store.write(tx)
+
+
+def load_output(record: OutputRecord) -> Any:
+    """The value of a stored output (its bytes verified against their hash)."""
+    data = get_artifact_store().get_bytes(record.digest)
+    return get_materializer(record.materializer).load(data)
+
+
+def _outputs_json(outputs: list[OutputRecord]) -> str:
+    return orjson.dumps([o.__dict__ for o in outputs]).decode()
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > _PARAM_TEXT_LIMIT:
+        text = text[: _PARAM_TEXT_LIMIT - 3] + "..."
+    return text

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+from tests.pipelines.conftest import HELPERS, PIPE, ProjectCode
+
+import loopml
+from loopml.store.artifacts import get_artifact_store
+
+
+def _cached(run: loopml.PipelineRun) -> list[bool]:
+    return [s.cached for s in run.steps]
+
+
+def test_a_rerun_hits_the_cache_with_equal_outputs(backend: str, sums: ModuleType) -> None:
+    first = sums.sums()
+    second = sums.sums()
+    assert _cached(second) == [True, True, True]
+    assert [s.output for s in second.steps] == [s.output for s in first.steps]
+    assert [s.cache_key for s in second.steps] == [s.cache_key for s in first.steps]
+    assert second.steps[0].explain.startswith("hit")
+
+
+def test_a_changed_param_misses_only_where_it_matters(project: Path, sums: ModuleType) -> None:
+    sums.sums()
+    run = sums.sums(scale=3)
+    assert _cached(run) == [True, True, False]
+    assert run.steps[2].explain == "miss: params changed: scale"
+    assert run.steps[2].output == 30
+
+
+def test_editing_a_step_misses_with_source_changed(project: Path, code: ProjectCode) -> None:
+    code.write("helpers", HELPERS)
+    code.write("pipe", PIPE)
+    code.load("pipe").sums()
+    code.write("pipe", PIPE.replace("return sum(xs) * scale", "return sum(xs) * scale + 0"))
+    run = code.load("pipe").sums()
+    assert _cached(run) == [True, True, False]
+    assert run.steps[2].explain == "miss: source changed"
+
+
+def test_editing_a_helper_in_another_module_misses(project: Path, code: ProjectCode) -> None:
+    code.write("helpers", HELPERS)
+    code.write("pipe", PIPE)
+    code.load("pipe").sums()
+    code.write("helpers", HELPERS.replace("x >= 0", "0 <= x"))
+    run = code.load("pipe").sums()
+    assert _cached(run) == [True, False, True]  # same output of cleaned: total hits again
+    assert run.steps[1].explain == "miss: project code changed: helpers.clean"
+
+
+def test_a_helper_imported_by_name_and_its_constants_are_tracked(
+    project: Path, code: ProjectCode
+) -> None:
+    code.write("consts", "LIMIT = 2\n")
+    code.write(
+        "helpers",
+        """
+        from consts import LIMIT
+
+        def clip(x):
+            return min(x, LIMIT)
+        """,
+    )
+    code.write(
+        "pipe2",
+        """
+        import loopml
+        from helpers import clip
+
+        @loopml.step
+        def clipped(x: int) -> int:
+            return clip(x)
+
+        @loopml.pipeline
+        def p(x: int = 5):
+            return clipped(x)
+        """,
+    )
+    assert code.load("pipe2").p().steps[0].output == 2
+    code.write("consts", "LIMIT = 3\n")
+    run = code.load("pipe2").p()
+    assert run.steps[0].output == 3
+    assert run.steps[0].explain == "miss: project code changed: helpers.LIMIT"
+
+
+def test_changed_input_data_misses(project: Path, code: ProjectCode) -> None:
+    data = project / "numbers.csv"
+    data.write_text("x\n1\n2\n")
+    loopml.add_dataset(str(data), name="numbers")
+    code.write(
+        "datapipe",
+        """
+        import loopml
+
+        @loopml.step
+        def count(uri: str) -> int:
+            return len(loopml.get_dataset(uri).to_pandas())
+
+        @loopml.pipeline
+        def p(uri: str = "data:/numbers@latest"):
+            return count(uri)
+        """,
+    )
+    mod = code.load("datapipe")
+    assert mod.p().steps[0].output == 2
+    assert mod.p().steps[0].cached
+    data.write_text("x\n1\n2\n3\n")
+    loopml.add_dataset(str(data), name="numbers")
+    run = mod.p()
+    assert not run.steps[0].cached
+    assert run.steps[0].explain == "miss: inputs changed: uri"
+    assert run.steps[0].output == 3
+
+
+def test_a_deleted_artifact_is_a_miss_that_says_so(backend: str, sums: ModuleType) -> None:
+    first = sums.sums()
+    digest = first.steps[2].output_records[0].digest
+    get_artifact_store().delete(digest)
+    run = sums.sums()
+    assert _cached(run) == [True, True, False]
+    assert run.steps[2].explain.startswith("miss: artifact missing: output")
+    assert run.steps[2].output == 20
+    assert sums.sums().steps[2].cached  # stored again
+
+
+def test_no_cache_runs_every_step_and_refills_the_cache(project: Path, sums: ModuleType) -> None:
+    sums.sums()
+    run = sums.sums.run(cache=False)
+    assert _cached(run) == [False, False, False]
+    assert run.steps[0].explain == "cache off (--no-cache)"
+
+
+def test_a_step_with_cache_off_always_runs(project: Path, code: ProjectCode) -> None:
+    code.write(
+        "nocache",
+        """
+        import loopml
+
+        calls = []
+
+        @loopml.step(cache=False, name="stamp")
+        def stamp_step() -> int:
+            calls.append(1)
+            return len(calls)
+
+        @loopml.pipeline(name="stamper")
+        def p():
+            return stamp_step()
+        """,
+    )
+    mod = code.load("nocache")
+    mod.p()
+    run = mod.p()
+    assert run.name == "stamper"
+    assert run.steps[0].name == "stamp"
+    assert not run.steps[0].cached
+    assert run.steps[0].output == 2
+    assert run.steps[0].explain == "cache off for this step"
+
+
+def test_cached_outputs_are_referenced_so_gc_keeps_them(project: Path, sums: ModuleType) -> None:
+    from loopml.store.metadata import get_metadata_store
+    from loopml.store.refs import collect_garbage
+
+    run = sums.sums()
+    report = collect_garbage(
+        get_metadata_store(), get_artifact_store(), dry_run=False, grace_seconds=0
+    )
+    kept = {d for d, _ in report.removed}
+    assert run.steps[2].output_records[0].digest not in kept
+    assert sums.sums().steps[2].cached
