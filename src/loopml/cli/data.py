@@ -233,12 +233,15 @@ def checkout(
         )
 
 
+_REMOTE = typer.Option(
+    None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."
+)
+
+
 @app.command("push")
 def push(
     uris: list[str] = typer.Argument(None, help="Versions to push (default: all in the lock)."),
-    remote: str = typer.Option(
-        None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."
-    ),
+    remote: str = _REMOTE,
 ) -> None:
     """Send dataset objects the remote does not have (small ones in packs)."""
     from loopml.data import push as data_push
@@ -253,9 +256,7 @@ def push(
 @app.command("pull")
 def pull(
     uris: list[str] = typer.Argument(None, help="Versions to pull (default: all in the lock)."),
-    remote: str = typer.Option(
-        None, "--remote", help="A folder or URL (default: the remote in loopml.toml, section data)."
-    ),
+    remote: str = _REMOTE,
 ) -> None:
     """Fetch dataset objects missing locally, checking every hash. Then run checkout."""
     from loopml.data import pull as data_pull
