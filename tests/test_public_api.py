@@ -35,3 +35,17 @@ def test_errors_share_one_root() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.LoopmlError)
+
+
+def test_public_subpackages_are_reachable_after_a_plain_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import loopml\n"
+        "assert callable(loopml.pipelines.register_materializer)\n"
+        "assert loopml.validation.infer_suite is loopml.infer_suite\n"
+        "try:\n    loopml.no_such_name\nexcept AttributeError:\n    pass\n"
+        "else:\n    raise SystemExit('no error for an unknown name')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

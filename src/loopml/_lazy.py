@@ -3,11 +3,16 @@
 Example, at the bottom of a package's ``__init__``::
 
     __getattr__, __dir__ = lazy_exports(__name__, {"add_dataset": "loopml.data._datasets"})
+
+A value ``"module:attribute"`` exports the module's attribute under another name.
+A public subpackage (``loopml.pipelines``) is reachable as an attribute too,
+imported on first use, so ``import loopml; loopml.pipelines.step`` works.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +24,13 @@ def lazy_exports(
     """Module-level ``__getattr__`` and ``__dir__`` that import ``exports[name]`` on demand."""
 
     def __getattr__(name: str) -> Any:
-        module = exports.get(name)
-        if module is None:
+        target = exports.get(name)
+        if target is None:
+            if not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
+                return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        module, _, attr = target.partition(":")
+        value = getattr(importlib.import_module(module), attr or name)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -53,3 +53,17 @@ def test_db_upgrade_reports_the_revision(project: Path) -> None:
     from loopml.store.metadata import SCHEMA_HEAD
 
     assert SCHEMA_HEAD in result.output
+
+
+def test_help_lists_every_command_with_its_summary() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name in ("init", "lineage", "gc", "demo", "run", "tune", "data", "runs", "db"):
+        assert f" {name} " in result.output, name
+    assert "List, show and compare tracked runs." in result.output
+
+
+def test_a_mistyped_command_suggests_the_close_ones() -> None:
+    result = runner.invoke(app, ["rn"])
+    assert result.exit_code != 0
+    assert "'run'" in result.output and "'runs'" in result.output

@@ -22,7 +22,6 @@ compared with the newest entry for the same step to say what changed.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import platform
 import time
 from collections.abc import Mapping
@@ -31,11 +30,12 @@ from typing import Any
 
 import blake3
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from loopml.store import schema
 from loopml.store.artifacts import ArtifactStore, LocalArtifactStore, hash_file
 from loopml.store.metadata import MetadataStore
+from loopml.tracking._capture import environment
 
 __all__ = [
     "CacheEntry",
@@ -50,6 +50,10 @@ __all__ = [
 
 _c = schema.cache_entries
 _KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn")
+_BY_KEY = select(_c).where(_c.c.key == bindparam("key"))
+_NEWEST_OF_STEP = (
+    select(_c).where(_c.c.step == bindparam("step")).order_by(_c.c.created_at.desc()).limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,10 @@ class Lookup:
 def _base_libraries() -> tuple[tuple[str, str], ...]:
     from loopml import __version__
 
+    # every run records these versions already (see loopml.tracking._capture)
+    installed = dict(environment())
     found = [("python", platform.python_version()), ("loopml", __version__)]
-    for name in _KEY_LIBRARIES:
-        try:
-            found.append((name, importlib.metadata.version(name)))
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    found += [(name, installed[name]) for name in _KEY_LIBRARIES if name in installed]
     return tuple(found)
 
 
@@ -159,13 +161,10 @@ def lookup(
 ) -> Lookup:
     """Find the entry for ``key`` and check its outputs; on a miss, say why."""
     with store.read() as conn:
-        entry = _entry(conn, select(_c).where(_c.c.key == key))
+        entry = _entry(conn, _BY_KEY, {"key": key})
         previous = None
         if entry is None:
-            previous = _entry(
-                conn,
-                select(_c).where(_c.c.step == step).order_by(_c.c.created_at.desc()).limit(1),
-            )
+            previous = _entry(conn, _NEWEST_OF_STEP, {"step": step})
     if entry is not None:
         for out in entry.outputs:
             problem = _check_object(artifacts, out.digest)
@@ -228,8 +227,8 @@ def save_entry(
     )
 
 
-def _entry(conn: Connection, query: Any) -> CacheEntry | None:
-    row = conn.execute(query).first()
+def _entry(conn: Connection, query: Any, values: dict[str, str]) -> CacheEntry | None:
+    row = conn.execute(query, values).first()
     if row is None:
         return None
     return CacheEntry(

@@ -76,9 +76,10 @@ def hash_file(
     """The BLAKE3 hex digest and size of the file at ``path``, read in large chunks."""
     hasher = blake3.blake3()
     size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as fh:
+        # one buffer of the file's size (plus a byte to see the end) when it is small
+        buf = bytearray(min(CHUNK, os.fstat(fh.fileno()).st_size + 1))
+        view = memoryview(buf)
         while n := fh.readinto(buf):
             hasher.update(view[:n])
             size += n

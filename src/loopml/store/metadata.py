@@ -62,6 +62,7 @@ class MetadataStore:
         self.uri = uri
         self.engine = _create_engine(uri)
         self.dialect = self.engine.dialect.name
+        self._upserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], Any] = {}
         self._write_engine = (
             self.engine.execution_options(loopml_immediate=True)
             if self.dialect == "sqlite"
@@ -119,6 +120,20 @@ class MetadataStore:
         """
         if not rows:
             return
+        if where is None:
+            # the same statement object each time: SQLAlchemy then finds its compiled
+            # form by a cache key it computed once
+            cache_key = (table, tuple(keys), tuple(update))
+            stmt = self._upserts.get(cache_key)
+            if stmt is None:
+                stmt = self._upserts[cache_key] = self._upsert_statement(table, keys, update)
+        else:
+            stmt = self._upsert_statement(table, keys, update, where)
+        conn.execute(stmt, list(rows))
+
+    def _upsert_statement(
+        self, table: Table, keys: Sequence[str], update: Sequence[str], where: Any = None
+    ) -> Any:
         dialect_insert: Any
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -128,14 +143,12 @@ class MetadataStore:
             raise StoreError(f"upsert is not supported on {self.dialect}")
         stmt = dialect_insert(table)
         if update:
-            stmt = stmt.on_conflict_do_update(
+            return stmt.on_conflict_do_update(
                 index_elements=list(keys),
                 set_={c: stmt.excluded[c] for c in update},
                 where=where(table, stmt.excluded) if where is not None else None,
             )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        conn.execute(stmt, list(rows))
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
 
     def dispose(self) -> None:
         self.engine.dispose()

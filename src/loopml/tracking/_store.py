@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Connection, Text, and_, select, update
+from sqlalchemy import Connection, Text, and_, bindparam, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -87,6 +87,12 @@ RUN_COLUMNS = (
     _r.c.host,
 )
 _CHUNK = 2000
+_EXPERIMENT_ID = select(_e.c.id).where(_e.c.name == bindparam("name"))
+_FINISH_RUN = (
+    update(_r)
+    .where(_r.c.id == bindparam("run"))
+    .values(status=bindparam("status"), end_time=bindparam("end_time"), error=bindparam("error"))
+)
 
 
 def store_for(tracking_uri: str | None) -> MetadataStore:
@@ -106,8 +112,10 @@ def write(store: MetadataStore, fn: Callable[[Connection], T]) -> T:
 
 def experiment_id(conn: Connection, store: MetadataStore, name: str) -> int:
     """The id of the experiment ``name``, created if it does not exist (in a write transaction)."""
-    store.upsert(conn, _e, [{"name": name, "created_at": time.time()}], keys=("name",))
-    value = conn.execute(select(_e.c.id).where(_e.c.name == name)).scalar_one()
+    value = conn.execute(_EXPERIMENT_ID, {"name": name}).scalar()
+    if value is None:
+        store.upsert(conn, _e, [{"name": name, "created_at": time.time()}], keys=("name",))
+        value = conn.execute(_EXPERIMENT_ID, {"name": name}).scalar_one()
     return int(value)
 
 
@@ -168,8 +176,8 @@ def finish_run(
     store: MetadataStore, run_id: str, status: str, end_time: float, error: str | None
 ) -> None:
     """Record the end of a run."""
-    stmt = update(_r).where(_r.c.id == run_id).values(status=status, end_time=end_time, error=error)
-    write(store, lambda conn: conn.execute(stmt))
+    values = {"run": run_id, "status": status, "end_time": end_time, "error": error}
+    write(store, lambda conn: conn.execute(_FINISH_RUN, values))
 
 
 def resolve_run_id(conn: Connection, run_id: str) -> str:
