@@ -2,12 +2,15 @@
 
 ``make test`` evaluates this: a variable already set is kept; otherwise
 PostgreSQL (127.0.0.1:5432, database ``test``) and Redis (127.0.0.1:6379) are
-probed with a short TCP connect and exported when they answer. Tests whose
-variable stays unset skip with a message (and fail under CI).
+probed with a short TCP connect and exported when they answer, and
+``LOOPML_TEST_RAY=local`` (one local Ray shared by the test session) is
+exported when Ray is installed. Tests whose variable stays unset skip with a
+message (and fail under CI).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import socket
@@ -34,6 +37,11 @@ def main() -> None:
             print(f"export {var}={shlex.quote(url)}")
         else:
             print(f"echo 'note: no service on {host}:{port}; tests needing {var} will skip' >&2")
+    if not os.environ.get("LOOPML_TEST_RAY"):
+        if importlib.util.find_spec("ray") is not None:
+            print("export LOOPML_TEST_RAY=local")
+        else:
+            print("echo 'note: Ray is not installed; tests needing LOOPML_TEST_RAY will skip' >&2")
 
 
 if __name__ == "__main__":

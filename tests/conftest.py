@@ -3,6 +3,10 @@
 ``project``: a fresh project folder as the working directory, with loopml's
 settings and cached stores reset around the test.
 
+``ray_session``: one Ray shared by every test of the session (``ray.init``
+takes several seconds), started locally when ``LOOPML_TEST_RAY=local`` or
+joined at the address it holds; skips (fails under CI) when unset.
+
 ``backend``: parametrized over every metadata backend — SQLite always, and
 PostgreSQL when ``LOOPML_TEST_POSTGRES_URL`` is set (each test gets its own
 schema, dropped afterwards). Without the variable the PostgreSQL case skips
@@ -20,6 +24,7 @@ import pytest
 
 PG_ENV = "LOOPML_TEST_POSTGRES_URL"
 REDIS_ENV = "LOOPML_TEST_REDIS_URL"
+RAY_ENV = "LOOPML_TEST_RAY"
 
 
 def _reset_loopml() -> None:
@@ -113,3 +118,20 @@ def backend(
         monkeypatch.setenv("LOOPML_TRACKING_URI", uri)
         _reset_loopml()
         yield uri
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[object]:
+    """Ray, initialised once for the whole test session."""
+    address = require_service(RAY_ENV, "Ray")
+    import ray
+
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(
+                num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

@@ -11,6 +11,8 @@ got, and what to do::
     ├── GateFailed          a promotion that did not pass its gates
     ├── Conflict            a write that clashes with what is stored
     ├── Forbidden           an action the caller may not take
+    ├── Unavailable         a service loopml was pointed at does not answer (a Ray cluster)
+    ├── TrialPruned         a tuning trial stopped early by the pruner (not a failure)
     └── StoreError          the metadata or artifact store cannot serve the request
         ├── CorruptObject   a stored object whose bytes no longer match its hash
         └── SchemaTooNew    a database written by a newer loopml
@@ -29,6 +31,8 @@ __all__ = [
     "NotFound",
     "SchemaTooNew",
     "StoreError",
+    "TrialPruned",
+    "Unavailable",
     "ValidationFailed",
 ]
 
@@ -70,6 +74,15 @@ class Conflict(LoopmlError):
 
 class Forbidden(LoopmlError):
     """An action the caller is not allowed to take."""
+
+
+class Unavailable(LoopmlError):
+    """A service loopml was pointed at (a Ray cluster, say) does not answer."""
+
+
+class TrialPruned(LoopmlError):
+    """Raised inside a tuning trial when the pruner stops it early; the trial ends
+    PRUNED, which is not a failure."""
 
 
 class StoreError(LoopmlError):

@@ -30,7 +30,7 @@ _STYLES = {
 def run(
     pipeline: str = typer.Argument(
         None,
-        help="The pipeline as module:function (default: [pipeline] entry in loopml.toml).",
+        help="The pipeline as module:function (default: \\[pipeline] entry in loopml.toml).",
         show_default=False,
     ),
     param: list[str] = typer.Option(
@@ -40,8 +40,16 @@ def run(
     explain: bool = typer.Option(
         False, "--explain", help="Say for each step whether the cache hit or missed, and why."
     ),
+    executor: str = typer.Option(
+        None,
+        "--executor",
+        "-e",
+        help="Where steps run: local (this process), ray (a local Ray, or RAY_ADDRESS), "
+        "or a Ray address such as ray://head:10001. Default: \\[pipeline] executor, else local.",
+        show_default=False,
+    ),
 ) -> None:
-    """Run a pipeline: each step runs in this process, or comes from the cache."""
+    """Run a pipeline: each step runs in this process (or on Ray), or comes from the cache."""
     from loopml.config import get_settings
     from loopml.pipelines import PipelineFailed
 
@@ -50,7 +58,12 @@ def run(
     view = _LiveView()
     with view:
         try:
-            result = pipe.run(overrides=param, cache=not no_cache, on_event=view.update)
+            result = pipe.run(
+                overrides=list(param),
+                cache=not no_cache,
+                on_event=view.update,
+                executor=executor,
+            )
         except PipelineFailed as exc:
             view.stop()
             if explain:

@@ -46,11 +46,21 @@ class Step:
 
     ``name`` is how runs show it; ``cache=False`` makes it run every time;
     ``allow_pickle=True`` lets outputs no materializer knows be pickled (the
-    step run records that pickle was used).
+    step run records that pickle was used). A step returning a fixed tuple
+    has one output per element: name them with ``outputs=("train", "test")``,
+    or annotate the return as ``tuple[A, B]`` to get ``output_0``,
+    ``output_1``; in the pipeline body the call then unpacks
+    (``train, test = split(df)``).
     """
 
     def __init__(
-        self, fn: Callable[..., Any], *, name: str | None, cache: bool, allow_pickle: bool
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None,
+        cache: bool,
+        allow_pickle: bool,
+        outputs: Iterable[str] | None = None,
     ) -> None:
         if not callable(fn):
             raise InvalidInput(f"@loopml.step decorates a function, got {fn!r}.")
@@ -60,6 +70,7 @@ class Step:
         self.allow_pickle = allow_pickle
         self.identity = f"{fn.__module__}.{fn.__qualname__}"
         self.signature = inspect.signature(fn)
+        self.outputs, self.multiple = _output_names(self.name, fn, outputs)
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -111,13 +122,19 @@ class Pipeline:
         cache: bool = True,
         experiment: str | None = None,
         on_event: Callable[[StepEvent], None] | None = None,
+        executor: str | None = None,
+        parent: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> PipelineRun:
         """Run the pipeline: describe its steps, then run (or fetch from the cache) each.
 
         ``overrides`` are ``"key=value"`` strings (dotted keys for nested
         params) or a mapping of dotted keys; ``cache=False`` runs every step
         (new results still fill the cache); ``on_event`` is called as each
-        step changes state. A failing step raises
+        step changes state; ``executor`` is ``"local"`` (in this process),
+        ``"ray"`` or a Ray address (see :mod:`loopml.pipelines._executors`);
+        ``parent`` makes the pipeline run a child of that run and ``tags``
+        are added to it. A failing step raises
         :class:`~loopml.pipelines.PipelineFailed` carrying the run.
         """
         from loopml.pipelines._runner import run_pipeline
@@ -129,6 +146,9 @@ class Pipeline:
             cache=cache,
             experiment=experiment,
             on_event=on_event,
+            executor=executor,
+            parent=parent,
+            tags=tags,
         )
 
 
@@ -136,7 +156,11 @@ class Pipeline:
 def step(fn: F, /) -> F: ...
 @overload
 def step(
-    *, name: str | None = None, cache: bool = True, allow_pickle: bool = False
+    *,
+    name: str | None = None,
+    cache: bool = True,
+    allow_pickle: bool = False,
+    outputs: Iterable[str] | None = None,
 ) -> Callable[[F], F]: ...
 def step(
     fn: Callable[..., Any] | None = None,
@@ -145,11 +169,52 @@ def step(
     name: str | None = None,
     cache: bool = True,
     allow_pickle: bool = False,
+    outputs: Iterable[str] | None = None,
 ) -> Any:
-    """Make ``fn`` a pipeline step: ``@loopml.step`` or ``@loopml.step(cache=False, name=...)``."""
+    """Make ``fn`` a pipeline step: ``@loopml.step`` or
+    ``@loopml.step(cache=False, name=..., outputs=("train", "test"))``."""
     if fn is None:
-        return lambda f: Step(f, name=name, cache=cache, allow_pickle=allow_pickle)
-    return Step(fn, name=name, cache=cache, allow_pickle=allow_pickle)
+        return lambda f: Step(f, name=name, cache=cache, allow_pickle=allow_pickle, outputs=outputs)
+    return Step(fn, name=name, cache=cache, allow_pickle=allow_pickle, outputs=outputs)
+
+
+def _output_names(
+    step: str, fn: Callable[..., Any], outputs: Iterable[str] | None
+) -> tuple[tuple[str, ...], bool]:
+    """The step's output names, and whether it returns several values."""
+    if outputs is not None:
+        names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        bad = [n for n in names if not isinstance(n, str) or not n.isidentifier()]
+        if not names or bad or len(set(names)) != len(names):
+            raise InvalidInput(
+                f"outputs of step {step!r} must be distinct Python identifiers, got "
+                f"{outputs!r}. Example: @loopml.step(outputs=('train', 'test'))."
+            )
+        return names, True
+    count = _tuple_length(fn)
+    if count is None:
+        return ("output",), False
+    return tuple(f"output_{i}" for i in range(count)), True
+
+
+def _tuple_length(fn: Callable[..., Any]) -> int | None:
+    """N when ``fn`` is annotated to return ``tuple[T1, ..., TN]`` (N >= 2), else None."""
+    import typing
+
+    hint = inspect.signature(fn).return_annotation
+    if isinstance(hint, str):
+        if not hint.replace(" ", "").lower().startswith(("tuple[", "typing.tuple[")):
+            return None
+        try:
+            hint = typing.get_type_hints(fn).get("return")
+        except Exception:
+            return None
+    if typing.get_origin(hint) is not tuple:
+        return None
+    args = typing.get_args(hint)
+    if len(args) < 2 or Ellipsis in args:
+        return None
+    return len(args)
 
 
 @overload

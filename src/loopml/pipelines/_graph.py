@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,16 +33,21 @@ class StepOutput:
 
     It has no value while the pipeline is being described; the runner
     replaces it with the step's output when it runs the steps that take it.
+    A step with several outputs returns a tuple of these, one per output
+    (``output`` names which).
     """
 
-    __slots__ = ("graph_id", "node")
+    __slots__ = ("graph_id", "node", "output")
 
-    def __init__(self, graph_id: int, node: str) -> None:
+    def __init__(self, graph_id: int, node: str, output: str = "output") -> None:
         self.graph_id = graph_id
         self.node = node
+        self.output = output
 
     def __repr__(self) -> str:
-        return f"StepOutput({self.node!r})"
+        if self.output == "output":
+            return f"StepOutput({self.node!r})"
+        return f"StepOutput({self.node!r}, {self.output!r})"
 
     def __bool__(self) -> bool:
         raise InvalidInput(
@@ -53,8 +58,9 @@ class StepOutput:
     def __iter__(self) -> Iterator[Any]:
         raise InvalidInput(
             f"the output of step {self.node!r} cannot be unpacked or iterated in the "
-            "pipeline body: a step has one output. Return a dict and pass it on, or split "
-            "the work into several steps."
+            "pipeline body: the step has one output. To return several, annotate the step "
+            "with a fixed tuple (-> tuple[pd.DataFrame, pd.DataFrame]) or name them with "
+            "@loopml.step(outputs=('train', 'test'))."
         )
 
 
@@ -67,6 +73,10 @@ class Node:
     arguments: dict[str, Any]
     depends_on: list[str] = field(default_factory=list)
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.step.outputs
+
 
 @dataclass
 class Graph:
@@ -75,7 +85,7 @@ class Graph:
     id: int = field(default_factory=lambda: next(_ids))
     nodes: dict[str, Node] = field(default_factory=dict)
 
-    def add(self, step: Step, arguments: dict[str, Any]) -> StepOutput:
+    def add(self, step: Step, arguments: dict[str, Any]) -> StepOutput | tuple[StepOutput, ...]:
         name = step.name
         n = 2
         while name in self.nodes:
@@ -92,6 +102,8 @@ class Graph:
             if found.node not in deps:
                 deps.append(found.node)
         self.nodes[name] = Node(name, step, arguments, deps)
+        if step.multiple:
+            return tuple(StepOutput(self.id, name, out) for out in step.outputs)
         return StepOutput(self.id, name)
 
     def order(self) -> list[Node]:
@@ -143,16 +155,16 @@ def placeholders_in(value: Any) -> Iterator[StepOutput]:
             yield from placeholders_in(item)
 
 
-def substitute(value: Any, outputs: dict[str, Any]) -> Any:
-    """``value`` with every placeholder replaced by ``outputs[placeholder.node]``."""
+def substitute(value: Any, resolve: Callable[[StepOutput], Any]) -> Any:
+    """``value`` with every placeholder ``p`` replaced by ``resolve(p)``."""
     if isinstance(value, StepOutput):
-        return outputs[value.node]
+        return resolve(value)
     if isinstance(value, list):
-        return [substitute(v, outputs) for v in value]
+        return [substitute(v, resolve) for v in value]
     if isinstance(value, tuple):
-        return tuple(substitute(v, outputs) for v in value)
+        return tuple(substitute(v, resolve) for v in value)
     if isinstance(value, dict):
-        return {k: substitute(v, outputs) for k, v in value.items()}
+        return {k: substitute(v, resolve) for k, v in value.items()}
     return value
 
 

@@ -5,7 +5,8 @@ resolved pipeline parameters (dotted keys for nested ones); each step is a
 child run of kind ``step`` whose params are the step's plain arguments, whose
 artifacts are its outputs (``outputs/output.<ext>``), and whose tags say how
 the cache answered (``loopml.cache``: hit, miss or off; ``loopml.cache_key``;
-``loopml.explain``; ``loopml.outputs``: the stored outputs as JSON).
+``loopml.explain``; ``loopml.outputs``: the stored outputs as JSON;
+``loopml.cache_source``: for a hit, the run that computed the outputs).
 
 Example::
 
@@ -32,6 +33,7 @@ TAG_KEY = "loopml.cache_key"
 TAG_EXPLAIN = "loopml.explain"
 TAG_OUTPUTS = "loopml.outputs"
 TAG_STEP = "loopml.step"
+TAG_SOURCE = "loopml.cache_source"
 
 
 class Outputs(Mapping[str, Any]):
@@ -64,12 +66,15 @@ class Outputs(Mapping[str, Any]):
 class StepRun:
     """One step of a pipeline run.
 
-    ``status`` is FINISHED, FAILED or SKIPPED (not reached because an
+    ``status`` is FINISHED, FAILED, PRUNED (a tuning trial stopped early) or SKIPPED (not reached because an
     earlier step failed); ``cached`` tells whether its outputs came from the
     cache; ``duration`` is in seconds; ``outputs`` maps output names to
-    values, loaded lazily from the artifact store; ``explain`` says why the
+    values (``"output"``, or the names a multi-output step declares), loaded lazily
+    from the artifact store; ``explain`` says why the
     cache hit or missed; ``run_id`` is the step's child run (None when
-    skipped); ``error`` holds the traceback of a failed step.
+    skipped); ``error`` holds the traceback of a failed step; ``source_run_id`` is
+    the run that computed the outputs (``run_id`` itself, or for a cache hit the
+    earlier step run whose metrics and artifacts these are).
     """
 
     name: str
@@ -80,6 +85,7 @@ class StepRun:
     explain: str = ""
     run_id: str | None = None
     error: str | None = None
+    source_run_id: str | None = None
     output_records: list[OutputRecord] = field(default_factory=list, repr=False)
     _outputs: Outputs | None = field(default=None, repr=False, compare=False)
 
@@ -92,8 +98,12 @@ class StepRun:
 
     @property
     def output(self) -> Any:
-        """The step's return value (``outputs["output"]``)."""
-        return self.outputs["output"]
+        """The step's return value: ``outputs["output"]``, or for a step with several
+        outputs the tuple of their values in order."""
+        outputs = self.outputs
+        if "output" in outputs.records or not outputs.records:
+            return outputs["output"]
+        return tuple(outputs[name] for name in outputs.records)
 
 
 @dataclass
@@ -174,6 +184,7 @@ def load_pipeline_run(run_id: str) -> PipelineRun:
             explain=child.tags.get(TAG_EXPLAIN, ""),
             run_id=child.id,
             error=child.error,
+            source_run_id=child.tags.get(TAG_SOURCE, child.id),
             output_records=[
                 OutputRecord(**o) for o in orjson.loads(child.tags.get(TAG_OUTPUTS, "[]"))
             ],

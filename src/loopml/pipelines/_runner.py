@@ -21,7 +21,6 @@ from there, since the steps before it hit the cache.
 
 from __future__ import annotations
 
-import inspect
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +30,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from loopml.errors import InvalidInput
+from loopml.errors import InvalidInput, TrialPruned
 from loopml.pipelines._cache import (
     KeyParts,
     Lookup,
@@ -43,14 +42,16 @@ from loopml.pipelines._cache import (
 )
 from loopml.pipelines._code import fingerprint
 from loopml.pipelines._decorators import Pipeline
+from loopml.pipelines._executors import Executor, StepCall, StepResult, get_executor
 from loopml.pipelines._graph import Graph, Node, StepOutput, building, placeholders_in, substitute
-from loopml.pipelines._materializers import find_materializer, get_materializer, unmaterializable
+from loopml.pipelines._materializers import get_materializer
 from loopml.pipelines._params import flatten, resolve_params
 from loopml.pipelines._records import (
     TAG_CACHE,
     TAG_EXPLAIN,
     TAG_KEY,
     TAG_OUTPUTS,
+    TAG_SOURCE,
     TAG_STEP,
     Outputs,
     PipelineFailed,
@@ -89,6 +90,22 @@ class _Context:
     emit: Callable[[StepEvent], None]
     outputs: dict[str, Outputs]
     run_ids: dict[str, str]
+    executor: Executor
+    pipeline_run: str = ""
+
+
+@dataclass
+class _Pending:
+    """A step sent to the executor: what its result is recorded with."""
+
+    node: Node
+    child: Any
+    record: StepRun
+    key: str
+    parts: KeyParts
+    datasets: list[str]
+    started: float
+    explain: str
 
 
 def run_pipeline(
@@ -99,6 +116,9 @@ def run_pipeline(
     cache: bool = True,
     experiment: str | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
+    executor: str | Executor | None = None,
+    parent: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> PipelineRun:
     """Run ``pipe`` with parameters ``kwargs`` and ``overrides``; see the module docstring."""
     from loopml.config import get_settings
@@ -112,8 +132,9 @@ def run_pipeline(
     with building(graph):
         returned = pipe.fn(**values)
     nodes = graph.order()
-    if isinstance(returned, StepOutput) and returned.graph_id != graph.id:
+    if any(isinstance(r, StepOutput) and r.graph_id != graph.id for r in _flat(returned)):
         raise InvalidInput(f"pipeline {pipe.name!r} returned an output of another pipeline run.")
+    exe = executor if isinstance(executor, Executor) else get_executor(executor, settings)
 
     ctx = _Context(
         store=get_metadata_store(settings.tracking_uri),
@@ -123,6 +144,7 @@ def run_pipeline(
         emit=on_event or (lambda event: None),
         outputs={},
         run_ids={},
+        executor=exe,
     )
     for node in nodes:
         ctx.emit(StepEvent(node.name, "pending"))
@@ -132,31 +154,100 @@ def run_pipeline(
         run_name=pipe.name,
         params=params,
         kind="pipeline",
-        nested=active_run() is not None,
-        tags={"loopml.pipeline": pipe.name, "loopml.cache_enabled": str(cache).lower()},
+        parent=parent,
+        nested=parent is None and active_run() is not None,
+        tags={
+            "loopml.pipeline": pipe.name,
+            "loopml.cache_enabled": str(cache).lower(),
+            "loopml.executor": exe.name,
+            **(tags or {}),
+        },
     )
+    ctx.pipeline_run = prun.id
     result = PipelineRun(id=prun.id, name=pipe.name, status="RUNNING", params=params)
     with prun:
-        for i, node in enumerate(nodes):
-            record = _run_node(node, ctx)
-            result.steps.append(record)
-            if record.status == "FAILED":
-                for later in nodes[i + 1 :]:
+        failed = _run_nodes(nodes, ctx, result)
+        if failed is not None:
+            done = {s.name for s in result.steps}
+            for later in nodes:
+                if later.name not in done:
                     result.steps.append(StepRun(later.name, "SKIPPED"))
                     ctx.emit(StepEvent(later.name, "skipped"))
-                result.status = "FAILED"
-                result.error = record.error
-                raise PipelineFailed(
-                    f"step {node.name!r} of pipeline {pipe.name!r} failed (run {prun.id}); "
-                    f"its traceback is stored with step run {record.run_id}:\n{record.error}"
-                    "Fix it and run again: the steps before it will come from the cache.",
-                    result,
-                )
+        order = {n.name: i for i, n in enumerate(nodes)}
+        result.steps.sort(key=lambda s: order[s.name])
+        if failed is not None:
+            result.status = "FAILED"
+            result.error = failed.error
+            if failed.status == "PRUNED":
+                prun.end("KILLED", error=failed.error)
+                result.status = "PRUNED"
+                pruned = TrialPruned(failed.error or f"pruned at step {failed.name!r}")
+                pruned.run = result  # type: ignore[attr-defined]
+                raise pruned
+            raise PipelineFailed(
+                f"step {failed.name!r} of pipeline {pipe.name!r} failed (run {prun.id}); "
+                f"its traceback is stored with step run {failed.run_id}:\n{failed.error}"
+                "Fix it and run again: the steps before it will come from the cache.",
+                result,
+            )
     result.status = prun.status
     return result
 
 
-def _run_node(node: Node, ctx: _Context) -> StepRun:
+def _run_nodes(nodes: list[Node], ctx: _Context, result: PipelineRun) -> StepRun | None:
+    """Run every node once its inputs are ready: one at a time in this process, or side
+    by side on a parallel executor. Returns the first step that failed, else None.
+    Interrupted (Ctrl-C), the steps still running are cancelled and end KILLED."""
+    running: dict[Any, _Pending] = {}
+    try:
+        return _schedule(nodes, ctx, result, running)
+    except BaseException:
+        if running:
+            ctx.executor.cancel(list(running))
+            for pending in running.values():
+                pending.child.end("KILLED")
+        raise
+
+
+def _schedule(
+    nodes: list[Node], ctx: _Context, result: PipelineRun, running: dict[Any, _Pending]
+) -> StepRun | None:
+    waiting = list(nodes)
+    finished: set[str] = set()
+    failed: StepRun | None = None
+    while waiting or running:
+        if failed is None:
+            ready = [n for n in waiting if all(d in finished for d in n.depends_on)]
+            for node in ready:
+                waiting.remove(node)
+                started = _start_node(node, ctx)
+                if isinstance(started, StepRun):  # a cache hit, recorded already
+                    result.steps.append(started)
+                    finished.add(node.name)
+                    continue
+                running[ctx.executor.submit(_call_for(node, started, ctx), ctx.artifacts)] = started
+                if not ctx.executor.parallel:
+                    break
+        if not running:
+            if failed is not None or not waiting:
+                break
+            continue
+        for handle, outcome in ctx.executor.wait(list(running)):
+            pending = running.pop(handle)
+            record = _finish_node(pending, outcome, ctx)
+            result.steps.append(record)
+            if record.status == "FINISHED":
+                finished.add(record.name)
+            elif failed is None:
+                failed = record
+        if failed is not None and not running:
+            break
+    return failed
+
+
+def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
+    """Compute the step's key and look it up: a hit is recorded and returned as a
+    finished :class:`StepRun`; a miss starts the step's run and returns it pending."""
     from loopml.tracking import start_run
 
     step = node.step
@@ -182,47 +273,86 @@ def _run_node(node: Node, ctx: _Context) -> StepRun:
     }
     if hit is not None:
         tags[TAG_OUTPUTS] = _outputs_json(hit.outputs)
+        if hit.run_id:
+            tags[TAG_SOURCE] = hit.run_id
     child = start_run(
         run_name=node.name,
         params={k: _param_text(v) for k, v in node.arguments.items() if not _is_input(v)},
-        nested=True,
+        parent=ctx.pipeline_run,
         kind="step",
         tags=tags,
+        activate=not ctx.executor.parallel,
     )
     ctx.run_ids[node.name] = child.id
     record = StepRun(node.name, "RUNNING", cached=hit is not None, cache_key=key, explain=explain)
     record.run_id = child.id
-    if hit is not None:
-        ctx.emit(StepEvent(node.name, "cached", explain=explain))
-        outputs = hit.outputs
-        ctx.outputs[node.name] = Outputs(outputs)
-        _record(ctx, node, child.id, outputs, datasets, None)
-    else:
+    record.source_run_id = hit.run_id if hit is not None else child.id
+    if hit is None:
         ctx.emit(StepEvent(node.name, "running", explain=explain))
-        try:
-            value = _call(node, ctx)
-            outputs = [_materialize(value, node, child.id, ctx.artifacts)]
-            entry = (key, step.identity, parts) if step.cache else None
-            _record(ctx, node, child.id, outputs, datasets, entry)
-            child.set_tags({TAG_OUTPUTS: _outputs_json(outputs)})
-        except Exception as exc:
-            error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            child.end("FAILED", error=error)
-            record.status, record.error = "FAILED", error
-            record.duration = time.perf_counter() - started
-            ctx.emit(StepEvent(node.name, "failed", record.duration, explain))
-            return record
-        except BaseException:
-            child.end("KILLED")
-            raise
-        ctx.outputs[node.name] = Outputs(outputs, {OUTPUT: value})
+        return _Pending(node, child, record, key, parts, datasets, started, explain)
+    ctx.emit(StepEvent(node.name, "cached", explain=explain))
+    ctx.outputs[node.name] = Outputs(hit.outputs)
+    _record(ctx, node, child.id, hit.outputs, datasets, None)
+    child.end("FINISHED")
+    record.status = "FINISHED"
+    record.output_records = hit.outputs
+    record._outputs = ctx.outputs[node.name]
+    record.duration = time.perf_counter() - started
+    ctx.emit(StepEvent(node.name, "cached", record.duration, explain))
+    return record
+
+
+def _call_for(node: Node, pending: _Pending, ctx: _Context) -> StepCall:
+    inputs = {
+        (dep, name): rec
+        for dep in node.depends_on
+        for name, rec in ctx.outputs[dep].records.items()
+    }
+    return StepCall(
+        name=node.name,
+        fn=node.step.fn,
+        signature=node.step.signature,
+        arguments=node.arguments,
+        outputs=node.outputs,
+        multiple=node.step.multiple,
+        allow_pickle=node.step.allow_pickle,
+        run_id=pending.child.id,
+        inputs=inputs,
+        load_input=lambda p: ctx.outputs[p.node][p.output],
+    )
+
+
+def _finish_node(pending: _Pending, outcome: StepResult, ctx: _Context) -> StepRun:
+    """Record how a submitted step ended: outputs, lineage and cache entry, or the error."""
+    node, child, record = pending.node, pending.child, pending.record
+    if outcome.state != "ok":
+        status = "KILLED" if outcome.state == "pruned" else "FAILED"
+        child.end(status, error=outcome.error)
+        record.status = "PRUNED" if outcome.state == "pruned" else "FAILED"
+        record.error = outcome.error
+        record.duration = time.perf_counter() - pending.started
+        ctx.emit(StepEvent(node.name, "failed", record.duration, pending.explain))
+        return record
+    outputs = outcome.outputs
+    try:
+        entry = (pending.key, node.step.identity, pending.parts) if node.step.cache else None
+        _record(ctx, node, child.id, outputs, pending.datasets, entry)
+        child.set_tags({TAG_OUTPUTS: _outputs_json(outputs)})
+    except BaseException:
+        child.end("FAILED", error=traceback.format_exc())
+        raise
+    ctx.outputs[node.name] = Outputs(outputs, outcome.values)
     child.end("FINISHED")
     record.status = "FINISHED"
     record.output_records = outputs
     record._outputs = ctx.outputs[node.name]
-    record.duration = time.perf_counter() - started
-    ctx.emit(StepEvent(node.name, "cached" if hit else "done", record.duration, explain))
+    record.duration = time.perf_counter() - pending.started
+    ctx.emit(StepEvent(node.name, "done", record.duration, pending.explain))
     return record
+
+
+def _flat(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, tuple) else [value]
 
 
 def _key_parts(node: Node, ctx: _Context) -> tuple[KeyParts, list[str]]:
@@ -233,8 +363,8 @@ def _key_parts(node: Node, ctx: _Context) -> tuple[KeyParts, list[str]]:
     datasets: list[str] = []
     for name, value in node.arguments.items():
         if any(True for _ in placeholders_in(value)):
-            digests = {dep: ctx.outputs[dep].records[OUTPUT].digest for dep in _deps_of(value)}
-            inputs[name] = hash_value(substitute(value, digests))
+            digested = substitute(value, lambda p: ctx.outputs[p.node].records[p.output].digest)
+            inputs[name] = hash_value(digested)
             continue
         version = _dataset(value)
         if version is not None:
@@ -252,10 +382,6 @@ def _key_parts(node: Node, ctx: _Context) -> tuple[KeyParts, list[str]]:
     return parts, datasets
 
 
-def _deps_of(value: Any) -> list[str]:
-    return [p.node for p in placeholders_in(value)]
-
-
 def _is_input(value: Any) -> bool:
     return any(True for _ in placeholders_in(value))
 
@@ -271,22 +397,6 @@ def _dataset(value: Any) -> Any:
     return None
 
 
-def _call(node: Node, ctx: _Context) -> Any:
-    loaded = {dep: ctx.outputs[dep][OUTPUT] for dep in node.depends_on}
-    arguments = {name: substitute(value, loaded) for name, value in node.arguments.items()}
-    bound = inspect.BoundArguments(node.step.signature, arguments)
-    return node.step.fn(*bound.args, **bound.kwargs)
-
-
-def _materialize(value: Any, node: Node, run_id: str, artifacts: ArtifactStore) -> OutputRecord:
-    mat = find_materializer(value, allow_pickle=node.step.allow_pickle)
-    if mat is None:
-        raise unmaterializable(value, node.name)
-    data = mat.save(value)
-    info = artifacts.put_bytes(data)
-    return OutputRecord(OUTPUT, info.digest, info.size, mat.name, f"outputs/{OUTPUT}.{mat.ext}")
-
-
 def _record(
     ctx: _Context,
     node: Node,
@@ -299,9 +409,10 @@ def _record(
     transaction."""
     run_uri = f"runs:/{run_id}"
     edges = [(uri, run_uri, "input") for uri in datasets]
-    for dep in node.depends_on:
-        for out in ctx.outputs[dep].records.values():
-            edges.append((f"runs:/{ctx.run_ids[dep]}/{out.path}", run_uri, "input"))
+    used = {(p.node, p.output): None for p in placeholders_in(node.arguments)}
+    for dep, name in used:
+        out = ctx.outputs[dep].records[name]
+        edges.append((f"runs:/{ctx.run_ids[dep]}/{out.path}", run_uri, "input"))
     edges += [(run_uri, f"{run_uri}/{out.path}", "output") for out in outputs]
     rows = [{"run_id": run_id, "path": o.path, "digest": o.digest, "size": o.size} for o in outputs]
     store = ctx.store

@@ -20,7 +20,8 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +70,10 @@ __all__ = [
 ]
 
 _MAX_STEP = 2**63 - 1
+# built once: SQLAlchemy finds each one's compiled form by a cache key computed once
+_INSERT_RUN = insert(schema.runs)
+_INSERT_PARAMS = insert(schema.params)
+_INSERT_TAGS = insert(schema.tags)
 _FLOATS = frozenset({float})
 DEFAULT_EXPERIMENT = "Default"
 
@@ -223,6 +228,8 @@ class ActiveRun(Run):
         if step is not None and (type(step) is not int or not -_MAX_STEP <= step <= _MAX_STEP):
             step = coerce_step(step)
         self._buffer.log(key, value, step)
+        if _observer is not None:
+            _observer(key, value, step)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Buffer several metric values at once (all at ``step`` when given)."""
@@ -240,6 +247,9 @@ class ActiveRun(Run):
         if not _FLOATS.issuperset(map(type, values.values())):
             values = {k: v if type(v) is float else coerce_value(k, v) for k, v in values.items()}
         self._buffer.log_many(values, step)
+        if _observer is not None:
+            for key, value in values.items():
+                _observer(key, value, step)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set tag ``key`` to ``str(value)``, replacing an earlier value."""
@@ -301,6 +311,22 @@ def _stringify(values: Mapping[str, Any], what: str) -> dict[str, str]:
     return {check_key(k, what): v if isinstance(v, str) else str(v) for k, v in values.items()}
 
 
+# -- observing ----------------------------------------------------------------------
+
+MetricObserver = Callable[[str, float, "int | None"], None]
+_observer: MetricObserver | None = None
+
+
+def observe_metrics(observer: MetricObserver | None) -> MetricObserver | None:
+    """Call ``observer(key, value, step)`` after every metric any run of this process
+    logs (after it is buffered; an exception it raises reaches the caller of
+    ``log_metric``). Returns the observer it replaces; pass that back to restore it.
+    Tuning uses this to report intermediate values to its pruner."""
+    global _observer
+    previous, _observer = _observer, observer
+    return previous
+
+
 # -- starting -----------------------------------------------------------------------
 
 
@@ -314,6 +340,7 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     kind: str = "run",
     tracking_uri: str | None = None,
+    activate: bool = True,
 ) -> ActiveRun:
     """Start a run and make it the active run of this thread.
 
@@ -323,7 +350,9 @@ def start_run(
     created on first use; without one, a child run joins its parent's
     experiment and any other run goes to ``"Default"``. With a run already
     active in this thread, pass ``nested=True`` to start a child run of it,
-    or ``parent=`` (a run id or run) to name the parent.
+    or ``parent=`` (a run id or run) to name the parent. ``activate=False``
+    opens the run without making it the active run: log through the returned
+    object (several such runs can be open side by side, e.g. parallel steps).
 
     Example::
 
@@ -396,10 +425,44 @@ def start_run(
         flush_interval=settings.flush_interval,
     )
     run._owner = state
-    run._stack = state.add(run)
+    if activate:
+        run._stack = state.add(run)
+    else:
+        with state.lock:
+            state.open[run.id] = run
     state.flusher.add(run._buffer, settings.flush_interval)
     _state.install_exit_hooks()
     return run
+
+
+@contextmanager
+def attach_run(run_id: str, *, tracking_uri: str | None = None) -> Iterator[ActiveRun]:
+    """Make an open run, started by another process, the active run of this thread for
+    the block; what is logged is flushed when the block ends, and the run stays open
+    (its owner ends it). A pipeline step running on a Ray worker logs this way."""
+    from loopml.config import get_settings
+
+    state = _state.get()
+    settings = get_settings(tracking_uri=tracking_uri)
+    store = get_metadata_store(settings.tracking_uri)
+    record = _store.get_run(run_id, tracking_uri=settings.tracking_uri)
+    run = ActiveRun(
+        record,
+        store=store,
+        artifact_uri=settings.artifact_uri,
+        flush_interval=settings.flush_interval,
+    )
+    run._owner = state
+    run._stack = state.add(run)
+    state.flusher.add(run._buffer, settings.flush_interval)
+    try:
+        yield run
+    finally:
+        try:
+            state.flusher.flush()
+        finally:
+            state.flusher.remove(run.id)
+            state.discard(run, run._stack)
 
 
 def _parent(
@@ -439,38 +502,37 @@ def _insert_run(store: MetadataStore, run: Run, now: float, info: Capture) -> No
 
     def tx(conn: Connection) -> None:
         exp_id = _store.experiment_id(conn, store, run.experiment)
-        conn.execute(
-            insert(schema.runs).values(
-                id=run.id,
-                experiment_id=exp_id,
-                name=run.name,
-                kind=run.kind,
-                status=run.status,
-                start_time=now,
-                user=run.user,
-                parent_id=run.parent_id,
-                git_commit=run.git_commit,
-                git_branch=run.git_branch,
-                git_dirty=run.git_dirty,
-                git_diff_digest=run.git_diff_digest,
-                entry_point=run.entry_point,
-                command=run.command,
-                environment=run.environment,
-                pid=info.pid,
-                host=info.host,
-                params_json=_summary.encode(run.params),
-                tags_json=_summary.encode(run.tags),
-                metrics_json="{}",
-            )
-        )
+        row = {
+            "id": run.id,
+            "experiment_id": exp_id,
+            "name": run.name,
+            "kind": run.kind,
+            "status": run.status,
+            "start_time": now,
+            "user": run.user,
+            "parent_id": run.parent_id,
+            "git_commit": run.git_commit,
+            "git_branch": run.git_branch,
+            "git_dirty": run.git_dirty,
+            "git_diff_digest": run.git_diff_digest,
+            "entry_point": run.entry_point,
+            "command": run.command,
+            "environment": run.environment,
+            "pid": info.pid,
+            "host": info.host,
+            "params_json": _summary.encode(run.params),
+            "tags_json": _summary.encode(run.tags),
+            "metrics_json": "{}",
+        }
+        conn.execute(_INSERT_RUN, [row])
         if run.params:
             conn.execute(
-                insert(schema.params),
+                _INSERT_PARAMS,
                 [{"run_id": run.id, "key": k, "value": v} for k, v in run.params.items()],
             )
         if run.tags:
             conn.execute(
-                insert(schema.tags),
+                _INSERT_TAGS,
                 [{"run_id": run.id, "key": k, "value": v} for k, v in run.tags.items()],
             )
         if run.git_diff_digest:
