@@ -30,9 +30,12 @@ _EXPORTS: dict[str, str] = {
     "Metric": "loopml.tracking",
     "MissingExtra": "loopml.errors",
     "NotFound": "loopml.errors",
+    "PipelineFailed": "loopml.pipelines",
     "PipelineRun": "loopml.pipelines",
     "Run": "loopml.tracking",
+    "Study": "loopml.pipelines",
     "Suite": "loopml.validation",
+    "TrialPruned": "loopml.errors",
     "ValidationResult": "loopml.validation",
     "active_run": "loopml.tracking",
     "add_dataset": "loopml.data",
@@ -45,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "infer_suite": "loopml.validation",
     "list_datasets": "loopml.data",
     "load_pipeline_run": "loopml.pipelines",
+    "load_study": "loopml.pipelines",
     "log_artifact": "loopml.tracking",
     "log_dict": "loopml.tracking",
     "log_figure": "loopml.tracking",
@@ -58,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "set_tags": "loopml.tracking",
     "start_run": "loopml.tracking",
     "step": "loopml.pipelines",
+    "tune": "loopml.pipelines",
     "validate": "loopml.validation",
 }
 
@@ -73,8 +78,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         LoopmlError,
         MissingExtra,
         NotFound,
+        TrialPruned,
     )
-    from loopml.pipelines import PipelineRun, load_pipeline_run, pipeline, step
+    from loopml.pipelines import (
+        PipelineFailed,
+        PipelineRun,
+        Study,
+        load_pipeline_run,
+        load_study,
+        pipeline,
+        step,
+        tune,
+    )
     from loopml.tracking import (
         Metric,
         Run,

@@ -28,6 +28,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("loopml.cli.gc", "gc"),
     "demo": ("loopml.cli.demo", "demo"),
     "run": ("loopml.cli.run", "run"),
+    "tune": ("loopml.cli.tune", "tune"),
     "data": ("loopml.cli.data", "app"),
     "runs": ("loopml.cli.runs", "app"),
     "db": ("loopml.cli.db", "app"),

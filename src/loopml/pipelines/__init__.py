@@ -25,7 +25,9 @@ parameters, the content hashes of its inputs and the versions of key
 libraries; a hit also needs every stored output to exist and verify.
 Outputs are stored by type (:mod:`loopml.pipelines._materializers`), and
 ``loopml run`` runs the pipeline named by ``[pipeline] entry`` in
-``loopml.toml``.
+``loopml.toml``; ``--executor ray`` runs its steps on Ray
+(:mod:`loopml.pipelines._executors`), and :func:`tune` searches its
+parameters with optuna, each trial a pipeline run (:mod:`loopml.pipelines._tune`).
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ _EXPORTS: dict[str, str] = {
     "StepEvent": "loopml.pipelines._runner",
     "StepOutput": "loopml.pipelines._graph",
     "StepRun": "loopml.pipelines._records",
+    "Study": "loopml.pipelines._tune",
+    "Trial": "loopml.pipelines._tune",
     "load_pipeline_run": "loopml.pipelines._records",
+    "load_study": "loopml.pipelines._tune",
     "pipeline": "loopml.pipelines._decorators",
     "register_materializer": "loopml.pipelines._materializers",
     "step": "loopml.pipelines._decorators",
+    "tune": "loopml.pipelines._tune",
 }
 
 __all__ = [
@@ -58,10 +64,14 @@ __all__ = [
     "StepEvent",
     "StepOutput",
     "StepRun",
+    "Study",
+    "Trial",
     "load_pipeline_run",
+    "load_study",
     "pipeline",
     "register_materializer",
     "step",
+    "tune",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -70,5 +80,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from loopml.pipelines._materializers import Materializer, register_materializer
     from loopml.pipelines._records import PipelineFailed, PipelineRun, StepRun, load_pipeline_run
     from loopml.pipelines._runner import StepEvent
+    from loopml.pipelines._tune import Study, Trial, load_study, tune
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

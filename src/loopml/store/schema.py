@@ -50,6 +50,8 @@ __all__ = [
     "run_artifacts",
     "runs",
     "tags",
+    "tuning_studies",
+    "tuning_trials",
 ]
 
 metadata = MetaData(
@@ -216,4 +218,34 @@ cache_entries = Table(
     Column("run_id", String(32), nullable=True),
     Column("created_at", Double, nullable=False),
     Index(None, "step", "created_at"),
+)
+
+
+# -- tuning ------------------------------------------------------------------------
+
+tuning_studies = Table(
+    "tuning_studies",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("pipeline", String(512), nullable=False),
+    Column("metric", String(250), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("space", Text, nullable=False),
+    Column("sampler", String(32), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("best_trial", Integer, nullable=True),
+)
+
+tuning_trials = Table(
+    "tuning_trials",
+    metadata,
+    Column("study", String(255), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("tuning_run_id", String(32), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("value", Double, nullable=True),
+    Column("started_at", Double, nullable=False),
+    Column("ended_at", Double, nullable=True),
 )

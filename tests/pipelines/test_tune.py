@@ -1,0 +1,231 @@
+"""Tuning: trials are pipeline runs under a tuning run, sharing the cache; pruning on
+intermediate values; the study kept in the metadata database; bad spaces refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+from tests.pipelines.conftest import ProjectCode
+from typer.testing import CliRunner
+
+import loopml
+from loopml.cli import app
+from loopml.errors import Conflict, InvalidInput, NotFound
+from loopml.pipelines._tune import parse_space
+
+QUAD = """
+import loopml
+
+@loopml.step
+def data(n: int) -> list[float]:
+    return [i / n for i in range(n)]
+
+@loopml.step
+def fit(xs: list[float], model: dict) -> float:
+    penalty = 0.0 if model["kind"] == "good" else 0.5
+    for i in range(3):
+        loopml.log_metric("score", -(model["x"] - 0.3) ** 2 - penalty - (2 - i) * 0.01, step=i)
+    return model["x"]
+
+@loopml.pipeline
+def quad(n: int = 5, model: dict = {"x": 0.0, "kind": "good", "depth": 1}):
+    return fit(data(n), model)
+"""
+
+SPACE = {
+    "model.x": {"low": -1.0, "high": 1.0},
+    "model.kind": {"choices": ["good", "bad"]},
+    "model.depth": {"low": 1, "high": 8},
+}
+
+TOML = """
+[pipeline]
+entry = "quad_pipe:quad"
+
+[tune]
+metric = "score"
+direction = "maximize"
+n_trials = 5
+
+[tune.space]
+"model.x" = { low = -1.0, high = 1.0 }
+"model.kind" = { choices = ["good", "bad"] }
+"""
+
+
+@pytest.fixture
+def quad(project: Path, code: ProjectCode) -> ModuleType:
+    code.write("quad_pipe", QUAD)
+    return code.load("quad_pipe")
+
+
+def test_trials_are_pipeline_runs_under_the_tuning_run_and_share_the_cache(
+    backend: str, quad: ModuleType
+) -> None:
+    study = loopml.tune(quad.quad, SPACE, n_trials=12, metric="score", direction="maximize", seed=0)
+    assert len(study.trials) == 12
+    assert [t.number for t in study.trials] == list(range(12))
+    best = study.best_trial
+    assert best.state == "COMPLETE"
+    assert best.params["model.kind"] == "good"
+    assert best.value == max(t.value for t in study.trials if t.value is not None)
+    # every trial's pipeline run is a child of the tuning run, with the params it tried
+    for trial in study.trials:
+        run = loopml.get_run(trial.run_id)
+        assert run.parent_id == study.run_id
+        assert run.kind == "pipeline"
+        assert float(run.params["model.x"]) == pytest.approx(trial.params["model.x"])
+    # the data step does not depend on the tuned params: computed once, then cached
+    cached = [loopml.load_pipeline_run(t.run_id).steps[0].cached for t in study.trials]
+    assert cached[0] is False and all(cached[1:])
+    tuning = loopml.get_run(study.run_id)
+    assert tuning.kind == "tuning"
+    assert tuning.tags["loopml.best_trial"] == str(best.number)
+    assert tuning.metrics["best_score"] == pytest.approx(best.value)
+    assert loopml.get_run(best.run_id).tags["loopml.best_trial"] == "true"
+    # and the study is stored
+    stored = loopml.load_study(study.name)
+    assert [(t.number, t.state, t.value) for t in stored.trials] == [
+        (t.number, t.state, t.value) for t in study.trials
+    ]
+    assert stored.best_trial.params == best.params
+
+
+def test_trials_that_fall_behind_are_pruned_from_their_intermediate_values(
+    quad: ModuleType,
+) -> None:
+    study = loopml.tune(
+        quad.quad,
+        SPACE,
+        n_trials=16,
+        metric="score",
+        direction="maximize",
+        sampler="random",
+        seed=3,
+    )
+    pruned = [t for t in study.trials if t.state == "PRUNED"]
+    assert pruned, [(t.state, t.params) for t in study.trials]
+    for t in pruned:
+        run = loopml.load_pipeline_run(t.run_id)
+        assert run.step("fit").status == "KILLED"
+        assert "pruned at step" in (loopml.get_run(run.step("fit").run_id).error or "")
+    assert study.best_trial.state == "COMPLETE"
+
+
+def test_a_study_is_continued_by_name(quad: ModuleType) -> None:
+    first = loopml.tune(quad.quad, SPACE, n_trials=3, metric="score", study="s1", seed=1)
+    again = loopml.tune(quad.quad, SPACE, n_trials=2, metric="score", study="s1", seed=1)
+    assert [t.number for t in again.trials] == [0, 1, 2, 3, 4]
+
+    def key(t: loopml.pipelines.Trial) -> tuple:
+        return (t.number, t.state, t.params, t.value, t.run_id)
+
+    assert [key(t) for t in again.trials[:3]] == [key(t) for t in first.trials]
+    assert len(loopml.load_study("s1").trials) == 5
+    with pytest.raises(Conflict, match="study 's1' tunes pipeline 'quad' for maximize 'score'"):
+        loopml.tune(quad.quad, SPACE, n_trials=1, metric="score", direction="minimize", study="s1")
+
+
+def test_write_best_merges_into_params_yaml_and_the_next_run_uses_it(
+    project: Path, quad: ModuleType
+) -> None:
+    (project / "params.yaml").write_text("n: 7\nmodel:\n  depth: 3\n")
+    study = loopml.tune(quad.quad, SPACE, n_trials=4, metric="score", seed=2)
+    study.write_best(project / "params.yaml")
+    written = yaml.safe_load((project / "params.yaml").read_text())
+    assert written["n"] == 7
+    assert written["model"] == {
+        "depth": study.best_params["model.depth"],
+        "x": study.best_params["model.x"],
+        "kind": study.best_params["model.kind"],
+    }
+    run = quad.quad()
+    assert float(run.params["model.x"]) == pytest.approx(study.best_params["model.x"])
+    assert run.params["n"] == "7"
+
+
+def test_loopml_tune_reads_the_space_from_loopml_toml(project: Path, quad: ModuleType) -> None:
+    (project / "loopml.toml").write_text(TOML)
+    loopml.config.reset()
+    result = CliRunner().invoke(app, ["tune", "--seed", "0", "--write-best", "params.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "5/5" in result.output
+    assert "best trial" in result.output and "5 complete" in result.output.replace("4 complete", "")
+    written = yaml.safe_load((project / "params.yaml").read_text())
+    assert set(written["model"]) == {"x", "kind"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"low": 5, "high": 1}, r"low \(5\) must be less than high \(1\)"),
+        ({"low": 0.0, "high": 1.0, "log": True}, "log-scale range needs low > 0"),
+        ({"low": 1, "high": 9, "step": 0}, "step must be a positive number"),
+        ({"low": 1, "high": 9, "step": 20}, "larger than the range"),
+        ({"choices": []}, "choices must be a non-empty list"),
+        ({"low": 1}, "expected both low and high"),
+        ({"low": 1, "high": 5, "scale": "log"}, "unknown field"),
+        ({"low": "a", "high": 5}, "low must be a finite number"),
+        ("uniform", "expected a table"),
+    ],
+)
+def test_an_invalid_range_is_refused_naming_the_key(spec: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message) as err:
+        parse_space({"model.x": spec})
+    assert "'model.x'" in str(err.value)
+
+
+def test_bad_settings_fail_before_any_trial(quad: ModuleType) -> None:
+    with pytest.raises(InvalidInput, match="unknown parameter 'model.nope'"):
+        loopml.tune(quad.quad, {"model.nope": {"low": 1, "high": 2}}, metric="score")
+    with pytest.raises(InvalidInput, match="unknown parameter 'depth'"):
+        loopml.tune(quad.quad, {"depth": {"low": 1, "high": 2}}, metric="score")
+    with pytest.raises(InvalidInput, match="needs the metric"):
+        loopml.tune(quad.quad, SPACE)
+    with pytest.raises(InvalidInput, match="direction must be"):
+        loopml.tune(quad.quad, SPACE, metric="score", direction="up")
+    with pytest.raises(InvalidInput, match="search space is empty|is empty"):
+        loopml.tune(quad.quad, metric="score")
+    with pytest.raises(InvalidInput, match="both tuned and fixed"):
+        loopml.tune(quad.quad, SPACE, metric="score", overrides=["model.x=0.1"])
+    assert loopml.search_runs() == []
+
+
+def test_a_metric_no_step_logs_stops_tuning_with_the_reason(quad: ModuleType) -> None:
+    with pytest.raises(InvalidInput, match="no step of pipeline run .* logged the metric 'loss'"):
+        loopml.tune(quad.quad, SPACE, n_trials=10, metric="loss", direction="minimize")
+    assert len(loopml.search_runs("kind = 'pipeline'")) == 3
+
+
+def test_an_unknown_study_is_not_found(project: Path) -> None:
+    with pytest.raises(NotFound, match="no tuning study 'nope'"):
+        loopml.load_study("nope")
+
+
+def test_trials_run_side_by_side_on_ray(ray_session: object, quad: ModuleType) -> None:
+    study = loopml.tune(
+        quad.quad, SPACE, n_trials=6, metric="score", executor="ray", seed=0, pruner="none"
+    )
+    assert [t.state for t in study.trials] == ["COMPLETE"] * 6
+    for trial in study.trials:
+        assert loopml.get_run(trial.run_id).parent_id == study.run_id
+    assert loopml.get_run(study.run_id).params["executor"] == "ray"
+    assert study.best_value == max(t.value for t in study.trials if t.value is not None)
+
+
+def test_loopml_tune_names_a_bad_range_in_loopml_toml(
+    project: Path, quad: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.pipelines.test_run_cli import _loopml
+
+    bad = TOML.replace("low = -1.0, high = 1.0", "low = 1.0, high = -1.0")
+    (project / "loopml.toml").write_text(bad)
+    loopml.config.reset()
+    status, out = _loopml(capsys, "tune")
+    assert status == 1
+    assert "invalid range for 'model.x' in [tune.space] of loopml.toml" in out
+    assert "low (1.0) must be less than high (-1.0)" in out
+    assert loopml.search_runs() == []
