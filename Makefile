@@ -1,4 +1,5 @@
-# make demo   create .venv, install loopml, run the quickstart on the embedded default
+# make demo   create .venv, install loopml, run examples/quickstart (data, pipeline, cache,
+#             tuning) in .demo/quickstart, then the tracking tour in .demo/tour
 # make test   install the dev extras and run the whole test suite
 # make check  ruff (format + lint), mypy, then the tests
 # make bench  run every benchmark script (prints the figures)
@@ -23,15 +24,25 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+DEMO   := .demo/quickstart
+LOOPML := $(abspath $(VENV))/bin/loopml
+
 demo: $(VENV)/.installed
-	$(VENV)/bin/loopml demo --dir .demo
+	rm -rf $(DEMO) && mkdir -p .demo && cp -R examples/quickstart $(DEMO)
+	rm -rf $(DEMO)/data $(DEMO)/.loopml $(DEMO)/loopml.lock
+	cd $(DEMO) && $(abspath $(PY)) prepare.py
+	cd $(DEMO) && $(LOOPML) data add data/digits.csv --name digits
+	cd $(DEMO) && $(LOOPML) run
+	cd $(DEMO) && $(LOOPML) run
+	cd $(DEMO) && $(LOOPML) tune -n 6
+	$(LOOPML) demo --dir .demo/tour
 
 test: $(VENV)/.installed-dev
 	@eval "$$($(PY) scripts/test_env.py)"; $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts examples
+	$(VENV)/bin/ruff check src tests benchmarks scripts examples
 	$(VENV)/bin/mypy
 
 check: lint test
