@@ -417,7 +417,15 @@ def start_run(
         host=info.host,
     )
     _insert_run(store, record, now, info)
+    run = _open(record, store, settings, activate=activate)
+    _state.install_exit_hooks()
+    return run
 
+
+def _open(record: Run, store: MetadataStore, settings: Any, *, activate: bool) -> ActiveRun:
+    """A live handle on ``record``, registered with this process's state (and made the
+    active run of this thread when ``activate``)."""
+    state = _state.get()
     run = ActiveRun(
         record,
         store=store,
@@ -431,7 +439,6 @@ def start_run(
         with state.lock:
             state.open[run.id] = run
     state.flusher.add(run._buffer, settings.flush_interval)
-    _state.install_exit_hooks()
     return run
 
 
@@ -446,15 +453,7 @@ def attach_run(run_id: str, *, tracking_uri: str | None = None) -> Iterator[Acti
     settings = get_settings(tracking_uri=tracking_uri)
     store = get_metadata_store(settings.tracking_uri)
     record = _store.get_run(run_id, tracking_uri=settings.tracking_uri)
-    run = ActiveRun(
-        record,
-        store=store,
-        artifact_uri=settings.artifact_uri,
-        flush_interval=settings.flush_interval,
-    )
-    run._owner = state
-    run._stack = state.add(run)
-    state.flusher.add(run._buffer, settings.flush_interval)
+    run = _open(record, store, settings, activate=True)
     try:
         yield run
     finally:
