@@ -26,7 +26,7 @@ def lazy_exports(
     def __getattr__(name: str) -> Any:
         target = exports.get(name)
         if target is None:
-            if not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}"):
+            if not name.startswith("_") and _is_subpackage(f"{package}.{name}"):
                 return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module, _, attr = target.partition(":")
@@ -38,3 +38,10 @@ def lazy_exports(
         return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
+
+
+def _is_subpackage(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

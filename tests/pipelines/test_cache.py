@@ -50,6 +50,43 @@ def test_editing_a_helper_in_another_module_misses(project: Path, code: ProjectC
     assert run.steps[1].explain == "miss: project code changed: helpers.clean"
 
 
+LOCAL_IMPORTS = """
+import loopml
+
+@loopml.step
+def load(n: int) -> list[int]:
+    return list(range(-2, n))
+
+@loopml.step
+def cleaned(xs: list[int]) -> list[int]:
+    from helpers import clean          # imported in the step, not at the top
+    import pkg.tools as tools
+    return tools.twice(clean(xs))
+
+@loopml.pipeline
+def sums(n: int = 5):
+    return cleaned(load(n))
+"""
+
+
+def test_project_code_imported_inside_a_step_is_tracked(project: Path, code: ProjectCode) -> None:
+    code.write("helpers", HELPERS)
+    (project / "pkg").mkdir()
+    (project / "pkg" / "__init__.py").write_text("")
+    code.write("pkg/tools", "def twice(xs):\n    return xs + xs\n")
+    code.write("local_pipe", LOCAL_IMPORTS)
+    first = code.load("local_pipe").sums()
+    assert first.steps[1].output == [0, 1, 2, 3, 4] * 2
+    assert _cached(code.load("local_pipe").sums()) == [True, True]
+    code.write("helpers", HELPERS.replace("x >= 0", "x > 0"))
+    run = code.load("local_pipe").sums()
+    assert _cached(run) == [True, False]
+    assert run.steps[1].explain == "miss: project code changed: helpers.clean"
+    code.write("pkg/tools", "def twice(xs):\n    return xs * 2\n")
+    run = code.load("local_pipe").sums()
+    assert run.steps[1].explain == "miss: project code changed: pkg.tools.twice"
+
+
 def test_a_helper_imported_by_name_and_its_constants_are_tracked(
     project: Path, code: ProjectCode
 ) -> None:

@@ -5,8 +5,10 @@ nested functions and comprehensions) is looked up in its globals and
 closure. Functions and classes defined in a file under the project root
 (and not in an installed package) are followed transitively, and so are
 attributes used on project modules (``helpers.clean`` after
-``import helpers``). Simple module-level constants of project modules
-(numbers, strings, tuples of them) count too, by value. Each followed
+``import helpers``), including modules a function imports in its own body
+(``from helpers import clean`` inside a step, to keep start-up light).
+Simple module-level constants of project modules (numbers, strings, tuples
+of them) count too, by value. Each followed
 object contributes ``module.qualname → hash of its source``.
 
 Modules from installed packages that the step's code uses contribute their
@@ -52,6 +54,14 @@ class CodeFingerprint:
 def fingerprint(fn: Any, root: Path) -> CodeFingerprint:
     """Hash ``fn``'s source and the project-local code reachable from it."""
     root_text = str(root)
+    _roots.append(root_text)
+    try:
+        return _fingerprint(fn, root_text)
+    finally:
+        _roots.pop()
+
+
+def _fingerprint(fn: Any, root_text: str) -> CodeFingerprint:
     code: dict[str, str] = {}
     libraries: dict[str, str] = {}
     seen: set[int] = {id(fn)}
@@ -136,11 +146,86 @@ def _references(obj: Any) -> Iterator[tuple[str, Any]]:
         else:
             continue
         yield f"{module_name}.{name}", value
-        if isinstance(value, types.ModuleType):
-            for attr in names:
-                member = getattr(value, attr, None)
-                if member is not None and not isinstance(member, types.ModuleType):
-                    yield f"{value.__name__}.{attr}", member
+        if isinstance(value, types.ModuleType) and _is_local(
+            getattr(value, "__file__", None), _roots[-1] if _roots else ""
+        ):
+            # only project modules: their functions are what the key follows, and
+            # touching an installed package's attributes could import its heavy parts
+            yield from _members(value, names)
+    package = namespace.get("__package__") or module_name.rpartition(".")[0]
+    for imported, level in _imports(code):
+        module = _project_module(imported, level, package, _roots[-1] if _roots else "")
+        if module is not None:
+            yield module.__name__, module
+            yield from _members(module, names)
+
+
+def _members(module: types.ModuleType, names: frozenset[str]) -> Iterator[tuple[str, Any]]:
+    for attr in names:
+        member = getattr(module, attr, None)
+        if member is not None and not isinstance(member, types.ModuleType):
+            yield f"{module.__name__}.{attr}", member
+
+
+_imports_of: dict[types.CodeType, tuple[tuple[str, int], ...]] = {}
+_roots: list[str] = []
+
+
+def _imports(code: types.CodeType) -> tuple[tuple[str, int], ...]:
+    """``(module, level)`` of every import statement in ``code`` and its nested code."""
+    found = _imports_of.get(code)
+    if found is None:
+        import dis
+
+        collected: list[tuple[str, int]] = []
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            level = 0
+            consts: list[Any] = []
+            for ins in dis.get_instructions(c):
+                if ins.opname == "LOAD_CONST":
+                    consts.append(ins.argval)
+                elif ins.opname == "IMPORT_NAME":
+                    level = consts[-2] if len(consts) >= 2 and isinstance(consts[-2], int) else 0
+                    collected.append((str(ins.argval), level))
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        found = _imports_of[code] = tuple(dict.fromkeys(collected))
+    return found
+
+
+def _project_module(name: str, level: int, package: str, root: str) -> types.ModuleType | None:
+    """The module an import names when it is project code (imported now if need be,
+    which for project code is cheap); None for installed packages, which are not
+    imported here."""
+    import importlib
+    import importlib.util
+
+    if not root:
+        return None
+    try:
+        full = importlib.util.resolve_name("." * level + name, package) if level else name
+    except (ImportError, ValueError):
+        return None
+    module = sys.modules.get(full)
+    if module is None:
+        top = full.split(".", 1)[0]
+        loaded = sys.modules.get(top)
+        if loaded is not None:
+            origin = getattr(loaded, "__file__", None)
+        else:
+            try:
+                spec = importlib.util.find_spec(top)
+            except (ImportError, ValueError):
+                return None
+            origin = spec.origin if spec is not None else None
+        if not _is_local(origin, root):
+            return None
+        try:
+            module = importlib.import_module(full)
+        except Exception:
+            return None
+    return module if _is_local(getattr(module, "__file__", None), root) else None
 
 
 def _names(code: types.CodeType) -> frozenset[str]:
