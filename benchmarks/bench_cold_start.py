@@ -10,6 +10,11 @@ modules, less a bare interpreter), and loopml's own cold start (the same
 project without those imports): its imports, settings, the metadata store,
 the pipeline's graph and run record and the step's cache key.
 
+And the figure the target is about: ``loopml run --no-cache`` on
+``examples/quickstart`` (its data versioned first), from spawning the
+command to the start time its first step's run records, best of 5. That
+project imports pandas and scikit-learn inside the steps that use them.
+
 Interpreters run with bytecode caching on, in a scratch folder
 (``PYTHONPYCACHEPREFIX``), as in any installed environment.
 
@@ -57,6 +62,38 @@ def train(n: int = 100):
 """
 
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
+
+FIRST_STEP_START = """
+import loopml
+run = loopml.search_runs("kind = 'pipeline'", order_by=["start_time DESC"])[0]
+first = loopml.load_pipeline_run(run.id).steps[0]
+print(loopml.get_run(first.run_id).start_time.timestamp())
+"""
+
+
+def example_cold_start(base: Path, env: dict[str, str], loopml_bin: str) -> float:
+    """Best of 5: spawn ``loopml run --no-cache`` on the quickstart, until its first step's
+    run starts (read back from the run records)."""
+    import shutil
+
+    root = base / "quickstart"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", ".loopml", "loopml.lock"))
+
+    def sh(*args: str) -> str:
+        done = subprocess.run(args, cwd=root, env=env, check=True, capture_output=True, text=True)
+        return done.stdout
+
+    sh(sys.executable, "prepare.py")
+    sh(loopml_bin, "data", "add", "data/digits.csv", "--name", "digits")
+    times = []
+    for _ in range(6):
+        start = time.time()
+        sh(loopml_bin, "run", "--no-cache")
+        times.append(float(sh(sys.executable, "-c", FIRST_STEP_START).strip()) - start)
+    return min(times[1:])  # the first run also fills the bytecode cache
+
+
 def main() -> None:
     loopml_bin = str(Path(sys.executable).parent / "loopml")
     with scratch() as base:
@@ -101,10 +138,17 @@ def main() -> None:
         user = best_of(lambda: python(USER_IMPORTS), repeat=5) - best_of(
             lambda: python("pass"), repeat=5
         )
+        example = example_cold_start(base, env, loopml_bin)
 
     figure("project's own imports (pandas, scikit-learn)", user * 1000, "ms")
     figure("loopml's own cold start, to the first step", alone * 1000, "ms")
-    figure("cold start of loopml run, to the first step", real * 1000, "ms", "<= 1500 ms")
+    figure("same, a project importing pandas and scikit-learn at the top", real * 1000, "ms")
+    figure(
+        "cold start of loopml run on examples/quickstart, to the first step",
+        example * 1000,
+        "ms",
+        "<= 1500 ms",
+    )
 
 
 if __name__ == "__main__":

@@ -2,21 +2,22 @@
 
 ``loopml run`` runs :func:`train` (``[pipeline] entry`` in loopml.toml) with
 the parameters of params.yaml; ``loopml tune`` searches ``[tune.space]``.
+
+pandas and scikit-learn are imported inside the steps that use them: the
+pipeline starts at once, and a fully cached run never imports them.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from models import FORESTS, make_estimator
-from sklearn.base import BaseEstimator
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
+from typing import TYPE_CHECKING, Any
 
 import loopml
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.base import BaseEstimator
 
 HERE = Path(__file__).resolve().parent
 TARGET = "target"
@@ -39,6 +40,8 @@ def validate(frame: pd.DataFrame, suite: dict[str, Any]) -> pd.DataFrame:
 @loopml.step(outputs=("train", "test"))
 def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A stratified train/test split."""
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed, stratify=frame[TARGET]
     )
@@ -53,6 +56,9 @@ def fit(train: pd.DataFrame, model: dict[str, Any], seed: int) -> BaseEstimator:
     stages, scored after each one, so a tuner can stop an unpromising trial
     early; a logistic regression is scored once, at the last stage.
     """
+    from models import FORESTS, make_estimator
+    from sklearn.model_selection import train_test_split
+
     X, y = train.drop(columns=TARGET), train[TARGET]
     X_fit, X_val, y_fit, y_val = train_test_split(
         X, y, test_size=0.2, random_state=seed, stratify=y
@@ -72,6 +78,8 @@ def fit(train: pd.DataFrame, model: dict[str, Any], seed: int) -> BaseEstimator:
 @loopml.step
 def evaluate(estimator: BaseEstimator, test: pd.DataFrame) -> dict[str, float]:
     """Accuracy and macro F1 on the test set."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     X, y = test.drop(columns=TARGET), test[TARGET]
     predicted = estimator.predict(X)
     metrics = {
