@@ -87,7 +87,7 @@ print(json.dumps({"seconds": min(times)}))
 
 
 def dvc_add(path: Path, work: Path) -> float | None:
-    py = peer_python("dvc", "dvc")
+    py = peer_python("dvc", "dvc==3.*")
     if py is None:
         return None
     code = _DVC_CODE.replace("sys.argv[1], sys.argv[2]", f"{str(path)!r}, {str(work)!r}")
