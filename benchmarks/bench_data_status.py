@@ -97,7 +97,7 @@ def main() -> None:
 
         peer = None
         if not args.no_peers:
-            py = peer_python("dvc", "dvc")
+            py = peer_python("dvc", "dvc==3.*")
             if py is not None:
                 dvc_repo = work / "dvcrepo"
                 dvc_repo.mkdir()
