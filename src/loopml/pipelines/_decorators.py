@@ -70,7 +70,7 @@ class Step:
         self.allow_pickle = allow_pickle
         self.identity = f"{fn.__module__}.{fn.__qualname__}"
         self.signature = inspect.signature(fn)
-        self.outputs, self.multiple = _output_names(self.name, fn, outputs)
+        self.outputs, self.multiple = _output_names(self.name, fn, self.signature, outputs)
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -179,7 +179,7 @@ def step(
 
 
 def _output_names(
-    step: str, fn: Callable[..., Any], outputs: Iterable[str] | None
+    step: str, fn: Callable[..., Any], signature: inspect.Signature, outputs: Iterable[str] | None
 ) -> tuple[tuple[str, ...], bool]:
     """The step's output names, and whether it returns several values."""
     if outputs is not None:
@@ -191,17 +191,17 @@ def _output_names(
                 f"{outputs!r}. Example: @loopml.step(outputs=('train', 'test'))."
             )
         return names, True
-    count = _tuple_length(fn)
+    count = _tuple_length(fn, signature.return_annotation)
     if count is None:
         return ("output",), False
     return tuple(f"output_{i}" for i in range(count)), True
 
 
-def _tuple_length(fn: Callable[..., Any]) -> int | None:
-    """N when ``fn`` is annotated to return ``tuple[T1, ..., TN]`` (N >= 2), else None."""
+def _tuple_length(fn: Callable[..., Any], hint: Any) -> int | None:
+    """N when ``fn`` is annotated (``hint``) to return ``tuple[T1, ..., TN]`` (N >= 2),
+    else None."""
     import typing
 
-    hint = inspect.signature(fn).return_annotation
     if isinstance(hint, str):
         if not hint.replace(" ", "").lower().startswith(("tuple[", "typing.tuple[")):
             return None
