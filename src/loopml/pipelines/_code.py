@@ -54,18 +54,10 @@ class CodeFingerprint:
 def fingerprint(fn: Any, root: Path) -> CodeFingerprint:
     """Hash ``fn``'s source and the project-local code reachable from it."""
     root_text = str(root)
-    _roots.append(root_text)
-    try:
-        return _fingerprint(fn, root_text)
-    finally:
-        _roots.pop()
-
-
-def _fingerprint(fn: Any, root_text: str) -> CodeFingerprint:
     code: dict[str, str] = {}
     libraries: dict[str, str] = {}
     seen: set[int] = {id(fn)}
-    todo = list(_references(fn))
+    todo = list(_references(fn, root_text))
     while todo:
         name, obj = todo.pop()
         if id(obj) in seen:
@@ -83,7 +75,7 @@ def _fingerprint(fn: Any, root_text: str) -> CodeFingerprint:
             if not _is_local(_file_of(obj), root_text):
                 continue
             code[_qualified(obj)] = source_hash(obj)
-            todo.extend(_references(obj))
+            todo.extend(_references(obj, root_text))
         elif isinstance(obj, _SIMPLE) or _simple_tuple(obj):
             code[name] = blake3.blake3(repr(obj).encode()).hexdigest()
     return CodeFingerprint(source_hash(fn), dict(sorted(code.items())), libraries)
@@ -113,7 +105,7 @@ def _bytecode(obj: Any) -> bytes:
     return code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode()
 
 
-def _references(obj: Any) -> Iterator[tuple[str, Any]]:
+def _references(obj: Any, root: str) -> Iterator[tuple[str, Any]]:
     """``(name, value)`` of every global, closure value and project-module attribute
     that ``obj`` (a function, or a class's functions) may use."""
     if isinstance(obj, type):
@@ -122,7 +114,7 @@ def _references(obj: Any) -> Iterator[tuple[str, Any]]:
             if isinstance(func, property):
                 func = func.fget
             if isinstance(func, types.FunctionType):
-                yield from _references(func)
+                yield from _references(func, root)
         return
     func = inspect.unwrap(obj)
     code = getattr(func, "__code__", None)
@@ -147,14 +139,14 @@ def _references(obj: Any) -> Iterator[tuple[str, Any]]:
             continue
         yield f"{module_name}.{name}", value
         if isinstance(value, types.ModuleType) and _is_local(
-            getattr(value, "__file__", None), _roots[-1] if _roots else ""
+            getattr(value, "__file__", None), root
         ):
             # only project modules: their functions are what the key follows, and
             # touching an installed package's attributes could import its heavy parts
             yield from _members(value, names)
     package = namespace.get("__package__") or module_name.rpartition(".")[0]
     for imported, level in _imports(code):
-        module = _project_module(imported, level, package, _roots[-1] if _roots else "")
+        module = _project_module(imported, level, package, root)
         if module is not None:
             yield module.__name__, module
             yield from _members(module, names)
@@ -168,7 +160,6 @@ def _members(module: types.ModuleType, names: frozenset[str]) -> Iterator[tuple[
 
 
 _imports_of: dict[types.CodeType, tuple[tuple[str, int], ...]] = {}
-_roots: list[str] = []
 
 
 def _imports(code: types.CodeType) -> tuple[tuple[str, int], ...]:

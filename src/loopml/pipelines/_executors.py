@@ -165,6 +165,10 @@ class RayExecutor(Executor):
                 continue
 
     def _pickle_by_value(self, fn: Callable[..., Any]) -> None:
+        # the project's modules are all imported once the pipeline is described:
+        # look for them at the first step, then only for a step from a new module
+        if self._by_value and getattr(fn, "__module__", None) in self._by_value:
+            return
         register_project_modules(self.ray, fn, Path(self.settings.project_root), self._by_value)
 
 
@@ -247,7 +251,7 @@ def connect_ray(address: str | None) -> Any:
     if ray.is_initialized():
         return ray
     target = address or os.environ.get("RAY_ADDRESS") or None
-    if target and target != "auto":
+    if target and not address and target != "auto":
         _check_reachable(target)
     try:
         if target:
