@@ -1,31 +1,62 @@
-"""The URIs users meet, parsed into small records.
+"""The URIs users meet, as small records that parse and print themselves.
 
+- ``data:/<dataset>@<version>`` (``@latest`` or no ``@`` means the newest);
+  a dataset reference may drop the scheme (``iris@3``, ``iris``)
 - ``runs:/<run_id>`` and ``runs:/<run_id>/<artifact path>``
-- ``data:/<dataset>@<version>`` (``@latest`` or no ``@`` means the newest)
 - ``models:/<name>/<version>`` and ``models:/<name>@<alias>``
+- ``validation:/<id>`` (a stored validation result)
+- ``cache:/<key>`` (a pipeline step's cache entry)
+
+Nothing here looks anything up: resolving a URI to what it names, and
+describing it, is the business of the URI registry in :mod:`loopml.lineage`.
+Build a URI with its record (``str(RunURI(run_id))``), never by hand.
+
+Also here, for the store URLs settings name: :func:`local_path` (a local
+path or ``file://`` URL, or None for a remote URL) and :func:`redact`.
 
 Example::
 
     >>> parse_uri("data:/iris@3")
     DataURI(name='iris', version=3)
+    >>> str(RunURI("4f3a9c0e" * 4, "outputs/model.skops"))
+    'runs:/4f3a9c0e4f3a9c0e4f3a9c0e4f3a9c0e/outputs/model.skops'
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loopml.errors import InvalidInput
 
-__all__ = ["DataURI", "ModelURI", "RunURI", "parse_data_uri", "parse_run_uri", "parse_uri"]
+__all__ = [
+    "CacheURI",
+    "DataURI",
+    "ModelURI",
+    "RunURI",
+    "ValidationURI",
+    "check_name",
+    "local_path",
+    "parse_cache_uri",
+    "parse_data_uri",
+    "parse_model_uri",
+    "parse_run_uri",
+    "parse_uri",
+    "parse_validation_uri",
+    "redact",
+    "scheme_of",
+]
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?$")
-_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{8,64})(?:/(?P<path>.+))?$")
+_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{6,64})(?:/(?P<path>.+))?$")
 _MODEL_RE = re.compile(
     rf"^models:/(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z][A-Za-z0-9_-]*))$"
 )
+_HEX_ID_RE = re.compile(r"^(?P<scheme>validation|cache):/(?P<id>[0-9a-f]{8,64})$")
+_SCHEME_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/")
 
 
 @dataclass(frozen=True)
@@ -41,7 +72,7 @@ class DataURI:
 
 @dataclass(frozen=True)
 class RunURI:
-    """``runs:/run_id[/path]``."""
+    """``runs:/run_id[/path]``: a run, or one of its artifacts."""
 
     run_id: str
     path: str = ""
@@ -63,6 +94,26 @@ class ModelURI:
         return f"models:/{self.name}{tail}"
 
 
+@dataclass(frozen=True)
+class ValidationURI:
+    """``validation:/<id>``: a stored validation result (its id is a prefix of its hash)."""
+
+    id: str
+
+    def __str__(self) -> str:
+        return f"validation:/{self.id}"
+
+
+@dataclass(frozen=True)
+class CacheURI:
+    """``cache:/<key>``: the cache entry of a pipeline step, which holds its outputs."""
+
+    key: str
+
+    def __str__(self) -> str:
+        return f"cache:/{self.key}"
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it can stand in a URI, else raise :class:`InvalidInput`."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
@@ -73,8 +124,23 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+def scheme_of(uri: str) -> str:
+    """The scheme of a loopml URI (``data`` for ``data:/iris@3``); InvalidInput for none."""
+    if not isinstance(uri, str):
+        raise InvalidInput(f"expected a URI string, got {type(uri).__name__}")
+    m = _SCHEME_RE.match(uri.strip())
+    if not m:
+        raise InvalidInput(
+            f"malformed URI {uri!r}: expected '<scheme>:/...' such as 'data:/iris@3' or "
+            "'runs:/<run id>'."
+        )
+    return m.group("scheme")
+
+
 def parse_data_uri(uri: str) -> DataURI:
-    """Parse ``data:/name@version``; a bare dataset name is accepted too."""
+    """Parse a dataset reference: ``data:/name@version``, ``name@version`` or ``name``."""
+    if not isinstance(uri, str):
+        raise InvalidInput(f"expected a dataset reference string, got {type(uri).__name__}")
     text = uri.strip()
     if not text.startswith("data:/") and ("@" in text or _NAME_RE.match(text)):
         text = "data:/" + text
@@ -82,7 +148,7 @@ def parse_data_uri(uri: str) -> DataURI:
     if not m:
         raise InvalidInput(
             f"malformed dataset URI {uri!r}: expected 'data:/<name>@<version>' "
-            "such as 'data:/iris@3' or 'data:/iris@latest'."
+            "such as 'data:/iris@3' or 'data:/iris@latest' (or 'iris@3')."
         )
     raw = m.group("version")
     if raw is None or raw == "latest":
@@ -98,7 +164,7 @@ def parse_data_uri(uri: str) -> DataURI:
 
 
 def parse_run_uri(uri: str) -> RunURI:
-    """Parse ``runs:/<run_id>[/<path>]``."""
+    """Parse ``runs:/<run_id>[/<path>]`` (the id may be a unique prefix of ≥ 6 characters)."""
     m = _RUN_RE.match(uri.strip())
     if not m:
         raise InvalidInput(
@@ -108,24 +174,98 @@ def parse_run_uri(uri: str) -> RunURI:
     return RunURI(m.group("run_id"), (m.group("path") or "").strip("/"))
 
 
-def parse_uri(uri: str) -> DataURI | RunURI | ModelURI:
+def parse_model_uri(uri: str) -> ModelURI:
+    """Parse ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
+    m = _MODEL_RE.match(uri.strip())
+    if not m:
+        raise InvalidInput(
+            f"malformed model URI {uri!r}: expected 'models:/<name>/<version>' "
+            "or 'models:/<name>@<alias>'."
+        )
+    version = m.group("version")
+    return ModelURI(m.group("name"), int(version) if version else None, m.group("alias"))
+
+
+def parse_validation_uri(uri: str) -> ValidationURI:
+    """Parse ``validation:/<id>``."""
+    m = _HEX_ID_RE.match(uri.strip())
+    if not m or m.group("scheme") != "validation":
+        raise InvalidInput(
+            f"malformed validation URI {uri!r}: expected 'validation:/<hex id>' as "
+            "loopml.validate() sets on result.uri."
+        )
+    return ValidationURI(m.group("id"))
+
+
+def parse_cache_uri(uri: str) -> CacheURI:
+    """Parse ``cache:/<key>``."""
+    m = _HEX_ID_RE.match(uri.strip())
+    if not m or m.group("scheme") != "cache":
+        raise InvalidInput(f"malformed cache URI {uri!r}: expected 'cache:/<hex key>'.")
+    return CacheURI(m.group("id"))
+
+
+AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI
+
+_PARSERS: dict[str, Callable[[str], AnyURI]] = {
+    "data": parse_data_uri,
+    "runs": parse_run_uri,
+    "models": parse_model_uri,
+    "validation": parse_validation_uri,
+    "cache": parse_cache_uri,
+}
+
+
+def parse_uri(uri: str) -> AnyURI:
     """Parse any loopml URI by its scheme."""
-    if not isinstance(uri, str):
-        raise InvalidInput(f"expected a URI string, got {type(uri).__name__}")
-    text = uri.strip()
-    if text.startswith("data:/"):
-        return parse_data_uri(text)
-    if text.startswith("runs:/"):
-        return parse_run_uri(text)
-    if text.startswith("models:/"):
-        m = _MODEL_RE.match(text)
-        if not m:
-            raise InvalidInput(
-                f"malformed model URI {uri!r}: expected 'models:/<name>/<version>' "
-                "or 'models:/<name>@<alias>'."
-            )
-        version = m.group("version")
-        return ModelURI(m.group("name"), int(version) if version else None, m.group("alias"))
-    raise InvalidInput(
-        f"unknown URI {uri!r}: expected one starting with 'data:/', 'runs:/' or 'models:/'."
-    )
+    scheme = scheme_of(uri) if isinstance(uri, str) and ":/" in uri else ""
+    parser = _PARSERS.get(scheme)
+    if parser is None:
+        raise InvalidInput(
+            f"unknown URI {uri!r}: expected one starting with "
+            f"{', '.join(repr(s + ':/') for s in _PARSERS)}."
+        )
+    return parser(uri)
+
+
+# -- store URLs ---------------------------------------------------------------------
+
+
+def local_path(url: str) -> str | None:
+    """The local path a plain path or ``file://`` URL names; None for any other URL."""
+    if url.startswith("file://"):
+        return url[len("file://") :] or "/"
+    if "://" in url:
+        return None
+    return url
+
+
+def redact(url: str) -> str:
+    """``url`` with the password (and any secret-looking query value) replaced by ``***``."""
+    if "://" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    changed = False
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        user, sep, _ = creds.partition(":")
+        if sep:
+            netloc, changed = f"{user}:***@{host}", True
+    items = []
+    for item in parts.query.split("&") if parts.query else []:
+        key, eq, value = item.partition("=")
+        if eq and value and any(w in key.lower() for w in _SECRET_WORDS):
+            item, changed = f"{key}=***", True
+        items.append(item)
+    if not changed:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(items), parts.fragment))
+
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "signature", "credential")

@@ -16,9 +16,11 @@ then hashed by a helper thread (BLAKE3 and file I/O release the GIL) while
 the next chunks are read and written, so on two cores the copy costs about
 as much as the hashing alone.
 
-The local folder is the default; any fsspec URL (``s3://bucket/prefix``,
-``gs://...``, ``memory://...``) gives a :class:`FsspecArtifactStore`, with
-fsspec imported only then.
+The backend is chosen by the URL's scheme (:func:`open_artifact_store`): a
+folder or ``file://`` URL gives a :class:`LocalArtifactStore`, any other
+fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://...``) an
+:class:`FsspecArtifactStore`, with fsspec imported only then; a context can
+register a backend of its own for a scheme.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -38,6 +40,7 @@ from typing import IO, Any
 import blake3
 
 from loopml.errors import CorruptObject, InvalidInput, MissingExtra, NotFound
+from loopml.uri import local_path
 
 __all__ = [
     "CHUNK",
@@ -45,9 +48,9 @@ __all__ = [
     "FsspecArtifactStore",
     "LocalArtifactStore",
     "ObjectInfo",
-    "get_artifact_store",
     "hash_bytes",
     "hash_file",
+    "open_artifact_store",
 ]
 
 CHUNK = 8 << 20
@@ -152,6 +155,33 @@ class ArtifactStore(ABC):
             return False
         return True
 
+    def local_file(self, digest: str) -> Path | None:
+        """The object's file when this store keeps it on this machine (NotFound when it is
+        missing), else None: read it with :meth:`get_file` then."""
+        return None
+
+    def check(self, digest: str) -> str | None:
+        """None when the object is stored and intact, else ``"missing"`` or ``"corrupt"``."""
+        if not self.exists(digest):
+            return "missing"
+        try:
+            self.get_bytes(digest)
+        except NotFound:
+            return "missing"
+        except CorruptObject:
+            return "corrupt"
+        return None
+
+    def delete_if_stale(self, digest: str, cutoff: float) -> bool:
+        """Remove the object unless it was stored or re-used after ``cutoff`` (seconds since
+        the epoch); True when it was removed. Stores that cannot tell remove it."""
+        self.delete(digest)
+        return True
+
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
+        return 0
+
 
 def _corrupt(uri: str, digest: str, got: str, size: int) -> CorruptObject:
     return CorruptObject(
@@ -236,6 +266,19 @@ class LocalArtifactStore(ArtifactStore):
         finally:
             tmp.unlink(missing_ok=True)
         return ObjectInfo(got, size, created)
+
+    def local_file(self, digest: str) -> Path:
+        path = self.path(digest)
+        if not path.is_file():
+            raise _missing(self.uri, digest)
+        return path
+
+    def check(self, digest: str) -> str | None:
+        try:
+            got, _ = hash_file(self.path(digest))
+        except FileNotFoundError:
+            return "missing"
+        return None if got == digest else "corrupt"
 
     def get_bytes(self, digest: str) -> bytes:
         path = self.path(digest)
@@ -433,6 +476,16 @@ class FsspecArtifactStore(ArtifactStore):
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(digest))
 
+    def delete_if_stale(self, digest: str, cutoff: float) -> bool:
+        try:
+            mtime = _mtime(self.fs.info(self.path(digest)))
+        except FileNotFoundError:
+            return False
+        if mtime > cutoff:
+            return False
+        self.delete(digest)
+        return True
+
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
         base = f"{self.root}/objects"
         try:
@@ -442,10 +495,15 @@ class FsspecArtifactStore(ArtifactStore):
         for name, info in found.items():
             parts = name.rstrip("/").split("/")
             if len(parts) >= 2 and len(parts[-2]) == 2 and len(parts[-1]) == 62:
-                mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
-                if hasattr(mtime, "timestamp"):
-                    mtime = mtime.timestamp()
-                yield parts[-2] + parts[-1], int(info.get("size") or 0), float(mtime)
+                yield parts[-2] + parts[-1], int(info.get("size") or 0), _mtime(info)
+
+
+def _mtime(info: Mapping[str, Any]) -> float:
+    """An fsspec listing entry's modification time in seconds (0 when it has none)."""
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    return float(mtime)
 
 
 _FICLONE = 0x40049409  # linux/fs.h: share a file's blocks (btrfs, XFS, bcachefs, ...)
@@ -552,20 +610,16 @@ def _write_all(fout: IO[bytes], view: memoryview) -> None:
         written += fout.write(view[written:]) or 0
 
 
-_stores: dict[str, ArtifactStore] = {}
-
-
-def get_artifact_store(uri: str | None = None) -> ArtifactStore:
-    """The artifact store at ``uri`` (default: the configured artifact URI)."""
-    if uri is None:
-        from loopml.config import get_settings
-
-        uri = get_settings().artifact_uri
-    store = _stores.get(uri)
-    if store is None:
-        if "://" in uri and not uri.startswith("file://"):
-            store = FsspecArtifactStore(uri)
-        else:
-            store = LocalArtifactStore(uri.removeprefix("file://"))
-        _stores[uri] = store
-    return store
+def open_artifact_store(
+    uri: str, backends: Mapping[str, Callable[[str], ArtifactStore]] | None = None
+) -> ArtifactStore:
+    """The artifact store at ``uri``: a backend registered for its scheme, a local folder
+    for a path or ``file://`` URL, else fsspec."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    factory = (backends or {}).get(scheme)
+    if factory is not None:
+        return factory(uri)
+    path = local_path(uri)
+    if path is not None:
+        return LocalArtifactStore(path)
+    return FsspecArtifactStore(uri)

@@ -1,13 +1,19 @@
-"""The metadata store: one SQLAlchemy engine per database and process.
+"""The metadata store: transactions on the database's own driver (sqlite3 or psycopg).
+
+Queries are plain SQL written with ``?`` placeholders in each package's
+repository module; this module runs them on the DBAPI connection, so a
+command that only reads and writes rows never imports SQLAlchemy (about a
+third of a cached ``loopml run``). SQLAlchemy and alembic are imported only
+to migrate a database that is not at the newest schema (see
+``store/schema.py`` and ``store/migrations``).
 
 SQLite (the default) runs with WAL, ``synchronous=NORMAL`` and a busy
 timeout; write transactions start with ``BEGIN IMMEDIATE`` so two writers
 queue instead of dead-locking on a lock upgrade, and a transaction that still
 meets "database is locked" is retried with jittered backoff. Each connection
-may cache up to 64 MiB of pages (SQLite's default is 2 MiB, less than the
-runs table of a store with a few thousand runs, so every search would read
-it again from the file); the cache only grows as pages are read. PostgreSQL
-(``postgresql://...``, the ``postgres`` extra) is used through psycopg 3.
+may cache up to 64 MiB of pages. PostgreSQL (``postgresql://...``, the
+``postgres`` extra) is used through psycopg 3; a serialization failure or a
+deadlock is retried the same way.
 
 Migrations are applied on first use: a database at the current schema costs
 one ``SELECT``; an older one is upgraded by alembic under a lock; a newer one
@@ -15,10 +21,10 @@ is refused with :class:`~loopml.errors.SchemaTooNew`.
 
 Example::
 
-    store = get_metadata_store("sqlite:///.loopml/loopml.db")
+    store = MetadataStore("sqlite:///.loopml/loopml.db")
     with store.read() as conn:
-        conn.execute(select(schema.runs.c.id)).all()
-    store.write(lambda conn: conn.execute(insert(schema.tags), rows))
+        conn.all("SELECT id, name FROM runs WHERE status = ?", ("FINISHED",))
+    store.write(lambda conn: conn.execute("UPDATE runs SET name = ? WHERE id = ?", (n, rid)))
 """
 
 from __future__ import annotations
@@ -28,20 +34,17 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
-
-from loopml.errors import InvalidInput, MissingExtra, SchemaTooNew, StoreError
+from loopml.errors import Conflict, InvalidInput, MissingExtra, SchemaTooNew, StoreError
+from loopml.store.urls import DatabaseURL, parse_database_url
 
 __all__ = [
     "KNOWN_REVISIONS",
     "SCHEMA_HEAD",
+    "Connection",
     "MetadataStore",
-    "get_metadata_store",
 ]
 
 T = TypeVar("T")
@@ -53,52 +56,194 @@ SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 _RETRY_SECONDS = 60.0
 _SQLITE_BUSY_MS = 10_000
 _SQLITE_CACHE_KIB = 64 * 1024
+_MAX_IDLE = 8
+_TRANSLATED_MAX = 2048
+
+
+class Connection:
+    """One database connection inside a transaction.
+
+    SQL is written with ``?`` placeholders; on PostgreSQL they become ``%s``
+    (and a literal ``%`` becomes ``%%``), once per statement text.
+    ``dialect`` is ``"sqlite"`` or ``"postgresql"``; ``raw`` is the driver's
+    connection, for the few fast paths that need its cursor options.
+    """
+
+    __slots__ = ("_translate", "dialect", "raw")
+
+    def __init__(self, raw: Any, dialect: str, translate: Callable[[str], str]) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self._translate = translate
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns the driver's cursor (``fetchall``, ``rowcount``...)."""
+        cur = self.raw.cursor()
+        cur.execute(self._translate(sql), params)
+        return cur
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row."""
+        if rows:
+            cur = self.raw.cursor()
+            try:
+                cur.executemany(self._translate(sql), rows)
+            finally:
+                cur.close()
+
+    def all(
+        self, sql: str, params: Sequence[Any] = (), *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Every row of a query, as tuples. ``binary`` asks PostgreSQL for its binary
+        format, which spares parsing numbers from text on large results."""
+        binary = binary and self.dialect == "postgresql"
+        cur = self.raw.cursor(binary=True) if binary else self.raw.cursor()
+        try:
+            cur.execute(self._translate(sql), params)
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def first(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        cur = self.execute(sql, params)
+        try:
+            row = cur.fetchone()
+            return tuple(row) if row is not None else None
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        row = self.first(sql, params)
+        return row[0] if row is not None else None
+
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The first column of every row."""
+        return [row[0] for row in self.all(sql, params)]
+
+    def in_list(self, values: Sequence[Any]) -> tuple[str, Any]:
+        """``("IN (...)", param)``: a membership test against ``values`` with one parameter,
+        whatever their number (a JSON array on SQLite, an array on PostgreSQL)."""
+        if self.dialect == "postgresql":
+            return "= ANY(?)", list(values)
+        import orjson
+
+        return "IN (SELECT value FROM json_each(?))", orjson.dumps(list(values)).decode()
 
 
 class MetadataStore:
     """Connections and transactions on one metadata database."""
 
     def __init__(self, uri: str, *, migrate: bool = True) -> None:
+        self.url: DatabaseURL = parse_database_url(uri)
         self.uri = uri
-        self.engine = _create_engine(uri)
-        self.dialect = self.engine.dialect.name
-        self._upserts: dict[tuple[Table, tuple[str, ...], tuple[str, ...]], Any] = {}
-        self._write_engine = (
-            self.engine.execution_options(loopml_immediate=True)
-            if self.dialect == "sqlite"
-            else self.engine
+        self.dialect = self.url.dialect
+        self._connect = (
+            _sqlite_connector(self.url) if self.dialect == "sqlite" else _pg_connector(self.url)
         )
+        self._translate = _identity if self.dialect == "sqlite" else _PgTranslator()
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = {}
+        self._memory = self.dialect == "sqlite" and self.url.database in (None, ":memory:")
+        self._memory_lock = threading.RLock()
         if migrate:
             self._ensure_schema()
 
     def __repr__(self) -> str:
-        return f"MetadataStore({_redact(self.uri)!r})"
+        return f"MetadataStore({self.url.redacted!r})"
+
+    # -- connections ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection of this process's pool for the duration of the block."""
+        if self._memory:  # one shared connection: each new one would be another database
+            with self._memory_lock:
+                if not self._idle:
+                    self._idle.append(self._connect())
+                yield self._idle[0]
+            return
+        raw = None
+        with self._lock:
+            if os.getpid() != self._pid:  # forked: the parent's connections are not ours
+                self._idle = []
+                self._pid = os.getpid()
+            while self._idle and raw is None:
+                candidate = self._idle.pop()
+                if not _broken(candidate):
+                    raw = candidate
+        if raw is None:
+            raw = self._connect()
+        try:
+            yield raw
+        except Exception:
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            self._release(raw)
+            raise
+        except BaseException:  # interrupted mid-statement: the connection's state is unknown
+            with contextlib.suppress(Exception):
+                raw.close()
+            raise
+        else:
+            self._release(raw)
+
+    def _release(self, raw: Any) -> None:
+        with self._lock:
+            if os.getpid() == self._pid and len(self._idle) < _MAX_IDLE and not _broken(raw):
+                self._idle.append(raw)
+                return
+        with contextlib.suppress(Exception):
+            raw.close()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads (a deferred transaction, rolled back at the end)."""
-        with self.engine.connect() as conn:
-            yield conn
+        """A connection for reads, in one transaction (a snapshot on SQLite), rolled back after."""
+        with self._connection() as raw:
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN")
+            try:
+                yield Connection(raw, self.dialect, self._translate)
+            finally:
+                raw.rollback()
 
     def write(self, fn: Callable[[Connection], T], *, retries: bool = True) -> T:
         """Run ``fn(conn)`` in one write transaction, retried while the database is busy.
 
         ``fn`` may run more than once, so it must not have side effects
-        outside the database.
+        outside the database. A unique-key clash is raised as
+        :class:`~loopml.errors.Conflict`.
         """
         deadline = time.monotonic() + _RETRY_SECONDS
         attempt = 0
         while True:
             try:
-                with self._write_engine.begin() as conn:
-                    return fn(conn)
-            except (OperationalError, DBAPIError) as exc:
-                if not retries or not _is_transient(exc):
+                with self._connection() as raw:
+                    if self.dialect == "sqlite":
+                        raw.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = fn(Connection(raw, self.dialect, self._translate))
+                    except BaseException:
+                        raw.rollback()
+                        raise
+                    raw.commit()
+                    return result
+            except Exception as exc:
+                kind = _classify(exc)
+                if kind == "conflict":
+                    raise Conflict(
+                        f"the write clashed with a row stored meanwhile ({_first_line(exc)}). "
+                        "Retry the operation."
+                    ) from exc
+                if kind != "transient" or not retries:
                     raise
                 attempt += 1
                 if time.monotonic() > deadline:
                     raise StoreError(
-                        f"the metadata database {_redact(self.uri)} stayed busy for "
+                        f"the metadata database {self.url.redacted} stayed busy for "
                         f"{_RETRY_SECONDS:.0f} s ({attempt} attempts). Another process holds "
                         "a long write; retry later or use PostgreSQL for heavy concurrency."
                     ) from exc
@@ -107,207 +252,220 @@ class MetadataStore:
     def upsert(
         self,
         conn: Connection,
-        table: Table,
-        rows: Sequence[dict[str, Any]],
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
         keys: Sequence[str],
         update: Sequence[str] = (),
-        where: Any = None,
+        where: str | None = None,
     ) -> None:
-        """Insert ``rows``; on a clash of ``keys`` update ``update`` columns (or do nothing).
+        """Insert ``rows``; on a clash of ``keys`` update the ``update`` columns (or do nothing).
 
-        ``where``, given the inserted row as ``excluded``, limits which clashes update:
-        a callable ``where(table, excluded) -> clause``.
+        ``where`` limits which clashes update: SQL over ``excluded.<col>`` and
+        ``<table>.<col>``. Every row must have the same columns.
         """
         if not rows:
             return
-        if where is None:
-            # the same statement object each time: SQLAlchemy then finds its compiled
-            # form by a cache key it computed once
-            cache_key = (table, tuple(keys), tuple(update))
-            stmt = self._upserts.get(cache_key)
-            if stmt is None:
-                stmt = self._upserts[cache_key] = self._upsert_statement(table, keys, update)
-        else:
-            stmt = self._upsert_statement(table, keys, update, where)
-        conn.execute(stmt, list(rows))
+        columns = tuple(rows[0])
+        sql = self.upsert_sql(table, columns, keys, update, where)
+        conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
 
-    def _upsert_statement(
-        self, table: Table, keys: Sequence[str], update: Sequence[str], where: Any = None
-    ) -> Any:
-        dialect_insert: Any
-        if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        elif self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:  # pragma: no cover - only the two dialects above are supported
-            raise StoreError(f"upsert is not supported on {self.dialect}")
-        stmt = dialect_insert(table)
-        if update:
-            return stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={c: stmt.excluded[c] for c in update},
-                where=where(table, stmt.excluded) if where is not None else None,
-            )
-        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    def upsert_sql(
+        self,
+        table: str,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        update: Sequence[str] = (),
+        where: str | None = None,
+    ) -> str:
+        """``INSERT ... ON CONFLICT ... DO UPDATE/NOTHING`` for these columns (built once)."""
+        cache_key = (table, tuple(columns), tuple(keys), (*update, where or ""))
+        sql = self._upserts.get(cache_key)
+        if sql is None:
+            marks = ", ".join("?" * len(columns))
+            head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+            conflict = f"ON CONFLICT ({', '.join(keys)}) "
+            if update:
+                sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+                tail = f"DO UPDATE SET {sets}" + (f" WHERE {where}" if where else "")
+            else:
+                tail = "DO NOTHING"
+            sql = self._upserts[cache_key] = head + conflict + tail
+        return sql
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        """Close the idle connections (connections in use close when released)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for raw in idle:
+            with contextlib.suppress(Exception):
+                raw.close()
 
     # -- schema -----------------------------------------------------------------
 
     def schema_revision(self) -> str | None:
         """The alembic revision the database is at, or None for an empty database."""
-        with self.engine.connect() as conn:
+        with self._connection() as raw:
             try:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except (OperationalError, ProgrammingError):
+                cur = raw.cursor()
+                cur.execute("SELECT version_num FROM alembic_version")
+                row = cur.fetchone()
+                return str(row[0]) if row else None
+            except Exception as exc:
+                if _classify(exc) != "missing-table":
+                    raise
                 return None
+            finally:
+                raw.rollback()
 
     def upgrade(self) -> str:
         """Bring the database to the newest schema; returns the revision it is at."""
-        with self._migration_lock() as conn:
-            current = _revision_on(conn)
-            _check_not_newer(current, self.uri)
-            if current != SCHEMA_HEAD:
-                from loopml.store.migrations import upgrade_connection
+        from loopml.store.migrations import migrate
 
-                upgrade_connection(conn)
+        with self._migration_lock():
+            current = self.schema_revision()
+            _check_not_newer(current, self.url.redacted)
+            if current != SCHEMA_HEAD:
+                migrate(self.url)
         return SCHEMA_HEAD
 
     def _ensure_schema(self) -> None:
         current = self.schema_revision()
         if current == SCHEMA_HEAD:
             return
-        _check_not_newer(current, self.uri)
+        _check_not_newer(current, self.url.redacted)
         self.upgrade()
 
     @contextlib.contextmanager
-    def _migration_lock(self) -> Iterator[Connection]:
-        if self.dialect == "sqlite":
-            path = _sqlite_path(self.uri)
-            lock_path = Path(f"{path}.migrate.lock") if path else None
-            with contextlib.ExitStack() as stack:
-                if lock_path is not None:
-                    import fcntl
+    def _migration_lock(self) -> Iterator[None]:
+        """One migrating process at a time: a file lock beside a SQLite file; on PostgreSQL
+        the migration's own transaction takes an advisory lock (see ``migrations``)."""
+        path = self.url.database if self.dialect == "sqlite" and not self._memory else None
+        if path is None:
+            yield
+            return
+        from filelock import FileLock
 
-                    fh = stack.enter_context(open(lock_path, "a+b"))
-                    fcntl.flock(fh, fcntl.LOCK_EX)
-                with self.engine.begin() as conn:
-                    yield conn
-        else:
-            with self.engine.begin() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(7265610)"))
-                yield conn
+        with FileLock(f"{path}.migrate.lock"):
+            yield
 
 
-def _revision_on(conn: Connection) -> str | None:
+class _PgTranslator:
+    """``?`` → ``%s`` (and ``%`` → ``%%``) for psycopg, remembered per statement text."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, str] = {}
+
+    def __call__(self, sql: str) -> str:
+        out = self._done.get(sql)
+        if out is None:
+            out = sql.replace("%", "%%").replace("?", "%s")
+            if len(self._done) < _TRANSLATED_MAX:
+                self._done[sql] = out
+        return out
+
+
+def _identity(sql: str) -> str:
+    return sql
+
+
+def _sqlite_connector(url: DatabaseURL) -> Callable[[], Any]:
+    import sqlite3
+
+    target = url.database or ":memory:"
+    if target != ":memory:":
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+
+    def connect() -> Any:
+        conn = sqlite3.connect(
+            target,
+            timeout=_SQLITE_BUSY_MS / 1000,
+            isolation_level=None,  # transactions are begun explicitly
+            check_same_thread=False,  # a pooled connection serves one thread at a time
+        )
+        conn.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+        _use_wal(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    return connect
+
+
+def _use_wal(conn: Any) -> None:
+    """Put the database in WAL mode (once: the mode is kept in the file). Switching takes
+    an exclusive lock the busy timeout does not wait for, so a new database opened by
+    several connections at once retries the switch for a while."""
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    attempt = 0
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if _classify(exc) != "transient" or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            time.sleep(min(0.2, 0.002 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
+
+
+def _pg_connector(url: DatabaseURL) -> Callable[[], Any]:
     try:
-        with conn.begin_nested():
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except (OperationalError, ProgrammingError):
-        return None
+        import psycopg
+    except ImportError as exc:
+        raise MissingExtra("a PostgreSQL metadata store", "postgres", "psycopg") from exc
+    conninfo = url.libpq
+
+    def connect() -> Any:
+        try:
+            return psycopg.connect(conninfo, autocommit=False)
+        except psycopg.OperationalError as exc:
+            raise StoreError(
+                f"cannot connect to the metadata database {url.redacted}: {_first_line(exc)}. "
+                "Check that PostgreSQL is running and the URL is right."
+            ) from None
+
+    return connect
 
 
-def _check_not_newer(revision: str | None, uri: str) -> None:
+def _broken(raw: Any) -> bool:
+    return bool(getattr(raw, "closed", False) or getattr(raw, "broken", False))
+
+
+def _classify(exc: BaseException) -> str:
+    """``transient`` (retry), ``conflict`` (a unique key clash), ``missing-table`` or ``other``."""
+    name = type(exc).__name__
+    message = str(exc).lower()
+    state = getattr(exc, "sqlstate", None)
+    if "database is locked" in message or "database is busy" in message:
+        return "transient"
+    if state in {"40001", "40P01"}:  # serialization failure, deadlock
+        return "transient"
+    if name in ("IntegrityError", "UniqueViolation") and ("unique" in message or state == "23505"):
+        return "conflict"
+    if "no such table" in message or state == "42P01":
+        return "missing-table"
+    return "other"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_not_newer(revision: str | None, where: str) -> None:
     if revision is not None and revision not in KNOWN_REVISIONS:
         raise SchemaTooNew(
-            f"the metadata database {_redact(uri)} is at schema revision {revision!r}, "
+            f"the metadata database {where} is at schema revision {revision!r}, "
             f"newer than this loopml knows (newest: {SCHEMA_HEAD!r}). "
             "Upgrade loopml (pip install -U loopml) to use it."
         )
 
 
-def _is_transient(exc: BaseException) -> bool:
-    message = str(getattr(exc, "orig", exc)).lower()
-    if "database is locked" in message or "database is busy" in message:
-        return True
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return code in {"40001", "40P01"}  # serialization failure, deadlock
-
-
-def _redact(uri: str) -> str:
-    """The URI without a password."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            creds = creds.split(":", 1)[0] + ":***"
-        return f"{scheme}://{creds}@{host}"
-    return uri
-
-
-def _sqlite_path(uri: str) -> str | None:
-    rest = uri.split(":///", 1)[1] if ":///" in uri else ""
-    rest = rest.split("?", 1)[0]
-    return None if rest in ("", ":memory:") else rest
-
-
-def _create_engine(uri: str) -> Engine:
-    if uri.startswith("sqlite:"):
-        path = _sqlite_path(uri)
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(uri, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
-        _install_sqlite_hooks(engine)
-        return engine
-    if uri.startswith(("postgresql:", "postgres:", "postgresql+psycopg:")):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise MissingExtra("a PostgreSQL metadata store", "postgres", "psycopg") from exc
-        rest = uri.split("://", 1)[1]
-        return create_engine(f"postgresql+psycopg://{rest}", pool_pre_ping=True)
-    raise InvalidInput(
-        f"unsupported tracking URI {_redact(uri)!r}: expected 'sqlite:///path/to.db' "
-        "or 'postgresql://user@host/db'."
-    )
-
-
-def _install_sqlite_hooks(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("loopml_immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-_stores: dict[str, MetadataStore] = {}
-_stores_pid = os.getpid()
-_stores_lock = threading.Lock()
-
-
-def get_metadata_store(uri: str | None = None) -> MetadataStore:
-    """The process-wide store for ``uri`` (default: the configured tracking URI)."""
-    global _stores_pid
-    if uri is None:
-        from loopml.config import get_settings
-
-        uri = get_settings().tracking_uri
-    with _stores_lock:
-        if os.getpid() != _stores_pid:  # forked: connections must not be shared
-            for store in _stores.values():
-                store.engine.dispose(close=False)
-            _stores.clear()
-            _stores_pid = os.getpid()
-        found = _stores.get(uri)
-        if found is None:
-            found = _stores[uri] = MetadataStore(uri)
-        return found
-
-
-def reset_stores() -> None:
-    """Dispose every cached engine (tests and ``configure`` use this)."""
-    with _stores_lock:
-        for store in _stores.values():
-            store.dispose()
-        _stores.clear()
+def open_metadata_store(uri: str) -> MetadataStore:
+    """The store at ``uri``; an unsupported URL is :class:`~loopml.errors.InvalidInput`."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise InvalidInput(f"expected a database URL such as 'sqlite:///loopml.db', got {uri!r}.")
+    return MetadataStore(uri)

@@ -1,9 +1,11 @@
 """Who holds which stored object, and garbage collection of the rest.
 
 Whatever keeps an object alive — a dataset version's manifest and files, a
-run's artifacts and its git diff, later a model version or a cache entry —
-records a reference ``(digest, owner)`` in the same transaction that records
-the thing itself. ``gc`` removes objects nobody references.
+run's artifacts and its git diff, a step's cache entry, later a model
+version — records a reference ``(digest, owner)`` in the same transaction
+that records the thing itself; the owner is the URI of that thing
+(``data:/iris@3``, ``runs:/<id>``, ``cache:/<key>``). ``gc`` removes objects
+nobody references.
 
 Safe while other processes write: an object is only removed when it is
 unreferenced *and* older than a grace period (one hour by default). Writers
@@ -18,33 +20,33 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, select
+from loopml.store.artifacts import ArtifactStore
+from loopml.store.metadata import Connection, MetadataStore
 
-from loopml.store import schema
-from loopml.store.artifacts import ArtifactStore, LocalArtifactStore
-from loopml.store.metadata import MetadataStore
-
-__all__ = ["GcReport", "add_refs", "collect_garbage", "referenced_digests", "remove_refs"]
+__all__ = ["DEFAULT_GRACE_SECONDS", "GcReport", "add_refs", "collect_garbage", "release_refs"]
 
 DEFAULT_GRACE_SECONDS = 3600.0
+_CHUNK = 5000
 
 
 def add_refs(conn: Connection, store: MetadataStore, owner: str, digests: Iterable[str]) -> None:
     """Record that ``owner`` holds every object in ``digests`` (inside a write transaction)."""
-    rows = [{"digest": d, "owner": owner} for d in set(digests)]
-    for i in range(0, len(rows), 5000):
-        store.upsert(conn, schema.object_refs, rows[i : i + 5000], keys=("digest", "owner"))
+    rows = [{"digest": d, "owner": owner} for d in sorted(set(digests))]
+    for i in range(0, len(rows), _CHUNK):
+        store.upsert(conn, "object_refs", rows[i : i + _CHUNK], keys=("digest", "owner"))
 
 
-def remove_refs(conn: Connection, owner: str) -> None:
-    """Forget every reference ``owner`` holds."""
-    conn.execute(delete(schema.object_refs).where(schema.object_refs.c.owner == owner))
+def release_refs(conn: Connection, owner: str, digests: Iterable[str]) -> None:
+    """Forget that ``owner`` holds ``digests`` (inside a write transaction)."""
+    wanted = sorted(set(digests))
+    if wanted:
+        test, param = conn.in_list(wanted)
+        conn.execute(f"DELETE FROM object_refs WHERE owner = ? AND digest {test}", (owner, param))
 
 
-def referenced_digests(store: MetadataStore) -> set[str]:
-    """Every digest some owner references."""
+def _referenced(store: MetadataStore) -> set[str]:
     with store.read() as conn:
-        return set(conn.execute(select(schema.object_refs.c.digest).distinct()).scalars())
+        return set(conn.column("SELECT DISTINCT digest FROM object_refs"))
 
 
 @dataclass
@@ -73,11 +75,14 @@ def collect_garbage(
 
     The object listing is taken *before* the references are read, so an
     object stored and referenced while gc runs is either young (kept by the
-    grace period) or already in the reference set.
+    grace period) or already in the reference set. Before anything is
+    removed the references are read again, and each object is removed only
+    if it is still older than the grace period (see
+    :meth:`~loopml.store.artifacts.ArtifactStore.delete_if_stale`).
     """
     report = GcReport(dry_run=dry_run)
     objects = list(artifacts.iter_objects())
-    refs = referenced_digests(meta)
+    refs = _referenced(meta)
     cutoff = time.time() - grace_seconds
     for digest, size, mtime in objects:
         if digest in refs:
@@ -87,22 +92,18 @@ def collect_garbage(
             report.young += 1
         else:
             report.removed.append((digest, size))
-    if not dry_run:
-        still = referenced_digests(meta)
-        removed = []
-        for digest, size in report.removed:
-            if digest in still:
-                report.kept += 1
-                report.kept_bytes += size
-                continue
-            if isinstance(artifacts, LocalArtifactStore):
-                if not artifacts.delete_if_stale(digest, cutoff):
-                    report.young += 1
-                    continue
-            else:
-                artifacts.delete(digest)
+    if dry_run:
+        return report
+    still = _referenced(meta)
+    removed = []
+    for digest, size in report.removed:
+        if digest in still:
+            report.kept += 1
+            report.kept_bytes += size
+        elif artifacts.delete_if_stale(digest, cutoff):
             removed.append((digest, size))
-        report.removed = removed
-        if isinstance(artifacts, LocalArtifactStore):
-            artifacts.clean_tmp(older_than=grace_seconds)
+        else:
+            report.young += 1
+    report.removed = removed
+    artifacts.clean_tmp(older_than=grace_seconds)
     return report

@@ -1,28 +1,30 @@
 """Alembic migrations of the metadata schema.
 
 Applied on first use by :class:`loopml.store.metadata.MetadataStore` and by
-``loopml db upgrade``. To add a revision: change ``store/schema.py``, run
-``alembic -c src/loopml/store/migrations/alembic.ini revision -m "what"``
-(with ``LOOPML_TRACKING_URI`` pointing at a database at the current head),
-write its ``upgrade()``, and append its id to ``KNOWN_REVISIONS`` in
+``loopml db upgrade``; the only code that imports SQLAlchemy and alembic. To
+add a revision: change ``store/schema.py``, run ``alembic -c
+src/loopml/store/migrations/alembic.ini revision -m "what"`` (with
+``LOOPML_TRACKING_URI`` pointing at a database at the current head), write
+its ``upgrade()``, and append its id to ``KNOWN_REVISIONS`` in
 ``store/metadata.py``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from loopml.store.urls import DatabaseURL
+
 HERE = Path(__file__).parent
+_PG_MIGRATION_LOCK = 7265610
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An alembic ``Config`` pointing at these migrations (and at ``connection``)."""
+def alembic_config(connection: Any = None) -> Config:
+    """An alembic ``Config`` pointing at these migrations (and at a SQLAlchemy ``connection``)."""
     from alembic.config import Config
 
     cfg = Config()
@@ -32,8 +34,21 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def upgrade_connection(connection: Connection, revision: str = "head") -> None:
-    """Upgrade the database behind ``connection`` to ``revision``, in its transaction."""
-    from alembic import command
+def migrate(url: DatabaseURL, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision`` in one transaction.
 
-    command.upgrade(alembic_config(connection), revision)
+    On PostgreSQL the transaction first takes an advisory lock, so two
+    processes migrating at once run one after the other (the second finds
+    nothing left to do); SQLite callers hold a file lock around this.
+    """
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.sqlalchemy)
+    try:
+        with engine.begin() as conn:
+            if url.dialect == "postgresql":
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
+            command.upgrade(alembic_config(conn), revision)
+    finally:
+        engine.dispose()

@@ -25,9 +25,9 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    from loopml.config import get_settings
+    from loopml.config import load_settings
+    from loopml.store.urls import parse_database_url
 
-    url = get_settings().tracking_uri.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url)
+    engine = create_engine(parse_database_url(load_settings().store.tracking_uri).sqlalchemy)
     with engine.begin() as conn:
         _run(conn)

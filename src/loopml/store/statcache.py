@@ -1,5 +1,8 @@
 """The stat cache: absolute path → (size, mtime_ns, inode, hash), machine-local.
 
+Part of content addressing rather than of any package: the data layer asks it
+which files it need not read again.
+
 A file whose size, modification time (ns) and inode are what they were when
 it was last hashed is not read again: ``status`` becomes ``stat()`` calls
 only, and re-adding an unchanged folder skips the hashing. The cache lives in
@@ -14,10 +17,26 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
-from loopml.data._walk import FileStat
+__all__ = ["FileStat", "StatCache", "open_stat_cache"]
 
-__all__ = ["StatCache", "open_stat_cache"]
+
+class FileStat(Protocol):
+    """What the cache keys a file by: its absolute path and its ``stat()``."""
+
+    @property
+    def abs(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def mtime_ns(self) -> int: ...
+
+    @property
+    def inode(self) -> int: ...
+
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
@@ -95,9 +114,10 @@ def _connect(path: Path | str) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def open_stat_cache(project_root: Path) -> Iterator[StatCache]:
-    """The project's stat cache, created on first use; replaced if it is unreadable."""
-    path = project_root / ".loopml" / "cache" / "stat.db"
+def open_stat_cache(state_dir: Path) -> Iterator[StatCache]:
+    """The stat cache under ``state_dir`` (``.loopml``), created on first use; replaced if
+    it is unreadable."""
+    path = state_dir / "cache" / "stat.db"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
