@@ -1,47 +1,46 @@
-"""Lazy exports: a package names what it offers, and imports each on first use.
+"""Lazy loading: package exports read from their type stubs, and the URI registry's paths.
 
-Example, at the bottom of a package's ``__init__``::
+A package lists what it offers once, in its ``__init__.pyi`` (``from ._runs
+import start_run as start_run``): type checkers read that file, and at run
+time :func:`attach_stub` turns the same lines into a module ``__getattr__``
+that imports each name on first use (the ``lazy_loader`` package parses the
+stub), so ``import loopml`` stays fast.
 
-    __getattr__, __dir__ = lazy_exports(__name__, {"add_dataset": "loopml.data._datasets"})
-
-A value ``"module:attribute"`` exports the module's attribute under another name.
-A public subpackage (``loopml.pipelines``) is reachable as an attribute too,
-imported on first use, so ``import loopml; loopml.pipelines.step`` works.
+:func:`load` imports the object a ``"module:attribute"`` path names; the URI
+registry of :mod:`loopml.lineage` is its one user, so a package plugs its
+scheme in without anyone importing it upward.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from collections.abc import Callable
 from typing import Any
 
+import lazy_loader
 
-def lazy_exports(
-    package: str, exports: dict[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """Module-level ``__getattr__`` and ``__dir__`` that import ``exports[name]`` on demand."""
+__all__ = ["attach_stub", "load"]
+
+
+def attach_stub(
+    package: str, file: str
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """``__getattr__``, ``__dir__`` and ``__all__`` for ``package`` from its ``.pyi`` stub."""
+    getattr_, dir_, all_ = lazy_loader.attach_stub(package, file)
 
     def __getattr__(name: str) -> Any:
-        target = exports.get(name)
-        if target is None:
-            if not name.startswith("_") and _is_subpackage(f"{package}.{name}"):
-                return importlib.import_module(f"{package}.{name}")
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module, _, attr = target.partition(":")
-        value = getattr(importlib.import_module(module), attr or name)
-        setattr(sys.modules[package], name, value)
-        return value
+        try:
+            return getattr_(name)
+        except AttributeError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
 
-    def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(exports))
-
-    return __getattr__, __dir__
+    return __getattr__, dir_, list(all_)
 
 
-def _is_subpackage(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+def load(path: str) -> Any:
+    """The object a ``"module:attribute"`` path names, importing the module if need be."""
+    module, _, attr = path.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        found = getattr(found, part)
+    return found

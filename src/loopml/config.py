@@ -1,4 +1,4 @@
-"""Settings: explicit argument → environment → ``loopml.toml`` → defaults.
+"""Settings: explicit argument → environment → ``loopml.toml`` → defaults, parsed once.
 
 The project root is the nearest folder, walking up from the working
 directory, that holds a ``loopml.toml`` (or, failing that, a ``.loopml/``
@@ -8,106 +8,170 @@ everything inside the project::
     .loopml/loopml.db        SQLite metadata
     .loopml/artifacts/       content-addressed objects
 
+``loopml.toml`` has these sections, each optional; an unknown section or
+key, or a value of the wrong type, is an error that names it::
+
+    [store]      tracking_uri, artifact_uri
+    [tracking]   flush_interval
+    [data]       remote
+    [pipeline]   entry ("module:function"), executor
+    [tune]       metric, direction, n_trials, sampler, pruner, seed, space
+    [params]     the pipeline's parameters (any keys)
+
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
-``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``, ``LOOPML_PROJECT_DIR``.
+``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``, ``LOOPML_EXECUTOR``,
+``LOOPML_PROJECT_DIR``.
+
+This module only reads; which settings are in force is the business of
+:mod:`loopml.context` (``loopml.configure`` sets explicit ones).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loopml.errors import InvalidInput
+from loopml.uri import local_path
 
 __all__ = [
     "CONFIG_FILE",
+    "ENV",
+    "LOCK_FILE",
     "STATE_DIR",
+    "DataSettings",
+    "PipelineSettings",
     "Settings",
-    "configure",
+    "StoreSettings",
+    "TrackingSettings",
+    "TuneSettings",
     "find_project_root",
-    "get_settings",
-    "load_project_file",
+    "load_settings",
+    "read_project_file",
+    "resolve_tracking_uri",
 ]
 
 CONFIG_FILE = "loopml.toml"
 STATE_DIR = ".loopml"
 LOCK_FILE = "loopml.lock"
 
-_ENV = {
+#: Setting name → the environment variable that sets it.
+ENV = {
     "tracking_uri": "LOOPML_TRACKING_URI",
     "artifact_uri": "LOOPML_ARTIFACT_URI",
     "data_remote": "LOOPML_DATA_REMOTE",
     "flush_interval": "LOOPML_FLUSH_INTERVAL",
-}
-_FILE_KEYS = {
-    "tracking_uri": ("store", "tracking_uri"),
-    "artifact_uri": ("store", "artifact_uri"),
-    "data_remote": ("data", "remote"),
-    "flush_interval": ("tracking", "flush_interval"),
+    "executor": "LOOPML_EXECUTOR",
 }
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Where loopml keeps things, resolved once per process and project.
+class StoreSettings:
+    """``[store]``: where metadata and objects live (absolute, resolved)."""
 
-    Every field is a plain public attribute; ``config`` holds the whole
-    parsed ``loopml.toml`` (empty when there is none) for the sections later
-    parts of loopml read (pipeline, gates, monitors, ...).
+    tracking_uri: str
+    artifact_uri: str
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """``[tracking]``: seconds between background metric flushes."""
+
+    flush_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """``[data]``: the remote ``loopml data push`` / ``pull`` use by default."""
+
+    remote: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """``[pipeline]``: the pipeline ``loopml run`` runs (``module:function``) and where."""
+
+    entry: str | None = None
+    executor: str = "local"
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """``[tune]``: defaults for ``loopml tune``; ``space`` maps parameters to ranges."""
+
+    metric: str | None = None
+    direction: str | None = None
+    n_trials: int | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    seed: int | None = None
+    space: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything loopml reads from arguments, the environment and ``loopml.toml``.
+
+    Every field is a plain public attribute; ``params`` is the ``[params]``
+    table as written.
     """
 
     project_root: Path
-    tracking_uri: str
-    artifact_uri: str
-    data_remote: str | None = None
-    flush_interval: float = 1.0
-    config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    store: StoreSettings
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    tune: TuneSettings = field(default_factory=TuneSettings)
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def tracking_uri(self) -> str:
+        """Shorthand for ``store.tracking_uri``."""
+        return self.store.tracking_uri
+
+    @property
+    def artifact_uri(self) -> str:
+        """Shorthand for ``store.artifact_uri``."""
+        return self.store.artifact_uri
 
     @property
     def state_dir(self) -> Path:
+        """``<project>/.loopml``: the database, objects and caches by default."""
         return self.project_root / STATE_DIR
 
     @property
     def lock_path(self) -> Path:
+        """``<project>/loopml.lock``."""
         return self.project_root / LOCK_FILE
 
 
-_overrides: dict[str, Any] = {}
-_cache: dict[tuple[Any, ...], Settings] = {}
+# -- reading ------------------------------------------------------------------------
 
-
-def configure(
-    *,
-    tracking_uri: str | None = None,
-    artifact_uri: str | None = None,
-    data_remote: str | None = None,
-    project_root: str | os.PathLike[str] | None = None,
-) -> Settings:
-    """Set process-wide settings that win over environment and ``loopml.toml``.
-
-    Example::
-
-        loopml.configure(tracking_uri="postgresql://postgres@127.0.0.1/test")
-    """
-    for key, value in (
-        ("tracking_uri", tracking_uri),
-        ("artifact_uri", artifact_uri),
-        ("data_remote", data_remote),
-        ("project_root", project_root),
-    ):
-        if value is not None:
-            _overrides[key] = str(value)
-    _cache.clear()
-    return get_settings()
-
-
-def reset() -> None:
-    """Forget settings given to :func:`configure` (tests use this)."""
-    _overrides.clear()
-    _cache.clear()
+# section -> key -> (type description, checker); a section not listed here is unknown
+_STR = ("a string", lambda v: isinstance(v, str))
+_NUMBER = ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+_INT = ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+_TABLE = ("a table", lambda v: isinstance(v, Mapping))
+_SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
+    "store": {"tracking_uri": _STR, "artifact_uri": _STR},
+    "tracking": {"flush_interval": _NUMBER},
+    "data": {"remote": _STR},
+    "pipeline": {"entry": _STR, "executor": _STR},
+    "tune": {
+        "metric": _STR,
+        "direction": _STR,
+        "n_trials": _INT,
+        "sampler": _STR,
+        "pruner": _STR,
+        "seed": _INT,
+        "space": _TABLE,
+    },
+    "params": {},
+}
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -126,8 +190,8 @@ def find_project_root(start: Path | None = None) -> Path:
     return here
 
 
-def load_project_file(root: Path) -> dict[str, Any]:
-    """Parse ``root/loopml.toml``; an empty dict when there is none."""
+def read_project_file(root: Path) -> dict[str, Any]:
+    """Parse and check ``root/loopml.toml``; an empty dict when there is none."""
     path = root / CONFIG_FILE
     if not path.is_file():
         return {}
@@ -137,85 +201,116 @@ def load_project_file(root: Path) -> dict[str, Any]:
         import tomli as tomllib
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from exc
+    _check(doc, path)
+    return doc
 
 
-def get_settings(**explicit: Any) -> Settings:
-    """Resolve the settings for the current working directory.
+def _check(doc: dict[str, Any], path: Path) -> None:
+    for section, body in doc.items():
+        keys = _SCHEMA.get(section)
+        if keys is None:
+            raise InvalidInput(
+                f"{path}: unknown section [{section}]; expected one of "
+                f"{', '.join(f'[{s}]' for s in _SCHEMA)}. Check the spelling."
+            )
+        if not isinstance(body, dict):
+            raise InvalidInput(f"{path}: {section} must be a table ([{section}]), got {body!r}.")
+        if section == "params":
+            continue
+        for key, value in body.items():
+            if key not in keys:
+                raise InvalidInput(
+                    f"{path}: unknown key {key!r} in [{section}]; expected one of "
+                    f"{', '.join(keys)}."
+                )
+            what, ok = keys[key]
+            if not ok(value):
+                raise InvalidInput(f"{path}: [{section}] {key} must be {what}, got {value!r}.")
 
-    Keyword arguments (``tracking_uri=...``) win over everything else.
-    """
-    explicit = {k: v for k, v in explicit.items() if v is not None}
-    env_key = tuple(os.environ.get(v) for v in _ENV.values())
-    key = (
-        os.getcwd(),
-        os.environ.get("LOOPML_PROJECT_DIR"),
-        env_key,
-        tuple(sorted(_overrides.items())),
-        tuple(sorted((k, str(v)) for k, v in explicit.items())),
+
+def load_settings(
+    project_root: str | os.PathLike[str] | None = None,
+    explicit: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve the settings of the project at ``project_root`` (default: found from the
+    working directory); ``explicit`` values (``tracking_uri=...``) win over everything."""
+    given = {k: v for k, v in (explicit or {}).items() if v is not None}
+    env = os.environ if environ is None else environ
+    root = Path(project_root).resolve() if project_root is not None else find_project_root()
+    doc = read_project_file(root)
+
+    def pick(name: str, section: str, key: str) -> Any:
+        if name in given:
+            return given[name]
+        value = env.get(ENV[name]) if name in ENV else None
+        if value:
+            return value
+        return (doc.get(section) or {}).get(key)
+
+    tracking = (
+        pick("tracking_uri", "store", "tracking_uri")
+        or f"sqlite:///{root / STATE_DIR / 'loopml.db'}"
     )
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
-
-    root_value = explicit.get("project_root") or _overrides.get("project_root")
-    root = Path(root_value).resolve() if root_value else find_project_root()
-    file_cfg = load_project_file(root)
-
-    def pick(name: str) -> Any:
-        if name in explicit:
-            return explicit[name]
-        if name in _overrides:
-            return _overrides[name]
-        env = os.environ.get(_ENV[name])
-        if env:
-            return env
-        section, item = _FILE_KEYS[name]
-        value = file_cfg.get(section, {}).get(item)
-        return value
-
-    tracking = pick("tracking_uri") or f"sqlite:///{root / STATE_DIR / 'loopml.db'}"
-    artifacts = pick("artifact_uri") or str(root / STATE_DIR / "artifacts")
-    flush = pick("flush_interval")
-    try:
-        flush_interval = float(flush) if flush is not None else 1.0
-    except ValueError as exc:
-        raise InvalidInput(
-            f"flush_interval must be a number of seconds, got {flush!r}. "
-            "Set LOOPML_FLUSH_INTERVAL or [tracking] flush_interval to e.g. 1.0."
-        ) from exc
-    if flush_interval <= 0:
-        raise InvalidInput(f"flush_interval must be > 0 seconds, got {flush_interval}.")
-    settings = Settings(
+    artifacts = pick("artifact_uri", "store", "artifact_uri") or str(root / STATE_DIR / "artifacts")
+    remote = pick("data_remote", "data", "remote")
+    pipeline = doc.get("pipeline") or {}
+    tune = doc.get("tune") or {}
+    return Settings(
         project_root=root,
-        tracking_uri=_resolve_tracking_uri(str(tracking), root),
-        artifact_uri=_resolve_local(str(artifacts), root),
-        data_remote=_resolve_local(str(r), root) if (r := pick("data_remote")) else None,
-        flush_interval=flush_interval,
-        config=file_cfg,
+        store=StoreSettings(
+            tracking_uri=resolve_tracking_uri(str(tracking), root),
+            artifact_uri=_resolve_local(str(artifacts), root),
+        ),
+        tracking=TrackingSettings(
+            flush_interval=_flush_interval(pick("flush_interval", "tracking", "flush_interval"))
+        ),
+        data=DataSettings(remote=_resolve_local(str(remote), root) if remote else None),
+        pipeline=PipelineSettings(
+            entry=pipeline.get("entry"),
+            executor=str(pick("executor", "pipeline", "executor") or "local").strip(),
+        ),
+        tune=TuneSettings(
+            metric=tune.get("metric"),
+            direction=tune.get("direction"),
+            n_trials=tune.get("n_trials"),
+            sampler=tune.get("sampler"),
+            pruner=tune.get("pruner"),
+            seed=tune.get("seed"),
+            space=dict(tune.get("space") or {}),
+        ),
+        params=dict(doc.get("params") or {}),
     )
-    _cache[key] = settings
-    return settings
 
 
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with some fields changed."""
-    return replace(settings, **changes)
+def _flush_interval(value: Any) -> float:
+    if value is None:
+        return 1.0
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"flush_interval must be a number of seconds, got {value!r}. "
+            "Set LOOPML_FLUSH_INTERVAL or [tracking] flush_interval to e.g. 1.0."
+        ) from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise InvalidInput(f"flush_interval must be > 0 seconds, got {value!r}.")
+    return seconds
 
 
 def _resolve_local(uri: str, root: Path) -> str:
-    """Make a relative local path absolute against the project root; leave URLs alone."""
-    if "://" in uri:
-        if uri.startswith("file://"):
-            return str(Path(uri[len("file://") :]).resolve())
+    """A local path made absolute against the project root; URLs are left alone."""
+    path = local_path(uri)
+    if path is None:
         return uri
-    path = Path(uri).expanduser()
-    return str(path if path.is_absolute() else (root / path).resolve())
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (root / p).resolve())
 
 
-def _resolve_tracking_uri(uri: str, root: Path) -> str:
+def resolve_tracking_uri(uri: str, root: Path) -> str:
     """Accept ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare ``*.db`` path or a DB URL."""
     if uri.startswith("sqlite:///"):
         rest = uri[len("sqlite:///") :]
@@ -226,5 +321,5 @@ def _resolve_tracking_uri(uri: str, root: Path) -> str:
             path = (root / path).resolve()
         return f"sqlite:///{path}"
     if "://" not in uri:
-        return _resolve_tracking_uri(f"sqlite:///{uri}", root)
+        return resolve_tracking_uri(f"sqlite:///{uri}", root)
     return uri

@@ -8,27 +8,29 @@ got, and what to do::
     ├── InvalidInput        a malformed URI, filter, path, value or file
     │   └── MissingExtra    a backend whose optional dependency is not installed
     ├── ValidationFailed    data that breaks declared expectations
-    ├── GateFailed          a promotion that did not pass its gates
-    ├── Conflict            a write that clashes with what is stored
-    ├── Forbidden           an action the caller may not take
-    ├── Unavailable         a service loopml was pointed at does not answer (a Ray cluster)
+    ├── PipelineFailed      a step of a pipeline raised (``.run`` is the failed run)
     ├── TrialPruned         a tuning trial stopped early by the pruner (not a failure)
+    ├── Conflict            a write that clashes with what is stored
+    ├── Unavailable         a service loopml was pointed at does not answer (a Ray cluster)
     └── StoreError          the metadata or artifact store cannot serve the request
         ├── CorruptObject   a stored object whose bytes no longer match its hash
         └── SchemaTooNew    a database written by a newer loopml
+
+(Errors for gates and permissions join the tree with the features that raise them.)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "Conflict",
     "CorruptObject",
-    "Forbidden",
-    "GateFailed",
     "InvalidInput",
     "LoopmlError",
     "MissingExtra",
     "NotFound",
+    "PipelineFailed",
     "SchemaTooNew",
     "StoreError",
     "TrialPruned",
@@ -64,16 +66,17 @@ class ValidationFailed(LoopmlError):
     """Data that breaks the expectations declared for it."""
 
 
-class GateFailed(LoopmlError):
-    """A promotion that did not pass its gates."""
+class PipelineFailed(LoopmlError):
+    """A step of a pipeline raised; ``run`` is the FAILED
+    :class:`~loopml.pipelines.PipelineRun` (each step's status, the traceback)."""
+
+    def __init__(self, message: str, run: Any) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 class Conflict(LoopmlError):
     """A write that clashes with what is already stored."""
-
-
-class Forbidden(LoopmlError):
-    """An action the caller is not allowed to take."""
 
 
 class Unavailable(LoopmlError):
@@ -82,7 +85,12 @@ class Unavailable(LoopmlError):
 
 class TrialPruned(LoopmlError):
     """Raised inside a tuning trial when the pruner stops it early; the trial ends
-    PRUNED, which is not a failure."""
+    PRUNED, which is not a failure. Raised by a pipeline run, ``run`` is the PRUNED
+    :class:`~loopml.pipelines.PipelineRun`; inside a step it is None."""
+
+    def __init__(self, message: str, run: Any = None) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 class StoreError(LoopmlError):

@@ -1,0 +1,56 @@
+from . import data as data
+from . import lineage as lineage
+from . import pipelines as pipelines
+from . import tracking as tracking
+from . import validation as validation
+from ._client import Client as Client
+from .context import configure as configure
+from .context import gc as gc
+from .context import upgrade_schema as upgrade_schema
+from .data import DatasetVersion as DatasetVersion
+from .data import add_dataset as add_dataset
+from .data import get_dataset as get_dataset
+from .data import list_datasets as list_datasets
+from .errors import Conflict as Conflict
+from .errors import CorruptObject as CorruptObject
+from .errors import InvalidInput as InvalidInput
+from .errors import LoopmlError as LoopmlError
+from .errors import MissingExtra as MissingExtra
+from .errors import NotFound as NotFound
+from .errors import PipelineFailed as PipelineFailed
+from .errors import TrialPruned as TrialPruned
+from .lineage import get_lineage as get_lineage
+from .pipelines import PipelineRun as PipelineRun
+from .pipelines import Study as Study
+from .pipelines import load_pipeline as load_pipeline
+from .pipelines import load_pipeline_run as load_pipeline_run
+from .pipelines import load_study as load_study
+from .pipelines import pipeline as pipeline
+from .pipelines import step as step
+from .pipelines import tune as tune
+from .tracking import Metric as Metric
+from .tracking import Run as Run
+from .tracking import RunStatus as RunStatus
+from .tracking import active_run as active_run
+from .tracking import end_run as end_run
+from .tracking import get_metric_history as get_metric_history
+from .tracking import get_run as get_run
+from .tracking import log_artifact as log_artifact
+from .tracking import log_dict as log_dict
+from .tracking import log_figure as log_figure
+from .tracking import log_metric as log_metric
+from .tracking import log_metrics as log_metrics
+from .tracking import log_param as log_param
+from .tracking import log_params as log_params
+from .tracking import search_runs as search_runs
+from .tracking import set_tag as set_tag
+from .tracking import set_tags as set_tags
+from .tracking import start_run as start_run
+from .validation import Suite as Suite
+from .validation import ValidationResult as ValidationResult
+from .validation import infer_suite as infer_suite
+from .validation import validate as validate
+
+__version__: str
+
+__all__: list[str]

@@ -1,0 +1,125 @@
+"""``loopml.Client``: one project's settings, stores and registries, with every SDK verb.
+
+The module-level functions (``loopml.start_run``, ``loopml.add_dataset``...)
+are the same verbs run in the current context; a client runs them in its
+own, so two clients on two projects in one process never see each other's
+settings, stores or registrations, and a server can hold one per request.
+Calls made while a client's method runs (a pipeline step calling
+``loopml.log_metric``, say) use that client too.
+
+The client is the SDK surface the CLI (and later the server) call; it
+composes every package, so it sits above them all, beside ``__init__``.
+
+Example::
+
+    client = loopml.Client("projects/churn", tracking_uri="postgresql://...")
+    with client.start_run(experiment="churn") as run:
+        run.log_metric("auc", 0.91)
+    client.search_runs("metrics.auc > 0.9")
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from loopml import context, data, lineage, pipelines, tracking, validation
+from loopml.context import Context, using
+
+__all__ = ["Client"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Verb(Generic[P, R]):
+    """A module-level SDK function as a method: it runs with the client as the current
+    context."""
+
+    def __init__(self, fn: Callable[P, R]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Verb[P, R]: ...
+    @overload
+    def __get__(self, obj: Context, owner: type[Any]) -> Callable[P, R]: ...
+    def __get__(self, obj: Context | None, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        fn = self.fn
+
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            with using(obj):
+                return fn(*args, **kwargs)
+
+        return call
+
+
+def _verb(fn: Callable[P, R]) -> _Verb[P, R]:
+    return _Verb(fn)
+
+
+class Client(Context):
+    """A loopml project, held explicitly: settings, stores, registries and every verb.
+
+    ``Client(project_root=None, *, tracking_uri=None, artifact_uri=None,
+    data_remote=None, flush_interval=None, executor=None)``: the project at
+    ``project_root`` (default: found from the working directory now), with
+    explicit settings winning over the environment and its ``loopml.toml``.
+    """
+
+    # tracking
+    start_run = _verb(tracking.start_run)
+    end_run = _verb(tracking.end_run)
+    active_run = _verb(tracking.active_run)
+    log_param = _verb(tracking.log_param)
+    log_params = _verb(tracking.log_params)
+    log_metric = _verb(tracking.log_metric)
+    log_metrics = _verb(tracking.log_metrics)
+    set_tag = _verb(tracking.set_tag)
+    set_tags = _verb(tracking.set_tags)
+    set_run_tags = _verb(tracking.set_run_tags)
+    log_artifact = _verb(tracking.log_artifact)
+    log_dict = _verb(tracking.log_dict)
+    log_figure = _verb(tracking.log_figure)
+    get_run = _verb(tracking.get_run)
+    child_runs = _verb(tracking.child_runs)
+    get_metric_history = _verb(tracking.get_metric_history)
+    search_runs = _verb(tracking.search_runs)
+    list_artifacts = _verb(tracking.list_artifacts)
+    get_artifact = _verb(tracking.get_artifact)
+    download_artifact = _verb(tracking.download_artifact)
+    get_git_diff = _verb(tracking.get_git_diff)
+    flush = _verb(tracking.flush)
+    # data
+    add_dataset = _verb(data.add_dataset)
+    get_dataset = _verb(data.get_dataset)
+    list_datasets = _verb(data.list_datasets)
+    dataset_versions = _verb(data.dataset_versions)
+    diff_versions = _verb(data.diff_versions)
+    data_status = _verb(data.status)
+    checkout_data = _verb(data.checkout)
+    push_data = _verb(data.push)
+    pull_data = _verb(data.pull)
+    read_lock = _verb(data.read_lock)
+    # validation
+    infer_suite = _verb(validation.infer_suite)
+    validate = _verb(validation.validate)
+    # pipelines and tuning
+    load_pipeline = _verb(pipelines.load_pipeline)
+    run_pipeline = _verb(pipelines.run_pipeline)
+    load_pipeline_run = _verb(pipelines.load_pipeline_run)
+    register_materializer = _verb(pipelines.register_materializer)
+    tune = _verb(pipelines.tune)
+    load_study = _verb(pipelines.load_study)
+    # lineage and the stores
+    get_lineage = _verb(lineage.get_lineage)
+    resolve = _verb(lineage.resolve)
+    add_edge = _verb(lineage.add_edge)
+    gc = _verb(context.gc)
+    upgrade_schema = _verb(context.upgrade_schema)
+    schema_revision = _verb(context.schema_revision)

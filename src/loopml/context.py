@@ -1,0 +1,436 @@
+"""The context loopml works in: settings, stores and registries, and which one is current.
+
+A :class:`Context` owns the typed :class:`~loopml.config.Settings`, the
+metadata and artifact stores they point at (opened on first use), and the
+registries users extend (materializers, executors, artifact backends).
+:class:`loopml.Client` is a Context with every SDK verb as a method.
+
+Module-level functions (``loopml.start_run``, ``loopml.get_dataset``...) run
+in the *current* context: the client whose method is running (a context
+variable, so threads and asyncio tasks of a server each see their own), or
+else the process's default context. The default follows the working
+directory and the environment (``cd`` into another project and it uses that
+project's ``loopml.toml``); :func:`configure` sets explicit values on it.
+
+Two things are the process's by nature and live here too, because every
+package needs them and tracking, which fills them, sits beside the others
+rather than below them: which run each thread has active
+(:class:`ActiveRuns`), and nothing else.
+
+Example::
+
+    client = loopml.Client("path/to/project", tracking_uri="postgresql://...")
+    client.settings.store.tracking_uri
+    with client.start_run(experiment="iris") as run: ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loopml.config import CONFIG_FILE, ENV, Settings, load_settings, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from loopml.store.artifacts import ArtifactStore
+    from loopml.store.metadata import MetadataStore
+    from loopml.store.refs import GcReport
+
+__all__ = [
+    "ActiveRuns",
+    "Context",
+    "RunHandle",
+    "active_runs",
+    "configure",
+    "current",
+    "default",
+    "gc",
+    "on_reset",
+    "reset",
+    "schema_revision",
+    "upgrade_schema",
+    "using",
+]
+
+_STORES_KEPT = 8
+
+
+class Context:
+    """Settings, stores and registries for one project (or one set of explicit settings).
+
+    ``project_root`` fixes the project (its ``loopml.toml`` is read); without
+    it, the project is found from the working directory at construction.
+    Keyword arguments win over the environment and ``loopml.toml``.
+
+    Registries, each a plain dict users may read or add to:
+    ``materializers`` (type → :class:`~loopml.pipelines.Materializer`, tried
+    before the built-in ones), ``executors`` (name → factory ``(address,
+    context) -> Executor``), ``artifact_backends`` (URL scheme → factory
+    ``(url) -> ArtifactStore``).
+    """
+
+    def __init__(
+        self,
+        project_root: str | os.PathLike[str] | None = None,
+        *,
+        tracking_uri: str | None = None,
+        artifact_uri: str | None = None,
+        data_remote: str | None = None,
+        flush_interval: float | None = None,
+        executor: str | None = None,
+        _follow_cwd: bool = False,
+    ) -> None:
+        self._explicit: dict[str, Any] = {}
+        self._root: Path | None = None  # None: found from the working directory each time
+        self._lock = threading.RLock()
+        self._settings: tuple[tuple[Any, ...], Settings, Any] | None = None
+        self._metadata: OrderedDict[str, MetadataStore] = OrderedDict()
+        self._artifacts: OrderedDict[str, ArtifactStore] = OrderedDict()
+        self.materializers: dict[type, Any] = {}
+        self.executors: dict[str, Callable[..., Any]] = {}
+        self.artifact_backends: dict[str, Callable[[str], ArtifactStore]] = {}
+        self.configure(
+            project_root=project_root,
+            tracking_uri=tracking_uri,
+            artifact_uri=artifact_uri,
+            data_remote=data_remote,
+            flush_interval=flush_interval,
+            executor=executor,
+        )
+        if not _follow_cwd and self._root is None:
+            self._root = self.settings.project_root
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"{type(self).__name__}({str(s.project_root)!r}, tracking_uri={_shown(s.tracking_uri)!r})"
+
+    # -- settings ---------------------------------------------------------------------
+
+    def configure(
+        self,
+        *,
+        project_root: str | os.PathLike[str] | None = None,
+        tracking_uri: str | None = None,
+        artifact_uri: str | None = None,
+        data_remote: str | None = None,
+        flush_interval: float | None = None,
+        executor: str | None = None,
+    ) -> Settings:
+        """Set explicit settings (they win over the environment and ``loopml.toml``);
+        returns the settings now in force. Arguments left as None are unchanged."""
+        with self._lock:
+            if project_root is not None:
+                self._root = Path(project_root).expanduser().resolve()
+            for name, value in (
+                ("tracking_uri", tracking_uri),
+                ("artifact_uri", artifact_uri),
+                ("data_remote", data_remote),
+                ("flush_interval", flush_interval),
+                ("executor", executor),
+            ):
+                if value is not None:
+                    self._explicit[name] = value
+            self._settings = None
+        return self.settings
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (re-read when the environment or ``loopml.toml`` changes,
+        and for the default context when the working directory changes)."""
+        key = self._settings_key()
+        cached = self._settings
+        if cached is not None and cached[0] == key:
+            settings = cached[1]
+            if cached[2] == _stat(settings.project_root):
+                return settings
+        settings = load_settings(self._root, self._explicit)
+        self._settings = (key, settings, _stat(settings.project_root))
+        return settings
+
+    def _settings_key(self) -> tuple[Any, ...]:
+        """What the settings depend on besides ``loopml.toml`` itself."""
+        env = tuple(os.environ.get(v) for v in ENV.values())
+        if self._root is None:
+            return (os.getcwd(), os.environ.get("LOOPML_PROJECT_DIR"), env)
+        return (None, None, env)
+
+    # -- stores -----------------------------------------------------------------------
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """The metadata store at ``settings.store.tracking_uri`` (opened on first use)."""
+        return self.metadata_at(self.settings.store.tracking_uri)
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store at ``settings.store.artifact_uri``."""
+        return self.artifacts_at(self.settings.store.artifact_uri)
+
+    def metadata_at(self, uri: str | None) -> MetadataStore:
+        """The metadata store at ``uri`` (relative SQLite paths resolve against the
+        project root); the configured one for None."""
+        if uri is None:
+            return self.metadata
+        resolved = resolve_tracking_uri(uri, self.settings.project_root)
+        with self._lock:  # opening may migrate: once, whichever thread comes first
+            store = self._metadata.get(resolved)
+            if store is not None:
+                self._metadata.move_to_end(resolved)
+                return store
+            from loopml.store.metadata import MetadataStore
+
+            store = self._metadata[resolved] = MetadataStore(resolved)
+            _trim(self._metadata)
+        return store
+
+    def artifacts_at(self, uri: str) -> ArtifactStore:
+        """The artifact store at ``uri`` (a folder or any URL a backend is registered for)."""
+        with self._lock:
+            store = self._artifacts.get(uri)
+            if store is not None:
+                self._artifacts.move_to_end(uri)
+                return store
+        from loopml.store.artifacts import open_artifact_store
+
+        store = open_artifact_store(uri, self.artifact_backends)
+        with self._lock:
+            store = self._artifacts.setdefault(uri, store)
+            _trim(self._artifacts)
+        return store
+
+    def close(self) -> None:
+        """Close idle database connections; the context stays usable (they reopen)."""
+        with self._lock:
+            stores = list(self._metadata.values())
+            self._metadata.clear()
+            self._artifacts.clear()
+        for store in stores:
+            store.dispose()
+
+
+def _stat(root: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(root / CONFIG_FILE)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _trim(stores: OrderedDict[str, Any]) -> None:
+    while len(stores) > _STORES_KEPT:
+        stores.popitem(last=False)
+
+
+def _shown(uri: str) -> str:
+    from loopml.uri import redact
+
+    return redact(uri)
+
+
+# -- which context is current ------------------------------------------------------------
+
+_current: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+    "loopml_context", default=None
+)
+_default: Context | None = None
+_default_lock = threading.Lock()
+
+
+def default() -> Context:
+    """The process's default context: it follows the working directory and environment."""
+    global _default
+    found = _default
+    if found is None:
+        with _default_lock:
+            found = _default
+            if found is None:
+                found = _default = Context(_follow_cwd=True)
+    return found
+
+
+def current() -> Context:
+    """The context module-level functions use: the client whose method is running, else
+    the default context."""
+    found = _current.get()
+    return found if found is not None else default()
+
+
+@contextlib.contextmanager
+def using(ctx: Context) -> Iterator[Context]:
+    """Make ``ctx`` the current context for the block (in this thread or task)."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def configure(
+    *,
+    tracking_uri: str | None = None,
+    artifact_uri: str | None = None,
+    data_remote: str | None = None,
+    project_root: str | os.PathLike[str] | None = None,
+    flush_interval: float | None = None,
+    executor: str | None = None,
+) -> Settings:
+    """Set settings of the current context that win over the environment and ``loopml.toml``.
+
+    Example::
+
+        loopml.configure(tracking_uri="postgresql://postgres@127.0.0.1/test")
+    """
+    return current().configure(
+        project_root=project_root,
+        tracking_uri=tracking_uri,
+        artifact_uri=artifact_uri,
+        data_remote=data_remote,
+        flush_interval=flush_interval,
+        executor=executor,
+    )
+
+
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_reset(hook: Callable[[], None]) -> None:
+    """Call ``hook`` from :func:`reset` (tracking forgets its open runs this way)."""
+    if hook not in _reset_hooks:
+        _reset_hooks.append(hook)
+
+
+def reset() -> None:
+    """Forget the default context (its explicit settings, stores and registrations), every
+    thread's active runs, and what packages keep per process (open runs, buffered
+    metrics): a process as new, for tests. Nothing is written."""
+    global _default, _active_runs
+    for hook in list(_reset_hooks):
+        hook()
+    with _default_lock:
+        old, _default = _default, None
+    _active_runs = ActiveRuns()
+    if old is not None:
+        old.close()
+
+
+# -- store maintenance -----------------------------------------------------------------
+
+
+def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
+    """Remove stored objects that no dataset version, run, cache entry or (later) model
+    references; with ``dry_run`` (the default) only report them.
+
+    Safe while other processes write: objects younger than ``grace_seconds`` are
+    kept. Example::
+
+        report = loopml.gc(dry_run=False)
+        report.removed_bytes
+    """
+    from loopml.errors import InvalidInput
+    from loopml.store.refs import collect_garbage
+
+    if (
+        isinstance(grace_seconds, bool)
+        or not isinstance(grace_seconds, (int, float))
+        or not grace_seconds >= 0
+    ):
+        raise InvalidInput(f"grace_seconds must be a number >= 0, got {grace_seconds!r}.")
+    ctx = current()
+    return collect_garbage(
+        ctx.metadata, ctx.artifacts, dry_run=dry_run, grace_seconds=float(grace_seconds)
+    )
+
+
+def upgrade_schema(tracking_uri: str | None = None) -> str:
+    """Apply pending migrations to the metadata database (they also run on first use);
+    returns the schema revision it is at."""
+    from loopml.store.metadata import MetadataStore
+
+    ctx = current()
+    uri = (
+        resolve_tracking_uri(tracking_uri, ctx.settings.project_root)
+        if tracking_uri
+        else ctx.settings.store.tracking_uri
+    )
+    return MetadataStore(uri, migrate=False).upgrade()
+
+
+def schema_revision(tracking_uri: str | None = None) -> str | None:
+    """The schema revision of the metadata database, or None for an empty one (nothing is
+    migrated)."""
+    from loopml.store.metadata import MetadataStore
+
+    ctx = current()
+    uri = (
+        resolve_tracking_uri(tracking_uri, ctx.settings.project_root)
+        if tracking_uri
+        else ctx.settings.store.tracking_uri
+    )
+    return MetadataStore(uri, migrate=False).schema_revision()
+
+
+# -- the active run of each thread ----------------------------------------------------------
+
+
+class RunHandle(Protocol):
+    """What other packages may know of an active run: its id and URI."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def uri(self) -> str: ...
+
+
+class ActiveRuns:
+    """Per thread, the stack of runs it has made active; a thread that has started none
+    sees the main thread's (so a helper thread logs to the run of the code that started it).
+
+    Tracking pushes and pops runs; anyone may ask :meth:`current` (adding a dataset
+    inside a run records the run that made it)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self.main_ident = threading.main_thread().ident
+        self.main_stack: list[Any] = []
+
+    def own_stack(self) -> list[Any]:
+        """The stack of runs the current thread made active."""
+        if threading.get_ident() == self.main_ident:
+            return self.main_stack
+        stack: list[Any] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def current(self) -> Any | None:
+        """The active run of this thread, else of the main thread, else None."""
+        if threading.get_ident() != self.main_ident:
+            stack = getattr(self._local, "stack", None)
+            if stack:
+                return stack[-1]
+        stack = self.main_stack
+        return stack[-1] if stack else None
+
+
+_active_runs = ActiveRuns()
+
+
+def active_runs() -> ActiveRuns:
+    """This process's :class:`ActiveRuns`."""
+    return _active_runs
+
+
+def _after_fork_in_child() -> None:
+    global _active_runs
+    _active_runs = ActiveRuns()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
