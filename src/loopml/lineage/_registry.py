@@ -1,0 +1,120 @@
+"""The URI registry: every scheme loopml serves, and how to open and describe its nodes.
+
+Each scheme names, by ``"module:function"`` path, how its URIs are parsed
+and what resolves and describes them; the modules are imported on first
+use, so a package plugs its scheme in here without anyone importing it
+upward. This table is the one place loopml imports its own code by path.
+
+A resolver is ``resolve(context, parsed) -> Node``: the canonical URI of
+what the URI names (``data:/iris@latest`` → ``data:/iris@3``, a run id
+prefix → the full id) and the object itself, or
+:class:`~loopml.errors.NotFound`. A describer is ``describe(context, uris)
+-> {uri: label}`` for many nodes of its scheme at once; nodes that no
+longer exist get no label.
+
+To add a scheme (a model registry, deployments, monitors...): give its
+record and parser to :mod:`loopml.uri`, write its resolver and describer in
+its own package, and add one entry to :data:`SCHEMES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from loopml._lazy import load
+from loopml.context import Context
+from loopml.errors import InvalidInput
+from loopml.uri import scheme_of
+
+__all__ = ["SCHEMES", "Node", "Scheme", "describe", "parse", "resolve"]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One URI scheme: its parser, resolver and describer as ``"module:function"`` paths."""
+
+    name: str
+    parse: str
+    resolve: str
+    describe: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a URI names: its canonical URI and the object (a run, a dataset version...)."""
+
+    uri: str
+    value: Any
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        Scheme(
+            "data",
+            "loopml.uri:parse_data_uri",
+            "loopml.data._uris:resolve",
+            "loopml.data._uris:describe",
+        ),
+        Scheme(
+            "runs",
+            "loopml.uri:parse_run_uri",
+            "loopml.tracking._uris:resolve",
+            "loopml.tracking._uris:describe",
+        ),
+        Scheme(
+            "validation",
+            "loopml.uri:parse_validation_uri",
+            "loopml.validation._store:resolve",
+            "loopml.validation._store:describe",
+        ),
+        Scheme(
+            "cache",
+            "loopml.uri:parse_cache_uri",
+            "loopml.pipelines._cache:resolve",
+            "loopml.pipelines._cache:describe",
+        ),
+    )
+}
+
+
+def _scheme(uri: str) -> Scheme:
+    name = scheme_of(uri)
+    found = SCHEMES.get(name)
+    if found is None:
+        raise InvalidInput(
+            f"no part of loopml serves {name + ':/'!r} URIs such as {uri!r}; it knows "
+            f"{', '.join(repr(s + ':/') for s in SCHEMES)}."
+        )
+    return found
+
+
+def parse(uri: str) -> Any:
+    """The record of ``uri`` (a :class:`~loopml.uri.DataURI`, ...), checked by its scheme."""
+    return load(_scheme(uri).parse)(uri)
+
+
+def resolve(ctx: Context, uri: str) -> Node:
+    """What ``uri`` names, by its scheme's resolver; NotFound when it does not exist."""
+    scheme = _scheme(uri)
+    node: Node = load(scheme.resolve)(ctx, load(scheme.parse)(uri))
+    return node
+
+
+def describe(ctx: Context, uris: Iterable[str]) -> dict[str, str]:
+    """A short label for each node people can recognise (a run's name and status, a
+    dataset version's size and message...); nodes of unknown schemes get none."""
+    by_scheme: dict[str, list[str]] = {}
+    for uri in uris:
+        try:
+            name = scheme_of(uri)
+        except InvalidInput:
+            continue
+        if name in SCHEMES:
+            by_scheme.setdefault(name, []).append(uri)
+    labels: dict[str, str] = {}
+    for name, items in by_scheme.items():
+        labels.update(load(SCHEMES[name].describe)(ctx, sorted(items)))
+    return labels
