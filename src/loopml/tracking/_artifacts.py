@@ -3,7 +3,8 @@
 Each logged file becomes one object in the artifact store (identical bytes
 are stored once) and one row ``(run_id, path, digest, size)``; the run holds
 a reference to the object (owner ``runs:/<id>``), recorded in the same
-transaction, so ``loopml gc`` keeps it. Logging a path again replaces it.
+transaction, so ``loopml gc`` keeps it (see ``_repository.record_artifacts``).
+Logging a path again replaces it.
 
 Reading back: :func:`list_artifacts`, :func:`get_artifact` (materialises a
 file or folder in the project's cache and returns its local path) and
@@ -12,34 +13,32 @@ file or folder in the project's cache and returns its local path) and
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
-
+from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
-from loopml.store import schema
-from loopml.store.artifacts import ArtifactStore, get_artifact_store
+from loopml.store.artifacts import ArtifactStore, hash_bytes
 from loopml.store.metadata import MetadataStore
-from loopml.store.refs import add_refs
-from loopml.tracking import _store
+from loopml.tracking import _repository
 from loopml.tracking._records import ArtifactEntry
 from loopml.tracking._validate import check_run_id
+from loopml.uri import parse_run_uri
 
 __all__ = [
+    "clean_path",
     "download_artifact",
     "get_artifact",
+    "get_git_diff",
     "list_artifacts",
     "log_dict",
     "log_figure",
     "log_path",
 ]
 
-_a = schema.run_artifacts
 _IMAGE_TYPES = frozenset({"png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp"})
 
 
@@ -81,7 +80,7 @@ def log_path(
     for file, dest in pairs:
         info = artifacts.put_file(file)
         entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
-    record(store, run_id, entries)
+    _repository.log_artifacts(store, run_id, entries)
     return entries
 
 
@@ -92,7 +91,7 @@ def log_bytes(
     dest = clean_path(name)
     info = artifacts.put_bytes(data)
     entry = ArtifactEntry(run_id, dest, info.digest, info.size)
-    record(store, run_id, [entry])
+    _repository.log_artifacts(store, run_id, [entry])
     return entry
 
 
@@ -173,65 +172,13 @@ def log_figure(
     return log_bytes(store, artifacts, run_id, buf.getvalue(), dest)
 
 
-def record(store: MetadataStore, run_id: str, entries: list[ArtifactEntry]) -> None:
-    """Insert or replace artifact rows and the run's object references, in one transaction.
-
-    A replaced object that no other path of the run (nor its git diff) uses
-    loses the run's reference, so ``gc`` can collect it.
-    """
-    if not entries:
-        return
-    owner = f"runs:/{run_id}"
-    rows = [
-        {"run_id": e.run_id, "path": e.path, "digest": e.digest, "size": e.size} for e in entries
-    ]
-    new_paths = {e.path for e in entries}
-
-    def tx(conn: Connection) -> None:
-        old = dict(
-            conn.execute(
-                select(_a.c.path, _a.c.digest).where(
-                    _a.c.run_id == run_id, _a.c.path.in_(list(new_paths))
-                )
-            ).all()
-        )
-        store.upsert(conn, _a, rows, keys=("run_id", "path"), update=("digest", "size"))
-        add_refs(conn, store, owner, [e.digest for e in entries])
-        replaced = set(old.values()) - {e.digest for e in entries}
-        if replaced:
-            _release_unused(conn, run_id, owner, replaced)
-
-    _store.write(store, tx)
-
-
-def _release_unused(conn: Connection, run_id: str, owner: str, digests: set[str]) -> None:
-    r = schema.runs
-    used = set(
-        conn.execute(
-            select(_a.c.digest).where(_a.c.run_id == run_id, _a.c.digest.in_(list(digests)))
-        ).scalars()
-    )
-    used.update(
-        d for d in conn.execute(select(r.c.git_diff_digest).where(r.c.id == run_id)).scalars() if d
-    )
-    unused = digests - used
-    if unused:
-        refs = schema.object_refs
-        conn.execute(delete(refs).where(refs.c.owner == owner, refs.c.digest.in_(list(unused))))
-
-
 def list_artifacts(
     run_id: str, prefix: str = "", *, tracking_uri: str | None = None
 ) -> list[ArtifactEntry]:
     """The files logged with a run (those under ``prefix`` when given), sorted by path."""
     check_run_id(run_id)
-    store = _store.store_for(tracking_uri)
     clean = clean_path(prefix, "artifact prefix") if prefix.strip("/. ") else ""
-    with store.read() as conn:
-        full = _store.resolve_run_id(conn, run_id)
-        q = select(_a.c.path, _a.c.digest, _a.c.size).where(_a.c.run_id == full)
-        rows = conn.execute(q.order_by(_a.c.path)).all()
-    entries = [ArtifactEntry(full, p, d, int(s)) for p, d, s in rows]
+    entries = _repository.list_artifacts(current().metadata_at(tracking_uri), run_id)
     if clean:
         entries = [e for e in entries if e.path == clean or e.path.startswith(clean + "/")]
     return entries
@@ -241,8 +188,8 @@ def _resolve(uri: str, tracking_uri: str | None) -> tuple[str, str, list[Artifac
     """``runs:/<id>/<path>`` (or a run id and path) → (run id, path, matching entries)."""
     text = uri.strip()
     if text.startswith("runs:/"):
-        rest = text[len("runs:/") :]
-        run_part, _, path = rest.partition("/")
+        parsed = parse_run_uri(text)
+        run_part, path = parsed.run_id, parsed.path
     else:
         run_part, _, path = text.partition("/")
     path = path.strip("/")
@@ -266,12 +213,10 @@ def get_artifact(uri: str, *, tracking_uri: str | None = None) -> Path:
     Files are fetched into the project's cache (``.loopml/cache/``), keyed by
     their content, so asking again costs nothing; treat the result as read-only.
     """
-    from loopml.config import get_settings
-
     _, path, entries = _resolve(uri, tracking_uri)
-    settings = get_settings(tracking_uri=tracking_uri)
-    artifacts = get_artifact_store(settings.artifact_uri)
-    cache = settings.state_dir / "cache"
+    ctx = current()
+    artifacts = ctx.artifacts
+    cache = ctx.settings.state_dir / "cache"
     if len(entries) == 1 and entries[0].path == path:
         entry = entries[0]
         dest = cache / "objects" / entry.digest[:2] / entry.digest / PurePosixPath(path).name
@@ -279,7 +224,7 @@ def get_artifact(uri: str, *, tracking_uri: str | None = None) -> Path:
             artifacts.get_file(entry.digest, dest)
         return dest
     listing = "\n".join(f"{e.path}\t{e.digest}" for e in entries).encode()
-    key = hashlib.sha256(listing).hexdigest()[:32]
+    key = hash_bytes(listing)[:32]
     folder = cache / "folders" / key
     base = path + "/" if path else ""
     for entry in entries:
@@ -308,11 +253,9 @@ def download_artifact(
         download_artifact(run.id, "plots", "out/")     # -> out/plots/...
         download_artifact(f"runs:/{run.id}/model.pkl") # -> ./model.pkl
     """
-    from loopml.config import get_settings
-
     uri = run.rstrip("/") + "/" + path.strip("/") if path.strip("/") else run
     _, path, entries = _resolve(uri, tracking_uri)
-    artifacts = get_artifact_store(get_settings(tracking_uri=tracking_uri).artifact_uri)
+    artifacts = current().artifacts
     root = Path(dest)
     if len(entries) == 1 and entries[0].path == path:
         target = root / PurePosixPath(path).name
@@ -323,3 +266,13 @@ def download_artifact(
     for entry in entries:
         artifacts.get_file(entry.digest, top / entry.path[len(base) :])
     return top
+
+
+def get_git_diff(run_id: str, *, tracking_uri: str | None = None) -> str | None:
+    """The uncommitted ``git diff`` recorded when the run started, or None when its working
+    tree was clean (or not a git repository)."""
+    ctx = current()
+    run = _repository.get_run(ctx.metadata_at(tracking_uri), run_id)
+    if not run.git_diff_digest:
+        return None
+    return ctx.artifacts.get_bytes(run.git_diff_digest).decode("utf-8", "replace")

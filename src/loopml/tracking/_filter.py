@@ -49,17 +49,19 @@ import re
 from dataclasses import dataclass
 
 from loopml.errors import InvalidInput
-from loopml.tracking._records import STATUSES
+from loopml.tracking._records import RunStatus
 
 __all__ = [
     "ATTRIBUTES",
     "And",
     "Comparison",
     "Field",
+    "MentionedKeys",
     "Node",
     "Not",
     "Or",
     "OrderKey",
+    "mentioned_keys",
     "parse_filter",
     "parse_order_by",
 ]
@@ -447,10 +449,13 @@ def _time_value(field: Field, value: float | str, pos: int) -> float:
     return moment.timestamp()
 
 
+_STATUSES = tuple(s.value for s in RunStatus if s is not RunStatus.SKIPPED)
+
+
 def _status_value(value: str, pos: int) -> str:
     upper = value.upper()
-    if upper not in STATUSES and "%" not in value and "_" not in value:
-        raise _Error(f"status is one of {', '.join(STATUSES)}, got {value!r}", pos)
+    if upper not in _STATUSES and "%" not in value and "_" not in value:
+        raise _Error(f"status is one of {', '.join(_STATUSES)}, got {value!r}", pos)
     return upper
 
 
@@ -490,3 +495,43 @@ def parse_order_by(text: str) -> OrderKey:
     except _Error as err:
         raise _invalid(text, err, "order_by entry") from None
     return OrderKey(field, descending)
+
+
+@dataclass(frozen=True)
+class MentionedKeys:
+    """The metric, param and tag keys a filter and an ``order_by`` name, in order of
+    appearance (order keys first): the columns a listing of the runs found should show."""
+
+    metrics: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+def mentioned_keys(filter: str | None = "", order_by: list[str] | None = None) -> MentionedKeys:
+    """The keys ``filter`` and ``order_by`` mention, by kind (see :class:`MentionedKeys`).
+
+    Example::
+
+        mentioned_keys("metrics.f1 > 0.9 and params.model = 'rf'", ["metrics.loss"])
+        # MentionedKeys(metrics=('loss', 'f1'), params=('model',), tags=())
+    """
+    fields = [parse_order_by(o).field for o in order_by or []]
+    stack: list[Node] = []
+    node = parse_filter(filter)
+    if node is not None:
+        stack.append(node)
+    found: list[Field] = []
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, Comparison):
+            found.append(item.field)
+        elif isinstance(item, (And, Or)):
+            stack[:0] = list(item.items)
+        else:
+            stack.insert(0, item.item)
+    fields += found
+    keys: dict[str, list[str]] = {"metric": [], "param": [], "tag": []}
+    for f in fields:
+        if f.kind in keys and f.key not in keys[f.kind]:
+            keys[f.kind].append(f.key)
+    return MentionedKeys(tuple(keys["metric"]), tuple(keys["param"]), tuple(keys["tag"]))

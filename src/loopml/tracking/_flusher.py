@@ -3,18 +3,11 @@
 Every ``flush_interval`` seconds (``LOOPML_FLUSH_INTERVAL``, default 1.0),
 and as soon as a buffer holds :data:`~loopml.tracking._buffer.FLUSH_AT`
 rows, the flusher takes all buffers and writes them in one transaction per
-metadata store: one statement batch into ``metrics``, one upsert into
-``latest_metrics`` (keeping, per run and key, the row with the highest step,
-then the newest timestamp), and one update of the runs' metric summaries
-from ``latest_metrics`` (see ``_summary``). Runs also flush when they end,
-at interpreter exit and on SIGTERM, so the only metrics a process can lose
-are those of its last interval when it is killed with SIGKILL.
-
-Rows are sorted by run and key before they are written (a stable sort, so
-the rows of one key keep their order): each index then receives runs of
-neighbouring entries, so most inserts land on the page the previous one
-left in cache instead of seeking through the b-tree to a random page, which
-takes a third off the insert time of a large batch.
+metadata store (see ``_repository.write_metric_batches``: the rows into
+``metrics``, the newest per key into ``latest_metrics``, and the runs'
+metric summaries). Runs also flush when they end, at interpreter exit and
+on SIGTERM, so the only metrics a process can lose are those of its last
+interval when it is killed with SIGKILL.
 
 A write that fails puts its rows back into their buffers; the background
 thread retries at its next interval, a flush called directly raises.
@@ -23,35 +16,16 @@ thread retries at its next interval, a flush called directly raises.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterator
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
-
-from loopml.tracking import _summary
-from loopml.tracking._buffer import Batch, MetricBuffer, Row
+from loopml.tracking._buffer import Batch, MetricBuffer
 
 __all__ = ["Flusher", "write_batches"]
 
 log = logging.getLogger("loopml.tracking")
-
-_COLUMNS = "run_id, key, value, step, timestamp"
-_LATEST_WINS = (
-    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
-    "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
-    "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)"
-)
-# rows per multi-row INSERT on SQLite, 5 parameters each: bigger statements mean fewer VM
-# steps; SQLite before 3.32 allows only 999 parameters per statement
-_SQLITE_ROWS_PER_STATEMENT = 999 if sqlite3.sqlite_version_info >= (3, 32) else 199
-_PG_UNNEST = (
-    "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::bigint[], %s::float8[])"
-)
 
 
 class Flusher:
@@ -168,78 +142,7 @@ class Flusher:
 
 
 def write_batches(store: Any, batches: list[Batch]) -> None:
-    """Write ``batches`` into one metadata store in one transaction."""
-    by_key = itemgetter(1)
-    rows: list[Row] = []
-    latest: list[Row] = []
-    run_ids: list[str] = []
-    every_row_latest = True
-    for batch in sorted(batches, key=lambda b: b.buffer.run_id):
-        batch.rows.sort(key=by_key)
-        rows += batch.rows
-        if batch.latest:
-            latest += sorted(batch.latest.values(), key=by_key)
-            run_ids.append(batch.buffer.run_id)
-        # the latest rows are some of the rows: as many means the same rows, in the same order
-        every_row_latest = every_row_latest and len(batch.latest) == len(batch.rows)
-    if not rows and not latest:
-        return
-    if every_row_latest:
-        latest = rows  # (each key logged once): both tables get the same parameters
-    insert = _insert_postgres if store.dialect == "postgresql" else _insert_sqlite
+    """Write the batches taken from buffers of runs in one metadata store."""
+    from loopml.tracking._repository import MetricBatch, write_metric_batches
 
-    def tx(conn: Connection) -> None:
-        _summary.lock(conn, run_ids)
-        insert(conn, rows, latest)
-        _summary.refresh(conn, run_ids, ("latest_metrics",))
-
-    from loopml.tracking._store import write
-
-    write(store, tx)
-
-
-def _insert_sqlite(conn: Connection, rows: list[Row], latest: list[Row]) -> None:
-    chunks = _chunks(rows)
-    _insert_values(conn, f"INSERT INTO metrics ({_COLUMNS}) VALUES ", chunks, "")
-    if latest is not rows:
-        chunks = _chunks(latest)
-    _insert_values(conn, f"INSERT INTO latest_metrics ({_COLUMNS}) VALUES ", chunks, _LATEST_WINS)
-
-
-def _chunks(rows: list[Row]) -> list[tuple[Any, ...]]:
-    """The rows' values, flattened into one tuple per statement."""
-    values = list(itertools.chain.from_iterable(rows))
-    width = 5 * _SQLITE_ROWS_PER_STATEMENT
-    return [tuple(values[i : i + width]) for i in range(0, len(values), width)]
-
-
-def _insert_values(conn: Connection, head: str, chunks: list[tuple[Any, ...]], tail: str) -> None:
-    """Multi-row ``INSERT ... VALUES (...), (...)``: far fewer statement steps than one per row."""
-    if not chunks:
-        return
-    width = 5 * _SQLITE_ROWS_PER_STATEMENT
-    full = chunks if len(chunks[-1]) == width else chunks[:-1]
-    if full:
-        sql = head + ",".join(["(?, ?, ?, ?, ?)"] * _SQLITE_ROWS_PER_STATEMENT) + " " + tail
-        conn.exec_driver_sql(sql, full)
-    rest = chunks[-1]
-    if len(rest) != width:
-        sql = head + ",".join(["(?, ?, ?, ?, ?)"] * (len(rest) // 5)) + " " + tail
-        conn.exec_driver_sql(sql, rest)
-
-
-def _insert_postgres(conn: Connection, rows: list[Row], latest: list[Row]) -> None:
-    """One ``INSERT ... SELECT FROM unnest(arrays)`` per table: five parameters, any row count."""
-    columns = _columns(rows)
-    if rows:
-        conn.exec_driver_sql(f"INSERT INTO metrics ({_COLUMNS}) {_PG_UNNEST}", columns)
-    if latest:
-        if latest is not rows:
-            columns = _columns(latest)
-        conn.exec_driver_sql(
-            f"INSERT INTO latest_metrics ({_COLUMNS}) {_PG_UNNEST} {_LATEST_WINS}", columns
-        )
-
-
-def _columns(rows: list[Row]) -> tuple[list[Any], ...]:
-    return tuple(list(col) for col in zip(*rows, strict=True))
+    write_metric_batches(store, [MetricBatch(b.buffer.run_id, b.rows, b.latest) for b in batches])

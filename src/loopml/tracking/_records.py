@@ -1,4 +1,5 @@
-"""The records tracking hands out: :class:`Run`, :class:`Metric`, :class:`ArtifactEntry`."""
+"""The records tracking hands out: :class:`Run`, :class:`Metric`, :class:`ArtifactEntry`,
+and the one vocabulary of run statuses, :class:`RunStatus`."""
 
 from __future__ import annotations
 
@@ -7,17 +8,39 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from loopml._enum import StrEnum
+from loopml.uri import RunURI
+
 __all__ = [
     "END_STATUSES",
-    "STATUSES",
     "ArtifactEntry",
     "Metric",
     "Run",
+    "RunStatus",
     "from_epoch",
 ]
 
-STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+class RunStatus(StrEnum):
+    """How a run stands. The values are what the database stores and filters match.
+
+    ``RUNNING``; ``FINISHED``; ``FAILED`` (it raised; the traceback is kept);
+    ``KILLED`` (interrupted: Ctrl-C, SIGTERM, a cancelled step); ``PRUNED`` (a
+    tuning trial the pruner stopped early, which is not a failure). A pipeline
+    step never reached because an earlier one failed is ``SKIPPED``; it has no
+    run of its own. Compares equal to its value: ``run.status == "FINISHED"``.
+    """
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    PRUNED = "PRUNED"
+    SKIPPED = "SKIPPED"
+
+
+#: The statuses a run can end with.
+END_STATUSES = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED, RunStatus.PRUNED)
 
 _UTC = _dt.timezone.utc
 
@@ -49,7 +72,7 @@ class ArtifactEntry:
     @property
     def uri(self) -> str:
         """``runs:/<run id>/<path>``."""
-        return f"runs:/{self.run_id}/{self.path}"
+        return str(RunURI(self.run_id, self.path))
 
 
 @dataclass
@@ -65,7 +88,7 @@ class Run:
     id: str
     name: str
     experiment: str
-    status: str
+    status: RunStatus
     start_time: _dt.datetime
     end_time: _dt.datetime | None = None
     params: dict[str, str] = field(default_factory=dict)
@@ -88,7 +111,7 @@ class Run:
     @property
     def uri(self) -> str:
         """``runs:/<id>``, the run's node in the lineage graph."""
-        return f"runs:/{self.id}"
+        return str(RunURI(self.id))
 
     @property
     def duration(self) -> float | None:
@@ -105,7 +128,7 @@ class Run:
         host is gone (killed with SIGKILL, a power cut); None when the run
         was started on another host, where this cannot be checked.
         """
-        if self.status != "RUNNING":
+        if self.status != RunStatus.RUNNING:
             return False
         if self.pid is None or self.host != socket.gethostname():
             return None
@@ -114,9 +137,9 @@ class Run:
     @property
     def display_status(self) -> str:
         """The status, with ``(process gone)`` added to a RUNNING run whose process died."""
-        if self.status == "RUNNING" and self.is_alive is False:
+        if self.status == RunStatus.RUNNING and self.is_alive is False:
             return "RUNNING (process gone)"
-        return self.status
+        return self.status.value
 
 
 def _pid_alive(pid: int) -> bool:

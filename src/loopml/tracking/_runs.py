@@ -27,18 +27,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert
-
+from loopml.context import Context, current
 from loopml.errors import Conflict, InvalidInput, NotFound
-from loopml.store import schema
-from loopml.store.lineage import add_edge, add_edges
-from loopml.store.metadata import MetadataStore, get_metadata_store
-from loopml.store.refs import add_refs
-from loopml.tracking import _artifacts, _state, _store, _summary
+from loopml.tracking import _artifacts, _repository, _state
 from loopml.tracking._buffer import MetricBuffer
-from loopml.tracking._capture import Capture, GitState, capture
+from loopml.tracking._capture import GitState, capture
 from loopml.tracking._names import random_name
-from loopml.tracking._records import END_STATUSES, ArtifactEntry, Run, from_epoch
+from loopml.tracking._records import END_STATUSES, ArtifactEntry, Run, RunStatus, from_epoch
 from loopml.tracking._validate import (
     _good_keys,
     check_experiment_name,
@@ -52,10 +47,12 @@ from loopml.tracking._validate import (
 if TYPE_CHECKING:
     from loopml.data import DatasetVersion
     from loopml.store.artifacts import ArtifactStore
+    from loopml.store.metadata import MetadataStore
 
 __all__ = [
     "ActiveRun",
     "active_run",
+    "attach_run",
     "end_run",
     "log_artifact",
     "log_dict",
@@ -64,18 +61,18 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "set_run_tags",
     "set_tag",
     "set_tags",
     "start_run",
 ]
 
 _MAX_STEP = 2**63 - 1
-# built once: SQLAlchemy finds each one's compiled form by a cache key computed once
-_INSERT_RUN = insert(schema.runs)
-_INSERT_PARAMS = insert(schema.params)
-_INSERT_TAGS = insert(schema.tags)
 _FLOATS = frozenset({float})
 DEFAULT_EXPERIMENT = "Default"
+
+#: ``on_metric(key, value, step)``: called after a run (or a child run) buffers a value.
+MetricObserver = Callable[[str, float, "int | None"], None]
 
 
 class ActiveRun(Run):
@@ -93,13 +90,15 @@ class ActiveRun(Run):
         record: Run,
         *,
         store: MetadataStore,
-        artifact_uri: str,
+        artifacts: ArtifactStore,
         flush_interval: float,
+        observers: tuple[MetricObserver, ...] = (),
     ) -> None:
         super().__init__(**{f: getattr(record, f) for f in record.__dataclass_fields__})
         self._store = store
-        self._artifact_uri = artifact_uri
+        self._artifact_store = artifacts
         self.flush_interval = flush_interval
+        self._observers = observers
         self._ended = False
         self._disowned = ""
         self._buffer = MetricBuffer(
@@ -134,24 +133,25 @@ class ActiveRun(Run):
         if self._ended:
             return
         if exc is None:
-            self.end("FINISHED")
+            self.end(RunStatus.FINISHED)
         elif isinstance(exc, KeyboardInterrupt):
-            self.end("KILLED", error="".join(traceback.format_exception(exc_type, exc, tb)))
+            self.end(RunStatus.KILLED, error="".join(traceback.format_exception(exc_type, exc, tb)))
         elif isinstance(exc, SystemExit) and exc.code in (0, None):
-            self.end("FINISHED")
+            self.end(RunStatus.FINISHED)
         else:
-            self.end("FAILED", error="".join(traceback.format_exception(exc_type, exc, tb)))
+            self.end(RunStatus.FAILED, error="".join(traceback.format_exception(exc_type, exc, tb)))
 
     # -- ending -------------------------------------------------------------------
 
-    def end(self, status: str = "FINISHED", *, error: str | None = None) -> None:
-        """Flush, then record ``status`` (FINISHED, FAILED or KILLED) and the end time.
+    def end(
+        self, status: RunStatus | str = RunStatus.FINISHED, *, error: str | None = None
+    ) -> None:
+        """Flush, then record ``status`` (FINISHED, FAILED, KILLED or PRUNED) and the end time.
 
         Active child runs of this run started in this thread are ended first,
         with the same status. Ending an ended run does nothing.
         """
-        if status not in END_STATUSES:
-            raise InvalidInput(f"a run ends with one of {', '.join(END_STATUSES)}, got {status!r}.")
+        status = _end_status(status)
         if self._ended:
             return
         state = self._owner
@@ -163,7 +163,7 @@ class ActiveRun(Run):
         end_time = time.time()
         try:
             state.flusher.flush()
-            _store.finish_run(self._store, self.id, status, end_time, error)
+            _repository.finish_run(self._store, self.id, status, end_time, error)
         except BaseException:
             self._ended = False  # still open: ending again (or at exit) retries
             raise
@@ -209,8 +209,8 @@ class ActiveRun(Run):
         values = _stringify(params, "param")
         clashes = [(k, self.params[k], v) for k, v in values.items() if self.params.get(k, v) != v]
         if clashes:
-            raise Conflict(_store._param_conflict(self.id, clashes))
-        _store.log_params(self._store, self.id, values)
+            raise Conflict(_repository.param_conflict(self.id, clashes))
+        _repository.log_params(self._store, self.id, values)
         self.params.update(values)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
@@ -228,8 +228,9 @@ class ActiveRun(Run):
         if step is not None and (type(step) is not int or not -_MAX_STEP <= step <= _MAX_STEP):
             step = coerce_step(step)
         self._buffer.log(key, value, step)
-        if _observer is not None:
-            _observer(key, value, step)
+        if self._observers:
+            for observe in self._observers:
+                observe(key, value, step)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Buffer several metric values at once (all at ``step`` when given)."""
@@ -247,9 +248,9 @@ class ActiveRun(Run):
         if not _FLOATS.issuperset(map(type, values.values())):
             values = {k: v if type(v) is float else coerce_value(k, v) for k, v in values.items()}
         self._buffer.log_many(values, step)
-        if _observer is not None:
+        for observe in self._observers:
             for key, value in values.items():
-                _observer(key, value, step)
+                observe(key, value, step)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set tag ``key`` to ``str(value)``, replacing an earlier value."""
@@ -259,7 +260,7 @@ class ActiveRun(Run):
         """Set several tags in one transaction."""
         self._check_open()
         values = _stringify(tags, "tag")
-        _store.set_tags(self._store, self.id, values)
+        _repository.set_tags(self._store, self.id, values)
         self.tags.update(values)
 
     def log_artifact(
@@ -273,6 +274,20 @@ class ActiveRun(Run):
         """
         self._check_open()
         return _artifacts.log_path(self._store, self._artifacts(), self.id, path, artifact_path)
+
+    def record_artifacts(
+        self,
+        entries: list[ArtifactEntry],
+        edges: list[tuple[str, str, str]] | None = None,
+    ) -> None:
+        """Record objects already in the artifact store as artifacts of this run, with
+        lineage ``edges`` (``(src, dst, relation)``), in one transaction. Pipelines record
+        a step's outputs this way; it may be called on an ended run."""
+        for e in entries:
+            if e.run_id != self.id:
+                raise InvalidInput(f"artifact {e.path!r} belongs to run {e.run_id}, not {self.id}.")
+            _artifacts.clean_path(e.path)
+        _repository.log_artifacts(self._store, self.id, entries, edges or [])
 
     def log_dict(self, data: Mapping[str, Any] | list[Any], name: str) -> ArtifactEntry:
         """Store ``data`` as JSON, or as YAML when ``name`` ends in ``.yaml``/``.yml``."""
@@ -294,13 +309,11 @@ class ActiveRun(Run):
         from loopml.data import get_dataset
 
         version = get_dataset(uri)
-        add_edge(self._store, version.uri, self.uri, "input")
+        _repository.add_edge(self._store, version.uri, self.uri, "input")
         return version
 
     def _artifacts(self) -> ArtifactStore:
-        from loopml.store.artifacts import get_artifact_store
-
-        return get_artifact_store(self._artifact_uri)
+        return self._artifact_store
 
 
 def _stringify(values: Mapping[str, Any], what: str) -> dict[str, str]:
@@ -309,22 +322,6 @@ def _stringify(values: Mapping[str, Any], what: str) -> dict[str, str]:
             f"{what}s must be given as a mapping of names to values, got {type(values).__name__}."
         )
     return {check_key(k, what): v if isinstance(v, str) else str(v) for k, v in values.items()}
-
-
-# -- observing ----------------------------------------------------------------------
-
-MetricObserver = Callable[[str, float, "int | None"], None]
-_observer: MetricObserver | None = None
-
-
-def observe_metrics(observer: MetricObserver | None) -> MetricObserver | None:
-    """Call ``observer(key, value, step)`` after every metric any run of this process
-    logs (after it is buffered; an exception it raises reaches the caller of
-    ``log_metric``). Returns the observer it replaces; pass that back to restore it.
-    Tuning uses this to report intermediate values to its pruner."""
-    global _observer
-    previous, _observer = _observer, observer
-    return previous
 
 
 # -- starting -----------------------------------------------------------------------
@@ -341,6 +338,7 @@ def start_run(
     kind: str = "run",
     tracking_uri: str | None = None,
     activate: bool = True,
+    on_metric: MetricObserver | None = None,
 ) -> ActiveRun:
     """Start a run and make it the active run of this thread.
 
@@ -353,6 +351,9 @@ def start_run(
     or ``parent=`` (a run id or run) to name the parent. ``activate=False``
     opens the run without making it the active run: log through the returned
     object (several such runs can be open side by side, e.g. parallel steps).
+    ``on_metric(key, value, step)`` is called after each value this run, or a
+    child run started in this process, logs (an exception it raises reaches
+    the caller of ``log_metric``; tuning prunes trials this way).
 
     Example::
 
@@ -360,19 +361,19 @@ def start_run(
             with loopml.start_run(nested=True, kind="trial") as trial:
                 trial.log_metric("f1", 0.91)
     """
-    from loopml.config import get_settings
-
+    ctx = current()
     state = _state.get()
     if experiment is not None:
         check_experiment_name(experiment)
     check_kind(kind)
     if run_name is not None and (not isinstance(run_name, str) or not 0 < len(run_name) <= 255):
         raise InvalidInput(f"run_name must be a string of 1 to 255 characters, got {run_name!r}.")
+    if on_metric is not None and not callable(on_metric):
+        raise InvalidInput(f"on_metric must be a function (key, value, step), got {on_metric!r}.")
     param_values = _stringify(params or {}, "param")
     tag_values = _stringify(tags or {}, "tag")
 
-    settings = get_settings(tracking_uri=tracking_uri)
-    store = get_metadata_store(settings.tracking_uri)
+    store = ctx.metadata_at(tracking_uri)
     found = _parent(state, store, parent, nested)
     parent_id = found[0] if found else None
     if experiment is None:
@@ -388,18 +389,14 @@ def start_run(
             git=GitState(live_parent.git_commit, live_parent.git_branch, live_parent.git_dirty),
         )
     elif info.git.diff:
-        from loopml.store.artifacts import get_artifact_store
+        diff_digest = ctx.artifacts.put_bytes(info.git.diff).digest
 
-        diff_digest = get_artifact_store(settings.artifact_uri).put_bytes(info.git.diff).digest
-
-    run_id = uuid.uuid4().hex
     now = time.time()
-    name = run_name or random_name()
     record = Run(
-        id=run_id,
-        name=name,
+        id=uuid.uuid4().hex,
+        name=run_name or random_name(),
         experiment=experiment,
-        status="RUNNING",
+        status=RunStatus.RUNNING,
         start_time=from_epoch(now),
         params=dict(param_values),
         tags=dict(tag_values),
@@ -416,29 +413,40 @@ def start_run(
         pid=info.pid,
         host=info.host,
     )
-    _insert_run(store, record, now, info)
-    run = _open(record, store, settings, activate=activate)
+    _repository.insert_run(store, record, now)
+    observers = live_parent._observers if live_parent is not None else ()
+    if on_metric is not None:
+        observers = (*observers, on_metric)
+    run = _open(record, ctx, store, activate=activate, observers=observers)
     _state.install_exit_hooks()
     return run
 
 
-def _open(record: Run, store: MetadataStore, settings: Any, *, activate: bool) -> ActiveRun:
+def _open(
+    record: Run,
+    ctx: Context,
+    store: MetadataStore,
+    *,
+    activate: bool,
+    observers: tuple[MetricObserver, ...] = (),
+) -> ActiveRun:
     """A live handle on ``record``, registered with this process's state (and made the
     active run of this thread when ``activate``)."""
     state = _state.get()
+    settings = ctx.settings
     run = ActiveRun(
         record,
         store=store,
-        artifact_uri=settings.artifact_uri,
-        flush_interval=settings.flush_interval,
+        artifacts=ctx.artifacts,
+        flush_interval=settings.tracking.flush_interval,
+        observers=observers,
     )
     run._owner = state
     if activate:
-        run._stack = state.add(run)
+        run._stack = state.activate(run)
     else:
-        with state.lock:
-            state.open[run.id] = run
-    state.flusher.add(run._buffer, settings.flush_interval)
+        state.add(run)
+    state.flusher.add(run._buffer, settings.tracking.flush_interval)
     return run
 
 
@@ -447,13 +455,10 @@ def attach_run(run_id: str, *, tracking_uri: str | None = None) -> Iterator[Acti
     """Make an open run, started by another process, the active run of this thread for
     the block; what is logged is flushed when the block ends, and the run stays open
     (its owner ends it). A pipeline step running on a Ray worker logs this way."""
-    from loopml.config import get_settings
-
+    ctx = current()
     state = _state.get()
-    settings = get_settings(tracking_uri=tracking_uri)
-    store = get_metadata_store(settings.tracking_uri)
-    record = _store.get_run(run_id, tracking_uri=settings.tracking_uri)
-    run = _open(record, store, settings, activate=True)
+    store = ctx.metadata_at(tracking_uri)
+    run = _open(_repository.get_run(store, run_id), ctx, store, activate=True)
     try:
         yield run
     finally:
@@ -476,18 +481,18 @@ def _parent(
             return live.id, live.experiment, live
         if isinstance(parent, Run):
             return parent.id, parent.experiment, None
-        with store.read() as conn:
-            full = _store.resolve_run_id(conn, text)
-            return full, _store.experiment_of(conn, full), None
-    own = state.own_stack()
+        full, experiment = _repository.experiment_of(store, text)
+        live = state.open.get(full)
+        return full, experiment, live
     if nested:
-        current = state.current()
-        if current is None:
+        current_run = _state.current_run()
+        if current_run is None:
             raise NotFound(
                 "nested=True needs an active run to be the parent, and there is none. "
                 "Start the parent run first, or pass parent=<run id>."
             )
-        return current.id, current.experiment, current
+        return current_run.id, current_run.experiment, current_run
+    own = context_stack()
     if own:
         raise Conflict(
             f"run {own[-1].id} ({own[-1].name}) is already active in this thread. "
@@ -496,50 +501,24 @@ def _parent(
     return None
 
 
-def _insert_run(store: MetadataStore, run: Run, now: float, info: Capture) -> None:
-    """Insert the run with its experiment, params, tags, git-diff reference and parent edge."""
+def context_stack() -> list[ActiveRun]:
+    """The runs this thread made active, oldest first."""
+    from loopml.context import active_runs
 
-    def tx(conn: Connection) -> None:
-        exp_id = _store.experiment_id(conn, store, run.experiment)
-        row = {
-            "id": run.id,
-            "experiment_id": exp_id,
-            "name": run.name,
-            "kind": run.kind,
-            "status": run.status,
-            "start_time": now,
-            "user": run.user,
-            "parent_id": run.parent_id,
-            "git_commit": run.git_commit,
-            "git_branch": run.git_branch,
-            "git_dirty": run.git_dirty,
-            "git_diff_digest": run.git_diff_digest,
-            "entry_point": run.entry_point,
-            "command": run.command,
-            "environment": run.environment,
-            "pid": info.pid,
-            "host": info.host,
-            "params_json": _summary.encode(run.params),
-            "tags_json": _summary.encode(run.tags),
-            "metrics_json": "{}",
-        }
-        conn.execute(_INSERT_RUN, [row])
-        if run.params:
-            conn.execute(
-                _INSERT_PARAMS,
-                [{"run_id": run.id, "key": k, "value": v} for k, v in run.params.items()],
-            )
-        if run.tags:
-            conn.execute(
-                _INSERT_TAGS,
-                [{"run_id": run.id, "key": k, "value": v} for k, v in run.tags.items()],
-            )
-        if run.git_diff_digest:
-            add_refs(conn, store, run.uri, [run.git_diff_digest])
-        if run.parent_id:
-            add_edges(conn, store, [(f"runs:/{run.parent_id}", run.uri, "parent")])
+    stack: list[ActiveRun] = active_runs().own_stack()
+    return stack
 
-    _store.write(store, tx)
+
+def _end_status(status: RunStatus | str) -> RunStatus:
+    try:
+        found = RunStatus(status)
+    except ValueError:
+        found = None
+    if found not in END_STATUSES:
+        names = ", ".join(s.value for s in END_STATUSES)
+        raise InvalidInput(f"a run ends with one of {names}, got {status!r}.")
+    assert found is not None
+    return found
 
 
 # -- the active run -----------------------------------------------------------------------
@@ -547,18 +526,20 @@ def _insert_run(store: MetadataStore, run: Run, now: float, info: Capture) -> No
 
 def active_run() -> ActiveRun | None:
     """The active run of this thread (else of the main thread), or None."""
-    return _state._state.current()
+    return _state.current_run()
 
 
-def end_run(status: str = "FINISHED") -> None:
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
     """End the run this thread started last (flushing its metrics); no-op when there is none."""
-    stack = _state.get().own_stack()
+    stack = context_stack()
     if stack:
         stack[-1].end(status)
+    else:
+        _end_status(status)
 
 
 def _require_active(what: str) -> ActiveRun:
-    run = _state._state.current()
+    run = _state.current_run()
     if run is None:
         raise NotFound(
             f"no active run to {what}: start one first, e.g. "
@@ -579,7 +560,7 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Log a metric value to the active run (buffered; see :meth:`ActiveRun.log_metric`)."""
-    run = _state._state.current()
+    run = _state.current_run()
     if run is None:
         run = _require_active(f"log metric {key!r} to")
     run.log_metric(key, value, step)
@@ -613,3 +594,18 @@ def log_dict(data: Mapping[str, Any] | list[Any], name: str) -> ArtifactEntry:
 def log_figure(figure: Any, name: str) -> ArtifactEntry:
     """Store a matplotlib or plotly figure as an artifact of the active run."""
     return _require_active("log a figure to").log_figure(figure, name)
+
+
+def set_run_tags(run_id: str, tags: Mapping[str, Any], *, tracking_uri: str | None = None) -> None:
+    """Set tags of any run by id, open or ended (a run of this process that is still open
+    shows them too). Example: ``set_run_tags(best.id, {"stage": "candidate"})``."""
+    check_run_id(run_id)
+    values = _stringify(tags, "tag")
+    state = _state.get()
+    live = state.open.get(run_id)
+    if live is not None:
+        live.set_tags(values)
+        return
+    store = current().metadata_at(tracking_uri)
+    full = _repository.get_run(store, run_id).id
+    _repository.set_tags(store, full, values)

@@ -1,14 +1,19 @@
-"""Process-wide tracking state: the active runs, the flusher, and the exit hooks.
+"""What tracking keeps per process: the open runs, the flusher, and the exit hooks.
 
-Each thread has its own stack of active runs; a thread that has started
-none logs to the main thread's active run. Every run still open when the
-interpreter exits is flushed and marked FINISHED (``atexit``). On SIGTERM —
-when no other handler was installed and runs were started from the main
-thread — open runs are flushed and marked KILLED, then the process dies of
-SIGTERM as it would have. A forked child starts with no active runs, and
-the run objects it inherits refuse to log (their runs belong to the parent).
+These are the process's by nature: one background thread writes every
+run's buffered metrics, and ``atexit``, signal handlers and ``fork`` act on
+the whole process. Which run each thread has active lives in
+:class:`loopml.context.ActiveRuns`.
 
-:func:`reset` forgets everything without writing (tests call it between tests).
+Every run still open when the interpreter exits is flushed and marked
+FINISHED (``atexit``). On SIGTERM — when no other handler was installed and
+runs were started from the main thread — open runs are flushed and marked
+KILLED, then the process dies of SIGTERM as it would have. A forked child
+starts with no open runs, and the run objects it inherits refuse to log
+(their runs belong to the parent).
+
+:func:`reset` forgets everything without writing (``loopml.context.reset``
+calls it, for tests).
 """
 
 from __future__ import annotations
@@ -23,53 +28,41 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from loopml import context
 from loopml.tracking._flusher import Flusher
 
 if TYPE_CHECKING:
     from loopml.tracking._runs import ActiveRun
 
-__all__ = ["State", "flush_all", "get", "install_exit_hooks", "reset"]
+__all__ = ["State", "flush", "get", "install_exit_hooks", "reset"]
 
 _SIGTERM_CLEANUP_SECONDS = 20.0
 
 
 class State:
-    """Open runs, per-thread stacks of active runs, and the flusher of this process."""
+    """The open runs and the flusher of this process."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.local = threading.local()
-        self.main_ident = threading.main_thread().ident
-        self.main_stack: list[ActiveRun] = []
         self.open: dict[str, ActiveRun] = {}
         self.flusher = Flusher()
         self.writing: set[int] = set()
+        self.atexit_installed = False
+        self.mp_finalizer_installed = False
+        self.sigterm_installed: Callable[[int, FrameType | None], Any] | None = None
 
-    def own_stack(self) -> list[ActiveRun]:
-        """The stack of runs the current thread started."""
-        if threading.get_ident() == self.main_ident:
-            return self.main_stack
-        stack: list[ActiveRun] | None = getattr(self.local, "stack", None)
-        if stack is None:
-            stack = self.local.stack = []
-        return stack
-
-    def current(self) -> ActiveRun | None:
-        """The active run of this thread, else the main thread's, else None."""
-        if threading.get_ident() != self.main_ident:
-            stack = getattr(self.local, "stack", None)
-            if stack:
-                return stack[-1]
-        stack = self.main_stack
-        return stack[-1] if stack else None
-
-    def add(self, run: ActiveRun) -> list[ActiveRun]:
+    def activate(self, run: ActiveRun) -> list[ActiveRun]:
         """Register a new run as open and active in this thread; returns its stack."""
         with self.lock:
-            stack = self.own_stack()
+            stack: list[ActiveRun] = context.active_runs().own_stack()
             stack.append(run)
             self.open[run.id] = run
         return stack
+
+    def add(self, run: ActiveRun) -> None:
+        """Register a run as open without making it active."""
+        with self.lock:
+            self.open[run.id] = run
 
     def discard(self, run: ActiveRun, stack: list[ActiveRun]) -> None:
         """Forget an ended run."""
@@ -89,20 +82,26 @@ class State:
             self.writing.discard(ident)
 
 
-_state = State()
-_atexit_installed = False
-_mp_finalizer_installed = False
-_sigterm_installed: Callable[[int, FrameType | None], Any] | None = None
+class _Process:
+    """Holds the one :class:`State` of this process (replaced on fork and reset)."""
+
+    state = State()
 
 
 def get() -> State:
     """The state of this process."""
-    return _state
+    return _Process.state
 
 
-def flush_all() -> int:
+def current_run() -> ActiveRun | None:
+    """The active run of this thread (else of the main thread), or None."""
+    run: ActiveRun | None = context.active_runs().current()
+    return run
+
+
+def flush() -> int:
     """Write every live run's buffered metrics now; returns the number of rows written."""
-    state = _state
+    state = _Process.state
     if not state.open:
         return 0
     return state.flusher.flush()
@@ -115,25 +114,27 @@ def install_exit_hooks() -> None:
     multiprocessing finalizer: a forked worker leaves through ``os._exit``,
     which skips ``atexit`` but runs those.
     """
-    global _atexit_installed, _mp_finalizer_installed, _sigterm_installed
-    if not _atexit_installed:
+    state = _Process.state
+    if not state.atexit_installed:
         atexit.register(_at_exit)
-        _atexit_installed = True
+        state.atexit_installed = True
     mp_util = sys.modules.get("multiprocessing.util")
-    if not _mp_finalizer_installed and mp_util is not None:
+    if not state.mp_finalizer_installed and mp_util is not None:
         mp_util.Finalize(None, _at_exit, exitpriority=100)
-        _mp_finalizer_installed = True
-    if _sigterm_installed is None and threading.current_thread() is threading.main_thread():
+        state.mp_finalizer_installed = True
+    if state.sigterm_installed is None and threading.current_thread() is threading.main_thread():
         try:
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _on_sigterm)
-                _sigterm_installed = _on_sigterm
+                state.sigterm_installed = _on_sigterm
         except (ValueError, OSError):  # not the main interpreter, or no signals here
             pass
 
 
 def _end_open_runs(status: str) -> None:
-    state = _state
+    from loopml.tracking._records import RunStatus
+
+    state = _Process.state
     with state.lock:
         runs = list(state.open.values())
     if not runs:
@@ -143,7 +144,7 @@ def _end_open_runs(status: str) -> None:
     finally:
         for run in reversed(runs):
             try:
-                run.end(status)
+                run.end(RunStatus(status))
             except Exception as exc:
                 print(f"loopml: could not end run {run.id}: {exc}", file=sys.stderr)
 
@@ -154,7 +155,7 @@ def _at_exit() -> None:
     except Exception as exc:
         print(f"loopml: could not flush runs at exit: {exc}", file=sys.stderr)
     finally:
-        _state.flusher.stop(timeout=1.0)
+        _Process.state.flusher.stop(timeout=1.0)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -165,7 +166,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     the runs are left as they are (RUNNING, as after SIGKILL). Otherwise the
     cleanup runs on a helper thread, given at most 20 seconds.
     """
-    state = _state
+    state = _Process.state
     ident = threading.get_ident()
     if state.open and ident not in state.writing and state.flusher.owner != ident:
         helper = threading.Thread(target=_end_open_runs, args=("KILLED",), daemon=True)
@@ -180,18 +181,18 @@ def reset() -> None:
 
     A forgotten run refuses further logging, as an ended one does.
     """
-    global _state, _sigterm_installed
-    old = _state
-    _state = State()
-    _disown(old, "was forgotten by loopml.tracking._state.reset()")
+    old = _Process.state
+    _Process.state = State()
+    _Process.state.atexit_installed = old.atexit_installed
+    _Process.state.mp_finalizer_installed = old.mp_finalizer_installed
+    _disown(old, "was forgotten by loopml.context.reset()")
     old.flusher.stop(timeout=2.0)
-    if _sigterm_installed is not None and threading.current_thread() is threading.main_thread():
+    if old.sigterm_installed is not None and threading.current_thread() is threading.main_thread():
         try:
-            if signal.getsignal(signal.SIGTERM) is _sigterm_installed:
+            if signal.getsignal(signal.SIGTERM) is old.sigterm_installed:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
         except (ValueError, OSError):
             pass
-        _sigterm_installed = None
 
 
 def _disown(old: State, why: str) -> None:
@@ -200,12 +201,12 @@ def _disown(old: State, why: str) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _state, _mp_finalizer_installed
-    old = _state
-    _state = State()
-    _mp_finalizer_installed = False
+    old = _Process.state
+    _Process.state = State()
+    _Process.state.atexit_installed = old.atexit_installed
     _disown(old, f"belongs to process {os.getppid()}, this process's parent")
 
 
+context.on_reset(reset)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)

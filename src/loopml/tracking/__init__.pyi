@@ -1,0 +1,34 @@
+from ._artifacts import download_artifact as download_artifact
+from ._artifacts import get_artifact as get_artifact
+from ._artifacts import get_git_diff as get_git_diff
+from ._artifacts import list_artifacts as list_artifacts
+from ._capture import environment as environment
+from ._filter import MentionedKeys as MentionedKeys
+from ._filter import mentioned_keys as mentioned_keys
+from ._records import ArtifactEntry as ArtifactEntry
+from ._records import Metric as Metric
+from ._records import Run as Run
+from ._records import RunStatus as RunStatus
+from ._runs import ActiveRun as ActiveRun
+from ._runs import MetricObserver as MetricObserver
+from ._runs import active_run as active_run
+from ._runs import attach_run as attach_run
+from ._runs import end_run as end_run
+from ._runs import log_artifact as log_artifact
+from ._runs import log_dict as log_dict
+from ._runs import log_figure as log_figure
+from ._runs import log_metric as log_metric
+from ._runs import log_metrics as log_metrics
+from ._runs import log_param as log_param
+from ._runs import log_params as log_params
+from ._runs import set_run_tags as set_run_tags
+from ._runs import set_tag as set_tag
+from ._runs import set_tags as set_tags
+from ._runs import start_run as start_run
+from ._search import child_runs as child_runs
+from ._search import get_metric_history as get_metric_history
+from ._search import get_run as get_run
+from ._search import search_runs as search_runs
+from ._state import flush as flush
+
+__all__: list[str]
