@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loopml.config import get_settings
+from loopml.context import current
 from loopml.data._lock import LockEntry, pin, read_lock
 from loopml.data._manifest import Manifest, load_manifest
-from loopml.data._records import CheckoutResult, DatasetStatus, ManifestEntry
-from loopml.data._statcache import Row, StatCache, open_stat_cache
+from loopml.data._records import CheckoutResult, CopyState, DatasetStatus, ManifestEntry
 from loopml.data._walk import SKIP_DIRS, FileStat
 from loopml.errors import InvalidInput, NotFound
-from loopml.store.artifacts import ArtifactStore, get_artifact_store, hash_file
-from loopml.uri import parse_data_uri
+from loopml.store.artifacts import ArtifactStore, hash_file
+from loopml.store.statcache import Row, StatCache, open_stat_cache
+from loopml.uri import DataURI, parse_data_uri
 
 __all__ = ["checkout", "status"]
 
@@ -163,16 +163,23 @@ def status(names: Sequence[str] | None = None) -> list[DatasetStatus]:
         for s in loopml.data.status():
             print(s.name, s.state, s.modified)
     """
-    settings = get_settings()
+    ctx = current()
+    settings = ctx.settings
     lock = _select(read_lock(settings.lock_path), names)
-    store = get_artifact_store()
+    store = ctx.artifacts
     out = []
-    with open_stat_cache(settings.project_root) as cache:
+    with open_stat_cache(settings.state_dir) as cache:
         for entry in lock:
-            manifest = _manifest(entry.manifest, f"data:/{entry.name}@{entry.version}", store)
+            manifest = _manifest(entry.manifest, str(DataURI(entry.name, entry.version)), store)
             cmp = _compare(entry.local_path(settings.project_root), manifest, cache)
             changed = cmp.added or cmp.modified or cmp.deleted
-            state = "missing" if cmp.missing else ("modified" if changed else "unchanged")
+            state = (
+                CopyState.MISSING
+                if cmp.missing
+                else CopyState.MODIFIED
+                if changed
+                else CopyState.UNCHANGED
+            )
             out.append(
                 DatasetStatus(
                     name=entry.name,
@@ -211,7 +218,7 @@ def _manifest(digest: str, label: str, store: ArtifactStore, remote: str | None 
 
 def _pull_missing(digests: list[str], label: str, remote: str | None) -> None:
     """Fetch objects from the configured remote, or explain that they are missing."""
-    url = remote or get_settings().data_remote
+    url = remote or current().settings.data.remote
     if not url:
         raise NotFound(
             f"{len(digests)} object(s) of {label} are not in the local store (e.g. {digests[0]}), "
@@ -241,7 +248,8 @@ def checkout(
     Only files that differ are written; files the manifest does not list are
     removed, but only inside the dataset's own folder.
     """
-    settings = get_settings()
+    ctx = current()
+    settings = ctx.settings
     root = settings.project_root
     lock = read_lock(settings.lock_path)
     if name_or_uri is None:
@@ -258,11 +266,11 @@ def checkout(
         jobs = [(e, e.local_path(root), False) for e in (lock[n] for n in sorted(lock))]
     else:
         jobs = [_job(name_or_uri, to, lock, root)]
-    store = get_artifact_store()
+    store = ctx.artifacts
     results = []
-    with open_stat_cache(root) as cache:
+    with open_stat_cache(settings.state_dir) as cache:
         for entry, dest, relock in jobs:
-            label = f"data:/{entry.name}@{entry.version}"
+            label = str(DataURI(entry.name, entry.version))
             manifest = _manifest(entry.manifest, label, store, remote)
             results.append(_restore(entry, dest, manifest, cache, store, remote))
             if relock:
@@ -299,7 +307,7 @@ def _restore(
     store: ArtifactStore,
     remote: str | None,
 ) -> CheckoutResult:
-    label = f"data:/{entry.name}@{entry.version}"
+    label = str(DataURI(entry.name, entry.version))
     cmp = _compare(dest, manifest, cache)
     todo = [*cmp.modified, *cmp.deleted]
     result = CheckoutResult(entry.name, entry.version, str(dest), unchanged=cmp.same)

@@ -62,8 +62,13 @@ class LockEntry:
         return p if p.is_absolute() else root / p
 
 
-def read_lock(path: Path) -> dict[str, LockEntry]:
-    """The entries of the lock file at ``path`` by dataset name (empty when there is none)."""
+def read_lock(path: Path | None = None) -> dict[str, LockEntry]:
+    """The entries of the lock file at ``path`` (the project's ``loopml.lock`` by default)
+    by dataset name; empty when there is none."""
+    if path is None:
+        from loopml.context import current
+
+        path = current().settings.lock_path
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -102,19 +107,27 @@ def _render(entries: dict[str, LockEntry]) -> str:
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Serialize read-modify-write of the lock file between processes."""
+    """Serialize read-modify-write of the lock file between processes (a file lock in
+    ``.loopml/``; where it cannot be created, e.g. a read-only checkout, writes go ahead
+    unguarded and stay atomic)."""
     guard = lock_path.parent / ".loopml" / "lock.flock"
     try:
         guard.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(guard, "a+b")  # noqa: SIM115 - held for the with-block below
     except OSError:
         yield
         return
-    with fh:
-        import fcntl
+    from filelock import FileLock
 
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    lock = FileLock(guard)
+    try:
+        lock.acquire()
+    except OSError:
         yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def update_lock(lock_path: Path, change: Callable[[dict[str, LockEntry]], None]) -> None:

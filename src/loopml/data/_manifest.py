@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from loopml.context import current
 from loopml.data._records import ManifestEntry
 from loopml.errors import CorruptObject, InvalidInput
-from loopml.store.artifacts import ArtifactStore, get_artifact_store
+from loopml.store.artifacts import ArtifactStore
 
 __all__ = ["FORMAT", "Manifest", "load_manifest", "store_manifest"]
 
@@ -73,7 +74,7 @@ class Manifest:
 
 def store_manifest(manifest: Manifest, store: ArtifactStore | None = None) -> str:
     """Store ``manifest`` as an object; returns its hash."""
-    store = store or get_artifact_store()
+    store = store or current().artifacts
     return store.put_bytes(manifest.to_bytes()).digest
 
 
@@ -84,4 +85,4 @@ def _load_cached(digest: str, store: ArtifactStore) -> Manifest:
 
 def load_manifest(digest: str, store: ArtifactStore | None = None) -> Manifest:
     """The manifest stored under ``digest`` (verified, and parsed once per process and store)."""
-    return _load_cached(digest, store or get_artifact_store())
+    return _load_cached(digest, store or current().artifacts)

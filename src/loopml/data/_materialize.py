@@ -12,22 +12,22 @@ import shutil
 import uuid
 from pathlib import Path
 
-from loopml.config import get_settings
+from loopml.context import current
 from loopml.data._manifest import load_manifest
-from loopml.store.artifacts import get_artifact_store
 
 __all__ = ["materialize"]
 
 
 def materialize(manifest_digest: str) -> Path:
     """The local path holding exactly the version's bytes (the file itself for one file)."""
-    manifest = load_manifest(manifest_digest)
-    base = get_settings().state_dir / "cache" / "data"
+    ctx = current()
+    manifest = load_manifest(manifest_digest, ctx.artifacts)
+    base = ctx.settings.state_dir / "cache" / "data"
     final = base / manifest_digest
     target = final / manifest.entries[0].path if manifest.kind == "file" else final
     if final.is_dir():
         return target
-    store = get_artifact_store()
+    store = ctx.artifacts
     tmp = base / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     try:

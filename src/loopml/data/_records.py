@@ -7,12 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from loopml._enum import StrEnum
+from loopml.uri import DataURI
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = [
     "CheckoutResult",
     "ColumnProfile",
+    "CopyState",
     "DatasetDiff",
     "DatasetProfile",
     "DatasetStatus",
@@ -142,6 +147,10 @@ class DatasetVersion:
         ds = loopml.get_dataset("data:/iris@2")
         ds.path            # a local copy holding exactly this version's bytes
         ds.to_pandas()     # for tabular data
+
+    ``is_new`` tells, on what :func:`~loopml.add_dataset` returns, whether
+    that call made a new version (False when the bytes were already the
+    newest version's).
     """
 
     name: str
@@ -156,10 +165,12 @@ class DatasetVersion:
     run_id: str | None = None
     schema: dict[str, str] | None = None
     profile: DatasetProfile | None = None
+    is_new: bool = field(default=False, compare=False, repr=False)
 
     @property
     def uri(self) -> str:
-        return f"data:/{self.name}@{self.version}"
+        """``data:/<name>@<version>``, the version's node in the lineage graph."""
+        return str(DataURI(self.name, self.version))
 
     @property
     def path(self) -> Path:
@@ -177,11 +188,16 @@ class DatasetVersion:
 
         return list(load_manifest(self.manifest_digest).entries)
 
-    def to_pandas(self) -> pd.DataFrame:
-        """The data as a DataFrame: one CSV/TSV/Parquet file, or a folder of same-schema ones."""
-        from loopml.data._tabular import read_frame
+    def to_arrow(self) -> pa.Table:
+        """The data as an Arrow table: one CSV/TSV/Parquet file, or a folder of them with
+        the same columns."""
+        from loopml.data._tabular import read_table
 
-        return read_frame(self)
+        return read_table(self)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The data as a DataFrame (see :meth:`to_arrow`)."""
+        return self.to_arrow().to_pandas()
 
 
 @dataclass(frozen=True)
@@ -221,17 +237,23 @@ class DatasetDiff:
         return not (self.added or self.removed or self.modified)
 
 
+class CopyState(StrEnum):
+    """How a working copy stands against its locked version."""
+
+    UNCHANGED = "unchanged"
+    MODIFIED = "modified"
+    MISSING = "missing"  # the path is gone
+
+
 @dataclass
 class DatasetStatus:
-    """The working copy of one locked dataset compared with its locked manifest.
-
-    ``state`` is ``"unchanged"``, ``"modified"`` or ``"missing"`` (the path is gone).
-    """
+    """The working copy of one locked dataset compared with its locked manifest:
+    ``state`` is a :class:`CopyState` (unchanged, modified, or missing)."""
 
     name: str
     version: int
     path: str
-    state: str
+    state: CopyState
     added: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from loopml.config import get_settings
+from loopml.context import current
 from loopml.data._lock import read_lock
 from loopml.data._manifest import Manifest, load_manifest
 from loopml.data._progress import byte_progress
@@ -34,10 +34,9 @@ from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.store.artifacts import (
     ArtifactStore,
     FsspecArtifactStore,
-    LocalArtifactStore,
-    get_artifact_store,
     hash_bytes,
 )
+from loopml.uri import DataURI, local_path, parse_data_uri
 
 __all__ = ["PACK_BYTES", "SMALL_OBJECT", "Remote", "fetch_objects", "open_remote", "pull", "push"]
 
@@ -171,17 +170,16 @@ def _parse_index(blob: bytes, base: str) -> list[tuple[str, PackSlot]]:
 def open_remote(url: str | None) -> Remote:
     """The remote at ``url`` (default: ``[data] remote`` / ``LOOPML_DATA_REMOTE``)."""
     if not url:
-        url = get_settings().data_remote
+        url = current().settings.data.remote
     if not url:
         raise InvalidInput(
             "no data remote given: expected --remote URL (a folder or e.g. "
             "'s3://bucket/prefix'), or set one in loopml.toml:\n\n[data]\nremote = "
             '"s3://bucket/prefix"\n\nor in the LOOPML_DATA_REMOTE environment variable.'
         )
-    if "://" not in url:
-        url = os.path.abspath(os.path.expanduser(url))
-    elif url.startswith("file://"):
-        url = url[len("file://") :]
+    path = local_path(url)
+    if path is not None:
+        url = os.path.abspath(os.path.expanduser(path))
     return Remote(url)
 
 
@@ -190,7 +188,7 @@ def open_remote(url: str | None) -> Remote:
 
 def _targets(uris: Iterable[str] | None) -> list[tuple[str, str]]:
     """``(label, manifest hash)`` for the given versions, or for everything in the lock."""
-    settings = get_settings()
+    settings = current().settings
     lock = read_lock(settings.lock_path)
     if not uris:
         if not lock:
@@ -198,16 +196,15 @@ def _targets(uris: Iterable[str] | None) -> list[tuple[str, str]]:
                 f"{settings.lock_path.name} pins no datasets, so there is nothing to transfer. "
                 "Add one with 'loopml data add PATH --name NAME', or name versions (NAME@V)."
             )
-        return [(f"data:/{e.name}@{e.version}", e.manifest) for e in lock.values()]
+        return [(str(DataURI(e.name, e.version)), e.manifest) for e in lock.values()]
     from loopml.data._datasets import get_dataset
-    from loopml.uri import parse_data_uri
 
     out = []
     for uri in uris:
         parsed = parse_data_uri(uri)
         entry = lock.get(parsed.name)
         if entry is not None and parsed.version in (None, entry.version):
-            out.append((f"data:/{entry.name}@{entry.version}", entry.manifest))
+            out.append((str(DataURI(entry.name, entry.version)), entry.manifest))
         else:
             version = get_dataset(uri)
             out.append((version.uri, version.manifest_digest))
@@ -237,7 +234,7 @@ def push(
         loopml.data.push(uris=["iris@3"])               # one version
     """
     rem = open_remote(remote)
-    local = get_artifact_store()
+    local = current().artifacts
     manifests = {}
     for label, digest in _targets(uris):
         try:
@@ -277,9 +274,9 @@ def push(
 
 
 def _push_single(rem: Remote, local: ArtifactStore, digest: str) -> None:
-    if isinstance(local, LocalArtifactStore):
-        local.size(digest)  # NotFound naming the object when it is missing
-        rem.store.put_file(local.path(digest), digest=digest)
+    path = local.local_file(digest)
+    if path is not None:
+        rem.store.put_file(path, digest=digest)
         return
     tmp = _staging_dir() / digest
     try:
@@ -317,7 +314,7 @@ def fetch_objects(
     Everything is downloaded into a staging folder and checked first; only
     when every object is intact is anything put into the local store.
     """
-    local = get_artifact_store()
+    local = current().artifacts
     inventory = rem.inventory()
     report = TransferReport(remote=rem.url)
     wanted = list(dict.fromkeys(digests))
@@ -405,6 +402,6 @@ def _corrupt(url: str, digest: str, got: str, size: int) -> CorruptObject:
 
 
 def _staging_dir() -> Path:
-    path = get_settings().state_dir / "cache" / "tmp" / f"pull-{uuid.uuid4().hex}"
+    path = current().settings.state_dir / "cache" / "tmp" / f"pull-{uuid.uuid4().hex}"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,4 +1,10 @@
-"""Reading a dataset version as one table (pandas via pyarrow)."""
+"""Reading a dataset version as one Arrow table (and so as one pandas frame).
+
+One CSV/TSV/Parquet file, or a folder's tabular files (other files are left
+out), concatenated. The files must have the same columns; their types may
+differ where Arrow can widen one to the other (integers and floats,
+a column of nulls and anything), as files written on different days do.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,16 @@ from loopml.data._profile import read_arrow, tabular_format
 from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+    import pyarrow as pa
 
     from loopml.data._records import DatasetVersion
 
-__all__ = ["read_frame"]
+__all__ = ["read_table"]
 
 
-def read_frame(version: DatasetVersion) -> pd.DataFrame:
-    """One CSV/TSV/Parquet file, or a folder's tabular files of one schema, concatenated."""
+def read_table(version: DatasetVersion) -> pa.Table:
+    """The version's tabular files as one table; InvalidInput when there are none or their
+    columns differ."""
     import pyarrow as pa
 
     manifest = load_manifest(version.manifest_digest)
@@ -33,17 +40,25 @@ def read_frame(version: DatasetVersion) -> pd.DataFrame:
     tables = [read_arrow(str(base / rel), rel, fmt) for rel, fmt in tabular]
     first = tables[0].schema
     for (rel, _), table in zip(tabular[1:], tables[1:], strict=True):
-        if not table.schema.equals(first):
-            raise InvalidInput(
-                f"{version.uri}: {rel} does not have the schema of {tabular[0][0]} "
-                f"(expected {_fmt(first)}, got {_fmt(table.schema)}). Read the files one by "
-                "one from .path instead."
-            )
-    return pa.concat_tables(tables).to_pandas()
+        if set(table.schema.names) != set(first.names):
+            raise _mismatch(version.uri, rel, tabular[0][0], first, table.schema)
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowException, ValueError):
+        for (rel, _), table in zip(tabular[1:], tables[1:], strict=True):
+            if not table.schema.equals(first):
+                raise _mismatch(version.uri, rel, tabular[0][0], first, table.schema) from None
+        raise
 
 
-def _fmt(schema: object) -> str:
-    import pyarrow as pa
+def _mismatch(uri: str, rel: str, first: str, want: pa.Schema, got: pa.Schema) -> InvalidInput:
+    return InvalidInput(
+        f"{uri}: {rel} does not have the schema of {first} (expected {_fmt(want)}, got "
+        f"{_fmt(got)}). Read the files one by one from .path instead."
+    )
 
-    assert isinstance(schema, pa.Schema)
+
+def _fmt(schema: pa.Schema) -> str:
     return "{" + ", ".join(f"{f.name}: {f.type}" for f in schema) + "}"
