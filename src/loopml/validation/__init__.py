@@ -32,58 +32,6 @@ row_count   warning   between 0.5× and 2× the reference's row count
 ``between`` and ``in_set`` tolerate 1 in 100,000 non-null rows breaking them.
 """
 
-from __future__ import annotations
+from loopml._lazy import attach_stub
 
-from typing import TYPE_CHECKING
-
-from loopml._lazy import lazy_exports
-
-_EXPORTS: dict[str, str] = {
-    "Check": "loopml.validation._suite",
-    "CheckResult": "loopml.validation._result",
-    "Suite": "loopml.validation._suite",
-    "ValidationResult": "loopml.validation._result",
-    "expect_column_type": "loopml.validation._suite",
-    "expect_column_values_between": "loopml.validation._suite",
-    "expect_column_values_in_set": "loopml.validation._suite",
-    "expect_column_values_not_null": "loopml.validation._suite",
-    "expect_column_values_unique": "loopml.validation._suite",
-    "expect_columns": "loopml.validation._suite",
-    "expect_row_count_between": "loopml.validation._suite",
-    "infer_suite": "loopml.validation._api",
-    "validate": "loopml.validation._api",
-}
-
-__all__ = [
-    "Check",
-    "CheckResult",
-    "Suite",
-    "ValidationResult",
-    "expect_column_type",
-    "expect_column_values_between",
-    "expect_column_values_in_set",
-    "expect_column_values_not_null",
-    "expect_column_values_unique",
-    "expect_columns",
-    "expect_row_count_between",
-    "infer_suite",
-    "validate",
-]
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from loopml.validation._api import infer_suite, validate
-    from loopml.validation._result import CheckResult, ValidationResult
-    from loopml.validation._suite import (
-        Check,
-        Suite,
-        expect_column_type,
-        expect_column_values_between,
-        expect_column_values_in_set,
-        expect_column_values_not_null,
-        expect_column_values_unique,
-        expect_columns,
-        expect_row_count_between,
-    )
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)

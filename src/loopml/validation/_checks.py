@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidInput
 from loopml.validation._frames import column_type, json_scalar, nan_count, plain_column
-from loopml.validation._result import CheckResult
+from loopml.validation._result import CheckResult, CheckStatus
 from loopml.validation._suite import Check, Suite
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,12 +49,16 @@ def run_checks(table: pa.Table, suite: Suite) -> list[CheckResult]:
         col = check.column
         if col is not None and col not in present:
             results[i] = CheckResult(
-                check, "skipped", message=f"column {col!r} is missing (see the columns check)"
+                check,
+                CheckStatus.SKIPPED,
+                message=f"column {col!r} is missing (see the columns check)",
             )
             continue
         if col is not None and col in bad_type and check.kind != "type":
             results[i] = CheckResult(
-                check, "skipped", message=f"column {col!r} has the wrong type (see its type check)"
+                check,
+                CheckStatus.SKIPPED,
+                message=f"column {col!r} has the wrong type (see its type check)",
             )
             continue
         if col is not None and col not in columns:
@@ -80,7 +84,7 @@ def _columns(check: Check, table: pa.Table, _col: Any) -> CheckResult:
     bad = missing + extra
     return CheckResult(
         check,
-        "failed" if bad else "passed",
+        CheckStatus.FAILED if bad else CheckStatus.PASSED,
         failed_count=len(bad),
         sample_values=bad[:SAMPLES],
         message="; ".join(parts) if bad else f"all {len(expected)} expected columns present",
@@ -94,7 +98,7 @@ def _row_count(check: Check, table: pa.Table, _col: Any) -> CheckResult:
     ok = (lo is None or n >= lo) and (hi is None or n <= hi)
     return CheckResult(
         check,
-        "passed" if ok else "failed",
+        CheckStatus.PASSED if ok else CheckStatus.FAILED,
         failed_count=0 if ok else 1,
         sample_values=[] if ok else [n],
         message=f"{n:,} rows" + ("" if ok else f", expected {check.describe()}"),
@@ -109,7 +113,7 @@ def _type(check: Check, table: pa.Table, col: pa.ChunkedArray) -> CheckResult:
     ok = got == want
     return CheckResult(
         check,
-        "passed" if ok else "failed",
+        CheckStatus.PASSED if ok else CheckStatus.FAILED,
         failed_count=0 if ok else len(col),
         sample_values=[] if ok else [str(raw)],
         message=f"{got} ({raw})" if ok else f"expected {want}, got {got} ({raw})",
@@ -128,7 +132,7 @@ def _not_null(check: Check, table: pa.Table, col: pa.ChunkedArray) -> CheckResul
     rows = [] if ok else _first_rows(pc.is_null(col, nan_is_null=True))
     return CheckResult(
         check,
-        "passed" if ok else "failed",
+        CheckStatus.PASSED if ok else CheckStatus.FAILED,
         failed_count=count,
         sample_rows=rows,
         message=f"{count:,} null(s) of {n:,} rows ({frac:.4%}), allowed {allowed:.4%}",
@@ -152,7 +156,10 @@ def _between(check: Check, table: pa.Table, col: pa.ChunkedArray) -> CheckResult
     above = hi is not None and seen_max is not None and seen_max > hi
     if not (below or above):
         return CheckResult(
-            check, "passed", message=f"observed [{seen_min}, {seen_max}]", observed=observed
+            check,
+            CheckStatus.PASSED,
+            message=f"observed [{seen_min}, {seen_max}]",
+            observed=observed,
         )
     masks = []
     if below:
@@ -216,13 +223,13 @@ def _unique(check: Check, table: pa.Table, col: pa.ChunkedArray) -> CheckResult:
     dup = pc.greater(numbers, 1)
     repeated = int(pc.sum(pc.subtract(pc.filter(numbers, dup), 1)).as_py() or 0)
     if not repeated:
-        return CheckResult(check, "passed", message="all values unique")
+        return CheckResult(check, CheckStatus.PASSED, message="all values unique")
     values = pc.filter(counts.field("values"), dup)
     dup_counts = pc.filter(numbers, dup)
     top = pc.take(values, pc.sort_indices(dup_counts, sort_keys=[("x", "descending")]))
     return CheckResult(
         check,
-        "failed",
+        CheckStatus.FAILED,
         failed_count=repeated,
         sample_values=[json_scalar(v) for v in top.slice(0, SAMPLES).to_pylist()],
         message=f"{repeated:,} row(s) repeat an earlier value ({len(values):,} repeated value(s))",
@@ -250,7 +257,7 @@ def _tolerate(
             else ""
         )
         return CheckResult(
-            check, "passed", failed_count=count, message=message + tail, observed=observed
+            check, CheckStatus.PASSED, failed_count=count, message=message + tail, observed=observed
         )
     samples: list[Any] = []
     if failing is not None:
@@ -259,7 +266,7 @@ def _tolerate(
     rows = _first_rows(mask) if mask is not None else []
     return CheckResult(
         check,
-        "failed",
+        CheckStatus.FAILED,
         failed_count=count,
         sample_values=samples,
         sample_rows=rows,
@@ -272,7 +279,7 @@ def _not_comparable(check: Check, col: pa.ChunkedArray, wanted: str) -> CheckRes
     got = column_type(col.type)
     return CheckResult(
         check,
-        "failed",
+        CheckStatus.FAILED,
         failed_count=len(col),
         sample_values=[str(col.type)],
         message=f"cannot compare a {got} column ({col.type}) with {wanted}",

@@ -1,8 +1,9 @@
 """Turning what users hand in (frames, Arrow tables, dataset URIs) into one Arrow table.
 
 pandas (including its string dtype), polars and pyarrow tables are accepted;
-a ``data:/name@version`` URI is read from the store with pyarrow, without a
-detour through pandas.
+a dataset reference (``data:/name@version``, ``name@version`` or ``name``,
+as everywhere) is read from the store with pyarrow, without a detour
+through pandas.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ __all__ = ["as_table", "column_type", "is_data_uri", "json_scalar", "nan_count",
 
 
 def is_data_uri(value: Any) -> bool:
-    """Whether ``value`` names a dataset version (``data:/name@version``)."""
-    return isinstance(value, str) and value.strip().startswith("data:/")
+    """Whether ``value`` is a dataset reference (text: ``data:/name@3``, ``name@3``...)."""
+    return isinstance(value, str)
 
 
 def as_table(frame_or_uri: Any) -> tuple[pa.Table, str | None]:
@@ -29,12 +30,10 @@ def as_table(frame_or_uri: Any) -> tuple[pa.Table, str | None]:
 
     value = frame_or_uri
     if isinstance(value, str):
-        if not is_data_uri(value):
-            raise InvalidInput(
-                f"expected a data frame, an Arrow table or a dataset URI like 'data:/iris@3', "
-                f"got the text {value!r}."
-            )
-        return _read_version(value)
+        from loopml.data import get_dataset
+
+        version = get_dataset(value)
+        return version.to_arrow(), version.uri
     if isinstance(value, pa.Table):
         return value, None
     if isinstance(value, pa.RecordBatch):
@@ -65,35 +64,6 @@ def as_table(frame_or_uri: Any) -> tuple[pa.Table, str | None]:
         "expected a pandas or polars DataFrame, a pyarrow Table or a dataset URI like "
         f"'data:/iris@3', got {type(frame_or_uri).__name__}."
     )
-
-
-def _read_version(uri: str) -> tuple[pa.Table, str]:
-    import pyarrow as pa
-
-    from loopml.data import get_dataset
-    from loopml.data._manifest import load_manifest
-    from loopml.data._profile import read_arrow, tabular_format
-
-    version = get_dataset(uri)
-    manifest = load_manifest(version.manifest_digest)
-    tabular = [(e.path, fmt) for e in manifest.entries if (fmt := tabular_format(e.path))]
-    if not tabular:
-        names = ", ".join(e.path for e in manifest.entries[:5]) or "no files"
-        raise InvalidInput(
-            f"{version.uri} holds no tabular files, so it cannot be validated: expected CSV, "
-            f"TSV or Parquet, got {names}. Validate a frame you read from its .path instead."
-        )
-    local = version.path
-    base = local.parent if manifest.kind == "file" else local
-    tables = [read_arrow(str(base / rel), rel, fmt) for rel, fmt in tabular]
-    try:
-        table = pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowException, ValueError) as exc:
-        raise InvalidInput(
-            f"{version.uri}: its tabular files do not share one schema ({exc}); validate them "
-            "one by one from .path instead."
-        ) from None
-    return table, version.uri
 
 
 def column_type(typ: pa.DataType) -> str:

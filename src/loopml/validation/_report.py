@@ -65,7 +65,7 @@ def render_html(result: ValidationResult) -> str:
 def _label(r: CheckResult) -> str:
     if r.failed:
         return "failed" if r.check.severity == "error" else "warning"
-    return r.status
+    return r.status.value
 
 
 def _failed_block(r: CheckResult) -> str:

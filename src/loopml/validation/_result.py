@@ -7,18 +7,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopml._enum import StrEnum
 from loopml.errors import ValidationFailed
 from loopml.validation._suite import Check
 
-__all__ = ["CheckResult", "ValidationResult"]
+__all__ = ["CheckResult", "CheckStatus", "ValidationResult"]
+
+
+class CheckStatus(StrEnum):
+    """How one check went: ``passed``, ``failed``, or ``skipped`` (the column is missing or
+    has the wrong type, which another check already reports)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass
 class CheckResult:
     """How one check went.
 
-    ``status`` is ``"passed"``, ``"failed"`` or ``"skipped"`` (the column is
-    missing or has the wrong type, which another check already reports).
+    ``status`` is a :class:`CheckStatus`.
     ``failed_count`` counts the offending rows (or missing columns);
     ``sample_values`` holds a few of the offending values, never all of them,
     and ``sample_rows`` a few of their row positions where that makes sense.
@@ -26,7 +35,7 @@ class CheckResult:
     """
 
     check: Check
-    status: str
+    status: CheckStatus
     failed_count: int = 0
     sample_values: list[Any] = field(default_factory=list)
     sample_rows: list[int] = field(default_factory=list)
@@ -35,13 +44,13 @@ class CheckResult:
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        return self.status == CheckStatus.FAILED
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "check": self.check.to_dict(),
             "name": self.check.name,
-            "status": self.status,
+            "status": self.status.value,
             "failed_count": self.failed_count,
             "sample_values": self.sample_values,
             "sample_rows": self.sample_rows,
@@ -87,7 +96,7 @@ class ValidationResult:
     @property
     def checks_run(self) -> int:
         """How many checks were evaluated (skipped ones are not counted)."""
-        return sum(r.status != "skipped" for r in self.results)
+        return sum(r.status != CheckStatus.SKIPPED for r in self.results)
 
     def summary(self) -> str:
         """One line: passed or failed, with counts."""
@@ -126,6 +135,30 @@ class ValidationResult:
             "n_warnings": len(self.warnings),
             "results": [r.to_dict() for r in self.results],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationResult:
+        """A result from what :meth:`to_dict` wrote (a stored result, read back)."""
+        results = [
+            CheckResult(
+                check=Check.from_dict(r["check"]),
+                status=CheckStatus(r["status"]),
+                failed_count=int(r.get("failed_count", 0)),
+                sample_values=list(r.get("sample_values") or []),
+                sample_rows=list(r.get("sample_rows") or []),
+                message=str(r.get("message", "")),
+                observed=dict(r.get("observed") or {}),
+            )
+            for r in data.get("results", [])
+        ]
+        return cls(
+            results=results,
+            n_rows=int(data.get("n_rows", 0)),
+            suite_name=data.get("suite"),
+            source=data.get("source"),
+            created_at=float(data.get("created_at") or 0.0),
+            uri=data.get("uri"),
+        )
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The result as JSON text; written to ``path`` too when given."""
