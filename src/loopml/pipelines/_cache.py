@@ -17,43 +17,44 @@ A step's cache key is the BLAKE3 hash of its :class:`KeyParts`:
 An entry is a hit only when every output object it lists is still in the
 artifact store and its bytes match its hash. On a miss, the parts are
 compared with the newest entry for the same step to say what changed.
+Entries are stored by ``_repository``; ``cache:/<key>`` names one in the URI
+registry (:func:`resolve`, :func:`describe`).
 """
 
 from __future__ import annotations
 
 import functools
 import platform
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import blake3
 import orjson
-from sqlalchemy import Connection, bindparam, select
 
-from loopml.store import schema
-from loopml.store.artifacts import ArtifactStore, LocalArtifactStore, hash_file
+from loopml.context import Context
+from loopml.errors import NotFound
+from loopml.lineage import Node
+from loopml.pipelines import _repository
+from loopml.store.artifacts import ArtifactStore
 from loopml.store.metadata import MetadataStore
-from loopml.tracking._capture import environment
+from loopml.tracking import environment
+from loopml.uri import CacheURI, parse_cache_uri
 
 __all__ = [
     "CacheEntry",
     "KeyParts",
     "Lookup",
     "OutputRecord",
+    "describe",
     "explain_miss",
     "library_versions",
     "lookup",
+    "resolve",
     "save_entry",
 ]
 
-_c = schema.cache_entries
 _KEY_LIBRARIES = ("numpy", "pandas", "scikit-learn")
-_BY_KEY = select(_c).where(_c.c.key == bindparam("key"))
-_NEWEST_OF_STEP = (
-    select(_c).where(_c.c.step == bindparam("step")).order_by(_c.c.created_at.desc()).limit(1)
-)
 
 
 @dataclass(frozen=True)
@@ -160,20 +161,18 @@ def lookup(
     parts: KeyParts,
 ) -> Lookup:
     """Find the entry for ``key`` and check its outputs; on a miss, say why."""
-    with store.read() as conn:
-        entry = _entry(conn, _BY_KEY, {"key": key})
-        previous = None
-        if entry is None:
-            previous = _entry(conn, _NEWEST_OF_STEP, {"step": step})
+    found, previous = _repository.find_entry(store, key, step)
+    entry = _entry(found)
     if entry is not None:
         for out in entry.outputs:
-            problem = _check_object(artifacts, out.digest)
+            problem = artifacts.check(out.digest)
             if problem:
                 return Lookup(None, f"artifact {problem}: {out.name} ({out.digest[:12]})")
         return Lookup(entry, f"hit: key {key[:12]} from run {entry.run_id or '?'}")
-    if previous is None:
+    before = _entry(previous)
+    if before is None:
         return Lookup(None, "no entry")
-    return Lookup(None, explain_miss(previous.parts, parts))
+    return Lookup(None, explain_miss(before.parts, parts))
 
 
 def explain_miss(before: KeyParts, now: KeyParts) -> str:
@@ -200,7 +199,6 @@ def explain_miss(before: KeyParts, now: KeyParts) -> str:
 
 
 def save_entry(
-    conn: Connection,
     store: MetadataStore,
     key: str,
     step: str,
@@ -208,52 +206,54 @@ def save_entry(
     outputs: list[OutputRecord],
     run_id: str,
 ) -> None:
-    """Insert (or replace) the entry for ``key`` inside a write transaction; the caller
-    records the object references."""
-    row = {
-        "key": key,
-        "step": step,
-        "components": parts.to_json(),
-        "outputs": orjson.dumps([asdict(o) for o in outputs]).decode(),
-        "run_id": run_id,
-        "created_at": time.time(),
-    }
-    store.upsert(
-        conn,
-        _c,
-        [row],
-        keys=("key",),
-        update=("step", "components", "outputs", "run_id", "created_at"),
+    """Store (or replace) the entry for ``key``, with references to its outputs."""
+    _repository.save_entry(
+        store,
+        key,
+        step,
+        parts.to_json(),
+        orjson.dumps([asdict(o) for o in outputs]).decode(),
+        run_id,
+        [o.digest for o in outputs],
     )
 
 
-def _entry(conn: Connection, query: Any, values: dict[str, str]) -> CacheEntry | None:
-    row = conn.execute(query, values).first()
+def _entry(row: _repository.EntryRow | None) -> CacheEntry | None:
     if row is None:
         return None
+    key, step, components, outputs, run_id, created = row
     return CacheEntry(
-        key=row.key,
-        step=row.step,
-        parts=KeyParts.from_json(row.components),
-        outputs=[OutputRecord(**o) for o in orjson.loads(row.outputs)],
-        run_id=row.run_id,
-        created_at=row.created_at,
+        key=key,
+        step=step,
+        parts=KeyParts.from_json(components),
+        outputs=[OutputRecord(**o) for o in orjson.loads(outputs)],
+        run_id=run_id,
+        created_at=created,
     )
-
-
-def _check_object(artifacts: ArtifactStore, digest: str) -> str | None:
-    """None when the object is stored and intact, else ``"missing"`` or ``"corrupt"``."""
-    if isinstance(artifacts, LocalArtifactStore):
-        path = artifacts.path(digest)
-        try:
-            got, _ = hash_file(path)
-        except FileNotFoundError:
-            return "missing"
-        return None if got == digest else "corrupt"
-    if not artifacts.exists(digest):
-        return "missing"
-    return None if artifacts.verify(digest) else "corrupt"
 
 
 def _changed(before: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+
+# -- cache:/ in the URI registry ---------------------------------------------------------
+
+
+def resolve(ctx: Context, uri: CacheURI) -> Node:
+    """The cache entry ``cache:/<key>`` names."""
+    rows = _repository.entries(ctx.metadata, [uri.key])
+    entry = _entry(rows[0]) if rows else None
+    if entry is None:
+        raise NotFound(f"no step cache entry {uri}; it was replaced or never stored.")
+    return Node(str(uri), entry)
+
+
+def describe(ctx: Context, uris: list[str]) -> dict[str, str]:
+    """``cache of step <name>, N outputs`` for each entry that exists."""
+    keys = {parse_cache_uri(u).key: u for u in uris}
+    labels: dict[str, str] = {}
+    for row in _repository.entries(ctx.metadata, sorted(keys)):
+        entry = _entry(row)
+        if entry is not None:
+            labels[keys[entry.key]] = f"cache of step {entry.step}, {len(entry.outputs)} output(s)"
+    return labels

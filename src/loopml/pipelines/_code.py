@@ -15,7 +15,10 @@ Modules from installed packages that the step's code uses contribute their
 ``__version__`` instead (see :func:`library_versions`).
 
 Reading source is the slow part, so each function's source hash is kept per
-function object for the life of the process.
+function object while it lives; the other memos (names and imports per code
+object, which files are project files) hold at most :data:`_MEMO_LIMIT`
+entries each, so a long-lived process that defines code on the fly does
+not grow without bound.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = ["CodeFingerprint", "fingerprint"]
 
 _LOOPML_DIR = str(Path(__file__).resolve().parents[1])
 _SIMPLE = (int, float, str, bytes, bool, type(None))
+_MEMO_LIMIT = 4096
 _source_hashes: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _names_of: dict[types.CodeType, frozenset[str]] = {}
 _local_files: dict[tuple[str, str], bool] = {}
@@ -181,7 +185,7 @@ def _imports(code: types.CodeType) -> tuple[tuple[str, int], ...]:
                     level = consts[-2] if len(consts) >= 2 and isinstance(consts[-2], int) else 0
                     collected.append((str(ins.argval), level))
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-        found = _imports_of[code] = tuple(dict.fromkeys(collected))
+        found = _remember(_imports_of, code, tuple(dict.fromkeys(collected)))
     return found
 
 
@@ -229,7 +233,7 @@ def _names(code: types.CodeType) -> frozenset[str]:
             collected.update(c.co_names)
             collected.update(c.co_freevars)
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-        found = _names_of[code] = frozenset(collected)
+        found = _remember(_names_of, code, frozenset(collected))
     return found
 
 
@@ -258,8 +262,16 @@ def _is_local(path: str | None, root: str) -> bool:
             and not resolved.startswith(_LOOPML_DIR + "/")
             and not resolved.startswith(sys.prefix.rstrip("/") + "/")
         )
-        _local_files[key] = found
+        _remember(_local_files, key, found)
     return found
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Store ``value`` in ``memo``, emptying it first when it is full; returns ``value``."""
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _qualified(obj: Any) -> str:

@@ -135,20 +135,22 @@ class Pipeline:
         ``"ray"`` or a Ray address (see :mod:`loopml.pipelines._executors`);
         ``parent`` makes the pipeline run a child of that run and ``tags``
         are added to it. A failing step raises
-        :class:`~loopml.pipelines.PipelineFailed` carrying the run.
+        :class:`~loopml.errors.PipelineFailed` carrying the run.
         """
-        from loopml.pipelines._runner import run_pipeline
+        from loopml.pipelines._runner import execute_pipeline, raise_for_status
 
-        return run_pipeline(
-            self,
-            dict(params or {}),
-            overrides=overrides,
-            cache=cache,
-            experiment=experiment,
-            on_event=on_event,
-            executor=executor,
-            parent=parent,
-            tags=tags,
+        return raise_for_status(
+            execute_pipeline(
+                self,
+                dict(params or {}),
+                overrides=overrides,
+                cache=cache,
+                experiment=experiment,
+                on_event=on_event,
+                executor=executor,
+                parent=parent,
+                tags=tags,
+            )
         )
 
 

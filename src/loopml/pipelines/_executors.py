@@ -17,7 +17,9 @@ stores must therefore be reachable from the workers (a local project on a
 local Ray; PostgreSQL and object storage for a remote cluster).
 
 Choose the executor with ``loopml run --executor ray``, ``executor=`` in
-Python, ``LOOPML_EXECUTOR`` or ``[pipeline] executor`` in ``loopml.toml``.
+Python, ``LOOPML_EXECUTOR`` or ``[pipeline] executor`` in ``loopml.toml``. A
+client can register executors of its own by name (``client.executors[name] =
+factory``, called as ``factory(address, context)``).
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidInput, MissingExtra, TrialPruned, Unavailable
 from loopml.pipelines._cache import OutputRecord
 from loopml.pipelines._graph import StepOutput, substitute
 from loopml.pipelines._materializers import find_materializer, unmaterializable
 from loopml.store.artifacts import ArtifactStore
+from loopml.tracking import RunStatus
+
+if TYPE_CHECKING:
+    from loopml.context import Context
 
 __all__ = [
     "Executor",
@@ -73,11 +79,11 @@ class StepCall:
 
 @dataclass(eq=False)
 class StepResult:
-    """How a step call ended: ``ok``, ``failed`` (``error`` holds the traceback) or
-    ``pruned`` (a tuning trial stopped early); the stored outputs and, when the step
-    ran in this process, their values."""
+    """How a step call ended: FINISHED, FAILED (``error`` holds the traceback) or PRUNED
+    (a tuning trial stopped early); the stored outputs and, when the step ran in this
+    process, their values."""
 
-    state: str
+    status: RunStatus
     outputs: list[OutputRecord] = field(default_factory=list)
     values: dict[str, Any] | None = None
     error: str | None = None
@@ -107,9 +113,12 @@ class LocalExecutor(Executor):
     name = "local"
     parallel = False
 
+    def __init__(self, address: str | None = None, context: Context | None = None) -> None:
+        self.context = context
+
     def submit(self, call: StepCall, artifacts: ArtifactStore) -> Any:
         assert call.load_input is not None
-        return execute(call, artifacts, call.load_input)
+        return execute(call, artifacts, call.load_input, self.context)
 
     def wait(self, handles: list[Any]) -> list[tuple[Any, StepResult]]:
         return [(h, h) for h in handles]
@@ -121,9 +130,9 @@ class RayExecutor(Executor):
     name = "ray"
     parallel = True
 
-    def __init__(self, address: str | None, settings: Any) -> None:
+    def __init__(self, address: str | None, context: Context) -> None:
         self.ray = connect_ray(address)
-        self.settings = settings
+        self.settings = context.settings
         self._remote = self.ray.remote(num_cpus=1, max_retries=0)(_ray_step)
         self._by_value: set[str] = set()
 
@@ -153,7 +162,7 @@ class RayExecutor(Executor):
                 result = self.ray.get(ref)
             except Exception as exc:  # the worker died, or the task could not be sent
                 error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-                result = StepResult("failed", error=f"the Ray task failed: {error}")
+                result = StepResult(RunStatus.FAILED, error=f"the Ray task failed: {error}")
             done.append((ref, result))
         return done
 
@@ -208,31 +217,33 @@ def _installed(path: str) -> bool:
     return "site-packages" in path or "dist-packages" in path
 
 
-def resolve_executor_name(executor: str | None, config: Mapping[str, Any]) -> str:
-    """The executor to use: the argument, else ``LOOPML_EXECUTOR``, else ``[pipeline]
-    executor`` in ``loopml.toml``, else ``local``."""
-    value = (
-        executor
-        or os.environ.get("LOOPML_EXECUTOR")
-        or (config.get("pipeline") or {}).get("executor")
-        or "local"
-    )
-    value = str(value).strip()
-    if value == "local" or value == "ray" or value.startswith("ray://") or _is_host_port(value):
+def resolve_executor_name(executor: str | None, context: Context) -> str:
+    """The executor to use: the argument, else the context's ``[pipeline] executor`` (or
+    ``LOOPML_EXECUTOR``), checked: ``local``, ``ray``, a Ray address, or a name the
+    context registered."""
+    value = str(executor or context.settings.pipeline.executor or "local").strip()
+    if value in ("local", "ray") or value in context.executors:
         return value
+    if value.startswith("ray://") or _is_host_port(value):
+        return value
+    known = ", ".join(repr(n) for n in ("local", "ray", *sorted(context.executors)))
     raise InvalidInput(
-        f"unknown executor {value!r}: use 'local', 'ray' (a local Ray, or RAY_ADDRESS), "
+        f"unknown executor {value!r}: use {known} (a local Ray, or RAY_ADDRESS), "
         "or the address of a Ray cluster such as 'ray://head:10001'."
     )
 
 
-def get_executor(executor: str | None, settings: Any) -> Executor:
+def get_executor(executor: str | None, context: Context) -> Executor:
     """The executor named by ``executor`` (see :func:`resolve_executor_name`), connected:
     Ray missing or unreachable is an error here, before any step runs."""
-    name = resolve_executor_name(executor, settings.config)
+    name = resolve_executor_name(executor, context)
+    factory = context.executors.get(name)
+    if factory is not None:
+        made: Executor = factory(None, context)
+        return made
     if name == "local":
-        return LocalExecutor()
-    return RayExecutor(None if name == "ray" else name, settings)
+        return LocalExecutor(None, context)
+    return RayExecutor(None if name == "ray" else name, context)
 
 
 def _is_host_port(value: str) -> bool:
@@ -293,7 +304,10 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 
 
 def execute(
-    call: StepCall, artifacts: ArtifactStore, load_input: Callable[[StepOutput], Any]
+    call: StepCall,
+    artifacts: ArtifactStore,
+    load_input: Callable[[StepOutput], Any],
+    context: Context | None = None,
 ) -> StepResult:
     """Resolve the inputs, call the function, store its outputs."""
     import inspect
@@ -303,13 +317,13 @@ def execute(
         bound = inspect.BoundArguments(call.signature, arguments)
         value = call.fn(*bound.args, **bound.kwargs)
         values = split_outputs(value, call)
-        records = materialize_outputs(values, call, artifacts)
+        records = materialize_outputs(values, call, artifacts, context)
     except TrialPruned as exc:
-        return StepResult("pruned", error=str(exc))
+        return StepResult(RunStatus.PRUNED, error=str(exc))
     except Exception as exc:
         error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return StepResult("failed", error=error)
-    return StepResult("ok", records, values)
+        return StepResult(RunStatus.FAILED, error=error)
+    return StepResult(RunStatus.FINISHED, records, values)
 
 
 def split_outputs(value: Any, call: StepCall) -> dict[str, Any]:
@@ -331,13 +345,16 @@ def split_outputs(value: Any, call: StepCall) -> dict[str, Any]:
 
 
 def materialize_outputs(
-    values: dict[str, Any], call: StepCall, artifacts: ArtifactStore
+    values: dict[str, Any],
+    call: StepCall,
+    artifacts: ArtifactStore,
+    context: Context | None = None,
 ) -> list[OutputRecord]:
     """Store each output with its materializer; a value none can store is an error that
     names its type and the fix."""
     records = []
     for name, value in values.items():
-        mat = find_materializer(value, allow_pickle=call.allow_pickle)
+        mat = find_materializer(value, context, allow_pickle=call.allow_pickle)
         if mat is None:
             raise unmaterializable(value, call.name)
         info = artifacts.put_bytes(mat.save(value))
@@ -362,20 +379,20 @@ def _ray_step(
     project_root: str,
 ) -> StepResult:
     """The Ray task: the same :func:`execute`, with the step's run attached."""
-    from loopml.config import configure
+    from loopml.context import configure, current
     from loopml.pipelines._materializers import get_materializer
-    from loopml.store.artifacts import get_artifact_store
-    from loopml.tracking._runs import attach_run
+    from loopml.tracking import attach_run
 
     configure(tracking_uri=tracking_uri, artifact_uri=artifact_uri, project_root=project_root)
-    artifacts = get_artifact_store(artifact_uri)
+    ctx = current()
+    artifacts = ctx.artifacts
 
     def load(placeholder: StepOutput) -> Any:
         record = inputs[(placeholder.node, placeholder.output)]
-        return get_materializer(record.materializer).load(artifacts.get_bytes(record.digest))
+        return get_materializer(record.materializer, ctx).load(artifacts.get_bytes(record.digest))
 
     call = StepCall(name, fn, signature, arguments, outputs, multiple, allow_pickle, run_id, inputs)
     with attach_run(run_id):
-        result = execute(call, artifacts, load)
+        result = execute(call, artifacts, load, ctx)
     result.values = None  # values stay on the worker; the driver loads what it needs
     return result

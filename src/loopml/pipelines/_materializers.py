@@ -13,7 +13,8 @@ scikit-learn estimators    skops       needs ``pip install skops``
 anything else              pickle      only with ``@step(allow_pickle=True)``
 =========================  ==========  ===========================================
 
-Add your own with :func:`register_materializer`::
+Add your own with :func:`register_materializer` (it goes into the current
+context's ``materializers``: the default one, or a client's)::
 
     loopml.pipelines.register_materializer(
         MyModel, save=lambda m: m.to_bytes(), load=MyModel.from_bytes, ext="mym"
@@ -30,9 +31,12 @@ import io
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from loopml.context import Context
 
 __all__ = ["Materializer", "find_materializer", "get_materializer", "register_materializer"]
 
@@ -54,11 +58,6 @@ class Materializer:
     load: Callable[[bytes], Any]
 
 
-# user registrations: exact type -> materializer (searched along the value's MRO)
-_by_type: dict[type, Materializer] = {}
-_by_name: dict[str, Materializer] = {}
-
-
 def register_materializer(
     type_: type,
     save: Callable[[Any], bytes],
@@ -71,7 +70,7 @@ def register_materializer(
 
     A registration wins over the built-in materializers. ``name`` defaults
     to the type's ``module.QualName``; keep it stable, stored outputs are
-    loaded by it.
+    loaded by it. It is kept by the current context (:mod:`loopml.context`).
     """
     if not isinstance(type_, type):
         raise InvalidInput(f"register_materializer needs a type, got {type_!r}.")
@@ -82,17 +81,21 @@ def register_materializer(
     mat = Materializer(
         name or f"{type_.__module__}.{type_.__qualname__}", ext.strip("."), save, load
     )
-    _by_type[type_] = mat
-    _by_name[mat.name] = mat
+    from loopml.context import current
+
+    current().materializers[type_] = mat
     return mat
 
 
-def find_materializer(value: Any, *, allow_pickle: bool = False) -> Materializer | None:
+def find_materializer(
+    value: Any, context: Context | None = None, *, allow_pickle: bool = False
+) -> Materializer | None:
     """The materializer for ``value``, or None when there is none."""
     cls = type(value)
-    if _by_type:
+    registered = _registered(context)
+    if registered:
         for base in cls.__mro__:
-            found = _by_type.get(base)
+            found = registered.get(base)
             if found is not None:
                 return found
     if _is_json(value):
@@ -107,9 +110,10 @@ def find_materializer(value: Any, *, allow_pickle: bool = False) -> Materializer
     return _PICKLE if allow_pickle else None
 
 
-def get_materializer(name: str) -> Materializer:
+def get_materializer(name: str, context: Context | None = None) -> Materializer:
     """The materializer stored outputs name (built-in or registered)."""
-    found = _by_name.get(name) or _BUILTIN.get(name)
+    by_name = {m.name: m for m in _registered(context).values()}
+    found = by_name.get(name) or _BUILTIN.get(name)
     if found is None:
         raise InvalidInput(
             f"no materializer named {name!r} is registered in this process. "
@@ -131,6 +135,14 @@ def unmaterializable(value: Any, step: str) -> InvalidInput:
         "with loopml.pipelines.register_materializer(type, save, load, ext), or allow pickle "
         "for this step with @loopml.step(allow_pickle=True)."
     )
+
+
+def _registered(context: Context | None) -> dict[type, Materializer]:
+    if context is None:
+        from loopml.context import current
+
+        context = current()
+    return context.materializers
 
 
 # -- checks that import nothing --------------------------------------------------------

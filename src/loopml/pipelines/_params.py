@@ -58,11 +58,13 @@ def resolve_params(
     signature: inspect.Signature,
     pipeline: str,
     root: Path,
-    config: Mapping[str, Any],
+    params_table: Mapping[str, Any],
     kwargs: Mapping[str, Any],
     overrides: Iterable[str] | Mapping[str, Any] = (),
 ) -> dict[str, Any]:
-    """The value of every parameter of the pipeline, or a clear error naming what is wrong."""
+    """The value of every parameter of the pipeline, or a clear error naming what is wrong.
+
+    ``params_table`` is the ``[params]`` table of loopml.toml (``Settings.params``)."""
     known = [
         p.name
         for p in signature.parameters.values()
@@ -73,7 +75,7 @@ def resolve_params(
         if p.name in known and p.default is not p.empty:
             values[p.name] = copy.deepcopy(p.default)
 
-    for source in (_params_yaml(root), config.get("params") or {}):
+    for source in (_params_yaml(root), params_table):
         for key, value in source.items():
             if key in known:
                 values[key] = _merge(values.get(key), value)

@@ -17,15 +17,23 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from loopml.errors import LoopmlError
+from loopml.context import current
+from loopml.errors import InvalidInput, NotFound, PipelineFailed
 from loopml.pipelines._cache import OutputRecord
+from loopml.tracking import RunStatus
+from loopml.uri import RunURI
 
+if TYPE_CHECKING:
+    from loopml.context import Context
+    from loopml.store.artifacts import ArtifactStore
+
+# PipelineFailed lives in loopml.errors; loopml.pipelines exports it from here too
 __all__ = ["PipelineFailed", "PipelineRun", "StepRun", "load_pipeline_run"]
 
 TAG_CACHE = "loopml.cache"
@@ -40,19 +48,29 @@ class Outputs(Mapping[str, Any]):
     """A step's outputs by name, each loaded from the artifact store on first access
     (and verified against its hash), then kept."""
 
-    def __init__(self, records: list[OutputRecord], values: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        records: list[OutputRecord],
+        artifacts: ArtifactStore | None = None,
+        context: Context | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
         self.records = {r.name: r for r in records}
+        self._artifacts = artifacts
+        self._context = context
         self._values = dict(values or {})
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
             record = self.records[name]  # KeyError for an unknown name, as a mapping should
-            from loopml.pipelines._runner import load_output
+            from loopml.pipelines._materializers import get_materializer
 
-            self._values[name] = load_output(record)
+            ctx = self._context or current()
+            data = (self._artifacts or ctx.artifacts).get_bytes(record.digest)
+            self._values[name] = get_materializer(record.materializer, ctx).load(data)
         return self._values[name]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter(self.records)
 
     def __len__(self) -> int:
@@ -66,7 +84,8 @@ class Outputs(Mapping[str, Any]):
 class StepRun:
     """One step of a pipeline run.
 
-    ``status`` is FINISHED, FAILED, PRUNED (a tuning trial stopped early) or SKIPPED (not reached because an
+    ``status`` is a :class:`~loopml.tracking.RunStatus`: FINISHED, FAILED,
+    PRUNED (a tuning trial stopped early) or SKIPPED (not reached because an
     earlier step failed); ``cached`` tells whether its outputs came from the
     cache; ``duration`` is in seconds; ``outputs`` maps output names to
     values (``"output"``, or the names a multi-output step declares), loaded lazily
@@ -78,7 +97,7 @@ class StepRun:
     """
 
     name: str
-    status: str
+    status: RunStatus
     cached: bool = False
     duration: float | None = None
     cache_key: str | None = None
@@ -112,36 +131,30 @@ class PipelineRun:
 
     id: str
     name: str
-    status: str
+    status: RunStatus
     params: dict[str, str] = field(default_factory=dict)
     steps: list[StepRun] = field(default_factory=list)
     error: str | None = field(default=None, repr=False)
 
     @property
     def uri(self) -> str:
-        return f"runs:/{self.id}"
+        """``runs:/<id>``."""
+        return str(RunURI(self.id))
 
     def step(self, name: str) -> StepRun:
-        """The step called ``name``."""
+        """The step called ``name`` (:class:`~loopml.errors.NotFound` when there is none)."""
         for s in self.steps:
             if s.name == name:
                 return s
-        raise KeyError(
-            f"no step {name!r} in pipeline run {self.id}: {[s.name for s in self.steps]}"
+        raise NotFound(
+            f"no step {name!r} in pipeline run {self.id}: it has "
+            f"{', '.join(s.name for s in self.steps) or 'no steps'}."
         )
 
     @property
     def explain(self) -> str:
         """One line per step: its name, hit/miss/off and why."""
         return "\n".join(f"{s.name}: {s.explain}" for s in self.steps)
-
-
-class PipelineFailed(LoopmlError):
-    """A step of a pipeline raised; ``run`` is the (FAILED) :class:`PipelineRun`."""
-
-    def __init__(self, message: str, run: PipelineRun) -> None:
-        super().__init__(message)
-        self.run = run
 
 
 def load_pipeline_run(run_id: str) -> PipelineRun:
@@ -152,26 +165,12 @@ def load_pipeline_run(run_id: str) -> PipelineRun:
         run = loopml.load_pipeline_run("4f1c2a")      # a full id or a unique prefix
         run.steps[0].outputs["output"]
     """
-    from loopml.errors import InvalidInput
-    from loopml.store import schema
-    from loopml.tracking import _store
-    from loopml.tracking._validate import check_run_id
+    from loopml.tracking import child_runs, get_run  # searching: not on a cached run's path
 
-    check_run_id(run_id)
-    store = _store.store_for(None)
-    r = schema.runs
-    with store.read() as conn:
-        full = _store.resolve_run_id(conn, run_id)
-        found = _store.fetch_runs(conn, _store.run_query().where(r.c.id == full))[0]
-        children = _store.fetch_runs(
-            conn,
-            _store.run_query()
-            .where(r.c.parent_id == full, r.c.kind == "step")
-            .order_by(r.c.start_time, r.c.id),
-        )
+    found = get_run(run_id)
     if found.kind != "pipeline":
         raise InvalidInput(
-            f"run {full} is a {found.kind!r} run, not a pipeline run. "
+            f"run {found.id} is a {found.kind!r} run, not a pipeline run. "
             "Pass the id of a run a pipeline made (kind 'pipeline')."
         )
     steps = [
@@ -189,8 +188,11 @@ def load_pipeline_run(run_id: str) -> PipelineRun:
                 OutputRecord(**o) for o in orjson.loads(child.tags.get(TAG_OUTPUTS, "[]"))
             ],
         )
-        for child in children
+        for child in child_runs(found.id, kind="step")
     ]
+    ctx = current()  # outputs load later, from this context's stores and materializers
+    for step in steps:
+        step._outputs = Outputs(step.output_records, None, ctx)
     return PipelineRun(
         id=found.id,
         name=found.name,

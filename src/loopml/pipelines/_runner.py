@@ -15,8 +15,9 @@ For each step, in dependency order:
 Each step is a child run (kind ``step``) of the pipeline's run (kind
 ``pipeline``). A step that raises ends FAILED with its traceback, the
 pipeline run ends FAILED, nothing is cached for it, and
-:class:`~loopml.pipelines.PipelineFailed` is raised; running again resumes
-from there, since the steps before it hit the cache.
+:class:`~loopml.errors.PipelineFailed` is raised; running again resumes
+from there, since the steps before it hit the cache. A tuning trial whose
+step the pruner stops ends PRUNED (:class:`~loopml.errors.TrialPruned`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 
-from loopml.errors import InvalidInput, TrialPruned
+from loopml._enum import StrEnum
+from loopml.context import Context, current
+from loopml.data import DatasetVersion
+from loopml.errors import InvalidInput, PipelineFailed, TrialPruned
 from loopml.pipelines._cache import (
     KeyParts,
     Lookup,
@@ -54,38 +58,51 @@ from loopml.pipelines._records import (
     TAG_SOURCE,
     TAG_STEP,
     Outputs,
-    PipelineFailed,
     PipelineRun,
     StepRun,
 )
-from loopml.store import schema
-from loopml.store.artifacts import ArtifactStore, get_artifact_store
-from loopml.store.lineage import add_edges
-from loopml.store.metadata import MetadataStore, get_metadata_store
-from loopml.store.refs import add_refs
+from loopml.store.artifacts import ArtifactStore
+from loopml.store.metadata import MetadataStore
+from loopml.tracking import ArtifactEntry, MetricObserver, RunStatus, active_run, start_run
+from loopml.uri import RunURI, parse_data_uri
 
-__all__ = ["StepEvent", "load_output", "run_pipeline"]
+__all__ = ["StepEvent", "StepState", "execute_pipeline", "load_output", "raise_for_status"]
 
 OUTPUT = "output"
 _PARAM_TEXT_LIMIT = 500
 
 
+class StepState(StrEnum):
+    """Where a step stands while a pipeline runs: ``PENDING``, ``RUNNING``, ``CACHED`` (its
+    outputs came from the cache), then ``FINISHED``, ``FAILED``, ``PRUNED`` or ``SKIPPED``
+    as :class:`~loopml.tracking.RunStatus` says them."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    CACHED = "CACHED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    PRUNED = "PRUNED"
+    SKIPPED = "SKIPPED"
+
+
 @dataclass(frozen=True)
 class StepEvent:
-    """A step changed state: ``pending``, ``running``, ``cached``, ``done``, ``failed``
-    or ``skipped``; ``duration`` in seconds once it is over."""
+    """A step changed state (a :class:`StepState`); ``duration`` in seconds once it is over,
+    ``explain`` why the cache hit or missed."""
 
     step: str
-    state: str
+    state: StepState
     duration: float | None = None
     explain: str = ""
 
 
 @dataclass
 class _Context:
+    ctx: Context
     store: MetadataStore
     artifacts: ArtifactStore
-    root: Any
+    root: Path
     cache: bool
     emit: Callable[[StepEvent], None]
     outputs: dict[str, Outputs]
@@ -108,7 +125,23 @@ class _Pending:
     explain: str
 
 
-def run_pipeline(
+def raise_for_status(result: PipelineRun) -> PipelineRun:
+    """``result`` itself when it FINISHED; :class:`~loopml.errors.PipelineFailed` for a
+    FAILED run and :class:`~loopml.errors.TrialPruned` for a PRUNED one, each carrying it."""
+    if result.status == RunStatus.PRUNED:
+        raise TrialPruned(result.error or "pruned", run=result)
+    if result.status == RunStatus.FAILED:
+        failed = next(s for s in result.steps if s.status == RunStatus.FAILED)
+        raise PipelineFailed(
+            f"step {failed.name!r} of pipeline {result.name!r} failed (run {result.id}); "
+            f"its traceback is stored with step run {failed.run_id}:\n{failed.error}"
+            "Fix it and run again: the steps before it will come from the cache.",
+            result,
+        )
+    return result
+
+
+def execute_pipeline(
     pipe: Pipeline,
     kwargs: dict[str, Any],
     *,
@@ -119,14 +152,15 @@ def run_pipeline(
     executor: str | Executor | None = None,
     parent: str | None = None,
     tags: Mapping[str, str] | None = None,
+    on_metric: MetricObserver | None = None,
 ) -> PipelineRun:
-    """Run ``pipe`` with parameters ``kwargs`` and ``overrides``; see the module docstring."""
-    from loopml.config import get_settings
-    from loopml.tracking import active_run, start_run
-
-    settings = get_settings()
+    """Run ``pipe`` with parameters ``kwargs`` and ``overrides`` and return how it went
+    (FINISHED, FAILED or PRUNED: nothing is raised for a failing step); see the module
+    docstring. ``on_metric`` sees every metric its steps log (tuning prunes with it)."""
+    ctx = current()
+    settings = ctx.settings
     values = resolve_params(
-        pipe.signature, pipe.name, settings.project_root, settings.config, kwargs, overrides
+        pipe.signature, pipe.name, settings.project_root, settings.params, kwargs, overrides
     )
     graph = Graph()
     with building(graph):
@@ -134,11 +168,12 @@ def run_pipeline(
     nodes = graph.order()
     if any(isinstance(r, StepOutput) and r.graph_id != graph.id for r in _flat(returned)):
         raise InvalidInput(f"pipeline {pipe.name!r} returned an output of another pipeline run.")
-    exe = executor if isinstance(executor, Executor) else get_executor(executor, settings)
+    exe = executor if isinstance(executor, Executor) else get_executor(executor, ctx)
 
-    ctx = _Context(
-        store=get_metadata_store(settings.tracking_uri),
-        artifacts=get_artifact_store(settings.artifact_uri),
+    run_ctx = _Context(
+        ctx=ctx,
+        store=ctx.metadata,
+        artifacts=ctx.artifacts,
         root=settings.project_root,
         cache=cache,
         emit=on_event or (lambda event: None),
@@ -147,7 +182,7 @@ def run_pipeline(
         executor=exe,
     )
     for node in nodes:
-        ctx.emit(StepEvent(node.name, "pending"))
+        run_ctx.emit(StepEvent(node.name, StepState.PENDING))
     params = {k: _param_text(v) for k, v in flatten(values).items()}
     prun = start_run(
         experiment,
@@ -162,34 +197,24 @@ def run_pipeline(
             "loopml.executor": exe.name,
             **(tags or {}),
         },
+        on_metric=on_metric,
     )
-    ctx.pipeline_run = prun.id
-    result = PipelineRun(id=prun.id, name=pipe.name, status="RUNNING", params=params)
+    run_ctx.pipeline_run = prun.id
+    result = PipelineRun(id=prun.id, name=pipe.name, status=RunStatus.RUNNING, params=params)
     with prun:
-        failed = _run_nodes(nodes, ctx, result)
+        failed = _run_nodes(nodes, run_ctx, result)
         if failed is not None:
             done = {s.name for s in result.steps}
             for later in nodes:
                 if later.name not in done:
-                    result.steps.append(StepRun(later.name, "SKIPPED"))
-                    ctx.emit(StepEvent(later.name, "skipped"))
+                    result.steps.append(StepRun(later.name, RunStatus.SKIPPED))
+                    run_ctx.emit(StepEvent(later.name, StepState.SKIPPED))
         order = {n.name: i for i, n in enumerate(nodes)}
         result.steps.sort(key=lambda s: order[s.name])
         if failed is not None:
-            result.status = "FAILED"
-            result.error = failed.error
-            if failed.status == "PRUNED":
-                prun.end("KILLED", error=failed.error)
-                result.status = "PRUNED"
-                pruned = TrialPruned(failed.error or f"pruned at step {failed.name!r}")
-                pruned.run = result  # type: ignore[attr-defined]
-                raise pruned
-            raise PipelineFailed(
-                f"step {failed.name!r} of pipeline {pipe.name!r} failed (run {prun.id}); "
-                f"its traceback is stored with step run {failed.run_id}:\n{failed.error}"
-                "Fix it and run again: the steps before it will come from the cache.",
-                result,
-            )
+            status = RunStatus.PRUNED if failed.status == RunStatus.PRUNED else RunStatus.FAILED
+            prun.end(status, error=failed.error)
+            result.error = failed.error or f"step {failed.name!r} ended {status.value}"
     result.status = prun.status
     return result
 
@@ -205,7 +230,7 @@ def _run_nodes(nodes: list[Node], ctx: _Context, result: PipelineRun) -> StepRun
         if running:
             ctx.executor.cancel(list(running))
             for pending in running.values():
-                pending.child.end("KILLED")
+                pending.child.end(RunStatus.KILLED)
         raise
 
 
@@ -236,7 +261,7 @@ def _schedule(
             pending = running.pop(handle)
             record = _finish_node(pending, outcome, ctx)
             result.steps.append(record)
-            if record.status == "FINISHED":
+            if record.status == RunStatus.FINISHED:
                 finished.add(record.name)
             elif failed is None:
                 failed = record
@@ -248,8 +273,6 @@ def _schedule(
 def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
     """Compute the step's key and look it up: a hit is recorded and returned as a
     finished :class:`StepRun`; a miss starts the step's run and returns it pending."""
-    from loopml.tracking import start_run
-
     step = node.step
     started = time.perf_counter()
     parts, datasets = _key_parts(node, ctx)
@@ -284,21 +307,23 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
         activate=not ctx.executor.parallel,
     )
     ctx.run_ids[node.name] = child.id
-    record = StepRun(node.name, "RUNNING", cached=hit is not None, cache_key=key, explain=explain)
+    record = StepRun(
+        node.name, RunStatus.RUNNING, cached=hit is not None, cache_key=key, explain=explain
+    )
     record.run_id = child.id
     record.source_run_id = hit.run_id if hit is not None else child.id
     if hit is None:
-        ctx.emit(StepEvent(node.name, "running", explain=explain))
+        ctx.emit(StepEvent(node.name, StepState.RUNNING, explain=explain))
         return _Pending(node, child, record, key, parts, datasets, started, explain)
-    ctx.emit(StepEvent(node.name, "cached", explain=explain))
-    ctx.outputs[node.name] = Outputs(hit.outputs)
-    _record(ctx, node, child.id, hit.outputs, datasets, None)
-    child.end("FINISHED")
-    record.status = "FINISHED"
+    ctx.emit(StepEvent(node.name, StepState.CACHED, explain=explain))
+    ctx.outputs[node.name] = Outputs(hit.outputs, ctx.artifacts, ctx.ctx)
+    _record(ctx, node, child, hit.outputs, datasets, None)
+    child.end(RunStatus.FINISHED)
+    record.status = RunStatus.FINISHED
     record.output_records = hit.outputs
     record._outputs = ctx.outputs[node.name]
     record.duration = time.perf_counter() - started
-    ctx.emit(StepEvent(node.name, "cached", record.duration, explain))
+    ctx.emit(StepEvent(node.name, StepState.CACHED, record.duration, explain))
     return record
 
 
@@ -325,29 +350,30 @@ def _call_for(node: Node, pending: _Pending, ctx: _Context) -> StepCall:
 def _finish_node(pending: _Pending, outcome: StepResult, ctx: _Context) -> StepRun:
     """Record how a submitted step ended: outputs, lineage and cache entry, or the error."""
     node, child, record = pending.node, pending.child, pending.record
-    if outcome.state != "ok":
-        status = "KILLED" if outcome.state == "pruned" else "FAILED"
-        child.end(status, error=outcome.error)
-        record.status = "PRUNED" if outcome.state == "pruned" else "FAILED"
+    if outcome.status != RunStatus.FINISHED:
+        child.end(outcome.status, error=outcome.error)
+        record.status = outcome.status
         record.error = outcome.error
         record.duration = time.perf_counter() - pending.started
-        ctx.emit(StepEvent(node.name, "failed", record.duration, pending.explain))
+        ctx.emit(
+            StepEvent(node.name, StepState(outcome.status.value), record.duration, pending.explain)
+        )
         return record
     outputs = outcome.outputs
     try:
         entry = (pending.key, node.step.identity, pending.parts) if node.step.cache else None
-        _record(ctx, node, child.id, outputs, pending.datasets, entry)
+        _record(ctx, node, child, outputs, pending.datasets, entry)
         child.set_tags({TAG_OUTPUTS: _outputs_json(outputs)})
     except BaseException:
-        child.end("FAILED", error=traceback.format_exc())
+        child.end(RunStatus.FAILED, error=traceback.format_exc())
         raise
-    ctx.outputs[node.name] = Outputs(outputs, outcome.values)
-    child.end("FINISHED")
-    record.status = "FINISHED"
+    ctx.outputs[node.name] = Outputs(outputs, ctx.artifacts, ctx.ctx, outcome.values)
+    child.end(RunStatus.FINISHED)
+    record.status = RunStatus.FINISHED
     record.output_records = outputs
     record._outputs = ctx.outputs[node.name]
     record.duration = time.perf_counter() - pending.started
-    ctx.emit(StepEvent(node.name, "done", record.duration, pending.explain))
+    ctx.emit(StepEvent(node.name, StepState.FINISHED, record.duration, pending.explain))
     return record
 
 
@@ -386,13 +412,14 @@ def _is_input(value: Any) -> bool:
     return any(True for _ in placeholders_in(value))
 
 
-def _dataset(value: Any) -> Any:
+def _dataset(value: Any) -> DatasetVersion | None:
     """The dataset version ``value`` is or names (``data:/name@3``), else None."""
-    if type(value).__name__ == "DatasetVersion" and hasattr(value, "manifest_digest"):
+    if isinstance(value, DatasetVersion):
         return value
     if isinstance(value, str) and value.startswith("data:/"):
         from loopml.data import get_dataset
 
+        parse_data_uri(value)
         return get_dataset(value)
     return None
 
@@ -400,41 +427,33 @@ def _dataset(value: Any) -> Any:
 def _record(
     ctx: _Context,
     node: Node,
-    run_id: str,
+    child: Any,
     outputs: list[OutputRecord],
     datasets: list[str],
     entry: tuple[str, str, KeyParts] | None,
 ) -> None:
-    """Artifacts, references, lineage and (for a fresh result) the cache entry, in one
-    transaction."""
-    run_uri = f"runs:/{run_id}"
+    """The step run's artifacts with their lineage (the datasets and outputs it read, the
+    outputs it made), then (for a fresh result) the cache entry."""
+    run_uri = child.uri
     edges = [(uri, run_uri, "input") for uri in datasets]
     used = {(p.node, p.output): None for p in placeholders_in(node.arguments)}
     for dep, name in used:
         out = ctx.outputs[dep].records[name]
-        edges.append((f"runs:/{ctx.run_ids[dep]}/{out.path}", run_uri, "input"))
-    edges += [(run_uri, f"{run_uri}/{out.path}", "output") for out in outputs]
-    rows = [{"run_id": run_id, "path": o.path, "digest": o.digest, "size": o.size} for o in outputs]
-    store = ctx.store
-
-    def tx(conn: Connection) -> None:
-        store.upsert(
-            conn, schema.run_artifacts, rows, keys=("run_id", "path"), update=("digest", "size")
-        )
-        add_refs(conn, store, run_uri, [o.digest for o in outputs])
-        add_edges(conn, store, edges)
-        if entry is not None:
-            key, identity, parts = entry
-            save_entry(conn, store, key, identity, parts, outputs, run_id)
-            add_refs(conn, store, f"cache:/{key}", [o.digest for o in outputs])
-
-    store.write(tx)
+        edges.append((str(RunURI(ctx.run_ids[dep], out.path)), run_uri, "input"))
+    edges += [(run_uri, str(RunURI(child.id, out.path)), "output") for out in outputs]
+    child.record_artifacts(
+        [ArtifactEntry(child.id, o.path, o.digest, o.size) for o in outputs], edges
+    )
+    if entry is not None:
+        key, identity, parts = entry
+        save_entry(ctx.store, key, identity, parts, outputs, child.id)
 
 
-def load_output(record: OutputRecord) -> Any:
+def load_output(record: OutputRecord, artifacts: ArtifactStore | None = None) -> Any:
     """The value of a stored output (its bytes verified against their hash)."""
-    data = get_artifact_store().get_bytes(record.digest)
-    return get_materializer(record.materializer).load(data)
+    ctx = current()
+    data = (artifacts or ctx.artifacts).get_bytes(record.digest)
+    return get_materializer(record.materializer, ctx).load(data)
 
 
 def _outputs_json(outputs: list[OutputRecord]) -> str:
