@@ -50,15 +50,13 @@ def run_quickstart(directory: Path) -> None:
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
     import loopml
-    from loopml.config import reset
 
     started = time.perf_counter()
     directory = directory.resolve()
     (directory / "data").mkdir(parents=True, exist_ok=True)
     if not (directory / "loopml.toml").exists():
         (directory / "loopml.toml").write_text("# loopml demo project\n")
-    os.chdir(directory)
-    reset()
+    os.chdir(directory)  # the default context follows the working directory
 
     console.rule("[bold]1. Version the data")
     frame = load_breast_cancer(as_frame=True).frame

@@ -30,25 +30,14 @@ def add(
     """Store PATH as the next version of dataset NAME and pin it in loopml.lock."""
     from loopml.data import add_dataset
 
-    before = _latest(name)
     v = add_dataset(path, name, message=message, profile=not no_profile)
-    if before is not None and before == v.version:
-        console.print(f"[yellow]unchanged[/]: {v.uri} already holds these bytes")
-    else:
+    if v.is_new:
         console.print(f"[green]added[/] {v.uri}")
+    else:
+        console.print(f"[yellow]unchanged[/]: {v.uri} already holds these bytes")
     console.print(
         f"  {v.n_files} file(s), {fmt_bytes(v.total_bytes)}, manifest {v.manifest_digest[:16]}…"
     )
-
-
-def _latest(name: str) -> int | None:
-    from loopml.data import get_dataset
-    from loopml.errors import LoopmlError
-
-    try:
-        return get_dataset(name).version
-    except LoopmlError:
-        return None
 
 
 @app.command("list")
@@ -83,6 +72,7 @@ def show(
 ) -> None:
     """Show a dataset version: its files, schema and profile."""
     from loopml.data import dataset_versions, get_dataset
+    from loopml.uri import RunURI
 
     v = get_dataset(uri)
     numbers = [x.version for x in dataset_versions(v.name)]
@@ -95,7 +85,7 @@ def show(
     if v.message:
         console.print(f"  message:   {v.message}")
     if v.run_id:
-        console.print(f"  run:       runs:/{v.run_id}")
+        console.print(f"  run:       {RunURI(v.run_id)}")
     _show_files(v, files)
     _show_profile(v)
 

@@ -8,31 +8,23 @@ from loopml.cli._output import console
 
 app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 
+_TRACKING_URI = typer.Option(None, "--tracking-uri", help="Database URL (default: configured).")
+
 
 @app.command("upgrade")
-def upgrade(
-    tracking_uri: str = typer.Option(
-        None, "--tracking-uri", help="Database URL (default: configured)."
-    ),
-) -> None:
+def upgrade(tracking_uri: str = _TRACKING_URI) -> None:
     """Apply pending schema migrations (they also run on first use)."""
-    from loopml.config import get_settings
-    from loopml.store.metadata import MetadataStore, _redact
+    from loopml.context import current, upgrade_schema
+    from loopml.uri import redact
 
-    uri = tracking_uri or get_settings().tracking_uri
-    revision = MetadataStore(uri).upgrade()
-    console.print(f"{_redact(uri)} is at schema revision [bold]{revision}[/]")
+    revision = upgrade_schema(tracking_uri)
+    shown = redact(tracking_uri or current().settings.store.tracking_uri)
+    console.print(f"{shown} is at schema revision [bold]{revision}[/]")
 
 
 @app.command("current")
-def current(
-    tracking_uri: str = typer.Option(
-        None, "--tracking-uri", help="Database URL (default: configured)."
-    ),
-) -> None:
+def current_revision(tracking_uri: str = _TRACKING_URI) -> None:
     """Print the schema revision of the database."""
-    from loopml.config import get_settings
-    from loopml.store.metadata import MetadataStore
+    from loopml.context import schema_revision
 
-    store = MetadataStore(tracking_uri or get_settings().tracking_uri, migrate=False)
-    console.print(store.schema_revision() or "(empty)")
+    console.print(schema_revision(tracking_uri) or "(empty)")

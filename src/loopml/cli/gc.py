@@ -16,13 +16,9 @@ def gc(
     ),
 ) -> None:
     """Remove objects that no dataset version, run, model or cache entry references."""
-    from loopml.store.artifacts import get_artifact_store
-    from loopml.store.metadata import get_metadata_store
-    from loopml.store.refs import collect_garbage
+    from loopml.context import gc as collect
 
-    report = collect_garbage(
-        get_metadata_store(), get_artifact_store(), dry_run=dry_run, grace_seconds=grace
-    )
+    report = collect(dry_run=dry_run, grace_seconds=grace)
     verb = "would remove" if dry_run else "removed"
     for digest, size in report.removed[:20]:
         console.print(f"  {digest[:16]}…  {fmt_bytes(size)}")

@@ -15,8 +15,7 @@ def lineage(
     from rich.markup import escape
     from rich.tree import Tree
 
-    from loopml.store.lineage import LineageNode
-    from loopml.tracking.lineage import get_lineage
+    from loopml.lineage import LineageNode, get_lineage
 
     result = get_lineage(uri, depth=depth)
 
@@ -25,7 +24,7 @@ def lineage(
         return f"{escape(uri)} [cyan]{escape(label)}[/]" if label else escape(uri)
 
     def build(tree: Tree, node: LineageNode) -> None:
-        for child in node.children or []:
+        for child in node.children:
             build(tree.add(f"[dim]{child.relation}[/] {name(child.uri)}"), child)
 
     up = Tree(f"[bold]{name(result.uri)}[/] [dim]← upstream (what it came from)[/]")

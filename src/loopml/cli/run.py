@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -15,15 +12,16 @@ from loopml.cli._output import console, fmt_duration
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from loopml.pipelines import Pipeline, StepEvent
+    from loopml.pipelines import PipelineRun, StepEvent
 
 _STYLES = {
-    "pending": "dim",
-    "running": "yellow",
-    "cached": "cyan",
-    "done": "green",
-    "failed": "bold red",
-    "skipped": "dim",
+    "PENDING": "dim",
+    "RUNNING": "yellow",
+    "CACHED": "cyan",
+    "FINISHED": "green",
+    "FAILED": "bold red",
+    "PRUNED": "yellow",
+    "SKIPPED": "dim",
 }
 
 
@@ -50,11 +48,9 @@ def run(
     ),
 ) -> None:
     """Run a pipeline: each step runs in this process (or on Ray), or comes from the cache."""
-    from loopml.config import get_settings
-    from loopml.pipelines import PipelineFailed
+    from loopml.pipelines import PipelineFailed, load_pipeline
 
-    settings = get_settings()
-    pipe = _load(pipeline or _entry(settings.config), settings.project_root)
+    pipe = load_pipeline(pipeline)
     view = _LiveView()
     with view:
         try:
@@ -67,10 +63,10 @@ def run(
         except PipelineFailed as exc:
             view.stop()
             if explain:
-                _print_explain(exc.run.explain)
+                _print_explain(exc.run)
             raise
     if explain:
-        _print_explain(result.explain)
+        _print_explain(result)
     cached = sum(s.cached for s in result.steps)
     console.print(
         f"[green]{result.status}[/] pipeline {result.name!r} run {result.id}: "
@@ -80,57 +76,16 @@ def run(
     )
 
 
-def _entry(config: dict[str, Any]) -> str:
-    from loopml.errors import InvalidInput
-
-    entry = (config.get("pipeline") or {}).get("entry")
-    if not entry:
-        raise InvalidInput(
-            "no pipeline to run: give one as 'loopml run module:function', or set it in "
-            'loopml.toml:\n\n[pipeline]\nentry = "pipeline:train"'
-        )
-    return str(entry)
-
-
-def _load(target: str, root: Path) -> Pipeline:
-    from loopml.errors import InvalidInput, NotFound
-    from loopml.pipelines import Pipeline
-
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise InvalidInput(
-            f"invalid pipeline {target!r}: expected module:function, e.g. 'pipeline:train'."
-        )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name.split(".")[0] and exc.name != module_name:
-            raise
-        raise NotFound(
-            f"cannot import module {module_name!r} of pipeline {target!r} from {root}. "
-            "Check [pipeline] entry in loopml.toml; the module must be importable from the "
-            "project root."
-        ) from None
-    found = getattr(module, attr, None)
-    if not isinstance(found, Pipeline):
-        got = "nothing" if found is None else type(found).__name__
-        raise InvalidInput(
-            f"{target!r} must name a function decorated with @loopml.pipeline, got {got}."
-        )
-    return found
-
-
-def _print_explain(text: str) -> None:
+def _print_explain(run: PipelineRun) -> None:
     from rich.markup import escape
 
     console.print("[bold]cache[/]")
-    for line in text.splitlines():
-        name, _, why = line.partition(": ")
-        style = "cyan" if why.startswith("hit") else "yellow"
+    for step in run.steps:
+        style = "cyan" if step.cached else "yellow"
         console.print(
-            f"  {escape(name)}: [{style}]{escape(why)}[/]", highlight=False, soft_wrap=True
+            f"  {escape(step.name)}: [{style}]{escape(step.explain)}[/]",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -143,7 +98,7 @@ class _LiveView:
     def __init__(self) -> None:
         from rich.live import Live
 
-        self.states: dict[str, tuple[str, float | None, float]] = {}
+        self.states: dict[str, tuple[str, float | None, float]] = {}  # step -> state, time
         self.interactive = console.is_terminal
         self.live = Live(console=console, auto_refresh=False, transient=False)
         self._stopped = False
@@ -167,7 +122,7 @@ class _LiveView:
             console.print(self._table())
 
     def update(self, event: StepEvent) -> None:
-        self.states[event.step] = (event.state, event.duration, time.perf_counter())
+        self.states[event.step] = (event.state.value, event.duration, time.perf_counter())
         if self.interactive:
             self.live.update(self._table(), refresh=True)
 
@@ -181,7 +136,8 @@ class _LiveView:
         now = time.perf_counter()
         for name, (state, duration, since) in self.states.items():
             shown = (
-                duration if duration is not None else (now - since if state == "running" else None)
+                duration if duration is not None else (now - since if state == "RUNNING" else None)
             )
-            table.add_row(name, f"[{_STYLES.get(state, '')}]{state}[/]", fmt_duration(shown))
+            style = _STYLES.get(state, "")
+            table.add_row(name, f"[{style}]{state.lower()}[/]", fmt_duration(shown))
         return table

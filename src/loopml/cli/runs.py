@@ -44,8 +44,7 @@ def list_runs(
     """List runs as a table, with their main metrics and params."""
     from rich.table import Table
 
-    from loopml.tracking import search_runs
-    from loopml.tracking._filter import parse_filter, parse_order_by
+    from loopml.tracking import mentioned_keys, search_runs
 
     runs = search_runs(
         filter,
@@ -57,18 +56,9 @@ def list_runs(
     if not runs:
         console.print("No runs found.")
         return
-    mentioned = [o.field for o in (parse_order_by(o) for o in order_by or [])]
-    node = parse_filter(filter)
-    metric_keys = _pick_keys(
-        [f.key for f in mentioned if f.kind == "metric"] + _filter_keys(node, "metric"),
-        [r.metrics for r in runs],
-        4,
-    )
-    param_keys = _pick_keys(
-        [f.key for f in mentioned if f.kind == "param"] + _filter_keys(node, "param"),
-        [r.params for r in runs],
-        3,
-    )
+    named = mentioned_keys(filter, list(order_by or []))
+    metric_keys = _pick_keys(list(named.metrics), [r.metrics for r in runs], 4)
+    param_keys = _pick_keys(list(named.params), [r.params for r in runs], 3)
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("id", no_wrap=True)
     table.add_column("name", min_width=8, overflow="fold")
@@ -106,7 +96,7 @@ def show(
     from rich.markup import escape
     from rich.table import Table
 
-    from loopml.tracking import get_run, list_artifacts, search_runs
+    from loopml.tracking import child_runs, get_run, list_artifacts
 
     run = get_run(run_id, tracking_uri=tracking_uri)
     console.print(f"[bold]{escape(run.name)}[/]  {run.id}  [dim]({escape(run.experiment)})[/]")
@@ -144,7 +134,7 @@ def show(
         for entry in artifacts:
             table.add_row(escape(entry.path), fmt_bytes(entry.size))
         console.print(table)
-    children = search_runs(f"parent_id = '{run.id}'", tracking_uri=tracking_uri)
+    children = child_runs(run.id, tracking_uri=tracking_uri)
     if children:
         _section("child runs", {c.id[:8]: f"{c.name} ({c.status})" for c in children})
     _section("environment", run.environment)
@@ -235,15 +225,13 @@ def _section(title: str, values: dict[str, str]) -> None:
 
 
 def _print_diff(run: Run, tracking_uri: str | None) -> None:
-    from loopml.config import get_settings
-    from loopml.store.artifacts import get_artifact_store
+    from loopml.tracking import get_git_diff
 
     console.print("\n[bold]git diff[/]")
-    if not run.git_diff_digest:
+    text = get_git_diff(run.id, tracking_uri=tracking_uri)
+    if text is None:
         console.print("[dim](no uncommitted changes were recorded)[/]")
         return
-    store = get_artifact_store(get_settings(tracking_uri=tracking_uri).artifact_uri)
-    text = store.get_bytes(run.git_diff_digest).decode("utf-8", "replace")
     console.out(text, highlight=False)
 
 
@@ -260,15 +248,3 @@ def _pick_keys(preferred: list[str], maps: Sequence[Mapping[str, object]], limit
         if key not in keys:
             keys.append(key)
     return keys[: max(limit, len(preferred))]
-
-
-def _filter_keys(node: object, kind: str) -> list[str]:
-    from loopml.tracking._filter import And, Comparison, Not, Or
-
-    if isinstance(node, Comparison):
-        return [node.field.key] if node.field.kind == kind else []
-    if isinstance(node, (And, Or)):
-        return [k for item in node.items for k in _filter_keys(item, kind)]
-    if isinstance(node, Not):
-        return _filter_keys(node.item, kind)
-    return []

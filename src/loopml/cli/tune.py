@@ -73,12 +73,10 @@ def tune(
     ),
 ) -> None:
     """Tune a pipeline's parameters over the search space in \\[tune.space] of loopml.toml."""
-    from loopml.cli.run import _entry, _load
-    from loopml.config import get_settings
+    from loopml.pipelines import load_pipeline
     from loopml.pipelines import tune as run_tuning
 
-    settings = get_settings()
-    pipe = _load(pipeline or _entry(settings.config), settings.project_root)
+    pipe = load_pipeline(pipeline)
     progress = _Progress()
     with progress:
         result = run_tuning(
@@ -100,7 +98,7 @@ def tune(
     if write_best:
         path = result.write_best(write_best)
         console.print(f"wrote the best parameters to {path}", highlight=False, soft_wrap=True)
-        fixed = _also_in_loopml_toml(result.best_params, settings.config)
+        fixed = result.params_set_in_config()
         if fixed:
             console.print(
                 f"[yellow]note:[/] [params] in loopml.toml also sets {', '.join(fixed)}, and it "
@@ -108,13 +106,6 @@ def tune(
                 highlight=False,
                 soft_wrap=True,
             )
-
-
-def _also_in_loopml_toml(best: dict[str, Any], config: dict[str, Any]) -> list[str]:
-    from loopml.pipelines._params import flatten
-
-    table = flatten(config.get("params") or {})
-    return [k for k in best if k in table]
 
 
 def _summary(study: Study) -> None:
