@@ -16,6 +16,7 @@ with a message; under CI (``CI=true``) it fails instead.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +29,9 @@ RAY_ENV = "LOOPML_TEST_RAY"
 
 
 def _reset_loopml() -> None:
-    import loopml.config as config
+    import loopml.context
 
-    config.reset()
-    try:
-        from loopml.store import artifacts, metadata
-    except ImportError:  # pragma: no cover
-        return
-    metadata.reset_stores()
-    artifacts._stores.clear()
-    try:
-        from loopml.tracking import _state
-    except ImportError:
-        return
-    _state.reset()
+    loopml.context.reset()
 
 
 def require_service(env: str, what: str) -> str:
@@ -75,11 +65,20 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "LOOPML_DATA_REMOTE",
         "LOOPML_PROJECT_DIR",
         "LOOPML_FLUSH_INTERVAL",
+        "LOOPML_EXECUTOR",
     ):
         monkeypatch.delenv(var, raising=False)
     _reset_loopml()
+    path_before = list(sys.path)
     yield root
     _reset_loopml()
+    # modules a test imported from its project (loopml.load_pipeline puts the root on
+    # sys.path) must not shadow the next test's modules of the same name
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if origin and Path(origin).resolve().is_relative_to(root.resolve()):
+            del sys.modules[name]
+    sys.path[:] = path_before
 
 
 def postgres_schema_url(base: str) -> Iterator[str]:
@@ -94,9 +93,7 @@ def postgres_schema_url(base: str) -> Iterator[str]:
     try:
         yield f"{base}{sep}options=-csearch_path%3D{schema}"
     finally:
-        from loopml.store import metadata
-
-        metadata.reset_stores()
+        _reset_loopml()
         with engine.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         engine.dispose()

@@ -13,6 +13,21 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
         assert getattr(loopml, name) is not None, name
 
 
+def test_exports_are_the_names_the_stub_lists() -> None:
+    import ast
+    from pathlib import Path
+
+    stub = ast.parse(Path(loopml.__file__).with_suffix(".pyi").read_text())
+    listed = {
+        alias.asname or alias.name
+        for node in stub.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert set(loopml.__all__) == listed
+    assert listed <= set(dir(loopml))
+
+
 def test_importing_loopml_loads_nothing_heavy() -> None:
     code = (
         "import sys, json, loopml; "
@@ -26,7 +41,7 @@ def test_importing_loopml_loads_nothing_heavy() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     import pytest
 
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+    with pytest.raises(AttributeError, match=r"^module 'loopml' has no attribute 'nope'$"):
         loopml.nope  # noqa: B018
 
 

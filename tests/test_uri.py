@@ -3,7 +3,18 @@ from __future__ import annotations
 import pytest
 
 from loopml.errors import InvalidInput
-from loopml.uri import DataURI, ModelURI, RunURI, parse_data_uri, parse_uri
+from loopml.uri import (
+    CacheURI,
+    DataURI,
+    ModelURI,
+    RunURI,
+    ValidationURI,
+    local_path,
+    parse_data_uri,
+    parse_uri,
+    redact,
+    scheme_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -16,6 +27,8 @@ from loopml.uri import DataURI, ModelURI, RunURI, parse_data_uri, parse_uri
         ("runs:/0123abcd0123abcd", RunURI("0123abcd0123abcd", "")),
         ("models:/churn/2", ModelURI("churn", 2, None)),
         ("models:/churn@champion", ModelURI("churn", None, "champion")),
+        ("validation:/0123abcd0123abcd", ValidationURI("0123abcd0123abcd")),
+        ("cache:/" + "ab" * 32, CacheURI("ab" * 32)),
     ],
 )
 def test_uris_parse_into_records(text: str, expected: object) -> None:
@@ -37,8 +50,48 @@ def test_bare_dataset_names_are_accepted() -> None:
         ("runs:/not-hex", "malformed run URI"),
         ("models:/m", "malformed model URI"),
         ("s3://bucket/x", "unknown URI"),
+        ("validation:/xyz", "malformed validation URI"),
+        ("cache:/short", "malformed cache URI"),
     ],
 )
 def test_malformed_uris_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_uri(text)
+
+
+def test_records_print_the_uri_they_parse_from() -> None:
+    for text in (
+        "data:/iris@3",
+        "runs:/0123abcd0123abcd",
+        "runs:/0123abcd0123abcd/model/model.pkl",
+        "models:/churn/2",
+        "models:/churn@champion",
+        "validation:/0123abcd0123abcd",
+        "cache:/" + "ab" * 32,
+    ):
+        assert str(parse_uri(text)) == text
+    assert str(RunURI("4f3a9c0e" * 4, "outputs/model.skops")) == (
+        "runs:/4f3a9c0e4f3a9c0e4f3a9c0e4f3a9c0e/outputs/model.skops"
+    )
+    assert str(DataURI("iris")) == "data:/iris@latest"
+
+
+def test_scheme_of_names_the_scheme_or_refuses() -> None:
+    assert scheme_of("data:/iris@3") == "data"
+    assert scheme_of("runs:/0123abcd") == "runs"
+    with pytest.raises(InvalidInput, match="malformed URI"):
+        scheme_of("iris")
+
+
+def test_local_path_is_none_for_remote_urls() -> None:
+    assert local_path("/tmp/objects") == "/tmp/objects"
+    assert local_path("relative/objects") == "relative/objects"
+    assert local_path("file:///tmp/objects") == "/tmp/objects"
+    assert local_path("s3://bucket/prefix") is None
+
+
+def test_redact_hides_passwords_and_secret_query_values() -> None:
+    assert redact("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact("s3://bucket/x?token=abc123&region=eu") == "s3://bucket/x?token=***&region=eu"
+    assert redact("/plain/path") == "/plain/path"

@@ -23,11 +23,11 @@ def test_lineage_walks_from_data_to_runs_with_labels(backend: str, project: Path
     data_uri, run_id = _dataset_and_run(project)
     lin = loopml.get_lineage("data:/tiny@latest")
     assert lin.uri == data_uri == "data:/tiny@1"
-    assert [c.uri for c in lin.downstream.children or []] == [f"runs:/{run_id}"]
+    assert [c.uri for c in lin.downstream.children] == [f"runs:/{run_id}"]
     assert lin.labels[f"runs:/{run_id}"] == "reader (exp, finished)"
     assert "two rows" in lin.labels[data_uri]
     up = loopml.get_lineage(f"runs:/{run_id}")
-    assert [(c.relation, c.uri) for c in up.upstream.children or []] == [("input", data_uri)]
+    assert [(c.relation, c.uri) for c in up.upstream.children] == [("input", data_uri)]
 
 
 def test_lineage_cli_prints_both_directions(backend: str, project: Path) -> None:

@@ -151,18 +151,13 @@ def test_errors_are_one_line_messages_without_traceback(
 
 
 def test_list_marks_running_runs_whose_process_is_gone(backend: str, wide: CliRunner) -> None:
-    from sqlalchemy import update
-
-    from loopml.store import schema
-    from loopml.store.metadata import get_metadata_store
+    from loopml.context import current
 
     gone = subprocess.Popen(["true"])
     gone.wait()
     run = start_run("iris", run_name="orphan")
-    get_metadata_store().write(
-        lambda conn: conn.execute(
-            update(schema.runs).where(schema.runs.c.id == run.id).values(pid=gone.pid)
-        )
+    current().metadata.write(
+        lambda conn: conn.execute("UPDATE runs SET pid = ? WHERE id = ?", (gone.pid, run.id))
     )
     result = wide.invoke(app, ["runs", "list"])
     assert "RUNNING (process gone)" in result.output

@@ -34,14 +34,11 @@ class Snapshot:
 
 
 def snapshot(project: Path) -> Snapshot:
-    from sqlalchemy import func, select
+    from loopml.context import current
 
-    from loopml.store import schema
-    from loopml.store.metadata import get_metadata_store
-
-    tables = (schema.datasets, schema.dataset_versions, schema.object_refs, schema.lineage)
-    with get_metadata_store().read() as conn:
-        rows = tuple(conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables)
+    tables = ("datasets", "dataset_versions", "object_refs", "lineage")
+    with current().metadata.read() as conn:
+        rows = tuple(int(conn.scalar(f"SELECT count(*) FROM {t}")) for t in tables)
     lock = project / "loopml.lock"
     return Snapshot(
         rows, frozenset(object_files(project)), lock.read_bytes() if lock.exists() else None

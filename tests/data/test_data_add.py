@@ -11,6 +11,8 @@ import pytest
 from datahelp import make_folder, object_files, snapshot
 
 import loopml
+from loopml import lineage
+from loopml.context import active_runs, current
 from loopml.data import add_dataset, get_dataset
 from loopml.errors import InvalidInput, NotFound
 from loopml.store.artifacts import hash_file
@@ -46,14 +48,34 @@ def test_same_bytes_are_stored_once_and_unchanged_folder_returns_same_version(
     objects = object_files(project)
     assert len(objects) == 21 + 1  # 21 distinct files + the manifest
 
+    assert v1.is_new is True
     again = add_dataset(folder, "docs")
     assert again.version == 1 and again.manifest_digest == v1.manifest_digest
+    assert again.is_new is False
+    assert again == v1
     assert object_files(project) == objects
 
     (folder / "new.txt").write_text("hello")
     v2 = add_dataset(folder, "docs")
-    assert v2.version == 2
+    assert v2.version == 2 and v2.is_new is True
     assert len(object_files(project) - objects) == 2  # the new file and the new manifest
+
+
+def test_is_new_tells_whether_add_made_a_version(backend: str, project: Path) -> None:
+    path = project / "x.txt"
+    path.write_text("one")
+    first = add_dataset(path, "x")
+    assert (first.version, first.is_new) == (1, True)
+    same = add_dataset(path, "x")  # identical bytes: the same version, nothing new
+    assert (same.version, same.is_new) == (1, False)
+    path.write_text("two")
+    changed = add_dataset(path, "x")
+    assert (changed.version, changed.is_new) == (2, True)
+    path.write_text("one")  # back to version 1's bytes: a new version, since 2 is newest
+    back = add_dataset(path, "x")
+    assert (back.version, back.is_new) == (3, True)
+    assert back.manifest_digest == first.manifest_digest
+    assert [v.version for v in loopml.data.dataset_versions("x")] == [1, 2, 3]
 
 
 def test_equal_folders_have_equal_manifest_digests(project: Path) -> None:
@@ -122,39 +144,29 @@ def test_known_digest_whose_object_was_removed_is_stored_again(project: Path) ->
     path.write_bytes(b"abc" * 1000)
     v = add_dataset(path, "a")
     digest = v.files()[0].digest
-    from loopml.store.artifacts import get_artifact_store
-
-    get_artifact_store().delete(digest)
+    current().artifacts.delete(digest)
     path.write_bytes(b"abc" * 1000)  # same bytes, so the same version
     assert add_dataset(path, "a").version == 1
-    assert get_artifact_store().exists(digest)
+    assert current().artifacts.exists(digest)
 
 
 def test_active_run_records_lineage_and_run_id(
     backend: str, iris_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import loopml.tracking as tracking
-
     run = SimpleNamespace(id="ab" * 16)
-    monkeypatch.setattr(tracking, "active_run", lambda: run, raising=False)
+    monkeypatch.setattr(active_runs(), "current", lambda: run)
     v = add_dataset(iris_csv, "iris")
     assert v.run_id == run.id
-    from loopml.store.lineage import upstream
-    from loopml.store.metadata import get_metadata_store
-
-    edges = upstream(get_metadata_store(), "data:/iris@1")
+    edges = lineage.upstream("data:/iris@1")
     assert [(e.src, e.relation) for e in edges] == [(f"runs:/{run.id}", "output")]
 
 
 def test_object_refs_are_recorded_for_the_version(backend: str, project: Path) -> None:
-    from loopml.store.metadata import get_metadata_store
-    from loopml.store.refs import referenced_digests
-
     folder = make_folder(project / "d", 5)
     v = add_dataset(folder, "d")
-    assert referenced_digests(get_metadata_store()) == {v.manifest_digest} | {
-        e.digest for e in v.files()
-    }
+    with current().metadata.read() as conn:
+        referenced = set(conn.column("SELECT DISTINCT digest FROM object_refs"))
+    assert referenced == {v.manifest_digest} | {e.digest for e in v.files()}
 
 
 def test_missing_path_is_not_found_and_stores_nothing(backend: str, project: Path) -> None:
@@ -276,9 +288,5 @@ def test_adding_inside_a_real_run_links_the_run_and_the_version(
         v = add_dataset(iris_csv, "iris")
         used = run.use_dataset("iris@1")
     assert v.run_id == run.id and used.uri == v.uri
-    from loopml.store.lineage import downstream, upstream
-    from loopml.store.metadata import get_metadata_store
-
-    store = get_metadata_store()
-    assert (f"runs:/{run.id}", "output") in {(e.src, e.relation) for e in upstream(store, v.uri)}
-    assert (f"runs:/{run.id}", "input") in {(e.dst, e.relation) for e in downstream(store, v.uri)}
+    assert (f"runs:/{run.id}", "output") in {(e.src, e.relation) for e in lineage.upstream(v.uri)}
+    assert (f"runs:/{run.id}", "input") in {(e.dst, e.relation) for e in lineage.downstream(v.uri)}

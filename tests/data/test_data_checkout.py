@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from datahelp import make_folder
 
+from loopml.context import current
 from loopml.data import add_dataset, checkout, read_lock, status
 from loopml.errors import CorruptObject, InvalidInput, NotFound
-from loopml.store.artifacts import get_artifact_store, hash_file
+from loopml.store.artifacts import hash_file
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -146,7 +147,7 @@ def test_checkout_refuses_a_corrupt_object_and_leaves_the_copy_as_it_was(project
     folder = make_folder(project / "data" / "docs", 6)
     v = add_dataset(folder, "docs")
     victim = v.files()[0]
-    obj = get_artifact_store().path(victim.digest)  # type: ignore[attr-defined]
+    obj = current().artifacts.path(victim.digest)  # type: ignore[attr-defined]
     os.chmod(obj, 0o644)
     obj.write_bytes(b"tampered")
     (folder / victim.path).write_bytes(b"local edit")
@@ -162,7 +163,7 @@ def test_checkout_missing_objects_without_a_remote_tells_how_to_fetch(project: P
     path = project / "a.txt"
     path.write_text("hello")
     v = add_dataset(path, "a")
-    get_artifact_store().delete(v.files()[0].digest)
+    current().artifacts.delete(v.files()[0].digest)
     path.unlink()
     with pytest.raises(NotFound, match=r"not in the local store.*\[data\] remote"):
         checkout()
@@ -188,7 +189,7 @@ def _git(cwd: Path, *args: str) -> None:
 def test_git_checkout_of_an_old_commit_then_data_checkout_restores_old_data(
     project: Path,
 ) -> None:
-    from loopml.store import metadata
+    import loopml.context
 
     (project / ".gitignore").write_text(".loopml/\ndata/\n")
     folder = make_folder(project / "data" / "docs", 8)
@@ -205,7 +206,7 @@ def test_git_checkout_of_an_old_commit_then_data_checkout_restores_old_data(
     new = _tree(folder)
 
     # forget the metadata entirely: the lock and the objects must be enough
-    metadata.reset_stores()
+    loopml.context.reset()
     (project / ".loopml" / "loopml.db").unlink()
 
     _git(project, "checkout", "-q", "HEAD~1")

@@ -92,6 +92,19 @@ def test_to_pandas_refuses_mixed_schemas_naming_the_file(project: Path) -> None:
         add_dataset(folder, "mixed").to_pandas()
 
 
+def test_to_pandas_widens_int_and_float_files_of_the_same_column(project: Path) -> None:
+    folder = project / "widen"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x,y\n1,a\n2,b\n")
+    (folder / "b.csv").write_text("x,y\n3.5,c\n")
+    v = add_dataset(folder, "widen")
+    table = v.to_arrow()
+    assert str(table.schema.field("x").type) == "double"
+    assert table.column("x").to_pylist() == [1.0, 2.0, 3.5]
+    frame = v.to_pandas()
+    assert frame["x"].tolist() == [1.0, 2.0, 3.5] and frame["y"].tolist() == ["a", "b", "c"]
+
+
 def test_to_pandas_of_non_tabular_data_says_so(project: Path) -> None:
     folder = make_folder(project / "texts", 3)
     with pytest.raises(InvalidInput, match="holds no tabular files"):
@@ -111,9 +124,15 @@ def test_parquet_round_trip(project: Path) -> None:
 
 
 def test_public_names_are_sorted_and_all_resolve() -> None:
+    import ast
+
     import loopml.data
 
-    assert loopml.data.__all__ == sorted(loopml.data._EXPORTS)
+    stub = ast.parse(Path(loopml.data.__file__).with_suffix(".pyi").read_text())
+    declared = [
+        a.asname or a.name for n in stub.body if isinstance(n, ast.ImportFrom) for a in n.names
+    ]
+    assert loopml.data.__all__ == sorted(declared)
     for name in loopml.data.__all__:
         assert getattr(loopml.data, name) is not None
 

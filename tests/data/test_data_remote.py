@@ -20,11 +20,11 @@ def _remote_files(root: Path) -> list[Path]:
 
 
 def _wipe_local(project: Path) -> None:
-    from loopml.store import artifacts
+    import loopml.context
 
     shutil.rmtree(project / ".loopml" / "artifacts")
     shutil.rmtree(project / ".loopml" / "cache", ignore_errors=True)
-    artifacts._stores.clear()
+    loopml.context.reset()
     from loopml.data import _manifest
 
     _manifest._load_cached.cache_clear()

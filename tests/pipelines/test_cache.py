@@ -6,7 +6,7 @@ from types import ModuleType
 from tests.pipelines.conftest import HELPERS, PIPE, ProjectCode
 
 import loopml
-from loopml.store.artifacts import get_artifact_store
+from loopml.context import current
 
 
 def _cached(run: loopml.PipelineRun) -> list[bool]:
@@ -154,7 +154,7 @@ def test_changed_input_data_misses(project: Path, code: ProjectCode) -> None:
 def test_a_deleted_artifact_is_a_miss_that_says_so(backend: str, sums: ModuleType) -> None:
     first = sums.sums()
     digest = first.steps[2].output_records[0].digest
-    get_artifact_store().delete(digest)
+    current().artifacts.delete(digest)
     run = sums.sums()
     assert _cached(run) == [True, True, False]
     assert run.steps[2].explain.startswith("miss: artifact missing: output")
@@ -198,13 +198,8 @@ def test_a_step_with_cache_off_always_runs(project: Path, code: ProjectCode) -> 
 
 
 def test_cached_outputs_are_referenced_so_gc_keeps_them(project: Path, sums: ModuleType) -> None:
-    from loopml.store.metadata import get_metadata_store
-    from loopml.store.refs import collect_garbage
-
     run = sums.sums()
-    report = collect_garbage(
-        get_metadata_store(), get_artifact_store(), dry_run=False, grace_seconds=0
-    )
+    report = loopml.gc(dry_run=False, grace_seconds=0)
     kept = {d for d, _ in report.removed}
     assert run.steps[2].output_records[0].digest not in kept
     assert sums.sums().steps[2].cached

@@ -87,7 +87,6 @@ def test_params_come_from_defaults_files_and_overrides(project: Path) -> None:
         "[params]\ndepth = 5\nunrelated = 1\n[params.model]\nlr = 0.5\n"
     )
     (project / "params.yaml").write_text("depth: 4\nmodel:\n  l2: 1.0\n")
-    loopml.config.reset()
     seen = {}
 
     @loopml.pipeline

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.pipelines.conftest import ProjectCode
 
+import loopml
 import loopml.pipelines as lp
+from loopml.context import current
 from loopml.errors import InvalidInput
+from loopml.pipelines import Materializer
 from loopml.pipelines._materializers import find_materializer, get_materializer
 
 
@@ -105,3 +110,70 @@ def test_a_frame_passed_as_a_param_is_keyed_by_its_content(project: Path) -> Non
     assert repr(big) == repr(other)
     assert hash_value(big) != hash_value(other)
     assert hash_value(big) == hash_value(big.copy())
+
+
+BOX = """
+import loopml
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+@loopml.step
+def boxed(v: int) -> Box:
+    return Box(v)
+
+@loopml.pipeline
+def p(v: int = 3):
+    return boxed(v)
+"""
+
+
+def _register_box(register: Callable[..., Materializer], box: type) -> Materializer:
+    return register(
+        box, save=lambda b: str(b.v).encode(), load=lambda d: box(int(d)), ext="box", name="box"
+    )
+
+
+def test_a_materializer_registered_on_a_client_is_not_seen_by_another_client(
+    project: Path, code: ProjectCode, tmp_path: Path
+) -> None:
+    code.write("box_pipe", BOX)
+    mod = code.load("box_pipe")
+    a = loopml.Client(project, tracking_uri=f"sqlite:///{tmp_path / 'a.db'}")
+    b = loopml.Client(project, tracking_uri=f"sqlite:///{tmp_path / 'b.db'}")
+    _register_box(a.register_materializer, mod.Box)
+    assert a.materializers[mod.Box].name == "box"
+    assert b.materializers == {}
+    assert find_materializer(mod.Box(1), a) == a.materializers[mod.Box]
+    assert find_materializer(mod.Box(1), b) is None
+    assert find_materializer(mod.Box(1)) is None  # nor by the default context
+    assert get_materializer("box", a).load(b"7").v == 7
+    with pytest.raises(InvalidInput, match="no materializer named 'box'"):
+        get_materializer("box", b)
+
+    run = a.run_pipeline(mod.p)
+    record = run.steps[0].output_records[0]
+    assert (record.materializer, record.path) == ("box", "outputs/output.box")
+    assert run.steps[0].output.v == 3
+    assert a.load_pipeline_run(run.id).steps[0].output.v == 3
+
+    with pytest.raises(lp.PipelineFailed) as err:
+        b.run_pipeline(mod.p)
+    error = err.value.run.steps[0].error or ""
+    assert "box_pipe.Box" in error and "register_materializer" in error
+
+
+def test_a_materializer_registered_by_the_module_function_serves_the_default_context(
+    project: Path, code: ProjectCode
+) -> None:
+    code.write("box_pipe", BOX)
+    mod = code.load("box_pipe")
+    _register_box(lp.register_materializer, mod.Box)
+    assert current().materializers[mod.Box].name == "box"
+    run = mod.p()
+    record = run.steps[0].output_records[0]
+    assert (record.materializer, record.path) == ("box", "outputs/output.box")
+    assert loopml.load_pipeline_run(run.id).steps[0].output.v == 3
+    assert mod.p().steps[0].cached
+    assert find_materializer(mod.Box(1), loopml.Client(project)) is None

@@ -6,8 +6,7 @@ from types import ModuleType
 from tests.pipelines.conftest import ProjectCode
 
 import loopml
-from loopml.store.lineage import downstream, upstream
-from loopml.store.metadata import get_metadata_store
+from loopml.lineage import downstream, upstream
 
 
 def test_steps_run_in_dependency_order_and_pass_outputs(project: Path, sums: ModuleType) -> None:
@@ -64,11 +63,10 @@ def test_pipeline_and_step_runs_are_tracked_with_params(project: Path, sums: Mod
 
 def test_lineage_links_inputs_step_runs_and_outputs(backend: str, sums: ModuleType) -> None:
     run = sums.sums()
-    store = get_metadata_store()
     load_id, clean_id = run.steps[0].run_id, run.steps[1].run_id
     out = f"runs:/{load_id}/outputs/output.json"
-    assert ("output", out) in {(e.relation, e.dst) for e in downstream(store, f"runs:/{load_id}")}
-    assert (out, "input") in {(e.src, e.relation) for e in upstream(store, f"runs:/{clean_id}")}
+    assert ("output", out) in {(e.relation, e.dst) for e in downstream(f"runs:/{load_id}")}
+    assert (out, "input") in {(e.src, e.relation) for e in upstream(f"runs:/{clean_id}")}
     assert loopml.tracking.list_artifacts(load_id)[0].path == "outputs/output.json"
 
 

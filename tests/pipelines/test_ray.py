@@ -140,7 +140,6 @@ def test_the_executor_can_come_from_loopml_toml(
     project: Path, sums: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (project / "loopml.toml").write_text('[pipeline]\nexecutor = "ray://127.0.0.1:9"\n')
-    loopml.config.reset()
     with pytest.raises(Unavailable):
         sums.sums()
 
@@ -151,7 +150,6 @@ def test_loopml_run_refuses_an_unknown_executor(
     from tests.pipelines.test_run_cli import _loopml
 
     (project / "loopml.toml").write_text('[pipeline]\nentry = "pipe:sums"\n')
-    loopml.config.reset()
     status, out = _loopml(capsys, "run", "--executor", "dask")
     assert status == 1
     assert "unknown executor 'dask'" in out

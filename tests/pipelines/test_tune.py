@@ -3,6 +3,7 @@ intermediate values; the study kept in the metadata database; bad spaces refused
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 import loopml
 from loopml.cli import app
 from loopml.errors import Conflict, InvalidInput, NotFound
-from loopml.pipelines._tune import parse_space
+from loopml.pipelines.tuning._space import parse_space
 
 QUAD = """
 import loopml
@@ -110,7 +111,7 @@ def test_trials_that_fall_behind_are_pruned_from_their_intermediate_values(
     assert pruned, [(t.state, t.params) for t in study.trials]
     for t in pruned:
         run = loopml.load_pipeline_run(t.run_id)
-        assert run.step("fit").status == "KILLED"
+        assert run.step("fit").status == "PRUNED"
         assert "pruned at step" in (loopml.get_run(run.step("fit").run_id).error or "")
     assert study.best_trial.state == "COMPLETE"
 
@@ -149,7 +150,6 @@ def test_write_best_merges_into_params_yaml_and_the_next_run_uses_it(
 
 def test_loopml_tune_reads_the_space_from_loopml_toml(project: Path, quad: ModuleType) -> None:
     (project / "loopml.toml").write_text(TOML)
-    loopml.config.reset()
     result = CliRunner().invoke(app, ["tune", "--seed", "0", "--write-best", "params.yaml"])
     assert result.exit_code == 0, result.output
     assert "5/5" in result.output
@@ -223,9 +223,92 @@ def test_loopml_tune_names_a_bad_range_in_loopml_toml(
 
     bad = TOML.replace("low = -1.0, high = 1.0", "low = 1.0, high = -1.0")
     (project / "loopml.toml").write_text(bad)
-    loopml.config.reset()
     status, out = _loopml(capsys, "tune")
     assert status == 1
     assert "invalid range for 'model.x' in [tune.space] of loopml.toml" in out
     assert "low (1.0) must be less than high (-1.0)" in out
     assert loopml.search_runs() == []
+
+
+GATED = """
+import queue
+import loopml
+
+ready = queue.Queue()  # the trial's step is about to report its value at step i...
+done = queue.Queue()  # ...once the other thread has logged
+
+@loopml.step(cache=False)
+def fit(model: dict) -> float:
+    for i in range(3):
+        ready.put(i)
+        done.get(timeout=60)
+        loopml.log_metric("score", -(model["x"] - 0.3) ** 2 - (2 - i) * 0.01, step=i)
+    return model["x"]
+
+@loopml.pipeline
+def gated(model: dict = {"x": 0.0}):
+    return fit(model)
+"""
+
+
+def test_a_metric_logged_to_an_unrelated_run_in_another_thread_is_never_pruned(
+    project: Path, code: ProjectCode
+) -> None:
+    code.write("gated_pipe", GATED)
+    mod = code.load("gated_pipe")
+    space = {"model.x": {"low": -1.0, "high": 1.0}}
+    logged: list[tuple[int, float]] = []
+    refused: list[Exception] = []
+
+    def tuning() -> loopml.Study:
+        try:
+            return loopml.tune(
+                mod.gated, space, n_trials=10, metric="score", sampler="random", seed=3
+            )
+        finally:
+            mod.ready.put(None)  # tell the other thread the trials are over
+
+    def unrelated() -> str:
+        # the same metric name, each value far behind all before it, at the step a running
+        # trial reports next: were it seen by that trial's pruner, log_metric would raise
+        with loopml.start_run("elsewhere", run_name="unrelated") as run:
+            while (at := mod.ready.get(timeout=120)) is not None:
+                value = -1000.0 - len(logged)  # each worse than any before
+                try:
+                    loopml.log_metric("score", value, step=at)
+                    logged.append((at, value))
+                except Exception as exc:  # noted, and the trials go on: asserted below
+                    refused.append(exc)
+                finally:
+                    mod.done.put(None)
+        return run.id
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        study_future = pool.submit(tuning)
+        run_future = pool.submit(unrelated)
+        study = study_future.result(timeout=300)
+        run_id = run_future.result(timeout=300)
+
+    assert refused == []  # no log_metric of the unrelated run was pruned (or failed)
+    assert len(study.trials) == 10
+    assert all(t.state in ("COMPLETE", "PRUNED") for t in study.trials)
+    pruned = [t for t in study.trials if t.state == "PRUNED"]
+    assert pruned, [(t.state, t.value) for t in study.trials]
+    # the other thread logged just before each value a trial's step reported
+    fit_runs = [loopml.load_pipeline_run(t.run_id).step("fit") for t in study.trials]
+    reported = sum(len(loopml.get_metric_history(f.run_id or "", "score")) for f in fit_runs)
+    assert len(logged) == reported >= 10
+    unrelated_run = loopml.get_run(run_id)
+    assert unrelated_run.status == "FINISHED"
+    assert unrelated_run.parent_id is None
+    history = loopml.get_metric_history(run_id, "score")
+    assert sorted((m.step, m.value) for m in history) == sorted(logged)
+    # the trials saw only their own values: a complete trial's value is its last one, and
+    # those behind the median were pruned from their own values
+    for t in study.trials:
+        if t.state == "COMPLETE":
+            assert t.value == pytest.approx(-((t.params["model.x"] - 0.3) ** 2))
+    for t, fit in zip(study.trials, fit_runs, strict=True):
+        if t.state == "PRUNED":
+            assert fit.status == "PRUNED"
+            assert "pruned at step" in (loopml.get_run(fit.run_id or "").error or "")

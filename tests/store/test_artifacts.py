@@ -10,8 +10,8 @@ from loopml.errors import CorruptObject, InvalidInput, MissingExtra, NotFound
 from loopml.store.artifacts import (
     FsspecArtifactStore,
     LocalArtifactStore,
-    get_artifact_store,
     hash_file,
+    open_artifact_store,
 )
 
 
@@ -104,7 +104,7 @@ def test_stored_objects_are_read_only(tmp_path: Path) -> None:
 
 def test_unknown_remote_protocol_names_the_extra() -> None:
     with pytest.raises(MissingExtra, match=r"loopml\[gcs\]"):
-        get_artifact_store("gs://bucket/prefix")
+        open_artifact_store("gs://bucket/prefix")
 
 
 def test_stale_object_is_deleted_but_a_just_reused_one_is_kept(tmp_path: Path) -> None:
@@ -143,3 +143,34 @@ def test_a_filesystem_that_clones_files_stores_without_copying(
     info = store.put_file(src)
     assert info.digest == blake3.blake3(b"x" * 3_000_000).hexdigest()
     assert store.get_bytes(info.digest) == src.read_bytes()
+
+
+def test_a_folder_or_file_url_opens_a_local_store_and_a_registered_backend_wins(
+    tmp_path: Path,
+) -> None:
+    assert isinstance(open_artifact_store(str(tmp_path / "a")), LocalArtifactStore)
+    assert isinstance(open_artifact_store(f"file://{tmp_path / 'b'}"), LocalArtifactStore)
+    assert isinstance(open_artifact_store("memory://bucket/x"), FsspecArtifactStore)
+    mine = LocalArtifactStore(tmp_path / "mine")
+    assert open_artifact_store("gs://bucket/prefix", {"gs": lambda url: mine}) is mine
+
+
+def test_check_tells_an_intact_object_from_a_missing_or_corrupt_one(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "s")
+    digest = store.put_bytes(b"original content").digest
+    assert store.check(digest) is None
+    assert store.local_file(digest) == store.path(digest)
+    assert store.check("0" * 64) == "missing"
+    path = store.path(digest)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"original c0ntent")
+    assert store.check(digest) == "corrupt"
+
+
+def test_a_remote_store_has_no_local_file(store) -> None:  # type: ignore[no-untyped-def]
+    digest = store.put_bytes(b"x").digest
+    assert store.check(digest) is None
+    if isinstance(store, FsspecArtifactStore):
+        assert store.local_file(digest) is None
+    else:
+        assert store.local_file(digest) == store.path(digest)

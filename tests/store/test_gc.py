@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import loopml
+from loopml.context import current
 from loopml.data import add_dataset
-from loopml.store.artifacts import LocalArtifactStore, get_artifact_store
-from loopml.store.metadata import get_metadata_store
-from loopml.store.refs import collect_garbage
+from loopml.errors import InvalidInput
+from loopml.store.artifacts import LocalArtifactStore
+from loopml.store.metadata import MetadataStore
+from loopml.store.refs import add_refs, collect_garbage, release_refs
 
 HOUR = 3600.0
 
@@ -21,8 +24,12 @@ def _age(store: LocalArtifactStore, digest: str, seconds: float) -> None:
     os.utime(store.path(digest), (then, then))
 
 
+def _meta() -> MetadataStore:
+    return current().metadata
+
+
 def _local() -> LocalArtifactStore:
-    store = get_artifact_store()
+    store = current().artifacts
     assert isinstance(store, LocalArtifactStore)
     return store
 
@@ -43,7 +50,7 @@ def versioned(backend: str, project: Path) -> list[str]:
 
 def test_objects_referenced_by_dataset_versions_survive(versioned: list[str]) -> None:
     store = _local()
-    report = collect_garbage(get_metadata_store(), store, dry_run=False)
+    report = collect_garbage(_meta(), store, dry_run=False)
     assert report.removed == []
     assert report.kept == len(versioned)
     assert all(store.exists(d) for d in versioned)
@@ -53,7 +60,7 @@ def test_dry_run_lists_an_old_unreferenced_object_with_its_size(versioned: list[
     store = _local()
     orphan = store.put_bytes(b"nobody wants me").digest
     _age(store, orphan, 2 * HOUR)
-    report = collect_garbage(get_metadata_store(), store, dry_run=True)
+    report = collect_garbage(_meta(), store, dry_run=True)
     assert report.removed == [(orphan, len(b"nobody wants me"))]
     assert store.exists(orphan)
 
@@ -62,9 +69,9 @@ def test_an_old_unreferenced_object_is_removed_only_without_dry_run(versioned: l
     store = _local()
     orphan = store.put_bytes(b"garbage").digest
     _age(store, orphan, 2 * HOUR)
-    collect_garbage(get_metadata_store(), store, dry_run=True)
+    collect_garbage(_meta(), store, dry_run=True)
     assert store.exists(orphan)
-    report = collect_garbage(get_metadata_store(), store, dry_run=False)
+    report = collect_garbage(_meta(), store, dry_run=False)
     assert report.removed == [(orphan, 7)] and report.removed_bytes == 7
     assert not store.exists(orphan)
     assert all(store.exists(d) for d in versioned)
@@ -73,7 +80,7 @@ def test_an_old_unreferenced_object_is_removed_only_without_dry_run(versioned: l
 def test_a_young_unreferenced_object_is_kept_for_the_grace_period(versioned: list[str]) -> None:
     store = _local()
     young = store.put_bytes(b"just written, not yet referenced").digest
-    report = collect_garbage(get_metadata_store(), store, dry_run=False)
+    report = collect_garbage(_meta(), store, dry_run=False)
     assert report.young == 1 and report.removed == []
     assert store.exists(young)
 
@@ -119,3 +126,34 @@ def test_gc_through_the_cli_dry_run_then_force(versioned: list[str]) -> None:
     forced = runner.invoke(app, ["gc", "--force"])
     assert forced.exit_code == 0 and "removed 1 objects" in forced.output
     assert not store.exists(orphan)
+
+
+def test_a_released_reference_lets_gc_remove_the_object(versioned: list[str]) -> None:
+    store, meta = _local(), _meta()
+    held = store.put_bytes(b"held by a run for a while").digest
+    _age(store, held, 2 * HOUR)
+    meta.write(lambda conn: add_refs(conn, meta, "runs:/abcdef12", [held, held]))
+    assert collect_garbage(meta, store, dry_run=False).removed == []
+    assert store.exists(held)
+    meta.write(lambda conn: release_refs(conn, "runs:/abcdef12", [held]))
+    assert collect_garbage(meta, store, dry_run=False).removed == [(held, 25)]
+    assert not store.exists(held)
+    assert all(store.exists(d) for d in versioned)
+
+
+def test_the_sdk_gc_dry_runs_by_default_and_checks_the_grace_period(
+    versioned: list[str],
+) -> None:
+    store = _local()
+    orphan = store.put_bytes(b"garbage").digest
+    _age(store, orphan, 2 * HOUR)
+    report = loopml.gc()
+    assert report.dry_run and report.removed == [(orphan, 7)]
+    assert store.exists(orphan)
+    assert loopml.gc(grace_seconds=3 * HOUR).removed == []
+    report = loopml.gc(dry_run=False)
+    assert report.removed == [(orphan, 7)] and not store.exists(orphan)
+    assert all(store.exists(d) for d in versioned)
+    for bad in (-1, "1h", True):
+        with pytest.raises(InvalidInput, match="grace_seconds"):
+            loopml.gc(grace_seconds=bad)  # type: ignore[arg-type]

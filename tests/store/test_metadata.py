@@ -2,29 +2,36 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, text
 
-from loopml.errors import InvalidInput, MissingExtra, SchemaTooNew
+from loopml.context import current
+from loopml.errors import Conflict, InvalidInput, MissingExtra, SchemaTooNew
 from loopml.store import schema
-from loopml.store.metadata import SCHEMA_HEAD, MetadataStore, get_metadata_store
+from loopml.store.metadata import KNOWN_REVISIONS, SCHEMA_HEAD, Connection, MetadataStore
+
+
+def _store(uri: str) -> MetadataStore:
+    return current().metadata_at(uri)
 
 
 def test_new_database_is_migrated_to_head_on_first_use(backend: str) -> None:
-    store = get_metadata_store(backend)
-    assert store.schema_revision() == SCHEMA_HEAD
+    store = _store(backend)
+    assert store is current().metadata
+    assert store.schema_revision() == SCHEMA_HEAD == KNOWN_REVISIONS[-1]
     with store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(schema.runs)).scalar() == 0
+        assert conn.scalar("SELECT count(*) FROM runs") == 0
 
 
 def test_sqlite_runs_in_wal_mode_with_busy_timeout(project: Path) -> None:
-    store = get_metadata_store(f"sqlite:///{project / 'm.db'}")
+    store = _store(f"sqlite:///{project / 'm.db'}")
     with store.read() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.scalar("PRAGMA journal_mode") == "wal"
+        assert conn.scalar("PRAGMA busy_timeout") >= 5000
+        assert conn.scalar("PRAGMA foreign_keys") == 1
+        assert conn.scalar("PRAGMA synchronous") == 1  # NORMAL
 
 
 def test_database_newer_than_the_code_is_refused(project: Path) -> None:
@@ -37,56 +44,159 @@ def test_database_newer_than_the_code_is_refused(project: Path) -> None:
 
 
 def test_write_is_atomic_when_the_callback_fails(backend: str) -> None:
-    store = get_metadata_store(backend)
+    store = _store(backend)
 
-    def fails(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.execute(insert(schema.experiments), [{"name": "x", "created_at": 1.0}])
+    def fails(conn: Connection) -> None:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", ("x", 1.0))
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         store.write(fails)
     with store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(schema.experiments)).scalar() == 0
+        assert conn.scalar("SELECT count(*) FROM experiments") == 0
+
+
+def _experiment_and_run(store: MetadataStore) -> None:
+    def insert(conn: Connection) -> None:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", ("e", 1.0))
+        conn.execute(
+            "INSERT INTO runs (id, experiment_id, name, status, start_time) "
+            "VALUES (?, (SELECT id FROM experiments WHERE name = ?), ?, ?, ?)",
+            ("a" * 32, "e", "r", "RUNNING", 1.0),
+        )
+
+    store.write(insert)
 
 
 def test_upsert_updates_only_where_condition_holds(backend: str) -> None:
-    store = get_metadata_store(backend)
-    store.write(lambda c: c.execute(insert(schema.experiments), [{"name": "e", "created_at": 1.0}]))
-    store.write(
-        lambda c: c.execute(
-            insert(schema.runs),
-            [
-                {
-                    "id": "a" * 32,
-                    "experiment_id": 1,
-                    "name": "r",
-                    "status": "RUNNING",
-                    "start_time": 1.0,
-                }
-            ],
-        )
-    )
+    store = _store(backend)
+    _experiment_and_run(store)
     row = {"run_id": "a" * 32, "key": "loss", "value": 1.0, "step": 5, "timestamp": 1.0}
-
-    def newer(table, excluded):  # type: ignore[no-untyped-def]
-        return excluded.step >= table.c.step
 
     for value, step in ((1.0, 5), (2.0, 3), (3.0, 7)):
         store.write(
             lambda c, v=value, s=step: store.upsert(
                 c,
-                schema.latest_metrics,
+                "latest_metrics",
                 [{**row, "value": v, "step": s}],
                 keys=("run_id", "key"),
                 update=("value", "step", "timestamp"),
-                where=newer,
+                where="excluded.step >= latest_metrics.step",
             )
         )
     with store.read() as conn:
-        got = conn.execute(
-            select(schema.latest_metrics.c.value, schema.latest_metrics.c.step)
-        ).one()
-    assert tuple(got) == (3.0, 7)
+        got = conn.all("SELECT value, step FROM latest_metrics")
+    assert [tuple(r) for r in got] == [(3.0, 7)]
+
+
+def test_upsert_without_update_columns_keeps_the_first_row(backend: str) -> None:
+    store = _store(backend)
+    _experiment_and_run(store)
+    for value in ("first", "second"):
+        store.write(
+            lambda c, v=value: store.upsert(
+                c, "tags", [{"run_id": "a" * 32, "key": "k", "value": v}], keys=("run_id", "key")
+            )
+        )
+    with store.read() as conn:
+        assert conn.column("SELECT value FROM tags") == ["first"]
+
+
+def test_sql_helpers_and_placeholders_work_alike_on_every_backend(backend: str) -> None:
+    store = _store(backend)
+
+    def insert(conn: Connection) -> None:
+        conn.executemany(
+            "INSERT INTO experiments (name, created_at) VALUES (?, ?)",
+            [("a%b", 1.0), ("c", 2.0), ("d", 3.0)],
+        )
+
+    store.write(insert)
+    with store.read() as conn:
+        assert conn.dialect == ("sqlite" if backend.startswith("sqlite") else "postgresql")
+        assert conn.raw is not None
+        assert conn.column("SELECT name FROM experiments WHERE name LIKE 'a%' ORDER BY name") == [
+            "a%b"
+        ]
+        assert conn.all("SELECT name, created_at FROM experiments ORDER BY name") == [
+            ("a%b", 1.0),
+            ("c", 2.0),
+            ("d", 3.0),
+        ]
+        assert conn.first("SELECT name FROM experiments WHERE created_at > ?", (5.0,)) is None
+        assert conn.first("SELECT name FROM experiments WHERE name = ?", ("c",)) == ("c",)
+        assert conn.scalar("SELECT name FROM experiments WHERE name = ?", ("nope",)) is None
+        test, param = conn.in_list(["a%b", "d", "zz"])
+        assert conn.column(
+            f"SELECT name FROM experiments WHERE name {test} ORDER BY name", (param,)
+        ) == [
+            "a%b",
+            "d",
+        ]
+        cur = conn.execute("SELECT count(*) FROM experiments WHERE created_at >= ?", (2.0,))
+        assert cur.fetchall()[0][0] == 2
+
+
+def test_a_unique_key_clash_is_a_conflict(backend: str) -> None:
+    store = _store(backend)
+
+    def insert(conn: Connection) -> None:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", ("x", 1.0))
+
+    store.write(insert)
+    with pytest.raises(Conflict, match="Retry the operation"):
+        store.write(insert)
+    with store.read() as conn:
+        assert conn.scalar("SELECT count(*) FROM experiments") == 1
+
+
+def test_a_transaction_that_meets_a_locked_database_is_retried(project: Path) -> None:
+    store = _store(f"sqlite:///{project / 'm.db'}")
+    calls: list[str] = []
+
+    def flaky(name: str) -> Callable[[Connection], str]:
+        def write(conn: Connection) -> str:
+            calls.append(name)
+            conn.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", (name, 1.0))
+            if len(calls) < 3:
+                raise sqlite3.OperationalError("database is locked")
+            return "done"
+
+        return write
+
+    assert store.write(flaky("x")) == "done"
+    assert calls == ["x", "x", "x"]
+    with store.read() as conn:
+        assert conn.scalar("SELECT count(*) FROM experiments") == 1  # failed tries rolled back
+
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.write(flaky("y"), retries=False)
+    assert calls == ["y"]
+    with store.read() as conn:
+        assert conn.column("SELECT name FROM experiments") == ["x"]
+
+
+def test_a_writer_waits_for_another_process_holding_the_write_lock(project: Path) -> None:
+    import threading
+    import time
+
+    path = project / "m.db"
+    store = _store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO experiments (name, created_at) VALUES ('held', 1.0)")
+    timer = threading.Timer(0.3, other.execute, ("COMMIT",))
+    timer.start()
+    started = time.monotonic()
+    store.write(
+        lambda c: c.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", ("w", 2.0))
+    )
+    assert time.monotonic() - started >= 0.2
+    timer.join()
+    other.close()
+    with store.read() as conn:
+        assert conn.column("SELECT name FROM experiments ORDER BY name") == ["held", "w"]
 
 
 def _migrate_concurrently(uri: str) -> str:
@@ -132,11 +242,16 @@ def test_password_is_not_shown_in_errors() -> None:
 def test_migrations_create_exactly_the_tables_in_schema(backend: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
 
-    store = get_metadata_store(backend)
-    with store.read() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
-        diff = compare_metadata(ctx, schema.metadata)
+    store = _store(backend)  # migrated on first use
+    engine = create_engine(store.url.sqlalchemy)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+            diff = compare_metadata(ctx, schema.metadata)
+    finally:
+        engine.dispose()
     assert diff == []
 
 
@@ -149,8 +264,46 @@ def test_head_constant_matches_the_migration_scripts() -> None:
 
 
 def test_db_upgrade_is_idempotent(backend: str) -> None:
-    store = get_metadata_store(backend)
+    store = _store(backend)
     assert store.upgrade() == SCHEMA_HEAD
     assert store.upgrade() == SCHEMA_HEAD
     with store.read() as conn:
-        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert conn.scalar("SELECT count(*) FROM alembic_version") == 1
+
+
+def test_sdk_reports_and_upgrades_the_schema_revision(backend: str, project: Path) -> None:
+    import loopml
+    from loopml.context import schema_revision
+
+    fresh = f"sqlite:///{project / 'fresh.db'}"
+    assert schema_revision(fresh) is None  # nothing is migrated by asking
+    assert schema_revision(fresh) is None
+    assert loopml.upgrade_schema(fresh) == SCHEMA_HEAD
+    assert schema_revision(fresh) == SCHEMA_HEAD
+    assert loopml.upgrade_schema() == SCHEMA_HEAD
+    assert schema_revision() == SCHEMA_HEAD
+
+
+def test_many_threads_and_processes_opening_a_new_database_at_once_all_succeed(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loopml.store.metadata import SCHEMA_HEAD, MetadataStore
+
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code = (
+        "import sys\nfrom loopml.store.metadata import MetadataStore\n"
+        "s = MetadataStore(sys.argv[1])\nprint(s.schema_revision())\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        revisions = list(pool.map(lambda _: MetadataStore(uri).schema_revision(), range(6)))
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert revisions == [SCHEMA_HEAD] * 6
+    assert outs == [SCHEMA_HEAD] * 3 and all(p.returncode == 0 for p in procs)

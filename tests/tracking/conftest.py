@@ -21,9 +21,9 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def _prepare_store() -> None:
     """Create the test's database here, so children do not each pay for the migrations."""
-    from loopml.store.metadata import get_metadata_store
+    from loopml.context import current
 
-    get_metadata_store()
+    current().metadata.schema_revision()  # opening the store migrates it
 
 
 @pytest.fixture

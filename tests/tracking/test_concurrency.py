@@ -8,10 +8,8 @@ import traceback
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from loopml.store import schema
-from loopml.store.metadata import get_metadata_store
+from loopml.context import current
 from loopml.tracking import search_runs
 
 WORKERS = 8
@@ -50,14 +48,11 @@ def test_eight_processes_logging_at_once_lose_nothing_and_see_no_error(
     assert not reported, "\n".join(f"worker {i}:\n{tb}" for i, tb in reported)
     assert [p.exitcode for p in procs] == [0] * WORKERS
 
-    m = schema.metrics
-    with get_metadata_store().read() as conn:
-        total = conn.execute(select(func.count()).select_from(m)).scalar_one()
-        per_run = conn.execute(
-            select(func.count(func.distinct(m.c.step))).group_by(m.c.run_id)
-        ).scalars()
+    with current().metadata.read() as conn:
+        total = conn.scalar("SELECT count(*) FROM metrics")
+        per_run = conn.column("SELECT count(DISTINCT step) FROM metrics GROUP BY run_id")
         assert total == WORKERS * PER_WORKER
-        assert list(per_run) == [PER_WORKER] * WORKERS
+        assert per_run == [PER_WORKER] * WORKERS
     runs = search_runs(experiment="concurrent")
     assert sorted(r.name for r in runs) == sorted(f"worker-{i}" for i in range(WORKERS))
     for run in runs:

@@ -127,7 +127,7 @@ def _error(text: str) -> str:
         ("metrics.f1 LIKE 'a%'", 11, "LIKE compares text"),
         ("params.lr < 0.1", 12, "quote the value ('0.1')"),
         ("name = 3", 7, "name is text"),
-        ("status = 'DONE'", 9, "status is one of RUNNING, FINISHED, FAILED, KILLED"),
+        ("status = 'DONE'", 9, "status is one of RUNNING, FINISHED, FAILED, KILLED, PRUNED"),
         ("start_time > 'yesterday'", 13, "ISO date"),
         ("params.x IN 'a'", 12, "expected '(' to start the list"),
         ("params.x IN ('a' 'b')", 17, "expected ',' or ')'"),

@@ -4,11 +4,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from loopml.store import schema
-from loopml.store.artifacts import get_artifact_store
-from loopml.store.metadata import get_metadata_store
+from loopml.context import current
 from loopml.tracking import get_run, start_run
 from loopml.tracking._capture import environment, git_state
 
@@ -22,6 +19,12 @@ def _git(cwd: Path, *args: str) -> str:
         check=True,
     )
     return result.stdout.strip()
+
+
+def _owners(digest: str) -> list[str]:
+    """Who holds a reference to the stored object ``digest``."""
+    with current().metadata.read() as conn:
+        return conn.column("SELECT owner FROM object_refs WHERE digest = ?", (digest,))
 
 
 @pytest.fixture
@@ -43,14 +46,9 @@ def test_dirty_tree_records_commit_branch_and_stores_the_diff(backend: str, repo
     assert stored.git_commit == head and stored.git_branch == "main"
     assert stored.git_dirty is True
     assert stored.git_diff_digest is not None
-    diff = get_artifact_store().get_bytes(stored.git_diff_digest).decode()
+    diff = current().artifacts.get_bytes(stored.git_diff_digest).decode()
     assert "-print('v1')" in diff and "+print('v2')" in diff
-    refs = schema.object_refs
-    with get_metadata_store().read() as conn:
-        owners = conn.execute(
-            select(refs.c.owner).where(refs.c.digest == stored.git_diff_digest)
-        ).scalars()
-        assert list(owners) == [run.uri]
+    assert _owners(stored.git_diff_digest) == [run.uri]
 
 
 def test_clean_tree_is_not_dirty_and_stores_no_diff(backend: str, repo: Path) -> None:
@@ -99,9 +97,4 @@ def test_child_run_shares_its_parents_git_state(backend: str, repo: Path) -> Non
     p, c = get_run(parent.id), get_run(child.id)
     assert (c.git_commit, c.git_branch, c.git_dirty) == (p.git_commit, "main", True)
     assert c.git_diff_digest == p.git_diff_digest is not None
-    refs = schema.object_refs
-    with get_metadata_store().read() as conn:
-        owners = conn.execute(
-            select(refs.c.owner).where(refs.c.digest == p.git_diff_digest)
-        ).scalars()
-        assert sorted(owners) == sorted([parent.uri, child.uri])
+    assert sorted(_owners(p.git_diff_digest)) == sorted([parent.uri, child.uri])

@@ -6,19 +6,16 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
 
 import loopml
+from loopml.context import current
 from loopml.errors import InvalidInput
-from loopml.store import schema
-from loopml.store.metadata import get_metadata_store
 from loopml.tracking import Metric, _buffer, get_metric_history, get_run, start_run
 
 
 def _stored_rows(run_id: str) -> int:
-    m = schema.metrics
-    with get_metadata_store().read() as conn:
-        return int(conn.execute(select(func.count()).where(m.c.run_id == run_id)).scalar_one())
+    with current().metadata.read() as conn:
+        return int(conn.scalar("SELECT count(*) FROM metrics WHERE run_id = ?", (run_id,)))
 
 
 def test_steps_default_to_one_past_the_highest_step_of_the_key(backend: str) -> None:

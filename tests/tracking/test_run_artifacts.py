@@ -5,20 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 
 import loopml
+from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
-from loopml.store import schema
-from loopml.store.artifacts import get_artifact_store, hash_bytes
-from loopml.store.metadata import get_metadata_store
+from loopml.store.artifacts import hash_bytes
 from loopml.tracking import download_artifact, get_artifact, list_artifacts, start_run
 
 
 def _refs(owner: str) -> set[str]:
-    refs = schema.object_refs
-    with get_metadata_store().read() as conn:
-        return set(conn.execute(select(refs.c.digest).where(refs.c.owner == owner)).scalars())
+    with current().metadata.read() as conn:
+        return set(conn.column("SELECT digest FROM object_refs WHERE owner = ?", (owner,)))
 
 
 def test_file_is_stored_content_addressed_under_artifact_path(backend: str, project: Path) -> None:
@@ -29,7 +26,7 @@ def test_file_is_stored_content_addressed_under_artifact_path(backend: str, proj
     entry = entries[0]
     assert entry.digest == hash_bytes(b"weights") and entry.size == 7
     assert entry.uri == f"runs:/{run.id}/models/model.pkl"
-    assert get_artifact_store().get_bytes(entry.digest) == b"weights"
+    assert current().artifacts.get_bytes(entry.digest) == b"weights"
     assert _refs(run.uri) == {entry.digest}
     assert list_artifacts(run.id) == entries
 

@@ -42,10 +42,10 @@ def test_sigkill_loses_at_most_the_last_interval_and_leaves_run_running(
     assert run.is_alive is False
     assert run.display_status == "RUNNING (process gone)"
     if backend.startswith("sqlite"):
-        from loopml.store.metadata import get_metadata_store
+        from loopml.context import current
 
-        with get_metadata_store().read() as conn:
-            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        with current().metadata.read() as conn:
+            assert conn.scalar("PRAGMA integrity_check") == "ok"
 
 
 def test_uncaught_exception_fails_its_run_and_exit_finishes_the_open_one(

@@ -4,12 +4,10 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import func, select
 
 import loopml
+from loopml.context import current
 from loopml.errors import Conflict, InvalidInput, NotFound
-from loopml.store import schema
-from loopml.store.metadata import get_metadata_store
 from loopml.tracking import ActiveRun, Run, active_run, end_run, get_run, start_run
 
 
@@ -65,7 +63,10 @@ def test_end_run_with_status(backend: str) -> None:
     assert run is not None
     end_run("KILLED")
     assert get_run(run.id).status == "KILLED"
-    with pytest.raises(InvalidInput, match="FINISHED, FAILED, KILLED"):
+    with start_run("exp") as trial:
+        trial.end("PRUNED")
+    assert get_run(trial.id).status == "PRUNED"
+    with pytest.raises(InvalidInput, match="FINISHED, FAILED, KILLED, PRUNED"):
         start_run("exp").end("DONE")
 
 
@@ -76,12 +77,9 @@ def test_experiment_is_created_on_first_use_and_reused(backend: str) -> None:
         pass
     with start_run():
         pass
-    store = get_metadata_store()
-    with store.read() as conn:
-        names = conn.execute(select(schema.experiments.c.name)).scalars().all()
-        per_exp = conn.execute(
-            select(schema.runs.c.experiment_id, func.count()).group_by(schema.runs.c.experiment_id)
-        ).all()
+    with current().metadata.read() as conn:
+        names = conn.column("SELECT name FROM experiments")
+        per_exp = conn.all("SELECT experiment_id, count(*) FROM runs GROUP BY experiment_id")
     assert sorted(names) == ["Default", "shared"]
     assert sorted(n for _, n in per_exp) == [1, 2]
 
@@ -95,7 +93,7 @@ def test_runs_get_generated_names(backend: str) -> None:
 
 
 def test_nested_run_records_parent_and_lineage_edge(backend: str) -> None:
-    from loopml.store.lineage import downstream
+    from loopml.lineage import downstream
 
     with start_run("exp", run_name="parent") as parent:
         with start_run(nested=True, run_name="child", kind="trial") as child:
@@ -106,7 +104,7 @@ def test_nested_run_records_parent_and_lineage_edge(backend: str) -> None:
     assert stored.parent_id == parent.id and stored.kind == "trial"
     assert stored.experiment == "exp"  # a child joins its parent's experiment
     assert stored.metrics == {"f1": 0.5}
-    edges = downstream(get_metadata_store(), parent.uri)
+    edges = downstream(parent.uri)
     assert [(e.dst, e.relation) for e in edges] == [(child.uri, "parent")]
 
 
@@ -172,10 +170,10 @@ def test_param_relogged_with_same_value_is_fine_but_different_is_conflict(backen
 
 
 def test_param_conflict_with_value_stored_by_another_process(backend: str) -> None:
-    from loopml.tracking import _store
+    from loopml.tracking import _repository
 
     with start_run("exp") as run:
-        _store.log_params(run._store, run.id, {"seed": "1"})  # as another writer would
+        _repository.log_params(run._store, run.id, {"seed": "1"})  # as another writer would
         with pytest.raises(Conflict, match="'seed' is '1', not '2'"):
             run.log_params({"seed": 2, "other": 5})
         assert "other" not in get_run(run.id).params  # all or nothing
@@ -298,16 +296,66 @@ def test_invalid_start_arguments(project: object) -> None:
         start_run("exp", run_name="")
     with pytest.raises(InvalidInput, match="mapping"):
         start_run("exp", params=[("a", 1)])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="on_metric"):
+        start_run("exp", on_metric=3)  # type: ignore[arg-type]
 
 
 def test_reset_forgets_open_runs_without_writing(backend: str) -> None:
-    from loopml.tracking import _state
+    import loopml.context
 
     run = start_run("exp")
     loopml.log_metric("m", 1.0)
-    _state.reset()
+    loopml.context.reset()
     assert active_run() is None
     with pytest.raises(Conflict, match="forgotten"):
         run.log_metric("m", 2.0)
     stored = get_run(run.id)
     assert stored.status == "RUNNING" and stored.metrics == {}
+
+
+def test_on_metric_sees_the_runs_values_and_its_childrens_but_no_other_runs(backend: str) -> None:
+    seen: list[tuple[str, float, int | None]] = []
+
+    def observe(key: str, value: float, step: int | None) -> None:
+        seen.append((key, value, step))
+
+    def unrelated() -> None:
+        with start_run("exp", run_name="unrelated") as own:
+            own.log_metric("other", 1.0)
+
+    def child_in_a_thread(parent_id: str) -> None:
+        with start_run(parent=parent_id) as child:
+            child.log_metric("threaded", 4.0)
+
+    with start_run("exp", on_metric=observe) as run:
+        loopml.log_metric("loss", 0.5)
+        run.log_metrics({"a": 1, "b": 2.0}, step=3)
+        with start_run(nested=True) as child:
+            child.log_metric("f1", 0.9, step=2)
+        for target, args in ((unrelated, ()), (child_in_a_thread, (run.id,))):
+            thread = threading.Thread(target=target, args=args)
+            thread.start()
+            thread.join()
+    with start_run("exp") as later:
+        later.log_metric("after", 1.0)
+    assert seen == [
+        ("loss", 0.5, None),
+        ("a", 1.0, 3),
+        ("b", 2.0, 3),
+        ("f1", 0.9, 2),
+        ("threaded", 4.0, None),
+    ]
+    assert get_run(child.id).metrics == {"f1": 0.9}
+
+
+def test_on_metric_error_reaches_the_caller_after_the_value_is_buffered(backend: str) -> None:
+    def stop(key: str, value: float, step: int | None) -> None:
+        raise RuntimeError(f"stop at {key}={value}")
+
+    with (
+        start_run("exp", on_metric=stop) as run,
+        pytest.raises(RuntimeError, match="stop at m=1.0"),
+    ):
+        loopml.log_metric("m", 1.0)
+    assert get_run(run.id).status == "FINISHED"
+    assert get_run(run.id).metrics == {"m": 1.0}

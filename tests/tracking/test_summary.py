@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import gc
 import math
 import multiprocessing
@@ -16,15 +17,13 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import insert, select
 
 import loopml
+from loopml.context import current
 from loopml.errors import Conflict
-from loopml.store import schema
-from loopml.store.metadata import get_metadata_store
-from loopml.tracking import _store, _summary, get_run, search_runs, start_run
-
-_r = schema.runs
+from loopml.store.metadata import MetadataStore
+from loopml.tracking import _repository, get_run, search_runs, start_run
+from loopml.tracking._repository import MetricBatch
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
@@ -34,25 +33,24 @@ def _comparable(values: dict[str, Any]) -> dict[str, Any]:
 
 def _summaries(run_id: str) -> tuple[Any, Any, Any]:
     """The run's (params, tags, metrics) summaries, parsed; None where there is none."""
-    with get_metadata_store().read() as conn:
-        row = conn.execute(
-            select(_r.c.params_json, _r.c.tags_json, _r.c.metrics_json).where(_r.c.id == run_id)
-        ).one()
+    with current().metadata.read() as conn:
+        (row,) = conn.all(
+            "SELECT params_json, tags_json, metrics_json FROM runs WHERE id = ?", (run_id,)
+        )
     params, tags, metrics = row
     return (
         None if params is None else orjson.loads(params),
         None if tags is None else orjson.loads(tags),
-        None if metrics is None else _summary.metrics_from(metrics),
+        None if metrics is None else _repository._metrics_from(metrics),
     )
 
 
 def _tables(run_id: str) -> tuple[dict[str, str], dict[str, str], dict[str, float]]:
     """The run's params, tags and latest metric values, read from their tables."""
-    p, t, m = schema.params, schema.tags, schema.latest_metrics
-    with get_metadata_store().read() as conn:
-        params = dict(conn.execute(select(p.c.key, p.c.value).where(p.c.run_id == run_id)).all())
-        tags = dict(conn.execute(select(t.c.key, t.c.value).where(t.c.run_id == run_id)).all())
-        rows = conn.execute(select(m.c.key, m.c.value).where(m.c.run_id == run_id)).all()
+    with current().metadata.read() as conn:
+        params = dict(conn.all("SELECT key, value FROM params WHERE run_id = ?", (run_id,)))
+        tags = dict(conn.all("SELECT key, value FROM tags WHERE run_id = ?", (run_id,)))
+        rows = conn.all("SELECT key, value FROM latest_metrics WHERE run_id = ?", (run_id,))
     return params, tags, {k: float(v) for k, v in rows}
 
 
@@ -83,7 +81,7 @@ def test_summaries_agree_with_the_tables_after_logging(backend: str) -> None:
 def test_param_conflict_leaves_the_summary_as_the_table(backend: str) -> None:
     with start_run("exp", params={"lr": 0.1}) as run:
         with pytest.raises(Conflict):
-            _store.log_params(get_metadata_store(), run.id, {"lr": "0.2", "new": "x"})
+            _repository.log_params(current().metadata, run.id, {"lr": "0.2", "new": "x"})
         assert_summaries_agree(run.id)
         assert _summaries(run.id)[0] == {"lr": "0.1"}
         run.log_params({"lr": 0.1, "other": "y"})  # the same value again is fine
@@ -143,7 +141,7 @@ def test_bulk_and_per_key_logging_number_steps_alike(backend: str, width: int) -
 def test_runs_past_the_key_limit_have_no_summary_and_read_the_tables(
     backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_summary, "MAX_KEYS", 3)
+    monkeypatch.setattr(_repository, "MAX_KEYS", 3)
     params = {f"p{i}": i for i in range(4)}
     with start_run("exp", params=params, tags={"a": 1}) as run:
         run.log_metrics({"m1": 1.0, "m2": 2.0, "m3": 3.0})
@@ -162,30 +160,32 @@ def test_runs_past_the_key_limit_have_no_summary_and_read_the_tables(
 def test_rows_written_without_summaries_are_read_from_the_tables(backend: str) -> None:
     with start_run("exp") as made:
         pass
-    store = get_metadata_store()
+    store = current().metadata
     rid = uuid.uuid4().hex
 
     def tx(conn: Any) -> None:
-        exp_id = conn.execute(select(_r.c.experiment_id).where(_r.c.id == made.id)).scalar_one()
+        exp_id = conn.scalar("SELECT experiment_id FROM runs WHERE id = ?", (made.id,))
         conn.execute(
-            insert(_r).values(
-                id=rid, experiment_id=exp_id, name="bulk", status="FINISHED", start_time=1.0
-            )
+            "INSERT INTO runs (id, experiment_id, name, status, start_time) VALUES (?, ?, ?, ?, ?)",
+            (rid, exp_id, "bulk", "FINISHED", 1.0),
         )
-        conn.execute(insert(schema.params), [{"run_id": rid, "key": "p", "value": "1"}])
-        conn.execute(insert(schema.tags), [{"run_id": rid, "key": "t", "value": "x"}])
-        row = {"run_id": rid, "key": "m", "value": 0.5, "step": 0, "timestamp": 1.0}
-        conn.execute(insert(schema.metrics), [row])
-        conn.execute(insert(schema.latest_metrics), [row])
+        conn.execute("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", (rid, "p", "1"))
+        conn.execute("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", (rid, "t", "x"))
+        row = (rid, "m", 0.5, 0, 1.0)
+        for table in ("metrics", "latest_metrics"):
+            conn.execute(
+                f"INSERT INTO {table} (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
 
     store.write(tx)
     assert _summaries(rid) == (None, None, None)
     expected = ({"p": "1"}, {"m": 0.5}, {"t": "x"})
     (found,) = search_runs("name = 'bulk'")
     assert (found.params, found.metrics, found.tags) == expected
-    store.write(lambda conn: _summary.refresh(conn, [rid]))
+    store.write(lambda conn: _repository._refresh(conn, [rid]))
     assert _summaries(rid) == (None, None, None)  # writers leave a missing summary missing
-    store.write(lambda conn: _summary.refresh(conn, None, rebuild=True))  # every run
+    _repository.rebuild_summaries(store)  # every run
     assert _summaries(rid) == ({"p": "1"}, {"t": "x"}, {"m": 0.5})
     assert _summaries(made.id) == ({}, {}, {})
     (found,) = search_runs("name = 'bulk'")
@@ -195,11 +195,11 @@ def test_rows_written_without_summaries_are_read_from_the_tables(backend: str) -
 def _log_to_one_run(run_id: str, seed: int, rounds: int, errors: Any) -> None:
     """Flush random steps of keys of ``run_id``, many times."""
     try:
-        from loopml.store.metadata import get_metadata_store
+        from loopml.context import current
         from loopml.tracking._buffer import MetricBuffer
-        from loopml.tracking._flusher import write_batches
+        from loopml.tracking._repository import MetricBatch, write_metric_batches
 
-        store = get_metadata_store()
+        store = current().metadata
         buffer = MetricBuffer(
             run_id, store, nan_as_text=store.dialect == "sqlite", on_full=lambda: None
         )
@@ -214,7 +214,7 @@ def _log_to_one_run(run_id: str, seed: int, rounds: int, errors: Any) -> None:
                 buffer.log(key, rng.random(), rng.randrange(40))
             batch = buffer.take()
             assert batch is not None
-            write_batches(store, [batch])
+            write_metric_batches(store, [MetricBatch(run_id, batch.rows, batch.latest)])
     except BaseException:
         errors.put(traceback.format_exc())
         raise
@@ -237,12 +237,11 @@ def test_concurrent_flushes_to_one_run_keep_its_summary_exact(backend: str) -> N
     assert [p.exitcode for p in procs] == [0] * 4
     assert_summaries_agree(run.id)
     # and latest_metrics holds, per key, the row of highest step, then newest time
-    m, lm = schema.metrics, schema.latest_metrics
-    with get_metadata_store().read() as conn:
-        history = conn.execute(
-            select(m.c.key, m.c.value, m.c.step, m.c.timestamp).where(m.c.run_id == run.id)
-        ).all()
-        latest = dict(conn.execute(select(lm.c.key, lm.c.value).where(lm.c.run_id == run.id)).all())
+    with current().metadata.read() as conn:
+        history = conn.all(
+            "SELECT key, value, step, timestamp FROM metrics WHERE run_id = ?", (run.id,)
+        )
+        latest = dict(conn.all("SELECT key, value FROM latest_metrics WHERE run_id = ?", (run.id,)))
     best: dict[str, tuple[int, float, float]] = {}
     for key, value, step, ts in history:
         if key not in best or (step, ts) >= best[key][:2]:
@@ -253,23 +252,24 @@ def test_concurrent_flushes_to_one_run_keep_its_summary_exact(backend: str) -> N
 
 def test_a_flush_waiting_on_another_to_the_same_run_sees_its_rows(backend: str) -> None:
     """Two flushes of different keys of one run, the second started before the first commits."""
-    from loopml.tracking import _flusher
     from loopml.tracking._buffer import MetricBuffer
 
     with start_run("exp") as run:
         pass
-    store = get_metadata_store()
+    store = current().metadata
     inside, release = threading.Event(), threading.Event()
     failures: list[BaseException] = []
 
     def first(conn: Any) -> None:
-        _summary.lock(conn, [run.id])
+        _repository._lock(conn, [run.id])
         insert = (
-            _flusher._insert_postgres if store.dialect == "postgresql" else _flusher._insert_sqlite
+            _repository._insert_postgres
+            if store.dialect == "postgresql"
+            else _repository._insert_sqlite
         )
         row = (run.id, "first", 1.0, 0, time.time())
         insert(conn, [row], [row])
-        _summary.refresh(conn, [run.id], ("latest_metrics",))
+        _repository._refresh(conn, [run.id], ("latest_metrics",))
         inside.set()
         assert release.wait(20)
 
@@ -281,7 +281,7 @@ def test_a_flush_waiting_on_another_to_the_same_run_sees_its_rows(backend: str) 
             buffer.log("second", 2.0, 0)
             batch = buffer.take()
             assert batch is not None
-            _flusher.write_batches(store, [batch])
+            _repository.write_metric_batches(store, [MetricBatch(run.id, batch.rows, batch.latest)])
         except BaseException as exc:
             failures.append(exc)
 
@@ -299,15 +299,78 @@ def test_a_flush_waiting_on_another_to_the_same_run_sees_its_rows(backend: str) 
     assert_summaries_agree(run.id)
 
 
+def _column_field(column: str) -> str:
+    """The :class:`Run` field a column of the runs query fills."""
+    if column == "e.name":
+        return "experiment"
+    column = column.removeprefix("CAST(").removesuffix(" AS TEXT)").removeprefix("r.")
+    return column.strip('"').removesuffix("_json")
+
+
 def test_run_columns_follow_the_fields_of_run() -> None:
     fields = [f.name for f in dataclasses.fields(loopml.Run)]
-    assert [c.name for c in _store.RUN_COLUMNS] == fields
+    columns = [c.strip() for c in _repository._RUN_COLUMNS.split(",")]
+    assert [_column_field(c) for c in columns] == fields
+
+
+def test_rows_become_runs_field_by_field() -> None:
+    row = (
+        "a" * 32,
+        "name",
+        "exp",
+        "FINISHED",
+        1.0,
+        2.0,
+        '{"p": "1"}',
+        '{"m": 0.5}',
+        '{"t": "x"}',
+        "b" * 32,
+        "trial",
+        "user",
+        "commit",
+        "branch",
+        1,
+        "digest",
+        "entry.py",
+        "python entry.py",
+        '{"python": "3.11"}',
+        "error",
+        7,
+        "host",
+    )
+    (run,), partial = _repository._build_runs([row])
+    assert partial == []
+    expected = loopml.Run(
+        id="a" * 32,
+        name="name",
+        experiment="exp",
+        status=loopml.RunStatus.FINISHED,
+        start_time=dt.datetime.fromtimestamp(1.0, dt.timezone.utc),
+        end_time=dt.datetime.fromtimestamp(2.0, dt.timezone.utc),
+        params={"p": "1"},
+        metrics={"m": 0.5},
+        tags={"t": "x"},
+        parent_id="b" * 32,
+        kind="trial",
+        user="user",
+        git_commit="commit",
+        git_branch="branch",
+        git_dirty=True,
+        git_diff_digest="digest",
+        entry_point="entry.py",
+        command="python entry.py",
+        environment={"python": "3.11"},
+        error="error",
+        pid=7,
+        host="host",
+    )
+    assert dataclasses.asdict(run) == dataclasses.asdict(expected)
 
 
 def test_key_value_tables_are_without_rowid_on_sqlite(project: Path) -> None:
-    store = get_metadata_store(f"sqlite:///{project / 't.db'}")
+    store = MetadataStore(f"sqlite:///{project / 't.db'}")
     with store.read() as conn:
-        sql = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
+        sql = dict(conn.all("SELECT name, sql FROM sqlite_master"))
     for table in ("params", "tags", "latest_metrics"):
         assert sql[table].rstrip().endswith("WITHOUT ROWID"), table
     assert not sql["runs"].rstrip().endswith("WITHOUT ROWID")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 import loopml
-from loopml.errors import InvalidInput
+from loopml.errors import InvalidInput, NotFound
 
 
 def _planted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,10 +59,20 @@ def test_polars_frame(iris: pd.DataFrame) -> None:
     assert _names(result) == ["between(petal length (cm))", "in_set(species)"]
 
 
-def test_something_not_tabular_is_invalid_input() -> None:
+def test_something_not_tabular_is_invalid_input(project: Path) -> None:
     with pytest.raises(InvalidInput, match="expected a pandas or polars DataFrame"):
         loopml.infer_suite([1, 2, 3])
-    with pytest.raises(InvalidInput, match="dataset URI like 'data:/iris@3'"):
+    with pytest.raises(
+        InvalidInput, match=r"malformed dataset URI 'data/iris\.csv'.*'data:/iris@3'"
+    ):
+        loopml.infer_suite("data/iris.csv")
+
+
+def test_text_is_a_dataset_reference_not_a_file_path(project: Path) -> None:
+    # any string is a dataset reference now ("d@1", "d", "data:/d@1"): a file name is
+    # looked up as a dataset, never read from disk
+    (project / "iris.csv").write_text("a\n1\n")
+    with pytest.raises(NotFound, match=r"no dataset named 'iris\.csv'.*loopml data add PATH"):
         loopml.infer_suite("iris.csv")
 
 
