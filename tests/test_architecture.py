@@ -81,9 +81,9 @@ def test_only_repositories_and_the_store_touch_the_database() -> None:
             if name.split(".")[0] in DRIVERS:
                 offenders.append(f"{path.relative_to(SRC)}:{line} imports {name}")
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if _SQL.search(node.value):
-                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} holds SQL")
+            text_node = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if text_node and _SQL.search(node.value):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno} holds SQL")
     assert not offenders, "\n".join(offenders)
 
 
@@ -134,7 +134,7 @@ def test_only_the_uri_registry_and_lazy_exports_import_by_path() -> None:
     assert not users, "\n".join(users)
 
 
-USER_SCRIPT = '''
+USER_SCRIPT = """
 import loopml
 from loopml import Client, RunStatus
 
@@ -160,7 +160,7 @@ def double(x: int) -> int:
 @loopml.pipeline
 def chain(n: int = 1) -> None:
     double(n)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -172,6 +172,7 @@ def test_a_user_script_type_checks_with_mypy_strict(tmp_path: Path) -> None:
     script.write_text(USER_SCRIPT)
     bad = tmp_path / "bad.py"
     bad.write_text("import loopml\n\nx: int = loopml.get_run('abcdef')\n")
+
     def check(path: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [mypy, "--strict", "--no-incremental", str(path)],

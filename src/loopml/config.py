@@ -29,6 +29,7 @@ This module only reads; which settings are in force is the business of
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.errors import InvalidInput
-from loopml.uri import local_path
+from loopml.uri import local_path, redact
 
 __all__ = [
     "CONFIG_FILE",
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 CONFIG_FILE = "loopml.toml"
+_MIN_FLUSH = 0.01
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?![\\/])")
 STATE_DIR = ".loopml"
 LOCK_FILE = "loopml.lock"
 
@@ -71,10 +74,17 @@ ENV = {
 
 @dataclass(frozen=True)
 class StoreSettings:
-    """``[store]``: where metadata and objects live (absolute, resolved)."""
+    """``[store]``: where metadata and objects live (absolute, resolved). Shown with
+    passwords and keys blanked."""
 
     tracking_uri: str
     artifact_uri: str
+
+    def __repr__(self) -> str:
+        return (
+            f"StoreSettings(tracking_uri={redact(self.tracking_uri)!r}, "
+            f"artifact_uri={redact(self.artifact_uri)!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,9 @@ class DataSettings:
     """``[data]``: the remote ``loopml data push`` / ``pull`` use by default."""
 
     remote: str | None = None
+
+    def __repr__(self) -> str:
+        return f"DataSettings(remote={redact(self.remote) if self.remote else None!r})"
 
 
 @dataclass(frozen=True)
@@ -202,8 +215,12 @@ def read_project_file(root: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from None
+    except RecursionError:
+        raise InvalidInput(
+            f"{path} nests tables or arrays too deeply to be a loopml.toml."
+        ) from None
     _check(doc, path)
     return doc
 
@@ -296,8 +313,10 @@ def _flush_interval(value: Any) -> float:
             f"flush_interval must be a number of seconds, got {value!r}. "
             "Set LOOPML_FLUSH_INTERVAL or [tracking] flush_interval to e.g. 1.0."
         ) from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise InvalidInput(f"flush_interval must be > 0 seconds, got {value!r}.")
+    if not _MIN_FLUSH <= seconds < float("inf"):
+        raise InvalidInput(
+            f"flush_interval must be a number of seconds from {_MIN_FLUSH} up, got {value!r}."
+        )
     return seconds
 
 
@@ -311,15 +330,21 @@ def _resolve_local(uri: str, root: Path) -> str:
 
 
 def resolve_tracking_uri(uri: str, root: Path) -> str:
-    """Accept ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare ``*.db`` path or a DB URL."""
+    """Accept ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare ``*.db`` path (``~`` is
+    expanded) or a database URL."""
     if uri.startswith("sqlite:///"):
         rest = uri[len("sqlite:///") :]
         if rest in ("", ":memory:"):
             return uri
-        path = Path(rest)
+        path = Path(rest).expanduser()
         if not path.is_absolute():
             path = (root / path).resolve()
         return f"sqlite:///{path}"
     if "://" not in uri:
+        if _SCHEME_PREFIX.match(uri):
+            raise InvalidInput(
+                f"malformed tracking URI {redact(uri)!r}: expected 'sqlite:///path/to.db', "
+                "'postgresql://user@host/db' or a plain path to a .db file."
+            )
         return resolve_tracking_uri(f"sqlite:///{uri}", root)
     return uri

@@ -379,13 +379,16 @@ def schema_revision(tracking_uri: str | None = None) -> str | None:
 
 
 class RunHandle(Protocol):
-    """What other packages may know of an active run: its id and URI."""
+    """What other packages may know of an active run: its id, URI and tracking store."""
 
     @property
     def id(self) -> str: ...
 
     @property
     def uri(self) -> str: ...
+
+    @property
+    def tracking_uri(self) -> str: ...
 
 
 class ActiveRuns:
@@ -410,7 +413,8 @@ class ActiveRuns:
         return stack
 
     def current(self) -> Any | None:
-        """The active run of this thread, else of the main thread, else None."""
+        """The active run of this thread, else of the main thread, else None (an object
+        with the :class:`RunHandle` attributes)."""
         if threading.get_ident() != self.main_ident:
             stack = getattr(self._local, "stack", None)
             if stack:

@@ -46,8 +46,10 @@ __all__ = [
     "parse_validation_uri",
     "redact",
     "scheme_of",
+    "scrub",
 ]
 
+_MAX_INT = 2**63 - 1
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?$")
@@ -155,7 +157,7 @@ def parse_data_uri(uri: str) -> DataURI:
         return DataURI(m.group("name"), None)
     if raw.startswith("v"):
         raw = raw[1:]
-    if not raw.isdigit() or int(raw) < 1:
+    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_INT:
         raise InvalidInput(
             f"malformed dataset version {m.group('version')!r} in {uri!r}: "
             "expected a positive number or 'latest'."
@@ -241,31 +243,44 @@ def local_path(url: str) -> str | None:
 
 
 def redact(url: str) -> str:
-    """``url`` with the password (and any secret-looking query value) replaced by ``***``."""
-    if "://" not in url:
+    """``url`` with its password and any secret-looking query value (``password``,
+    ``token``, ``key``, ``signature``...) replaced by ``***``; text without ``://`` is
+    returned as it is. Works on URLs a parser refuses too, and on passwords holding
+    ``/``, ``?``, ``#`` or ``@`` (the user part ends at the last ``@``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    from urllib.parse import urlsplit, urlunsplit
+    userinfo, at, after = rest.rpartition("@")
+    if at and ":" in userinfo:
+        user = userinfo.split(":", 1)[0]
+        rest = f"{user}:***@{after}"
+    elif at:
+        rest = f"{userinfo}@{after}"
+    head, qmark, query = rest.partition("?")
+    if qmark:
+        items = []
+        for item in query.split("&"):
+            key, eq, value = item.partition("=")
+            if eq and value and any(w in key.lower() for w in _SECRET_WORDS):
+                item = f"{key}=***"
+            items.append(item)
+        rest = f"{head}?{'&'.join(items)}"
+    return f"{scheme}://{rest}"
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc
-    changed = False
-    if "@" in netloc:
-        creds, host = netloc.rsplit("@", 1)
-        user, sep, _ = creds.partition(":")
-        if sep:
-            netloc, changed = f"{user}:***@{host}", True
-    items = []
-    for item in parts.query.split("&") if parts.query else []:
-        key, eq, value = item.partition("=")
-        if eq and value and any(w in key.lower() for w in _SECRET_WORDS):
-            item, changed = f"{key}=***", True
-        items.append(item)
-    if not changed:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(items), parts.fragment))
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error message, say) with the secrets of ``url`` blanked: the URL
+    itself shown redacted, and its password, raw or percent-decoded, replaced by ``***``."""
+    from urllib.parse import unquote
+
+    text = text.replace(url, redact(url))
+    userinfo, at, _ = url.partition("://")[2].rpartition("@")
+    if at and ":" in userinfo:
+        secret = userinfo.split(":", 1)[1]
+        for form in {secret, unquote(secret)}:
+            if form:
+                text = text.replace(form, "***")
+    return text
 
 
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "signature", "credential")

@@ -153,12 +153,22 @@ def test_known_digest_whose_object_was_removed_is_stored_again(project: Path) ->
 def test_active_run_records_lineage_and_run_id(
     backend: str, iris_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = SimpleNamespace(id="ab" * 16)
+    run = SimpleNamespace(id="ab" * 16, tracking_uri=current().metadata.uri)
     monkeypatch.setattr(active_runs(), "current", lambda: run)
     v = add_dataset(iris_csv, "iris")
     assert v.run_id == run.id
     edges = lineage.upstream("data:/iris@1")
     assert [(e.src, e.relation) for e in edges] == [(f"runs:/{run.id}", "output")]
+
+
+def test_a_run_of_another_store_is_not_recorded_as_the_producer(
+    project: Path, iris_csv: Path, tmp_path: Path
+) -> None:
+    other = loopml.Client(tmp_path / "other")
+    with other.start_run(experiment="elsewhere"):
+        v = add_dataset(iris_csv, "iris")  # the default project's store, not the run's
+    assert v.run_id is None
+    assert lineage.upstream(v.uri) == []
 
 
 def test_object_refs_are_recorded_for_the_version(backend: str, project: Path) -> None:

@@ -74,7 +74,9 @@ def test_a_client_loads_the_entry_of_its_own_project(
     assert str(entry) in sys.path
 
 
-@pytest.mark.parametrize("target", ["pipe", "pipe:", ":sums", "pipe.sums"])
+@pytest.mark.parametrize(
+    "target", ["pipe", "pipe:", ":sums", "pipe.sums", "../pipe:sums", ".pipe:sums", "pipe:a.b"]
+)
 def test_a_malformed_target_is_refused_with_the_expected_form(entry: Path, target: str) -> None:
     with pytest.raises(InvalidInput, match=r"expected module:function, e\.g\. 'pipeline:train'"):
         loopml.load_pipeline(target)

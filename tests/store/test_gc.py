@@ -132,7 +132,7 @@ def test_a_released_reference_lets_gc_remove_the_object(versioned: list[str]) ->
     store, meta = _local(), _meta()
     held = store.put_bytes(b"held by a run for a while").digest
     _age(store, held, 2 * HOUR)
-    meta.write(lambda conn: add_refs(conn, meta, "runs:/abcdef12", [held, held]))
+    meta.write(lambda conn: add_refs(conn, "runs:/abcdef12", [held, held]))
     assert collect_garbage(meta, store, dry_run=False).removed == []
     assert store.exists(held)
     meta.write(lambda conn: release_refs(conn, "runs:/abcdef12", [held]))

@@ -75,8 +75,7 @@ def test_upsert_updates_only_where_condition_holds(backend: str) -> None:
 
     for value, step in ((1.0, 5), (2.0, 3), (3.0, 7)):
         store.write(
-            lambda c, v=value, s=step: store.upsert(
-                c,
+            lambda c, v=value, s=step: c.upsert(
                 "latest_metrics",
                 [{**row, "value": v, "step": s}],
                 keys=("run_id", "key"),
@@ -94,8 +93,8 @@ def test_upsert_without_update_columns_keeps_the_first_row(backend: str) -> None
     _experiment_and_run(store)
     for value in ("first", "second"):
         store.write(
-            lambda c, v=value: store.upsert(
-                c, "tags", [{"run_id": "a" * 32, "key": "k", "value": v}], keys=("run_id", "key")
+            lambda c, v=value: c.upsert(
+                "tags", [{"run_id": "a" * 32, "key": "k", "value": v}], keys=("run_id", "key")
             )
         )
     with store.read() as conn:
@@ -307,3 +306,114 @@ def test_many_threads_and_processes_opening_a_new_database_at_once_all_succeed(
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert revisions == [SCHEMA_HEAD] * 6
     assert outs == [SCHEMA_HEAD] * 3 and all(p.returncode == 0 for p in procs)
+
+
+def _fork_child_writes(uri: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import time
+
+    started = time.monotonic()
+    store = MetadataStore(uri)
+    store.write(
+        lambda c: c.execute(
+            "INSERT INTO experiments (name, created_at) VALUES (?, ?)", ("kid", 1.0)
+        )
+    )
+    out.put(time.monotonic() - started)
+
+
+def test_a_child_forked_during_a_write_of_the_parent_can_write(project: Path) -> None:
+    import threading
+    import time
+
+    uri = f"sqlite:///{project / 'fork.db'}"
+    store = MetadataStore(uri)
+    writing = threading.Event()
+
+    def long_write(conn: Connection) -> None:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", ("mom", 1.0))
+        writing.set()
+        time.sleep(1.0)
+
+    holder = threading.Thread(target=lambda: store.write(long_write))
+    holder.start()
+    writing.wait(5)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_fork_child_writes, args=(uri, out))
+    child.start()  # waits for the parent's write to end before forking
+    child.join(60)
+    holder.join()
+    assert child.exitcode == 0
+    assert out.get(timeout=1) < 20
+    with store.read() as conn:
+        assert sorted(conn.column("SELECT name FROM experiments")) == ["kid", "mom"]
+
+
+def test_a_database_file_removed_while_in_use_is_made_anew(project: Path) -> None:
+    path = project / "gone.db"
+    store = MetadataStore(f"sqlite:///{path}")
+    store.write(lambda c: c.execute("INSERT INTO experiments (name, created_at) VALUES ('a', 1)"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    store.write(lambda c: c.execute("INSERT INTO experiments (name, created_at) VALUES ('b', 1)"))
+    with store.read() as conn:
+        assert conn.column("SELECT name FROM experiments") == ["b"]
+    with sqlite3.connect(path) as other:  # what any other process now sees
+        assert [r[0] for r in other.execute("SELECT name FROM experiments")] == ["b"]
+
+
+def test_an_in_memory_database_works(project: Path) -> None:
+    store = MetadataStore("sqlite:///:memory:")
+    store.write(lambda c: c.execute("INSERT INTO experiments (name, created_at) VALUES ('m', 1)"))
+    with store.read() as conn:
+        assert conn.column("SELECT name FROM experiments") == ["m"]
+    assert store.schema_revision() == SCHEMA_HEAD
+
+
+def test_two_new_databases_migrated_from_two_threads_at_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    uris = [f"sqlite:///{tmp_path / f'db{i}.db'}" for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        revisions = list(pool.map(lambda u: MetadataStore(u).schema_revision(), uris))
+    assert revisions == [SCHEMA_HEAD] * 6
+
+
+def test_an_unopenable_database_is_a_clear_store_error(tmp_path: Path) -> None:
+    from loopml.errors import StoreError
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "x.db").mkdir()  # a folder where the file should be
+    with pytest.raises(StoreError, match="cannot open the metadata database"):
+        MetadataStore(f"sqlite:///{folder / 'x.db'}")
+
+
+def test_connections_the_server_dropped_are_replaced(project: Path) -> None:
+    from tests.conftest import PG_ENV, postgres_schema_url, require_service
+
+    for uri in postgres_schema_url(require_service(PG_ENV, "PostgreSQL")):
+        _dropped_connections_are_replaced(uri)
+
+
+def _dropped_connections_are_replaced(backend: str) -> None:
+    import psycopg
+
+    store = _store(backend)
+    for _ in range(3):  # several pooled connections
+        with store.read() as conn:
+            conn.scalar("SELECT 1")
+    held = [store._checkout()[0] for _ in range(3)]
+    pids = [raw.info.backend_pid for raw in held]
+    for raw in held:
+        store._release(raw)
+    base = backend.split("?")[0]
+    with psycopg.connect(base, autocommit=True) as admin:
+        for pid in pids:  # as a server restart would
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    import time
+
+    time.sleep(0.2)
+    store.write(lambda c: c.execute("INSERT INTO experiments (name, created_at) VALUES ('x', 1)"))
+    with store.read() as conn:
+        assert conn.column("SELECT name FROM experiments") == ["x"]

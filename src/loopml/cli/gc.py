@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from loopml.cli._output import console, fmt_bytes
+from loopml.cli._output import console, err_console, fmt_bytes
+
+_SAFE_GRACE = 60.0
 
 
 def gc(
@@ -18,6 +20,11 @@ def gc(
     """Remove objects that no dataset version, run, model or cache entry references."""
     from loopml.context import gc as collect
 
+    if not dry_run and grace < _SAFE_GRACE:
+        err_console.print(
+            f"[yellow]warning:[/] a grace of {grace:g} s can remove objects another process "
+            "has just stored and is about to reference; use it only when nothing else writes."
+        )
     report = collect(dry_run=dry_run, grace_seconds=grace)
     verb = "would remove" if dry_run else "removed"
     for digest, size in report.removed[:20]:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopml.context import active_runs, current
+from loopml.context import Context, active_runs, current
 from loopml.data import _repository
 from loopml.data._lock import LockEntry, pin
 from loopml.data._manifest import Manifest, store_manifest
@@ -56,6 +56,8 @@ def add_dataset(
         ds.uri    # 'data:/iris@1'
     """
     check_name(name, "dataset name")
+    if message is not None and (not isinstance(message, str) or "\x00" in message):
+        raise InvalidInput(f"message must be text without NUL characters, got {message!r}.")
     ctx = current()
     settings = ctx.settings
     _check_not_project(Path(path), settings.project_root)
@@ -70,6 +72,8 @@ def add_dataset(
     manifest = Manifest.build(kind, entries)
     manifest_digest = store_manifest(manifest, artifacts)
     producer = active_runs().current()
+    if producer is not None and producer.tracking_uri != ctx.metadata.uri:
+        producer = None  # a run of another store: there is no edge to record
 
     source = _source_path(Path(path), settings.project_root)
     row = {
@@ -86,6 +90,7 @@ def add_dataset(
     digests = [manifest_digest, *manifest.digests]
     version, created = _repository.record_version(ctx.metadata, name, row, digests)
     version.is_new = created
+    _bound(ctx, version)
 
     pin(settings.lock_path, LockEntry(name, version.version, source, kind, manifest_digest))
     return version
@@ -142,18 +147,27 @@ def get_dataset(uri: str) -> DatasetVersion:
     and :class:`~loopml.errors.InvalidInput` for a malformed URI.
     """
     parsed = parse_data_uri(uri)
-    return _repository.find_version(current().metadata, parsed.name, parsed.version)
+    ctx = current()
+    return _bound(ctx, _repository.find_version(ctx.metadata, parsed.name, parsed.version))
 
 
 def list_datasets() -> list[DatasetVersion]:
     """The latest version of every dataset, by name."""
-    return _repository.latest_versions(current().metadata)
+    ctx = current()
+    return [_bound(ctx, v) for v in _repository.latest_versions(ctx.metadata)]
 
 
 def dataset_versions(name: str) -> list[DatasetVersion]:
     """Every version of dataset ``name``, oldest first."""
     check_name(name, "dataset name")
-    return _repository.versions_of(current().metadata, name)
+    ctx = current()
+    return [_bound(ctx, v) for v in _repository.versions_of(ctx.metadata, name)]
+
+
+def _bound(ctx: Context, version: DatasetVersion) -> DatasetVersion:
+    """``version``, reading its files from ``ctx`` from now on."""
+    version._context = ctx
+    return version
 
 
 def _common_schema(profile: DatasetProfile | None) -> dict[str, str] | None:

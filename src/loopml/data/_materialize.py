@@ -12,15 +12,16 @@ import shutil
 import uuid
 from pathlib import Path
 
-from loopml.context import current
+from loopml.context import Context, current
 from loopml.data._manifest import load_manifest
 
 __all__ = ["materialize"]
 
 
-def materialize(manifest_digest: str) -> Path:
-    """The local path holding exactly the version's bytes (the file itself for one file)."""
-    ctx = current()
+def materialize(manifest_digest: str, context: Context | None = None) -> Path:
+    """The local path holding exactly the version's bytes (the file itself for one file),
+    from the artifact store of ``context`` (default: the current one)."""
+    ctx = context or current()
     manifest = load_manifest(manifest_digest, ctx.artifacts)
     base = ctx.settings.state_dir / "cache" / "data"
     final = base / manifest_digest

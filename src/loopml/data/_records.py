@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
 
+    from loopml.context import Context
+
 __all__ = [
     "CheckoutResult",
     "ColumnProfile",
@@ -166,6 +168,8 @@ class DatasetVersion:
     schema: dict[str, str] | None = None
     profile: DatasetProfile | None = None
     is_new: bool = field(default=False, compare=False, repr=False)
+    #: the context it was read in: its files come from that context's artifact store
+    _context: Context | None = field(default=None, compare=False, repr=False)
 
     @property
     def uri(self) -> str:
@@ -180,13 +184,14 @@ class DatasetVersion:
         """
         from loopml.data._materialize import materialize
 
-        return materialize(self.manifest_digest)
+        return materialize(self.manifest_digest, self._context)
 
     def files(self) -> list[ManifestEntry]:
         """The version's manifest entries, sorted by path."""
         from loopml.data._manifest import load_manifest
 
-        return list(load_manifest(self.manifest_digest).entries)
+        store = self._context.artifacts if self._context is not None else None
+        return list(load_manifest(self.manifest_digest, store).entries)
 
     def to_arrow(self) -> pa.Table:
         """The data as an Arrow table: one CSV/TSV/Parquet file, or a folder of them with

@@ -36,7 +36,7 @@ from loopml.store.artifacts import (
     FsspecArtifactStore,
     hash_bytes,
 )
-from loopml.uri import DataURI, local_path, parse_data_uri
+from loopml.uri import DataURI, local_path, parse_data_uri, redact, scrub
 
 __all__ = ["PACK_BYTES", "SMALL_OBJECT", "Remote", "fetch_objects", "open_remote", "pull", "push"]
 
@@ -152,7 +152,10 @@ class Remote:
         out: dict[str, bytes] = {}
         for (pack, start, _end, items), blob in zip(spans, blobs, strict=True):
             if isinstance(blob, Exception):
-                raise NotFound(f"could not read {pack} from the remote {self.url}: {blob}")
+                raise NotFound(
+                    f"could not read {pack} from the remote {redact(self.url)}: "
+                    f"{scrub(str(blob), self.url)}"
+                )
             for digest, slot in items:
                 out[digest] = bytes(blob[slot.offset - start : slot.offset - start + slot.length])
         return out
@@ -247,7 +250,7 @@ def push(
     sizes = _object_sizes(manifests)
     inventory = rem.inventory()
     missing = sorted(d for d in sizes if d not in inventory)
-    report = TransferReport(remote=rem.url, wanted=len(sizes))
+    report = TransferReport(remote=redact(rem.url), wanted=len(sizes))
     total = sum(sizes[d] for d in missing)
     with byte_progress("pushing", total, len(missing), progress) as advance:
         batch: list[tuple[str, bytes]] = []
@@ -316,7 +319,7 @@ def fetch_objects(
     """
     local = current().artifacts
     inventory = rem.inventory()
-    report = TransferReport(remote=rem.url)
+    report = TransferReport(remote=redact(rem.url))
     wanted = list(dict.fromkeys(digests))
     staging = _staging_dir()
     try:

@@ -49,7 +49,7 @@ def record_version(
     transaction; a clash with a concurrent writer is retried."""
     for _ in range(_ALLOC_RETRIES):
         try:
-            return meta.write(lambda conn: _record(conn, meta, name, row, digests))
+            return meta.write(lambda conn: _record(conn, name, row, digests))
         except Conflict:
             time.sleep(0.01)  # a concurrent writer took the number; allocate again
     raise StoreError(
@@ -60,13 +60,12 @@ def record_version(
 
 def _record(
     conn: Connection,
-    meta: MetadataStore,
     name: str,
     row: Mapping[str, Any],
     digests: Sequence[str],
 ) -> tuple[DatasetVersion, bool]:
     now = time.time()
-    meta.upsert(conn, "datasets", [{"name": name, "created_at": now}], keys=("name",))
+    conn.upsert("datasets", [{"name": name, "created_at": now}], keys=("name",))
     dataset_id = conn.scalar("SELECT id FROM datasets WHERE name = ?", (name,))
     latest = conn.first(
         f"SELECT {_COLUMNS} FROM dataset_versions v WHERE v.dataset_id = ? "
@@ -91,9 +90,9 @@ def _record(
         [values[c] for c in columns],
     ).close()
     uri = str(DataURI(name, number))
-    add_refs(conn, meta, owner=uri, digests=digests)
+    add_refs(conn, owner=uri, digests=digests)
     if row.get("run_id"):
-        lineage_edges.add_edges(conn, meta, [(str(RunURI(row["run_id"])), uri, "output")])
+        lineage_edges.add_edges(conn, [(str(RunURI(row["run_id"])), uri, "output")])
     found = conn.first(
         f"SELECT {_COLUMNS} FROM dataset_versions v WHERE v.dataset_id = ? AND v.version = ?",
         (dataset_id, number),

@@ -27,7 +27,8 @@ def read_table(version: DatasetVersion) -> pa.Table:
     columns differ."""
     import pyarrow as pa
 
-    manifest = load_manifest(version.manifest_digest)
+    context = version._context
+    manifest = load_manifest(version.manifest_digest, context.artifacts if context else None)
     tabular = [(e.path, fmt) for e in manifest.entries if (fmt := tabular_format(e.path))]
     if not tabular:
         names = ", ".join(e.path for e in manifest.entries[:5]) or "no files"

@@ -14,6 +14,7 @@ __all__ = ["describe", "resolve"]
 def resolve(ctx: Context, uri: DataURI) -> Node:
     """The version ``uri`` names (the newest for ``@latest``)."""
     version = _repository.find_version(ctx.metadata, uri.name, uri.version)
+    version._context = ctx
     return Node(version.uri, version)
 
 

@@ -13,12 +13,15 @@ Example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from loopml.context import current
 from loopml.errors import InvalidInput
 from loopml.lineage import _registry
 from loopml.store import edges as _edges_table
+
+_RELATION = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 __all__ = [
     "Edge",
@@ -73,14 +76,18 @@ class Lineage:
 
 
 def add_edge(src: str, dst: str, relation: str) -> None:
-    """Record that ``src`` → ``dst`` with ``relation`` (idempotent); both must be URIs a
-    part of loopml serves."""
-    for uri in (src, dst):
-        _registry.parse(uri)
-    if not relation or not relation.replace("_", "").isalnum():
-        raise InvalidInput(f"a relation is a word such as 'input' or 'output', got {relation!r}.")
-    store = current().metadata
-    store.write(lambda conn: _edges_table.add_edges(conn, store, [(src, dst, relation)]))
+    """Record that ``src`` → ``dst`` with ``relation`` (idempotent). Both must name nodes
+    that exist; they are stored by their canonical URIs (``data:/iris@latest`` →
+    ``data:/iris@3``), as the graph walk finds them."""
+    if not isinstance(relation, str) or not _RELATION.fullmatch(relation):
+        raise InvalidInput(
+            f"a relation is a lowercase word of at most 64 characters such as 'input', "
+            f"'output' or 'reviewed_by', got {relation!r}."
+        )
+    ctx = current()
+    ends = [_registry.resolve(ctx, uri).uri for uri in (src, dst)]
+    store = ctx.metadata
+    store.write(lambda conn: _edges_table.add_edges(conn, [(ends[0], ends[1], relation)]))
 
 
 def upstream(uri: str) -> list[Edge]:

@@ -40,9 +40,12 @@ def load_pipeline(target: str | None = None) -> Pipeline:
     if not isinstance(target, str):
         raise InvalidInput(f"a pipeline is named as 'module:function', got {target!r}.")
     module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
+    dotted = module_name.split(".")
+    if not sep or not all(p.isidentifier() for p in dotted) or not attr.isidentifier():
         raise InvalidInput(
-            f"invalid pipeline {target!r}: expected module:function, e.g. 'pipeline:train'."
+            f"invalid pipeline {target!r}: expected module:function, e.g. 'pipeline:train' "
+            "(a dotted module name importable from the project root, such as "
+            "'flows.main:train')."
         )
     root = str(settings.project_root)
     if root not in sys.path:

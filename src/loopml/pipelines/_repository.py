@@ -68,14 +68,13 @@ def save_entry(
     }
 
     def tx(conn: Connection) -> None:
-        meta.upsert(
-            conn,
+        conn.upsert(
             "cache_entries",
             [row],
             keys=("key",),
             update=("step", "components", "outputs", "run_id", "created_at"),
         )
-        add_refs(conn, meta, str(CacheURI(key)), digests)
+        add_refs(conn, str(CacheURI(key)), digests)
 
     meta.write(tx)
 

@@ -40,7 +40,7 @@ from typing import IO, Any
 import blake3
 
 from loopml.errors import CorruptObject, InvalidInput, MissingExtra, NotFound
-from loopml.uri import local_path
+from loopml.uri import local_path, redact
 
 __all__ = [
     "CHUNK",
@@ -185,7 +185,7 @@ class ArtifactStore(ABC):
 
 def _corrupt(uri: str, digest: str, got: str, size: int) -> CorruptObject:
     return CorruptObject(
-        f"object {digest} in {uri} is corrupt: its {size} bytes hash to {got}. "
+        f"object {digest} in {redact(uri)} is corrupt: its {size} bytes hash to {got}. "
         "It was changed or truncated after it was stored; restore it with "
         "'loopml data pull' from a remote, or remove it and add the data again."
     )
@@ -344,8 +344,12 @@ class LocalArtifactStore(ArtifactStore):
                     continue
                 with os.scandir(top.path) as entries:
                     for entry in entries:
-                        if len(entry.name) == 62:
-                            st = entry.stat()
+                        # a link or a folder planted among the objects is not an object
+                        if len(entry.name) == 62 and entry.is_file(follow_symlinks=False):
+                            try:
+                                st = entry.stat(follow_symlinks=False)
+                            except FileNotFoundError:  # removed while listing
+                                continue
                             yield top.name + entry.name, st.st_size, st.st_mtime
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
@@ -378,10 +382,12 @@ class FsspecArtifactStore(ArtifactStore):
             fs, root = fsspec.core.url_to_fs(url, **storage_options)
         except ImportError as exc:
             module = {"s3": "s3fs", "gcs": "gcsfs"}.get(extra or "", protocol)
-            raise MissingExtra(f"the artifact URL {url!r}", extra or protocol, module) from exc
+            raise MissingExtra(
+                f"the artifact URL {redact(url)!r}", extra or protocol, module
+            ) from exc
         except ValueError as exc:
             raise InvalidInput(
-                f"unknown storage protocol {protocol!r} in {url!r}: expected a local path "
+                f"unknown storage protocol {protocol!r} in {redact(url)!r}: expected a local path "
                 "or an fsspec URL such as 's3://bucket/prefix'."
             ) from exc
         self.fs = fs
@@ -391,7 +397,7 @@ class FsspecArtifactStore(ArtifactStore):
         self._atomic_put = any(p in self._ATOMIC_PUT for p in protocols)
 
     def __repr__(self) -> str:
-        return f"FsspecArtifactStore({self.uri!r})"
+        return f"FsspecArtifactStore({redact(self.uri)!r})"
 
     def path(self, digest: str) -> str:
         check_digest(digest)
@@ -524,7 +530,7 @@ def _reflink(fin: IO[bytes], fout: IO[bytes]) -> bool:
 
 def _missing(uri: str, digest: str) -> NotFound:
     return NotFound(
-        f"object {digest} is not in the artifact store {uri}. "
+        f"object {digest} is not in the artifact store {redact(uri)}. "
         "If it was pushed to a remote, fetch it with 'loopml data pull'."
     )
 

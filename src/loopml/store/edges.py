@@ -17,15 +17,13 @@ __all__ = ["add_edges", "edges_touching"]
 _EDGE_KEYS = ("src", "dst", "relation")
 
 
-def add_edges(
-    conn: Connection, store: MetadataStore, edges: Iterable[tuple[str, str, str]]
-) -> None:
+def add_edges(conn: Connection, edges: Iterable[tuple[str, str, str]]) -> None:
     """Record edges inside an open write transaction; an edge already recorded is kept."""
     now = time.time()
     rows = [
         {"src": s, "dst": d, "relation": r, "created_at": now} for s, d, r in dict.fromkeys(edges)
     ]
-    store.upsert(conn, "lineage", rows, keys=_EDGE_KEYS)
+    conn.upsert("lineage", rows, keys=_EDGE_KEYS)
 
 
 def edges_touching(

@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import threading
@@ -39,12 +40,14 @@ from typing import Any, TypeVar
 
 from loopml.errors import Conflict, InvalidInput, MissingExtra, SchemaTooNew, StoreError
 from loopml.store.urls import DatabaseURL, parse_database_url
+from loopml.uri import scrub
 
 __all__ = [
     "KNOWN_REVISIONS",
     "SCHEMA_HEAD",
     "Connection",
     "MetadataStore",
+    "upsert_sql",
 ]
 
 T = TypeVar("T")
@@ -57,6 +60,7 @@ _RETRY_SECONDS = 60.0
 _SQLITE_BUSY_MS = 10_000
 _SQLITE_CACHE_KIB = 64 * 1024
 _MAX_IDLE = 8
+_FORK_WAIT_SECONDS = 10.0
 _TRANSLATED_MAX = 2048
 
 
@@ -122,6 +126,26 @@ class Connection:
         """The first column of every row."""
         return [row[0] for row in self.all(sql, params)]
 
+    def upsert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        keys: Sequence[str],
+        update: Sequence[str] = (),
+        where: str | None = None,
+    ) -> None:
+        """Insert ``rows``; on a clash of ``keys`` update the ``update`` columns (or do nothing).
+
+        ``where`` limits which clashes update: SQL over ``excluded.<col>`` and
+        ``<table>.<col>``. Every row must have the same columns. The statement is the
+        same on both databases (``INSERT ... ON CONFLICT``).
+        """
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        sql = upsert_sql(table, columns, tuple(keys), tuple(update), where)
+        self.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+
     def in_list(self, values: Sequence[Any]) -> tuple[str, Any]:
         """``("IN (...)", param)``: a membership test against ``values`` with one parameter,
         whatever their number (a JSON array on SQLite, an array on PostgreSQL)."""
@@ -146,9 +170,11 @@ class MetadataStore:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = {}
-        self._memory = self.dialect == "sqlite" and self.url.database in (None, ":memory:")
+        self._memory = self.dialect == "sqlite" and self.url.database is None
+        self._file = self.url.database if self.dialect == "sqlite" else None
+        self._identity: tuple[int, int] | None = None  # the SQLite file the pool has open
         self._memory_lock = threading.RLock()
+        self._migrate = migrate
         if migrate:
             self._ensure_schema()
 
@@ -166,17 +192,11 @@ class MetadataStore:
                     self._idle.append(self._connect())
                 yield self._idle[0]
             return
-        raw = None
-        with self._lock:
-            if os.getpid() != self._pid:  # forked: the parent's connections are not ours
-                self._idle = []
-                self._pid = os.getpid()
-            while self._idle and raw is None:
-                candidate = self._idle.pop()
-                if not _broken(candidate):
-                    raw = candidate
-        if raw is None:
-            raw = self._connect()
+        raw, recreated = self._checkout()
+        if recreated and self._migrate:
+            self._release(raw)
+            self._ensure_schema()
+            raw, _ = self._checkout()
         try:
             yield raw
         except Exception:
@@ -190,6 +210,38 @@ class MetadataStore:
             raise
         else:
             self._release(raw)
+
+    def _checkout(self) -> tuple[Any, bool]:
+        """An idle connection that is still good, or a new one; and whether the SQLite file
+        is not the one the pool had open (removed and made anew while this process ran)."""
+        stale: list[Any] = []
+        recreated = False
+        raw = None
+        with self._lock:
+            if os.getpid() != self._pid:  # forked: the parent's connections are not ours
+                self._idle = []
+                self._pid = os.getpid()
+            if self._file is not None:
+                identity = _file_identity(self._file)
+                if identity != self._identity:
+                    recreated = self._identity is not None
+                    stale, self._idle = self._idle, []
+                    self._identity = None
+            while self._idle and raw is None:
+                candidate = self._idle.pop()
+                if _alive(candidate):
+                    raw = candidate
+                else:
+                    stale.append(candidate)
+        for old in stale:
+            with contextlib.suppress(Exception):
+                old.close()
+        if raw is None:
+            raw = self._connect()
+            if self._file is not None:
+                with self._lock:
+                    self._identity = _file_identity(self._file)
+        return raw, recreated
 
     def _release(self, raw: Any) -> None:
         with self._lock:
@@ -211,7 +263,8 @@ class MetadataStore:
                 raw.rollback()
 
     def write(self, fn: Callable[[Connection], T], *, retries: bool = True) -> T:
-        """Run ``fn(conn)`` in one write transaction, retried while the database is busy.
+        """Run ``fn(conn)`` in one write transaction, retried while the database is busy
+        (and once on a fresh connection when the server dropped a pooled one).
 
         ``fn`` may run more than once, so it must not have side effects
         outside the database. A unique-key clash is raised as
@@ -219,9 +272,10 @@ class MetadataStore:
         """
         deadline = time.monotonic() + _RETRY_SECONDS
         attempt = 0
+        reconnected = False
         while True:
             try:
-                with self._connection() as raw:
+                with _writes, self._connection() as raw:
                     if self.dialect == "sqlite":
                         raw.execute("BEGIN IMMEDIATE")
                     try:
@@ -238,6 +292,15 @@ class MetadataStore:
                         f"the write clashed with a row stored meanwhile ({_first_line(exc)}). "
                         "Retry the operation."
                     ) from exc
+                if kind == "lost" and not reconnected:
+                    reconnected = True
+                    self.dispose()
+                    continue
+                if kind == "lost":
+                    raise StoreError(
+                        f"lost the connection to the metadata database {self.url.redacted}: "
+                        f"{_first_line(exc)}. Check that the server is up, then retry."
+                    ) from exc
                 if kind != "transient" or not retries:
                     raise
                 attempt += 1
@@ -248,49 +311,6 @@ class MetadataStore:
                         "a long write; retry later or use PostgreSQL for heavy concurrency."
                     ) from exc
                 time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * (0.5 + random.random()))
-
-    def upsert(
-        self,
-        conn: Connection,
-        table: str,
-        rows: Sequence[Mapping[str, Any]],
-        keys: Sequence[str],
-        update: Sequence[str] = (),
-        where: str | None = None,
-    ) -> None:
-        """Insert ``rows``; on a clash of ``keys`` update the ``update`` columns (or do nothing).
-
-        ``where`` limits which clashes update: SQL over ``excluded.<col>`` and
-        ``<table>.<col>``. Every row must have the same columns.
-        """
-        if not rows:
-            return
-        columns = tuple(rows[0])
-        sql = self.upsert_sql(table, columns, keys, update, where)
-        conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
-
-    def upsert_sql(
-        self,
-        table: str,
-        columns: Sequence[str],
-        keys: Sequence[str],
-        update: Sequence[str] = (),
-        where: str | None = None,
-    ) -> str:
-        """``INSERT ... ON CONFLICT ... DO UPDATE/NOTHING`` for these columns (built once)."""
-        cache_key = (table, tuple(columns), tuple(keys), (*update, where or ""))
-        sql = self._upserts.get(cache_key)
-        if sql is None:
-            marks = ", ".join("?" * len(columns))
-            head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-            conflict = f"ON CONFLICT ({', '.join(keys)}) "
-            if update:
-                sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-                tail = f"DO UPDATE SET {sets}" + (f" WHERE {where}" if where else "")
-            else:
-                tail = "DO NOTHING"
-            sql = self._upserts[cache_key] = head + conflict + tail
-        return sql
 
     def dispose(self) -> None:
         """Close the idle connections (connections in use close when released)."""
@@ -325,7 +345,11 @@ class MetadataStore:
             current = self.schema_revision()
             _check_not_newer(current, self.url.redacted)
             if current != SCHEMA_HEAD:
-                migrate(self.url)
+                if self._memory:  # the migration must run on the one shared connection
+                    with self._connection() as raw:
+                        migrate(self.url, connection=raw)
+                else:
+                    migrate(self.url)
         return SCHEMA_HEAD
 
     def _ensure_schema(self) -> None:
@@ -339,14 +363,111 @@ class MetadataStore:
     def _migration_lock(self) -> Iterator[None]:
         """One migrating process at a time: a file lock beside a SQLite file; on PostgreSQL
         the migration's own transaction takes an advisory lock (see ``migrations``)."""
-        path = self.url.database if self.dialect == "sqlite" and not self._memory else None
-        if path is None:
+        if self._file is None:
             yield
             return
         from filelock import FileLock
 
-        with FileLock(f"{path}.migrate.lock"):
+        with FileLock(f"{self._file}.migrate.lock"):
             yield
+
+
+class _WriteGate:
+    """Write transactions in flight in this process, and a gate ``fork`` closes.
+
+    A child forked while a SQLite write transaction is open inherits SQLite's
+    record of that lock and waits for it forever; so ``os.fork`` first waits
+    (up to a few seconds) for the writes in flight to end, and no new one
+    starts until it is done.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = False
+        self._owner: int | None = None
+
+    def __enter__(self) -> None:
+        with self._cond:
+            while self._closed and self._owner != threading.get_ident():
+                self._cond.wait()
+            self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._owner = threading.get_ident()
+            self._cond.wait_for(lambda: self._active == 0, timeout=_FORK_WAIT_SECONDS)
+
+    def open(self) -> None:
+        with self._cond:
+            self._closed = False
+            self._owner = None
+            self._cond.notify_all()
+
+    def reset(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = False
+        self._owner = None
+
+
+_writes = _WriteGate()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_writes.close, after_in_parent=_writes.open, after_in_child=_writes.reset
+    )
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _alive(raw: Any) -> bool:
+    """Whether a pooled connection can still be used: not closed, and (PostgreSQL) the
+    server has not dropped it (an idle connection's socket has nothing to read unless the
+    server closed it or sent an error)."""
+    if _broken(raw):
+        return False
+    fileno = getattr(raw, "fileno", None)
+    if fileno is None or not hasattr(raw, "pgconn"):
+        return True
+    import select
+
+    try:
+        readable, _, _ = select.select([fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+@functools.lru_cache(maxsize=256)
+def upsert_sql(
+    table: str,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    update: tuple[str, ...] = (),
+    where: str | None = None,
+) -> str:
+    """``INSERT ... ON CONFLICT ... DO UPDATE/NOTHING`` for these columns (built once)."""
+    marks = ", ".join("?" * len(columns))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+    conflict = f"ON CONFLICT ({', '.join(keys)}) "
+    if update:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        tail = f"DO UPDATE SET {sets}" + (f" WHERE {where}" if where else "")
+    else:
+        tail = "DO NOTHING"
+    return head + conflict + tail
 
 
 class _PgTranslator:
@@ -373,20 +494,35 @@ def _sqlite_connector(url: DatabaseURL) -> Callable[[], Any]:
 
     target = url.database or ":memory:"
     if target != ":memory:":
-        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder of the metadata database {target}: {exc.strerror}. "
+                "Check the path, or point LOOPML_TRACKING_URI elsewhere."
+            ) from None
 
     def connect() -> Any:
-        conn = sqlite3.connect(
-            target,
-            timeout=_SQLITE_BUSY_MS / 1000,
-            isolation_level=None,  # transactions are begun explicitly
-            check_same_thread=False,  # a pooled connection serves one thread at a time
-        )
-        conn.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
-        _use_wal(conn)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-        conn.execute("PRAGMA foreign_keys=ON")
+        try:
+            conn = sqlite3.connect(
+                target,
+                timeout=_SQLITE_BUSY_MS / 1000,
+                isolation_level=None,  # transactions are begun explicitly
+                check_same_thread=False,  # a pooled connection serves one thread at a time
+            )
+            conn.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+            _use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            if _classify(exc) == "transient":
+                raise
+            raise StoreError(
+                f"cannot open the metadata database {target}: {exc}. SQLite needs to read and "
+                "write the file and create files beside it (WAL): check the folder exists "
+                "and is writable, or point LOOPML_TRACKING_URI elsewhere."
+            ) from None
         return conn
 
     return connect
@@ -421,10 +557,14 @@ def _pg_connector(url: DatabaseURL) -> Callable[[], Any]:
     def connect() -> Any:
         try:
             return psycopg.connect(conninfo, autocommit=False)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
+            # libpq quotes the URL it could not parse, password included: never shown
+            reason = _first_line(exc) if isinstance(exc, psycopg.OperationalError) else ""
             raise StoreError(
-                f"cannot connect to the metadata database {url.redacted}: {_first_line(exc)}. "
-                "Check that PostgreSQL is running and the URL is right."
+                f"cannot connect to the metadata database {url.redacted}"
+                + (f": {scrub(reason, url.text)}" if reason else " (a malformed URL)")
+                + ". Check that PostgreSQL is running and the URL is right (percent-encode "
+                "special characters in the password)."
             ) from None
 
     return connect
@@ -435,14 +575,24 @@ def _broken(raw: Any) -> bool:
 
 
 def _classify(exc: BaseException) -> str:
-    """``transient`` (retry), ``conflict`` (a unique key clash), ``missing-table`` or ``other``."""
+    """``transient`` (retry), ``lost`` (the server dropped the connection), ``conflict`` (a
+    unique key clash), ``missing-table`` or ``other``."""
     name = type(exc).__name__
     message = str(exc).lower()
-    state = getattr(exc, "sqlstate", None)
+    state = getattr(exc, "sqlstate", None) or ""
     if "database is locked" in message or "database is busy" in message:
         return "transient"
     if state in {"40001", "40P01"}:  # serialization failure, deadlock
         return "transient"
+    if (
+        state.startswith("08")
+        or state in {"57P01", "57P02", "57P03"}
+        or (
+            name == "OperationalError"
+            and any(w in message for w in ("connection is lost", "server closed the connection"))
+        )
+    ):
+        return "lost"
     if name in ("IntegrityError", "UniqueViolation") and ("unique" in message or state == "23505"):
         return "conflict"
     if "no such table" in message or state == "42P01":

@@ -29,11 +29,11 @@ DEFAULT_GRACE_SECONDS = 3600.0
 _CHUNK = 5000
 
 
-def add_refs(conn: Connection, store: MetadataStore, owner: str, digests: Iterable[str]) -> None:
+def add_refs(conn: Connection, owner: str, digests: Iterable[str]) -> None:
     """Record that ``owner`` holds every object in ``digests`` (inside a write transaction)."""
     rows = [{"digest": d, "owner": owner} for d in sorted(set(digests))]
     for i in range(0, len(rows), _CHUNK):
-        store.upsert(conn, "object_refs", rows[i : i + _CHUNK], keys=("digest", "owner"))
+        conn.upsert("object_refs", rows[i : i + _CHUNK], keys=("digest", "owner"))
 
 
 def release_refs(conn: Connection, owner: str, digests: Iterable[str]) -> None:

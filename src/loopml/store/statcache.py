@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["FileStat", "StatCache", "open_stat_cache"]
 
@@ -52,12 +52,22 @@ class StatCache:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.broken = False  # a damaged file: it answers nothing, and is replaced at close
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        if self.broken:
+            return []
+        try:
+            return list(self._conn.execute(sql, params))
+        except sqlite3.DatabaseError:
+            self.broken = True
+            return []
 
     def under(self, folder: str) -> dict[str, Row]:
         """Every cached row below the absolute folder path ``folder``, in one query."""
         lo = folder.rstrip("/") + "/"
         hi = lo[:-1] + "0"  # '0' sorts right after '/'
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path >= ? AND path < ?",
             (lo, hi),
         )
@@ -70,7 +80,7 @@ class StatCache:
         for i in range(0, len(items), 500):
             chunk = items[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
+            rows = self._rows(
                 f"SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path IN ({marks})",
                 chunk,
             )
@@ -94,14 +104,17 @@ class StatCache:
     def record(self, rows: Iterable[tuple[FileStat, str]]) -> None:
         """Remember that each file, with its stat, hashes to the given digest."""
         data = [(f.abs, f.size, f.mtime_ns, f.inode, d) for f, d in rows]
-        if not data:
+        if not data or self.broken:
             return
-        with contextlib.suppress(sqlite3.Error), self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO stat (path, size, mtime_ns, inode, digest) "
-                "VALUES (?, ?, ?, ?, ?)",
-                data,
-            )
+        try:
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO stat (path, size, mtime_ns, inode, digest) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    data,
+                )
+        except sqlite3.DatabaseError:
+            self.broken = True
 
 
 def _connect(path: Path | str) -> sqlite3.Connection:
@@ -128,7 +141,12 @@ def open_stat_cache(state_dir: Path) -> Iterator[StatCache]:
             conn = _connect(path)
     except (OSError, sqlite3.Error):
         conn = _connect(":memory:")
+    cache = StatCache(conn)
     try:
-        yield StatCache(conn)
+        yield cache
     finally:
         conn.close()
+        if cache.broken:  # only a cache: start it afresh next time
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(OSError):
+                    Path(f"{path}{suffix}").unlink()

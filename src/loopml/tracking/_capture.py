@@ -22,7 +22,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["KEY_PACKAGES", "Capture", "GitState", "capture", "environment", "git_state"]
+from loopml.uri import redact
+
+__all__ = [
+    "KEY_PACKAGES",
+    "Capture",
+    "GitState",
+    "capture",
+    "environment",
+    "git_state",
+    "redact_argv",
+]
 
 #: Packages whose installed versions every run records.
 KEY_PACKAGES = (
@@ -70,11 +80,34 @@ def capture(cwd: Path | None = None, *, with_git: bool = True) -> Capture:
         git=git_state(cwd or Path.cwd()) if with_git else GitState(),
         user=_user(),
         entry_point=sys.argv[0] if sys.argv and sys.argv[0] else None,
-        command=shlex.join(argv) if argv else None,
+        command=shlex.join(redact_argv(argv)) if argv else None,
         environment=dict(environment()),
         pid=os.getpid(),
         host=socket.gethostname(),
     )
+
+
+_SECRET_FLAGS = ("password", "passwd", "secret", "token", "apikey", "api-key", "api_key",
+                 "credential")  # fmt: skip
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The command line as a run records it: passwords and keys in URLs blanked, and the
+    value of a ``--password``/``--token``/``--secret``/``--api-key`` option too."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if arg.startswith("-") and any(w in name.lower() for w in _SECRET_FLAGS):
+            out.append(f"{name}=***" if eq else arg)
+            hide_next = not eq
+            continue
+        out.append(redact(arg))
+    return out
 
 
 def git_state(cwd: Path) -> GitState:

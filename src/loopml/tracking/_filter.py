@@ -392,6 +392,16 @@ class _Parser:
         kind = _field_type(field)
         if kind in ("num", "time") and "LIKE" in op:
             raise _Error(f"{op} compares text, but {field} is a number", op_tok.pos)
+        if "LIKE" in op:
+            pattern = str(values[0])
+            if len(pattern) > _MAX_PATTERN:
+                raise _Error(f"a {op} pattern holds at most {_MAX_PATTERN} characters", at.pos)
+            if _ends_in_escape(pattern):
+                raise _Error(
+                    f"the {op} pattern ends in an escaping '\\': escape it too ('\\\\') "
+                    "or remove it",
+                    at.pos,
+                )
         if kind == "num":
             for v in values:
                 if not isinstance(v, float):
@@ -411,6 +421,14 @@ class _Parser:
                 values = tuple(str(v).lower() for v in values)
         result: Value = values if isinstance(value, tuple) else values[0]
         return Comparison(field, op, result)
+
+
+_MAX_PATTERN = 1000
+
+
+def _ends_in_escape(pattern: str) -> bool:
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return trailing % 2 == 1
 
 
 def _field_type(field: Field) -> str:
@@ -477,6 +495,10 @@ def parse_filter(text: str | None) -> Node | None:
             raise parser.fail("'and', 'or' or the end of the filter")
     except _Error as err:
         raise _invalid(text, err) from None
+    except RecursionError:
+        raise InvalidInput(
+            "invalid filter: it nests parentheses or 'not' too deeply; simplify it."
+        ) from None
     return node
 
 

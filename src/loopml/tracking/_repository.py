@@ -124,12 +124,12 @@ def write(store: MetadataStore, fn: Callable[[Connection], T]) -> T:
 # -- runs -----------------------------------------------------------------------------
 
 
-def _experiment_id(conn: Connection, store: MetadataStore, name: str) -> int:
+def _experiment_id(conn: Connection, name: str) -> int:
     """The id of the experiment ``name``, created if it does not exist."""
     sql = "SELECT id FROM experiments WHERE name = ?"
     value = conn.scalar(sql, (name,))
     if value is None:
-        store.upsert(conn, "experiments", [{"name": name, "created_at": time.time()}], ("name",))
+        conn.upsert("experiments", [{"name": name, "created_at": time.time()}], ("name",))
         value = conn.scalar(sql, (name,))
     return int(value)
 
@@ -140,7 +140,7 @@ def insert_run(store: MetadataStore, run: Run, now: float) -> None:
     def tx(conn: Connection) -> None:
         row = (
             run.id,
-            _experiment_id(conn, store, run.experiment),
+            _experiment_id(conn, run.experiment),
             run.name,
             run.kind,
             run.status.value,
@@ -168,16 +168,16 @@ def insert_run(store: MetadataStore, run: Run, now: float) -> None:
                     [(run.id, k, v) for k, v in values.items()],
                 )
         if run.git_diff_digest:
-            add_refs(conn, store, run.uri, [run.git_diff_digest])
+            add_refs(conn, run.uri, [run.git_diff_digest])
         if run.parent_id:
-            lineage_edges.add_edges(conn, store, [(str(RunURI(run.parent_id)), run.uri, "parent")])
+            lineage_edges.add_edges(conn, [(str(RunURI(run.parent_id)), run.uri, "parent")])
 
     write(store, tx)
 
 
 def add_edge(store: MetadataStore, src: str, dst: str, relation: str) -> None:
     """Record one lineage edge (idempotent)."""
-    write(store, lambda conn: lineage_edges.add_edges(conn, store, [(src, dst, relation)]))
+    write(store, lambda conn: lineage_edges.add_edges(conn, [(src, dst, relation)]))
 
 
 def finish_run(
@@ -323,7 +323,7 @@ def log_params(store: MetadataStore, run_id: str, values: Mapping[str, str]) -> 
 
     def tx(conn: Connection) -> None:
         _lock(conn, [run_id])
-        store.upsert(conn, "params", rows, keys=("run_id", "key"))
+        conn.upsert("params", rows, keys=("run_id", "key"))
         stored: dict[str, str] = {}
         for i in range(0, len(keys), _CHUNK):
             test, param = conn.in_list(keys[i : i + _CHUNK])
@@ -360,7 +360,7 @@ def set_tags(store: MetadataStore, run_id: str, values: Mapping[str, str]) -> No
 
     def tx(conn: Connection) -> None:
         _lock(conn, [run_id])
-        store.upsert(conn, "tags", rows, keys=("run_id", "key"), update=("value",))
+        conn.upsert("tags", rows, keys=("run_id", "key"), update=("value",))
         _refresh(conn, [run_id], ("tags",))
 
     write(store, tx)
@@ -475,9 +475,7 @@ def _columns(rows: list[MetricRow]) -> tuple[list[Any], ...]:
 # -- artifacts ---------------------------------------------------------------------------
 
 
-def record_artifacts(
-    conn: Connection, store: MetadataStore, run_id: str, entries: Sequence[ArtifactEntry]
-) -> None:
+def record_artifacts(conn: Connection, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
     """Insert or replace artifact rows and the run's object references, inside a write
     transaction. A replaced object that no other path of the run (nor its git diff) uses
     loses the run's reference, so ``gc`` can collect it."""
@@ -493,8 +491,8 @@ def record_artifacts(
         )
     )
     rows = [{"run_id": run_id, "path": e.path, "digest": e.digest, "size": e.size} for e in entries]
-    store.upsert(conn, "run_artifacts", rows, keys=("run_id", "path"), update=("digest", "size"))
-    add_refs(conn, store, owner, [e.digest for e in entries])
+    conn.upsert("run_artifacts", rows, keys=("run_id", "path"), update=("digest", "size"))
+    add_refs(conn, owner, [e.digest for e in entries])
     replaced = set(old.values()) - {e.digest for e in entries}
     if replaced:
         test, param = conn.in_list(sorted(replaced))
@@ -519,9 +517,9 @@ def log_artifacts(
     """:func:`record_artifacts` and lineage ``edges`` in one transaction of their own."""
 
     def tx(conn: Connection) -> None:
-        record_artifacts(conn, store, run_id, entries)
+        record_artifacts(conn, run_id, entries)
         if edges:
-            lineage_edges.add_edges(conn, store, edges)
+            lineage_edges.add_edges(conn, edges)
 
     write(store, tx)
 

@@ -40,9 +40,11 @@ from loopml.tracking._validate import (
     check_key,
     check_kind,
     check_run_id,
+    check_text,
     coerce_step,
     coerce_value,
 )
+from loopml.uri import redact
 
 if TYPE_CHECKING:
     from loopml.data import DatasetVersion
@@ -120,6 +122,11 @@ class ActiveRun(Run):
             f"ActiveRun(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r}, "
             f"status={self.status!r})"
         )
+
+    @property
+    def tracking_uri(self) -> str:
+        """The URL of the metadata store this run is recorded in."""
+        return self._store.uri
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -321,7 +328,10 @@ def _stringify(values: Mapping[str, Any], what: str) -> dict[str, str]:
         raise InvalidInput(
             f"{what}s must be given as a mapping of names to values, got {type(values).__name__}."
         )
-    return {check_key(k, what): v if isinstance(v, str) else str(v) for k, v in values.items()}
+    return {
+        check_key(k, what): check_text(v if isinstance(v, str) else str(v), f"{what} {k!r}")
+        for k, v in values.items()
+    }
 
 
 # -- starting -----------------------------------------------------------------------
@@ -368,6 +378,8 @@ def start_run(
     check_kind(kind)
     if run_name is not None and (not isinstance(run_name, str) or not 0 < len(run_name) <= 255):
         raise InvalidInput(f"run_name must be a string of 1 to 255 characters, got {run_name!r}.")
+    if run_name is not None:
+        check_text(run_name, "run_name")
     if on_metric is not None and not callable(on_metric):
         raise InvalidInput(f"on_metric must be a function (key, value, step), got {on_metric!r}.")
     param_values = _stringify(params or {}, "param")
@@ -478,6 +490,7 @@ def _parent(
         text = parent.id if isinstance(parent, Run) else check_run_id(parent)
         live = state.open.get(text)
         if live is not None:
+            _same_store(live, store)
             return live.id, live.experiment, live
         if isinstance(parent, Run):
             return parent.id, parent.experiment, None
@@ -491,6 +504,7 @@ def _parent(
                 "nested=True needs an active run to be the parent, and there is none. "
                 "Start the parent run first, or pass parent=<run id>."
             )
+        _same_store(current_run, store)
         return current_run.id, current_run.experiment, current_run
     own = context_stack()
     if own:
@@ -499,6 +513,15 @@ def _parent(
             "Pass nested=True to start a child run of it, or end it first with loopml.end_run()."
         )
     return None
+
+
+def _same_store(parent: ActiveRun, store: MetadataStore) -> None:
+    if parent._store.uri != store.uri:
+        raise InvalidInput(
+            f"run {parent.id} ({parent.name}) is recorded in {redact(parent._store.uri)}, "
+            f"and a child run must be recorded in the same store, not in "
+            f"{redact(store.uri)}. Start the child with the client (or settings) of its parent."
+        )
 
 
 def context_stack() -> list[ActiveRun]:

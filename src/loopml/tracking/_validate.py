@@ -14,6 +14,7 @@ __all__ = [
     "check_key",
     "check_kind",
     "check_run_id",
+    "check_text",
     "coerce_step",
     "coerce_value",
 ]
@@ -48,6 +49,17 @@ def check_key(key: Any, what: str = "key") -> str:
         f"invalid {what} name {key!r}: it contains {''.join(bad)!r}; use letters, digits, "
         "'_', '-', '.', '/' and spaces (e.g. 'val/loss')."
     )
+
+
+def check_text(value: str, what: str) -> str:
+    """Return ``value`` unless it holds a NUL character, which PostgreSQL cannot store
+    (SQLite can): refused on every backend alike."""
+    if "\x00" in value:
+        raise InvalidInput(
+            f"{what} {value[:40]!r} holds a NUL character ('\\x00'), which cannot be stored. "
+            "Remove it (or encode binary data, e.g. as hex)."
+        )
+    return value
 
 
 def _remember(key: str) -> None:

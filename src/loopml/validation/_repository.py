@@ -19,8 +19,8 @@ def record_result(meta: MetadataStore, uri: str, digest: str, source: str | None
 
     def tx(conn: Connection) -> None:
         if source is not None:
-            lineage_edges.add_edges(conn, meta, [(source, uri, "validated")])
-        add_refs(conn, meta, uri, [digest])
+            lineage_edges.add_edges(conn, [(source, uri, "validated")])
+        add_refs(conn, uri, [digest])
 
     meta.write(tx)
 

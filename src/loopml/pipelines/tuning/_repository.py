@@ -98,9 +98,7 @@ def save_trial(
     }
     update = ("tuning_run_id", "run_id", "state", "params", "value", "started_at", "ended_at")
     meta.write(
-        lambda conn: meta.upsert(
-            conn, "tuning_trials", [row], keys=("study", "number"), update=update
-        )
+        lambda conn: conn.upsert("tuning_trials", [row], keys=("study", "number"), update=update)
     )
 
 

@@ -11,6 +11,7 @@ its ``upgrade()``, and append its id to ``KNOWN_REVISIONS`` in
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 _PG_MIGRATION_LOCK = 7265610
+_SQLITE_TIMEOUT = 60.0
+_IN_PROCESS = threading.Lock()
 
 
 def alembic_config(connection: Any = None) -> Config:
@@ -34,21 +37,33 @@ def alembic_config(connection: Any = None) -> Config:
     return cfg
 
 
-def migrate(url: DatabaseURL, revision: str = "head") -> None:
+def migrate(url: DatabaseURL, revision: str = "head", connection: Any = None) -> None:
     """Upgrade the database at ``url`` to ``revision`` in one transaction.
 
     On PostgreSQL the transaction first takes an advisory lock, so two
     processes migrating at once run one after the other (the second finds
-    nothing left to do); SQLite callers hold a file lock around this.
+    nothing left to do); SQLite callers hold a file lock around this. Within
+    a process one migration runs at a time, whatever the database: alembic
+    keeps its migration context in module globals. ``connection`` is a
+    driver connection to migrate on (an in-memory SQLite database has no
+    other).
     """
     from alembic import command
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import StaticPool
 
-    engine = create_engine(url.sqlalchemy)
+    if connection is not None:
+        engine = create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
+    elif url.dialect == "sqlite":
+        # wait for other processes' writes as the store does, not sqlite3's default 5 s
+        engine = create_engine(url.sqlalchemy, connect_args={"timeout": _SQLITE_TIMEOUT})
+    else:
+        engine = create_engine(url.sqlalchemy)
     try:
-        with engine.begin() as conn:
+        with _IN_PROCESS, engine.begin() as conn:
             if url.dialect == "postgresql":
                 conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
             command.upgrade(alembic_config(conn), revision)
     finally:
-        engine.dispose()
+        if connection is None:
+            engine.dispose()

@@ -1,0 +1,164 @@
+"""Hostile and careless input meets a clear error, and secrets never reach a message,
+a repr or a run record."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import loopml
+from loopml.context import current
+from loopml.errors import InvalidInput, MissingExtra, NotFound, StoreError
+
+SECRET = "hunter2SECRET"
+
+
+def test_settings_never_show_a_password(project: Path) -> None:
+    settings = loopml.configure(
+        tracking_uri=f"postgresql://me:{SECRET}@db.example/prod",
+        artifact_uri=f"s3://KEYID:{SECRET}@bucket/x?token={SECRET}",
+        data_remote=f"s3://bucket/remote?X-Amz-Signature={SECRET}",
+    )
+    for shown in (repr(settings), repr(settings.store), repr(settings.data)):
+        assert SECRET not in shown
+        assert "me:***@db.example" in repr(settings) or "***" in shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://u:SEC%ZZ{SECRET}@127.0.0.1:1/db",  # a bad percent-escape
+        f"postgresql://u:{SECRET}@127.0.0.1:1/db",  # nobody listens on port 1
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_a_store_error_without_the_password(
+    project: Path, url: str
+) -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreError) as err:
+        current().metadata_at(url)
+    assert SECRET not in str(err.value) and "u:***@127.0.0.1:1/db" in str(err.value)
+
+
+def test_artifact_url_errors_do_not_show_keys(project: Path) -> None:
+    from loopml.store.artifacts import open_artifact_store
+
+    with pytest.raises(InvalidInput) as err:
+        open_artifact_store(f"nosuchproto://u:{SECRET}@host/x")
+    assert SECRET not in str(err.value)
+    store = open_artifact_store(f"memory://u:{SECRET}@bucket/objects")
+    assert SECRET not in repr(store)
+    with pytest.raises(NotFound) as missing:
+        store.get_bytes("0" * 64)
+    assert SECRET not in str(missing.value)
+    try:
+        open_artifact_store(f"gs://u:{SECRET}@bucket/x")
+    except MissingExtra as exc:  # gcsfs is not installed here
+        assert SECRET not in str(exc)
+
+
+def test_a_run_records_its_command_line_without_secrets(project: Path) -> None:
+    code = "import loopml\nwith loopml.start_run('cli') as run:\n    pass\nprint(run.id)\n"
+    argv = [f"postgresql://u:{SECRET}@h/db", "--password", SECRET, f"--api-key={SECRET}"]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")},
+    )
+    run = loopml.get_run(out.stdout.strip())
+    assert run.command is not None and SECRET not in run.command
+    assert "u:***@h/db" in run.command and "--password '***'" in run.command.replace('"', "'")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[store]\ntracking_uri = '\xff\xfe'\n", "not valid TOML"),
+        (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "too deeply|not valid TOML|unknown"),
+        (b"[tracking]\nflush_interval = 1e-300\n", "flush_interval"),
+        (b"[store]\ntracking_uri = 'sqlite:x.db'\n", "malformed tracking URI"),
+    ],
+)
+def test_a_bad_loopml_toml_is_a_clear_error(project: Path, content: bytes, message: str) -> None:
+    (project / "loopml.toml").write_bytes(content)
+    with pytest.raises(InvalidInput, match=message):
+        current().settings  # noqa: B018
+
+
+def test_a_tilde_in_a_tracking_path_means_home(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(project / "home"))
+    loopml.configure(tracking_uri="~/runs.db")
+    assert current().settings.tracking_uri == f"sqlite:///{project / 'home' / 'runs.db'}"
+
+
+def test_values_no_database_can_store_are_refused_alike(project: Path) -> None:
+    with loopml.start_run("nul") as run:
+        with pytest.raises(InvalidInput, match="NUL"):
+            run.log_param("p", "a\x00b")
+        with pytest.raises(InvalidInput, match="NUL"):
+            run.set_tag("t", "a\x00b")
+    with pytest.raises(InvalidInput, match="NUL"):
+        loopml.start_run("nul", run_name="a\x00b")
+    (project / "d.csv").write_text("x\n1\n")
+    with pytest.raises(InvalidInput, match="NUL"):
+        loopml.add_dataset(project / "d.csv", "d", message="a\x00b")
+    with pytest.raises(InvalidInput, match="version"):
+        loopml.get_dataset("data:/d@99999999999999999999999")
+
+
+@pytest.mark.parametrize(
+    ("filter", "message"),
+    [
+        ("(" * 3000 + "status = 'RUNNING'" + ")" * 3000, "too deeply"),
+        ("not " * 3000 + "status = 'RUNNING'", "too deeply"),
+        ("name LIKE 'a" + "\\\\" + "'", "ends in an escaping"),
+        ("name LIKE '" + "a" * 2000 + "'", "at most 1000"),
+    ],
+)
+def test_filters_built_to_break_the_parser_or_the_database_are_refused(
+    backend: str, filter: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        loopml.search_runs(filter)
+
+
+def test_a_damaged_stat_cache_is_rebuilt_not_fatal(project: Path) -> None:
+    data = project / "data"
+    data.mkdir()
+    for i in range(3):
+        (data / f"{i}.txt").write_text(str(i))
+    loopml.add_dataset(data, "d")
+    stat_db = project / ".loopml" / "cache" / "stat.db"
+    blob = bytearray(stat_db.read_bytes())
+    blob[100:4096] = b"\xff" * (4096 - 100)  # a torn header and first page
+    stat_db.write_bytes(bytes(blob))
+    assert [s.state for s in loopml.data.status()] == ["unchanged"]
+    (data / "3.txt").write_text("3")
+    assert loopml.add_dataset(data, "d").version == 2
+    assert [s.state for s in loopml.data.status()] == ["unchanged"]
+
+
+def test_gc_ignores_links_and_folders_planted_among_the_objects(project: Path) -> None:
+    (project / "d.csv").write_text("x\n1\n")
+    loopml.add_dataset(project / "d.csv", "d")
+    objects = project / ".loopml" / "artifacts" / "objects" / "ab"
+    objects.mkdir(parents=True, exist_ok=True)
+    (objects / ("c" * 62)).symlink_to(project / "nowhere")
+    (objects / ("d" * 62)).mkdir()
+    report = loopml.gc(dry_run=False, grace_seconds=0)
+    assert report.removed == [] and report.kept >= 2
+    assert (objects / ("d" * 62)).is_dir()
+
+
+def test_a_pipeline_target_outside_the_project_is_refused(project: Path) -> None:
+    with pytest.raises(InvalidInput, match="module:function"):
+        loopml.load_pipeline("../escape:run")
