@@ -37,6 +37,7 @@ def peer_python(name: str, *requirements: str) -> Path | None:
         [str(py), "-m", "pip", "install", "-q", *requirements],
         capture_output=True,
         text=True,
+        cwd=HERE,  # the caller may stand in a scratch folder that is gone by now
     )
     if result.returncode != 0:
         print(f"[peers] could not install {requirements}: {result.stderr[-500:]}", file=sys.stderr)

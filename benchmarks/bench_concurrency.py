@@ -59,15 +59,13 @@ def _child(index: int, n: int, barrier: Any, results: Any) -> None:
 
 
 def measure(uri: str, workers: int, n: int, label: str) -> None:
-    from sqlalchemy import func, select
-
-    from loopml.store import schema
-    from loopml.store.metadata import get_metadata_store, reset_stores
+    from loopml.context import reset
+    from loopml.store.metadata import MetadataStore
 
     os.environ["LOOPML_TRACKING_URI"] = uri
     os.environ["LOOPML_FLUSH_INTERVAL"] = "600"  # only the explicit flushes write
-    get_metadata_store(uri)  # migrate before the clock starts
-    reset_stores()
+    MetadataStore(uri).dispose()  # migrate before the clock starts
+    reset()
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(workers)
     results = ctx.Queue()
@@ -84,9 +82,11 @@ def measure(uri: str, workers: int, n: int, label: str) -> None:
     for e in errors:
         for tb in e:
             print(tb)
-    with get_metadata_store(uri).read() as conn:
-        rows = conn.execute(select(func.count()).select_from(schema.metrics)).scalar_one()
-    reset_stores()
+    store = MetadataStore(uri)
+    with store.read() as conn:
+        rows = conn.scalar("SELECT count(*) FROM metrics")
+    store.dispose()
+    reset()
     total = workers * n
     print(f"[{label}] rows present: {rows:,} of {total:,}", flush=True)
     print(f"[{label}] errors: {n_errors}   (target 0)", flush=True)

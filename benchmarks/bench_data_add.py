@@ -39,20 +39,18 @@ def raw_blake3(path: Path) -> float:
 
 
 def loopml_add(path: Path, work: Path) -> float:
-    import loopml.config
+    import loopml
+    import loopml.context
     from loopml.data import add_dataset
-    from loopml.store import artifacts, metadata
 
     times = []
     for i in range(3):
         proj = work / f"proj{i}"
         proj.mkdir()
         (proj / "loopml.toml").write_text("")
-        loopml.config.reset()
-        metadata.reset_stores()
-        artifacts._stores.clear()
-        loopml.config.configure(project_root=proj)
-        metadata.get_metadata_store()  # create the database outside the timing
+        loopml.context.reset()
+        loopml.configure(project_root=proj)
+        loopml.context.current().metadata.schema_revision()  # create the database first
         os.sync()  # start each run without the previous run's dirty pages
         t = time.perf_counter()
         add_dataset(path, "big", profile=False)

@@ -77,10 +77,10 @@ def main() -> None:
         print(f"writing {args.files:,} files ...", file=sys.stderr, flush=True)
         make_files(data, args.files)
 
-        import loopml.config
+        import loopml
         from loopml.data import add_dataset, status
 
-        loopml.config.configure(project_root=proj)
+        loopml.configure(project_root=proj)
         os.chdir(proj)
         t = time.perf_counter()
         add_dataset(data, "many", profile=False)

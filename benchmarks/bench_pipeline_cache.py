@@ -204,9 +204,9 @@ def main() -> None:
 
         os.chdir(root)
         sys.path.insert(0, str(root))
-        import loopml.config
+        import loopml.context
 
-        loopml.config.reset()
+        loopml.context.reset()
         from pipeline import chain  # type: ignore[import-not-found]
 
         cached_in_process()  # warm: imports, engine, source hashes
@@ -219,7 +219,7 @@ def main() -> None:
             ours = loopml_rerun(root, loopml_bin, env, before)
 
     figure("loopml --help (floor of any command)", floor * 1000, "ms")
-    figure("cached loopml run, 10 steps, whole command", command * 1000, "ms", "<= 500 ms")
+    figure("cached loopml run, 10 steps, whole command", command * 1000, "ms", "<= 300 ms")
     figure("cached step, in-process", per_step * 1000, "ms", "<= 10 ms")
     if ours is None:
         return

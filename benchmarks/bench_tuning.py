@@ -61,7 +61,7 @@ if executor == "ray":
     def warm():
         # what the warm-up run already imported in this driver: the trial's libraries
         import pandas, pyarrow, sklearn.ensemble, sklearn.linear_model, skops.io
-        import loopml.pipelines._runner
+        import loopml.pipelines._runner  # noqa: F401
         time.sleep(0.5)  # hold the CPU so each worker gets one
         return os.getpid()
 

@@ -59,8 +59,7 @@ class _Verb(Generic[P, R]):
         return call
 
 
-def _verb(fn: Callable[P, R]) -> _Verb[P, R]:
-    return _Verb(fn)
+_verb = _Verb
 
 
 class Client(Context):

@@ -350,29 +350,23 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
 def upgrade_schema(tracking_uri: str | None = None) -> str:
     """Apply pending migrations to the metadata database (they also run on first use);
     returns the schema revision it is at."""
-    from loopml.store.metadata import MetadataStore
-
-    ctx = current()
-    uri = (
-        resolve_tracking_uri(tracking_uri, ctx.settings.project_root)
-        if tracking_uri
-        else ctx.settings.store.tracking_uri
-    )
-    return MetadataStore(uri, migrate=False).upgrade()
+    return _unmigrated(tracking_uri).upgrade()
 
 
 def schema_revision(tracking_uri: str | None = None) -> str | None:
     """The schema revision of the metadata database, or None for an empty one (nothing is
     migrated)."""
+    return _unmigrated(tracking_uri).schema_revision()
+
+
+def _unmigrated(tracking_uri: str | None) -> MetadataStore:
+    """The store at ``tracking_uri`` (default: the current one's), opened without migrating."""
     from loopml.store.metadata import MetadataStore
 
-    ctx = current()
-    uri = (
-        resolve_tracking_uri(tracking_uri, ctx.settings.project_root)
-        if tracking_uri
-        else ctx.settings.store.tracking_uri
-    )
-    return MetadataStore(uri, migrate=False).schema_revision()
+    settings = current().settings
+    if tracking_uri is None:
+        return MetadataStore(settings.store.tracking_uri, migrate=False)
+    return MetadataStore(resolve_tracking_uri(tracking_uri, settings.project_root), migrate=False)
 
 
 # -- the active run of each thread ----------------------------------------------------------
