@@ -162,3 +162,17 @@ def test_gc_ignores_links_and_folders_planted_among_the_objects(project: Path) -
 def test_a_pipeline_target_outside_the_project_is_refused(project: Path) -> None:
     with pytest.raises(InvalidInput, match="module:function"):
         loopml.load_pipeline("../escape:run")
+
+
+def test_db_commands_print_the_database_without_its_password(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+    from tests.conftest import PG_ENV, require_service
+
+    base = require_service(PG_ENV, "PostgreSQL")
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}password={SECRET}"  # trust auth ignores it; it must still be hidden
+    result = CliRunner().invoke(app, ["db", "upgrade", "--tracking-uri", url])
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output and "password=***" in result.output
