@@ -165,10 +165,10 @@ def test_a_pipeline_target_outside_the_project_is_refused(project: Path) -> None
 
 
 def test_db_commands_print_the_database_without_its_password(project: Path) -> None:
+    from tests.conftest import PG_ENV, require_service
     from typer.testing import CliRunner
 
     from loopml.cli import app
-    from tests.conftest import PG_ENV, require_service
 
     base = require_service(PG_ENV, "PostgreSQL")
     sep = "&" if "?" in base else "?"
