@@ -514,6 +514,22 @@ def test_a_tuner_killed_mid_trial_then_continued_keeps_all_completed_trials(
     assert [_key(t) for t in loopml.load_study("shared").trials] == [_key(t) for t in again.trials]
 
 
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_a_trial_whose_metric_is_not_finite_fails_and_is_never_best(
+    backend: str, project: Path, flaky: ModuleType, bad: str
+) -> None:
+    _plan(project, "bad_value", bad)
+    study = loopml.tune(flaky.flaky, X_SPACE, n_trials=3, metric="score", study="s", seed=0)
+    first = study.trials[0]
+    assert (first.state, first.value) == ("FAIL", None)
+    assert f"logged {bad} for the metric 'score'" in (first.error or "")
+    assert [t.state for t in study.trials[1:]] == ["COMPLETE", "COMPLETE"]
+    assert study.best_trial.number != 0
+    stored = loopml.load_study("s")
+    assert (stored.trials[0].state, stored.trials[0].value) == ("FAIL", None)
+    assert stored.best_trial.number == study.best_trial.number
+
+
 def test_trial_numbers_are_allocated_uniquely_by_concurrent_writers(
     backend: str, quad: ModuleType
 ) -> None:

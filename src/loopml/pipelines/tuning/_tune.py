@@ -7,7 +7,7 @@ the run that computed it). Logging the metric with ``step=`` while training
 reports intermediate values: the pruner (median by default) stops trials
 that fall behind, and they end PRUNED.
 
-The study — its space,
+A value that is NaN or infinite fails the trial. The study — its space,
 trials, their parameters, values and pipeline runs — is kept in the
 metadata database (``_repository``); passing an existing study name
 continues it. Trial numbers are allocated there, never counted in memory,
@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import time
@@ -389,6 +390,17 @@ def _trial(job: _Job, number: int, params: dict[str, Any], report: Report) -> Tr
             error=(
                 f"no step of pipeline run {run.id} logged the metric {job.metric!r}. Log it "
                 f"in a step with loopml.log_metric({job.metric!r}, value)."
+            ),
+            duration=duration,
+        )
+    if not math.isfinite(value):  # a diverged trial: no value to compare, never the best
+        return TrialOutcome(
+            TrialState.FAIL,
+            run.id,
+            error=(
+                f"pipeline run {run.id} logged {value!r} for the metric {job.metric!r}; a "
+                "trial's value must be a finite number, so the trial failed. Look at the "
+                "step that logs it (a diverging loss, a division by zero)."
             ),
             duration=duration,
         )
