@@ -3,6 +3,12 @@ intermediate values; the study kept in the metadata database; bad spaces refused
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -312,3 +318,265 @@ def test_a_metric_logged_to_an_unrelated_run_in_another_thread_is_never_pruned(
         if t.state == "PRUNED":
             assert fit.status == "PRUNED"
             assert "pruned at step" in (loopml.get_run(fit.run_id or "").error or "")
+
+
+# -- trials are never lost ------------------------------------------------------------
+
+FLAKY = """
+import os
+import time
+from pathlib import Path
+
+import loopml
+
+
+def _take(name):
+    '''The planned event in file ``name`` (a count, or a value to use once), if one is due.'''
+    path = Path(name)
+    if not path.exists():
+        return None
+    lines = path.read_text().split()
+    if not lines:
+        return None
+    path.write_text(" ".join(lines[1:]))
+    return lines[0]
+
+
+@loopml.step(cache=False)
+def fit(model: dict) -> float:
+    hang = Path("hang_after")
+    if hang.exists():  # a tuner to be killed: pass that many calls, then wait forever
+        left = int(hang.read_text())
+        hang.write_text(str(left - 1))
+        if left <= 0:
+            Path("hanging").write_text(str(os.getpid()))
+            time.sleep(600)
+    if _take("fail_next"):
+        raise RuntimeError("a planned failure")
+    bad = _take("bad_value")
+    value = float(bad) if bad else -((model["x"] - 0.3) ** 2)
+    loopml.log_metric("score", value)
+    time.sleep(float(os.environ.get("FLAKY_PAUSE", "0")))
+    return model["x"]
+
+
+@loopml.pipeline
+def flaky(model: dict = {"x": 0.0}):
+    return fit(model)
+"""
+
+X_SPACE = {"model.x": {"low": -1.0, "high": 1.0}}
+
+TUNER = """
+import sys, time
+from pathlib import Path
+
+import loopml
+import flaky_pipe
+
+Path(f"ready-{sys.argv[2]}").write_text("")
+while not Path("go").exists():  # start together with the other tuners
+    time.sleep(0.005)
+study = loopml.tune(
+    flaky_pipe.flaky, {"model.x": {"low": -1.0, "high": 1.0}}, n_trials=int(sys.argv[1]),
+    metric="score", study="shared", sampler="random", seed=int(sys.argv[2]), pruner="none",
+)
+print(study.run_id)
+"""
+
+
+@pytest.fixture
+def flaky(project: Path, code: ProjectCode) -> ModuleType:
+    code.write("flaky_pipe", FLAKY)
+    code.write("tuner", TUNER)
+    return code.load("flaky_pipe")
+
+
+def _key(t: loopml.pipelines.Trial) -> tuple:
+    return (t.number, t.state, t.params, t.value, t.run_id)
+
+
+def _plan(project: Path, name: str, *events: object) -> None:
+    (project / name).write_text(" ".join(map(str, events)))
+
+
+def _tuner(project: Path, backend: str, n_trials: int, seed: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_TRACKING_URI"] = backend
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(loopml.__file__).parents[1]), str(project)])
+    env["FLAKY_PAUSE"] = "0.02"
+    return subprocess.Popen(
+        [sys.executable, "tuner.py", str(n_trials), str(seed)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _all_pipeline_runs_are_trials(study: loopml.Study) -> None:
+    runs = {r.id for r in loopml.search_runs("kind = 'pipeline'", max_results=1000)}
+    assert {t.run_id for t in study.trials if t.run_id} == runs
+    for t in study.trials:  # each run tagged with the number its trial is stored under
+        if t.run_id:
+            assert loopml.get_run(t.run_id).tags["loopml.trial"] == str(t.number)
+
+
+def test_continuing_a_study_after_failed_trials_keeps_every_earlier_trial(
+    backend: str, project: Path, flaky: ModuleType
+) -> None:
+    _plan(project, "fail_next", 1, 1)  # the first two trials fail, the next two complete
+    first = loopml.tune(flaky.flaky, X_SPACE, n_trials=4, metric="score", study="s", seed=0)
+    assert [t.state for t in first.trials] == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+    stored = [_key(t) for t in loopml.load_study("s").trials]
+    assert [k[0] for k in stored] == [0, 1, 2, 3]
+
+    again = loopml.tune(flaky.flaky, X_SPACE, n_trials=3, metric="score", study="s", seed=1)
+    assert [t.number for t in again.trials] == list(range(7))
+    assert [_key(t) for t in again.trials[:4]] == stored
+    assert [t.state for t in again.trials[4:]] == ["COMPLETE"] * 3
+    reread = loopml.load_study("s")
+    assert [_key(t) for t in reread.trials] == [_key(t) for t in again.trials]
+    assert reread.best_trial.number == again.best_trial.number
+    _all_pipeline_runs_are_trials(reread)
+
+
+def test_a_study_stopped_by_failures_is_continued_without_counting_them_again(
+    project: Path, flaky: ModuleType
+) -> None:
+    _plan(project, "fail_next", 1, 1, 1)
+    with pytest.raises(InvalidInput, match="the first 3 trials of study 's' failed"):
+        loopml.tune(flaky.flaky, X_SPACE, n_trials=5, metric="score", study="s")
+    _plan(project, "fail_next", 1)  # the code is fixed but one more trial fails
+    again = loopml.tune(flaky.flaky, X_SPACE, n_trials=3, metric="score", study="s")
+    assert [(t.number, t.state) for t in again.trials] == [
+        (0, "FAIL"),
+        (1, "FAIL"),
+        (2, "FAIL"),
+        (3, "FAIL"),
+        (4, "COMPLETE"),
+        (5, "COMPLETE"),
+    ]
+    assert [_key(t) for t in loopml.load_study("s").trials] == [_key(t) for t in again.trials]
+
+
+def test_two_processes_tuning_one_study_at_once_keep_all_their_trials(
+    backend: str, project: Path, flaky: ModuleType
+) -> None:
+    tuners = [_tuner(project, backend, 8, seed) for seed in (1, 2)]
+    deadline = time.monotonic() + 120
+    while not all((project / f"ready-{seed}").exists() for seed in (1, 2)):
+        assert all(p.poll() is None for p in tuners), [p.communicate() for p in tuners]
+        assert time.monotonic() < deadline, "the tuners never started"
+        time.sleep(0.01)
+    (project / "go").write_text("")
+    outs = [p.communicate(timeout=300) for p in tuners]
+    for p, (_, err) in zip(tuners, outs, strict=True):
+        assert p.returncode == 0, err
+    runs = [out.split()[-1] for out, _ in outs]
+    study = loopml.load_study("shared")
+    assert [t.number for t in study.trials] == list(range(16))
+    assert all(t.state == "COMPLETE" for t in study.trials)
+    parents = [loopml.get_run(t.run_id or "").parent_id for t in study.trials]
+    assert sorted(parents) == sorted(runs * 8)  # eight trials of each tuner
+    assert parents != sorted(parents, key=runs.index)  # ...which ran at the same time
+    _all_pipeline_runs_are_trials(study)
+
+
+def test_a_tuner_killed_mid_trial_then_continued_keeps_all_completed_trials(
+    backend: str, project: Path, flaky: ModuleType
+) -> None:
+    _plan(project, "fail_next", 1)
+    _plan(project, "hang_after", 3)  # trial 0 fails, 1 and 2 complete, 3 hangs
+    (project / "go").write_text("")
+    tuner = _tuner(project, backend, 6, 0)
+    try:
+        deadline = time.monotonic() + 120
+        while not (project / "hanging").exists():
+            assert tuner.poll() is None, tuner.communicate()
+            assert time.monotonic() < deadline, "the tuner never reached trial 3"
+            time.sleep(0.02)
+    finally:
+        os.kill(tuner.pid, signal.SIGKILL)
+        tuner.wait()
+    before = loopml.load_study("shared")
+    assert [(t.number, t.state) for t in before.trials] == [
+        (0, "FAIL"),
+        (1, "COMPLETE"),
+        (2, "COMPLETE"),
+        (3, "FAIL"),  # RUNNING when the tuner died
+    ]
+    (project / "hang_after").unlink()
+    again = loopml.tune(flaky.flaky, X_SPACE, n_trials=2, metric="score", study="shared", seed=5)
+    assert [_key(t) for t in again.trials[:4]] == [_key(t) for t in before.trials]
+    assert [(t.number, t.state) for t in again.trials[4:]] == [(4, "COMPLETE"), (5, "COMPLETE")]
+    assert [_key(t) for t in loopml.load_study("shared").trials] == [_key(t) for t in again.trials]
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_a_trial_whose_metric_is_not_finite_fails_and_is_never_best(
+    backend: str, project: Path, flaky: ModuleType, bad: str
+) -> None:
+    _plan(project, "bad_value", bad)
+    study = loopml.tune(flaky.flaky, X_SPACE, n_trials=3, metric="score", study="s", seed=0)
+    first = study.trials[0]
+    assert (first.state, first.value) == ("FAIL", None)
+    assert f"logged {bad} for the metric 'score'" in (first.error or "")
+    assert [t.state for t in study.trials[1:]] == ["COMPLETE", "COMPLETE"]
+    assert study.best_trial.number != 0
+    stored = loopml.load_study("s")
+    assert (stored.trials[0].state, stored.trials[0].value) == ("FAIL", None)
+    assert stored.best_trial.number == study.best_trial.number
+
+
+def test_trial_numbers_are_allocated_uniquely_by_concurrent_writers(
+    backend: str, quad: ModuleType
+) -> None:
+    from loopml.context import current
+    from loopml.pipelines.tuning import _repository
+
+    store = current().metadata
+    _repository.open_study(store, "s", "quad", "score", "maximize", "{}", "tpe")
+
+    def allocate(worker: int) -> list[int]:
+        return [
+            _repository.add_trial(store, "s", f"run{worker}", {"i": i}, time.time())
+            for i in range(15)
+        ]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        numbers = [n for batch in pool.map(allocate, range(6)) for n in batch]
+    assert sorted(numbers) == list(range(90))
+    stored = _repository.load_trials(store, "s")
+    assert sorted((t.params["i"], t.state) for t in stored) == [
+        (i, "FAIL")
+        for i in range(15)
+        for _ in range(6)  # RUNNING, read back as FAIL
+    ]
+
+
+def test_tuners_opening_one_new_study_at_once_all_go_on(backend: str, project: Path) -> None:
+    from loopml.context import current
+    from loopml.pipelines.tuning import _repository
+
+    store = current().metadata
+    rounds = 20
+    start = threading.Barrier(6)
+
+    def open_them(_: int) -> list[int]:
+        found = []
+        try:
+            for i in range(rounds):  # each round a new study, opened by every thread at once
+                start.wait(timeout=60)
+                opened = _repository.open_study(store, f"new{i}", "quad", "m", "maximize", "{}", "")
+                found.append(len(opened))
+        except BaseException:
+            start.abort()  # the other threads stop waiting for this one
+            raise
+        return found
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(open_them, range(6))) == [[0] * rounds] * 6
+    with pytest.raises(Conflict, match="study 'new0' tunes pipeline 'quad' for maximize 'm'"):
+        _repository.open_study(store, "new0", "quad", "m", "minimize", "{}", "")

@@ -17,8 +17,9 @@ __all__ = ["Study", "Trial", "TrialOutcome", "TrialState"]
 
 class TrialState(StrEnum):
     """How a trial ended, in optuna's words (a trial is more than its pipeline run: a run
-    that finished without logging the metric is a FAIL). The values are what the
-    database stores."""
+    that finished without logging the metric, or logged NaN or an infinity, is a FAIL).
+    The values are what the database stores; a trial stored RUNNING by a tuner that died
+    is read back as FAIL."""
 
     RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"

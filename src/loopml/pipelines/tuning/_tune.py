@@ -7,10 +7,13 @@ the run that computed it). Logging the metric with ``step=`` while training
 reports intermediate values: the pruner (median by default) stops trials
 that fall behind, and they end PRUNED.
 
-The study — its space, trials, their parameters, values and pipeline runs —
-is kept in the metadata database (``_repository``); passing an existing
-study name continues it. With ``executor="ray"`` trials run side by side on
-Ray, one per CPU, the study living in a Ray actor.
+A value that is NaN or infinite fails the trial. The study — its space,
+trials, their parameters, values and pipeline runs — is kept in the
+metadata database (``_repository``); passing an existing study name
+continues it. Trial numbers are allocated there, never counted in memory,
+so tuners continuing a study (after failures, a kill, or at the same time
+as another) never overwrite a stored trial. With ``executor="ray"`` trials
+run side by side on Ray, one per CPU, the study living in a Ray actor.
 
 Example::
 
@@ -21,6 +24,8 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import sys
 import time
@@ -53,8 +58,8 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 _MAX_FAILURES_BEFORE_ANY_SUCCESS = 3
 
-#: ``report(trial number, value, step) -> prune?``
-Report = Callable[[int, float, int], bool]
+#: ``report(value, step) -> prune?``: an intermediate value of the running trial
+Report = Callable[[float, int], bool]
 
 
 def tune(
@@ -179,7 +184,10 @@ def tune(
             server = StudyServer(direction, sampler, pruner, seed, dists, past)
             parallel = 1
         job = _Job(pipeline, fixed, trun.id, name, metric, str(settings.project_root))
-        _run_trials(job, _Driver(store, trun), server, result, n, parallel, ray, timeout, on_trial)
+        mine = _run_trials(
+            job, _Driver(store, trun), server, result, n, parallel, ray, timeout, on_trial
+        )
+        _merge_stored(result, _repository.load_trials(store, name), mine)
         if any(t.state == TrialState.COMPLETE for t in result.trials):
             best = result.best_trial
             trun.set_tags(
@@ -191,6 +199,16 @@ def tune(
             if best.run_id:
                 set_run_tags(best.run_id, {"loopml.best_trial": "true"})
     return result
+
+
+def _merge_stored(result: Study, stored: list[Trial], mine: list[Trial]) -> None:
+    """The study as stored now — with the trials other tuners of it added meanwhile, and
+    the latest state of those that were running when this one started — where this
+    tuning's own trials keep what only memory has (their errors)."""
+    own = {t.number: t for t in mine}
+    merged = {t.number: t for t in stored}
+    merged.update(own)
+    result.trials[:] = sorted(merged.values(), key=lambda t: t.number)
 
 
 @dataclass(frozen=True)
@@ -223,10 +241,19 @@ def _run_trials(
     ray: Any,
     timeout: float | None,
     on_trial: Callable[[Trial, Study], None] | None,
-) -> None:
+) -> list[Trial]:
+    """Run the trials; returns those this tuning ran.
+
+    A trial has two numbers: optuna's (``key``, counted by the in-memory study
+    and used to talk to it) and the stored one (``number``, allocated by the
+    metadata store, unique across every tuner of the study), which is the one
+    users see. The two differ as soon as the study has trials optuna was not
+    told about (failed, killed, or another process's).
+    """
     started = time.monotonic()
     launched = 0
-    in_flight: dict[Any, tuple[int, dict[str, Any], float]] = {}
+    mine: list[Trial] = []
+    in_flight: dict[Any, tuple[int, int, dict[str, Any]]] = {}
     remote = None
     if ray is not None:
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
@@ -236,41 +263,48 @@ def _run_trials(
     while launched < n_trials or in_flight:
         out_of_time = timeout is not None and time.monotonic() - started > timeout
         while len(in_flight) < parallel and launched < n_trials and not out_of_time:
-            number, params = server.ask()
-            begun = time.time()
-            running = Trial(number, TrialState.RUNNING, params, None, None)
-            _repository.save_trial(driver.store, job.study, job.tuning_run, running, begun, None)
+            key, params = server.ask()
+            number = _repository.add_trial(
+                driver.store, job.study, job.tuning_run, params, time.time()
+            )
             launched += 1
             if remote is None:  # in this process, one trial at a time
-                outcome = _trial(job, number, params, server.report)
-                _finish(job, driver, server, result, number, params, outcome, on_trial)
-                _stop_if_hopeless(result)
+                outcome = _trial(job, number, params, functools.partial(server.report, key))
+                mine.append(
+                    _finish(job, driver, server, result, number, key, params, outcome, on_trial)
+                )
+                _stop_if_hopeless(result.name, mine)
                 out_of_time = timeout is not None and time.monotonic() - started > timeout
                 continue
             assert isinstance(server, RemoteStudy)
-            ref = remote.remote(job, number, params, server.handle, *uris)
-            in_flight[ref] = (number, params, begun)
+            ref = remote.remote(job, number, key, params, server.handle, *uris)
+            in_flight[ref] = (number, key, params)
         if not in_flight:
             break
         ready, _ = ray.wait(list(in_flight), num_returns=1)
         for ref in ready:
-            number, params, _begun = in_flight.pop(ref)
+            number, key, params = in_flight.pop(ref)
             try:
                 outcome = ray.get(ref)
             except Exception as exc:
                 outcome = TrialOutcome(TrialState.FAIL, error=f"the Ray task failed: {exc}")
-            _finish(job, driver, server, result, number, params, outcome, on_trial)
-        _stop_if_hopeless(result)
+            mine.append(
+                _finish(job, driver, server, result, number, key, params, outcome, on_trial)
+            )
+        _stop_if_hopeless(result.name, mine)
+    return mine
 
 
-def _stop_if_hopeless(result: Study) -> None:
-    if any(t.state == TrialState.COMPLETE for t in result.trials):
+def _stop_if_hopeless(study: str, mine: list[Trial]) -> None:
+    """Stop when this tuning's first trials all failed (failures of earlier tunings of
+    the study do not count: continuing a study is how one goes on after fixing them)."""
+    if any(t.state == TrialState.COMPLETE for t in mine):
         return
-    failed = [t for t in result.trials if t.state == TrialState.FAIL]
+    failed = [t for t in mine if t.state == TrialState.FAIL]
     if len(failed) >= _MAX_FAILURES_BEFORE_ANY_SUCCESS:
         last = failed[-1]
         raise InvalidInput(
-            f"the first {len(failed)} trials of study {result.name!r} failed, so tuning "
+            f"the first {len(failed)} trials of study {study!r} failed, so tuning "
             f"stopped. The last error (trial {last.number}, pipeline run {last.run_id}):\n"
             f"{last.error}"
         )
@@ -282,12 +316,13 @@ def _finish(
     server: StudyServer | RemoteStudy,
     result: Study,
     number: int,
+    key: int,
     params: dict[str, Any],
     outcome: TrialOutcome,
     on_trial: Callable[[Trial, Study], None] | None,
-) -> None:
+) -> Trial:
     complete = outcome.state == TrialState.COMPLETE
-    server.tell(number, outcome.state.value, outcome.value if complete else None)
+    server.tell(key, outcome.state.value, outcome.value if complete else None)
     trial = Trial(
         number,
         outcome.state,
@@ -299,18 +334,19 @@ def _finish(
     )
     ended = time.time()
     begun = ended - (trial.duration or 0)
-    _repository.save_trial(driver.store, job.study, job.tuning_run, trial, begun, ended)
+    _repository.finish_trial(driver.store, job.study, job.tuning_run, trial, begun, ended)
     result.trials.append(trial)
     result.trials.sort(key=lambda t: t.number)
     if trial.value is not None:
         driver.tuning_run.log_metric(job.metric, trial.value, step=number)
     if on_trial is not None:
         on_trial(trial, result)
+    return trial
 
 
 def _trial(job: _Job, number: int, params: dict[str, Any], report: Report) -> TrialOutcome:
-    """Run one trial's pipeline in this process; intermediate values of the metric go to
-    ``report``, which says whether to prune (the step that logged it then stops)."""
+    """Run trial ``number`` (as stored) in this process; intermediate values of the metric
+    go to ``report``, which says whether to prune (the step that logged it then stops)."""
     steps: dict[str, int] = {}
 
     def observe(key: str, value: float, step: int | None) -> None:
@@ -318,7 +354,7 @@ def _trial(job: _Job, number: int, params: dict[str, Any], report: Report) -> Tr
             return
         at = step if step is not None else steps.get(key, -1) + 1
         steps[key] = at
-        if report(number, value, at):
+        if report(value, at):
             raise TrialPruned(
                 f"trial {number} pruned at step {at}: {key} = {value:g} is behind the "
                 "median of earlier trials."
@@ -357,6 +393,17 @@ def _trial(job: _Job, number: int, params: dict[str, Any], report: Report) -> Tr
             ),
             duration=duration,
         )
+    if not math.isfinite(value):  # a diverged trial: no value to compare, never the best
+        return TrialOutcome(
+            TrialState.FAIL,
+            run.id,
+            error=(
+                f"pipeline run {run.id} logged {value!r} for the metric {job.metric!r}; a "
+                "trial's value must be a finite number, so the trial failed. Look at the "
+                "step that logs it (a diverging loss, a division by zero)."
+            ),
+            duration=duration,
+        )
     return TrialOutcome(TrialState.COMPLETE, run.id, value, duration=duration)
 
 
@@ -376,12 +423,14 @@ def _trial_value(run: PipelineRun, metric: str) -> float | None:
 def _ray_trial(
     job: _Job,
     number: int,
+    key: int,
     params: dict[str, Any],
     server: Any,
     tracking_uri: str,
     artifact_uri: str,
 ) -> TrialOutcome:
-    """The Ray task for one trial: the same :func:`_trial`, reporting through the actor."""
+    """The Ray task for one trial: the same :func:`_trial`, reporting through the actor
+    (which knows the trial by its optuna number, ``key``)."""
     import ray
 
     from loopml.context import configure
@@ -391,8 +440,8 @@ def _ray_trial(
         sys.path.insert(0, root)
     configure(tracking_uri=tracking_uri, artifact_uri=artifact_uri, project_root=root)
 
-    def report(n: int, value: float, step: int) -> bool:
-        return bool(ray.get(server.report.remote(n, value, step)))
+    def report(value: float, step: int) -> bool:
+        return bool(ray.get(server.report.remote(key, value, step)))
 
     return _trial(job, number, params, report)
 
