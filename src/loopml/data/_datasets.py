@@ -20,7 +20,7 @@ from loopml.data._profile import profile_files
 from loopml.data._progress import byte_progress
 from loopml.data._records import DatasetProfile, DatasetVersion, ManifestEntry
 from loopml.data._walk import FileStat, walk
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.statcache import open_stat_cache
 from loopml.uri import check_name, parse_data_uri
@@ -46,7 +46,9 @@ def add_dataset(
 
     Identical bytes are stored once; adding a folder whose files are exactly
     those of the dataset's latest version returns that version (its
-    ``is_new`` is False). Tabular files
+    ``is_new`` is False): a ``message`` is then recorded on it if it has none,
+    and a different message than the one it has is refused
+    (:class:`~loopml.errors.Conflict`), so a message is never dropped. Tabular files
     (CSV, TSV, Parquet) are profiled unless ``profile=False``. ``progress``
     shows a bar on stderr (default: only for large data on a terminal).
 
@@ -89,6 +91,13 @@ def add_dataset(
     }
     digests = [manifest_digest, *manifest.digests]
     version, created = _repository.record_version(ctx.metadata, name, row, digests)
+    if not created and message is not None and version.message != message:
+        raise Conflict(
+            f"{path} holds the same bytes as {version.uri}, so no new version was made, and "
+            f"{version.uri} already has the message {version.message!r}: {message!r} was not "
+            "recorded and nothing changed. Change the data to make a new version, or add it "
+            "again without a message."
+        )
     version.is_new = created
     _bound(ctx, version)
 
