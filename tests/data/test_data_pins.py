@@ -199,3 +199,16 @@ def test_the_rule_holds_in_a_client_of_another_project(
         assert client.get_dataset("points").version == 2  # that project's lock pins 2
     with pytest.warns(loopml.DatasetNotice):
         assert loopml.get_dataset("points").version == 1  # this one's pins 1
+
+
+def test_a_named_version_resolves_without_reading_the_lock(story: Story) -> None:
+    (story.root / "loopml.lock").write_text("this is not TOML [")
+    found = loopml.data.resolve_dataset("points@1")
+    assert (found.uri, found.pinned, found.newest, found.notice) == (
+        "data:/points@1",
+        None,
+        None,
+        None,
+    )
+    with pytest.raises(loopml.InvalidInput, match="is not a valid loopml lock file"):
+        get_dataset("points")  # a bare name needs the lock: a broken one is an error

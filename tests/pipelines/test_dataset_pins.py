@@ -134,3 +134,23 @@ def test_loopml_run_says_which_version_it_used(
     shown = _loopml(capsys, "runs", "show", first.id)[1]
     assert "datasets read" in shown
     assert "data:/nums@1" in shown and "data:/nums@2" in shown
+
+
+def test_a_reference_met_twice_in_a_run_is_resolved_once(
+    project: Path, code: ProjectCode, old_lock: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml import data
+
+    asked: list[str] = []
+    resolve = data.resolve_dataset
+
+    def counting(uri: str, **kwargs: object) -> data.Resolution:
+        asked.append(uri)
+        return resolve(uri, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(data, "resolve_dataset", counting)
+    run = _run(code.load("datapipe"))  # data:/nums as a parameter and in the body
+    assert sorted(asked) == ["data:/nums", "data:/nums@latest"]
+    assert run.step("fixed").run_id is not None
+    fixed = loopml.get_run(run.step("fixed").run_id or "")
+    assert fixed.params["uri"] == "data:/nums@2"

@@ -56,12 +56,14 @@ class DatasetNotice(UserWarning):
 class Resolution:
     """How a dataset reference was resolved: the ``version`` used, the version
     ``loopml.lock`` pins (None when it pins none), the newest version, and a one-line
-    ``notice`` when the choice may surprise (else None)."""
+    ``notice`` when the choice may surprise (else None). For a reference that names a
+    version (``data:/iris@3``) the lock and the newest are not looked up: ``pinned`` and
+    ``newest`` are None."""
 
     reference: DataURI
     version: DatasetVersion
     pinned: int | None
-    newest: int
+    newest: int | None
     notice: str | None
 
     @property
@@ -93,7 +95,7 @@ def resolve(ctx: Context, reference: str | DataURI, *, notify: bool = True) -> R
     meta = ctx.metadata
     if ref.version is not None:
         version = _repository.find_version(meta, ref.name, ref.version)
-        return _bound(ctx, Resolution(ref, version, None, version.version, None))
+        return _bound(ctx, Resolution(ref, version, None, None, None))
     lock_path = ctx.settings.lock_path
     if ref.latest:
         newest = _repository.find_version(meta, ref.name, None)
@@ -137,7 +139,7 @@ def resolve(ctx: Context, reference: str | DataURI, *, notify: bool = True) -> R
 
 def _pinned_version(ctx: Context, entry: LockEntry, lock_name: str) -> DatasetVersion:
     """The database's record of the pinned version, once its manifest matches the lock's
-    and its objects are in the local store."""
+    and is in the local store."""
     pinned = DataURI(entry.name, entry.version)
     try:
         version = _repository.find_version(ctx.metadata, entry.name, entry.version)

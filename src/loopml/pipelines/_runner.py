@@ -207,7 +207,8 @@ def execute_pipeline(
     )
     run_ctx.pipeline_run = prun.id
     if datasets:  # the pipeline run reads what its steps read: data → run, as for a step
-        prun.record_artifacts([], [(uri, prun.uri, "input") for uri in datasets])
+        read = sorted({v.uri for v in datasets.values()})
+        prun.record_artifacts([], [(uri, prun.uri, "input") for uri in read])
     result = PipelineRun(id=prun.id, name=pipe.name, status=RunStatus.RUNNING, params=params)
     with prun:
         failed = _run_nodes(nodes, run_ctx, result)
@@ -428,15 +429,16 @@ def _pin_datasets(value: Any, found: dict[str, DatasetVersion]) -> Any:
     """``value`` with each dataset reference in it (``data:/name``, ``data:/name@latest``,
     also inside lists, tuples and dicts) replaced by the URI of the version it resolves to
     (``data:/name@3``), by the rule of ``loopml.data.resolve_dataset``; the versions are
-    added to ``found`` by URI. So the parameters a run records, the arguments a step gets
-    (on any executor) and the lineage all name the version that was read."""
+    added to ``found`` under the reference and their URI, so a reference met twice in one
+    run is resolved once. The parameters a run records, the arguments a step gets (on any
+    executor) and the lineage all name the version that was read."""
     if _is_reference(value):
-        if value in found:
-            return value
-        from loopml.data import resolve_dataset
+        version = found.get(value)
+        if version is None:
+            from loopml.data import resolve_dataset
 
-        version = resolve_dataset(value).version
-        found[version.uri] = version
+            version = found[value] = resolve_dataset(value).version
+            found.setdefault(version.uri, version)
         return version.uri
     if isinstance(value, list):
         return [_pin_datasets(v, found) for v in value]
