@@ -125,3 +125,32 @@ def test_quickstart_tunes_and_writes_the_best_params(quickstart: Path) -> None:
         and loopml.get_metric_history(r.step("train").run_id or "", "val_accuracy")
         for r in runs
     )
+
+
+def test_quickstart_goes_back_in_data_when_going_back_in_git(quickstart: Path) -> None:
+    out = _sh(quickstart, "loopml", "run")
+    assert "note:" not in out  # the lock pins the only version
+    first = _pipeline_runs()[-1]
+    assert first.params["dataset"] == "data:/digits@1"
+    old_lock = (quickstart / "loopml.lock").read_bytes()  # "the old commit"
+
+    csv = quickstart / "data" / "digits.csv"
+    lines = csv.read_text().splitlines(keepends=True)
+    csv.write_text("".join(lines[:1701]))  # a new version: the first 1,700 rows
+    assert "data:/digits@2" in _sh(quickstart, "loopml", "data", "add", str(csv), "-n", "digits")
+    _sh(quickstart, "loopml", "run")
+    second = _pipeline_runs()[-1]
+    assert second.params["dataset"] == "data:/digits@2"
+    split = second.step("split")
+    assert len(split.outputs["train"]) + len(split.outputs["test"]) == 1700
+
+    (quickstart / "loopml.lock").write_bytes(old_lock)  # git checkout <old commit>
+    _sh(quickstart, "loopml", "data", "checkout")
+    assert len(csv.read_text().splitlines()) == 1798
+    out = _sh(quickstart, "loopml", "run")
+    assert "note: data:/digits means data:/digits@1, the version loopml.lock pins" in out
+    assert "5 steps, 5 from the cache" in out  # the data of the old commit, as it ran then
+    third = _pipeline_runs()[-1]
+    assert third.params["dataset"] == "data:/digits@1"
+    assert loopml.tracking.datasets_read(third.id) == ["data:/digits@1"]
+    assert third.step("evaluate").output == first.step("evaluate").output

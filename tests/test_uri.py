@@ -21,7 +21,7 @@ from loopml.uri import (
     ("text", "expected"),
     [
         ("data:/iris@3", DataURI("iris", 3)),
-        ("data:/iris@latest", DataURI("iris", None)),
+        ("data:/iris@latest", DataURI("iris", None, latest=True)),
         ("data:/iris", DataURI("iris", None)),
         ("runs:/0123abcd0123abcd/model/model.pkl", RunURI("0123abcd0123abcd", "model/model.pkl")),
         ("runs:/0123abcd0123abcd", RunURI("0123abcd0123abcd", "")),
@@ -62,6 +62,8 @@ def test_malformed_uris_name_the_problem(text: str, message: str) -> None:
 def test_records_print_the_uri_they_parse_from() -> None:
     for text in (
         "data:/iris@3",
+        "data:/iris@latest",
+        "data:/iris",
         "runs:/0123abcd0123abcd",
         "runs:/0123abcd0123abcd/model/model.pkl",
         "models:/churn/2",
@@ -73,7 +75,8 @@ def test_records_print_the_uri_they_parse_from() -> None:
     assert str(RunURI("4f3a9c0e" * 4, "outputs/model.skops")) == (
         "runs:/4f3a9c0e4f3a9c0e4f3a9c0e4f3a9c0e/outputs/model.skops"
     )
-    assert str(DataURI("iris")) == "data:/iris@latest"
+    assert str(DataURI("iris", latest=True)) == "data:/iris@latest"
+    assert str(DataURI("iris")) == "data:/iris"  # the version loopml.lock pins
 
 
 def test_scheme_of_names_the_scheme_or_refuses() -> None:

@@ -92,7 +92,7 @@ def evaluate(estimator: BaseEstimator, test: pd.DataFrame) -> dict[str, float]:
 
 @loopml.pipeline
 def train(
-    dataset: str = "data:/digits@latest",
+    dataset: str = "data:/digits",  # the version loopml.lock pins
     test_size: float = 0.25,
     seed: int = 0,
     model: dict[str, Any] = {  # noqa: B006 (loopml copies defaults)

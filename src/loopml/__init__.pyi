@@ -7,6 +7,7 @@ from ._client import Client as Client
 from .context import configure as configure
 from .context import gc as gc
 from .context import upgrade_schema as upgrade_schema
+from .data import DatasetNotice as DatasetNotice
 from .data import DatasetVersion as DatasetVersion
 from .data import add_dataset as add_dataset
 from .data import get_dataset as get_dataset

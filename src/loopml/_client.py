@@ -87,6 +87,7 @@ class Client(Context):
     log_figure = _verb(tracking.log_figure)
     get_run = _verb(tracking.get_run)
     child_runs = _verb(tracking.child_runs)
+    datasets_read = _verb(tracking.datasets_read)
     get_metric_history = _verb(tracking.get_metric_history)
     search_runs = _verb(tracking.search_runs)
     list_artifacts = _verb(tracking.list_artifacts)
@@ -97,6 +98,7 @@ class Client(Context):
     # data
     add_dataset = _verb(data.add_dataset)
     get_dataset = _verb(data.get_dataset)
+    resolve_dataset = _verb(data.resolve_dataset)
     list_datasets = _verb(data.list_datasets)
     dataset_versions = _verb(data.dataset_versions)
     diff_versions = _verb(data.diff_versions)

@@ -1,7 +1,9 @@
 """The URIs users meet, as small records that parse and print themselves.
 
-- ``data:/<dataset>@<version>`` (``@latest`` or no ``@`` means the newest);
-  a dataset reference may drop the scheme (``iris@3``, ``iris``)
+- ``data:/<dataset>@<version>``, ``data:/<dataset>@latest`` (the newest) and
+  ``data:/<dataset>`` (the version ``loopml.lock`` pins: see
+  :mod:`loopml.data._resolve`); a dataset reference may drop the scheme
+  (``iris@3``, ``iris``)
 - ``runs:/<run_id>`` and ``runs:/<run_id>/<artifact path>``
 - ``models:/<name>/<version>`` and ``models:/<name>@<alias>``
 - ``validation:/<id>`` (a stored validation result)
@@ -63,13 +65,24 @@ _SCHEME_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/")
 
 @dataclass(frozen=True)
 class DataURI:
-    """``data:/name@version``; ``version`` is None for the newest."""
+    """``data:/name@version``; ``latest`` for ``data:/name@latest`` (the newest version);
+    neither for ``data:/name``, which means the version ``loopml.lock`` pins."""
 
     name: str
     version: int | None = None
+    latest: bool = False
+
+    def __post_init__(self) -> None:
+        if self.latest and self.version is not None:
+            raise InvalidInput(
+                f"a dataset reference names a version or 'latest', not both: got version "
+                f"{self.version} and latest=True for {self.name!r}."
+            )
 
     def __str__(self) -> str:
-        return f"data:/{self.name}@{self.version if self.version is not None else 'latest'}"
+        if self.version is not None:
+            return f"data:/{self.name}@{self.version}"
+        return f"data:/{self.name}@latest" if self.latest else f"data:/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -153,8 +166,10 @@ def parse_data_uri(uri: str) -> DataURI:
             "such as 'data:/iris@3' or 'data:/iris@latest' (or 'iris@3')."
         )
     raw = m.group("version")
-    if raw is None or raw == "latest":
-        return DataURI(m.group("name"), None)
+    if raw is None:
+        return DataURI(m.group("name"))
+    if raw == "latest":
+        return DataURI(m.group("name"), latest=True)
     if raw.startswith("v"):
         raw = raw[1:]
     if not raw.isdigit() or not 1 <= int(raw) <= _MAX_INT:

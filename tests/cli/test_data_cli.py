@@ -43,6 +43,21 @@ def test_add_list_and_show(iris: Path) -> None:
     assert "sepal length (cm)" in shown and "5.84333" in shown
 
 
+def test_a_message_on_unchanged_data_is_recorded_or_refused_never_dropped(
+    iris: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _invoke("add", str(iris), "--name", "iris")
+    out = _invoke("add", str(iris), "--name", "iris", "-m", "the classic")
+    assert "unchanged: data:/iris@1 already holds these bytes (message recorded)" in out
+    assert "the classic" in _invoke("show", "iris@1")
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "add", str(iris), "--name", "iris", "-m", "another story"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "'another story' was not recorded" in err
+    assert "the classic" in _invoke("show", "iris@1")
+
+
 def test_add_without_profile(project: Path) -> None:
     bad = project / "bad.csv"
     bad.write_text('a,b\n1,2\n3,4,5\n"x\n')

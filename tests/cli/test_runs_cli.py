@@ -162,3 +162,23 @@ def test_list_marks_running_runs_whose_process_is_gone(backend: str, wide: CliRu
     result = wide.invoke(app, ["runs", "list"])
     assert "RUNNING (process gone)" in result.output
     run.end()
+
+
+def test_show_lists_the_dataset_versions_a_run_read(
+    backend: str, project: Path, wide: CliRunner
+) -> None:
+    data = project / "d.csv"
+    for rows in ("a\n1\n", "a\n1\n2\n"):
+        data.write_text(rows)
+        loopml.add_dataset(data, "d")
+    with start_run("exp") as run:
+        run.use_dataset("data:/d")  # the lock pins d@2
+        run.use_dataset("d@1")
+    result = wide.invoke(app, ["runs", "show", run.id])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = lines.index("datasets read")
+    assert [line.strip() for line in lines[at + 1 : at + 3]] == ["data:/d@1", "data:/d@2"]
+    with start_run("exp") as quiet:
+        pass
+    assert "datasets read" not in wide.invoke(app, ["runs", "show", quiet.id]).output

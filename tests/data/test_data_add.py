@@ -14,7 +14,7 @@ import loopml
 from loopml import lineage
 from loopml.context import active_runs, current
 from loopml.data import add_dataset, get_dataset
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store.artifacts import hash_file
 
 
@@ -300,3 +300,32 @@ def test_adding_inside_a_real_run_links_the_run_and_the_version(
     assert v.run_id == run.id and used.uri == v.uri
     assert (f"runs:/{run.id}", "output") in {(e.src, e.relation) for e in lineage.upstream(v.uri)}
     assert (f"runs:/{run.id}", "input") in {(e.dst, e.relation) for e in lineage.downstream(v.uri)}
+
+
+# -- a message on unchanged data is recorded or refused, never dropped --------------------
+
+
+def test_a_message_on_unchanged_data_is_recorded_when_the_version_has_none(
+    backend: str, iris_csv: Path
+) -> None:
+    add_dataset(iris_csv, "iris")
+    again = add_dataset(iris_csv, "iris", message="the classic")
+    assert not again.is_new and again.version == 1
+    assert again.message == "the classic"
+    assert get_dataset("iris@1").message == "the classic"
+    same = add_dataset(iris_csv, "iris", message="the classic")  # idempotent
+    assert not same.is_new and same.message == "the classic"
+
+
+def test_another_message_on_unchanged_data_is_refused_and_changes_nothing(
+    backend: str, project: Path, iris_csv: Path
+) -> None:
+    add_dataset(iris_csv, "iris", message="first words")
+    before = snapshot(project)
+    with pytest.raises(Conflict) as err:
+        add_dataset(iris_csv, "iris", message="second words")
+    message = str(err.value)
+    assert "same bytes as data:/iris@1" in message
+    assert "'first words'" in message and "'second words' was not recorded" in message
+    assert snapshot(project) == before
+    assert get_dataset("iris@1").message == "first words"

@@ -53,3 +53,67 @@ def test_run_lineage_shows_its_data_and_its_children(backend: str, datasets: lis
     assert lineage.uri == parent.uri
     assert [(n.uri, n.relation) for n in lineage.upstream.children] == [("data:/iris@1", "input")]
     assert [(n.uri, n.relation) for n in lineage.downstream.children] == [(child.uri, "parent")]
+
+
+def test_use_dataset_of_a_bare_name_records_the_pinned_version(
+    backend: str, datasets: list[str]
+) -> None:
+    loopml.data.checkout("iris@1")  # pins iris@1 in loopml.lock
+    with pytest.warns(loopml.DatasetNotice), start_run("exp") as run:
+        assert run.use_dataset("iris").uri == "data:/iris@1"
+    assert [(e.src, e.relation) for e in upstream(run.uri)] == [("data:/iris@1", "input")]
+    assert loopml.tracking.datasets_read(run.id) == ["data:/iris@1"]
+
+
+@pytest.fixture
+def readers(backend: str, datasets: list[str]) -> dict[str, str]:
+    """Runs by what they read: 'one' reads iris@1, 'both' iris@1 and iris@3, 'none' nothing."""
+    ids = {}
+    for name, uris in (("one", ["iris@1"]), ("both", ["iris@3", "iris@1"]), ("none", [])):
+        with start_run("exp", run_name=name) as run:
+            for uri in uris:
+                run.use_dataset(uri)
+        ids[name] = run.id
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("dataset = 'data:/iris@1'", {"one", "both"}),
+        ("dataset = 'iris@3'", {"both"}),
+        ("dataset != 'data:/iris@3'", {"one", "none"}),
+        ("dataset IN ('iris@2', 'iris@3')", {"both"}),
+        ("dataset NOT IN ('iris@1')", {"none"}),
+        ("dataset LIKE 'data:/iris@%'", {"one", "both"}),
+        ("dataset NOT LIKE 'data:/iris@%'", {"none"}),
+        ("dataset IS NULL", {"none"}),
+        ("dataset IS NOT NULL and name = 'one'", {"one"}),
+    ],
+)
+def test_search_runs_filters_by_the_dataset_versions_a_run_read(
+    readers: dict[str, str], text: str, found: set[str]
+) -> None:
+    names = {i: n for n, i in readers.items()}
+    assert {names[r.id] for r in loopml.search_runs(text)} == found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dataset = 'data:/iris'", "takes versions such as 'data:/iris@3'"),
+        ("dataset = 'iris@latest'", "match every version with dataset LIKE 'data:/iris@%'"),
+        ("dataset > 'data:/iris@1'", "compare it with =, !=, IN, NOT IN, LIKE or IS NULL"),
+        ("dataset = 3", "dataset is text"),
+    ],
+)
+def test_a_dataset_filter_without_an_exact_version_says_how_to_write_it(
+    backend: str, text: str, expected: str
+) -> None:
+    with pytest.raises(loopml.InvalidInput, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        loopml.search_runs(text)
+
+
+def test_runs_cannot_be_sorted_by_the_datasets_they_read(backend: str) -> None:
+    with pytest.raises(loopml.InvalidInput, match="cannot be sorted by the datasets they read"):
+        loopml.search_runs(order_by=["dataset"])

@@ -93,7 +93,35 @@ app = typer.Typer(
 
 @app.callback()
 def _root() -> None:
-    pass
+    _notes_on_one_line()
+
+
+def _notes_on_one_line() -> None:
+    """Show loopml's own warnings (such as which version a dataset reference resolved
+    to) as one ``note:`` line on stderr; other warnings keep Python's format."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "_loopml_notes", False):
+        return
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if category.__module__.split(".")[0] == "loopml":
+            err_console.print(
+                f"[yellow]note:[/] {_escape(str(message))}", highlight=False, soft_wrap=True
+            )
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show._loopml_notes = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def main(argv: list[str] | None = None) -> None:

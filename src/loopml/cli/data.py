@@ -34,7 +34,8 @@ def add(
     if v.is_new:
         console.print(f"[green]added[/] {v.uri}")
     else:
-        console.print(f"[yellow]unchanged[/]: {v.uri} already holds these bytes")
+        noted = " (message recorded)" if message is not None else ""
+        console.print(f"[yellow]unchanged[/]: {v.uri} already holds these bytes{noted}")
     console.print(
         f"  {v.n_files} file(s), {fmt_bytes(v.total_bytes)}, manifest {v.manifest_digest[:16]}…"
     )

@@ -96,7 +96,7 @@ def show(
     from rich.markup import escape
     from rich.table import Table
 
-    from loopml.tracking import child_runs, get_run, list_artifacts
+    from loopml.tracking import child_runs, datasets_read, get_run, list_artifacts
 
     run = get_run(run_id, tracking_uri=tracking_uri)
     console.print(f"[bold]{escape(run.name)}[/]  {run.id}  [dim]({escape(run.experiment)})[/]")
@@ -125,6 +125,11 @@ def show(
     _section("params", run.params)
     _section("metrics (latest)", {k: _num(v) for k, v in sorted(run.metrics.items())})
     _section("tags", run.tags)
+    datasets = datasets_read(run.id, tracking_uri=tracking_uri)
+    if datasets:
+        console.print("\n[bold]datasets read[/]")
+        for uri in datasets:
+            console.print(f"  {escape(uri)}", highlight=False, soft_wrap=True)
     artifacts = list_artifacts(run.id, tracking_uri=tracking_uri)
     if artifacts:
         console.print("\n[bold]artifacts[/]")

@@ -8,8 +8,8 @@ Example::
 
     import loopml
 
-    ds = loopml.add_dataset("data/iris.csv", name="iris")
-    loopml.get_dataset("data:/iris@latest").to_pandas()
+    ds = loopml.add_dataset("data/iris.csv", name="iris")   # pins data:/iris@1
+    loopml.get_dataset("data:/iris").to_pandas()            # the version the lock pins
     loopml.data.status()                  # working copies vs loopml.lock
     loopml.data.push("s3://bucket/loopml")
 """

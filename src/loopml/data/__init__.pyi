@@ -4,6 +4,7 @@ from ._datasets import add_dataset as add_dataset
 from ._datasets import dataset_versions as dataset_versions
 from ._datasets import get_dataset as get_dataset
 from ._datasets import list_datasets as list_datasets
+from ._datasets import resolve_dataset as resolve_dataset
 from ._diff import diff_versions as diff_versions
 from ._lock import LockEntry as LockEntry
 from ._lock import read_lock as read_lock
@@ -21,5 +22,7 @@ from ._records import TableProfile as TableProfile
 from ._records import TransferReport as TransferReport
 from ._remote import pull as pull
 from ._remote import push as push
+from ._resolve import DatasetNotice as DatasetNotice
+from ._resolve import Resolution as Resolution
 
 __all__: list[str]

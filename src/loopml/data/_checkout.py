@@ -24,6 +24,7 @@ from loopml.context import current
 from loopml.data._lock import LockEntry, pin, read_lock
 from loopml.data._manifest import Manifest, load_manifest
 from loopml.data._records import CheckoutResult, CopyState, DatasetStatus, ManifestEntry
+from loopml.data._resolve import pinned_entry
 from loopml.data._walk import SKIP_DIRS, FileStat
 from loopml.errors import InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore, hash_file
@@ -283,7 +284,7 @@ def _job(
 ) -> tuple[LockEntry, Path, bool]:
     parsed = parse_data_uri(name_or_uri)
     pinned = lock.get(parsed.name)
-    if pinned is not None and parsed.version in (None, pinned.version):
+    if pinned is not None and pinned_entry(parsed, lock) is pinned:  # bare: the pinned one
         entry = pinned
     else:
         from loopml.data._datasets import get_dataset

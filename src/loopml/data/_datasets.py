@@ -19,17 +19,19 @@ from loopml.data._manifest import Manifest, store_manifest
 from loopml.data._profile import profile_files
 from loopml.data._progress import byte_progress
 from loopml.data._records import DatasetProfile, DatasetVersion, ManifestEntry
+from loopml.data._resolve import Resolution, resolve
 from loopml.data._walk import FileStat, walk
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.statcache import open_stat_cache
-from loopml.uri import check_name, parse_data_uri
+from loopml.uri import check_name
 
 __all__ = [
     "add_dataset",
     "dataset_versions",
     "get_dataset",
     "list_datasets",
+    "resolve_dataset",
     "store_files",
 ]
 
@@ -46,7 +48,9 @@ def add_dataset(
 
     Identical bytes are stored once; adding a folder whose files are exactly
     those of the dataset's latest version returns that version (its
-    ``is_new`` is False). Tabular files
+    ``is_new`` is False): a ``message`` is then recorded on it if it has none,
+    and a different message than the one it has is refused
+    (:class:`~loopml.errors.Conflict`), so a message is never dropped. Tabular files
     (CSV, TSV, Parquet) are profiled unless ``profile=False``. ``progress``
     shows a bar on stderr (default: only for large data on a terminal).
 
@@ -89,6 +93,13 @@ def add_dataset(
     }
     digests = [manifest_digest, *manifest.digests]
     version, created = _repository.record_version(ctx.metadata, name, row, digests)
+    if not created and message is not None and version.message != message:
+        raise Conflict(
+            f"{path} holds the same bytes as {version.uri}, so no new version was made, and "
+            f"{version.uri} already has the message {version.message!r}: {message!r} was not "
+            "recorded and nothing changed. Change the data to make a new version, or add it "
+            "again without a message."
+        )
     version.is_new = created
     _bound(ctx, version)
 
@@ -141,14 +152,30 @@ def _unchanged(f: FileStat) -> bool:
 
 
 def get_dataset(uri: str) -> DatasetVersion:
-    """The version named by ``uri``: ``data:/iris@3``, ``data:/iris@latest``, ``iris@3``, ``iris``.
+    """The version named by ``uri``: ``data:/iris@3`` (or ``iris@3``) is version 3,
+    ``data:/iris@latest`` the newest, and ``data:/iris`` (or ``iris``) the version
+    ``loopml.lock`` pins, or the newest with a :class:`DatasetNotice` when the lock
+    pins none (see :func:`resolve_dataset`).
 
-    Raises :class:`~loopml.errors.NotFound` for an unknown dataset or version
-    and :class:`~loopml.errors.InvalidInput` for a malformed URI.
+    Raises :class:`~loopml.errors.NotFound` for an unknown dataset or version, or a
+    pinned version this database does not hold or whose manifest is not in the local
+    store (``loopml data pull`` fetches it), and :class:`~loopml.errors.InvalidInput`
+    for a malformed URI or lock file.
     """
-    parsed = parse_data_uri(uri)
-    ctx = current()
-    return _bound(ctx, _repository.find_version(ctx.metadata, parsed.name, parsed.version))
+    return resolve(current(), uri).version
+
+
+def resolve_dataset(uri: str, *, notify: bool = True) -> Resolution:
+    """How ``uri`` resolves, by the one rule every reader of data follows: the version
+    used, the version ``loopml.lock`` pins, the newest, and the notice (also given as a
+    :class:`DatasetNotice` warning unless ``notify=False``) when they may surprise.
+
+    Example::
+
+        r = loopml.data.resolve_dataset("data:/iris")
+        r.uri, r.pinned, r.newest      # ('data:/iris@2', 2, 3)
+    """
+    return resolve(current(), uri, notify=notify)
 
 
 def list_datasets() -> list[DatasetVersion]:

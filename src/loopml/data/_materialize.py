@@ -14,15 +14,20 @@ from pathlib import Path
 
 from loopml.context import Context, current
 from loopml.data._manifest import load_manifest
+from loopml.errors import NotFound
 
 __all__ = ["materialize"]
 
 
-def materialize(manifest_digest: str, context: Context | None = None) -> Path:
+def materialize(manifest_digest: str, context: Context | None = None, label: str = "") -> Path:
     """The local path holding exactly the version's bytes (the file itself for one file),
-    from the artifact store of ``context`` (default: the current one)."""
+    from the artifact store of ``context`` (default: the current one); ``label`` (such
+    as ``data:/iris@3``) names the version in a NotFound for a missing object."""
     ctx = context or current()
-    manifest = load_manifest(manifest_digest, ctx.artifacts)
+    try:
+        manifest = load_manifest(manifest_digest, ctx.artifacts)
+    except NotFound as exc:
+        raise _missing(label, manifest_digest, "its manifest", exc) from None
     base = ctx.settings.state_dir / "cache" / "data"
     final = base / manifest_digest
     target = final / manifest.entries[0].path if manifest.kind == "file" else final
@@ -34,7 +39,10 @@ def materialize(manifest_digest: str, context: Context | None = None) -> Path:
     try:
         for entry in manifest.entries:
             dest = tmp / entry.path
-            store.get_file(entry.digest, dest)
+            try:
+                store.get_file(entry.digest, dest)
+            except NotFound as exc:
+                raise _missing(label, entry.digest, repr(entry.path), exc) from None
             os.chmod(dest, 0o444)
         try:
             os.rename(tmp, final)
@@ -44,3 +52,12 @@ def materialize(manifest_digest: str, context: Context | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _missing(label: str, digest: str, what: str, exc: NotFound) -> NotFound:
+    if not label:
+        return exc
+    return NotFound(
+        f"{label} is not complete in the local store: {what} (object {digest}) is missing. "
+        "Fetch it with 'loopml data pull' (from the data remote the project pushes to)."
+    )

@@ -184,7 +184,7 @@ class DatasetVersion:
         """
         from loopml.data._materialize import materialize
 
-        return materialize(self.manifest_digest, self._context)
+        return materialize(self.manifest_digest, self._context, self.uri)
 
     def files(self) -> list[ManifestEntry]:
         """The version's manifest entries, sorted by path."""

@@ -30,6 +30,7 @@ from loopml.data._lock import read_lock
 from loopml.data._manifest import Manifest, load_manifest
 from loopml.data._progress import byte_progress
 from loopml.data._records import TransferReport
+from loopml.data._resolve import pinned_entry
 from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.store.artifacts import (
     ArtifactStore,
@@ -204,9 +205,8 @@ def _targets(uris: Iterable[str] | None) -> list[tuple[str, str]]:
 
     out = []
     for uri in uris:
-        parsed = parse_data_uri(uri)
-        entry = lock.get(parsed.name)
-        if entry is not None and parsed.version in (None, entry.version):
+        entry = pinned_entry(parse_data_uri(uri), lock)  # the one rule: bare is pinned
+        if entry is not None:
             out.append((str(DataURI(entry.name, entry.version)), entry.manifest))
         else:
             version = get_dataset(uri)

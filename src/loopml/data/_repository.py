@@ -45,7 +45,9 @@ def record_version(
 ) -> tuple[DatasetVersion, bool]:
     """Record the next version of ``name`` (with references to ``digests`` and the
     producing run's lineage edge) unless its newest version has the same manifest;
-    returns the version and whether it is new. Version numbers are allocated in the
+    returns the version and whether it is new. A message given for the same manifest
+    is recorded on that newest version when it has none (the caller refuses a
+    different one). Version numbers are allocated in the
     transaction; a clash with a concurrent writer is retried."""
     for _ in range(_ALLOC_RETRIES):
         try:
@@ -73,7 +75,14 @@ def _record(
         (dataset_id,),
     )
     if latest is not None and latest[1] == row["manifest_digest"]:
-        return _version(name, latest), False
+        same = _version(name, latest)
+        if row.get("message") is not None and same.message is None:
+            conn.execute(
+                "UPDATE dataset_versions SET message = ? WHERE dataset_id = ? AND version = ?",
+                (row["message"], dataset_id, same.version),
+            ).close()
+            same.message = row["message"]
+        return same, False
     number = (int(latest[0]) if latest is not None else 0) + 1
     values = {
         **row,

@@ -64,7 +64,7 @@ from loopml.pipelines._records import (
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.metadata import MetadataStore
 from loopml.tracking import ArtifactEntry, MetricObserver, RunStatus, active_run, start_run
-from loopml.uri import RunURI, parse_data_uri
+from loopml.uri import RunURI
 
 __all__ = ["StepEvent", "StepState", "execute_pipeline", "load_output", "raise_for_status"]
 
@@ -108,6 +108,7 @@ class _Context:
     outputs: dict[str, Outputs]
     run_ids: dict[str, str]
     executor: Executor
+    datasets: dict[str, DatasetVersion]
     pipeline_run: str = ""
 
 
@@ -162,10 +163,14 @@ def execute_pipeline(
     values = resolve_params(
         pipe.signature, pipe.name, settings.project_root, settings.params, kwargs, overrides
     )
+    datasets: dict[str, DatasetVersion] = {}
+    values = {k: _pin_datasets(v, datasets) for k, v in values.items()}
     graph = Graph()
     with building(graph):
         returned = pipe.fn(**values)
     nodes = graph.order()
+    for node in nodes:
+        node.arguments = {k: _pin_datasets(v, datasets) for k, v in node.arguments.items()}
     if any(isinstance(r, StepOutput) and r.graph_id != graph.id for r in _flat(returned)):
         raise InvalidInput(f"pipeline {pipe.name!r} returned an output of another pipeline run.")
     exe = executor if isinstance(executor, Executor) else get_executor(executor, ctx)
@@ -180,6 +185,7 @@ def execute_pipeline(
         outputs={},
         run_ids={},
         executor=exe,
+        datasets=datasets,
     )
     for node in nodes:
         run_ctx.emit(StepEvent(node.name, StepState.PENDING))
@@ -200,6 +206,9 @@ def execute_pipeline(
         on_metric=on_metric,
     )
     run_ctx.pipeline_run = prun.id
+    if datasets:  # the pipeline run reads what its steps read: data → run, as for a step
+        read = sorted({v.uri for v in datasets.values()})
+        prun.record_artifacts([], [(uri, prun.uri, "input") for uri in read])
     result = PipelineRun(id=prun.id, name=pipe.name, status=RunStatus.RUNNING, params=params)
     with prun:
         failed = _run_nodes(nodes, run_ctx, result)
@@ -392,7 +401,7 @@ def _key_parts(node: Node, ctx: _Context) -> tuple[KeyParts, list[str]]:
             digested = substitute(value, lambda p: ctx.outputs[p.node].records[p.output].digest)
             inputs[name] = hash_value(digested)
             continue
-        version = _dataset(value)
+        version = _dataset(value, ctx.datasets)
         if version is not None:
             inputs[name] = version.manifest_digest
             datasets.append(version.uri)
@@ -412,15 +421,47 @@ def _is_input(value: Any) -> bool:
     return any(True for _ in placeholders_in(value))
 
 
-def _dataset(value: Any) -> DatasetVersion | None:
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("data:/")
+
+
+def _pin_datasets(value: Any, found: dict[str, DatasetVersion]) -> Any:
+    """``value`` with each dataset reference in it (``data:/name``, ``data:/name@latest``,
+    also inside lists, tuples and dicts) replaced by the URI of the version it resolves to
+    (``data:/name@3``), by the rule of ``loopml.data.resolve_dataset``; the versions are
+    added to ``found`` under the reference and their URI, so a reference met twice in one
+    run is resolved once. The parameters a run records, the arguments a step gets (on any
+    executor) and the lineage all name the version that was read."""
+    if _is_reference(value):
+        version = found.get(value)
+        if version is None:
+            from loopml.data import resolve_dataset
+
+            version = found[value] = resolve_dataset(value).version
+            found.setdefault(version.uri, version)
+        return version.uri
+    if isinstance(value, list):
+        return [_pin_datasets(v, found) for v in value]
+    if type(value) is tuple:
+        return tuple(_pin_datasets(v, found) for v in value)
+    if isinstance(value, dict):
+        return {k: _pin_datasets(v, found) for k, v in value.items()}
+    if isinstance(value, DatasetVersion):
+        found.setdefault(value.uri, value)
+    return value
+
+
+def _dataset(value: Any, known: dict[str, DatasetVersion]) -> DatasetVersion | None:
     """The dataset version ``value`` is or names (``data:/name@3``), else None."""
     if isinstance(value, DatasetVersion):
         return value
-    if isinstance(value, str) and value.startswith("data:/"):
-        from loopml.data import get_dataset
+    if _is_reference(value):
+        version = known.get(value)
+        if version is None:
+            from loopml.data import resolve_dataset
 
-        parse_data_uri(value)
-        return get_dataset(value)
+            version = known[value] = resolve_dataset(value).version
+        return version
     return None
 
 
@@ -461,6 +502,8 @@ def _outputs_json(outputs: list[OutputRecord]) -> str:
 
 
 def _param_text(value: Any) -> str:
+    if isinstance(value, DatasetVersion):
+        return value.uri
     text = value if isinstance(value, str) else repr(value)
     if len(text) > _PARAM_TEXT_LIMIT:
         text = text[: _PARAM_TEXT_LIMIT - 3] + "..."

@@ -26,6 +26,7 @@ from ._runs import set_tag as set_tag
 from ._runs import set_tags as set_tags
 from ._runs import start_run as start_run
 from ._search import child_runs as child_runs
+from ._search import datasets_read as datasets_read
 from ._search import get_metric_history as get_metric_history
 from ._search import get_run as get_run
 from ._search import search_runs as search_runs

@@ -19,6 +19,13 @@ Fields
     seconds, or an ISO date/time string, UTC unless it has an offset);
     ``duration`` (seconds, None while running).
 
+    ``dataset``: the dataset versions the run read (``run.use_dataset``, a
+    pipeline's dataset parameters and steps), each ``data:/name@N``:
+    ``dataset = 'data:/iris@3'`` (or ``'iris@3'``) finds the runs that read
+    it, ``dataset LIKE 'data:/iris@%'`` those that read any version of it,
+    ``!=``, ``NOT IN`` and ``NOT LIKE`` those that read none of them, and
+    ``dataset IS NULL`` those that read no dataset.
+
     Keys are letters, digits and ``_ - . /``; any other key goes in
     backticks or double quotes: ``metrics.`val loss```, ``params."a b"``.
 
@@ -50,6 +57,7 @@ from dataclasses import dataclass
 
 from loopml.errors import InvalidInput
 from loopml.tracking._records import RunStatus
+from loopml.uri import parse_data_uri
 
 __all__ = [
     "ATTRIBUTES",
@@ -109,7 +117,7 @@ class Field:
     pos: int = 0
 
     def __str__(self) -> str:
-        return self.key if self.kind == "attr" else f"{self.kind}s.{self.key}"
+        return self.key if self.kind in ("attr", "dataset") else f"{self.kind}s.{self.key}"
 
 
 @dataclass(frozen=True)
@@ -306,6 +314,8 @@ class _Parser:
             prefix, key = tok.text.split(".", 1)
         else:
             prefix, key = "", tok.text
+        if not prefix and not isinstance(tok.value, tuple) and key.lower() == "dataset":
+            return Field("dataset", "dataset", tok.pos)
         if prefix:
             kind = _PREFIXES.get(prefix.lower())
             if kind is None:
@@ -323,7 +333,7 @@ class _Parser:
             if name not in ATTRIBUTES:
                 raise _Error(
                     f"unknown attribute {key!r}: expected metrics.<key>, params.<key>, "
-                    f"tags.<key> or one of {', '.join(ATTRIBUTES)}",
+                    f"tags.<key>, dataset or one of {', '.join(ATTRIBUTES)}",
                     tok.pos,
                 )
             key = name
@@ -415,7 +425,9 @@ class _Parser:
                         f"{field} is text: quote the value ('{_num_text(v)}') to compare text",
                         at.pos,
                     )
-            if field.kind == "attr" and field.key == "status":
+            if field.kind == "dataset":
+                values = tuple(_dataset_value(op, str(v), op_tok, at) for v in values)
+            elif field.kind == "attr" and field.key == "status":
                 values = tuple(_status_value(str(v), at.pos) for v in values)
             elif field.kind == "attr" and field.key in ("id", "parent_id"):
                 values = tuple(str(v).lower() for v in values)
@@ -429,6 +441,30 @@ _MAX_PATTERN = 1000
 def _ends_in_escape(pattern: str) -> bool:
     trailing = len(pattern) - len(pattern.rstrip("\\"))
     return trailing % 2 == 1
+
+
+def _dataset_value(op: str, value: str, op_tok: _Tok, at: _Tok) -> str:
+    """A version a run may have read, as ``data:/name@N`` (``iris@3`` is accepted)."""
+    if op in ("<", "<=", ">", ">="):
+        raise _Error(
+            "dataset is the set of versions a run read: compare it with =, !=, IN, NOT IN, "
+            f"LIKE or IS NULL, not {op}",
+            op_tok.pos,
+        )
+    if "LIKE" in op:
+        return value
+    try:
+        ref = parse_data_uri(value)
+    except InvalidInput:
+        ref = None
+    if ref is None or ref.version is None:
+        name = ref.name if ref is not None else "name"
+        raise _Error(
+            f"dataset {op} takes versions such as 'data:/{name}@3', got {value!r}; match "
+            f"every version with dataset LIKE 'data:/{name}@%'",
+            at.pos,
+        )
+    return str(ref)
 
 
 def _field_type(field: Field) -> str:
@@ -509,6 +545,8 @@ def parse_order_by(text: str) -> OrderKey:
     try:
         parser = _Parser(text)
         field = parser.field()
+        if field.kind == "dataset":
+            raise _Error("runs cannot be sorted by the datasets they read", field.pos)
         descending = False
         if parser.is_kw("ASC", "DESC"):
             descending = parser.next().text.upper() == "DESC"

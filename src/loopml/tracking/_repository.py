@@ -250,6 +250,21 @@ def child_runs(store: MetadataStore, run_id: str, kind: str | None = None) -> li
         return _fetch(conn, sql + " ORDER BY r.start_time, r.id", params)
 
 
+def datasets_read(store: MetadataStore, run_id: str) -> list[str]:
+    """The dataset versions (``data:/name@N``) that the run ``run_id`` (a full id) and its
+    child runs read: the sources of their ``input`` lineage edges, by name then version."""
+    with store.read() as conn:
+        ids = [run_id, *conn.column("SELECT id FROM runs WHERE parent_id = ?", (run_id,))]
+    edges = lineage_edges.edges_touching(store, [str(RunURI(i)) for i in ids], "up")
+    found = {src for src, _, rel, _ in edges if rel == "input" and src.startswith("data:/")}
+
+    def order(uri: str) -> tuple[str, int]:
+        name, _, version = uri[len("data:/") :].rpartition("@")
+        return (name, int(version)) if version.isdigit() else (uri, 0)
+
+    return sorted(found, key=order)
+
+
 def runs_by_ids(store: MetadataStore, ids: Sequence[str]) -> list[Run]:
     """The runs with these full ids that exist (in no particular order)."""
     out: list[Run] = []
@@ -627,8 +642,27 @@ def _compile(node: Node, dialect: str, params: list[Any]) -> str:
     return _comparison(node, dialect, params)
 
 
+_POSITIVE = {"!=": "=", "NOT IN": "IN", "NOT LIKE": "LIKE", "NOT ILIKE": "ILIKE"}
+
+
+def _read_dataset(c: Comparison, dialect: str, params: list[Any]) -> str:
+    """``dataset <op> value``: whether the run has an ``input`` edge from a matching
+    dataset version (a negated operator: from none of them)."""
+    base = "SELECT dst FROM lineage WHERE relation = 'input' AND src LIKE 'data:/%'"
+    run = "('runs:/' || r.id)"
+    if c.op == "IS NULL":
+        return f"{run} NOT IN ({base})"
+    if c.op == "IS NOT NULL":
+        return f"{run} IN ({base})"
+    op = _POSITIVE.get(c.op, c.op)
+    cond = _condition("src", Comparison(c.field, op, c.value), dialect, params)
+    return f"{run} {'IN' if op == c.op else 'NOT IN'} ({base} AND {cond})"
+
+
 def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
     field = c.field
+    if field.kind == "dataset":
+        return _read_dataset(c, dialect, params)
     table = _TABLES.get(field.kind)
     if table is not None:
         params.append(field.key)

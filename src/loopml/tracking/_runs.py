@@ -307,10 +307,13 @@ class ActiveRun(Run):
         return _artifacts.log_figure(self._store, self._artifacts(), self.id, figure, name)
 
     def use_dataset(self, uri: str) -> DatasetVersion:
-        """Record that this run reads the dataset version ``uri`` (``data:/name@3``, ``@latest``).
+        """Record that this run reads the dataset version ``uri`` and return that version.
 
-        Resolves the URI to a concrete version, records the lineage edge
-        ``data:/name@N → runs:/<id>`` (relation ``input``) and returns the version.
+        ``data:/name@3`` is version 3, ``data:/name`` the version ``loopml.lock`` pins
+        (the newest, with a notice, when the lock pins none) and ``data:/name@latest``
+        the newest (see ``loopml.data.resolve_dataset``). The lineage edge
+        ``data:/name@N → runs:/<id>`` (relation ``input``) names the version read, so
+        ``search_runs("dataset = 'data:/name@N'")`` and ``loopml runs show`` find it.
         """
         self._check_open()
         from loopml.data import get_dataset

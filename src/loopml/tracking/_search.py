@@ -17,7 +17,7 @@ from loopml.tracking._filter import parse_filter, parse_order_by
 from loopml.tracking._records import Metric, Run
 from loopml.tracking._validate import check_run_id
 
-__all__ = ["child_runs", "get_metric_history", "get_run", "search_runs"]
+__all__ = ["child_runs", "datasets_read", "get_metric_history", "get_run", "search_runs"]
 
 
 def get_run(run_id: str, *, tracking_uri: str | None = None) -> Run:
@@ -112,3 +112,18 @@ def child_runs(
     store = current().metadata_at(tracking_uri)
     full = _repository.get_run(store, run_id).id
     return _repository.child_runs(store, full, kind)
+
+
+def datasets_read(run_id: str, *, tracking_uri: str | None = None) -> list[str]:
+    """The dataset versions (``data:/name@N``) the run ``run_id`` (or a unique prefix)
+    read, with those its child runs (a pipeline's steps) read: what ``run.use_dataset``,
+    a pipeline's dataset parameters and its steps recorded, always as exact versions.
+
+    Example::
+
+        loopml.tracking.datasets_read(run.id)     # ['data:/iris@3']
+    """
+    check_run_id(run_id)
+    store = current().metadata_at(tracking_uri)
+    full = _repository.get_run(store, run_id).id
+    return _repository.datasets_read(store, full)
