@@ -520,10 +520,12 @@ def _invalid(text: str, err: _Error, what: str = "filter") -> InvalidInput:
 
 def parse_filter(text: str | None) -> Node | None:
     """Parse a filter string; None for an empty one. Raises InvalidInput with a caret."""
-    if text is None or not text.strip():
+    if text is None:
         return None
     if not isinstance(text, str):
-        raise InvalidInput(f"a filter must be a string, got {type(text).__name__}.")
+        raise InvalidInput(f"a filter must be a string, got {type(text).__name__} {text!r}.")
+    if not text.strip():
+        return None
     try:
         parser = _Parser(text)
         node = parser.expr()
