@@ -59,7 +59,7 @@ def _compare(dest: Path, manifest: Manifest, cache: StatCache) -> _Comparison:
                 f"{dest} is a folder, but the dataset is a single file ({entry.path}). "
                 "Move the folder away, or check the dataset out elsewhere with --to."
             )
-        f = FileStat(entry.path, str(dest), st.st_size, st.st_mtime_ns, st.st_ino)
+        f = FileStat(entry.path, str(dest), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         _Matcher({entry.path: entry}, cache.get_many([f.abs]), result).match(f)
         return result
     if dest.exists() and not dest.is_dir():
@@ -100,7 +100,13 @@ class _Matcher:
             return
         self.seen.add(f.rel)
         hit = self.cached.get(f.abs)
-        if hit is not None and hit[1] == f.size and hit[2] == f.mtime_ns and hit[3] == f.inode:
+        if (
+            hit is not None
+            and hit[1] == f.size
+            and hit[2] == f.mtime_ns
+            and hit[3] == f.inode
+            and hit[5] == f.ctime_ns
+        ):
             if hit[4] == e.digest:
                 self.result.same += 1
             else:
@@ -135,11 +141,14 @@ class _Matcher:
                         and hit[1] == st.st_size
                         and hit[2] == st.st_mtime_ns
                         and hit[3] == st.st_ino
+                        and hit[5] == st.st_ctime_ns
                     ):
                         seen.add(rel)
                         result.same += 1
                         continue
-                self.match(FileStat(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
+                self.match(
+                    FileStat(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                )
 
     def hash_pending(self) -> list[tuple[FileStat, str]]:
         """Hash the files whose stat changed but whose size did not."""
@@ -341,7 +350,10 @@ def _restore(
         os.replace(tmp, final)
         st = os.stat(final)
         fresh.append(
-            (FileStat(e.path, str(final), st.st_size, st.st_mtime_ns, st.st_ino), e.digest)
+            (
+                FileStat(e.path, str(final), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns),
+                e.digest,
+            )
         )
         result.restored.append(e.path)
     cache.record(fresh)

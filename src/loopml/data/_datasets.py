@@ -137,7 +137,12 @@ def _unchanged(f: FileStat) -> bool:
         st = os.stat(f.abs)
     except OSError:
         return False
-    return (st.st_size, st.st_mtime_ns, st.st_ino) == (f.size, f.mtime_ns, f.inode)
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+        f.size,
+        f.mtime_ns,
+        f.inode,
+        f.ctime_ns,
+    )
 
 
 def get_dataset(uri: str) -> DatasetVersion:

@@ -23,6 +23,7 @@ class FileStat(NamedTuple):
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int
 
 
 def walk(root: str | os.PathLike[str]) -> tuple[str, list[FileStat]]:
@@ -41,7 +42,9 @@ def walk(root: str | os.PathLike[str]) -> tuple[str, list[FileStat]]:
         ) from None
     if _stat.S_ISREG(st.st_mode):
         return "file", [
-            FileStat(os.path.basename(path), path, st.st_size, st.st_mtime_ns, st.st_ino)
+            FileStat(
+                os.path.basename(path), path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+            )
         ]
     if not _stat.S_ISDIR(st.st_mode):
         raise InvalidInput(f"{root} is neither a regular file nor a folder.")
@@ -65,5 +68,12 @@ def _scan(folder: str, prefix: str, out: list[FileStat]) -> None:
                 except FileNotFoundError:  # removed while listing
                     continue
                 append(
-                    FileStat(prefix + entry.name, entry.path, st.st_size, st.st_mtime_ns, st.st_ino)
+                    FileStat(
+                        prefix + entry.name,
+                        entry.path,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ino,
+                        st.st_ctime_ns,
+                    )
                 )

@@ -1,0 +1,76 @@
+"""Changes the stat cache must not miss."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from datahelp import make_folder
+
+from loopml.context import current
+from loopml.data import _walk, add_dataset, status
+from loopml.store.statcache import open_stat_cache
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    """What ``cp -p`` or an edit followed by ``touch -r`` does: new bytes, old size and
+    modification time, same inode."""
+    st = path.stat()
+    assert len(data) == st.st_size
+    with open(path, "r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_ino == st.st_ino
+
+
+def test_a_rewrite_with_the_same_size_and_mtime_is_seen_by_status_and_add(project: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 4)
+    v1 = add_dataset(folder, "docs")
+    target = folder / "part1" / "f00001.txt"
+    old = target.read_bytes()
+    _rewrite_keeping_size_and_mtime(target, old.upper())
+    assert status()[0].modified == ["part1/f00001.txt"]
+    v2 = add_dataset(folder, "docs")
+    assert v2.is_new and v2.version == 2
+    stored = {e.path: e.digest for e in v2.files()}["part1/f00001.txt"]
+    assert current().artifacts.get_bytes(stored) == old.upper()
+    assert v1.manifest_digest != v2.manifest_digest
+
+
+def test_a_file_rewritten_with_cp_p_is_seen_as_modified(project: Path, tmp_path: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    add_dataset(folder, "docs")
+    target = folder / "part0" / "f00000.txt"
+    other = tmp_path / "other.txt"
+    other.write_bytes(target.read_bytes().upper())
+    os.utime(other, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns))
+    subprocess.run(["cp", "-p", str(other), str(target)], check=True)
+    assert status()[0].modified == ["part0/f00000.txt"]
+
+
+def test_a_stat_cache_of_the_old_layout_is_rebuilt(project: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 3)
+    add_dataset(folder, "docs")
+    cache = project / ".loopml" / "cache" / "stat.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{cache}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(cache)
+    conn.execute(
+        "CREATE TABLE stat (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID"
+    )
+    target = folder / "part0" / "f00000.txt"
+    st = target.stat()
+    # a row of the old layout vouching for a hash the file does not have
+    conn.execute(
+        "INSERT INTO stat VALUES (?, ?, ?, ?, ?)",
+        (str(target), st.st_size, st.st_mtime_ns, st.st_ino, "0" * 64),
+    )
+    conn.commit()
+    conn.close()
+    (s,) = status()
+    assert s.state == "unchanged"
+    with open_stat_cache(project / ".loopml") as stat_cache:  # rebuilt, then filled again
+        assert len(stat_cache.known(_walk.walk(folder)[1])) == 3
