@@ -1,4 +1,4 @@
-"""Changes the stat cache must not miss."""
+"""Changes the stat cache must not miss, and files that change while they are added."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
 from datahelp import make_folder
 
 from loopml.context import current
-from loopml.data import _walk, add_dataset, status
+from loopml.data import _datasets, _walk, add_dataset, status
+from loopml.errors import Conflict
 from loopml.store.statcache import open_stat_cache
 
 
@@ -74,3 +76,61 @@ def test_a_stat_cache_of_the_old_layout_is_rebuilt(project: Path) -> None:
     assert s.state == "unchanged"
     with open_stat_cache(project / ".loopml") as stat_cache:  # rebuilt, then filled again
         assert len(stat_cache.known(_walk.walk(folder)[1])) == 3
+
+
+def _changing_profile(monkeypatch: pytest.MonkeyPatch, path: Path, times: int) -> list[int]:
+    """Append a row to ``path`` right after it is profiled, ``times`` times."""
+    real = _datasets.profile_files
+    calls = [0]
+
+    def profile_then_change(files, limit=50):  # type: ignore[no-untyped-def]
+        result = real(files)
+        calls[0] += 1
+        if calls[0] <= times:
+            with path.open("a") as fh:
+                fh.write("9.9,9.9,9.9,9.9,2\n")
+        return result
+
+    monkeypatch.setattr(_datasets, "profile_files", profile_then_change)
+    return calls
+
+
+def test_a_file_changed_once_while_it_is_added_is_read_again(
+    project: Path, iris_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _changing_profile(monkeypatch, iris_csv, times=1)
+    v = add_dataset(iris_csv, "iris")
+    assert calls[0] == 2
+    rows = current().artifacts.get_bytes(v.files()[0].digest).decode().strip().splitlines()
+    assert v.profile is not None and v.profile.tables[0].n_rows == len(rows) - 1 == 151
+
+
+def test_a_file_that_keeps_changing_while_it_is_added_fails_naming_it(
+    project: Path, iris_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _changing_profile(monkeypatch, iris_csv, times=100)
+    with pytest.raises(Conflict, match=r"data/iris\.csv changed while it was being added"):
+        add_dataset(iris_csv, "iris")
+    assert not (project / "loopml.lock").exists()
+    with current().metadata.read() as conn:
+        assert conn.scalar("SELECT count(*) FROM dataset_versions") == 0
+
+
+def test_a_file_changed_while_its_bytes_are_stored_is_detected(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(project / "data" / "docs", 3)
+    store = current().artifacts
+    real = type(store).put_file
+    target = folder / "part1" / "f00001.txt"
+
+    def put_then_change(self, path, digest=None, progress=None):  # type: ignore[no-untyped-def]
+        info = real(self, path, digest=digest, progress=progress)
+        if Path(path) == target:
+            with target.open("ab") as fh:
+                fh.write(b"more")
+        return info
+
+    monkeypatch.setattr(type(store), "put_file", put_then_change)
+    with pytest.raises(Conflict, match="part1/f00001.txt"):
+        add_dataset(folder, "docs")

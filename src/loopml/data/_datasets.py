@@ -9,18 +9,19 @@ finally pins it in ``loopml.lock``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from loopml.context import Context, active_runs, current
 from loopml.data import _repository
 from loopml.data._lock import LockEntry, pin
 from loopml.data._manifest import Manifest, store_manifest
-from loopml.data._profile import profile_files
+from loopml.data._profile import MAX_PROFILED, profile_files, tabular_format
 from loopml.data._progress import byte_progress
 from loopml.data._records import DatasetProfile, DatasetVersion, ManifestEntry
 from loopml.data._walk import FileStat, walk
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.statcache import open_stat_cache
 from loopml.uri import check_name, parse_data_uri
@@ -50,6 +51,10 @@ def add_dataset(
     (CSV, TSV, Parquet) are profiled unless ``profile=False``. ``progress``
     shows a bar on stderr (default: only for large data on a terminal).
 
+    A file that changes while it is read is read again (up to three times,
+    then :class:`~loopml.errors.Conflict` names it), so the profile and the
+    stored bytes are always of one state.
+
     Example::
 
         ds = loopml.add_dataset("data/iris.csv", name="iris", message="first cut")
@@ -61,14 +66,31 @@ def add_dataset(
     ctx = current()
     settings = ctx.settings
     _check_not_project(Path(path), settings.project_root)
-    kind, files = walk(path)
-    table_profile = profile_files(files) if profile else None
     artifacts = ctx.artifacts
 
-    with open_stat_cache(settings.state_dir) as cache:
-        known = cache.known(files)
-        entries, hashed = store_files(artifacts, files, known, progress)
-        cache.record(hashed)
+    for attempt in range(1, _ATTEMPTS + 1):
+        kind, files = walk(path)
+        table_profile = profile_files(files) if profile else None
+        with open_stat_cache(settings.state_dir) as cache:
+            known = cache.known(files)
+            profiled = [f.abs for f in files if tabular_format(f.rel)] if table_profile else []
+            watched = set(profiled[:MAX_PROFILED])
+            try:
+                entries, hashed = store_files(artifacts, files, known, progress, watched)
+            except _Changed as exc:
+                if attempt == _ATTEMPTS:
+                    raise Conflict(
+                        f"{exc.path} changed while it was being added (its size, modification "
+                        f"or change time differ before and after it was read), {_ATTEMPTS} "
+                        "times in a row, so its profile and its stored bytes could disagree. "
+                        "Nothing was recorded. Add the data again once nothing is writing to "
+                        "it, or add a copy of it."
+                    ) from None
+                cache.record(exc.hashed)
+                time.sleep(0.05 * attempt)
+                continue
+            cache.record(hashed)
+        break
     manifest = Manifest.build(kind, entries)
     manifest_digest = store_manifest(manifest, artifacts)
     producer = active_runs().current()
@@ -96,16 +118,33 @@ def add_dataset(
     return version
 
 
+#: How many times ``add_dataset`` reads a folder whose files change while it reads them.
+_ATTEMPTS = 3
+
+
+class _Changed(Exception):
+    """A file changed while it was being stored or profiled."""
+
+    def __init__(self, path: str, hashed: list[tuple[FileStat, str]]) -> None:
+        super().__init__(path)
+        self.path = path
+        self.hashed = hashed
+
+
 def store_files(
     artifacts: ArtifactStore,
     files: Sequence[FileStat],
     known: dict[str, str],
     progress: bool | None = None,
+    watched: Collection[str] = (),
 ) -> tuple[list[ManifestEntry], list[tuple[FileStat, str]]]:
     """Store every file (skipping the read of those with a known hash that is stored).
 
-    Returns the manifest entries and, for the stat cache, each file whose
-    stat did not change while it was stored, with its hash.
+    Returns the manifest entries and, for the stat cache, each file read with
+    its hash. Every file that was read, and every one in ``watched`` (absolute
+    paths, e.g. the files that were profiled), must still have the stat it had
+    when it was listed: otherwise the bytes (or the profile) may be of another
+    state than the listing, and ``_Changed`` names the first such file.
     """
     total = sum(f.size for f in files)
     with byte_progress("adding", total, len(files), progress) as advance:
@@ -127,7 +166,17 @@ def store_files(
 
         results = [put(f) for f in files]
     entries = [entry for entry, _, _ in results]
-    fresh = [(f, d) for _, f, d in results if known.get(f.abs) != d and _unchanged(f)]
+    fresh, changed = [], None
+    for _, f, d in results:
+        read = known.get(f.abs) != d
+        if read or f.abs in watched:
+            if _unchanged(f):
+                if read:
+                    fresh.append((f, d))
+            elif changed is None:
+                changed = f.abs
+    if changed is not None:
+        raise _Changed(changed, fresh)
     return entries, fresh
 
 
