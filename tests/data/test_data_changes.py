@@ -1,4 +1,5 @@
-"""Changes the stat cache must not miss, and files that change while they are added."""
+"""Changes the stat cache must not miss, files that change while they are added, and the
+links a data folder may hold."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 from datahelp import make_folder
 
+from loopml.cli import main
 from loopml.context import current
 from loopml.data import _datasets, _walk, add_dataset, status
-from loopml.errors import Conflict
+from loopml.errors import Conflict, InvalidInput
 from loopml.store.statcache import open_stat_cache
 
 
@@ -134,3 +136,62 @@ def test_a_file_changed_while_its_bytes_are_stored_is_detected(
     monkeypatch.setattr(type(store), "put_file", put_then_change)
     with pytest.raises(Conflict, match="part1/f00001.txt"):
         add_dataset(folder, "docs")
+
+
+# -- links ------------------------------------------------------------------------------------
+
+
+def test_a_symlink_loop_in_a_data_folder_is_a_one_line_error(project: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    (folder / "part0" / "loop").symlink_to("loop")
+    with pytest.raises(InvalidInput, match=r"part0/loop.*loop"):
+        add_dataset(folder, "docs")
+    (project / "data" / "self").symlink_to("self")
+    with pytest.raises(InvalidInput, match="self"):
+        add_dataset(project / "data" / "self", "self")
+
+
+def test_a_symlink_loop_in_a_working_copy_does_not_break_status(project: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    add_dataset(folder, "docs")
+    (folder / "part0" / "loop").symlink_to("loop")
+    (s,) = status()  # like any entry that is not a file, a broken link is not data
+    assert s.state == "unchanged"
+
+
+def test_a_link_to_nothing_is_refused_by_add(project: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    (folder / "gone.txt").symlink_to(project / "nowhere.txt")
+    with pytest.raises(InvalidInput, match=r"gone\.txt.*link"):
+        add_dataset(folder, "docs")
+
+
+def test_the_cli_reports_a_symlink_loop_in_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    (folder / "loop").symlink_to("loop")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "add", str(folder), "--name", "docs"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "loop" in err and "Traceback" not in err
+
+
+def test_a_linked_sub_folder_is_refused_with_a_note_not_skipped(
+    project: Path, tmp_path: Path
+) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    other = make_folder(tmp_path / "other", 2)
+    (folder / "linked").symlink_to(other, target_is_directory=True)
+    with pytest.raises(InvalidInput, match=r"linked.*link to a folder"):
+        add_dataset(folder, "docs")
+
+
+def test_links_to_files_are_still_followed(project: Path, tmp_path: Path) -> None:
+    folder = make_folder(project / "data" / "docs", 2)
+    (tmp_path / "real.txt").write_text("linked bytes")
+    (folder / "link.txt").symlink_to(tmp_path / "real.txt")
+    v = add_dataset(folder, "docs")
+    entry = {e.path: e for e in v.files()}["link.txt"]
+    assert current().artifacts.get_bytes(entry.digest) == b"linked bytes"

@@ -125,11 +125,11 @@ class _Matcher:
                     if entry.name not in SKIP_DIRS:
                         self.scan(entry.path, f"{prefix}{entry.name}/")
                     continue
-                if not entry.is_file():
-                    continue
                 try:
+                    if not entry.is_file():  # links to folders or to nothing: not data
+                        continue
                     st = entry.stat()
-                except FileNotFoundError:  # removed while listing
+                except OSError:  # removed while listing, or a loop of links: not data
                     continue
                 rel = prefix + entry.name
                 e = expected.get(rel)

@@ -53,7 +53,9 @@ def add_dataset(
 
     A file that changes while it is read is read again (up to three times,
     then :class:`~loopml.errors.Conflict` names it), so the profile and the
-    stored bytes are always of one state.
+    stored bytes are always of one state. Links to files are followed; a link
+    to a folder, to nothing, or a loop is refused with
+    :class:`~loopml.errors.InvalidInput` naming it.
 
     Example::
 
