@@ -15,7 +15,7 @@ from pathlib import Path
 
 from loopml.context import Context, active_runs, current
 from loopml.data import _repository
-from loopml.data._lock import LockEntry, pin
+from loopml.data._lock import LockEntry, check_pin, pin
 from loopml.data._manifest import Manifest, store_manifest
 from loopml.data._profile import MAX_PROFILED, profile_files, tabular_format
 from loopml.data._progress import byte_progress
@@ -51,10 +51,13 @@ def add_dataset(
     (CSV, TSV, Parquet) are profiled unless ``profile=False``. ``progress``
     shows a bar on stderr (default: only for large data on a terminal).
 
-    A file that changes while it is read is read again (up to three times,
-    then :class:`~loopml.errors.Conflict` names it), so the profile and the
-    stored bytes are always of one state. Links to files are followed; a link
-    to a folder, to nothing, or a loop is refused with
+    The version is pinned in ``loopml.lock`` when ``path`` is inside the
+    project (a path outside it is versioned but not pinned: checkout only
+    writes inside the project); a path another pinned dataset's path holds or
+    lies in is refused. A file that changes while it is read is read again
+    (up to three times, then :class:`~loopml.errors.Conflict` names it), so the
+    profile and the stored bytes are always of one state. Links to files are
+    followed; a link to a folder, to nothing, or a loop is refused with
     :class:`~loopml.errors.InvalidInput` naming it.
 
     Example::
@@ -68,6 +71,10 @@ def add_dataset(
     ctx = current()
     settings = ctx.settings
     _check_not_project(Path(path), settings.project_root)
+    source = _source_path(Path(path), settings.project_root)
+    pinned = not Path(source).is_absolute()
+    if pinned:  # refuse a place that would make the lock unsafe, before storing anything
+        check_pin(settings.lock_path, name, source)
     artifacts = ctx.artifacts
 
     for attempt in range(1, _ATTEMPTS + 1):
@@ -99,7 +106,6 @@ def add_dataset(
     if producer is not None and producer.tracking_uri != ctx.metadata.uri:
         producer = None  # a run of another store: there is no edge to record
 
-    source = _source_path(Path(path), settings.project_root)
     row = {
         "manifest_digest": manifest_digest,
         "kind": kind,
@@ -116,7 +122,8 @@ def add_dataset(
     version.is_new = created
     _bound(ctx, version)
 
-    pin(settings.lock_path, LockEntry(name, version.version, source, kind, manifest_digest))
+    if pinned:  # the lock pins working copies inside the project only
+        pin(settings.lock_path, LockEntry(name, version.version, source, kind, manifest_digest))
     return version
 
 
@@ -244,8 +251,9 @@ def _source_path(path: Path, root: Path) -> str:
 
 
 def _check_not_project(path: Path, root: Path) -> None:
+    real, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
     absolute = Path(os.path.abspath(path))
-    if absolute == root or absolute in root.parents:
+    if absolute in (root, *root.parents) or real in (real_root, *real_root.parents):
         raise InvalidInput(
             f"cannot add {path}: it is the project folder {root} (or holds it). Expected a "
             "data file or a data folder inside the project, e.g. 'data/'."

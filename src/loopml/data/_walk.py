@@ -8,12 +8,13 @@ import stat as _stat
 from pathlib import Path
 from typing import NamedTuple
 
+from loopml.data._paths import RESERVED
 from loopml.errors import InvalidInput, NotFound
 
 __all__ = ["SKIP_DIRS", "FileStat", "walk"]
 
 #: Folders never taken into a dataset (version control and loopml's own state).
-SKIP_DIRS = frozenset({".git", ".loopml", ".hg", ".svn", ".dvc"})
+SKIP_DIRS = RESERVED
 
 
 class FileStat(NamedTuple):
