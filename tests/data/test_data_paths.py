@@ -3,6 +3,7 @@ removed outside the dataset's own folder, and nothing at all when a path is unsa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -12,7 +13,7 @@ from datahelp import make_folder
 
 from loopml.cli import main
 from loopml.context import current
-from loopml.data import add_dataset, checkout, read_lock, status
+from loopml.data import add_dataset, checkout, pull, push, read_lock, status
 from loopml.data._manifest import Manifest, load_manifest
 from loopml.errors import CorruptObject, InvalidInput
 
@@ -269,3 +270,62 @@ def test_manifests_that_loopml_writes_still_load(project: Path) -> None:
     m = load_manifest(v.manifest_digest)
     assert Manifest.from_bytes(m.to_bytes()) == m
     assert {".hidden", "a..b.txt"} <= {e.path for e in m.entries}
+
+
+# -- temporary files of killed transfers ------------------------------------------------------
+
+
+_LEFTOVERS = (
+    ".f00000.txt.0123abcd.checkout",
+    ".f00000.txt.0123abcd.part",
+    "..f00000.txt.0123abcd.checkout.89abcdef.part",
+)
+
+
+def test_leftovers_of_a_killed_checkout_are_never_versioned_and_are_cleaned(
+    project: Path,
+) -> None:
+    folder = make_folder(project / "data" / "docs", 4)
+    v1 = add_dataset(folder, "docs")
+    for name in _LEFTOVERS:
+        (folder / "part0" / name).write_bytes(b"half a file")
+    v2 = add_dataset(folder, "docs")
+    assert v2.version == 1 and not v2.is_new and v2.manifest_digest == v1.manifest_digest
+    (s,) = status()
+    assert s.state == "unchanged" and s.added == []
+    checkout()
+    assert sorted(p.name for p in (folder / "part0").iterdir()) == ["f00000.txt"]
+
+
+def test_leftovers_of_a_killed_pull_are_cleaned_by_the_next_pull(
+    project: Path, tmp_path: Path
+) -> None:
+    make_folder(project / "data" / "docs", 4)
+    add_dataset(project / "data" / "docs", "docs")
+    remote = tmp_path / "remote"
+    push(str(remote))
+    staging = project / ".loopml" / "cache" / "tmp"
+    killed = staging / "pull-0123456789abcdef0123456789abcdef"
+    killed.mkdir(parents=True)
+    (killed / ("a" * 64)).write_bytes(b"half an object")
+    pull(str(remote))
+    assert not killed.exists()
+
+
+def test_leftovers_of_a_killed_push_on_the_remote_are_cleaned_by_the_next_push(
+    project: Path, tmp_path: Path
+) -> None:
+    make_folder(project / "data" / "docs", 4)
+    add_dataset(project / "data" / "docs", "docs")
+    remote = tmp_path / "remote"
+    push(str(remote))
+    old = [remote / "packs" / f".{'1' * 32}.part", remote / "tmp" / f"{'2' * 32}.part"]
+    young = remote / "packs" / f".{'3' * 32}.part"
+    for p in [*old, young]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half an upload")
+    for p in old:
+        os.utime(p, (1_000_000_000, 1_000_000_000))
+    push(str(remote))
+    assert not any(p.exists() for p in old)
+    assert young.exists()  # possibly another push in progress: kept for the grace period

@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loopml.context import current
 from loopml.data._lock import LockEntry, check_pin, lock_path_problem, pin, read_lock
 from loopml.data._manifest import Manifest, load_manifest
-from loopml.data._paths import overlaps
+from loopml.data._paths import is_leftover, overlaps
 from loopml.data._records import CheckoutResult, CopyState, DatasetStatus, ManifestEntry
 from loopml.data._walk import SKIP_DIRS, FileStat
 from loopml.errors import InvalidInput, NotFound
@@ -42,6 +42,7 @@ class _Comparison:
     added: list[FileStat] = field(default_factory=list)
     modified: list[ManifestEntry] = field(default_factory=list)
     deleted: list[ManifestEntry] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # temporaries of a killed checkout
     same: int = 0
 
 
@@ -97,7 +98,11 @@ class _Matcher:
     def match(self, f: FileStat) -> None:
         e = self.expected.get(f.rel)
         if e is None:
-            self.result.added.append(f)
+            name = os.path.basename(f.abs)
+            if name[0] == "." and is_leftover(name):
+                self.result.leftovers.append(f.abs)
+            else:
+                self.result.added.append(f)
             return
         self.seen.add(f.rel)
         hit = self.cached.get(f.abs)
@@ -260,7 +265,8 @@ def checkout(
     the manifests are checked first (relative, no ``..``, inside the project,
     not through a link that leads elsewhere, no two datasets in one place), so
     a bad one is refused with :class:`InvalidInput` or
-    :class:`~loopml.errors.CorruptObject` before any file is touched.
+    :class:`~loopml.errors.CorruptObject` before any file is touched. Temporary
+    files a killed checkout left in a working copy are removed.
     """
     ctx = current()
     settings = ctx.settings
@@ -282,7 +288,7 @@ def checkout(
     else:
         jobs = [_job(name_or_uri, to, lock, root, settings.lock_path)]
     store = ctx.artifacts
-    with open_stat_cache(settings.state_dir) as cache:
+    with _exclusive(settings.state_dir), open_stat_cache(settings.state_dir) as cache:
         manifests = [
             _manifest(e.manifest, str(DataURI(e.name, e.version)), store, remote)
             for e, _, _ in jobs
@@ -416,6 +422,10 @@ def _apply(
 ) -> CheckoutResult:
     entry, dest, cmp = plan.entry, plan.dest, plan.cmp
     label = str(DataURI(entry.name, entry.version))
+    leftovers = cmp.leftovers if plan.manifest.kind == "folder" else _leftovers_beside(dest)
+    for leftover in leftovers:  # of a killed checkout (checkouts run one at a time)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
     result = CheckoutResult(entry.name, entry.version, str(dest), unchanged=cmp.same)
     if not plan.targets and not cmp.added:
         return result
@@ -453,6 +463,36 @@ def _apply(
     result.restored.sort()
     result.removed.sort()
     return result
+
+
+def _leftovers_beside(dest: Path) -> list[str]:
+    """The temporary files a killed checkout of the single file ``dest`` left beside it."""
+    prefixes = (f".{dest.name}.", f"..{dest.name}.")
+    try:
+        names = os.listdir(dest.parent)
+    except OSError:
+        return []
+    return [str(dest.parent / n) for n in names if n.startswith(prefixes) and is_leftover(n)]
+
+
+@contextlib.contextmanager
+def _exclusive(state_dir: Path) -> Iterator[None]:
+    """One checkout at a time in a project (a file lock in ``.loopml/``), so that one may
+    remove the temporary files another left when it was killed. Where the lock cannot be
+    taken (a read-only project), the checkout goes ahead unguarded."""
+    from filelock import FileLock
+
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(state_dir / "checkout.flock")
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _prune_empty(root: Path, folders: set[str]) -> None:

@@ -5,17 +5,33 @@ either may have been written by someone else, by hand, or by an attacker. Before
 any file is written or removed, every such path must be a clean relative POSIX
 path that stays where it belongs: no ``..``, no absolute path, no empty or
 ``.`` parts, no NUL, and never into version control or loopml's own state.
+
+Also here: the names of the temporary files loopml leaves next to a file while
+it writes it, which a killed checkout or pull may leave behind and which are
+never data.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-__all__ = ["RESERVED", "clean_paths_problem", "overlaps", "path_problem"]
+__all__ = ["RESERVED", "clean_paths_problem", "is_leftover", "overlaps", "path_problem"]
 
 #: Folders never taken into a dataset, never written into by a checkout (version control
 #: and loopml's own state).
 RESERVED = frozenset({".git", ".loopml", ".hg", ".svn", ".dvc"})
+
+#: ``.<name>.<8 hex>.checkout`` (a checkout's staged file) and ``.<name>.<8 hex>.part``
+#: (an object being copied out of a store), as left by a process killed mid-write.
+_LEFTOVER = re.compile(r"\..+\.[0-9a-f]{8}\.(?:checkout|part)\Z")
+#: ``.tmp-<32 hex>``: a folder being built (a local copy of a dataset version).
+_LEFTOVER_DIR = re.compile(r"\.tmp-[0-9a-f]{32}\Z")
+
+
+def is_leftover(name: str, folder: bool = False) -> bool:
+    """Whether the file (or ``folder``) ``name`` is a temporary loopml writes and removes."""
+    return (_LEFTOVER_DIR if folder else _LEFTOVER).match(name) is not None
 
 
 def path_problem(path: str, *, leaf_may_be_reserved: bool = False) -> str | None:

@@ -8,7 +8,7 @@ import stat as _stat
 from pathlib import Path
 from typing import NamedTuple
 
-from loopml.data._paths import RESERVED
+from loopml.data._paths import RESERVED, is_leftover
 from loopml.errors import InvalidInput, NotFound
 
 __all__ = ["SKIP_DIRS", "FileStat", "walk"]
@@ -34,7 +34,9 @@ def walk(root: str | os.PathLike[str]) -> tuple[str, list[FileStat]]:
     A single file is listed under its own name. Symbolic links to files are
     followed. A link to a folder inside a folder, a link to nothing and a loop
     of links are refused with :class:`InvalidInput` naming them (a dataset holds
-    files; a checkout never writes through a link).
+    files; a checkout never writes through a link). The temporary files a
+    killed checkout or pull leaves (``.<name>.<8 hex>.checkout`` or ``.part``)
+    are not data and are not listed.
     """
     path = os.path.abspath(os.fspath(root))
     try:
@@ -73,9 +75,11 @@ def _scan(folder: str, prefix: str, out: list[FileStat]) -> None:
         for entry in it:
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
+                    if entry.name not in SKIP_DIRS and not is_leftover(entry.name, folder=True):
                         _scan(entry.path, f"{prefix}{entry.name}/", out)
                 elif entry.is_file():  # known from the directory entry; a link is followed
+                    if entry.name[0] == "." and is_leftover(entry.name):
+                        continue
                     st = entry.stat()
                     append(
                         FileStat(
