@@ -7,8 +7,9 @@ that imports each name on first use (the ``lazy_loader`` package parses the
 stub), so ``import loopml`` stays fast.
 
 :func:`load` imports the object a ``"module:attribute"`` path names; the URI
-registry of :mod:`loopml.lineage` is its one user, so a package plugs its
-scheme in without anyone importing it upward.
+registry of :mod:`loopml.lineage` is its one user (with ``loopml.gc``, which
+reaches the registry the same way to ask what each scheme keeps alive), so a
+package plugs its scheme in without anyone importing it upward.
 """
 
 from __future__ import annotations

@@ -324,7 +324,9 @@ def reset() -> None:
 
 def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
     """Remove stored objects that no dataset version, run, cache entry or (later) model
-    references; with ``dry_run`` (the default) only report them.
+    references; with ``dry_run`` (the default) only report them. Every object of a
+    dataset version, and of each version ``loopml.lock`` pins (a fresh clone's
+    pulled data has no version recorded), is kept.
 
     Safe while other processes write: objects younger than ``grace_seconds`` are
     kept. Example::
@@ -332,6 +334,7 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
         report = loopml.gc(dry_run=False)
         report.removed_bytes
     """
+    from loopml._lazy import load
     from loopml.errors import InvalidInput
     from loopml.store.refs import collect_garbage
 
@@ -342,8 +345,15 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
     ):
         raise InvalidInput(f"grace_seconds must be a number >= 0, got {grace_seconds!r}.")
     ctx = current()
+    # what packages keep beyond references, asked through the URI registry by its path
+    # (this row cannot import the packages above it)
+    live_objects = load("loopml.lineage._registry:live_objects")
     return collect_garbage(
-        ctx.metadata, ctx.artifacts, dry_run=dry_run, grace_seconds=float(grace_seconds)
+        ctx.metadata,
+        ctx.artifacts,
+        dry_run=dry_run,
+        grace_seconds=float(grace_seconds),
+        live=lambda: live_objects(ctx),
     )
 
 

@@ -39,6 +39,11 @@ def add(
     console.print(
         f"  {v.n_files} file(s), {fmt_bytes(v.total_bytes)}, manifest {v.manifest_digest[:16]}…"
     )
+    if v.source_path and v.source_path.startswith("/"):
+        console.print(
+            f"  [yellow]note:[/] {v.source_path} is outside the project, so loopml.lock does "
+            f"not pin it; restore it with 'loopml data checkout {v.name}@{v.version} --to DIR'"
+        )
 
 
 @app.command("list")

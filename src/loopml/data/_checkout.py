@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loopml.context import current
-from loopml.data._lock import LockEntry, pin, read_lock
+from loopml.data._lock import LockEntry, check_pin, lock_path_problem, pin, read_lock
 from loopml.data._manifest import Manifest, load_manifest
+from loopml.data._paths import is_leftover, overlaps
 from loopml.data._records import CheckoutResult, CopyState, DatasetStatus, ManifestEntry
 from loopml.data._resolve import pinned_entry
 from loopml.data._walk import SKIP_DIRS, FileStat
@@ -42,6 +43,7 @@ class _Comparison:
     added: list[FileStat] = field(default_factory=list)
     modified: list[ManifestEntry] = field(default_factory=list)
     deleted: list[ManifestEntry] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # temporaries of a killed checkout
     same: int = 0
 
 
@@ -60,7 +62,7 @@ def _compare(dest: Path, manifest: Manifest, cache: StatCache) -> _Comparison:
                 f"{dest} is a folder, but the dataset is a single file ({entry.path}). "
                 "Move the folder away, or check the dataset out elsewhere with --to."
             )
-        f = FileStat(entry.path, str(dest), st.st_size, st.st_mtime_ns, st.st_ino)
+        f = FileStat(entry.path, str(dest), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         _Matcher({entry.path: entry}, cache.get_many([f.abs]), result).match(f)
         return result
     if dest.exists() and not dest.is_dir():
@@ -97,11 +99,21 @@ class _Matcher:
     def match(self, f: FileStat) -> None:
         e = self.expected.get(f.rel)
         if e is None:
-            self.result.added.append(f)
+            name = os.path.basename(f.abs)
+            if name[0] == "." and is_leftover(name):
+                self.result.leftovers.append(f.abs)
+            else:
+                self.result.added.append(f)
             return
         self.seen.add(f.rel)
         hit = self.cached.get(f.abs)
-        if hit is not None and hit[1] == f.size and hit[2] == f.mtime_ns and hit[3] == f.inode:
+        if (
+            hit is not None
+            and hit[1] == f.size
+            and hit[2] == f.mtime_ns
+            and hit[3] == f.inode
+            and hit[5] == f.ctime_ns
+        ):
             if hit[4] == e.digest:
                 self.result.same += 1
             else:
@@ -120,11 +132,11 @@ class _Matcher:
                     if entry.name not in SKIP_DIRS:
                         self.scan(entry.path, f"{prefix}{entry.name}/")
                     continue
-                if not entry.is_file():
-                    continue
                 try:
+                    if not entry.is_file():  # links to folders or to nothing: not data
+                        continue
                     st = entry.stat()
-                except FileNotFoundError:  # removed while listing
+                except OSError:  # removed while listing, or a loop of links: not data
                     continue
                 rel = prefix + entry.name
                 e = expected.get(rel)
@@ -136,11 +148,14 @@ class _Matcher:
                         and hit[1] == st.st_size
                         and hit[2] == st.st_mtime_ns
                         and hit[3] == st.st_ino
+                        and hit[5] == st.st_ctime_ns
                     ):
                         seen.add(rel)
                         result.same += 1
                         continue
-                self.match(FileStat(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino))
+                self.match(
+                    FileStat(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                )
 
     def hash_pending(self) -> list[tuple[FileStat, str]]:
         """Hash the files whose stat changed but whose size did not."""
@@ -247,7 +262,12 @@ def checkout(
       is updated), or at ``to`` (the lock is left alone).
 
     Only files that differ are written; files the manifest does not list are
-    removed, but only inside the dataset's own folder.
+    removed, but only inside the dataset's own folder. Paths from the lock and
+    the manifests are checked first (relative, no ``..``, inside the project,
+    not through a link that leads elsewhere, no two datasets in one place), so
+    a bad one is refused with :class:`InvalidInput` or
+    :class:`~loopml.errors.CorruptObject` before any file is touched. Temporary
+    files a killed checkout left in a working copy are removed.
     """
     ctx = current()
     settings = ctx.settings
@@ -265,22 +285,33 @@ def checkout(
                 "Add one with 'loopml data add PATH --name NAME'."
             )
         jobs = [(e, e.local_path(root), False) for e in (lock[n] for n in sorted(lock))]
+        _check_in_project([(e, dest) for e, dest, _ in jobs], root, settings.lock_path)
     else:
-        jobs = [_job(name_or_uri, to, lock, root)]
+        jobs = [_job(name_or_uri, to, lock, root, settings.lock_path)]
     store = ctx.artifacts
-    results = []
-    with open_stat_cache(settings.state_dir) as cache:
-        for entry, dest, relock in jobs:
-            label = str(DataURI(entry.name, entry.version))
-            manifest = _manifest(entry.manifest, label, store, remote)
-            results.append(_restore(entry, dest, manifest, cache, store, remote))
+    with _exclusive(settings.state_dir), open_stat_cache(settings.state_dir) as cache:
+        manifests = [
+            _manifest(e.manifest, str(DataURI(e.name, e.version)), store, remote)
+            for e, _, _ in jobs
+        ]
+        plans = [
+            _plan(entry, dest, manifest, cache)
+            for (entry, dest, _), manifest in zip(jobs, manifests, strict=True)
+        ]
+        results = []
+        for (entry, _, relock), plan in zip(jobs, plans, strict=True):
+            results.append(_apply(plan, cache, store, remote))
             if relock:
                 pin(settings.lock_path, entry)
     return results
 
 
 def _job(
-    name_or_uri: str, to: str | os.PathLike[str] | None, lock: dict[str, LockEntry], root: Path
+    name_or_uri: str,
+    to: str | os.PathLike[str] | None,
+    lock: dict[str, LockEntry],
+    root: Path,
+    lock_path: Path,
 ) -> tuple[LockEntry, Path, bool]:
     parsed = parse_data_uri(name_or_uri)
     pinned = lock.get(parsed.name)
@@ -293,39 +324,120 @@ def _job(
         where = pinned.path if pinned is not None else (v.source_path or v.name)
         entry = LockEntry(v.name, v.version, where, v.kind, v.manifest_digest)
     if to is None:
-        return entry, entry.local_path(root), entry != pinned
+        why = lock_path_problem(entry.path)
+        if why is not None:
+            raise InvalidInput(
+                f"{entry.name}@{entry.version} was added from {entry.path}, which cannot be "
+                f"its place in the project ({why}). Expected a destination: check it out with "
+                "--to DIR (or to=...) instead."
+            )
+        relock = entry != pinned
+        if relock:
+            check_pin(lock_path, entry.name, entry.path)
+        dest = entry.local_path(root)
+        _check_in_project([(entry, dest)], root, lock_path)
+        return entry, dest, relock
     dest = Path(os.path.abspath(to))
+    real, real_root = os.path.realpath(dest), os.path.realpath(root)
+    if real == real_root or real_root.startswith(real.rstrip(os.sep) + os.sep):
+        raise InvalidInput(
+            f"cannot check {entry.name}@{entry.version} out to {to}: it is the project folder "
+            f"{root} (or holds it), and a checkout removes every file the version does not "
+            "list. Expected a folder of its own, e.g. --to restored/."
+        )
     if entry.kind == "file" and (dest.is_dir() or os.fspath(to).endswith("/")):
         dest = dest / Path(entry.path).name
     return entry, dest, False
 
 
-def _restore(
-    entry: LockEntry,
-    dest: Path,
-    manifest: Manifest,
-    cache: StatCache,
-    store: ArtifactStore,
-    remote: str | None,
-) -> CheckoutResult:
-    label = str(DataURI(entry.name, entry.version))
+def _check_in_project(jobs: list[tuple[LockEntry, Path]], root: Path, lock_path: Path) -> None:
+    """Refuse working copies that resolve (through links) outside the project, onto the
+    project folder itself, into version control or loopml's state, or onto each other."""
+    real_root = os.path.realpath(root)
+    seen: dict[str, str] = {}
+    for entry, dest in jobs:
+        real = os.path.realpath(dest)
+        rel = os.path.relpath(real, real_root)
+        if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            raise InvalidInput(
+                f"{lock_path}: the path {entry.path!r} of dataset {entry.name!r} resolves to "
+                f"{real}, outside the project {real_root} (through a symbolic link): a checkout "
+                "only writes inside the project. Replace the link with a folder, or check the "
+                f"dataset out elsewhere with 'loopml data checkout {entry.name} --to DIR'."
+            )
+        rel = rel.replace(os.sep, "/")
+        why = lock_path_problem(rel)
+        if why is not None:
+            raise InvalidInput(
+                f"{lock_path}: the path {entry.path!r} of dataset {entry.name!r} resolves to "
+                f"{real} (through a symbolic link), but {why}. Replace the link with a folder."
+            )
+        seen[rel] = entry.name
+    clash = overlaps(sorted(seen)) if len(seen) > 1 else None
+    if clash is not None or len(seen) < len(jobs):
+        raise InvalidInput(
+            f"{lock_path}: the paths of datasets {', '.join(sorted(e.name for e, _ in jobs))} "
+            "overlap once symbolic links are followed: checking out one would remove or "
+            "overwrite the files of another. Expected separate places; replace the links with "
+            "folders."
+        )
+
+
+@dataclass
+class _Plan:
+    """What a checkout of one version will do, decided before anything is written."""
+
+    entry: LockEntry
+    dest: Path
+    manifest: Manifest
+    cmp: _Comparison
+    targets: list[tuple[Path, ManifestEntry]]
+
+
+def _plan(entry: LockEntry, dest: Path, manifest: Manifest, cache: StatCache) -> _Plan:
     cmp = _compare(dest, manifest, cache)
     todo = [*cmp.modified, *cmp.deleted]
+    if manifest.kind == "file":
+        return _Plan(entry, dest, manifest, cmp, [(dest, e) for e in todo])
+    targets = [(dest / e.path, e) for e in todo]
+    inside = os.path.realpath(dest)
+    checked: set[str] = set()
+    for final, e in targets:
+        parent = os.path.dirname(final)
+        if parent in checked:
+            continue
+        real = os.path.realpath(parent)
+        if real != inside and not real.startswith(inside + os.sep):
+            raise InvalidInput(
+                f"cannot restore {e.path} of {entry.name}@{entry.version}: its folder "
+                f"{parent} leads (through a symbolic link) to {real}, outside {dest}, and a "
+                "checkout never writes through a link. Remove the link (or move it away) "
+                "and check out again."
+            )
+        checked.add(parent)
+    return _Plan(entry, dest, manifest, cmp, targets)
+
+
+def _apply(
+    plan: _Plan, cache: StatCache, store: ArtifactStore, remote: str | None
+) -> CheckoutResult:
+    entry, dest, cmp = plan.entry, plan.dest, plan.cmp
+    label = str(DataURI(entry.name, entry.version))
+    leftovers = cmp.leftovers if plan.manifest.kind == "folder" else _leftovers_beside(dest)
+    for leftover in leftovers:  # of a killed checkout (checkouts run one at a time)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
     result = CheckoutResult(entry.name, entry.version, str(dest), unchanged=cmp.same)
-    if not todo and not cmp.added:
+    if not plan.targets and not cmp.added:
         return result
-    needed = sorted({e.digest for e in todo})
+    needed = sorted({e.digest for _, e in plan.targets})
     absent = sorted(set(needed) - store.existing(needed))
     if absent:
         _pull_missing(absent, label, remote)
 
-    def target(e: ManifestEntry) -> Path:
-        return dest if manifest.kind == "file" else dest / e.path
-
     staged: list[tuple[Path, Path, ManifestEntry]] = []
     try:
-        for e in todo:
-            final = target(e)
+        for final, e in plan.targets:
             tmp = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.checkout"
             staged.append((tmp, final, e))
             store.get_file(e.digest, tmp)
@@ -342,13 +454,46 @@ def _restore(
         os.replace(tmp, final)
         st = os.stat(final)
         fresh.append(
-            (FileStat(e.path, str(final), st.st_size, st.st_mtime_ns, st.st_ino), e.digest)
+            (
+                FileStat(e.path, str(final), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns),
+                e.digest,
+            )
         )
         result.restored.append(e.path)
     cache.record(fresh)
     result.restored.sort()
     result.removed.sort()
     return result
+
+
+def _leftovers_beside(dest: Path) -> list[str]:
+    """The temporary files a killed checkout of the single file ``dest`` left beside it."""
+    prefixes = (f".{dest.name}.", f"..{dest.name}.")
+    try:
+        names = os.listdir(dest.parent)
+    except OSError:
+        return []
+    return [str(dest.parent / n) for n in names if n.startswith(prefixes) and is_leftover(n)]
+
+
+@contextlib.contextmanager
+def _exclusive(state_dir: Path) -> Iterator[None]:
+    """One checkout at a time in a project (a file lock in ``.loopml/``), so that one may
+    remove the temporary files another left when it was killed. Where the lock cannot be
+    taken (a read-only project), the checkout goes ahead unguarded."""
+    from filelock import FileLock
+
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(state_dir / "checkout.flock")
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _prune_empty(root: Path, folders: set[str]) -> None:

@@ -9,14 +9,15 @@ finally pins it in ``loopml.lock``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from loopml.context import Context, active_runs, current
 from loopml.data import _repository
-from loopml.data._lock import LockEntry, pin
+from loopml.data._lock import LockEntry, check_pin, pin
 from loopml.data._manifest import Manifest, store_manifest
-from loopml.data._profile import profile_files
+from loopml.data._profile import MAX_PROFILED, profile_files, tabular_format
 from loopml.data._progress import byte_progress
 from loopml.data._records import DatasetProfile, DatasetVersion, ManifestEntry
 from loopml.data._resolve import Resolution, resolve
@@ -54,6 +55,15 @@ def add_dataset(
     (CSV, TSV, Parquet) are profiled unless ``profile=False``. ``progress``
     shows a bar on stderr (default: only for large data on a terminal).
 
+    The version is pinned in ``loopml.lock`` when ``path`` is inside the
+    project (a path outside it is versioned but not pinned: checkout only
+    writes inside the project); a path another pinned dataset's path holds or
+    lies in is refused. A file that changes while it is read is read again
+    (up to three times, then :class:`~loopml.errors.Conflict` names it), so the
+    profile and the stored bytes are always of one state. Links to files are
+    followed; a link to a folder, to nothing, or a loop is refused with
+    :class:`~loopml.errors.InvalidInput` naming it.
+
     Example::
 
         ds = loopml.add_dataset("data/iris.csv", name="iris", message="first cut")
@@ -65,21 +75,41 @@ def add_dataset(
     ctx = current()
     settings = ctx.settings
     _check_not_project(Path(path), settings.project_root)
-    kind, files = walk(path)
-    table_profile = profile_files(files) if profile else None
+    source = _source_path(Path(path), settings.project_root)
+    pinned = not Path(source).is_absolute()
+    if pinned:  # refuse a place that would make the lock unsafe, before storing anything
+        check_pin(settings.lock_path, name, source)
     artifacts = ctx.artifacts
 
-    with open_stat_cache(settings.state_dir) as cache:
-        known = cache.known(files)
-        entries, hashed = store_files(artifacts, files, known, progress)
-        cache.record(hashed)
+    for attempt in range(1, _ATTEMPTS + 1):
+        kind, files = walk(path)
+        table_profile = profile_files(files) if profile else None
+        with open_stat_cache(settings.state_dir) as cache:
+            known = cache.known(files)
+            profiled = [f.abs for f in files if tabular_format(f.rel)] if table_profile else []
+            watched = set(profiled[:MAX_PROFILED])
+            try:
+                entries, hashed = store_files(artifacts, files, known, progress, watched)
+            except _Changed as exc:
+                if attempt == _ATTEMPTS:
+                    raise Conflict(
+                        f"{exc.path} changed while it was being added (its size, modification "
+                        f"or change time differ before and after it was read), {_ATTEMPTS} "
+                        "times in a row, so its profile and its stored bytes could disagree. "
+                        "Nothing was recorded. Add the data again once nothing is writing to "
+                        "it, or add a copy of it."
+                    ) from None
+                cache.record(exc.hashed)
+                time.sleep(0.05 * attempt)
+                continue
+            cache.record(hashed)
+        break
     manifest = Manifest.build(kind, entries)
     manifest_digest = store_manifest(manifest, artifacts)
     producer = active_runs().current()
     if producer is not None and producer.tracking_uri != ctx.metadata.uri:
         producer = None  # a run of another store: there is no edge to record
 
-    source = _source_path(Path(path), settings.project_root)
     row = {
         "manifest_digest": manifest_digest,
         "kind": kind,
@@ -103,8 +133,22 @@ def add_dataset(
     version.is_new = created
     _bound(ctx, version)
 
-    pin(settings.lock_path, LockEntry(name, version.version, source, kind, manifest_digest))
+    if pinned:  # the lock pins working copies inside the project only
+        pin(settings.lock_path, LockEntry(name, version.version, source, kind, manifest_digest))
     return version
+
+
+#: How many times ``add_dataset`` reads a folder whose files change while it reads them.
+_ATTEMPTS = 3
+
+
+class _Changed(Exception):
+    """A file changed while it was being stored or profiled."""
+
+    def __init__(self, path: str, hashed: list[tuple[FileStat, str]]) -> None:
+        super().__init__(path)
+        self.path = path
+        self.hashed = hashed
 
 
 def store_files(
@@ -112,11 +156,15 @@ def store_files(
     files: Sequence[FileStat],
     known: dict[str, str],
     progress: bool | None = None,
+    watched: Collection[str] = (),
 ) -> tuple[list[ManifestEntry], list[tuple[FileStat, str]]]:
     """Store every file (skipping the read of those with a known hash that is stored).
 
-    Returns the manifest entries and, for the stat cache, each file whose
-    stat did not change while it was stored, with its hash.
+    Returns the manifest entries and, for the stat cache, each file read with
+    its hash. Every file that was read, and every one in ``watched`` (absolute
+    paths, e.g. the files that were profiled), must still have the stat it had
+    when it was listed: otherwise the bytes (or the profile) may be of another
+    state than the listing, and ``_Changed`` names the first such file.
     """
     total = sum(f.size for f in files)
     with byte_progress("adding", total, len(files), progress) as advance:
@@ -138,7 +186,17 @@ def store_files(
 
         results = [put(f) for f in files]
     entries = [entry for entry, _, _ in results]
-    fresh = [(f, d) for _, f, d in results if known.get(f.abs) != d and _unchanged(f)]
+    fresh, changed = [], None
+    for _, f, d in results:
+        read = known.get(f.abs) != d
+        if read or f.abs in watched:
+            if _unchanged(f):
+                if read:
+                    fresh.append((f, d))
+            elif changed is None:
+                changed = f.abs
+    if changed is not None:
+        raise _Changed(changed, fresh)
     return entries, fresh
 
 
@@ -148,7 +206,12 @@ def _unchanged(f: FileStat) -> bool:
         st = os.stat(f.abs)
     except OSError:
         return False
-    return (st.st_size, st.st_mtime_ns, st.st_ino) == (f.size, f.mtime_ns, f.inode)
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+        f.size,
+        f.mtime_ns,
+        f.inode,
+        f.ctime_ns,
+    )
 
 
 def get_dataset(uri: str) -> DatasetVersion:
@@ -215,8 +278,9 @@ def _source_path(path: Path, root: Path) -> str:
 
 
 def _check_not_project(path: Path, root: Path) -> None:
+    real, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
     absolute = Path(os.path.abspath(path))
-    if absolute == root or absolute in root.parents:
+    if absolute in (root, *root.parents) or real in (real_root, *real_root.parents):
         raise InvalidInput(
             f"cannot add {path}: it is the project folder {root} (or holds it). Expected a "
             "data file or a data folder inside the project, e.g. 'data/'."

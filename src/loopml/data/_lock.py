@@ -12,6 +12,12 @@ A small TOML file at the project root, committed to git like any lock file::
 
 ``loopml data checkout`` needs nothing but this file and the objects, so
 ``git checkout <old commit> && loopml data checkout`` brings back old data.
+
+The file arrives with ``git pull``, so its paths are untrusted: every reader
+refuses (with :class:`InvalidInput`, before any file is touched) a path that
+is absolute, empty or the project folder itself, has a ``..``, ``.`` or empty
+part, goes into ``.git`` or ``.loopml``, names ``loopml.toml`` or
+``loopml.lock``, or that another dataset's path equals or contains.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import tomli_w
 
+from loopml.data._paths import overlaps, path_problem
 from loopml.errors import InvalidInput
 from loopml.store.artifacts import check_digest
 
@@ -34,14 +41,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["LockEntry", "pin", "read_lock", "update_lock"]
+__all__ = ["LockEntry", "check_pin", "pin", "read_lock", "update_lock"]
 
 LOCK_FORMAT = 1
 _HEADER = """\
 # loopml.lock: the dataset versions this project uses, pinned by content hash.
 # Commit it with your code. 'loopml data checkout' restores every dataset below
 # to exactly these bytes; 'loopml data add' and 'loopml data checkout NAME@V'
-# update it. Paths are relative to this file's folder.
+# update it. Paths are relative to this file's folder and stay inside it.
 
 """
 
@@ -57,9 +64,8 @@ class LockEntry:
     manifest: str
 
     def local_path(self, root: Path) -> Path:
-        """The absolute path of the working copy."""
-        p = Path(self.path)
-        return p if p.is_absolute() else root / p
+        """The absolute path of the working copy (``path`` is checked to be relative)."""
+        return root / self.path
 
 
 def read_lock(path: Path | None = None) -> dict[str, LockEntry]:
@@ -79,19 +85,99 @@ def read_lock(path: Path | None = None) -> dict[str, LockEntry]:
             raise ValueError(f"format {doc.get('format')!r}, expected {LOCK_FORMAT}")
         entries = {}
         for name, item in (doc.get("datasets") or {}).items():
+            if not isinstance(item["path"], str):
+                raise TypeError(f"the path of {name!r} is {item['path']!r}, not text")
             entries[name] = LockEntry(
                 name=name,
                 version=int(item["version"]),
-                path=str(item["path"]),
+                path=item["path"],
                 kind=str(item.get("kind", "folder")),
                 manifest=check_digest(str(item["manifest"])),
             )
-        return entries
+            if entries[name].kind not in ("file", "folder"):
+                raise ValueError(f"the kind of {name!r} is {item['kind']!r}, not file or folder")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(
             f"{path} is not a valid loopml lock file: {exc}. Restore it from git "
             "(git checkout -- loopml.lock) or remove it and add the datasets again."
         ) from exc
+    check_paths(entries, path)
+    return entries
+
+
+_OWN_FILES = frozenset({"loopml.toml", "loopml.lock"})
+
+
+def lock_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be where a dataset is checked out; None when it can."""
+    if path in ("", ".", "./"):
+        return "it is the project folder itself"
+    why = path_problem(path)
+    if why is not None:
+        return why
+    if path in _OWN_FILES:
+        return "it is loopml's own file"
+    return None
+
+
+def check_paths(entries: dict[str, LockEntry], lock_path: Path) -> None:
+    """Refuse a lock whose paths are unsafe, or overlap (one dataset's folder holding
+    another's, or two datasets at one path), before anything is written."""
+    by_path: dict[str, str] = {}
+    for name, e in sorted(entries.items()):
+        why = lock_path_problem(e.path)
+        if why is not None:
+            raise InvalidInput(
+                f"{lock_path}: dataset {name!r} has path {e.path!r}, but {why}. Expected a "
+                "path relative to the project folder that stays inside it, such as "
+                "'data/iris.csv'. Fix the entry, or restore the file from git "
+                "(git checkout -- loopml.lock)."
+            )
+        other = by_path.setdefault(e.path, name)
+        if other != name:
+            raise InvalidInput(
+                f"{lock_path}: datasets {other!r} and {name!r} both have path {e.path!r}; "
+                "checking out one would overwrite the other. Expected one path per dataset: "
+                "remove one of the entries, or restore the file from git."
+            )
+    if len(by_path) > 1:
+        folder = overlaps(sorted(by_path))
+        if folder is not None:
+            inner = sorted(p for p in by_path if p.startswith(folder + "/"))[0]
+            raise InvalidInput(
+                f"{lock_path}: the paths of datasets {by_path[folder]!r} ({folder}) and "
+                f"{by_path[inner]!r} ({inner}) overlap: checking out the first would remove "
+                "or overwrite the files of the second. Expected separate places, e.g. "
+                "'data/a/' and 'data/b/'; fix the entries, or restore the file from git."
+            )
+
+
+def check_pin(lock_path: Path, name: str, path: str) -> None:
+    """Refuse, before anything is stored, to pin dataset ``name`` at ``path`` when that
+    would make the lock unsafe (see :func:`check_paths`): a path that holds, or lies in,
+    another dataset's path. (Another dataset at the very same path loses its pin to
+    ``name``: see :func:`pin`.)"""
+    why = lock_path_problem(path)
+    if why is not None:
+        raise InvalidInput(
+            f"cannot pin dataset {name!r} at {path!r} in {lock_path.name}: {why}. Expected a "
+            "data file or folder inside the project, such as 'data/iris.csv'."
+        )
+    entries = read_lock(lock_path)
+    for other in sorted(entries.values(), key=lambda e: e.name):
+        if other.name == name or other.path == path:  # the latter's pin moves to ``name``
+            continue
+        if path.startswith(other.path + "/") or other.path.startswith(path + "/"):
+            raise InvalidInput(
+                f"cannot pin dataset {name!r} at {path!r} in {lock_path.name}: it overlaps "
+                f"the path {other.path!r} of dataset {other.name!r}, and checking out one "
+                "would remove or overwrite the files of the other. Expected a place of its "
+                f"own: add a file or folder that neither holds nor lies in {other.path!r}, "
+                f"or add it as {other.name!r}."
+            )
+    entries = {n: e for n, e in entries.items() if e.path != path}
+    entries[name] = LockEntry(name, 0, path, "folder", "0" * 64)
+    check_paths(entries, lock_path)
 
 
 def _render(entries: dict[str, LockEntry]) -> str:
@@ -138,6 +224,7 @@ def update_lock(lock_path: Path, change: Callable[[dict[str, LockEntry]], None])
         change(entries)
         if entries == before and lock_path.exists():
             return
+        check_paths(entries, lock_path)
         tmp = lock_path.with_name(f".{lock_path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             tmp.write_text(_render(entries), encoding="utf-8")
@@ -147,9 +234,12 @@ def update_lock(lock_path: Path, change: Callable[[dict[str, LockEntry]], None])
 
 
 def pin(lock_path: Path, entry: LockEntry) -> None:
-    """Record ``entry`` in the lock file (replacing the dataset's previous pin)."""
+    """Record ``entry`` in the lock file, replacing the dataset's previous pin and the pin of
+    any other dataset at the same path (that path now holds ``entry``'s version)."""
 
     def change(entries: dict[str, LockEntry]) -> None:
+        for other in [e for e in entries.values() if e.path == entry.path]:
+            del entries[other.name]
         entries[entry.name] = entry
 
     update_lock(lock_path, change)

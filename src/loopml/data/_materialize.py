@@ -2,13 +2,17 @@
 
 A copy is built in a temporary folder, every file verified against its hash
 as it is copied out of the artifact store, then renamed into place in one
-step; a copy that is already there is re-used.
+step; a copy that is already there is re-used. Temporary folders older than
+an hour (of a process killed while building one) are removed when the next
+copy is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -34,6 +38,7 @@ def materialize(manifest_digest: str, context: Context | None = None, label: str
     if final.is_dir():
         return target
     store = ctx.artifacts
+    _remove_stale(base)
     tmp = base / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     try:
@@ -61,3 +66,12 @@ def _missing(label: str, digest: str, what: str, exc: NotFound) -> NotFound:
         f"{label} is not complete in the local store: {what} (object {digest}) is missing. "
         "Fetch it with 'loopml data pull' (from the data remote the project pushes to)."
     )
+
+
+def _remove_stale(base: Path, older_than: float = 3600.0) -> None:
+    """Remove the temporary folders of copies whose builder was killed."""
+    cutoff = time.time() - older_than
+    with contextlib.suppress(FileNotFoundError), os.scandir(base) as it:
+        for entry in it:
+            if entry.name.startswith(".tmp-") and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)

@@ -9,19 +9,26 @@ objects travel in pack files; large ones travel alone::
                                               "objects": [[hash, offset, length], …]}
 
 A pack is written before its index, so a reader never sees an index whose
-pack is missing. What the remote holds is learnt from one listing plus the
+pack is missing. A push killed mid-write leaves ``.part`` files on a remote
+(``packs/.<hex>.part``, ``tmp/<hex>.part``); the next push removes those
+older than an hour (younger ones may be another push's, in progress). A pull
+downloads into ``.loopml/cache/tmp/pull-<hex>/`` under a file lock, and the
+next pull removes the folders whose lock nobody holds. What the remote holds is learnt from one listing plus the
 (few) indexes; only missing objects are sent or fetched, and every fetched
 object is checked against its hash before it is stored locally.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -48,6 +55,8 @@ PACK_BYTES = 64 << 20
 _PACK_FORMAT = 1
 #: Packed objects closer than this are fetched in one range read.
 _MERGE_GAP = 1 << 20
+#: An upload's temporary file older than this is a killed push's, and is removed.
+_LEFTOVER_AGE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,8 @@ class Inventory:
 
     single: dict[str, int] = field(default_factory=dict)
     packed: dict[str, PackSlot] = field(default_factory=dict)
+    #: temporary files of uploads (path, modification time), maybe of a killed push
+    leftovers: list[tuple[str, float]] = field(default_factory=list)
 
     def __contains__(self, digest: object) -> bool:
         return digest in self.single or digest in self.packed
@@ -97,6 +108,8 @@ class Remote:
                     inv.single[parts[-2] + parts[-1]] = int(info.get("size") or 0)
             elif len(parts) >= 2 and parts[-2] == "packs" and parts[-1].endswith(".idx"):
                 indexes.append(name)
+            elif len(parts) >= 2 and parts[-2] in ("packs", "tmp") and parts[-1].endswith(".part"):
+                inv.leftovers.append((name, _mtime(info)))
         if indexes:
             blobs = self.fs.cat(indexes, on_error="omit")
             for name, blob in blobs.items():
@@ -160,6 +173,24 @@ class Remote:
             for digest, slot in items:
                 out[digest] = bytes(blob[slot.offset - start : slot.offset - start + slot.length])
         return out
+
+    def remove_leftovers(self, inventory: Inventory, older_than: float = _LEFTOVER_AGE) -> int:
+        """Remove the temporary files of uploads older than ``older_than`` seconds (a push
+        killed mid-write); younger ones may belong to a push in progress."""
+        cutoff = time.time() - older_than
+        stale = [name for name, mtime in inventory.leftovers if mtime < cutoff]
+        for name in stale:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(name)
+        return len(stale)
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    """A listing entry's modification time in seconds (now, so never stale, when unknown)."""
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
+    if mtime is None:
+        return time.time()
+    return float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
 
 
 def _parse_index(blob: bytes, base: str) -> list[tuple[str, PackSlot]]:
@@ -249,6 +280,7 @@ def push(
             ) from None
     sizes = _object_sizes(manifests)
     inventory = rem.inventory()
+    rem.remove_leftovers(inventory)
     missing = sorted(d for d in sizes if d not in inventory)
     report = TransferReport(remote=redact(rem.url), wanted=len(sizes))
     total = sum(sizes[d] for d in missing)
@@ -281,12 +313,9 @@ def _push_single(rem: Remote, local: ArtifactStore, digest: str) -> None:
     if path is not None:
         rem.store.put_file(path, digest=digest)
         return
-    tmp = _staging_dir() / digest
-    try:
-        local.get_file(digest, tmp)
-        rem.store.put_file(tmp, digest=digest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _staging() as staging:
+        local.get_file(digest, staging / digest)
+        rem.store.put_file(staging / digest, digest=digest)
 
 
 # -- pull --------------------------------------------------------------------------------
@@ -321,8 +350,7 @@ def fetch_objects(
     inventory = rem.inventory()
     report = TransferReport(remote=redact(rem.url))
     wanted = list(dict.fromkeys(digests))
-    staging = _staging_dir()
-    try:
+    with _staging() as staging:
         staged: dict[str, Path] = {}
         if manifests:
             absent = [d for d in wanted if not local.exists(d)]
@@ -343,8 +371,6 @@ def fetch_objects(
         for path in staged.values():
             local.put_file(path)
             report.transferred += 1
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return report
 
 
@@ -404,7 +430,43 @@ def _corrupt(url: str, digest: str, got: str, size: int) -> CorruptObject:
     )
 
 
-def _staging_dir() -> Path:
-    path = current().settings.state_dir / "cache" / "tmp" / f"pull-{uuid.uuid4().hex}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+@contextlib.contextmanager
+def _staging() -> Iterator[Path]:
+    """A private folder for downloads under ``.loopml/cache/tmp/``, held under a file lock
+    and removed afterwards. The folders of killed transfers (whose lock nobody holds) are
+    removed first."""
+    from filelock import FileLock
+
+    base = current().settings.state_dir / "cache" / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(base)
+    path = base / f"pull-{uuid.uuid4().hex}"
+    lock = FileLock(f"{path}.lock")
+    lock.acquire()
+    try:
+        path.mkdir()
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        Path(f"{path}.lock").unlink(missing_ok=True)
+        lock.release()
+
+
+def _remove_stale_staging(base: Path) -> None:
+    """Remove the download folders of killed transfers: those whose lock nobody holds."""
+    from filelock import FileLock, Timeout
+
+    for entry in os.scandir(base):
+        if not entry.name.startswith("pull-"):
+            continue
+        folder = entry.path.removesuffix(".lock")
+        lock = FileLock(f"{folder}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue  # in use by a transfer in progress
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            Path(f"{folder}.lock").unlink(missing_ok=True)
+        finally:
+            lock.release()

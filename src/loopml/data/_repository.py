@@ -159,6 +159,12 @@ def versions_of(meta: MetadataStore, name: str) -> list[DatasetVersion]:
     return [_version(name, r) for r in rows]
 
 
+def manifest_digests(meta: MetadataStore) -> list[str]:
+    """The manifest hash of every dataset version (for gc)."""
+    with meta.read() as conn:
+        return conn.column("SELECT DISTINCT manifest_digest FROM dataset_versions")
+
+
 def dataset_names(meta: MetadataStore) -> list[str]:
     """Every dataset's name, sorted."""
     with meta.read() as conn:

@@ -1,15 +1,18 @@
-"""``data:/`` in the URI registry: open a dataset version and describe versions."""
+"""``data:/`` in the URI registry: open a dataset version, describe versions, and name
+the objects gc must keep."""
 
 from __future__ import annotations
 
 from loopml.context import Context
 from loopml.data import _repository
+from loopml.data._lock import read_lock
+from loopml.data._manifest import load_manifest
 from loopml.data._resolve import resolve as resolve_reference
 from loopml.errors import NotFound
 from loopml.lineage import Node
 from loopml.uri import DataURI, parse_data_uri
 
-__all__ = ["describe", "resolve"]
+__all__ = ["describe", "live_objects", "resolve"]
 
 
 def resolve(ctx: Context, uri: DataURI) -> Node:
@@ -35,3 +38,22 @@ def describe(ctx: Context, uris: list[str]) -> dict[str, str]:
             f", {ds.message}" if ds.message else ""
         )
     return labels
+
+
+def live_objects(ctx: Context) -> set[str]:
+    """The manifest and every file of each version pinned by the project's ``loopml.lock``
+    and of each dataset version the metadata store holds.
+
+    Dataset versions own references to their objects, but a fresh clone's
+    ``loopml data pull`` stores the pinned objects with no version recorded,
+    and a version must not lose its files to a lost reference. A lock that
+    cannot be read stops gc (:class:`~loopml.errors.InvalidInput`): what it
+    pins is not known.
+    """
+    store = ctx.artifacts
+    manifests = set(_repository.manifest_digests(ctx.metadata))
+    manifests.update(e.manifest for e in read_lock(ctx.settings.lock_path).values())
+    live = set(manifests)
+    for digest in sorted(store.existing(manifests)):
+        live.update(e.digest for e in load_manifest(digest, store).entries)
+    return live

@@ -12,6 +12,12 @@ prefix → the full id) and the object itself, or
 -> {uri: label}`` for many nodes of its scheme at once; nodes that no
 longer exist get no label.
 
+A scheme may also name a ``live(context) -> set of hashes``: stored objects
+it keeps alive beyond the references its nodes own (``data`` keeps every
+object of the versions ``loopml.lock`` pins, which a fresh clone pulls
+without recording anything). ``loopml.gc`` asks every scheme through
+:func:`live_objects`.
+
 To add a scheme (a model registry, deployments, monitors...): give its
 record and parser to :mod:`loopml.uri`, write its resolver and describer in
 its own package, and add one entry to :data:`SCHEMES`.
@@ -28,17 +34,19 @@ from loopml.context import Context
 from loopml.errors import InvalidInput
 from loopml.uri import scheme_of
 
-__all__ = ["SCHEMES", "Node", "Scheme", "describe", "parse", "resolve"]
+__all__ = ["SCHEMES", "Node", "Scheme", "describe", "live_objects", "parse", "resolve"]
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """One URI scheme: its parser, resolver and describer as ``"module:function"`` paths."""
+    """One URI scheme: its parser, resolver and describer (and, optionally, what it keeps
+    alive beyond its references) as ``"module:function"`` paths."""
 
     name: str
     parse: str
     resolve: str
     describe: str
+    live: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.uri:parse_data_uri",
             "loopml.data._uris:resolve",
             "loopml.data._uris:describe",
+            "loopml.data._uris:live_objects",
         ),
         Scheme(
             "runs",
@@ -118,3 +127,12 @@ def describe(ctx: Context, uris: Iterable[str]) -> dict[str, str]:
     for name, items in by_scheme.items():
         labels.update(load(SCHEMES[name].describe)(ctx, sorted(items)))
     return labels
+
+
+def live_objects(ctx: Context) -> set[str]:
+    """Every stored object some scheme keeps alive beyond the references (for gc)."""
+    live: set[str] = set()
+    for scheme in SCHEMES.values():
+        if scheme.live is not None:
+            live.update(load(scheme.live)(ctx))
+    return live

@@ -5,7 +5,9 @@ run's artifacts and its git diff, a step's cache entry, later a model
 version — records a reference ``(digest, owner)`` in the same transaction
 that records the thing itself; the owner is the URI of that thing
 (``data:/iris@3``, ``runs:/<id>``, ``cache:/<key>``). ``gc`` removes objects
-nobody references.
+nobody references, and nothing the caller names as live beyond the references
+(objects a package keeps without owning a reference: what ``loopml.lock`` pins in a
+fresh clone, whose database knows nothing of the data it pulled).
 
 Safe while other processes write: an object is only removed when it is
 unreferenced *and* older than a grace period (one hour by default). Writers
@@ -17,7 +19,7 @@ to reference is always younger than the grace period.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from loopml.store.artifacts import ArtifactStore
@@ -70,8 +72,12 @@ def collect_garbage(
     *,
     dry_run: bool = True,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    live: Callable[[], Iterable[str]] | None = None,
 ) -> GcReport:
     """Remove (or with ``dry_run`` only list) objects that nothing references.
+
+    ``live`` returns further objects to keep (it is asked twice, like the
+    references, so that what it learns of while gc runs is kept too).
 
     The object listing is taken *before* the references are read, so an
     object stored and referenced while gc runs is either young (kept by the
@@ -83,6 +89,8 @@ def collect_garbage(
     report = GcReport(dry_run=dry_run)
     objects = list(artifacts.iter_objects())
     refs = _referenced(meta)
+    if live is not None:
+        refs.update(live())
     cutoff = time.time() - grace_seconds
     for digest, size, mtime in objects:
         if digest in refs:
@@ -95,6 +103,8 @@ def collect_garbage(
     if dry_run:
         return report
     still = _referenced(meta)
+    if live is not None:
+        still.update(live())
     removed = []
     for digest, size in report.removed:
         if digest in still:

@@ -1,13 +1,18 @@
-"""The stat cache: absolute path → (size, mtime_ns, inode, hash), machine-local.
+"""The stat cache: absolute path → (size, mtime_ns, inode, ctime_ns, hash), machine-local.
 
 Part of content addressing rather than of any package: the data layer asks it
 which files it need not read again.
 
-A file whose size, modification time (ns) and inode are what they were when
-it was last hashed is not read again: ``status`` becomes ``stat()`` calls
-only, and re-adding an unchanged folder skips the hashing. The cache lives in
-``<project>/.loopml/cache/stat.db`` (stdlib ``sqlite3``); it is only a cache,
-so an unreadable file is replaced by an empty one.
+A file whose size, modification time (ns), inode and status-change time (ns)
+are what they were when it was last hashed is not read again: ``status``
+becomes ``stat()`` calls only, and re-adding an unchanged folder skips the
+hashing. The change time is there for the same reason git keeps it: rewriting
+a file in place and putting its old modification time back (``cp -p``,
+``touch -r``) keeps size, mtime and inode, but the kernel always moves ctime.
+
+The cache lives in ``<project>/.loopml/cache/stat.db`` (stdlib ``sqlite3``);
+it is only a cache, so an unreadable file, or one of another layout (an older
+loopml's), is replaced by an empty one.
 """
 
 from __future__ import annotations
@@ -37,14 +42,22 @@ class FileStat(Protocol):
     @property
     def inode(self) -> int: ...
 
+    @property
+    def ctime_ns(self) -> int: ...
+
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-    "mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID"
+    "mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, digest TEXT NOT NULL, "
+    "ctime_ns INTEGER NOT NULL) WITHOUT ROWID"
 )
+#: The layout of the file (``PRAGMA user_version``): 2 added ``ctime_ns``. A file of any
+#: other layout is emptied and made anew.
+_LAYOUT = 2
+_COLUMNS = "path, size, mtime_ns, inode, digest, ctime_ns"
 
-#: A cached row: (absolute path, size, mtime_ns, inode, hash).
-Row = tuple[str, int, int, int, str]
+#: A cached row: (absolute path, size, mtime_ns, inode, hash, ctime_ns).
+Row = tuple[str, int, int, int, str, int]
 
 
 class StatCache:
@@ -68,7 +81,7 @@ class StatCache:
         lo = folder.rstrip("/") + "/"
         hi = lo[:-1] + "0"  # '0' sorts right after '/'
         rows = self._rows(
-            "SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path >= ? AND path < ?",
+            f"SELECT {_COLUMNS} FROM stat WHERE path >= ? AND path < ?",
             (lo, hi),
         )
         return {row[0]: row for row in rows}
@@ -81,7 +94,7 @@ class StatCache:
             chunk = items[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._rows(
-                f"SELECT path, size, mtime_ns, inode, digest FROM stat WHERE path IN ({marks})",
+                f"SELECT {_COLUMNS} FROM stat WHERE path IN ({marks})",
                 chunk,
             )
             found.update({row[0]: row for row in rows})
@@ -97,20 +110,25 @@ class StatCache:
         out: dict[str, str] = {}
         for f in items:
             hit = cached.get(f.abs)
-            if hit is not None and hit[1] == f.size and hit[2] == f.mtime_ns and hit[3] == f.inode:
+            if (
+                hit is not None
+                and hit[1] == f.size
+                and hit[2] == f.mtime_ns
+                and hit[3] == f.inode
+                and hit[5] == f.ctime_ns
+            ):
                 out[f.abs] = hit[4]
         return out
 
     def record(self, rows: Iterable[tuple[FileStat, str]]) -> None:
         """Remember that each file, with its stat, hashes to the given digest."""
-        data = [(f.abs, f.size, f.mtime_ns, f.inode, d) for f, d in rows]
+        data = [(f.abs, f.size, f.mtime_ns, f.inode, d, f.ctime_ns) for f, d in rows]
         if not data or self.broken:
             return
         try:
             with self._conn:
                 self._conn.executemany(
-                    "INSERT OR REPLACE INTO stat (path, size, mtime_ns, inode, digest) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO stat ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     data,
                 )
         except sqlite3.DatabaseError:
@@ -121,9 +139,23 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
-    conn.execute(_SCHEMA)
+    if _layout(conn) != _LAYOUT:
+        conn.execute("BEGIN IMMEDIATE")  # one process rebuilds; the others then see it done
+        try:
+            if _layout(conn) != _LAYOUT:
+                conn.execute("DROP TABLE IF EXISTS stat")
+                conn.execute(_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {_LAYOUT}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     conn.isolation_level = "DEFERRED"
     return conn
+
+
+def _layout(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 @contextlib.contextmanager
