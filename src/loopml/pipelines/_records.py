@@ -5,7 +5,8 @@ resolved pipeline parameters (dotted keys for nested ones); each step is a
 child run of kind ``step`` whose params are the step's plain arguments, whose
 artifacts are its outputs (``outputs/output.<ext>``), and whose tags say how
 the cache answered (``loopml.cache``: hit, miss or off; ``loopml.cache_key``;
-``loopml.explain``; ``loopml.outputs``: the stored outputs as JSON;
+``loopml.explain``; ``loopml.explain_entry``: the earlier entry a miss was
+compared with; ``loopml.outputs``: the stored outputs as JSON;
 ``loopml.cache_source``: for a hit, the run that computed the outputs).
 
 Example::
@@ -39,6 +40,7 @@ __all__ = ["PipelineFailed", "PipelineRun", "StepRun", "load_pipeline_run"]
 TAG_CACHE = "loopml.cache"
 TAG_KEY = "loopml.cache_key"
 TAG_EXPLAIN = "loopml.explain"
+TAG_COMPARED = "loopml.explain_entry"
 TAG_OUTPUTS = "loopml.outputs"
 TAG_STEP = "loopml.step"
 TAG_SOURCE = "loopml.cache_source"
@@ -90,10 +92,11 @@ class StepRun:
     cache; ``duration`` is in seconds; ``outputs`` maps output names to
     values (``"output"``, or the names a multi-output step declares), loaded lazily
     from the artifact store; ``explain`` says why the
-    cache hit or missed; ``run_id`` is the step's child run (None when
-    skipped); ``error`` holds the traceback of a failed step; ``source_run_id`` is
-    the run that computed the outputs (``run_id`` itself, or for a cache hit the
-    earlier step run whose metrics and artifacts these are).
+    cache hit or missed, and ``compared_with`` which earlier cache entry a miss
+    was compared with (``cache:/<key> (run <id>)``); ``run_id`` is the step's child
+    run (None when skipped); ``error`` holds the traceback of a failed step;
+    ``source_run_id`` is the run that computed the outputs (``run_id`` itself, or
+    for a cache hit the earlier step run whose metrics and artifacts these are).
     """
 
     name: str
@@ -105,6 +108,7 @@ class StepRun:
     run_id: str | None = None
     error: str | None = None
     source_run_id: str | None = None
+    compared_with: str | None = None
     output_records: list[OutputRecord] = field(default_factory=list, repr=False)
     _outputs: Outputs | None = field(default=None, repr=False, compare=False)
 
@@ -153,8 +157,13 @@ class PipelineRun:
 
     @property
     def explain(self) -> str:
-        """One line per step: its name, hit/miss/off and why."""
-        return "\n".join(f"{s.name}: {s.explain}" for s in self.steps)
+        """One line per step: its name, hit/miss/off and why (and for a miss, the entry
+        it was compared with)."""
+        return "\n".join(
+            f"{s.name}: {s.explain}"
+            + (f" (compared with {s.compared_with})" if s.compared_with else "")
+            for s in self.steps
+        )
 
 
 def load_pipeline_run(run_id: str) -> PipelineRun:
@@ -181,6 +190,7 @@ def load_pipeline_run(run_id: str) -> PipelineRun:
             duration=child.duration,
             cache_key=child.tags.get(TAG_KEY),
             explain=child.tags.get(TAG_EXPLAIN, ""),
+            compared_with=child.tags.get(TAG_COMPARED),
             run_id=child.id,
             error=child.error,
             source_run_id=child.tags.get(TAG_SOURCE, child.id),

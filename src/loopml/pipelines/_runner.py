@@ -52,6 +52,7 @@ from loopml.pipelines._materializers import get_materializer
 from loopml.pipelines._params import flatten, resolve_params
 from loopml.pipelines._records import (
     TAG_CACHE,
+    TAG_COMPARED,
     TAG_EXPLAIN,
     TAG_KEY,
     TAG_OUTPUTS,
@@ -109,6 +110,7 @@ class _Context:
     run_ids: dict[str, str]
     executor: Executor
     pipeline_run: str = ""
+    pipeline: str = ""
 
 
 @dataclass
@@ -180,6 +182,7 @@ def execute_pipeline(
         outputs={},
         run_ids={},
         executor=exe,
+        pipeline=pipe.name,
     )
     for node in nodes:
         run_ctx.emit(StepEvent(node.name, StepState.PENDING))
@@ -283,7 +286,7 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
     elif not ctx.cache:
         found = Lookup(None, "cache off (--no-cache)")
     else:
-        found = lookup(ctx.store, ctx.artifacts, step.identity, key, parts)
+        found = lookup(ctx.store, ctx.artifacts, step.identity, key, parts, ctx.pipeline)
     hit = found.entry
     explain = found.reason if hit is not None else f"miss: {found.reason}"
     if not step.cache or not ctx.cache:
@@ -294,6 +297,9 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
         TAG_KEY: key,
         TAG_EXPLAIN: explain,
     }
+    compared = found.compared_with if hit is None else None
+    if compared:
+        tags[TAG_COMPARED] = compared
     if hit is not None:
         tags[TAG_OUTPUTS] = _outputs_json(hit.outputs)
         if hit.run_id:
@@ -308,7 +314,12 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
     )
     ctx.run_ids[node.name] = child.id
     record = StepRun(
-        node.name, RunStatus.RUNNING, cached=hit is not None, cache_key=key, explain=explain
+        node.name,
+        RunStatus.RUNNING,
+        cached=hit is not None,
+        cache_key=key,
+        explain=explain,
+        compared_with=compared,
     )
     record.run_id = child.id
     record.source_run_id = hit.run_id if hit is not None else child.id
@@ -446,7 +457,7 @@ def _record(
     )
     if entry is not None:
         key, identity, parts = entry
-        save_entry(ctx.store, key, identity, parts, outputs, child.id)
+        save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline)
 
 
 def load_output(record: OutputRecord, artifacts: ArtifactStore | None = None) -> Any:
