@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ from loopml.pipelines._code import fingerprint
 from loopml.pipelines._decorators import Pipeline
 from loopml.pipelines._executors import Executor, StepCall, StepResult, get_executor
 from loopml.pipelines._graph import Graph, Node, StepOutput, building, placeholders_in, substitute
-from loopml.pipelines._materializers import get_materializer
 from loopml.pipelines._params import flatten, resolve_params
 from loopml.pipelines._records import (
     TAG_CACHE,
@@ -67,7 +66,7 @@ from loopml.store.metadata import MetadataStore
 from loopml.tracking import ArtifactEntry, MetricObserver, RunStatus, active_run, start_run
 from loopml.uri import RunURI, parse_data_uri
 
-__all__ = ["StepEvent", "StepState", "execute_pipeline", "load_output", "raise_for_status"]
+__all__ = ["StepEvent", "StepState", "execute_pipeline", "raise_for_status"]
 
 OUTPUT = "output"
 _PARAM_TEXT_LIMIT = 500
@@ -111,6 +110,8 @@ class _Context:
     executor: Executor
     pipeline_run: str = ""
     pipeline: str = ""
+    #: digests of the outputs this run computed: its own pickles load without an opt-in
+    fresh: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -327,7 +328,7 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
         ctx.emit(StepEvent(node.name, StepState.RUNNING, explain=explain))
         return _Pending(node, child, record, key, parts, datasets, started, explain)
     ctx.emit(StepEvent(node.name, StepState.CACHED, explain=explain))
-    ctx.outputs[node.name] = Outputs(hit.outputs, ctx.artifacts, ctx.ctx)
+    ctx.outputs[node.name] = Outputs(hit.outputs, ctx.artifacts, ctx.ctx, trusted=ctx.fresh)
     _record(ctx, node, child, hit.outputs, datasets, None)
     child.end(RunStatus.FINISHED)
     record.status = RunStatus.FINISHED
@@ -344,6 +345,10 @@ def _call_for(node: Node, pending: _Pending, ctx: _Context) -> StepCall:
         for dep in node.depends_on
         for name, rec in ctx.outputs[dep].records.items()
     }
+    trust_all = ctx.ctx.settings.store.trust_pickle
+    trusted = frozenset(
+        rec.digest for rec in inputs.values() if trust_all or rec.digest in ctx.fresh
+    )
     return StepCall(
         name=node.name,
         fn=node.step.fn,
@@ -355,6 +360,7 @@ def _call_for(node: Node, pending: _Pending, ctx: _Context) -> StepCall:
         run_id=pending.child.id,
         inputs=inputs,
         load_input=lambda p: ctx.outputs[p.node][p.output],
+        trusted=trusted,
     )
 
 
@@ -371,6 +377,7 @@ def _finish_node(pending: _Pending, outcome: StepResult, ctx: _Context) -> StepR
         )
         return record
     outputs = outcome.outputs
+    ctx.fresh.update(o.digest for o in outputs)
     try:
         entry = (pending.key, node.step.identity, pending.parts) if node.step.cache else None
         _record(ctx, node, child, outputs, pending.datasets, entry)
@@ -378,7 +385,9 @@ def _finish_node(pending: _Pending, outcome: StepResult, ctx: _Context) -> StepR
     except BaseException:
         child.end(RunStatus.FAILED, error=traceback.format_exc())
         raise
-    ctx.outputs[node.name] = Outputs(outputs, ctx.artifacts, ctx.ctx, outcome.values)
+    ctx.outputs[node.name] = Outputs(
+        outputs, ctx.artifacts, ctx.ctx, outcome.values, trusted=ctx.fresh
+    )
     child.end(RunStatus.FINISHED)
     record.status = RunStatus.FINISHED
     record.output_records = outputs
@@ -458,13 +467,6 @@ def _record(
     if entry is not None:
         key, identity, parts = entry
         save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline)
-
-
-def load_output(record: OutputRecord, artifacts: ArtifactStore | None = None) -> Any:
-    """The value of a stored output (its bytes verified against their hash)."""
-    ctx = current()
-    data = (artifacts or ctx.artifacts).get_bytes(record.digest)
-    return get_materializer(record.materializer, ctx).load(data)
 
 
 def _outputs_json(outputs: list[OutputRecord]) -> str:
