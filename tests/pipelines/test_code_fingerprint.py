@@ -226,3 +226,28 @@ def test_a_step_defined_without_a_file_falls_back_to_its_globals(project: Path) 
     )
     found = fingerprint(namespace["capped"].fn, project)  # type: ignore[attr-defined]
     assert "generated.LIMIT" in found.code
+
+
+def test_a_step_outside_the_project_files_is_keyed_by_its_live_globals(
+    project: Path, tmp_path: Path
+) -> None:
+    """A notebook cell's step uses globals another cell set: they count by value."""
+    import importlib
+
+    outside = tmp_path / "notebook"
+    outside.mkdir()
+    (outside / "cell.py").write_text(
+        "import loopml\n\nLIMIT = 3\n\n@loopml.step\ndef capped(x: int) -> int:\n"
+        "    return min(x, LIMIT)\n"
+    )
+    sys.path.insert(0, str(outside))
+    try:
+        cell = importlib.import_module("cell")
+        before = fingerprint(cell.capped.fn, project)
+        cell.LIMIT = 4  # what running another cell does
+        after = fingerprint(cell.capped.fn, project)
+    finally:
+        sys.path.remove(str(outside))
+        sys.modules.pop("cell", None)
+    assert "cell.LIMIT" in before.code
+    assert before.code["cell.LIMIT"] != after.code["cell.LIMIT"]

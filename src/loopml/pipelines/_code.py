@@ -26,8 +26,9 @@ whose files are found on ``sys.path`` the way ``import`` would find them
 A project file is one under the project root, outside ``site-packages``
 and loopml itself. Values only a live function has (its closure cells) are
 read from it: functions and classes by their source, simple values (numbers,
-strings, tuples of them) by value. A function without a source file
-(``exec``, ``python -c``) falls back to its live globals.
+strings, tuples of them) by value. A step whose file is not a project file
+(a notebook cell, ``exec``, ``python -c``) falls back to its live globals,
+read the same way.
 
 Parsed files are kept by content hash: each fingerprint reads the files it
 visits (a few microseconds each), so an edit is always seen; memos hold at
@@ -475,12 +476,12 @@ class _Walker:
         if code is None or ("fn", id(code)) in self.seen:
             return
         self.seen.add(("fn", id(code)))
-        module = self.module_of_function(func)
+        module = self.module_of_function(func) if _is_local(code.co_filename, self.root) else None
         nodes = module.parsed.function_nodes(code) if module and module.parsed else []
         if module is not None and module.parsed is not None and nodes:
             for node in nodes:
                 self.node(module, node)
-        else:
+        else:  # no project file (a notebook cell, exec): what its globals hold now
             self.live_function(func, code)
         closure = getattr(func, "__closure__", None) or ()
         names = _code_names(code)
