@@ -66,6 +66,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "LOOPML_PROJECT_DIR",
         "LOOPML_FLUSH_INTERVAL",
         "LOOPML_EXECUTOR",
+        "LOOPML_TRUST_PICKLE",
     ):
         monkeypatch.delenv(var, raising=False)
     _reset_loopml()

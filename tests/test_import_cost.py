@@ -61,3 +61,30 @@ def test_a_cached_run_of_plain_values_imports_no_dataframe_library(tmp_path: Pat
     modules = _modules_after(run, cwd=tmp_path)
     assert not _tops(modules) & HEAVY
     assert "loopml.tracking._search" not in modules
+
+
+def test_a_cached_quickstart_run_imports_no_heavy_library(tmp_path: Path) -> None:
+    """The quickstart's steps import pandas and scikit-learn in their bodies (its
+    ``train`` step: ``from models import make_estimator``, and models.py imports
+    scikit-learn): computing their cache keys reads that code, it does not import it."""
+    import shutil
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
+    root = tmp_path / "quickstart"
+    shutil.copytree(example, root, ignore=shutil.ignore_patterns("data", ".loopml", "loopml.lock"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+
+    def cli(*args: str) -> None:
+        code = f"from loopml.cli import main\nmain({list(args)!r})"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    subprocess.run([sys.executable, "prepare.py"], cwd=root, env=env, check=True)
+    cli("data", "add", "data/digits.csv", "--name", "digits")
+    cli("run")  # fills the cache
+    run = "from loopml.cli import main\ntry:\n    main(['run'])\nexcept SystemExit:\n    pass"
+    modules = _modules_after(run, cwd=root)
+    assert not _tops(modules) & HEAVY
+    assert "models" not in modules  # the project module the train step imports

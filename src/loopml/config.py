@@ -11,7 +11,7 @@ everything inside the project::
 ``loopml.toml`` has these sections, each optional; an unknown section or
 key, or a value of the wrong type, is an error that names it::
 
-    [store]      tracking_uri, artifact_uri
+    [store]      tracking_uri, artifact_uri, trust_pickle
     [tracking]   flush_interval
     [data]       remote
     [pipeline]   entry ("module:function"), executor
@@ -19,8 +19,8 @@ key, or a value of the wrong type, is an error that names it::
     [params]     the pipeline's parameters (any keys)
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
-``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``, ``LOOPML_EXECUTOR``,
-``LOOPML_PROJECT_DIR``.
+``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
+``LOOPML_EXECUTOR``, ``LOOPML_PROJECT_DIR``.
 
 This module only reads; which settings are in force is the business of
 :mod:`loopml.context` (``loopml.configure`` sets explicit ones).
@@ -66,6 +66,7 @@ LOCK_FILE = "loopml.lock"
 ENV = {
     "tracking_uri": "LOOPML_TRACKING_URI",
     "artifact_uri": "LOOPML_ARTIFACT_URI",
+    "trust_pickle": "LOOPML_TRUST_PICKLE",
     "data_remote": "LOOPML_DATA_REMOTE",
     "flush_interval": "LOOPML_FLUSH_INTERVAL",
     "executor": "LOOPML_EXECUTOR",
@@ -75,15 +76,17 @@ ENV = {
 @dataclass(frozen=True)
 class StoreSettings:
     """``[store]``: where metadata and objects live (absolute, resolved). Shown with
-    passwords and keys blanked."""
+    passwords and keys blanked. ``trust_pickle``: load pickles from this store without
+    asking (only if everyone who can write it is trusted: a pickle runs code)."""
 
     tracking_uri: str
     artifact_uri: str
+    trust_pickle: bool = False
 
     def __repr__(self) -> str:
         return (
             f"StoreSettings(tracking_uri={redact(self.tracking_uri)!r}, "
-            f"artifact_uri={redact(self.artifact_uri)!r})"
+            f"artifact_uri={redact(self.artifact_uri)!r}, trust_pickle={self.trust_pickle!r})"
         )
 
 
@@ -168,9 +171,10 @@ class Settings:
 _STR = ("a string", lambda v: isinstance(v, str))
 _NUMBER = ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
 _INT = ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+_BOOL = ("true or false", lambda v: isinstance(v, bool))
 _TABLE = ("a table", lambda v: isinstance(v, Mapping))
 _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
-    "store": {"tracking_uri": _STR, "artifact_uri": _STR},
+    "store": {"tracking_uri": _STR, "artifact_uri": _STR, "trust_pickle": _BOOL},
     "tracking": {"flush_interval": _NUMBER},
     "data": {"remote": _STR},
     "pipeline": {"entry": _STR, "executor": _STR},
@@ -281,6 +285,7 @@ def load_settings(
         store=StoreSettings(
             tracking_uri=resolve_tracking_uri(str(tracking), root),
             artifact_uri=_resolve_local(str(artifacts), root),
+            trust_pickle=_flag(pick("trust_pickle", "store", "trust_pickle"), "trust_pickle"),
         ),
         tracking=TrackingSettings(
             flush_interval=_flush_interval(pick("flush_interval", "tracking", "flush_interval"))
@@ -300,6 +305,23 @@ def load_settings(
             space=dict(tune.get("space") or {}),
         ),
         params=dict(doc.get("params") or {}),
+    )
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no setting: a TOML boolean, or an environment variable's 1/0, true/false."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise InvalidInput(
+        f"{name} must be true or false, got {value!r}. Set {ENV[name]}=1 (or 0), or "
+        f"{name} = true under [store] in {CONFIG_FILE}."
     )
 
 

@@ -12,6 +12,7 @@ got, and what to do::
     ├── TrialPruned         a tuning trial stopped early by the pruner (not a failure)
     ├── Conflict            a write that clashes with what is stored
     ├── Unavailable         a service loopml was pointed at does not answer (a Ray cluster)
+    ├── Untrusted           stored bytes that run code when loaded (a pickle), not opted in
     └── StoreError          the metadata or artifact store cannot serve the request
         ├── CorruptObject   a stored object whose bytes no longer match its hash
         └── SchemaTooNew    a database written by a newer loopml
@@ -35,6 +36,7 @@ __all__ = [
     "StoreError",
     "TrialPruned",
     "Unavailable",
+    "Untrusted",
     "ValidationFailed",
 ]
 
@@ -81,6 +83,11 @@ class Conflict(LoopmlError):
 
 class Unavailable(LoopmlError):
     """A service loopml was pointed at (a Ray cluster, say) does not answer."""
+
+
+class Untrusted(LoopmlError):
+    """Stored bytes that would run code when loaded (a pickle), which the reader has not
+    opted in to: ``allow_pickle=True`` on the load, or ``[store] trust_pickle = true``."""
 
 
 class TrialPruned(LoopmlError):

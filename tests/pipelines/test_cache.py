@@ -203,3 +203,57 @@ def test_cached_outputs_are_referenced_so_gc_keeps_them(project: Path, sums: Mod
     kept = {d for d, _ in report.removed}
     assert run.steps[2].output_records[0].digest not in kept
     assert sums.sums().steps[2].cached
+
+
+SCALED = """
+import loopml
+
+@loopml.step
+def base(n: int) -> int:
+    return n
+
+@loopml.step
+def scaled(x: int, scale: int) -> int:
+    return x * scale
+
+@loopml.pipeline
+def p(n: int = 3, scale: int = 2):
+    return scaled(base(n), scale)
+
+@loopml.pipeline
+def other(n: int = 3, scale: int = 2):
+    return scaled(base(n), scale)
+"""
+
+
+def test_explain_compares_with_the_closest_entry_and_names_it(
+    project: Path, code: ProjectCode
+) -> None:
+    code.write("scaled", SCALED)
+    mine = code.load("scaled").p(scale=2)
+    for scale in (3, 4, 5):  # newer entries of the same step, a tuner's trials say
+        code.load("scaled").p(scale=scale)
+    code.write("scaled", SCALED.replace("return x * scale", "return x * scale * 1"))
+    run = code.load("scaled").p(scale=2)
+    step = run.steps[1]
+    assert step.explain == "miss: source changed"  # not "source changed; params changed"
+    entry = f"cache:/{mine.steps[1].cache_key}"
+    assert step.compared_with == f"{entry} (run {mine.steps[1].run_id})"
+    assert f"scaled: miss: source changed (compared with {entry}" in run.explain
+    loaded = loopml.load_pipeline_run(run.id)
+    assert loaded.steps[1].compared_with == step.compared_with
+    assert loaded.steps[0].compared_with is None  # a hit compares with nothing
+
+
+def test_explain_prefers_an_entry_of_the_same_pipeline_among_equally_close_ones(
+    project: Path, code: ProjectCode
+) -> None:
+    code.write("scaled", SCALED)
+    mod = code.load("scaled")
+    ours = mod.p(scale=2)
+    mod.other(scale=3)  # newer, and as close: one param differs
+    run = mod.p(scale=4)
+    assert run.steps[1].explain == "miss: params changed: scale"
+    assert run.steps[1].compared_with == (
+        f"cache:/{ours.steps[1].cache_key} (run {ours.steps[1].run_id})"
+    )

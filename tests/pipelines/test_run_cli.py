@@ -43,8 +43,8 @@ def test_loopml_run_runs_the_entry_and_explains_the_cache(
     status, out = _loopml(capsys, "run", "--explain", "-p", "scale=5")
     assert status == 0, out
     assert "load: hit" in out
-    assert "cleaned: miss: project code changed: helpers.clean" in out
-    assert "total: miss: params changed: scale" in out
+    assert "cleaned: miss: project code changed: helpers.clean (compared with cache:/" in out
+    assert "total: miss: params changed: scale (compared with cache:/" in out
 
 
 def test_loopml_run_refuses_an_unknown_param_before_running(

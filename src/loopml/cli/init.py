@@ -24,6 +24,11 @@ TEMPLATE = """\
 # fsspec URL such as "s3://bucket/loopml" (pip install 'loopml[s3]').
 # artifact_uri = ".loopml/artifacts"
 
+# Load pickled step outputs (@loopml.step(allow_pickle=True)) without
+# allow_pickle=True on each load. A pickle runs code when it is loaded: set
+# this only if everyone who can write this store is trusted.
+# trust_pickle = false
+
 [data]
 # Where 'loopml data push' and 'loopml data pull' send and fetch objects.
 # remote = "s3://bucket/loopml-remote"

@@ -36,7 +36,10 @@ def run(
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step; ignore the cache."),
     explain: bool = typer.Option(
-        False, "--explain", help="Say for each step whether the cache hit or missed, and why."
+        False,
+        "--explain",
+        help="Say for each step whether the cache hit or missed, and why (for a miss, against "
+        "which earlier cache entry of the step: the one that differs least).",
     ),
     executor: str = typer.Option(
         None,
@@ -82,8 +85,11 @@ def _print_explain(run: PipelineRun) -> None:
     console.print("[bold]cache[/]")
     for step in run.steps:
         style = "cyan" if step.cached else "yellow"
+        against = (
+            f" [dim](compared with {escape(step.compared_with)})[/]" if step.compared_with else ""
+        )
         console.print(
-            f"  {escape(step.name)}: [{style}]{escape(step.explain)}[/]",
+            f"  {escape(step.name)}: [{style}]{escape(step.explain)}[/]{against}",
             highlight=False,
             soft_wrap=True,
         )

@@ -75,6 +75,9 @@ class StepCall:
     run_id: str
     inputs: Mapping[tuple[str, str], OutputRecord]
     load_input: Callable[[StepOutput], Any] | None = None
+    #: digests of inputs that may load even if pickled: outputs this pipeline run computed
+    #: (the producing step's allow_pickle is the opt-in), or all with a trusted store
+    trusted: frozenset[str] = frozenset()
 
 
 @dataclass(eq=False)
@@ -149,6 +152,7 @@ class RayExecutor(Executor):
             call.name,
             call.run_id,
             dict(call.inputs),
+            call.trusted,
             s.tracking_uri,
             s.artifact_uri,
             str(s.project_root),
@@ -374,13 +378,14 @@ def _ray_step(
     name: str,
     run_id: str,
     inputs: dict[tuple[str, str], OutputRecord],
+    trusted: frozenset[str],
     tracking_uri: str,
     artifact_uri: str,
     project_root: str,
 ) -> StepResult:
     """The Ray task: the same :func:`execute`, with the step's run attached."""
     from loopml.context import configure, current
-    from loopml.pipelines._materializers import get_materializer
+    from loopml.pipelines._records import load_output
     from loopml.tracking import attach_run
 
     configure(tracking_uri=tracking_uri, artifact_uri=artifact_uri, project_root=project_root)
@@ -389,7 +394,7 @@ def _ray_step(
 
     def load(placeholder: StepOutput) -> Any:
         record = inputs[(placeholder.node, placeholder.output)]
-        return get_materializer(record.materializer, ctx).load(artifacts.get_bytes(record.digest))
+        return load_output(record, artifacts, ctx, allow_pickle=record.digest in trusted)
 
     call = StepCall(name, fn, signature, arguments, outputs, multiple, allow_pickle, run_id, inputs)
     with attach_run(run_id):

@@ -7,11 +7,19 @@ type                       format      notes
 =========================  ==========  ===========================================
 ``pandas.DataFrame``       Parquet     via pyarrow; index and dtypes kept
 ``numpy.ndarray``          ``.npy``    object arrays are refused (they need pickle)
-dict/list/str/int/float/   JSON        only values that round-trip exactly
-bool/None
+dict/list/str/int/float/   JSON        only values that round-trip exactly (str keys);
+bool/None                              ``json-exact`` (Python's json) when they hold
+                                       NaN, ±inf or integers beyond 64 bits
 scikit-learn estimators    skops       needs ``pip install skops``
-anything else              pickle      only with ``@step(allow_pickle=True)``
+anything else              pickle      only with ``@step(allow_pickle=True)``; loading
+                                       needs the reader's opt-in (see ``_records``)
 =========================  ==========  ===========================================
+
+The bytes are a function of the value, in any process: equal values are
+stored as equal bytes (JSON in the dict's order, arrays in C order, skops
+archives with fixed timestamps and ids numbered in order, pickles with sets
+sorted), so an equal output recomputed upstream leaves downstream keys as
+they were.
 
 Add your own with :func:`register_materializer` (it goes into the current
 context's ``materializers``: the default one, or a client's)::
@@ -27,6 +35,7 @@ or loaded.
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 from collections.abc import Callable
@@ -38,10 +47,15 @@ from loopml.errors import InvalidInput
 if TYPE_CHECKING:
     from loopml.context import Context
 
-__all__ = ["Materializer", "find_materializer", "get_materializer", "register_materializer"]
+__all__ = [
+    "Materializer",
+    "find_materializer",
+    "get_materializer",
+    "register_materializer",
+    "registered_materializer",
+]
 
 PICKLE = "pickle"
-_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -92,14 +106,12 @@ def find_materializer(
 ) -> Materializer | None:
     """The materializer for ``value``, or None when there is none."""
     cls = type(value)
-    registered = _registered(context)
-    if registered:
-        for base in cls.__mro__:
-            found = registered.get(base)
-            if found is not None:
-                return found
-    if _is_json(value):
-        return _JSON
+    found = registered_materializer(value, context)
+    if found is not None:
+        return found
+    kind = _json_kind(value)
+    if kind:
+        return _JSON if kind == _PLAIN else _JSON_EXACT
     module = cls.__module__.split(".", 1)[0]
     if module == "pandas" and _isinstance(value, "pandas", "DataFrame"):
         return _PARQUET
@@ -108,6 +120,17 @@ def find_materializer(
     if _is_estimator(value) and _has_skops():
         return _SKOPS
     return _PICKLE if allow_pickle else None
+
+
+def registered_materializer(value: Any, context: Context | None = None) -> Materializer | None:
+    """The materializer registered for ``value``'s type (or a base of it), if any."""
+    registered = _registered(context)
+    if registered:
+        for base in type(value).__mro__:
+            found = registered.get(base)
+            if found is not None:
+                return found
+    return None
 
 
 def get_materializer(name: str, context: Context | None = None) -> Materializer:
@@ -154,18 +177,38 @@ def _isinstance(value: Any, module: str, name: str) -> bool:
     return cls is not None and isinstance(value, cls)
 
 
-def _is_json(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is made only of JSON types (so it round-trips exactly)."""
+_PLAIN, _EXACT = 1, 2
+_INT64 = (-(2**63), 2**64 - 1)  # the integers orjson writes and reads back exactly
+
+
+def _json_kind(value: Any, depth: int = 0) -> int:
+    """0 when ``value`` is not made only of JSON types (it would not round-trip), else
+    :data:`_PLAIN`, or :data:`_EXACT` when it holds NaN, an infinity or an integer beyond
+    64 bits, which plain JSON (and orjson) would change."""
     cls = type(value)
-    if cls in _JSON_SCALARS:
-        return not (cls is float and value != value)  # NaN does not round-trip
+    if cls is str or cls is bool or value is None:
+        return _PLAIN
+    if cls is float:
+        return _PLAIN if value - value == 0.0 else _EXACT  # NaN and ±inf are not finite
+    if cls is int:
+        return _PLAIN if _INT64[0] <= value <= _INT64[1] else _EXACT
     if depth > 100:
-        return False
+        return 0
+    kind = _PLAIN
     if cls is list:
-        return all(_is_json(v, depth + 1) for v in value)
-    if cls is dict:
-        return all(type(k) is str and _is_json(v, depth + 1) for k, v in value.items())
-    return False
+        items: Any = value
+    elif cls is dict:
+        if not all(type(k) is str for k in value):
+            return 0
+        items = value.values()
+    else:
+        return 0
+    for item in items:
+        found = _json_kind(item, depth + 1)
+        if not found:
+            return 0
+        kind = max(kind, found)
+    return kind
 
 
 def _is_estimator(value: Any) -> bool:
@@ -188,13 +231,28 @@ def _has_skops() -> bool:
 def _json_save(value: Any) -> bytes:
     import orjson
 
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(value)
 
 
 def _json_load(data: bytes) -> Any:
     import orjson
 
     return orjson.loads(data)
+
+
+def _exact_json_save(value: Any) -> bytes:
+    """JSON as Python writes it: NaN, Infinity, -Infinity and integers of any size kept
+    (read back with :func:`json.loads`, as :func:`_exact_json_load` does)."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _exact_json_load(data: bytes) -> Any:
+    import json
+
+    return json.loads(data.decode("utf-8", "surrogatepass"))
 
 
 def _parquet_save(frame: Any) -> bytes:
@@ -212,6 +270,8 @@ def _parquet_load(data: bytes) -> Any:
 def _npy_save(array: Any) -> bytes:
     import numpy as np
 
+    if not array.flags.c_contiguous:  # equal arrays, equal bytes: one layout (C order)
+        array = array.copy(order="C")
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
@@ -229,7 +289,67 @@ _SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collect
 def _skops_save(estimator: Any) -> bytes:
     import skops.io
 
-    return bytes(skops.io.dumps(estimator))
+    return _canonical_skops(bytes(skops.io.dumps(estimator)))
+
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _canonical_skops(archive: bytes) -> bytes:
+    """The skops archive with what varies between two saves of one estimator taken out:
+    object ids (``__id__``, and the file names of arrays made from them) are numbered
+    in the order the schema meets them, random file names likewise, and every zip entry
+    gets the same timestamp and attributes. Shared objects stay shared (one id), so the
+    archive loads as before, and the same estimator always gives the same bytes."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as src:
+        schema = json.loads(src.read("schema.json"))
+        contents = {name: src.read(name) for name in src.namelist() if name != "schema.json"}
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            if key == "__id__" and isinstance(value, int):
+                # immutable JSON values are the same whoever holds them: one id per value
+                group = (
+                    ("json", node.get("__class__"), node.get("content"))
+                    if node.get("is_json") is True
+                    else ("id", value)
+                )
+                value = ids.setdefault(group, len(ids) + 1)  # 0 would not be memoized
+            elif key == "file" and isinstance(value, str) and value in contents:
+                suffix = value[value.rfind(".") :] if "." in value else ""
+                value = files.setdefault(value, f"{len(files)}{suffix}")
+            else:
+                value = renumber(value)
+            out[key] = value
+        return out
+
+    schema = renumber(schema)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as dst:
+        for old, new in sorted(files.items(), key=lambda item: int(item[1].split(".")[0])):
+            _write_entry(dst, new, contents[old])
+        _write_entry(dst, "schema.json", json.dumps(schema, indent=2).encode())
+    return buf.getvalue()
+
+
+def _write_entry(archive: Any, name: str, data: bytes) -> None:
+    import zipfile
+
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.create_system = 3  # unix, whatever the platform that saves
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_STORED
+    archive.writestr(info, data)
 
 
 def _skops_load(data: bytes) -> Any:
@@ -246,10 +366,21 @@ def _skops_load(data: bytes) -> Any:
     return skops.io.loads(data, trusted=untrusted)
 
 
+_PICKLE_PROTOCOL = 5
+_SET_OPCODES = (b"\x8f", b"\x91")  # EMPTY_SET, FROZENSET
+
+
 def _pickle_save(value: Any) -> bytes:
+    """A pickle whose bytes depend on the value only: sets are written in a sorted order
+    (the order a set iterates in changes with the process's string hash seed)."""
     import pickle
 
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps(value, protocol=_PICKLE_PROTOCOL)
+    if any(op in data for op in _SET_OPCODES):  # maybe a set: write it again, sorted
+        buf = io.BytesIO()
+        _sorted_set_pickler()(buf, _PICKLE_PROTOCOL).dump(value)
+        data = buf.getvalue()
+    return data
 
 
 def _pickle_load(data: bytes) -> Any:
@@ -258,9 +389,57 @@ def _pickle_load(data: bytes) -> Any:
     return pickle.loads(data)
 
 
+@functools.lru_cache(maxsize=1)
+def _sorted_set_pickler() -> type:
+    import pickle
+    from itertools import islice
+
+    base: Any = pickle._Pickler  # the Python one: its dispatch table can be changed
+
+    class SortedSetPickler(base):
+        """The pure-Python pickler, writing each set's items sorted by their own pickle."""
+
+        dispatch = dict(base.dispatch)
+
+        def _sorted(self, items: Any) -> list[Any]:
+            return sorted(items, key=_pickle_save)
+
+        def save_set(self, obj: Any) -> None:
+            write = self.write
+            write(pickle.EMPTY_SET)
+            self.memoize(obj)
+            it = iter(self._sorted(obj))
+            while True:
+                batch = list(islice(it, self._BATCHSIZE))
+                if batch:
+                    write(pickle.MARK)
+                    for item in batch:
+                        self.save(item)
+                    write(pickle.ADDITEMS)
+                if len(batch) < self._BATCHSIZE:
+                    return
+
+        def save_frozenset(self, obj: Any) -> None:
+            write = self.write
+            write(pickle.MARK)
+            for item in self._sorted(obj):
+                self.save(item)
+            if id(obj) in self.memo:  # a frozenset that (through its items) holds itself
+                write(pickle.POP_MARK + self.get(self.memo[id(obj)][0]))
+                return
+            write(pickle.FROZENSET)
+            self.memoize(obj)
+
+        dispatch[set] = save_set
+        dispatch[frozenset] = save_frozenset
+
+    return SortedSetPickler
+
+
 _JSON = Materializer("json", "json", _json_save, _json_load)
+_JSON_EXACT = Materializer("json-exact", "json", _exact_json_save, _exact_json_load)
 _PARQUET = Materializer("parquet", "parquet", _parquet_save, _parquet_load)
 _NPY = Materializer("npy", "npy", _npy_save, _npy_load)
 _SKOPS = Materializer("skops", "skops", _skops_save, _skops_load)
 _PICKLE = Materializer(PICKLE, "pkl", _pickle_save, _pickle_load)
-_BUILTIN = {m.name: m for m in (_JSON, _PARQUET, _NPY, _SKOPS, _PICKLE)}
+_BUILTIN = {m.name: m for m in (_JSON, _JSON_EXACT, _PARQUET, _NPY, _SKOPS, _PICKLE)}

@@ -5,8 +5,17 @@ resolved pipeline parameters (dotted keys for nested ones); each step is a
 child run of kind ``step`` whose params are the step's plain arguments, whose
 artifacts are its outputs (``outputs/output.<ext>``), and whose tags say how
 the cache answered (``loopml.cache``: hit, miss or off; ``loopml.cache_key``;
-``loopml.explain``; ``loopml.outputs``: the stored outputs as JSON;
+``loopml.explain``; ``loopml.explain_entry``: the earlier entry a miss was
+compared with; ``loopml.outputs``: the stored outputs as JSON;
 ``loopml.cache_source``: for a hit, the run that computed the outputs).
+
+Outputs stored as a pickle (a step declared ``allow_pickle=True``) load only
+with the reader's own opt-in, since loading a pickle runs the code its bytes
+name and anyone who can write the store could have written them:
+``load_pipeline_run(run_id, allow_pickle=True)``, or ``trust_pickle = true``
+under ``[store]`` in ``loopml.toml`` (``LOOPML_TRUST_PICKLE=1``) for a store
+whose writers are all trusted. Within the pipeline run that computed them,
+the step's declaration is the opt-in.
 
 Example::
 
@@ -17,14 +26,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from loopml.context import current
-from loopml.errors import InvalidInput, NotFound, PipelineFailed
+from loopml.errors import InvalidInput, NotFound, PipelineFailed, Untrusted
 from loopml.pipelines._cache import OutputRecord
 from loopml.tracking import RunStatus
 from loopml.uri import RunURI
@@ -34,11 +43,12 @@ if TYPE_CHECKING:
     from loopml.store.artifacts import ArtifactStore
 
 # PipelineFailed lives in loopml.errors; loopml.pipelines exports it from here too
-__all__ = ["PipelineFailed", "PipelineRun", "StepRun", "load_pipeline_run"]
+__all__ = ["PipelineFailed", "PipelineRun", "StepRun", "load_output", "load_pipeline_run"]
 
 TAG_CACHE = "loopml.cache"
 TAG_KEY = "loopml.cache_key"
 TAG_EXPLAIN = "loopml.explain"
+TAG_COMPARED = "loopml.explain_entry"
 TAG_OUTPUTS = "loopml.outputs"
 TAG_STEP = "loopml.step"
 TAG_SOURCE = "loopml.cache_source"
@@ -46,7 +56,11 @@ TAG_SOURCE = "loopml.cache_source"
 
 class Outputs(Mapping[str, Any]):
     """A step's outputs by name, each loaded from the artifact store on first access
-    (and verified against its hash), then kept."""
+    (and verified against its hash), then kept.
+
+    A pickled output loads only when ``allow_pickle`` is true, its digest is among
+    ``trusted`` (outputs the reading run computed itself), or the store is trusted
+    (``[store] trust_pickle``); otherwise :class:`~loopml.errors.Untrusted`."""
 
     def __init__(
         self,
@@ -54,20 +68,24 @@ class Outputs(Mapping[str, Any]):
         artifacts: ArtifactStore | None = None,
         context: Context | None = None,
         values: dict[str, Any] | None = None,
+        *,
+        allow_pickle: bool = False,
+        trusted: Set[str] = frozenset(),
     ) -> None:
         self.records = {r.name: r for r in records}
         self._artifacts = artifacts
         self._context = context
         self._values = dict(values or {})
+        self._allow_pickle = allow_pickle
+        self._trusted = trusted
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
             record = self.records[name]  # KeyError for an unknown name, as a mapping should
-            from loopml.pipelines._materializers import get_materializer
-
-            ctx = self._context or current()
-            data = (self._artifacts or ctx.artifacts).get_bytes(record.digest)
-            self._values[name] = get_materializer(record.materializer, ctx).load(data)
+            allowed = self._allow_pickle or record.digest in self._trusted
+            self._values[name] = load_output(
+                record, self._artifacts, self._context, allow_pickle=allowed
+            )
         return self._values[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -90,10 +108,12 @@ class StepRun:
     cache; ``duration`` is in seconds; ``outputs`` maps output names to
     values (``"output"``, or the names a multi-output step declares), loaded lazily
     from the artifact store; ``explain`` says why the
-    cache hit or missed; ``run_id`` is the step's child run (None when
-    skipped); ``error`` holds the traceback of a failed step; ``source_run_id`` is
-    the run that computed the outputs (``run_id`` itself, or for a cache hit the
-    earlier step run whose metrics and artifacts these are).
+    cache hit or missed, and ``compared_with`` which earlier cache entry a miss
+    was compared with (``cache:/<key> (run <id>)``); ``run_id`` is the step's child
+    run (None when skipped); ``error`` holds the traceback of a failed step;
+    ``source_run_id`` is the run that computed the outputs (``run_id`` itself, or
+    for a cache hit the earlier step run whose metrics and artifacts these are).
+    A pickled output needs the reader's opt-in (see the module docstring).
     """
 
     name: str
@@ -105,6 +125,7 @@ class StepRun:
     run_id: str | None = None
     error: str | None = None
     source_run_id: str | None = None
+    compared_with: str | None = None
     output_records: list[OutputRecord] = field(default_factory=list, repr=False)
     _outputs: Outputs | None = field(default=None, repr=False, compare=False)
 
@@ -153,12 +174,46 @@ class PipelineRun:
 
     @property
     def explain(self) -> str:
-        """One line per step: its name, hit/miss/off and why."""
-        return "\n".join(f"{s.name}: {s.explain}" for s in self.steps)
+        """One line per step: its name, hit/miss/off and why (and for a miss, the entry
+        it was compared with)."""
+        return "\n".join(
+            f"{s.name}: {s.explain}"
+            + (f" (compared with {s.compared_with})" if s.compared_with else "")
+            for s in self.steps
+        )
 
 
-def load_pipeline_run(run_id: str) -> PipelineRun:
+def load_output(
+    record: OutputRecord,
+    artifacts: ArtifactStore | None = None,
+    context: Context | None = None,
+    *,
+    allow_pickle: bool = False,
+) -> Any:
+    """The value of a stored output, its bytes verified against their hash; a pickle
+    only with ``allow_pickle`` or a trusted store (:class:`~loopml.errors.Untrusted`)."""
+    from loopml.pipelines._materializers import PICKLE, get_materializer
+
+    ctx = context or current()
+    if record.materializer == PICKLE and not allow_pickle and not ctx.settings.store.trust_pickle:
+        raise Untrusted(
+            f"output {record.name!r} ({record.path}, object {record.digest[:12]}) is a "
+            "pickle, and loading a pickle runs whatever code its bytes name: anyone who can "
+            "write this store could run code in this process. If you trust everyone who "
+            "writes it, load it with allow_pickle=True (loopml.load_pipeline_run(run_id, "
+            "allow_pickle=True)), or set trust_pickle = true under [store] in loopml.toml "
+            "(or LOOPML_TRUST_PICKLE=1); a pipeline run may also recompute it itself "
+            "(loopml run --no-cache)."
+        )
+    data = (artifacts or ctx.artifacts).get_bytes(record.digest)
+    return get_materializer(record.materializer, ctx).load(data)
+
+
+def load_pipeline_run(run_id: str, *, allow_pickle: bool = False) -> PipelineRun:
     """Read a pipeline run and its steps back from the tracking store.
+
+    ``allow_pickle=True`` lets outputs stored as a pickle load (a pickle runs code when
+    loaded: only for a store whose writers you trust; see the module docstring).
 
     Example::
 
@@ -181,6 +236,7 @@ def load_pipeline_run(run_id: str) -> PipelineRun:
             duration=child.duration,
             cache_key=child.tags.get(TAG_KEY),
             explain=child.tags.get(TAG_EXPLAIN, ""),
+            compared_with=child.tags.get(TAG_COMPARED),
             run_id=child.id,
             error=child.error,
             source_run_id=child.tags.get(TAG_SOURCE, child.id),
@@ -192,7 +248,7 @@ def load_pipeline_run(run_id: str) -> PipelineRun:
     ]
     ctx = current()  # outputs load later, from this context's stores and materializers
     for step in steps:
-        step._outputs = Outputs(step.output_records, None, ctx)
+        step._outputs = Outputs(step.output_records, None, ctx, allow_pickle=allow_pickle)
     return PipelineRun(
         id=found.id,
         name=found.name,

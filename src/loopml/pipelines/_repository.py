@@ -25,19 +25,21 @@ EntryRow = tuple[str, str, str, str, "str | None", float]
 _COLUMNS = "key, step, components, outputs, run_id, created_at"
 
 
-def find_entry(meta: MetadataStore, key: str, step: str) -> tuple[EntryRow | None, EntryRow | None]:
-    """The entry stored under ``key``, and when there is none, the step's newest entry (to
-    say what changed)."""
+def find_entry(
+    meta: MetadataStore, key: str, step: str, candidates: int
+) -> tuple[EntryRow | None, list[EntryRow]]:
+    """The entry stored under ``key``; when there is none, the step's newest
+    ``candidates`` entries, newest first (to say what changed)."""
     with meta.read() as conn:
         found = conn.first(f"SELECT {_COLUMNS} FROM cache_entries WHERE key = ?", (key,))
-        previous = None
+        previous: list[tuple[Any, ...]] = []
         if found is None:
-            previous = conn.first(
+            previous = conn.all(
                 f"SELECT {_COLUMNS} FROM cache_entries WHERE step = ? "
-                "ORDER BY created_at DESC LIMIT 1",
-                (step,),
+                "ORDER BY created_at DESC LIMIT ?",
+                (step, candidates),
             )
-    return _row(found), _row(previous)
+    return _row(found), [r for r in map(_row, previous) if r is not None]
 
 
 def entries(meta: MetadataStore, keys: Sequence[str]) -> list[EntryRow]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,10 @@ from loopml.pipelines._code import fingerprint
 from loopml.pipelines._decorators import Pipeline
 from loopml.pipelines._executors import Executor, StepCall, StepResult, get_executor
 from loopml.pipelines._graph import Graph, Node, StepOutput, building, placeholders_in, substitute
-from loopml.pipelines._materializers import get_materializer
 from loopml.pipelines._params import flatten, resolve_params
 from loopml.pipelines._records import (
     TAG_CACHE,
+    TAG_COMPARED,
     TAG_EXPLAIN,
     TAG_KEY,
     TAG_OUTPUTS,
@@ -66,7 +66,7 @@ from loopml.store.metadata import MetadataStore
 from loopml.tracking import ArtifactEntry, MetricObserver, RunStatus, active_run, start_run
 from loopml.uri import RunURI
 
-__all__ = ["StepEvent", "StepState", "execute_pipeline", "load_output", "raise_for_status"]
+__all__ = ["StepEvent", "StepState", "execute_pipeline", "raise_for_status"]
 
 OUTPUT = "output"
 _PARAM_TEXT_LIMIT = 500
@@ -110,6 +110,9 @@ class _Context:
     executor: Executor
     datasets: dict[str, DatasetVersion]
     pipeline_run: str = ""
+    pipeline: str = ""
+    #: digests of the outputs this run computed: its own pickles load without an opt-in
+    fresh: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -186,6 +189,7 @@ def execute_pipeline(
         run_ids={},
         executor=exe,
         datasets=datasets,
+        pipeline=pipe.name,
     )
     for node in nodes:
         run_ctx.emit(StepEvent(node.name, StepState.PENDING))
@@ -292,7 +296,7 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
     elif not ctx.cache:
         found = Lookup(None, "cache off (--no-cache)")
     else:
-        found = lookup(ctx.store, ctx.artifacts, step.identity, key, parts)
+        found = lookup(ctx.store, ctx.artifacts, step.identity, key, parts, ctx.pipeline)
     hit = found.entry
     explain = found.reason if hit is not None else f"miss: {found.reason}"
     if not step.cache or not ctx.cache:
@@ -303,6 +307,9 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
         TAG_KEY: key,
         TAG_EXPLAIN: explain,
     }
+    compared = found.compared_with if hit is None else None
+    if compared:
+        tags[TAG_COMPARED] = compared
     if hit is not None:
         tags[TAG_OUTPUTS] = _outputs_json(hit.outputs)
         if hit.run_id:
@@ -317,7 +324,12 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
     )
     ctx.run_ids[node.name] = child.id
     record = StepRun(
-        node.name, RunStatus.RUNNING, cached=hit is not None, cache_key=key, explain=explain
+        node.name,
+        RunStatus.RUNNING,
+        cached=hit is not None,
+        cache_key=key,
+        explain=explain,
+        compared_with=compared,
     )
     record.run_id = child.id
     record.source_run_id = hit.run_id if hit is not None else child.id
@@ -325,7 +337,7 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
         ctx.emit(StepEvent(node.name, StepState.RUNNING, explain=explain))
         return _Pending(node, child, record, key, parts, datasets, started, explain)
     ctx.emit(StepEvent(node.name, StepState.CACHED, explain=explain))
-    ctx.outputs[node.name] = Outputs(hit.outputs, ctx.artifacts, ctx.ctx)
+    ctx.outputs[node.name] = Outputs(hit.outputs, ctx.artifacts, ctx.ctx, trusted=ctx.fresh)
     _record(ctx, node, child, hit.outputs, datasets, None)
     child.end(RunStatus.FINISHED)
     record.status = RunStatus.FINISHED
@@ -342,6 +354,10 @@ def _call_for(node: Node, pending: _Pending, ctx: _Context) -> StepCall:
         for dep in node.depends_on
         for name, rec in ctx.outputs[dep].records.items()
     }
+    trust_all = ctx.ctx.settings.store.trust_pickle
+    trusted = frozenset(
+        rec.digest for rec in inputs.values() if trust_all or rec.digest in ctx.fresh
+    )
     return StepCall(
         name=node.name,
         fn=node.step.fn,
@@ -353,6 +369,7 @@ def _call_for(node: Node, pending: _Pending, ctx: _Context) -> StepCall:
         run_id=pending.child.id,
         inputs=inputs,
         load_input=lambda p: ctx.outputs[p.node][p.output],
+        trusted=trusted,
     )
 
 
@@ -369,6 +386,7 @@ def _finish_node(pending: _Pending, outcome: StepResult, ctx: _Context) -> StepR
         )
         return record
     outputs = outcome.outputs
+    ctx.fresh.update(o.digest for o in outputs)
     try:
         entry = (pending.key, node.step.identity, pending.parts) if node.step.cache else None
         _record(ctx, node, child, outputs, pending.datasets, entry)
@@ -376,7 +394,9 @@ def _finish_node(pending: _Pending, outcome: StepResult, ctx: _Context) -> StepR
     except BaseException:
         child.end(RunStatus.FAILED, error=traceback.format_exc())
         raise
-    ctx.outputs[node.name] = Outputs(outputs, ctx.artifacts, ctx.ctx, outcome.values)
+    ctx.outputs[node.name] = Outputs(
+        outputs, ctx.artifacts, ctx.ctx, outcome.values, trusted=ctx.fresh
+    )
     child.end(RunStatus.FINISHED)
     record.status = RunStatus.FINISHED
     record.output_records = outputs
@@ -487,14 +507,7 @@ def _record(
     )
     if entry is not None:
         key, identity, parts = entry
-        save_entry(ctx.store, key, identity, parts, outputs, child.id)
-
-
-def load_output(record: OutputRecord, artifacts: ArtifactStore | None = None) -> Any:
-    """The value of a stored output (its bytes verified against their hash)."""
-    ctx = current()
-    data = (artifacts or ctx.artifacts).get_bytes(record.digest)
-    return get_materializer(record.materializer, ctx).load(data)
+        save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline)
 
 
 def _outputs_json(outputs: list[OutputRecord]) -> str:

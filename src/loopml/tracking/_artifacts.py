@@ -102,19 +102,22 @@ def log_dict(
     data: Mapping[str, Any] | list[Any],
     name: str,
 ) -> ArtifactEntry:
-    """Store ``data`` as JSON, or YAML when ``name`` ends in ``.yaml``/``.yml``."""
-    import orjson
+    """Store ``data`` as JSON, or YAML when ``name`` ends in ``.yaml``/``.yml``.
 
+    What is stored reads back as the same values: NaN and ±infinity are written
+    ``NaN``, ``Infinity``, ``-Infinity`` in JSON (as Python's :mod:`json` writes
+    and reads them; strict JSON parsers refuse them, so name the artifact
+    ``.yaml``, where they are ``.nan`` and ``.inf``, for other readers), and
+    integers keep every digit. A value that would come back different is
+    refused with a message: a dict key that is not a string in JSON (YAML keeps
+    int, float and bool keys), a Decimal, a NumPy value beyond float range.
+    NumPy scalars and arrays become numbers and lists; tuples become lists;
+    dates, times and UUIDs become their ISO text.
+    """
     dest = clean_path(name)
-    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-    try:
-        encoded = orjson.dumps(data, option=options)
-    except TypeError as exc:
-        raise InvalidInput(
-            f"cannot store {dest!r} as JSON: {exc}. Use str, int, float, bool, None, "
-            "lists and dicts (NumPy values are fine)."
-        ) from None
-    if dest.lower().endswith((".yaml", ".yml")):
+    as_yaml = dest.lower().endswith((".yaml", ".yml"))
+    plain, special = _Plain(dest, as_yaml).convert(data)
+    if as_yaml:
         try:
             import yaml
         except ImportError:
@@ -122,11 +125,150 @@ def log_dict(
                 f"storing {dest!r} as YAML needs PyYAML (pip install pyyaml); "
                 "or give the artifact a .json name."
             ) from None
-        text = yaml.safe_dump(orjson.loads(encoded), sort_keys=False, allow_unicode=True)
+        text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
         payload = text.encode()
+    elif special:  # NaN, infinities or integers beyond 64 bits: what orjson cannot write
+        import json
+
+        text = json.dumps(plain, indent=2, ensure_ascii=False, allow_nan=True)
+        payload = text.encode("utf-8") + b"\n"
     else:
-        payload = encoded + b"\n"
+        import orjson
+
+        payload = orjson.dumps(plain, option=orjson.OPT_INDENT_2) + b"\n"
     return log_bytes(store, artifacts, run_id, payload, dest)
+
+
+_INT64 = (-(2**63), 2**64 - 1)
+_YAML_KEYS = (str, int, float, bool, type(None))
+
+
+class _Plain:
+    """Turns what :func:`log_dict` is given into plain dicts, lists, strings, numbers,
+    booleans and None, refusing what would not read back the same."""
+
+    def __init__(self, dest: str, as_yaml: bool) -> None:
+        self.dest = dest
+        self.as_yaml = as_yaml
+        self.special = False
+
+    def convert(self, value: Any) -> tuple[Any, bool]:
+        plain = self.walk(value, "", 0)
+        return plain, self.special
+
+    def refuse(self, where: str, problem: str, fix: str) -> InvalidInput:
+        at = f" at {where}" if where else ""
+        kind = "YAML" if self.as_yaml else "JSON"
+        return InvalidInput(f"cannot store {self.dest!r} as {kind}: the value{at} {problem}. {fix}")
+
+    def walk(self, value: Any, where: str, depth: int) -> Any:
+        import math
+
+        if depth > 200:
+            raise self.refuse(where, "nests more than 200 levels deep", "Store a flatter value.")
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, str):
+            return str(value)
+        if isinstance(value, int):
+            whole = int(value)
+            if not _INT64[0] <= whole <= _INT64[1]:
+                self.special = True
+            return whole
+        if isinstance(value, float):
+            number = float(value)
+            if not math.isfinite(number):
+                self.special = True
+            return number
+        if isinstance(value, Mapping):
+            out = {}
+            for key, item in value.items():
+                out[self.key(key, where)] = self.walk(item, f"{where}[{key!r}]", depth + 1)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [self.walk(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        return self.other(value, where, depth)
+
+    def key(self, key: Any, where: str) -> Any:
+        if isinstance(key, str):
+            return str(key)
+        kind = type(key).__module__
+        if kind == "numpy" and hasattr(key, "item"):
+            key = key.item()
+        if self.as_yaml and isinstance(key, _YAML_KEYS):
+            return key
+        if self.as_yaml:
+            raise self.refuse(
+                where,
+                f"has the key {key!r} ({type(key).__name__})",
+                "Use str, int, float or bool keys.",
+            )
+        raise self.refuse(
+            where,
+            f"has the key {key!r} ({type(key).__name__}), and JSON keys are text: it would "
+            f"read back as {str(key)!r}",
+            "Convert the keys with str() yourself, or name the artifact .yaml (YAML keeps "
+            "int, float and bool keys).",
+        )
+
+    def other(self, value: Any, where: str, depth: int) -> Any:
+        import dataclasses
+        import enum
+        import math
+
+        cls = type(value)
+        module = cls.__module__.split(".", 1)[0]
+        if module == "numpy" and hasattr(value, "tolist"):
+            if getattr(value, "ndim", 0) == 0 and value.dtype.kind == "f":
+                import numpy as np
+
+                number = float(value)
+                if math.isinf(number) and not np.isinf(value):
+                    raise self.refuse(
+                        where,
+                        f"is {value!r}, beyond the range of a float (it would be stored as "
+                        f"{number})",
+                        "Store it as text (str(value)) yourself.",
+                    )
+                return self.walk(number, where, depth)
+            if value.dtype.kind in "fiubUO":
+                if value.dtype.kind == "f" and value.dtype.itemsize > 8 and value.ndim:
+                    # long doubles: tolist() keeps them, each is checked as a scalar
+                    return [self.walk(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+                return self.walk(value.tolist(), where, depth + 1)
+        if isinstance(value, enum.Enum):
+            return self.walk(value.value, where, depth + 1)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return self.walk(fields, where, depth + 1)
+        from decimal import Decimal
+
+        if isinstance(value, Decimal):
+            raise self.refuse(
+                where,
+                f"is the Decimal {value}, which JSON and YAML would read back as a float "
+                f"({float(value)!r})",
+                "Store float(value) or str(value) yourself, whichever you mean.",
+            )
+        import datetime
+        import uuid
+
+        if isinstance(value, (datetime.date, datetime.time, uuid.UUID)):
+            import orjson
+
+            return orjson.loads(orjson.dumps(value))
+        raise self.refuse(
+            where,
+            f"is a {cls.__module__}.{cls.__qualname__} ({_short(value)}), which has no JSON form",
+            "Use str, int, float, bool, None, lists and dicts (NumPy values are fine).",
+        )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def log_figure(

@@ -72,20 +72,42 @@ def coerce_value(key: str, value: Any) -> float:
     """A metric value as a float; NaN and ±infinity are kept.
 
     Accepts ints, floats and anything with ``__float__`` (NumPy scalars,
-    one-element arrays and tensors); refuses bools, strings and None.
+    one-element arrays and tensors, Decimals); refuses bools, strings and None,
+    and a finite number beyond the range of a float (a Decimal, a long double),
+    which would otherwise become infinity.
     """
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
         raise InvalidInput(
             f"metric {key!r} must be a number, got {type(value).__name__} {value!r}. "
             "Log numbers (int or float) as metrics and text as params or tags."
         )
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(
             f"metric {key!r} must be a single real number, got {type(value).__name__} "
             f"{_short(value)} ({exc})."
         ) from None
+    if math.isinf(number) and not _infinite(value):
+        raise InvalidInput(
+            f"metric {key!r} must be a single real number within the range of a float "
+            f"(about ±1.8e308), got {type(value).__name__} {_short(value)}, which would be "
+            "stored as infinity. Scale it, or log its logarithm."
+        )
+    return number
+
+
+def _infinite(value: Any) -> bool:
+    """Whether ``value`` itself is infinite (not a finite number too big for a float)."""
+    is_infinite = getattr(value, "is_infinite", None)  # Decimal
+    if callable(is_infinite):
+        return bool(is_infinite())
+    try:
+        return bool(abs(value) == math.inf)  # NumPy scalars and arrays, tensors
+    except Exception:  # no abs() or comparison: trust float()
+        return True
 
 
 def coerce_step(step: Any) -> int:
