@@ -67,10 +67,11 @@ def add_dataset(
 
     with open_stat_cache(settings.state_dir) as cache:
         known = cache.known(files)
-        entries, hashed = store_files(artifacts, files, known, progress)
+        with artifacts.batch():  # every object on the disk before the version is recorded
+            entries, hashed = store_files(artifacts, files, known, progress)
+            manifest = Manifest.build(kind, entries)
+            manifest_digest = store_manifest(manifest, artifacts)
         cache.record(hashed)
-    manifest = Manifest.build(kind, entries)
-    manifest_digest = store_manifest(manifest, artifacts)
     producer = active_runs().current()
     if producer is not None and producer.tracking_uri != ctx.metadata.uri:
         producer = None  # a run of another store: there is no edge to record

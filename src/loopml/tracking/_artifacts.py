@@ -77,9 +77,10 @@ def log_path(
     else:
         pairs = [(src, prefix + name)]
     entries = []
-    for file, dest in pairs:
-        info = artifacts.put_file(file)
-        entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
+    with artifacts.batch():  # every object on the disk before the rows are recorded
+        for file, dest in pairs:
+            info = artifacts.put_file(file)
+            entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
     _repository.log_artifacts(store, run_id, entries)
     return entries
 
