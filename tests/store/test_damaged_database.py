@@ -92,3 +92,17 @@ def test_a_new_database_is_made_in_one_step(project: Path) -> None:
     folder = _db(project).parent
     assert _db(project).stat().st_size > 0
     assert not [p for p in folder.iterdir() if p.name.endswith(".new")]
+
+
+def test_a_short_file_whose_wal_may_hold_the_rest_is_left_to_sqlite(
+    project: Path, used: bytes
+) -> None:
+    """A process killed in the middle of a checkpoint leaves the header ahead of the file
+    while the WAL still holds the pages: SQLite recovers that, so it is not refused."""
+    from loopml.store.metadata import _check_sqlite_file
+
+    _db(project).write_bytes(used[:8192])
+    with pytest.raises(StoreError, match="truncated"):
+        _check_sqlite_file(str(_db(project)))
+    Path(f"{_db(project)}-wal").write_bytes(b"\0" * 4096)
+    _check_sqlite_file(str(_db(project)))  # no error

@@ -544,8 +544,8 @@ def _check_sqlite_file(path: str) -> None:
     """Refuse a file SQLite would misread rather than report: an empty one (it would
     silently become a new, empty database), one that is not SQLite, and one shorter than
     its header says (SQLite may then see a database without its tables, and loopml would
-    create them anew). A file that looks short is read again for a while: another
-    process's checkpoint may be growing it."""
+    create them anew) unless a WAL beside it may hold the rest. A file that looks short
+    is read again for a while: another process's checkpoint may be growing it."""
     deadline = time.monotonic() + _GROWING_WAIT
     while True:
         try:
@@ -562,13 +562,20 @@ def _check_sqlite_file(path: str) -> None:
         page_size = 65536 if page_size == 1 else page_size
         pages = int.from_bytes(header[28:32], "big")
         valid = pages > 0 and header[24:28] == header[92:96]  # SQLite's own rule
-        if not valid or pages * page_size <= size:
-            return
+        if not valid or pages * page_size <= size or _has_wal(path):
+            return  # (a WAL may hold the missing pages, after a crash mid-checkpoint)
         if time.monotonic() > deadline:
             raise _damaged(
                 path, f"is truncated: {size} bytes where its header announces {pages * page_size}"
             )
         time.sleep(0.05)
+
+
+def _has_wal(path: str) -> bool:
+    try:
+        return os.path.getsize(f"{path}-wal") > 0
+    except OSError:
+        return False
 
 
 def _create_sqlite_file(path: str) -> None:
