@@ -317,3 +317,28 @@ def test_fsck_is_a_client_verb(project: Path) -> None:
     client.add_dataset(project / "a.txt", "a")
     assert client.fsck().ok
     assert loopml.fsck().checked == 2
+
+
+def test_fsck_moves_a_progress_bar_over_every_byte_it_checks(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    from loopml.data import _fsck
+
+    remote, _, _ = _two_sided(project, tmp_path)
+    seen: dict[str, object] = {"advanced": 0}
+
+    @contextlib.contextmanager
+    def bar(description, total, n_files, progress):  # type: ignore[no-untyped-def]
+        seen.update(description=description, total=total, progress=progress)
+
+        def advance(n: int) -> None:
+            seen["advanced"] = int(seen["advanced"]) + n  # type: ignore[call-overload]
+
+        yield advance
+
+    monkeypatch.setattr(_fsck, "byte_progress", bar)
+    report = fsck(str(remote), progress=True)
+    assert seen["description"] == "checking" and seen["progress"] is True
+    assert seen["advanced"] == seen["total"] == report.checked_bytes + report.remote_checked_bytes
