@@ -15,6 +15,10 @@ Figures (SQLite metadata store in a scratch folder, best of 3):
   ends the run (durable: committed), with the in-process split (import,
   start, log, end) beside the whole process's wall time; best of 5, on an
   existing store.
+- artifacts: ``log_artifact`` of a new 4 KiB file (each call stores a new
+  object, flushed to the disk before its row commits), of the same 4 KiB
+  again (the stored object is checked and re-used), and of a new 64 MiB
+  file; ``log_dict``; ``get_artifact`` of a file already fetched (re-verified).
 
 With peers (the default; ``--no-peers`` skips them) the same is timed for
 MLflow (``mlflow-skinny`` with its SQLAlchemy store on SQLite, in its own
@@ -115,6 +119,52 @@ def loopml_batch_steps() -> float:
         one()
         times.append(one.elapsed)  # type: ignore[attr-defined]
     return min(times)
+
+
+ARTIFACT_CALLS = 200
+
+
+def loopml_artifacts(folder: Path) -> dict[str, float]:
+    """Seconds per call of the artifact paths (best of 3 rounds)."""
+    import loopml
+
+    src = folder / "art"
+    src.mkdir(exist_ok=True)
+    small = [src / f"s{i}.bin" for i in range(ARTIFACT_CALLS * 3)]
+    for path in small:
+        path.write_bytes(os.urandom(4096))
+    big = [src / f"b{i}.bin" for i in range(3)]
+    for path in big:
+        path.write_bytes(os.urandom(64 << 20))
+    out: dict[str, list[float]] = {"new": [], "again": [], "big": [], "dict": [], "get": []}
+    with loopml.start_run("artifacts") as run:
+        for r in range(3):
+            files = small[r * ARTIFACT_CALLS : (r + 1) * ARTIFACT_CALLS]
+            os.sync()
+            t = time.perf_counter()
+            for i, path in enumerate(files):
+                run.log_artifact(path, f"new{r}/{i}")
+            out["new"].append((time.perf_counter() - t) / len(files))
+            t = time.perf_counter()
+            for i, path in enumerate(files):
+                run.log_artifact(path, f"again{r}/{i}")
+            out["again"].append((time.perf_counter() - t) / len(files))
+            os.sync()
+            t = time.perf_counter()
+            run.log_artifact(big[r], f"big{r}")
+            out["big"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            for i in range(ARTIFACT_CALLS):
+                run.log_dict({"round": r, "i": i, "values": list(range(20))}, f"d{r}/{i}.json")
+            out["dict"].append((time.perf_counter() - t) / ARTIFACT_CALLS)
+        uri = f"runs:/{run.id}/new0/0/s0.bin"
+        loopml.tracking.get_artifact(uri)
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(ARTIFACT_CALLS):
+                loopml.tracking.get_artifact(uri)
+            out["get"].append((time.perf_counter() - t) / ARTIFACT_CALLS)
+    return {k: min(v) for k, v in out.items()}
 
 
 def import_seconds(python: str, module: str, env: dict[str, str] | None = None) -> float:
@@ -262,6 +312,7 @@ def main() -> None:
         per_call = loopml_per_call(folder)
         distinct = loopml_batch_distinct()
         steps = loopml_batch_steps()
+        artifacts = loopml_artifacts(folder)
         os.chdir(Path(__file__).parent)
     import_loopml = import_seconds(sys.executable, "loopml", clean_env)
     import_tracking = import_seconds(sys.executable, "loopml.tracking", clean_env)
@@ -292,6 +343,11 @@ def main() -> None:
         figure("  ratio mlflow / loopml, whole process", mlflow_script[-1] / script[-1], "x")
     figure("log_metrics 100,000 distinct keys, one call, until committed", distinct, "s", "<= 1 s")
     figure("log_metrics 10 keys x 10,000 steps, until committed", steps, "s", "<= 1 s")
+    figure("log_artifact, a new 4 KiB file, per call", artifacts["new"] * 1000, "ms")
+    figure("log_artifact, the same 4 KiB again, per call", artifacts["again"] * 1000, "ms")
+    figure("log_artifact, a new 64 MiB file", artifacts["big"] * 1000, "ms")
+    figure("log_dict, per call", artifacts["dict"] * 1000, "ms")
+    figure("get_artifact of a fetched 4 KiB file, per call", artifacts["get"] * 1000, "ms")
     if peers:
         figure("MLflow log_batch 100,000 distinct keys (100 x 1,000)", peers["batch_distinct"], "s")
         figure("  ratio mlflow / loopml", peers["batch_distinct"] / distinct, "x")

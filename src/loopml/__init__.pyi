@@ -10,6 +10,7 @@ from .context import upgrade_schema as upgrade_schema
 from .data import DatasetNotice as DatasetNotice
 from .data import DatasetVersion as DatasetVersion
 from .data import add_dataset as add_dataset
+from .data import fsck as fsck
 from .data import get_dataset as get_dataset
 from .data import list_datasets as list_datasets
 from .errors import Conflict as Conflict

@@ -122,5 +122,6 @@ class Client(Context):
     resolve = _verb(lineage.resolve)
     add_edge = _verb(lineage.add_edge)
     gc = _verb(context.gc)
+    fsck = _verb(data.fsck)
     upgrade_schema = _verb(context.upgrade_schema)
     schema_revision = _verb(context.schema_revision)

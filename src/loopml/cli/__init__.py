@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("loopml.cli.init", "init"),
     "lineage": ("loopml.cli.lineage", "lineage"),
     "gc": ("loopml.cli.gc", "gc"),
+    "fsck": ("loopml.cli.fsck", "fsck"),
     "demo": ("loopml.cli.demo", "demo"),
     "run": ("loopml.cli.run", "run"),
     "tune": ("loopml.cli.tune", "tune"),

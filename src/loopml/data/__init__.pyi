@@ -6,6 +6,7 @@ from ._datasets import get_dataset as get_dataset
 from ._datasets import list_datasets as list_datasets
 from ._datasets import resolve_dataset as resolve_dataset
 from ._diff import diff_versions as diff_versions
+from ._fsck import fsck as fsck
 from ._lock import LockEntry as LockEntry
 from ._lock import read_lock as read_lock
 from ._records import CheckoutResult as CheckoutResult
@@ -16,8 +17,11 @@ from ._records import DatasetProfile as DatasetProfile
 from ._records import DatasetStatus as DatasetStatus
 from ._records import DatasetVersion as DatasetVersion
 from ._records import FileChange as FileChange
+from ._records import FsckProblem as FsckProblem
+from ._records import FsckReport as FsckReport
 from ._records import ManifestEntry as ManifestEntry
 from ._records import SchemaChange as SchemaChange
+from ._records import StoreSide as StoreSide
 from ._records import TableProfile as TableProfile
 from ._records import TransferReport as TransferReport
 from ._remote import pull as pull

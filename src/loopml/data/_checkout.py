@@ -443,7 +443,8 @@ def _apply(
             store.get_file(e.digest, tmp)
     except BaseException:
         for tmp, _, _ in staged:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # e.g. its folder cannot be written
+                tmp.unlink(missing_ok=True)
         raise
     for f in cmp.added:
         os.unlink(f.abs)

@@ -89,7 +89,10 @@ def add_dataset(
             profiled = [f.abs for f in files if tabular_format(f.rel)] if table_profile else []
             watched = set(profiled[:MAX_PROFILED])
             try:
-                entries, hashed = store_files(artifacts, files, known, progress, watched)
+                with artifacts.batch():  # every object on the disk before the version is recorded
+                    entries, hashed = store_files(artifacts, files, known, progress, watched)
+                    manifest = Manifest.build(kind, entries)
+                    manifest_digest = store_manifest(manifest, artifacts)
             except _Changed as exc:
                 if attempt == _ATTEMPTS:
                     raise Conflict(
@@ -104,8 +107,6 @@ def add_dataset(
                 continue
             cache.record(hashed)
         break
-    manifest = Manifest.build(kind, entries)
-    manifest_digest = store_manifest(manifest, artifacts)
     producer = active_runs().current()
     if producer is not None and producer.tracking_uri != ctx.metadata.uri:
         producer = None  # a run of another store: there is no edge to record

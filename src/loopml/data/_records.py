@@ -25,8 +25,11 @@ __all__ = [
     "DatasetStatus",
     "DatasetVersion",
     "FileChange",
+    "FsckProblem",
+    "FsckReport",
     "ManifestEntry",
     "SchemaChange",
+    "StoreSide",
     "TableProfile",
     "TransferReport",
 ]
@@ -286,3 +289,54 @@ class TransferReport:
     bytes: int = 0
     packs: int = 0
     single: int = 0
+
+
+class StoreSide(StrEnum):
+    """Which copy of an object: the local artifact store's, or the data remote's."""
+
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+@dataclass
+class FsckProblem:
+    """A corrupt object (or a pack that lost some objects' bytes) found by ``fsck``.
+
+    ``repaired_from`` names the side whose sound copy replaced it; ``advice`` says what
+    to do about a problem left unrepaired.
+    """
+
+    digest: str
+    where: StoreSide
+    size: int
+    repaired_from: StoreSide | None = None
+    advice: str = ""
+
+
+@dataclass
+class FsckReport:
+    """What ``fsck`` checked (objects and bytes, on each side) and the problems it found,
+    each repaired or with what to do about it."""
+
+    store: str
+    remote: str | None = None
+    repair: bool = False
+    checked: int = 0
+    checked_bytes: int = 0
+    remote_checked: int = 0
+    remote_checked_bytes: int = 0
+    problems: list[FsckProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def repaired(self) -> list[FsckProblem]:
+        return [p for p in self.problems if p.repaired_from is not None]
+
+    @property
+    def unrepaired(self) -> list[FsckProblem]:
+        return [p for p in self.problems if p.repaired_from is None]
+
+    @property
+    def ok(self) -> bool:
+        """True when every object is sound now (none was corrupt, or all were repaired)."""
+        return not self.unrepaired

@@ -38,7 +38,7 @@ from loopml.data._manifest import Manifest, load_manifest
 from loopml.data._progress import byte_progress
 from loopml.data._records import TransferReport
 from loopml.data._resolve import pinned_entry
-from loopml.errors import CorruptObject, InvalidInput, NotFound
+from loopml.errors import CorruptObject, InvalidInput, NotFound, StoreError
 from loopml.store.artifacts import (
     ArtifactStore,
     FsspecArtifactStore,
@@ -46,7 +46,17 @@ from loopml.store.artifacts import (
 )
 from loopml.uri import DataURI, local_path, parse_data_uri, redact, scrub
 
-__all__ = ["PACK_BYTES", "SMALL_OBJECT", "Remote", "fetch_objects", "open_remote", "pull", "push"]
+__all__ = [
+    "PACK_BYTES",
+    "SMALL_OBJECT",
+    "Inventory",
+    "PackFile",
+    "Remote",
+    "fetch_objects",
+    "open_remote",
+    "pull",
+    "push",
+]
 
 #: Objects smaller than this travel in packs.
 SMALL_OBJECT = 1 << 20
@@ -69,16 +79,41 @@ class PackSlot:
 
 
 @dataclass
+class PackFile:
+    """One pack on a remote: its index, its bytes (``size`` None when the pack is missing)
+    and the objects the index lists, as ``(hash, offset, length)``."""
+
+    index: str
+    pack: str
+    size: int | None
+    slots: list[tuple[str, int, int]]
+
+
+@dataclass
 class Inventory:
-    """What a remote holds: single objects, and packed objects by hash."""
+    """What a remote holds: single objects (hash → size), and packed objects by hash.
+
+    A packed object counts only when its pack holds all of its bytes; ``packs`` lists
+    every readable index, ``torn`` those that could not be read.
+    """
 
     single: dict[str, int] = field(default_factory=dict)
     packed: dict[str, PackSlot] = field(default_factory=dict)
+    packs: list[PackFile] = field(default_factory=list)
+    torn: list[str] = field(default_factory=list)
     #: temporary files of uploads (path, modification time), maybe of a killed push
     leftovers: list[tuple[str, float]] = field(default_factory=list)
 
     def __contains__(self, digest: object) -> bool:
         return digest in self.single or digest in self.packed
+
+    def holds(self, digest: str, size: int) -> bool:
+        """Whether the remote has a copy of ``digest`` of the right size (a truncated or
+        overgrown copy is one to replace)."""
+        if self.single.get(digest) == size:
+            return True
+        slot = self.packed.get(digest)
+        return slot is not None and slot.length == size
 
 
 class Remote:
@@ -101,6 +136,7 @@ class Remote:
             found = {}
         inv = Inventory()
         indexes = []
+        pack_sizes: dict[str, int] = {}
         for name, info in found.items():
             parts = name.rstrip("/").split("/")
             if len(parts) >= 3 and parts[-3] == "objects" and len(parts[-2]) == 2:
@@ -110,12 +146,21 @@ class Remote:
                 indexes.append(name)
             elif len(parts) >= 2 and parts[-2] in ("packs", "tmp") and parts[-1].endswith(".part"):
                 inv.leftovers.append((name, _mtime(info)))
+            elif len(parts) >= 2 and parts[-2] == "packs" and parts[-1].endswith(".pack"):
+                pack_sizes[name] = int(info.get("size") or 0)
         if indexes:
-            blobs = self.fs.cat(indexes, on_error="omit")
-            for name, blob in blobs.items():
-                base = name.rsplit("/", 1)[0]
-                for digest, slot in _parse_index(blob, base):
-                    inv.packed[digest] = slot
+            blobs = self.fs.cat(sorted(indexes), on_error="omit")
+            for name in sorted(blobs):
+                parsed = _parse_index(blobs[name], name.rsplit("/", 1)[0])
+                if parsed is None:
+                    inv.torn.append(name)
+                    continue
+                pack, slots = parsed
+                size = pack_sizes.get(pack)
+                inv.packs.append(PackFile(name, pack, size, slots))
+                for digest, offset, length in slots:
+                    if size is not None and offset + length <= size:  # all its bytes there
+                        inv.packed[digest] = PackSlot(pack, offset, length)
         return inv
 
     def _write(self, path: str, data: bytes) -> None:
@@ -128,8 +173,8 @@ class Remote:
         else:
             self.fs.pipe_file(path, data)
 
-    def put_pack(self, objects: list[tuple[str, bytes]]) -> None:
-        """Upload one pack of small objects, then its index."""
+    def put_pack(self, objects: list[tuple[str, bytes]]) -> str:
+        """Upload one pack of small objects, then its index; returns the pack's path."""
         blob = b"".join(data for _, data in objects)
         digest = hash_bytes(blob)
         slots, offset = [], 0
@@ -142,6 +187,7 @@ class Remote:
         )
         self._write(f"{self.root}/packs/{digest}.pack", blob)
         self._write(f"{self.root}/packs/{digest}.idx", index)
+        return f"{self.root}/packs/{digest}.pack"
 
     def read_slots(self, slots: list[tuple[str, PackSlot]]) -> dict[str, bytes]:
         """The bytes of packed objects (unchecked), in one batched read of byte ranges.
@@ -174,6 +220,12 @@ class Remote:
                 out[digest] = bytes(blob[slot.offset - start : slot.offset - start + slot.length])
         return out
 
+    def remove_pack(self, pack: PackFile) -> None:
+        """Remove a pack: its index first, so no reader finds an index without its pack."""
+        for path in (pack.index, pack.pack):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(path)
+
     def remove_leftovers(self, inventory: Inventory, older_than: float = _LEFTOVER_AGE) -> int:
         """Remove the temporary files of uploads older than ``older_than`` seconds (a push
         killed mid-write); younger ones may belong to a push in progress."""
@@ -193,13 +245,16 @@ def _mtime(info: dict[str, Any]) -> float:
     return float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
 
 
-def _parse_index(blob: bytes, base: str) -> list[tuple[str, PackSlot]]:
+def _parse_index(blob: bytes, base: str) -> tuple[str, list[tuple[str, int, int]]] | None:
+    """The pack an index names and its slots; None for a torn index (its objects are then
+    simply not on the remote)."""
     try:
         doc = orjson.loads(blob)
         pack = f"{base}/{doc['pack']}"
-        return [(d, PackSlot(pack, int(o), int(n))) for d, o, n in doc["objects"]]
+        slots = [(str(d), int(o), int(n)) for d, o, n in doc["objects"]]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return []  # a torn index: its objects are simply not on the remote
+        return None
+    return pack, slots
 
 
 def open_remote(url: str | None) -> Remote:
@@ -281,10 +336,11 @@ def push(
     sizes = _object_sizes(manifests)
     inventory = rem.inventory()
     rem.remove_leftovers(inventory)
-    missing = sorted(d for d in sizes if d not in inventory)
+    # a remote copy of the wrong size (a truncated upload, a damaged pack) is sent again
+    missing = sorted(d for d in sizes if not inventory.holds(d, sizes[d]))
     report = TransferReport(remote=redact(rem.url), wanted=len(sizes))
     total = sum(sizes[d] for d in missing)
-    with byte_progress("pushing", total, len(missing), progress) as advance:
+    with byte_progress("pushing", total, len(missing), progress) as advance, _writing(rem):
         batch: list[tuple[str, bytes]] = []
         batch_bytes = 0
         for digest in missing:
@@ -292,7 +348,10 @@ def push(
                 _push_single(rem, local, digest)
                 report.single += 1
             else:
-                data = local.get_bytes(digest)
+                try:
+                    data = local.get_bytes(digest)  # checked against its hash
+                except CorruptObject as exc:
+                    raise CorruptObject(f"{exc} It was not pushed.") from None
                 batch.append((digest, data))
                 batch_bytes += len(data)
                 if batch_bytes >= PACK_BYTES:
@@ -309,13 +368,37 @@ def push(
 
 
 def _push_single(rem: Remote, local: ArtifactStore, digest: str) -> None:
+    """Upload one large object, hashed as it streams: a local copy that does not hash to
+    ``digest`` is refused and nothing of it is left on the remote."""
     path = local.local_file(digest)
-    if path is not None:
-        rem.store.put_file(path, digest=digest)
-        return
-    with _staging() as staging:
-        local.get_file(digest, staging / digest)
-        rem.store.put_file(staging / digest, digest=digest)
+    try:
+        if path is not None:
+            rem.store.put_file(path, digest=digest)
+            return
+        with _staging() as staging:
+            local.get_file(digest, staging / digest)  # checked against its hash
+            rem.store.put_file(staging / digest, digest=digest)
+    except CorruptObject:
+        raise CorruptObject(
+            f"object {digest} in the local store {redact(local.uri)} is corrupt (its bytes "
+            "no longer hash to its name), so it was not pushed. Repair it with 'loopml fsck "
+            "--remote URL --repair' from a remote that has it, or add the data again from its "
+            "source."
+        ) from None
+
+
+@contextlib.contextmanager
+def _writing(rem: Remote) -> Iterator[None]:
+    """Turn a refused write on the remote into one clear error."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or scrub(str(exc), rem.url) or type(exc).__name__
+        raise StoreError(
+            f"cannot write to the remote {redact(rem.url)}: {reason}. Expected a folder or "
+            "bucket this process may write: check the URL and its permissions (or free some "
+            "space), then push again."
+        ) from None
 
 
 # -- pull --------------------------------------------------------------------------------
@@ -368,9 +451,10 @@ def fetch_objects(
             report.wanted = len(wanted)
         missing = sorted(set(wanted) - local.existing(wanted) - staged.keys())
         staged.update(_download(rem, inventory, missing, staging, report, progress))
-        for path in staged.values():
-            local.put_file(path)
-            report.transferred += 1
+        with local.batch():
+            for path in staged.values():
+                local.put_file(path)
+                report.transferred += 1
     return report
 
 
@@ -402,7 +486,7 @@ def _download(
             for digest, data in rem.read_slots(chunk).items():
                 got = hash_bytes(data)
                 if got != digest:
-                    raise _corrupt(rem.url, digest, got, len(data))
+                    raise _corrupt(rem.url, digest, f"its {len(data)} bytes hash to {got}")
                 path = staging / digest
                 path.write_bytes(data)
                 staged[digest] = path
@@ -413,8 +497,8 @@ def _download(
             path = staging / digest
             try:
                 rem.store.get_file(digest, path)  # checks the hash
-            except CorruptObject as exc:
-                raise CorruptObject(f"{exc} Nothing was stored locally.") from None
+            except CorruptObject:
+                raise _corrupt(rem.url, digest, "its bytes no longer hash to its name") from None
             size = path.stat().st_size
             staged[digest] = path
             advance(size)
@@ -423,10 +507,11 @@ def _download(
     return staged
 
 
-def _corrupt(url: str, digest: str, got: str, size: int) -> CorruptObject:
+def _corrupt(url: str, digest: str, detail: str) -> CorruptObject:
     return CorruptObject(
-        f"object {digest} on the remote {url} is corrupt: its {size} bytes hash to {got}. "
-        "Nothing was stored locally. Push the data again from a machine that has it intact."
+        f"object {digest} on the remote {redact(url)} is corrupt: {detail}. Nothing was "
+        "stored locally. On a machine that has the data intact, repair the remote with "
+        f"'loopml fsck --remote {redact(url)} --repair'."
     )
 
 

@@ -357,14 +357,15 @@ def materialize_outputs(
     """Store each output with its materializer; a value none can store is an error that
     names its type and the fix."""
     records = []
-    for name, value in values.items():
-        mat = find_materializer(value, context, allow_pickle=call.allow_pickle)
-        if mat is None:
-            raise unmaterializable(value, call.name)
-        info = artifacts.put_bytes(mat.save(value))
-        records.append(
-            OutputRecord(name, info.digest, info.size, mat.name, f"outputs/{name}.{mat.ext}")
-        )
+    with artifacts.batch():  # the outputs on the disk before their records are written
+        for name, value in values.items():
+            mat = find_materializer(value, context, allow_pickle=call.allow_pickle)
+            if mat is None:
+                raise unmaterializable(value, call.name)
+            info = artifacts.put_bytes(mat.save(value))
+            records.append(
+                OutputRecord(name, info.digest, info.size, mat.name, f"outputs/{name}.{mat.ext}")
+            )
     return records
 
 

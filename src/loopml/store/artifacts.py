@@ -2,8 +2,9 @@
 
 Every object is stored once under its BLAKE3 hash (64 hex characters)::
 
-    <root>/objects/ab/cdef0123...      the object's bytes
+    <root>/objects/ab/cdef0123...      the object's bytes (read-only)
     <root>/tmp/                        writes in progress
+    <root>/verified.db                 the stat of each large object when it was last hashed
 
 A write goes to a temporary file first and is renamed into place, so a
 process killed in the middle of a write never leaves a partial object where
@@ -11,10 +12,27 @@ a reader could see it; the next write of the same bytes simply succeeds.
 Every read checks the hash and refuses a tampered or truncated object with
 :class:`~loopml.errors.CorruptObject`.
 
-Adding a file reads it once: each chunk is written by the calling thread and
-then hashed by a helper thread (BLAKE3 and file I/O release the GIL) while
-the next chunks are read and written, so on two cores the copy costs about
-as much as the hashing alone.
+**Objects are durable before anyone records them.** A write returns once the
+object, its folder (and a new ``objects/xx`` folder) are flushed to the disk,
+so a power cut never leaves a record pointing at bytes that never reached
+it. Inside ``with store.batch():`` the flushes of every object written in the
+block happen together at its end, in parallel (one flush for a folder of
+thousands of files instead of one per file); callers record the objects
+after the block.
+
+**A corrupt object is repaired, never propagated.** A write that finds its
+object already stored makes sure it is sound before re-using it: the size
+always, and the hash too unless the object is large and ``verified.db``
+vouches that its stat (size, mtime, ctime, inode) is what it was when it was
+last hashed. A truncated or altered object is replaced by the bytes being
+written.
+
+Adding a small file reads it once into a buffer, hashes the buffer and
+writes it. A large file is copied in the kernel (``copy_file_range``, which
+shares the blocks where the filesystem can, as does ``FICLONE`` tried first)
+slice by slice on a helper thread, while this thread hashes each copied
+slice *of the copy* through ``mmap`` with BLAKE3's threads: the stored bytes
+are the ones hashed, and the copy is flushed while it is hashed.
 
 The backend is chosen by the URL's scheme (:func:`open_artifact_store`): a
 folder or ``file://`` URL gives a :class:`LocalArtifactStore`, any other
@@ -26,20 +44,23 @@ register a backend of its own for a scheme.
 from __future__ import annotations
 
 import contextlib
+import errno
+import mmap
 import os
 import queue
+import stat
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import blake3
 
-from loopml.errors import CorruptObject, InvalidInput, MissingExtra, NotFound
+from loopml.errors import CorruptObject, InvalidInput, MissingExtra, NotFound, StoreError
 from loopml.uri import local_path, redact
 
 __all__ = [
@@ -57,6 +78,21 @@ CHUNK = 8 << 20
 _COPY_CHUNK = 1 << 20  # small enough to stay in cache between the write and the hash
 _COPY_BUFFERS = 6
 _HEX = frozenset("0123456789abcdef")
+#: Files at least this large are copied in the kernel and hashed through mmap.
+_LARGE = 1 << 20
+#: Objects at least this large are vouched for by ``verified.db``; smaller ones cost less
+#: to hash again than to look up.
+_VOUCHED = 64 << 10
+#: The kernel copy and the mmap hashing go by slices of this size.
+_SLICE = 64 << 20
+#: A copy at least this large is flushed while it is hashed, not with the batch.
+_FLUSH_AT_ONCE = 64 << 20
+#: An object older than this (seconds) reached the disk long ago: re-using it needs no flush.
+_SETTLED = 60.0
+_DURABLE_KEPT = 100_000
+_SYNC_THREADS = 32
+_data_sync = getattr(os, "fdatasync", os.fsync)
+_KERNEL_COPY = hasattr(os, "copy_file_range")  # Linux, FreeBSD; elsewhere through a buffer
 
 
 @dataclass(frozen=True)
@@ -77,18 +113,54 @@ def hash_file(
     path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
 ) -> tuple[str, int]:
     """The BLAKE3 hex digest and size of the file at ``path``, read in large chunks."""
+    with open(path, "rb", buffering=0) as fh:
+        return _hash_read(fh, progress)
+
+
+def _hash_read(fh: IO[bytes], progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     hasher = blake3.blake3()
     size = 0
-    with open(path, "rb", buffering=0) as fh:
-        # one buffer of the file's size (plus a byte to see the end) when it is small
-        buf = bytearray(min(CHUNK, os.fstat(fh.fileno()).st_size + 1))
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            hasher.update(view[:n])
-            size += n
-            if progress is not None:
-                progress(n)
+    # one buffer of the file's size (plus a byte to see the end) when it is small
+    buf = bytearray(min(CHUNK, os.fstat(fh.fileno()).st_size + 1))
+    view = memoryview(buf)
+    while n := fh.readinto(buf):  # type: ignore[attr-defined]
+        hasher.update(view[:n])
+        size += n
+        if progress is not None:
+            progress(n)
     return hasher.hexdigest(), size
+
+
+def _hash_stored(
+    path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """The hash and size of a file nobody else writes (a stored object, a copy of ours):
+    through mmap with BLAKE3's threads when it is large."""
+    with open(path, "rb", buffering=0) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < _LARGE:
+            return _hash_read(fh, progress)
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        _hash_mapped(hasher, fh.fileno(), 0, size, progress)
+        return hasher.hexdigest(), size
+
+
+def _hash_mapped(
+    hasher: Any, fd: int, start: int, end: int, progress: Callable[[int], None] | None = None
+) -> int:
+    """Feed bytes ``start:end`` of the file ``fd`` to ``hasher`` through mmap, a slice at a
+    time; returns ``end``."""
+    pos = start
+    while pos < end:
+        stop = min(end, pos + _SLICE)
+        base = pos - pos % mmap.ALLOCATIONGRANULARITY
+        mm = mmap.mmap(fd, stop - base, offset=base, access=mmap.ACCESS_READ)
+        with mm, memoryview(mm) as view:
+            hasher.update(view[pos - base :])
+        if progress is not None:
+            progress(stop - pos)
+        pos = stop
+    return end
 
 
 def check_digest(digest: str) -> str:
@@ -112,8 +184,9 @@ class ArtifactStore(ABC):
         digest: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> ObjectInfo:
-        """Store the file at ``path``; ``digest``, when the caller knows it, skips re-hashing
-        if the object is already stored. ``progress(n)`` is called as bytes are copied."""
+        """Store the file at ``path``; ``digest``, when the caller knows it, skips reading
+        the file if a sound copy of the object is already stored. ``progress(n)`` is called
+        as bytes are copied."""
 
     @abstractmethod
     def put_bytes(self, data: bytes) -> ObjectInfo:
@@ -143,17 +216,19 @@ class ArtifactStore(ABC):
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
         """Every stored object as ``(digest, size, mtime)``."""
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Objects written in the block are durable when it ends (not each on its own);
+        record them after it. Stores whose writes are durable at once do nothing."""
+        yield
+
     def existing(self, digests: Iterable[str]) -> set[str]:
         """The subset of ``digests`` that is stored."""
         return {d for d in digests if self.exists(d)}
 
     def verify(self, digest: str) -> bool:
         """Whether the object's bytes still match its hash."""
-        try:
-            self.get_bytes(digest)
-        except CorruptObject:
-            return False
-        return True
+        return self.check(digest) is None
 
     def local_file(self, digest: str) -> Path | None:
         """The object's file when this store keeps it on this machine (NotFound when it is
@@ -186,9 +261,176 @@ class ArtifactStore(ABC):
 def _corrupt(uri: str, digest: str, got: str, size: int) -> CorruptObject:
     return CorruptObject(
         f"object {digest} in {redact(uri)} is corrupt: its {size} bytes hash to {got}. "
-        "It was changed or truncated after it was stored; restore it with "
-        "'loopml data pull' from a remote, or remove it and add the data again."
+        "It was changed or truncated after it was stored. Repair it from a remote that has "
+        "it with 'loopml fsck --remote URL --repair', or add the same data again (the "
+        "write replaces the corrupt copy)."
     )
+
+
+def _cannot_write(where: str | os.PathLike[str], exc: OSError, what: str) -> StoreError:
+    reason = exc.strerror or type(exc).__name__
+    return StoreError(
+        f"cannot write {what} {os.fspath(where)}: {reason}. Free some space or fix the "
+        "folder's permissions, or point loopml elsewhere (artifact_uri in loopml.toml)."
+    )
+
+
+def _unwritable(dest: str | os.PathLike[str], exc: OSError) -> InvalidInput:
+    reason = exc.strerror or type(exc).__name__
+    return InvalidInput(
+        f"cannot write {os.fspath(dest)}: {reason}. Expected a destination this process "
+        "can write: choose another one, or fix the folder's permissions."
+    )
+
+
+# -- durability and the verified record --------------------------------------------------
+
+
+@dataclass
+class _Flush:
+    """What must reach the disk before the caller records the objects: files (path →
+    digest) and folders; then the large objects to mark verified (digest, path)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    folders: dict[str, None] = field(default_factory=dict)
+    verified: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _sync_file(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # taken by gc meanwhile: nothing of ours to flush
+        return
+    try:
+        _data_sync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(path: str) -> None:
+    if os.name == "nt":  # pragma: no cover - folders cannot be opened there
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EROFS):  # filesystems that cannot
+            raise
+    finally:
+        os.close(fd)
+
+
+def _sync_all(files: Iterable[str], folders: Iterable[str]) -> None:
+    """Flush the files' bytes, then the folders' entries, in parallel when there are many
+    (the filesystem's journal then commits them together)."""
+    files = list(files)
+    if len(files) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(_SYNC_THREADS, len(files))) as pool:
+            list(pool.map(_sync_file, files))
+    else:
+        for path in files:
+            _sync_file(path)
+    for path in folders:
+        _sync_folder(path)
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class _VerifiedRecord:
+    """``digest → (size, mtime_ns, ctime_ns, inode)`` of each large object when it was last
+    hashed (or written): an object whose stat still matches is unchanged since, so a write
+    that finds it need not hash it again. Only a record: unreadable, it is started afresh."""
+
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS verified (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL) "
+        "WITHOUT ROWID"
+    )
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: Any = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _db(self) -> Any:
+        import sqlite3
+
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self._conn = None
+        for attempt in (1, 2):
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=5, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(self._SCHEMA)
+            except sqlite3.DatabaseError:
+                if attempt == 2:
+                    return None
+                self._remove()
+            except (sqlite3.Error, OSError):
+                return None
+            else:
+                self._conn, self._pid = conn, os.getpid()
+                return conn
+        return None  # pragma: no cover
+
+    def _remove(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self.path}{suffix}")
+
+    def vouches(self, digest: str, st: os.stat_result) -> bool:
+        import sqlite3
+
+        with self._lock:
+            conn = self._db()
+            if conn is None:
+                return False
+            try:
+                row = conn.execute(
+                    "SELECT size, mtime_ns, ctime_ns, inode FROM verified WHERE digest = ?",
+                    (digest,),
+                ).fetchone()
+            except sqlite3.DatabaseError:
+                self._conn = None
+                self._remove()
+                return False
+            except sqlite3.Error:
+                return False
+        return row is not None and tuple(row) == _stat_key(st)
+
+    def record(self, rows: list[tuple[str, os.stat_result]]) -> None:
+        import sqlite3
+
+        if not rows:
+            return
+        data = [(d, *_stat_key(st)) for d, st in rows]
+        with self._lock:
+            conn = self._db()
+            if conn is None:
+                return
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO verified (digest, size, mtime_ns, ctime_ns, inode) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    data,
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error:  # busy or damaged: a record only, the objects re-hash
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -200,6 +442,10 @@ class LocalArtifactStore(ArtifactStore):
         self._objects = self.root / "objects"
         self._reflinks = True  # until the filesystem says it cannot clone
         self._tmp = self.root / "tmp"
+        self._record = _VerifiedRecord(self.root / "verified.db")
+        self._local = threading.local()  # each thread's open batch
+        self._durable: set[str] = set()  # objects this process flushed (or found flushed)
+        self._new_folders: set[str] = set()  # folders made here whose entries need a flush
 
     def __repr__(self) -> str:
         return f"LocalArtifactStore({self.uri!r})"
@@ -210,34 +456,140 @@ class LocalArtifactStore(ArtifactStore):
         return self._objects / digest[:2] / digest[2:]
 
     def _tmp_file(self) -> Path:
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        if not self._tmp.is_dir():
+            try:
+                for folder in (self.root, self._tmp):
+                    try:
+                        folder.mkdir(parents=True)
+                    except FileExistsError:
+                        continue
+                    self._new_folders.add(str(folder.parent))
+            except OSError as exc:
+                raise _cannot_write(self.root, exc, "to the artifact store") from None
         return self._tmp / f"{uuid.uuid4().hex}.part"
 
-    def _publish(self, tmp: Path, digest: str) -> bool:
-        """Rename ``tmp`` into place; False (and ``tmp`` removed) if it was there already."""
+    # -- durability --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Objects written in the block (by this thread) reach the disk together when it
+        ends, in parallel, rather than one at a time; record them after the block. A block
+        that raises flushes nothing (its objects are referenced by nothing)."""
+        if getattr(self._local, "pending", None) is not None:
+            yield  # nested: the outer block flushes
+            return
+        pending = self._local.pending = _Flush()
+        try:
+            yield
+        finally:
+            self._local.pending = None
+        self._flush(pending)
+
+    def _enlist(self) -> tuple[_Flush, bool]:
+        """The open batch of this thread, or a new one to flush at once (then True)."""
+        pending: _Flush | None = getattr(self._local, "pending", None)
+        return (pending, False) if pending is not None else (_Flush(), True)
+
+    def _flush(self, pending: _Flush) -> None:
+        if not (pending.files or pending.folders or pending.verified):
+            return
+        folders = dict(pending.folders)
+        if self._new_folders:
+            folders.update(dict.fromkeys(self._new_folders))
+            self._new_folders.clear()
+        try:
+            _sync_all(pending.files, folders)
+        except OSError as exc:
+            raise StoreError(
+                f"could not flush objects of the artifact store {self.uri} to the disk: "
+                f"{exc.strerror or exc}. Check the disk, then write the data again."
+            ) from None
+        if len(self._durable) > _DURABLE_KEPT:
+            self._durable.clear()
+        self._durable.update(pending.files.values())
+        rows = []
+        for digest, path in pending.verified:
+            with contextlib.suppress(OSError):
+                rows.append((digest, os.stat(path)))
+        self._record.record(rows)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _sound(self, digest: str, size: int, pending: _Flush) -> bool:
+        """Whether a sound copy of the object is stored (then it is re-used: its mtime is
+        refreshed so a concurrent ``gc`` keeps it, and it joins ``pending`` unless it is
+        known to be on the disk). False when it is missing, or truncated or altered (the
+        caller then writes it anew, replacing it)."""
         final = self.path(digest)
-        if _reuse(final):
-            tmp.unlink(missing_ok=True)
+        try:
+            st = os.stat(final)
+        except OSError:  # missing (or its store cannot be reached: writing it says why)
             return False
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, final)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return False
+        large = size >= _VOUCHED
+        vouched = large and self._record.vouches(digest, st)
+        if not vouched:
+            try:
+                got, _ = _hash_stored(final)
+            except OSError:
+                return False
+            if got != digest:
+                return False
+        try:
+            os.utime(final)
+        except FileNotFoundError:  # just taken by gc: write it anew
+            return False
+        except PermissionError:  # a store this process may read, not write: sound as it is
+            return True
+        if not vouched and digest not in self._durable and time.time() - st.st_ctime < _SETTLED:
+            pending.files[str(final)] = digest  # perhaps still in flight from another writer
+            pending.folders[str(final.parent)] = None
+        if large:
+            pending.verified.append((digest, str(final)))  # its stat changed with the utime
         return True
+
+    def _place(self, tmp: Path, digest: str, size: int, pending: _Flush) -> None:
+        """Rename the finished ``tmp`` into place (over a corrupt copy, if any)."""
+        final = self.path(digest)
+        try:
+            os.chmod(tmp, 0o444)
+            if not final.parent.is_dir():
+                for folder in (self._objects, final.parent):
+                    try:
+                        folder.mkdir()
+                    except FileExistsError:
+                        continue
+                    pending.folders[str(folder.parent)] = None
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise _cannot_write(final, exc, "the object") from None
+        self._durable.discard(digest)
+        pending.files[str(final)] = digest
+        pending.folders[str(final.parent)] = None
+        if size >= _VOUCHED:
+            pending.verified.append((digest, str(final)))
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         digest = hash_bytes(data)
-        if _reuse(self.path(digest)):
-            return ObjectInfo(digest, len(data), False)
-        tmp = self._tmp_file()
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            created = self._publish(tmp, digest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        pending, at_once = self._enlist()
+        created = not self._sound(digest, len(data), pending)
+        if created:
+            tmp = self._tmp_file()
+            try:
+                try:
+                    with open(tmp, "wb") as fh:
+                        fh.write(data)
+                except OSError as exc:
+                    raise _cannot_write(tmp, exc, "to the artifact store at") from None
+                self._place(tmp, digest, len(data), pending)
+            finally:
+                tmp.unlink(missing_ok=True)
+        if at_once:
+            self._flush(pending)
         return ObjectInfo(digest, len(data), created)
 
     def put_file(
@@ -247,25 +599,57 @@ class LocalArtifactStore(ArtifactStore):
         progress: Callable[[int], None] | None = None,
     ) -> ObjectInfo:
         src = Path(path)
-        if digest is not None and _reuse(self.path(digest)):
+        pending, at_once = self._enlist()
+        if digest is not None:
             size = src.stat().st_size
-            if progress is not None:
-                progress(size)
-            return ObjectInfo(digest, size, False)
-        tmp = self._tmp_file()
-        try:
-            with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
-                if self._reflinks and _reflink(fin, fout):
-                    # the clone shares the source's blocks: hash the clone, which
-                    # nobody else can change, so the hash matches what is stored
-                    got, size = hash_file(tmp, progress)
-                else:
-                    self._reflinks = False
-                    got, size = _hash_and_copy(fin, fout, progress)
-            created = self._publish(tmp, got)
-        finally:
-            tmp.unlink(missing_ok=True)
+            if self._sound(digest, size, pending):
+                if progress is not None:
+                    progress(size)
+                if at_once:
+                    self._flush(pending)
+                return ObjectInfo(digest, size, False)
+        with open(src, "rb", buffering=0) as fin:
+            tmp = self._tmp_file()
+            try:
+                try:
+                    fout = open(tmp, "w+b", buffering=0)  # noqa: SIM115 - closed below
+                except OSError as exc:
+                    raise _cannot_write(tmp, exc, "to the artifact store at") from None
+                with fout:
+                    got, size = self._copy(fin, fout, tmp, progress)
+                created = not self._sound(got, size, pending)
+                if created:
+                    self._place(tmp, got, size, pending)
+            finally:
+                tmp.unlink(missing_ok=True)
+        if at_once:
+            self._flush(pending)
         return ObjectInfo(got, size, created)
+
+    def _copy(
+        self,
+        fin: IO[bytes],
+        fout: IO[bytes],
+        tmp: Path,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[str, int]:
+        """Copy ``fin`` into our private ``fout`` (the file ``tmp``); the hash and size of
+        what ``fout`` holds."""
+        try:
+            if self._reflinks and _reflink(fin, fout):
+                # the clone shares the source's blocks: hash the clone, which nobody else
+                # can change, so the hash matches what is stored
+                return _hash_stored(tmp, progress)
+            self._reflinks = False
+            if _KERNEL_COPY and os.fstat(fin.fileno()).st_size >= _LARGE:
+                return _kernel_copy(fin, fout, progress)
+            return _hash_and_copy(fin, fout, progress)
+        except OSError as exc:
+            if exc.filename is None and exc.errno in _WRITE_ERRORS:
+                raise _cannot_write(self.root, exc, "to the artifact store") from None
+            raise
+
+    # -- reading -----------------------------------------------------------------------
 
     def local_file(self, digest: str) -> Path:
         path = self.path(digest)
@@ -275,7 +659,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def check(self, digest: str) -> str | None:
         try:
-            got, _ = hash_file(self.path(digest))
+            got, _ = _hash_stored(self.path(digest))
         except FileNotFoundError:
             return "missing"
         return None if got == digest else "corrupt"
@@ -294,18 +678,34 @@ class LocalArtifactStore(ArtifactStore):
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
         src = self.path(digest)
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not src.is_file():
+            raise _missing(self.uri, digest)
         tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
         try:
-            if not src.is_file():
-                raise _missing(self.uri, digest)
-            with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
-                got, size = _hash_and_copy(fin, fout)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fout = open(tmp, "w+b", buffering=0)  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise _unwritable(dest, exc) from None
+            with open(src, "rb", buffering=0) as fin, fout:
+                try:
+                    if _KERNEL_COPY and os.fstat(fin.fileno()).st_size >= _LARGE:
+                        got, size = _kernel_copy(fin, fout, flush=False)
+                    else:
+                        got, size = _hash_and_copy(fin, fout)
+                except OSError as exc:
+                    if exc.filename is None and exc.errno in _WRITE_ERRORS:
+                        raise _unwritable(dest, exc) from None
+                    raise
             if got != digest:
                 raise _corrupt(self.uri, digest, got, size)
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except OSError as exc:
+                raise _unwritable(dest, exc) from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def size(self, digest: str) -> int:
         try:
@@ -366,8 +766,19 @@ class LocalArtifactStore(ArtifactStore):
         return removed
 
 
+_WRITE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+)
+
+
 class FsspecArtifactStore(ArtifactStore):
-    """Objects under any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://...``)."""
+    """Objects under any fsspec URL (``s3://bucket/prefix``, ``gs://...``, ``memory://...``).
+
+    A write streams the bytes and hashes them as they go, and publishes them only when
+    they hash to what they are stored under. A write that finds its object already there
+    checks its size, and its bytes unless this process wrote or checked that very copy
+    (same size and modification time or ETag); a wrong copy is overwritten.
+    """
 
     _ATOMIC_PUT = ("s3", "s3a", "gs", "gcs", "az", "abfs", "memory")
 
@@ -395,6 +806,7 @@ class FsspecArtifactStore(ArtifactStore):
         self.root = root.rstrip("/")
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
         self._atomic_put = any(p in self._ATOMIC_PUT for p in protocols)
+        self._checked: dict[str, tuple[int, str]] = {}  # digest → the copy this process saw
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({redact(self.uri)!r})"
@@ -412,24 +824,86 @@ class FsspecArtifactStore(ArtifactStore):
             return {d for d in wanted if self.exists(d)}
         return {d for d, _, _ in self.iter_objects() if d in wanted}
 
-    def _upload(self, write: Any, digest: str) -> bool:
-        final = self.path(digest)
-        if self.fs.exists(final):
+    def _info(self, digest: str) -> dict[str, Any] | None:
+        try:
+            info = self.fs.info(self.path(digest))
+        except FileNotFoundError:
+            return None
+        return info if info.get("type", "file") == "file" else None
+
+    def _sound(self, digest: str, size: int) -> bool:
+        """Whether a sound copy of the object is stored: its size, then its bytes unless
+        this process wrote or checked this very copy."""
+        self.fs.invalidate_cache()
+        info = self._info(digest)
+        if info is None or int(info.get("size") or 0) != size:
             return False
-        if self._atomic_put:
-            write(final)
-        else:
-            tmp = f"{self.root}/tmp/{uuid.uuid4().hex}.part"
-            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
-            write(tmp)
-            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.mv(tmp, final)
+        seen = _version(info)
+        if self._checked.get(digest) == (size, seen) and seen:
+            return True
+        try:
+            got, _ = self._hash_remote(digest)
+        except (FileNotFoundError, CorruptObject):
+            return False
+        if got != digest:
+            return False
+        self._checked[digest] = (size, seen)
         return True
+
+    def _hash_remote(self, digest: str) -> tuple[str, int]:
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        size = 0
+        with self.fs.open(self.path(digest), "rb", block_size=CHUNK) as fh:
+            while chunk := fh.read(CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        return hasher.hexdigest(), size
+
+    def _publish(self, digest: str, size: int, write: Callable[[Any], str]) -> None:
+        """Write the object with ``write(file)`` (which returns the hash of what it wrote)
+        to a temporary path moved into place, or straight to its place where a put is
+        atomic; nothing whose hash is not ``digest`` is left in place."""
+        final = self.path(digest)
+        target = final if self._atomic_put else f"{self.root}/tmp/{uuid.uuid4().hex}.part"
+        folder = target.rsplit("/", 1)[0]
+        self.fs.makedirs(folder, exist_ok=True)
+        fh = self.fs.open(target, "wb")
+        try:
+            got = write(fh)
+        except BaseException:
+            _discard(fh)
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(target)
+            raise
+        if got != digest:
+            _discard(fh)
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(target)
+            raise CorruptObject(
+                f"the bytes written for object {digest} to {redact(self.uri)} hash to {got}: "
+                "the source changed or is corrupt, so nothing was stored. Check the source "
+                "(e.g. 'loopml fsck'), then write it again."
+            )
+        fh.close()
+        if target != final:
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.mv(target, final)
+        self.fs.invalidate_cache()
+        info = self._info(digest)
+        if info is not None:
+            self._checked[digest] = (size, _version(info))
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         digest = hash_bytes(data)
-        created = self._upload(lambda p: self.fs.pipe_file(p, data), digest)
-        return ObjectInfo(digest, len(data), created)
+        if self._sound(digest, len(data)):
+            return ObjectInfo(digest, len(data), False)
+
+        def write(fh: Any) -> str:
+            fh.write(data)
+            return digest
+
+        self._publish(digest, len(data), write)
+        return ObjectInfo(digest, len(data), True)
 
     def put_file(
         self,
@@ -437,14 +911,27 @@ class FsspecArtifactStore(ArtifactStore):
         digest: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> ObjectInfo:
-        if digest is None:
-            digest, size = hash_file(path)
-        else:
-            size = os.stat(path).st_size
-        created = self._upload(lambda p: self.fs.put_file(os.fspath(path), p), digest)
-        if progress is not None:
-            progress(size)
-        return ObjectInfo(digest, size, created)
+        with open(path, "rb", buffering=0) as fin:
+            size = os.fstat(fin.fileno()).st_size
+            if digest is None:
+                digest, size = _hash_read(fin)
+                fin.seek(0)
+            if self._sound(digest, size):
+                if progress is not None:
+                    progress(size)
+                return ObjectInfo(digest, size, False)
+
+            def write(fh: Any) -> str:
+                hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+                while chunk := fin.read(CHUNK):
+                    hasher.update(chunk)
+                    fh.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                return str(hasher.hexdigest())
+
+            self._publish(digest, size, write)
+        return ObjectInfo(digest, size, True)
 
     def get_bytes(self, digest: str) -> bytes:
         try:
@@ -456,11 +943,22 @@ class FsspecArtifactStore(ArtifactStore):
             raise _corrupt(self.uri, digest, got, len(data))
         return bytes(data)
 
+    def check(self, digest: str) -> str | None:
+        try:
+            got, _ = self._hash_remote(digest)
+        except FileNotFoundError:
+            return "missing"
+        return None if got == digest else "corrupt"
+
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
         try:
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp.touch()
+            except OSError as exc:
+                raise _unwritable(dest, exc) from None
             try:
                 self.fs.get_file(self.path(digest), str(tmp))
             except FileNotFoundError:
@@ -468,9 +966,13 @@ class FsspecArtifactStore(ArtifactStore):
             got, size = hash_file(tmp)
             if got != digest:
                 raise _corrupt(self.uri, digest, got, size)
-            os.replace(tmp, dest)
+            try:
+                os.replace(tmp, dest)
+            except OSError as exc:
+                raise _unwritable(dest, exc) from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def size(self, digest: str) -> int:
         try:
@@ -504,6 +1006,27 @@ class FsspecArtifactStore(ArtifactStore):
                 yield parts[-2] + parts[-1], int(info.get("size") or 0), _mtime(info)
 
 
+def _discard(fh: Any) -> None:
+    """Abandon a file being written: abort its upload where the filesystem can, else
+    close it (the caller removes what was written)."""
+    discard = getattr(fh, "discard", None)
+    if callable(discard):
+        with contextlib.suppress(Exception):
+            discard()
+    with contextlib.suppress(Exception):
+        fh.close()
+
+
+def _version(info: Mapping[str, Any]) -> str:
+    """What tells one stored copy of an object from a rewrite of it: its ETag or
+    generation where the store has one, else its modification time."""
+    for key in ("ETag", "etag", "generation", "md5Hash"):
+        if info.get(key):
+            return f"{key}:{info[key]}"
+    mtime = _mtime(info)
+    return f"mtime:{mtime!r}" if mtime else ""
+
+
 def _mtime(info: Mapping[str, Any]) -> float:
     """An fsspec listing entry's modification time in seconds (0 when it has none)."""
     mtime = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
@@ -535,19 +1058,82 @@ def _missing(uri: str, digest: str) -> NotFound:
     )
 
 
-def _reuse(path: Path) -> bool:
-    """Refresh an existing object's mtime so a concurrent ``gc`` keeps it.
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
+)
 
-    False when the object is not there (never stored, or just taken by gc):
-    the caller then writes it anew. See :meth:`LocalArtifactStore.delete_if_stale`.
+
+def _copy_slice(src: int, dst: int, offset: int, count: int, kernel: list[bool]) -> int:
+    """Copy up to ``count`` bytes at ``offset`` from ``src`` to ``dst``: in the kernel while
+    it can (``kernel[0]``), else through a buffer. Returns the bytes copied (0 at the end)."""
+    if kernel[0]:
+        try:
+            return os.copy_file_range(src, dst, count, offset, offset)
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+            kernel[0] = False  # another filesystem, an old kernel: copy through a buffer
+    done = 0
+    while done < count:
+        data = os.pread(src, min(CHUNK, count - done), offset + done)
+        if not data:
+            break
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(dst, view, offset + done) :]
+        done += len(data)
+    return done
+
+
+def _kernel_copy(
+    fin: IO[bytes],
+    fout: IO[bytes],
+    progress: Callable[[int], None] | None = None,
+    *,
+    flush: bool | None = None,
+) -> tuple[str, int]:
+    """Copy ``fin`` into ``fout`` (opened for reading too) in the kernel, a slice at a time
+    on a helper thread, while this thread hashes each copied slice of ``fout`` through mmap
+    with BLAKE3's threads; returns the hash and size of the copy.
+
+    ``flush`` (default: for a large copy) also flushes the copy to the disk on the helper
+    thread once it is complete, while the last slices are being hashed.
     """
+    src, dst = fin.fileno(), fout.fileno()
+    if flush is None:
+        flush = os.fstat(src).st_size >= _FLUSH_AT_ONCE
+    copied: queue.SimpleQueue[int | BaseException | None] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def copier() -> None:
+        kernel = [True]
+        offset = 0
+        try:
+            while not stop.is_set():
+                n = _copy_slice(src, dst, offset, _SLICE, kernel)
+                if n == 0:
+                    break
+                offset += n
+                copied.put(offset)
+            if flush and not stop.is_set():
+                _data_sync(dst)
+            copied.put(None)
+        except BaseException as exc:  # handed to the hashing thread
+            copied.put(exc)
+
+    worker = threading.Thread(target=copier, name="loopml-copy", daemon=True)
+    worker.start()
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hashed = 0
     try:
-        os.utime(path)
-    except FileNotFoundError:
-        return False
-    except PermissionError:
-        return path.exists()
-    return True
+        while (item := copied.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            hashed = _hash_mapped(hasher, dst, hashed, item, progress)
+    finally:
+        stop.set()
+        worker.join()
+    return hasher.hexdigest(), hashed
 
 
 def _hash_and_copy(

@@ -199,10 +199,12 @@ class MetadataStore:
             raw, _ = self._checkout()
         try:
             yield raw
-        except Exception:
+        except Exception as exc:
             with contextlib.suppress(Exception):
                 raw.rollback()
             self._release(raw)
+            if self._file is not None and _classify(exc) == "damaged":
+                raise _damaged(self._file, f"is damaged ({_first_line(exc)})") from None
             raise
         except BaseException:  # interrupted mid-statement: the connection's state is unknown
             with contextlib.suppress(Exception):
@@ -503,6 +505,10 @@ def _sqlite_connector(url: DatabaseURL) -> Callable[[], Any]:
             ) from None
 
     def connect() -> Any:
+        if target != ":memory:":
+            _check_sqlite_file(target)
+            if not os.path.exists(target):
+                _create_sqlite_file(target)
         try:
             conn = sqlite3.connect(
                 target,
@@ -518,6 +524,8 @@ def _sqlite_connector(url: DatabaseURL) -> Callable[[], Any]:
         except sqlite3.Error as exc:
             if _classify(exc) == "transient":
                 raise
+            if _classify(exc) == "damaged":
+                raise _damaged(target, f"is damaged ({_first_line(exc)})") from None
             raise StoreError(
                 f"cannot open the metadata database {target}: {exc}. SQLite needs to read and "
                 "write the file and create files beside it (WAL): check the folder exists "
@@ -526,6 +534,79 @@ def _sqlite_connector(url: DatabaseURL) -> Callable[[], Any]:
         return conn
 
     return connect
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_GROWING_WAIT = 1.0
+
+
+def _check_sqlite_file(path: str) -> None:
+    """Refuse a file SQLite would misread rather than report: an empty one (it would
+    silently become a new, empty database), one that is not SQLite, and one shorter than
+    its header says (SQLite may then see a database without its tables, and loopml would
+    create them anew) unless a WAL beside it may hold the rest. A file that looks short
+    is read again for a while: another process's checkpoint may be growing it."""
+    deadline = time.monotonic() + _GROWING_WAIT
+    while True:
+        try:
+            with open(path, "rb") as fh:
+                header = fh.read(100)
+                size = os.fstat(fh.fileno()).st_size
+        except OSError:  # missing (made below), or unreadable (SQLite says why)
+            return
+        if size == 0:
+            raise _damaged(path, "is empty (0 bytes)")
+        if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+            raise _damaged(path, f"is not a SQLite database ({size} bytes of something else)")
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(header[28:32], "big")
+        valid = pages > 0 and header[24:28] == header[92:96]  # SQLite's own rule
+        if not valid or pages * page_size <= size or _has_wal(path):
+            return  # (a WAL may hold the missing pages, after a crash mid-checkpoint)
+        if time.monotonic() > deadline:
+            raise _damaged(
+                path, f"is truncated: {size} bytes where its header announces {pages * page_size}"
+            )
+        time.sleep(0.05)
+
+
+def _has_wal(path: str) -> bool:
+    try:
+        return os.path.getsize(f"{path}-wal") > 0
+    except OSError:
+        return False
+
+
+def _create_sqlite_file(path: str) -> None:
+    """Make a new, empty database at ``path`` in one step (built beside it, then linked into
+    place), so no process ever sees it half made: an empty file is refused as damaged."""
+    import sqlite3
+
+    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.new"
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # writes the header: a database now
+        finally:
+            conn.close()
+        os.link(tmp, path)
+    except FileExistsError:  # another process made it first
+        pass
+    except (OSError, sqlite3.Error):  # no hard links here: SQLite creates it on connect
+        pass
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp + suffix)
+
+
+def _damaged(path: str, what: str) -> StoreError:
+    return StoreError(
+        f"the metadata database {path} {what}. loopml does not replace it: restore it from a "
+        f"backup, or move it aside to start afresh with an empty one (mv '{path}' "
+        f"'{path}.damaged')."
+    )
 
 
 def _use_wal(conn: Any) -> None:
@@ -576,7 +657,8 @@ def _broken(raw: Any) -> bool:
 
 def _classify(exc: BaseException) -> str:
     """``transient`` (retry), ``lost`` (the server dropped the connection), ``conflict`` (a
-    unique key clash), ``missing-table`` or ``other``."""
+    unique key clash), ``missing-table``, ``damaged`` (a SQLite file that is not a sound
+    database) or ``other``."""
     name = type(exc).__name__
     message = str(exc).lower()
     state = getattr(exc, "sqlstate", None) or ""
@@ -597,6 +679,10 @@ def _classify(exc: BaseException) -> str:
         return "conflict"
     if "no such table" in message or state == "42P01":
         return "missing-table"
+    if type(exc).__module__ == "sqlite3" and any(
+        w in message for w in ("malformed", "not a database", "disk i/o error")
+    ):
+        return "damaged"
     return "other"
 
 

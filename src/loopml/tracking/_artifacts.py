@@ -21,7 +21,7 @@ from typing import Any
 
 from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
-from loopml.store.artifacts import ArtifactStore, hash_bytes
+from loopml.store.artifacts import ArtifactStore, hash_bytes, hash_file
 from loopml.store.metadata import MetadataStore
 from loopml.tracking import _repository
 from loopml.tracking._records import ArtifactEntry
@@ -77,9 +77,21 @@ def log_path(
     else:
         pairs = [(src, prefix + name)]
     entries = []
-    for file, dest in pairs:
-        info = artifacts.put_file(file)
-        entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
+    with artifacts.batch():  # every object on the disk before the rows are recorded
+        for file, dest in pairs:
+            try:
+                info = artifacts.put_file(file)
+            except (PermissionError, IsADirectoryError) as exc:
+                raise InvalidInput(
+                    f"cannot log artifact {str(file)!r}: {exc.strerror}. Expected a file this "
+                    "process can read: fix its permissions, or leave it out."
+                ) from None
+            except FileNotFoundError:
+                raise NotFound(
+                    f"cannot log artifact {str(file)!r}: it disappeared while it was being "
+                    "stored. Log it again once nothing else is changing it."
+                ) from None
+            entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
     _repository.log_artifacts(store, run_id, entries)
     return entries
 
@@ -353,7 +365,9 @@ def get_artifact(uri: str, *, tracking_uri: str | None = None) -> Path:
     """A local path holding the artifact ``runs:/<run id>/<path>`` (a file or a folder).
 
     Files are fetched into the project's cache (``.loopml/cache/``), keyed by
-    their content, so asking again costs nothing; treat the result as read-only.
+    their content, verified against their hash and made read-only. Asking again
+    re-uses the copy once it hashes right again; a copy that was changed is
+    fetched anew, so the result always holds the logged bytes.
     """
     _, path, entries = _resolve(uri, tracking_uri)
     ctx = current()
@@ -362,18 +376,29 @@ def get_artifact(uri: str, *, tracking_uri: str | None = None) -> Path:
     if len(entries) == 1 and entries[0].path == path:
         entry = entries[0]
         dest = cache / "objects" / entry.digest[:2] / entry.digest / PurePosixPath(path).name
-        if not dest.is_file():
-            artifacts.get_file(entry.digest, dest)
+        _verified_copy(artifacts, entry.digest, dest)
         return dest
     listing = "\n".join(f"{e.path}\t{e.digest}" for e in entries).encode()
     key = hash_bytes(listing)[:32]
     folder = cache / "folders" / key
     base = path + "/" if path else ""
     for entry in entries:
-        dest = folder / entry.path[len(base) :]
-        if not dest.is_file():
-            artifacts.get_file(entry.digest, dest)
+        _verified_copy(artifacts, entry.digest, folder / entry.path[len(base) :])
     return folder
+
+
+def _verified_copy(artifacts: ArtifactStore, digest: str, dest: Path) -> None:
+    """Make ``dest`` a read-only file holding exactly the object ``digest``: a copy already
+    there is hashed again, and replaced when it no longer matches."""
+    try:
+        if hash_file(dest)[0] == digest:
+            if dest.stat().st_mode & 0o222:
+                os.chmod(dest, 0o444)
+            return
+    except OSError:  # not there yet, or made unreadable: fetch it anew
+        pass
+    artifacts.get_file(digest, dest)
+    os.chmod(dest, 0o444)
 
 
 def download_artifact(
