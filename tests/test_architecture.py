@@ -21,6 +21,8 @@ ROWS = {
     "uri": 0,
     "_lazy": 0,
     "_enum": 0,
+    "_validate": 0,
+    "_files": 0,
     "store": 1,
     "context": 1,
     "lineage": 2,

@@ -176,3 +176,129 @@ def test_db_commands_print_the_database_without_its_password(project: Path) -> N
     result = CliRunner().invoke(app, ["db", "upgrade", "--tracking-uri", url])
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output and "password=***" in result.output
+
+
+def _non_utf8_folder(root: Path) -> Path:
+    folder = root / "d"
+    folder.mkdir()
+    (folder / "ok.csv").write_text("a\n1\n")
+    with open(os.fsencode(folder) + b"/\xff.csv", "wb") as f:
+        f.write(b"a\n2\n")
+    return folder
+
+
+def test_a_file_name_that_is_not_utf8_is_named_not_a_traceback(project: Path) -> None:
+    folder = _non_utf8_folder(project)
+    for profile in (True, False):
+        with pytest.raises(InvalidInput, match=r"'\\xff\.csv', whose name is not valid UTF-8"):
+            loopml.add_dataset(folder, "d", profile=profile)
+    assert not _known("d")  # nothing recorded
+    with loopml.start_run("e") as run, pytest.raises(InvalidInput, match="not valid UTF-8"):
+        run.log_artifact(folder)
+    assert loopml.tracking.list_artifacts(run.id) == []
+
+
+def _known(name: str) -> bool:
+    try:
+        loopml.data.dataset_versions(name)
+    except NotFound:
+        return False
+    return True
+
+
+def test_text_with_a_lone_surrogate_is_refused_before_it_reaches_a_store(
+    project: Path,
+) -> None:
+    with loopml.start_run("e") as run:
+        with pytest.raises(InvalidInput, match="surrogate"):
+            run.log_dict({"k": "\ud800"}, "x.json")
+        with pytest.raises(InvalidInput, match="surrogate"):
+            run.log_dict({"\udcff": 1}, "x.yaml")
+        with pytest.raises(InvalidInput, match="not valid Unicode"):
+            run.log_dict({"k": 1}, "\ud800.json")
+        with pytest.raises(InvalidInput, match="not valid Unicode"):
+            run.set_tag("t", "\ud800")
+        with pytest.raises(InvalidInput, match="must be strings, got list"):
+            run.log_param(["a"], 1)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="must be strings, got list"):
+            run.log_metric(["a"], 1.0)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        loopml.start_run("e", run_name="\ud800")
+    assert loopml.tracking.list_artifacts(run.id) == []
+
+
+def test_a_name_longer_than_the_limit_is_refused_with_a_short_message(project: Path) -> None:
+    (project / "d.csv").write_text("a\n1\n")
+    with pytest.raises(InvalidInput) as err:
+        loopml.add_dataset(project / "d.csv", "x" * 300)
+    assert "300 characters long; the limit is 255" in str(err.value)
+    assert len(str(err.value)) < 200
+    with pytest.raises(InvalidInput, match="limit is 255"):
+        loopml.get_dataset("data:/" + "x" * 300 + "@1")
+
+
+def test_wrong_types_at_the_doors_name_the_argument(project: Path) -> None:
+    cases = [
+        (lambda: loopml.search_runs("", experiment=[1]), "each of experiment must be text"),
+        (lambda: loopml.search_runs("", max_results=2**70), "max_results"),
+        (lambda: loopml.tracking.list_artifacts("0" * 32, 5), "artifact prefix must be text"),
+        (lambda: loopml.tracking.child_runs("0" * 32, ["step"]), "kind must be text"),
+        (lambda: loopml.load_study(["s"]), "study name must be text"),
+        (lambda: loopml.add_dataset(3, "d"), "dataset path must be a path"),
+        (lambda: loopml.data.status(3), "names must be text or a list"),
+        (lambda: loopml.data.push(3), "remote URL must be text"),
+        (lambda: loopml.Client(["."]), "project_root must be a path"),
+        (lambda: loopml.Client(".", tracking_uri="a\x00b"), "NUL"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            call()
+
+
+def test_a_suite_file_that_cannot_be_read_is_a_clear_error(project: Path) -> None:
+    from loopml.validation import Suite
+
+    (project / "folder.yaml").mkdir()
+    (project / "binary.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InvalidInput, match="cannot read the suite file"):
+        Suite.load(project / "folder.yaml")
+    with pytest.raises(InvalidInput, match="not UTF-8 text"):
+        Suite.load(project / "binary.json")
+    with pytest.raises(InvalidInput, match="longer than the OS allows"):
+        Suite.load("x" * 300 + ".yaml")
+
+
+def test_saving_a_suite_replaces_the_file_whole(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.validation import Suite
+
+    suite = loopml.infer_suite(_frame())
+    target = project / "suite.yaml"
+    target.write_text("name: old\nchecks: []\n")
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(StoreError, match="cannot write the suite .*No space left"):
+        suite.save(target)
+    monkeypatch.undo()
+    assert target.read_text() == "name: old\nchecks: []\n"  # untouched, not half-written
+    assert [p.name for p in project.iterdir() if p.name.startswith(".suite")] == []
+    suite.save(target)
+    assert Suite.load(target).to_dict() == suite.to_dict()
+
+
+def _frame() -> object:
+    import pandas as pd
+
+    return pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+
+
+def test_an_artifact_store_that_cannot_be_reached_is_unavailable(project: Path) -> None:
+    from loopml.errors import Unavailable
+    from loopml.store.artifacts import FsspecArtifactStore
+
+    with pytest.raises(Unavailable, match=r"cannot reach the artifact store 'ftp://u:\*\*\*@"):
+        FsspecArtifactStore(f"ftp://u:{SECRET}@host.invalid/x")

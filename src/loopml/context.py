@@ -35,7 +35,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from loopml import _validate
 from loopml.config import CONFIG_FILE, ENV, Settings, load_settings, resolve_tracking_uri
+from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:
     from loopml.store.artifacts import ArtifactStore
@@ -126,7 +128,7 @@ class Context:
         returns the settings now in force. Arguments left as None are unchanged."""
         with self._lock:
             if project_root is not None:
-                self._root = Path(project_root).expanduser().resolve()
+                self._root = _resolved_root(project_root)
             for name, value in (
                 ("tracking_uri", tracking_uri),
                 ("artifact_uri", artifact_uri),
@@ -135,6 +137,8 @@ class Context:
                 ("executor", executor),
             ):
                 if value is not None:
+                    if name != "flush_interval":
+                        _validate.text(value, name)
                     self._explicit[name] = value
             self._settings = None
         return self.settings
@@ -212,6 +216,17 @@ class Context:
             self._artifacts.clear()
         for store in stores:
             store.dispose()
+
+
+def _resolved_root(value: Any) -> Path:
+    """A project root given by the caller, as an absolute path."""
+    root = _validate.path(value, "project_root")
+    try:
+        return root.expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop, a name the OS refuses
+        raise InvalidInput(
+            f"project_root {str(root)!r} cannot be resolved ({exc}); pass an existing folder."
+        ) from None
 
 
 def _stat(root: Path) -> tuple[int, int] | None:
@@ -335,7 +350,6 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
         report.removed_bytes
     """
     from loopml._lazy import load
-    from loopml.errors import InvalidInput
     from loopml.store.refs import collect_garbage
 
     if (

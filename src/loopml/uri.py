@@ -30,9 +30,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loopml._validate import shown
 from loopml.errors import InvalidInput
 
 __all__ = [
+    "MAX_NAME",
     "CacheURI",
     "DataURI",
     "ModelURI",
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 _MAX_INT = 2**63 - 1
+#: the longest name (of a dataset, model, pipeline...) a URI may carry
+MAX_NAME = 255
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?$")
@@ -133,8 +137,12 @@ def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it can stand in a URI, else raise :class:`InvalidInput`."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise InvalidInput(
-            f"invalid {what} {name!r}: expected letters, digits, '.', '_' or '-', "
+            f"invalid {what} {shown(name)}: expected letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. 'iris-train')."
+        )
+    if len(name) > MAX_NAME:
+        raise InvalidInput(
+            f"{what} {shown(name)} is {len(name)} characters long; the limit is {MAX_NAME}."
         )
     return name
 
@@ -162,9 +170,10 @@ def parse_data_uri(uri: str) -> DataURI:
     m = _DATA_RE.match(text)
     if not m:
         raise InvalidInput(
-            f"malformed dataset URI {uri!r}: expected 'data:/<name>@<version>' "
+            f"malformed dataset URI {shown(uri)}: expected 'data:/<name>@<version>' "
             "such as 'data:/iris@3' or 'data:/iris@latest' (or 'iris@3')."
         )
+    check_name(m.group("name"), "dataset name")
     raw = m.group("version")
     if raw is None:
         return DataURI(m.group("name"))
@@ -174,7 +183,7 @@ def parse_data_uri(uri: str) -> DataURI:
         raw = raw[1:]
     if not raw.isdigit() or not 1 <= int(raw) <= _MAX_INT:
         raise InvalidInput(
-            f"malformed dataset version {m.group('version')!r} in {uri!r}: "
+            f"malformed dataset version {shown(m.group('version'))} in {shown(uri)}: "
             "expected a positive number or 'latest'."
         )
     return DataURI(m.group("name"), int(raw))

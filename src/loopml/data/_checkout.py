@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loopml import _validate
 from loopml.context import current
 from loopml.data._lock import LockEntry, check_pin, lock_path_problem, pin, read_lock
 from loopml.data._manifest import Manifest, load_manifest
@@ -181,7 +182,7 @@ def status(names: Sequence[str] | None = None) -> list[DatasetStatus]:
     """
     ctx = current()
     settings = ctx.settings
-    lock = _select(read_lock(settings.lock_path), names)
+    lock = _select(read_lock(settings.lock_path), _validate.texts(names, "names"))
     store = ctx.artifacts
     out = []
     with open_stat_cache(settings.state_dir) as cache:

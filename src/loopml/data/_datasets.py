@@ -13,6 +13,7 @@ import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from loopml import _validate
 from loopml.context import Context, active_runs, current
 from loopml.data import _repository
 from loopml.data._lock import LockEntry, check_pin, pin
@@ -70,12 +71,13 @@ def add_dataset(
         ds.uri    # 'data:/iris@1'
     """
     check_name(name, "dataset name")
-    if message is not None and (not isinstance(message, str) or "\x00" in message):
-        raise InvalidInput(f"message must be text without NUL characters, got {message!r}.")
+    if message is not None:
+        _validate.text(message, "message", empty=True)
+    path = _validate.path(path, "dataset path")
     ctx = current()
     settings = ctx.settings
-    _check_not_project(Path(path), settings.project_root)
-    source = _source_path(Path(path), settings.project_root)
+    _check_not_project(path, settings.project_root)
+    source = _source_path(path, settings.project_root)
     pinned = not Path(source).is_absolute()
     if pinned:  # refuse a place that would make the lock unsafe, before storing anything
         check_pin(settings.lock_path, name, source)

@@ -23,15 +23,14 @@ part, goes into ``.git`` or ``.loopml``, names ``loopml.toml`` or
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
 
+from loopml import _files
 from loopml.data._paths import overlaps, path_problem
 from loopml.errors import InvalidInput
 from loopml.store.artifacts import check_digest
@@ -225,12 +224,7 @@ def update_lock(lock_path: Path, change: Callable[[dict[str, LockEntry]], None])
         if entries == before and lock_path.exists():
             return
         check_paths(entries, lock_path)
-        tmp = lock_path.with_name(f".{lock_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_text(_render(entries), encoding="utf-8")
-            os.replace(tmp, lock_path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _files.write_text(lock_path, _render(entries), "lock file")
 
 
 def pin(lock_path: Path, entry: LockEntry) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from loopml import _validate
 from loopml.context import current
 from loopml.data._lock import read_lock
 from loopml.data._manifest import Manifest, load_manifest
@@ -259,6 +260,8 @@ def _parse_index(blob: bytes, base: str) -> tuple[str, list[tuple[str, int, int]
 
 def open_remote(url: str | None) -> Remote:
     """The remote at ``url`` (default: ``[data] remote`` / ``LOOPML_DATA_REMOTE``)."""
+    if url is not None:
+        _validate.text(url, "remote URL", empty=True)
     if not url:
         url = current().settings.data.remote
     if not url:

@@ -8,6 +8,7 @@ import stat as _stat
 from pathlib import Path
 from typing import NamedTuple
 
+from loopml import _validate
 from loopml.data._paths import RESERVED, is_leftover
 from loopml.errors import InvalidInput, NotFound
 
@@ -50,6 +51,7 @@ def walk(root: str | os.PathLike[str]) -> tuple[str, list[FileStat]]:
         ) from None
     except OSError as exc:
         raise _unreadable(path, exc) from None
+    _validate.file_names([path], "the path")
     if _stat.S_ISREG(st.st_mode):
         return "file", [
             FileStat(
@@ -60,6 +62,7 @@ def walk(root: str | os.PathLike[str]) -> tuple[str, list[FileStat]]:
         raise InvalidInput(f"{root} is neither a regular file nor a folder.")
     out: list[FileStat] = []
     _scan(path, "", out)
+    _validate.file_names([f.rel for f in out], path)
     out.sort()
     return "folder", out
 

@@ -60,8 +60,15 @@ from typing import IO, Any
 
 import blake3
 
-from loopml.errors import CorruptObject, InvalidInput, MissingExtra, NotFound, StoreError
-from loopml.uri import local_path, redact
+from loopml.errors import (
+    CorruptObject,
+    InvalidInput,
+    MissingExtra,
+    NotFound,
+    StoreError,
+    Unavailable,
+)
+from loopml.uri import local_path, redact, scrub
 
 __all__ = [
     "CHUNK",
@@ -801,6 +808,12 @@ class FsspecArtifactStore(ArtifactStore):
                 f"unknown storage protocol {protocol!r} in {redact(url)!r}: expected a local path "
                 "or an fsspec URL such as 's3://bucket/prefix'."
             ) from exc
+        except OSError as exc:  # a filesystem that connects on creation (ftp, sftp...)
+            raise Unavailable(
+                f"cannot reach the artifact store {redact(url)!r}: "
+                f"{scrub(str(exc), url) or type(exc).__name__}. Check the host and the "
+                "network, or use another artifact_uri."
+            ) from None
         self.fs = fs
         self.uri = url
         self.root = root.rstrip("/")

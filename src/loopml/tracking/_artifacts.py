@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from loopml import _validate
 from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore, hash_bytes, hash_file
@@ -44,8 +45,7 @@ _IMAGE_TYPES = frozenset({"png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif"
 
 def clean_path(path: str, what: str = "artifact path") -> str:
     """``path`` as a relative POSIX path without ``.``/``..`` parts; InvalidInput otherwise."""
-    if not isinstance(path, str):
-        raise InvalidInput(f"{what} must be a string, got {type(path).__name__} {path!r}.")
+    _validate.text(path, what, empty=True)
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise InvalidInput(
@@ -66,7 +66,7 @@ def log_path(
     artifact_path: str | None,
 ) -> list[ArtifactEntry]:
     """Store the file or every file under the folder at ``path``; see ``ActiveRun.log_artifact``."""
-    src = Path(path)
+    src = _validate.path(path, "artifact source path")
     if not src.exists():
         raise NotFound(f"cannot log artifact {str(src)!r}: no such file or folder.")
     prefix = clean_path(artifact_path) + "/" if artifact_path else ""
@@ -76,6 +76,7 @@ def log_path(
         pairs = [(f, prefix + name + "/" + f.relative_to(src).as_posix()) for f in files]
     else:
         pairs = [(src, prefix + name)]
+    _validate.file_names([dest for _, dest in pairs], str(src))
     entries = []
     with artifacts.batch():  # every object on the disk before the rows are recorded
         for file, dest in pairs:
@@ -183,7 +184,7 @@ class _Plain:
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, str):
-            return str(value)
+            return self.text(value, where)
         if isinstance(value, int):
             whole = int(value)
             if not _INT64[0] <= whole <= _INT64[1]:
@@ -203,9 +204,23 @@ class _Plain:
             return [self.walk(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
         return self.other(value, where, depth)
 
+    def text(self, value: str, where: str) -> str:
+        text = str(value)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise self.refuse(
+                    where,
+                    f"holds the text {text!r:.60} with a lone surrogate, which is not valid "
+                    "Unicode",
+                    "Decode the text properly (or store the raw bytes with log_artifact).",
+                ) from None
+        return text
+
     def key(self, key: Any, where: str) -> Any:
         if isinstance(key, str):
-            return str(key)
+            return self.text(key, where)
         kind = type(key).__module__
         if kind == "numpy" and hasattr(key, "item"):
             key = key.item()
@@ -331,6 +346,7 @@ def list_artifacts(
 ) -> list[ArtifactEntry]:
     """The files logged with a run (those under ``prefix`` when given), sorted by path."""
     check_run_id(run_id)
+    _validate.text(prefix, "artifact prefix", empty=True)
     clean = clean_path(prefix, "artifact prefix") if prefix.strip("/. ") else ""
     entries = _repository.list_artifacts(current().metadata_at(tracking_uri), run_id)
     if clean:
@@ -340,7 +356,7 @@ def list_artifacts(
 
 def _resolve(uri: str, tracking_uri: str | None) -> tuple[str, str, list[ArtifactEntry]]:
     """``runs:/<id>/<path>`` (or a run id and path) → (run id, path, matching entries)."""
-    text = uri.strip()
+    text = _validate.text(uri, "artifact URI").strip()
     if text.startswith("runs:/"):
         parsed = parse_run_uri(text)
         run_part, path = parsed.run_id, parsed.path
@@ -420,10 +436,12 @@ def download_artifact(
         download_artifact(run.id, "plots", "out/")     # -> out/plots/...
         download_artifact(f"runs:/{run.id}/model.pkl") # -> ./model.pkl
     """
+    run = _validate.text(run, "run")
+    path = _validate.text(path, "artifact path", empty=True)
+    root = _validate.path(dest, "destination")
     uri = run.rstrip("/") + "/" + path.strip("/") if path.strip("/") else run
     _, path, entries = _resolve(uri, tracking_uri)
     artifacts = current().artifacts
-    root = Path(dest)
     if len(entries) == 1 and entries[0].path == path:
         target = root / PurePosixPath(path).name
         artifacts.get_file(entries[0].digest, target)

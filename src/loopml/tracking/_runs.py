@@ -208,7 +208,7 @@ class ActiveRun(Run):
 
     def log_param(self, key: str, value: Any) -> None:
         """Record param ``key`` as ``str(value)``; a different value for a logged key is a Conflict."""
-        self.log_params({key: value})
+        self.log_params({check_key(key, "param"): value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several params in one transaction (all or none)."""
@@ -228,7 +228,7 @@ class ActiveRun(Run):
         """
         if self._ended:
             self._check_open()
-        if key not in _good_keys:
+        if type(key) is not str or key not in _good_keys:
             check_key(key, "metric")
         if type(value) is not float:
             value = coerce_value(key, value)
@@ -261,7 +261,7 @@ class ActiveRun(Run):
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set tag ``key`` to ``str(value)``, replacing an earlier value."""
-        self.set_tags({key: value})
+        self.set_tags({check_key(key, "tag"): value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set several tags in one transaction."""

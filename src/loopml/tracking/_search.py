@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from loopml import _validate
 from loopml.context import current
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import NotFound
 from loopml.tracking import _repository, _state
 from loopml.tracking._filter import parse_filter, parse_order_by
 from loopml.tracking._records import Metric, Run
@@ -44,6 +45,7 @@ def get_metric_history(
     """
     rid = run_id.id if isinstance(run_id, Run) else run_id
     check_run_id(rid)
+    _validate.text(key, "metric key")
     _state.flush()
     return _repository.metric_history(current().metadata_at(tracking_uri), rid, key)
 
@@ -69,12 +71,10 @@ def search_runs(
                                   order_by=["metrics.f1 DESC"], max_results=5)
     """
     node = parse_filter(filter)
-    orders = [parse_order_by(o) for o in _as_list(order_by, "order_by")]
-    if max_results is not None and (
-        isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1
-    ):
-        raise InvalidInput(f"max_results must be a positive integer or None, got {max_results!r}.")
-    experiments = _as_list(experiment, "experiment")
+    orders = [parse_order_by(o) for o in _validate.texts(order_by, "order_by")]
+    if max_results is not None:
+        _validate.count(max_results, "max_results (or None for all)")
+    experiments = _validate.texts(experiment, "experiment")
     _state.flush()
     store = current().metadata_at(tracking_uri)
     ids: list[int] = []
@@ -90,24 +90,14 @@ def search_runs(
     return _repository.search(store, _repository.Search(node, orders, ids, max_results))
 
 
-def _as_list(value: str | Sequence[str] | None, what: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value.strip() else []
-    items = list(value)
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidInput(f"{what} entries must be strings, got {type(item).__name__}.")
-    return items
-
-
 def child_runs(
     run_id: str, kind: str | None = None, *, tracking_uri: str | None = None
 ) -> list[Run]:
     """The runs whose parent is the run ``run_id`` (or a unique prefix) names, oldest first;
     only those of ``kind`` (``"step"``, ``"trial"``...) when given."""
     check_run_id(run_id)
+    if kind is not None:
+        _validate.text(kind, "kind")
     _state.flush()
     store = current().metadata_at(tracking_uri)
     full = _repository.get_run(store, run_id).id

@@ -31,13 +31,17 @@ _good_keys: set[str] = set()
 
 def check_key(key: Any, what: str = "key") -> str:
     """Return ``key`` if it can name a param, metric or tag, else raise :class:`InvalidInput`."""
+    if type(key) is not str:
+        if not isinstance(key, str):
+            raise InvalidInput(
+                f"{what} names must be strings, got {type(key).__name__} {key!r:.60}."
+            )
+        key = str(key)  # a str subclass (numpy.str_, an enum member): stored as plain text
     if key in _good_keys:
         return key
-    if type(key) is str and len(key) <= MAX_KEY and _key_ok(key) and not key.isspace():
+    if len(key) <= MAX_KEY and _key_ok(key) and not key.isspace():
         _remember(key)
         return key
-    if not isinstance(key, str):
-        raise InvalidInput(f"{what} names must be strings, got {type(key).__name__} {key!r}.")
     if not key.strip():
         raise InvalidInput(f"{what} name must not be empty, got {key!r}.")
     if len(key) > MAX_KEY:
@@ -53,12 +57,21 @@ def check_key(key: Any, what: str = "key") -> str:
 
 def check_text(value: str, what: str) -> str:
     """Return ``value`` unless it holds a NUL character, which PostgreSQL cannot store
-    (SQLite can): refused on every backend alike."""
+    (SQLite can), or a lone surrogate, which no database stores: refused on every
+    backend alike."""
     if "\x00" in value:
         raise InvalidInput(
             f"{what} {value[:40]!r} holds a NUL character ('\\x00'), which cannot be stored. "
             "Remove it (or encode binary data, e.g. as hex)."
         )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"{what} {value[:40]!r} holds characters that are not valid Unicode (a lone "
+                "surrogate, e.g. from a mis-decoded file name); pass text that encodes as UTF-8."
+            ) from None
     return value
 
 

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopml.errors import InvalidInput
+from loopml import _files, _validate
+from loopml.errors import InvalidInput, NotFound
 
 __all__ = [
     "KINDS",
@@ -190,14 +191,13 @@ class Suite:
 
     def save(self, path: str | Path) -> Path:
         """Write the suite to ``path``: YAML for ``.yaml``/``.yml``, JSON otherwise."""
-        target = Path(path)
+        target = _validate.path(path, "suite path")
         data = self.to_dict()
         if _is_yaml(target):
             text = _yaml().safe_dump(data, sort_keys=False, allow_unicode=True)
         else:
             text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        target.write_text(text, encoding="utf-8")
-        return target
+        return _files.write_text(target, text, "suite")
 
     @classmethod
     def load(cls, path: str | Path) -> Suite:
@@ -205,15 +205,23 @@ class Suite:
 
         A file that does not parse raises :class:`InvalidInput` naming the file and line.
         """
-        source = Path(path)
+        source = _validate.path(path, "suite path")
         try:
             text = source.read_text(encoding="utf-8")
         except FileNotFoundError:
-            from loopml.errors import NotFound
-
             raise NotFound(
                 f"suite file {source} does not exist; write one with Suite.save() or "
                 "'loopml data validate ... --save-suite FILE'."
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                f"suite file {source} is not UTF-8 text; expected a suite written by "
+                "Suite.save() (YAML or JSON)."
+            ) from None
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot read the suite file {source}: {exc.strerror or type(exc).__name__}. "
+                "Expected a readable file written by Suite.save() (YAML or JSON)."
             ) from None
         if _is_yaml(source):
             yaml = _yaml()

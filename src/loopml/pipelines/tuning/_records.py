@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopml import _files
 from loopml._enum import StrEnum
 from loopml.errors import InvalidInput, NotFound
 from loopml.pipelines.tuning._space import Distribution
@@ -109,10 +110,7 @@ class Study:
                     child = node[part] = {}
                 node = child
             node[last] = value
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, target)
-        return target
+        return _files.write_text(target, yaml.safe_dump(data, sort_keys=False), "parameters file")
 
     def params_set_in_config(self) -> list[str]:
         """Those of the best trial's parameters that ``[params]`` of ``loopml.toml`` also

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from loopml import _validate
 from loopml.context import current
 from loopml.errors import InvalidInput, TrialPruned
 from loopml.pipelines._decorators import Pipeline
@@ -448,6 +449,7 @@ def _ray_trial(
 
 def load_study(name: str) -> Study:
     """Read a study and its trials back from the metadata database."""
+    _validate.text(name, "study name")
     row, trials, last = _repository.load_study_row(current().metadata, name)
     study_name, pipeline, metric, direction, space = row
     dists: dict[str, Distribution] = parse_space(orjson.loads(space), f"study {name!r}")

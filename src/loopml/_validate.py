@@ -1,0 +1,106 @@
+"""Checks of arguments at the SDK's doors: text, lists of text, paths and counts.
+
+Each returns the value in canonical form or raises
+:class:`~loopml.errors.InvalidInput` naming the argument, what it expected and
+what it got, so a wrong type never surfaces later as a TypeError from deep
+inside, or as a database error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loopml.errors import InvalidInput
+
+__all__ = ["count", "file_names", "path", "shown", "text", "texts"]
+
+_MAX_COUNT = 2**31 - 1
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters for an error message."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def text(value: Any, what: str, *, empty: bool = False) -> str:
+    """``value`` if it is text that can be stored: a str, UTF-8 encodable, without NUL."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text, got {type(value).__name__} {shown(value)}.")
+    if not empty and not value.strip():
+        raise InvalidInput(f"{what} must not be empty, got {value!r}.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} {shown(value)} holds characters that are not valid Unicode (a lone "
+            "surrogate); pass text that can be encoded as UTF-8."
+        ) from None
+    if "\x00" in value:
+        raise InvalidInput(
+            f"{what} {shown(value)} holds a NUL character ('\\x00'), which cannot be stored."
+        )
+    return value
+
+
+def texts(value: Any, what: str) -> list[str]:
+    """One text or a list/tuple of texts, as a list (empty entries dropped)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [text(value, what)] if value.strip() else []
+    if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
+        raise InvalidInput(
+            f"{what} must be text or a list of texts, got {type(value).__name__} {shown(value)}."
+        )
+    return [text(item, f"each of {what}") for item in value if not isinstance(item, str) or item]
+
+
+def path(value: Any, what: str) -> Path:
+    """``value`` as a path (a str or ``os.PathLike``), checked to be one the OS can take."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise InvalidInput(
+            f"{what} must be a path (text or pathlib.Path), got {type(value).__name__} "
+            f"{shown(value)}."
+        )
+    raw = os.fspath(value)
+    if isinstance(raw, bytes):
+        raise InvalidInput(f"{what} must be a text path, got bytes {shown(raw)}.")
+    text(raw, what)
+    if any(len(part.encode()) > 255 for part in Path(raw).parts):
+        raise InvalidInput(f"{what} {shown(raw)} has a name longer than the OS allows (255 bytes).")
+    return Path(raw)
+
+
+def count(value: Any, what: str, *, low: int = 1, high: int = _MAX_COUNT) -> int:
+    """``value`` if it is a whole number from ``low`` to ``high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(
+            f"{what} must be a whole number from {low} to {high}, got {shown(value)}."
+        )
+    return value
+
+
+def file_names(names: Sequence[str], where: str) -> None:
+    """Refuse file names that are not valid UTF-8 on the disk (Python shows their bytes as
+    lone surrogates): no database or manifest can store them. One encode for all of them."""
+    try:
+        "\n".join(names).encode("utf-8")
+    except UnicodeEncodeError:
+        bad = next(n for n in names if not _encodes(n))
+        shown_name = bad.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InvalidInput(
+            f"{where} holds the file '{shown_name}', whose name is not valid UTF-8; loopml "
+            "stores names as text. Rename the file (e.g. with 'convmv'), or leave it out."
+        ) from None
+
+
+def _encodes(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
