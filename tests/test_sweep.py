@@ -32,6 +32,9 @@ SPECIAL = [
     "cache:/",
     "models:/m@",
     "ftp://host/x",
+    "postgresql://u:pw@[::1/db",
+    "postgresql://u@127.0.0.1:99999/db",
+    "sqlite:///",
     "../../etc/passwd",
     "/etc/passwd",
     "~",
@@ -90,6 +93,7 @@ def seeded(project: Path) -> Path:
 def _reading_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], Any]]:
     return [
         lambda: loopml.search_runs(value),
+        lambda: loopml.search_runs("", tracking_uri=value),
         lambda: loopml.search_runs("", experiment=value),
         lambda: loopml.search_runs("", order_by=value),
         lambda: loopml.search_runs("", max_results=value),

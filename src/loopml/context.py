@@ -181,6 +181,7 @@ class Context:
         project root); the configured one for None."""
         if uri is None:
             return self.metadata
+        _validate.text(uri, "tracking_uri")
         resolved = resolve_tracking_uri(uri, self.settings.project_root)
         with self._lock:  # opening may migrate: once, whichever thread comes first
             store = self._metadata.get(resolved)

@@ -62,7 +62,15 @@ def parse_database_url(uri: str) -> DatabaseURL:
         rest = text[len("sqlite:///") :].split("?", 1)[0]
         return DatabaseURL(text, "sqlite", None if rest in ("", ":memory:") else rest)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - parsed now, so a bad one is refused here
+        except ValueError as exc:
+            raise InvalidInput(
+                f"malformed PostgreSQL URL {redact(text)!r}: {exc}. Expected "
+                "'postgresql://user:password@host:port/database' (an IPv6 host in brackets, "
+                "'[::1]')."
+            ) from None
         return DatabaseURL(text, "postgresql", parts.path.lstrip("/") or None)
     raise InvalidInput(
         f"unsupported tracking URI {redact(text)!r}: expected 'sqlite:///path/to.db' "
