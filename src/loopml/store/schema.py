@@ -73,6 +73,7 @@ experiments = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", Double, nullable=False),
     Column("description", Text, nullable=True),
+    Column("deleted_at", Double, nullable=True),
 )
 
 runs = Table(
@@ -100,6 +101,7 @@ runs = Table(
     Column("params_json", Text, nullable=True),
     Column("tags_json", Text, nullable=True),
     Column("metrics_json", Text, nullable=True),
+    Column("deleted_at", Double, nullable=True),
     Index(None, "experiment_id", "start_time"),
     Index(None, "parent_id"),
     Index(None, "status"),
@@ -163,6 +165,7 @@ datasets = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", Double, nullable=False),
     Column("description", Text, nullable=True),
+    Column("deleted_at", Double, nullable=True),
 )
 
 dataset_versions = Table(
