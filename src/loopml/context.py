@@ -339,8 +339,9 @@ def reset() -> None:
 
 
 def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
-    """Remove stored objects that no dataset version, run, cache entry or (later) model
-    references; with ``dry_run`` (the default) only report them. Every object of a
+    """Remove for good the runs, experiments and datasets users deleted, then the stored
+    objects that no dataset version, run, cache entry or (later) model references; with
+    ``dry_run`` (the default) only report them. Every object of a
     dataset version, and of each version ``loopml.lock`` pins (a fresh clone's
     pulled data has no version recorded), is kept.
 
@@ -363,13 +364,17 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
     # what packages keep beyond references, asked through the URI registry by its path
     # (this row cannot import the packages above it)
     live_objects = load("loopml.lineage._registry:live_objects")
-    return collect_garbage(
+    purged = load("loopml.lineage._registry:purge_deleted")(ctx, dry_run)
+    report = collect_garbage(
         ctx.metadata,
         ctx.artifacts,
         dry_run=dry_run,
         grace_seconds=float(grace_seconds),
         live=lambda: live_objects(ctx),
+        ignore_owners=purged if dry_run else (),
     )
+    report.purged = purged
+    return report
 
 
 def upgrade_schema(tracking_uri: str | None = None) -> str:

@@ -18,6 +18,12 @@ object of the versions ``loopml.lock`` pins, which a fresh clone pulls
 without recording anything). ``loopml.gc`` asks every scheme through
 :func:`live_objects`.
 
+A scheme may name a ``purge(context, dry_run) -> list of URIs``: it removes
+for good the nodes a user deleted (soft-deleted runs, experiments, datasets)
+and the references they held, and returns their URIs (on a dry run, those it
+would remove, whose references gc then disregards). ``loopml.gc`` runs every
+purge before it collects objects, through :func:`purge_deleted`.
+
 To add a scheme (a model registry, deployments, monitors...): give its
 record and parser to :mod:`loopml.uri`, write its resolver and describer in
 its own package, and add one entry to :data:`SCHEMES`.
@@ -34,7 +40,16 @@ from loopml.context import Context
 from loopml.errors import InvalidInput
 from loopml.uri import scheme_of
 
-__all__ = ["SCHEMES", "Node", "Scheme", "describe", "live_objects", "parse", "resolve"]
+__all__ = [
+    "SCHEMES",
+    "Node",
+    "Scheme",
+    "describe",
+    "live_objects",
+    "parse",
+    "purge_deleted",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class Scheme:
     resolve: str
     describe: str
     live: str | None = None
+    purge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,3 +152,13 @@ def live_objects(ctx: Context) -> set[str]:
         if scheme.live is not None:
             live.update(load(scheme.live)(ctx))
     return live
+
+
+def purge_deleted(ctx: Context, dry_run: bool) -> list[str]:
+    """Remove for good what users deleted, scheme by scheme (for gc); returns the URIs
+    removed (or, with ``dry_run``, that would be)."""
+    purged: list[str] = []
+    for scheme in SCHEMES.values():
+        if scheme.purge is not None:
+            purged.extend(load(scheme.purge)(ctx, dry_run))
+    return purged

@@ -46,9 +46,15 @@ def release_refs(conn: Connection, owner: str, digests: Iterable[str]) -> None:
         conn.execute(f"DELETE FROM object_refs WHERE owner = ? AND digest {test}", (owner, param))
 
 
-def _referenced(store: MetadataStore) -> set[str]:
+def _referenced(store: MetadataStore, ignore: frozenset[str] = frozenset()) -> set[str]:
     with store.read() as conn:
-        return set(conn.column("SELECT DISTINCT digest FROM object_refs"))
+        if not ignore:
+            return set(conn.column("SELECT DISTINCT digest FROM object_refs"))
+        return {
+            d
+            for d, owner in conn.all("SELECT digest, owner FROM object_refs")
+            if owner not in ignore
+        }
 
 
 @dataclass
@@ -60,6 +66,9 @@ class GcReport:
     kept_bytes: int = 0
     young: int = 0
     removed: list[tuple[str, int]] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)
+    """URIs of deleted runs, experiments and datasets removed for good (or, on a dry
+    run, that would be)."""
 
     @property
     def removed_bytes(self) -> int:
@@ -73,6 +82,7 @@ def collect_garbage(
     dry_run: bool = True,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     live: Callable[[], Iterable[str]] | None = None,
+    ignore_owners: Iterable[str] = (),
 ) -> GcReport:
     """Remove (or with ``dry_run`` only list) objects that nothing references.
 
@@ -85,10 +95,13 @@ def collect_garbage(
     removed the references are read again, and each object is removed only
     if it is still older than the grace period (see
     :meth:`~loopml.store.artifacts.ArtifactStore.delete_if_stale`).
+
+    References held by ``ignore_owners`` do not count (a dry run's view of owners
+    that would be purged first).
     """
     report = GcReport(dry_run=dry_run)
     objects = list(artifacts.iter_objects())
-    refs = _referenced(meta)
+    refs = _referenced(meta, frozenset(ignore_owners))
     if live is not None:
         refs.update(live())
     cutoff = time.time() - grace_seconds
