@@ -95,3 +95,23 @@ def test_logging_a_file_that_cannot_be_read_is_a_one_line_error(
     with start_run("exp") as run, pytest.raises(InvalidInput, match="cannot log artifact") as info:
         run.log_artifact(secret)
     assert "Permission denied" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("target", ["folder", "nothing"])
+def test_a_link_to_a_folder_or_to_nothing_in_an_artifact_folder_is_refused(
+    project: Path, target: str
+) -> None:
+    (project / "plots").mkdir()
+    (project / "plots" / "roc.txt").write_text("roc")
+    (project / "elsewhere").mkdir()
+    (project / "elsewhere" / "secret.txt").write_text("s")
+    linked = project / "elsewhere" if target == "folder" else project / "gone"
+    os.symlink(linked, project / "plots" / "more")
+    with start_run("exp") as run:
+        with pytest.raises(InvalidInput, match=r"more.*is a link to"):
+            run.log_artifact(project / "plots")
+        # a link to a file is followed
+        os.unlink(project / "plots" / "more")
+        os.symlink(project / "elsewhere" / "secret.txt", project / "plots" / "s.txt")
+        entries = run.log_artifact(project / "plots")
+    assert sorted(e.path for e in entries) == ["plots/roc.txt", "plots/s.txt"]

@@ -72,7 +72,7 @@ def log_path(
     prefix = clean_path(artifact_path) + "/" if artifact_path else ""
     name = src.resolve().name
     if src.is_dir():
-        files = sorted(p for p in src.rglob("*") if p.is_file())
+        files = sorted(_files_under(src))
         pairs = [(f, prefix + name + "/" + f.relative_to(src).as_posix()) for f in files]
     else:
         pairs = [(src, prefix + name)]
@@ -95,6 +95,24 @@ def log_path(
             entries.append(ArtifactEntry(run_id, dest, info.digest, info.size))
     _repository.log_artifacts(store, run_id, entries)
     return entries
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``; links to files are followed, while a link to a folder or
+    to nothing is refused, naming it (never skipped without a word)."""
+    files = []
+    for p in folder.rglob("*"):
+        if p.is_symlink() and not p.is_file():
+            target = os.readlink(p)
+            what = "a folder" if p.is_dir() else "nothing that exists"
+            raise InvalidInput(
+                f"cannot log artifact {str(p)!r}: it is a link to {what} ({target}). loopml "
+                "does not follow links to folders inside an artifact folder; log the linked "
+                "folder by itself, or replace the link with a copy."
+            )
+        if p.is_file():
+            files.append(p)
+    return files
 
 
 def log_bytes(
