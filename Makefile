@@ -34,7 +34,7 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) data add data/digits.csv --name digits
 	cd $(DEMO) && $(LOOPML) run
 	cd $(DEMO) && $(LOOPML) run
-	cd $(DEMO) && $(LOOPML) tune -n 6
+	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour
 
 test: $(VENV)/.installed-dev
