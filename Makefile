@@ -36,6 +36,7 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) run
 	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour
+	@echo "loopml is installed in $(VENV): 'source $(VENV)/bin/activate' puts it on PATH, or run $(LOOPML)"
 
 test: $(VENV)/.installed-dev
 	@eval "$$($(PY) scripts/test_env.py)"; $(PY) -m pytest $(PYTEST_ARGS)
