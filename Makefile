@@ -34,8 +34,9 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) data add data/digits.csv --name digits
 	cd $(DEMO) && $(LOOPML) run
 	cd $(DEMO) && $(LOOPML) run
-	cd $(DEMO) && $(LOOPML) tune -n 6
+	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour
+	@echo "loopml is installed in $(VENV): 'source $(VENV)/bin/activate' puts it on PATH, or run $(LOOPML)"
 
 test: $(VENV)/.installed-dev
 	@eval "$$($(PY) scripts/test_env.py)"; $(PY) -m pytest $(PYTEST_ARGS)

@@ -106,7 +106,7 @@ def test_quickstart_tunes_and_writes_the_best_params(quickstart: Path) -> None:
         quickstart,
         "loopml",
         "tune",
-        "-n",
+        "--n-trials",
         "2",
         "--executor",
         "local",

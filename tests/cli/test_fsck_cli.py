@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import loopml
+import loopml.context
 from loopml.cli import app
 from loopml.store.artifacts import LocalArtifactStore
 
@@ -55,3 +57,23 @@ def test_fsck_repair_from_a_remote_reports_what_it_repaired(project: Path, tmp_p
     assert "1 repaired, 0 left" in result.output
     again = runner.invoke(app, ["fsck", "--remote", str(remote)])
     assert "every object is sound" in again.output
+
+
+def test_fsck_checks_the_stores_named_on_the_command_line(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = _corrupt_one(project)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loopml.context.reset()
+    stores = [
+        "--tracking-uri",
+        f"sqlite:///{project / '.loopml' / 'loopml.db'}",
+        "--artifact-uri",
+        str(project / ".loopml" / "artifacts"),
+    ]
+    result = runner.invoke(app, ["fsck", *stores])
+    assert result.exit_code == 1
+    assert digest[:16] in result.output and str(project / ".loopml" / "artifacts") in result.output
+    assert not (elsewhere / ".loopml").exists()

@@ -5,6 +5,11 @@ runs (or ``--help`` lists it), and imports the SDK inside its commands, so
 ``loopml --help`` and every command start fast. A
 :class:`~loopml.errors.LoopmlError` reaches the user as one message without
 a traceback; ``LOOPML_DEBUG=1`` shows the traceback too.
+
+Every command's help is made plain here, once it is built (:func:`_plain_help`):
+an option that takes a value shows a word in capitals (``--limit N``, ``--to
+PATH``), a flag shows nothing, an argument reads ``URI`` or ``[PATH]`` (never
+Typer's ``<str>`` or ``{uri}``). The conventions: docs/cli-conventions.md.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from loopml.cli._output import err_console
 
@@ -34,6 +39,108 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("loopml.cli.runs", "app"),
     "db": ("loopml.cli.db", "app"),
 }
+
+# the word an option's value shows in help when the option sets none, by long name
+_METAVARS = {
+    "artifact-uri": "URL",
+    "columns": "COLS",
+    "depth": "N",
+    "dir": "PATH",
+    "direction": "DIRECTION",
+    "experiment": "NAME",
+    "format": "FORMAT",
+    "limit": "N",
+    "message": "TEXT",
+    "metric": "NAME",
+    "n-trials": "N",
+    "name": "NAME",
+    "order-by": "KEY",
+    "param": "KEY=VALUE",
+    "remote": "URL",
+    "study": "NAME",
+    "timeout": "SECONDS",
+    "to": "PATH",
+    "tracking-uri": "URL",
+    "write-best": "PATH",
+}
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown as ``URI`` / ``[PATH]`` / ``[NAME]...``, with no type label."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        word = self.display_name_raw.removesuffix("...")
+        shown = word if self.required else f"[{word}]"
+        return f"{shown}..." if self.nargs != 1 else shown
+
+
+class _PlainOption(TyperOption):
+    """An option whose range reads ``at least 1`` instead of ``x>=1``."""
+
+    def _get_number_range_help_str(self) -> str | None:
+        low, high = self.min, self.max
+        if self.count or (low is None and high is None):
+            return None
+        if high is None:
+            return f"at least {low}"
+        if low is None:
+            return f"at most {high}"
+        return f"{low} to {high}"
+
+
+def _option_metavar(option: TyperOption) -> str:
+    longs = [o for o in option.opts if o.startswith("--")]
+    name = (longs[0] if longs else option.opts[0]).lstrip("-")
+    if name in _METAVARS:
+        return _METAVARS[name]
+    desc = option.type_descriptor
+    if desc.is_choice and desc.choices:
+        return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+    if desc.is_path:
+        return "PATH"
+    annotation = desc.annotation
+    if annotation is int:
+        return "N"
+    if annotation is float:
+        return "NUMBER"
+    return name.upper().replace("-", "_")
+
+
+def _argument_metavar(argument: TyperArgument) -> str:
+    word = (argument.name or "value").upper()
+    if argument.nargs != 1:
+        if word.endswith("S") and len(word) > 3:
+            word = word[:-1]
+        word += "..."
+    return word
+
+
+def _plain_help(command: Any) -> None:
+    """Give ``command`` (and its subcommands) plain help: see the module docstring."""
+    from typer._click import Context
+
+    params = list(command.params)
+    if getattr(command, "add_help_option", False):
+        helper = command.get_help_option(Context(command))
+        if helper is not None:
+            params.append(helper)
+    for param in params:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = _argument_metavar(param)
+            param.__class__ = _PlainArgument
+        elif isinstance(param, TyperOption):
+            if param.is_flag or param.count:
+                param.metavar = ""
+            elif param.metavar is None:
+                param.metavar = _option_metavar(param)
+            param.__class__ = _PlainOption
+    if not isinstance(command, _LazyGroup):  # the root's commands get it as they load
+        for sub in getattr(command, "commands", {}).values():
+            _plain_help(sub)
 
 
 class _LazyCommands(MutableMapping[str, Any]):
@@ -67,6 +174,7 @@ class _LazyGroup(TyperGroup):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.commands = _LazyCommands(self.commands)
+        _plain_help(self)
 
 
 def _load(name: str) -> Any:
@@ -79,6 +187,7 @@ def _load(name: str) -> Any:
         single.command(name)(found)
         command = typer.main.get_command(single)
     command.name = name
+    _plain_help(command)
     return command
 
 
@@ -92,8 +201,28 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("loopml")
+        except PackageNotFoundError:
+            from loopml import __version__ as number
+        typer.echo(f"loopml {number}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print loopml's version and exit.",
+        is_eager=True,
+        callback=_show_version,
+    ),
+) -> None:
     _notes_on_one_line()
 
 

@@ -14,8 +14,6 @@ from typing import Any
 
 import typer
 
-from loopml.cli._table import Format
-
 
 def experiment(help: str = "The experiment.") -> Any:
     return typer.Option(None, "--experiment", "-e", metavar="NAME", help=help, show_default=False)
@@ -48,6 +46,8 @@ def limit(default: int = 50, help: str = "Show at most this many rows.") -> Any:
 
 
 def output_format() -> Any:
+    from loopml.cli._table import Format  # here: commands without a table skip its import
+
     return typer.Option(
         Format.table,
         "--format",

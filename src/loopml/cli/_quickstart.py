@@ -8,11 +8,28 @@ ranks them with ``search_runs`` and prints the lineage of the data.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from loopml.cli._output import console
+from loopml.cli._table import Column, emit, fmt_number
+
+_TOP = 3  # runs the Compare table shows
+
+COMPARE_COLUMNS = [
+    Column("name", header="run", required=True),
+    Column("params.model", header="model", max_width=20),
+    Column("metrics.f1", header="f1", kind="number", required=True),
+    Column("metrics.roc_auc", header="roc_auc", kind="number"),
+    Column("metrics.accuracy", header="accuracy", kind="number"),
+    Column("id", kind="id"),
+]
 
 MODELS: list[tuple[str, str, dict[str, float]]] = [
     ("logreg-C0.1", "logistic_regression", {"C": 0.1}),
@@ -98,33 +115,57 @@ def run_quickstart(directory: Path) -> None:
                 }
             )
             loopml.set_tag("stage", "quickstart")
-        console.print(f"run {run.name:<15} f1={run.metrics['f1']:.4f}  ({run.id[:8]})")
+        console.print(
+            f"run {run.name:<15} f1={fmt_number(run.metrics['f1'])}  ({run.id[:8]})",
+            highlight=False,
+        )
 
     console.rule("[bold]3. Compare")
-    best = loopml.search_runs(
-        "metrics.f1 > 0.9 and tags.stage = 'quickstart'",
-        experiment="quickstart",
-        order_by=["metrics.f1 DESC"],
-        max_results=3,
+    wanted = "metrics.f1 > 0.9 and tags.stage = 'quickstart'"
+    matching = loopml.search_runs(wanted, experiment="quickstart", order_by=["metrics.f1 DESC"])
+    best = matching[:_TOP]
+    emit(
+        [
+            {
+                "name": r.name,
+                "params.model": r.params.get("model"),
+                "metrics.f1": r.metrics.get("f1"),
+                "metrics.roc_auc": r.metrics.get("roc_auc"),
+                "metrics.accuracy": r.metrics.get("accuracy"),
+                "id": r.id,
+            }
+            for r in best
+        ],
+        COMPARE_COLUMNS,
+        empty="No run reached f1 > 0.9.",
+        footer=f"the top {len(best)} of {len(matching)} runs with f1 > 0.9, best first",
     )
-    from rich.table import Table
-
-    table = Table("run", "model", "f1", "roc_auc", "accuracy")
-    for r in best:
-        table.add_row(
-            r.name,
-            r.params.get("model", ""),
-            f"{r.metrics['f1']:.4f}",
-            f"{r.metrics['roc_auc']:.4f}",
-            f"{r.metrics['accuracy']:.4f}",
-        )
-    console.print(table)
 
     console.rule("[bold]4. Lineage")
     from loopml.cli.lineage import lineage
 
-    lineage(ds.uri, depth=3)
+    lineage(ds.uri, depth=3, tracking_uri=None, artifact_uri=None)
+    cli = loopml_command()
     console.print(
-        f"\nDone in {time.perf_counter() - started:.1f} s. Project: {directory}\n"
-        f"Try: cd {directory} && loopml runs list && loopml data show breast-cancer"
+        f"\nDone in {time.perf_counter() - started:.1f} s. Project: {directory}\nTry:",
+        highlight=False,
     )
+    for hint in (
+        f"cd {shlex.quote(str(directory))}",
+        f"{cli} runs list -e quickstart",
+        f"{cli} data show breast-cancer",
+    ):
+        console.print(f"  {escape(hint)}", highlight=False, soft_wrap=True)
+
+
+def loopml_command() -> str:
+    """How to start this loopml from a new shell, as the user would type it: ``loopml``
+    when that is on PATH (and is this one), else the path of this interpreter's
+    ``loopml`` script, else ``python -m loopml`` with this interpreter."""
+    script = Path(sys.executable).parent / "loopml"
+    found = shutil.which("loopml")
+    if found and (not script.exists() or Path(found).resolve() == script.resolve()):
+        return "loopml"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m loopml"

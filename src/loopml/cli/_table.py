@@ -42,6 +42,7 @@ __all__ = [
 
 _GAP = 2  # spaces between columns
 _ELLIPSIS = "…"
+_ID_WIDTH = 8  # characters of an id shown in a table: unique enough to type back
 
 
 class Format(str, enum.Enum):
@@ -58,7 +59,8 @@ class Column:
     show its values.
 
     Kinds: ``text``, ``number``, ``age`` (a time shown as ``5m ago``), ``time`` (a local
-    date and time), ``duration`` (seconds), ``bytes``, ``status`` (coloured).
+    date and time), ``duration`` (seconds), ``bytes``, ``status`` (coloured), ``id`` (a
+    run id or digest: its first 8 characters in the table, whole in JSON and CSV).
     ``max_width`` caps a text column in the table (the rest ends in ``…``);
     ``required`` columns are shown even when the terminal is narrow.
     """
@@ -152,6 +154,8 @@ def _cell(column: Column, value: Any) -> str:
         return fmt_duration(value)
     if kind == "bytes":
         return fmt_bytes(value)
+    if kind == "id":
+        return str(value)[:_ID_WIDTH]
     if isinstance(value, float):
         return fmt_number(value)
     if isinstance(value, (dict, list)):
@@ -297,7 +301,7 @@ def _print_table(
         """The narrowest a column may get: numbers and short values whole, text down to
         its header or 8 characters, whichever is wider."""
         full = natural(column)
-        if column.numeric or column.kind in ("age", "time", "status"):
+        if column.numeric or column.kind in ("age", "time", "status", "id"):
             return full
         return min(full, max(cell_len(column.title), 8))
 
@@ -362,7 +366,7 @@ def _print_table(
     if footer:
         notes.append(footer)
     for note in notes:
-        console.print(f"[dim]({escape(note)})[/]", highlight=False, soft_wrap=True)
+        console.print(f"[dim]({escape(note)})[/]", highlight=False)  # wrapped between words
 
 
 def _clip(text: str, width: int) -> str:

@@ -8,7 +8,9 @@ import typer
 
 
 def demo(
-    directory: Path = typer.Option(Path(".demo"), "--dir", help="Scratch project folder."),
+    directory: Path = typer.Option(
+        Path(".demo"), "--dir", metavar="PATH", help="Scratch project folder (made if missing)."
+    ),
 ) -> None:
     """Version a real dataset, track a few training runs on it and print the lineage."""
     from loopml.cli._quickstart import run_quickstart

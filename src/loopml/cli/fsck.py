@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from loopml.cli import _options
 from loopml.cli._output import console, err_console, fmt_bytes
 
 _SHOWN = 20
@@ -13,17 +14,21 @@ def fsck(
     remote: str = typer.Option(
         None,
         "--remote",
+        metavar="URL",
         help="Also check the objects of this data remote (a folder or e.g. s3://bucket/prefix).",
     ),
     repair: bool = typer.Option(
         False, "--repair", help="Replace each corrupt object with a sound copy from the other side."
     ),
+    tracking_uri: str | None = _options.tracking_uri(),
+    artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
     """Check every object of the store (and of the remote with --remote) against its hash.
 
     With --repair, a corrupt object is replaced from whichever side holds it
     sound. Exits with status 1 while a corrupt object is left.
     """
+    _options.use_stores(tracking_uri, artifact_uri)
     from rich.markup import escape
 
     from loopml.data import fsck as check

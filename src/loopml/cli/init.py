@@ -41,7 +41,9 @@ TEMPLATE = """\
 
 
 def init(
-    path: Path = typer.Argument(Path("."), help="Project folder (default: here)."),
+    path: Path = typer.Argument(
+        Path("."), metavar="PATH", help="Project folder (default: here).", show_default=False
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing loopml.toml."),
 ) -> None:
     """Write a commented loopml.toml and a git-ignored .loopml/ folder."""

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import typer
 
+from loopml.cli import _options
 from loopml.cli._output import console
 
 
 def lineage(
-    uri: str = typer.Argument(..., help="data:/name@version, runs:/<id>, models:/name/version"),
-    depth: int = typer.Option(10, "--depth", min=1, help="How many edges to follow each way."),
+    uri: str = typer.Argument(
+        ..., metavar="URI", help="data:/NAME@VERSION, runs:/ID, models:/NAME/VERSION ..."
+    ),
+    depth: int = typer.Option(
+        10, "--depth", metavar="N", min=1, help="How many edges to follow each way."
+    ),
+    tracking_uri: str | None = _options.tracking_uri(),
+    artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Print the lineage tree of URI: upstream (what made it) and downstream (what it made)."""
+    """Print the lineage tree of URI: upstream (what made it) and downstream (what it made).
+
+    A direction with nothing in it is left out.
+    """
+    _options.use_stores(tracking_uri, artifact_uri)
     from rich.markup import escape
     from rich.tree import Tree
 
@@ -25,11 +36,21 @@ def lineage(
 
     def build(tree: Tree, node: LineageNode) -> None:
         for child in node.children:
-            build(tree.add(f"[dim]{child.relation}[/] {name(child.uri)}"), child)
+            build(tree.add(f"[dim]{escape(child.relation or '')}[/] {name(child.uri)}"), child)
 
-    up = Tree(f"[bold]{name(result.uri)}[/] [dim]← upstream (what it came from)[/]")
-    build(up, result.upstream)
-    down = Tree(f"[bold]{name(result.uri)}[/] [dim]→ downstream (what came from it)[/]")
-    build(down, result.downstream)
-    console.print(up)
-    console.print(down)
+    shown = False
+    for root, arrow in (
+        (result.upstream, "← upstream (what it came from)"),
+        (result.downstream, "→ downstream (what came from it)"),
+    ):
+        if not root.children:
+            continue
+        tree = Tree(f"[bold]{name(result.uri)}[/] [dim]{arrow}[/]")
+        build(tree, root)
+        console.print(tree)
+        shown = True
+    if not shown:
+        console.print(
+            f"[bold]{name(result.uri)}[/] [dim]: nothing upstream or downstream yet[/]",
+            highlight=False,
+        )

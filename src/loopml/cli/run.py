@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from loopml.cli import _options
 from loopml.cli._output import console, fmt_duration
 
 if TYPE_CHECKING:
@@ -28,11 +29,15 @@ _STYLES = {
 def run(
     pipeline: str = typer.Argument(
         None,
+        metavar="PIPELINE",
         help="The pipeline as module:function (default: \\[pipeline] entry in loopml.toml).",
         show_default=False,
     ),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="Override a parameter: -p max_depth=6, -p model.lr=0.1."
+    param: list[str] = _options.param(
+        "Override a parameter, KEY=VALUE: -p max_depth=6 -p model.lr=0.1."
+    ),
+    experiment: str = _options.experiment(
+        "The experiment the pipeline run goes in (default: Default)."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step; ignore the cache."),
     explain: bool = typer.Option(
@@ -44,13 +49,16 @@ def run(
     executor: str = typer.Option(
         None,
         "--executor",
-        "-e",
+        metavar="EXECUTOR",
         help="Where steps run: local (this process), ray (a local Ray, or RAY_ADDRESS), "
         "or a Ray address such as ray://head:10001. Default: \\[pipeline] executor, else local.",
         show_default=False,
     ),
+    tracking_uri: str | None = _options.tracking_uri(),
+    artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
     """Run a pipeline: each step runs in this process (or on Ray), or comes from the cache."""
+    _options.use_stores(tracking_uri, artifact_uri)
     from loopml.pipelines import PipelineFailed, load_pipeline
 
     pipe = load_pipeline(pipeline)
@@ -60,6 +68,7 @@ def run(
             result = pipe.run(
                 overrides=list(param),
                 cache=not no_cache,
+                experiment=experiment,
                 on_event=view.update,
                 executor=executor,
             )
@@ -75,7 +84,6 @@ def run(
         f"[green]{result.status}[/] pipeline {result.name!r} run {result.id}: "
         f"{len(result.steps)} steps, {cached} from the cache",
         highlight=False,
-        soft_wrap=True,
     )
 
 

@@ -6,73 +6,106 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from loopml.cli._output import console, fmt_duration
+from loopml.cli import _options
+from loopml.cli._output import console, err_console
+from loopml.cli._table import Column, Format, emit, fmt_number
 
 if TYPE_CHECKING:
     from loopml.pipelines import Study, Trial
+
+_TOP = 5
 
 
 def tune(
     pipeline: str = typer.Argument(
         None,
+        metavar="PIPELINE",
         help="The pipeline as module:function (default: \\[pipeline] entry in loopml.toml).",
         show_default=False,
     ),
     n_trials: int = typer.Option(
         None,
         "--n-trials",
-        "-n",
+        metavar="N",
+        min=1,
         help="Trials to run (default: \\[tune] n_trials, else 20).",
         show_default=False,
     ),
     metric: str = typer.Option(
         None,
         "--metric",
-        "-m",
+        metavar="NAME",
         help="The metric a step logs (default: \\[tune] metric).",
         show_default=False,
     ),
     direction: str = typer.Option(
         None,
         "--direction",
-        "-d",
-        help="maximize or minimize (default: \\[tune] direction).",
+        metavar="DIRECTION",
+        help="maximize or minimize (default: \\[tune] direction, else maximize).",
         show_default=False,
     ),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="Fix a parameter for every trial: -p dataset=data:/iris@2."
+    param: list[str] = _options.param(
+        "Fix a parameter for every trial, KEY=VALUE: -p dataset=data:/iris@2."
+    ),
+    experiment: str = _options.experiment(
+        "The experiment the tuning run and its trials go in (default: Default)."
     ),
     executor: str = typer.Option(
         None,
         "--executor",
-        "-e",
+        metavar="EXECUTOR",
         help="local (one trial at a time) or ray / a Ray address (trials side by side).",
         show_default=False,
     ),
     study: str = typer.Option(
-        None, "--study", help="Study name; an existing study is continued.", show_default=False
+        None,
+        "--study",
+        metavar="NAME",
+        help="Study name; an existing study is continued.",
+        show_default=False,
     ),
     sampler: str = typer.Option(
-        None, "--sampler", help="tpe (default) or random.", show_default=False
+        None, "--sampler", metavar="SAMPLER", help="tpe (default) or random.", show_default=False
     ),
     pruner: str = typer.Option(
         None,
         "--pruner",
+        metavar="PRUNER",
         help="median (default: stop trials whose intermediate values fall behind) or none.",
         show_default=False,
     ),
-    seed: int = typer.Option(None, "--seed", help="Seed of the sampler.", show_default=False),
+    seed: int = typer.Option(
+        None, "--seed", metavar="N", help="Seed of the sampler.", show_default=False
+    ),
     timeout: float = typer.Option(
-        None, "--timeout", help="Start no new trial after this many seconds.", show_default=False
+        None,
+        "--timeout",
+        metavar="SECONDS",
+        help="Start no new trial after this many seconds.",
+        show_default=False,
     ),
     write_best: str = typer.Option(
         None,
         "--write-best",
+        metavar="PATH",
         help="Merge the best trial's parameters into this YAML file (e.g. params.yaml).",
         show_default=False,
     ),
+    top: int = typer.Option(
+        _TOP, "--top", metavar="N", min=1, help="Trials the final table shows, best first."
+    ),
+    fmt: Format = _options.output_format(),
+    columns: str = _options.columns(),
+    tracking_uri: str | None = _options.tracking_uri(),
+    artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Tune a pipeline's parameters over the search space in \\[tune.space] of loopml.toml."""
+    """Tune a pipeline's parameters over the search space in \\[tune.space] of loopml.toml.
+
+    The progress bar goes to stderr; the final table of trials (best first) to
+    stdout, or every trial with --format json or csv.
+    """
+    _options.use_stores(tracking_uri, artifact_uri)
     from loopml.pipelines import load_pipeline
     from loopml.pipelines import tune as run_tuning
 
@@ -91,16 +124,19 @@ def tune(
             seed=seed,
             overrides=param,
             timeout=timeout,
+            experiment=experiment,
             on_trial=progress.update,
             on_start=progress.start,
         )
-    _summary(result)
+    # with json or csv, stdout holds the data alone; what people read goes to stderr
+    say = console if fmt is Format.table else err_console
+    _summary(result, fmt=fmt, columns_arg=columns, top=top, say=say)
     if write_best:
         path = result.write_best(write_best)
-        console.print(f"wrote the best parameters to {path}", highlight=False, soft_wrap=True)
+        say.print(f"wrote the best parameters to {path}", highlight=False, soft_wrap=True)
         fixed = result.params_set_in_config()
         if fixed:
-            console.print(
+            say.print(
                 f"[yellow]note:[/] [params] in loopml.toml also sets {', '.join(fixed)}, and it "
                 f"wins over {path.name}; remove them there for the next run to use these.",
                 highlight=False,
@@ -108,46 +144,99 @@ def tune(
             )
 
 
-def _summary(study: Study) -> None:
-    from rich.table import Table
+def trial_columns(study: Study) -> list[Column]:
+    """The columns of the trials table, most important first: trial, the metric, the
+    tuned parameters, then the run, time and state."""
+    return [
+        Column("trial", kind="number", required=True),
+        Column("value", header=study.metric, kind="number", required=True),
+        *(
+            Column(f"params.{key}", header=header, kind=_kind(study, key))
+            for key, header in short_names(list(study.space)).items()
+        ),
+        Column("run", kind="id"),
+        Column("duration", header="time", kind="duration"),
+        Column("state", kind="status"),
+    ]
 
-    states = {s: sum(t.state == s for t in study.trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    best = study.best_trial
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Each dotted key's shortest ending that no other key shares: ``model.max_depth`` is
+    ``max_depth`` unless another key also ends in ``max_depth``."""
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        for size in range(1, len(parts) + 1):
+            tail = ".".join(parts[-size:])
+            if not any(o != key and (o == tail or o.endswith("." + tail)) for o in keys):
+                break
+        out[key] = tail
+    return out
+
+
+def _kind(study: Study, key: str) -> str:
+    values = [t.params.get(key) for t in study.trials if t.params.get(key) is not None]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return "number" if numeric else "text"
+
+
+def trial_rows(study: Study) -> list[dict[str, Any]]:
+    """Every trial of ``study`` as a row of raw values, best first: the completed trials
+    by value, then the others by number."""
     reverse = study.direction == "maximize"
     done = sorted(
         (t for t in study.trials if t.state == "COMPLETE" and t.value is not None),
         key=lambda t: t.value if t.value is not None else 0.0,
         reverse=reverse,
     )
-    table = Table(box=None, header_style="bold", title=f"top trials of study {study.name}")
-    table.add_column("trial", justify="right")
-    table.add_column(study.metric, justify="right")
-    for key in study.space:
-        table.add_column(key)
-    table.add_column("run")
-    table.add_column("time", justify="right")
-    for t in done[:5]:
-        table.add_row(
-            str(t.number),
-            f"{t.value:.6g}" if t.value is not None else "-",
-            *[_text(t.params.get(k)) for k in study.space],
-            (t.run_id or "")[:12],
-            fmt_duration(t.duration),
-        )
-    console.print(table)
-    console.print(
-        f"[green]best[/] trial {best.number}: {study.metric} = {best.value:.6g} "
-        f"({study.direction}) — {states['COMPLETE']} complete, {states['PRUNED']} pruned, "
-        f"{states['FAIL']} failed; tuning run {study.run_id}",
-        highlight=False,
-        soft_wrap=True,
+    rest = sorted((t for t in study.trials if t not in done), key=lambda t: t.number)
+    return [
+        {
+            "trial": t.number,
+            "value": t.value,
+            **{f"params.{key}": t.params.get(key) for key in study.space},
+            "run": t.run_id,
+            "duration": t.duration,
+            "state": str(t.state.value),
+        }
+        for t in (*done, *rest)
+    ]
+
+
+def _summary(study: Study, *, fmt: Format, columns_arg: str | None, top: int, say: Any) -> None:
+    states = {s: sum(t.state == s for t in study.trials) for s in ("COMPLETE", "PRUNED", "FAIL")}
+    rows = trial_rows(study)
+    footer = None
+    if fmt is Format.table:
+        done = states["COMPLETE"]
+        shown = rows[: min(top, done)]
+        if done > len(shown):
+            footer = f"the best {len(shown)} of {done} complete trials; --top N shows more"
+        rows = shown
+    emit(
+        rows,
+        trial_columns(study),
+        fmt=fmt,
+        columns_arg=columns_arg,
+        empty="No trial completed.",
+        footer=footer,
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    try:
+        best = study.best_trial
+    except Exception:
+        best = None
+    tally = (
+        f"{states['COMPLETE']} complete, {states['PRUNED']} pruned, {states['FAIL']} failed; "
+        f"tuning run {study.run_id}"
+    )
+    if best is None:
+        say.print(tally, highlight=False, soft_wrap=True)
+        return
+    say.print(
+        f"[green]best[/] trial {best.number}: {study.metric} = {fmt_number(best.value)} "
+        f"({study.direction}) — {tally}",
+        highlight=False,
+    )
 
 
 class _Progress:
@@ -171,7 +260,7 @@ class _Progress:
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
-            console=console,
+            console=err_console,
             transient=False,
         )
         self.task: Any = None
@@ -200,5 +289,5 @@ class _Progress:
         except Exception:
             return
         self.progress.update(
-            self.task, best=f"best {study.metric} {best.value:.4g} (trial {best.number})"
+            self.task, best=f"best {study.metric} {fmt_number(best.value)} (trial {best.number})"
         )
