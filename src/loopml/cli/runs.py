@@ -250,7 +250,7 @@ def compare(
     if len(run_ids) < 2:
         raise InvalidInput(f"compare needs at least two runs, got {len(run_ids)}.")
     runs = [get_run(r) for r in run_ids]
-    cols = [Column("key", header="", required=True, max_width=28)]
+    cols = [Column("key", header="", required=True, max_width=40)]
     cols += [Column(r.id, header=r.id[:8], required=i < 2) for i, r in enumerate(runs)]
     rows: list[dict[str, Any]] = []
 
