@@ -61,8 +61,7 @@ def download(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Copy a run's artifacts into DIR: verified against their hashes, read-only; a
-    different file already there is refused unless --overwrite."""
+    """Copy a run's artifacts into DIR as verified read-only files."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.tracking import download_artifacts
 

@@ -72,8 +72,7 @@ def delete(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Delete an experiment and hide its runs: 'loopml experiments restore' brings them
-    back, 'loopml gc --force' removes them for good."""
+    """Delete an experiment and hide its runs (until 'loopml gc --force')."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.tracking import delete_experiment
 

@@ -65,11 +65,7 @@ def list_runs(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """List runs, newest first: top-level runs (a pipeline, not its steps) unless --all.
-
-    The table shows the metrics and params the filter and sort keys name, then those
-    that differ most between the runs listed.
-    """
+    """List runs, newest first: top-level runs (not pipeline steps) unless --all."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.tracking import mentioned_keys, search_runs
 
@@ -241,8 +237,7 @@ def compare(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Show params and metrics of runs side by side: one row per key, one column per run
-    (only what differs, unless --all)."""
+    """Show params and metrics of runs side by side (what differs, unless --all)."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.errors import InvalidInput
     from loopml.tracking import get_run
@@ -283,8 +278,7 @@ def delete(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Delete runs and their child runs: hidden until 'loopml runs restore', removed for
-    good by 'loopml gc --force'."""
+    """Delete runs and their child runs (until 'loopml gc --force'; see restore)."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.tracking import delete_run, get_run
 
@@ -324,8 +318,7 @@ def metrics(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """A metric's history (step, value, time): a sparkline, min / max / last and the last
-    values as a table, or every value as --format json or csv."""
+    """A metric's history: a sparkline, min / max / last and the last values."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.errors import NotFound
     from loopml.tracking import get_metric_history, get_run

@@ -82,6 +82,8 @@ def encode(value: Any, what: str = "param") -> str:
             text = orjson.dumps(plain, option=orjson.OPT_SORT_KEYS).decode()
         except (TypeError, orjson.JSONEncodeError):  # NaN inside a list, big ints
             text = json.dumps(plain, sort_keys=True, ensure_ascii=False, default=str)
+    if "\\u0000" in text:  # JSON can hold it, PostgreSQL's text cannot: refused alike
+        check_text(text.replace("\\u0000", "\x00"), what)
     return check_text(text, what)
 
 
