@@ -361,10 +361,10 @@ def set_runs_deleted(store: MetadataStore, root: str, when: float | None) -> int
         if when is None:
             sql = f"{_TREE}UPDATE runs SET deleted_at = NULL WHERE id IN (SELECT id FROM tree) "
             sql += "AND deleted_at IS NOT NULL"
-            return conn.execute(sql, (root,)).rowcount
+            return int(conn.execute(sql, (root,)).rowcount)
         sql = f"{_TREE}UPDATE runs SET deleted_at = ? WHERE id IN (SELECT id FROM tree) "
         sql += "AND deleted_at IS NULL"
-        return conn.execute(sql, (root, when)).rowcount
+        return int(conn.execute(sql, (root, when)).rowcount)
 
     return write(store, tx)
 
