@@ -93,6 +93,13 @@ class Client(Context):
     list_artifacts = _verb(tracking.list_artifacts)
     get_artifact = _verb(tracking.get_artifact)
     download_artifact = _verb(tracking.download_artifact)
+    download_artifacts = _verb(tracking.download_artifacts)
+    delete_run = _verb(tracking.delete_run)
+    restore_run = _verb(tracking.restore_run)
+    list_experiments = _verb(tracking.list_experiments)
+    rename_experiment = _verb(tracking.rename_experiment)
+    delete_experiment = _verb(tracking.delete_experiment)
+    restore_experiment = _verb(tracking.restore_experiment)
     get_git_diff = _verb(tracking.get_git_diff)
     flush = _verb(tracking.flush)
     # data

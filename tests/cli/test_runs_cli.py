@@ -38,20 +38,31 @@ def test_list_shows_runs_with_metric_and_param_columns(
     two_runs: tuple[Run, Run], wide: CliRunner
 ) -> None:
     a, _ = two_runs
-    result = wide.invoke(app, ["runs", "list", "--experiment", "iris"])
+    result = wide.invoke(app, ["runs", "list", "--experiment", "iris", "--all"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = lines[0].split()
-    assert header[:6] == ["id", "name", "experiment", "status", "start", "duration"]
-    assert {"f1", "loss", "model", "depth"} <= set(header)
+    assert header[:5] == ["id", "name", "status", "started", "duration"]
+    assert {"f1", "loss", "model", "depth", "experiment"} <= set(header)
     assert [line.split()[1] for line in lines[1:4]] == ["rf-shallow", "fold-0", "rf-deep"]
     assert a.id[:8] in result.output and "FINISHED" in result.output and "0.91" in result.output
+    top = wide.invoke(app, ["runs", "list", "--experiment", "iris"])
+    assert "fold-0" not in top.output and "rf-deep" in top.output  # child runs need --all
 
 
 def test_list_filters_orders_and_limits(two_runs: tuple[Run, Run], wide: CliRunner) -> None:
     result = wide.invoke(
         app,
-        ["runs", "list", "-f", "params.model = 'rf'", "--order-by", "metrics.f1 ASC", "-n", "1"],
+        [
+            "runs",
+            "list",
+            "--filter",
+            "params.model = 'rf'",
+            "--order-by",
+            "metrics.f1",
+            "--limit",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "rf-" in line]
@@ -140,7 +151,7 @@ def test_errors_are_one_line_messages_without_traceback(
     for argv, expected in (
         (["runs", "show", "abc"], "malformed run id 'abc'"),
         (["runs", "show", "0123456789"], "no run with id"),
-        (["runs", "list", "-f", "metrics.f1 >"], "invalid filter"),
+        (["runs", "list", "--filter", "metrics.f1 >"], "invalid filter"),
         (["runs", "list", "-e", "nope"], "no experiment named 'nope'"),
     ):
         with pytest.raises(SystemExit) as info:

@@ -96,7 +96,7 @@ def test_params_come_from_defaults_files_and_overrides(project: Path) -> None:
 
     run = p.run(overrides=["model.kind=b", "model.l2=2"])
     assert seen == {"depth": 5, "model": {"lr": 0.5, "l2": 2, "kind": "b"}}
-    assert run.params == {"depth": "5", "model.lr": "0.5", "model.l2": "2", "model.kind": "b"}
+    assert run.params == {"depth": 5, "model.lr": 0.5, "model.l2": 2, "model.kind": "b"}
 
 
 def test_override_values_parse_as_toml_scalars() -> None:

@@ -34,7 +34,7 @@ def test_load_pipeline_imports_the_entry_from_the_project_root(entry: Path) -> N
     assert Path(sys.modules["pipe"].__file__ or "").resolve() == (entry / "pipe.py").resolve()
     run = pipe()
     assert run.status == "FINISHED"
-    assert run.params["n"] == "4"  # [params] of loopml.toml
+    assert run.params["n"] == 4  # [params] of loopml.toml
     assert run.steps[-1].output == 12
 
 
@@ -124,7 +124,7 @@ def test_run_pipeline_runs_the_entry_with_overrides_and_events(entry: Path) -> N
     first = run_pipeline(overrides=["scale=3"], on_event=events.append)
     assert first.name == "sums"
     assert first.status == "FINISHED"
-    assert first.params == {"n": "4", "scale": "3"}
+    assert first.params == {"n": 4, "scale": 3}
     assert first.steps[-1].output == 18
     waiting = (StepState.PENDING, StepState.RUNNING)
     assert {e.step for e in events if e.state == StepState.PENDING} == {"load", "cleaned", "total"}

@@ -53,11 +53,11 @@ def test_pipeline_and_step_runs_are_tracked_with_params(project: Path, sums: Mod
     run = sums.sums(n=3)
     parent = loopml.get_run(run.id)
     assert parent.kind == "pipeline"
-    assert parent.params == {"n": "3", "scale": "2"}
+    assert parent.params == {"n": 3, "scale": 2}
     child = loopml.get_run(run.step("total").run_id)
     assert child.kind == "step"
     assert child.parent_id == run.id
-    assert child.params == {"scale": "2"}
+    assert child.params == {"scale": 2}
     assert child.status == "FINISHED"
 
 
@@ -75,7 +75,7 @@ def test_a_pipeline_run_reads_back_with_its_steps(backend: str, sums: ModuleType
     again = sums.sums()
     loaded = loopml.load_pipeline_run(again.id)
     assert loaded.status == "FINISHED"
-    assert loaded.params == {"n": "5", "scale": "2"}
+    assert loaded.params == {"n": 5, "scale": 2}
     assert [s.name for s in loaded.steps] == ["load", "cleaned", "total"]
     assert all(s.cached for s in loaded.steps)
     assert loaded.steps[2].output == 20

@@ -151,7 +151,7 @@ def test_write_best_merges_into_params_yaml_and_the_next_run_uses_it(
     }
     run = quad.quad()
     assert float(run.params["model.x"]) == pytest.approx(study.best_params["model.x"])
-    assert run.params["n"] == "7"
+    assert run.params["n"] == 7
 
 
 def test_loopml_tune_reads_the_space_from_loopml_toml(project: Path, quad: ModuleType) -> None:

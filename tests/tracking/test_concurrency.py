@@ -58,7 +58,7 @@ def test_eight_processes_logging_at_once_lose_nothing_and_see_no_error(
     for run in runs:
         assert run.status == "FINISHED"
         assert run.metrics == {"m": float(PER_WORKER - 1)}
-        assert run.params == {"worker": run.name.split("-")[1]}
+        assert run.params == {"worker": int(run.name.split("-")[1])}
 
 
 def _start_without_with(queue: Any) -> None:

@@ -38,7 +38,7 @@ def test_sigkill_loses_at_most_the_last_interval_and_leaves_run_running(
     run = get_run(run_id)
     assert run.status == "RUNNING" and run.end_time is None
     assert run.pid == child.pid and run.host
-    assert run.params == {"seed": "1"}
+    assert run.params == {"seed": 1}
     assert run.is_alive is False
     assert run.display_status == "RUNNING (process gone)"
     if backend.startswith("sqlite"):

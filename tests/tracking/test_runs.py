@@ -20,7 +20,7 @@ def test_with_block_finishes_run_and_records_times(backend: str) -> None:
     stored = get_run(run.id)
     assert stored.status == "FINISHED"
     assert stored.name == "first" and stored.experiment == "exp"
-    assert stored.params == {"lr": "0.1", "depth": "3"}
+    assert stored.params == {"lr": 0.1, "depth": 3}
     assert stored.start_time.tzinfo == dt.timezone.utc
     assert stored.end_time is not None and stored.end_time >= stored.start_time
     assert stored.duration is not None and stored.duration >= 0
@@ -162,11 +162,13 @@ def test_logging_without_active_run_says_how_to_start_one(project: object) -> No
 def test_param_relogged_with_same_value_is_fine_but_different_is_conflict(backend: str) -> None:
     with start_run("exp", params={"lr": 0.1}) as run:
         loopml.log_param("lr", 0.1)
-        loopml.log_params({"lr": "0.1", "depth": 4})
-        with pytest.raises(Conflict, match=r"'lr' is '0\.1', not '0\.2'"):
+        loopml.log_params({"lr": 0.1, "depth": 4})
+        with pytest.raises(Conflict, match=r"'lr' is 0\.1, not 0\.2"):
             loopml.log_param("lr", 0.2)
-        assert run.params == {"lr": "0.1", "depth": "4"}
-    assert get_run(run.id).params == {"lr": "0.1", "depth": "4"}
+        with pytest.raises(Conflict, match=r"'lr' is 0\.1, not '0\.1'"):
+            loopml.log_param("lr", "0.1")  # a string is not the number
+        assert run.params == {"lr": 0.1, "depth": 4}
+    assert get_run(run.id).params == {"lr": 0.1, "depth": 4}
 
 
 def test_param_conflict_with_value_stored_by_another_process(backend: str) -> None:
@@ -174,7 +176,7 @@ def test_param_conflict_with_value_stored_by_another_process(backend: str) -> No
 
     with start_run("exp") as run:
         _repository.log_params(run._store, run.id, {"seed": "1"})  # as another writer would
-        with pytest.raises(Conflict, match="'seed' is '1', not '2'"):
+        with pytest.raises(Conflict, match="'seed' is 1, not 2"):
             run.log_params({"seed": 2, "other": 5})
         assert "other" not in get_run(run.id).params  # all or nothing
 

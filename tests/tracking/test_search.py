@@ -123,7 +123,7 @@ def test_id_and_parent_filters(runs: dict[str, Run]) -> None:
 
 def test_results_carry_params_metrics_and_tags(runs: dict[str, Run]) -> None:
     (found,) = search_runs("name = 'rf-a'")
-    assert found.params == {"model": "rf", "depth": "3"}
+    assert found.params == {"model": "rf", "depth": 3}
     assert found.metrics == {"f1": 0.9, "loss": 0.2}
     assert found.tags == {"stage": "prod", "team name": "Search"}
     assert found.experiment == "iris" and found.status == "FINISHED"

@@ -37,6 +37,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("loopml.cli.tune", "tune"),
     "data": ("loopml.cli.data", "app"),
     "runs": ("loopml.cli.runs", "app"),
+    "experiments": ("loopml.cli.experiments", "app"),
+    "artifacts": ("loopml.cli.artifacts", "app"),
     "db": ("loopml.cli.db", "app"),
 }
 

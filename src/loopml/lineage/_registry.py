@@ -88,6 +88,7 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.uri:parse_run_uri",
             "loopml.tracking._uris:resolve",
             "loopml.tracking._uris:describe",
+            purge="loopml.tracking._uris:purge",
         ),
         Scheme(
             "validation",

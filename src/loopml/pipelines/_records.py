@@ -153,7 +153,7 @@ class PipelineRun:
     id: str
     name: str
     status: RunStatus
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     steps: list[StepRun] = field(default_factory=list)
     error: str | None = field(default=None, repr=False)
 

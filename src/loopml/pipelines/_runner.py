@@ -193,7 +193,7 @@ def execute_pipeline(
     )
     for node in nodes:
         run_ctx.emit(StepEvent(node.name, StepState.PENDING))
-    params = {k: _param_text(v) for k, v in flatten(values).items()}
+    params = {k: _param_value(v) for k, v in flatten(values).items()}
     prun = start_run(
         experiment,
         run_name=pipe.name,
@@ -316,7 +316,7 @@ def _start_node(node: Node, ctx: _Context) -> StepRun | _Pending:
             tags[TAG_SOURCE] = hit.run_id
     child = start_run(
         run_name=node.name,
-        params={k: _param_text(v) for k, v in node.arguments.items() if not _is_input(v)},
+        params={k: _param_value(v) for k, v in node.arguments.items() if not _is_input(v)},
         parent=ctx.pipeline_run,
         kind="step",
         tags=tags,
@@ -514,9 +514,15 @@ def _outputs_json(outputs: list[OutputRecord]) -> str:
     return orjson.dumps([o.__dict__ for o in outputs]).decode()
 
 
-def _param_text(value: Any) -> str:
+def _param_value(value: Any) -> Any:
+    """What is logged for a param: the value itself when tracking stores it as JSON
+    (nested dicts become dotted keys there), else its text, cut to a readable length."""
     if isinstance(value, DatasetVersion):
         return value.uri
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)) and len(repr(value)) <= _PARAM_TEXT_LIMIT:
+        return value
     text = value if isinstance(value, str) else repr(value)
     if len(text) > _PARAM_TEXT_LIMIT:
         text = text[: _PARAM_TEXT_LIMIT - 3] + "..."

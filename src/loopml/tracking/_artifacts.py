@@ -8,7 +8,7 @@ Logging a path again replaces it.
 
 Reading back: :func:`list_artifacts`, :func:`get_artifact` (materialises a
 file or folder in the project's cache and returns its local path) and
-:func:`download_artifact` (copies it where you say).
+:func:`download_artifact` / :func:`download_artifacts` (copy them where you say).
 """
 
 from __future__ import annotations
@@ -16,22 +16,25 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from loopml import _validate
 from loopml.context import current
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore, hash_bytes, hash_file
 from loopml.store.metadata import MetadataStore
 from loopml.tracking import _repository
 from loopml.tracking._records import ArtifactEntry
-from loopml.tracking._validate import check_run_id
+from loopml.tracking._validate import check_flag, check_run_id
 from loopml.uri import parse_run_uri
 
 __all__ = [
+    "DownloadedFile",
     "clean_path",
     "download_artifact",
+    "download_artifacts",
     "get_artifact",
     "get_git_diff",
     "list_artifacts",
@@ -469,6 +472,107 @@ def download_artifact(
     for entry in entries:
         artifacts.get_file(entry.digest, top / entry.path[len(base) :])
     return top
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """One file :func:`download_artifacts` put in place: where, from which artifact of the
+    run, its size, and ``status``: ``written`` (new), ``replaced`` (a different file was
+    there, and ``overwrite`` was given) or ``unchanged`` (the same bytes were there)."""
+
+    path: Path
+    artifact: str
+    size: int
+    status: str
+
+
+def download_artifacts(
+    run_id: str,
+    path: str | None = None,
+    dst: str | os.PathLike[str] = ".",
+    *,
+    overwrite: bool = False,
+    tracking_uri: str | None = None,
+) -> list[DownloadedFile]:
+    """Copy the artifacts of a run into the folder ``dst``: every one (``path`` None), one
+    file (``dst/<file name>``) or a folder (``dst/<folder name>/...``).
+
+    Each copy is written atomically, verified against its hash and made read-only,
+    as :func:`get_artifact` does. A file already in ``dst`` with the same bytes is
+    left as it is; one with other bytes is a :class:`~loopml.errors.Conflict` that
+    names it (nothing is written) unless ``overwrite``. ``path`` must be relative
+    to the run: an absolute path or one with ``..`` is an InvalidInput.
+
+    Example::
+
+        for f in loopml.tracking.download_artifacts(run.id, "plots", "out"):
+            print(f.status, f.path)          # written out/plots/roc.png
+    """
+    check_run_id(run_id)
+    root = _validate.path(dst, "destination folder")
+    check_flag(overwrite, "overwrite")
+    wanted = ""
+    if path is not None:
+        text = _validate.text(path, "artifact path", empty=True)
+        if text.startswith(("/", "\\")) or PureWindowsPath(text).drive:
+            raise InvalidInput(
+                f"artifact path {text!r} is absolute: expected a path inside the run such "
+                "as 'plots/roc.png' (see loopml artifacts list RUN)."
+            )
+        wanted = clean_path(text) if text.strip("/. ") or ".." in text else ""
+    if root.exists() and not root.is_dir():
+        raise InvalidInput(f"destination {str(root)!r} is a file; expected a folder.")
+    entries = list_artifacts(run_id, wanted, tracking_uri=tracking_uri)
+    if not entries:
+        every = list_artifacts(run_id, tracking_uri=tracking_uri)
+        shown = ", ".join(e.path for e in every[:10]) + (", ..." if len(every) > 10 else "")
+        what = f"no artifact {wanted!r}" if wanted else "no artifacts"
+        raise NotFound(f"run {run_id} has {what}; {'it has: ' + shown if every else 'none'}.")
+    if len(entries) == 1 and entries[0].path == wanted:
+        targets = [(entries[0], root / PurePosixPath(wanted).name)]
+    else:
+        top = root / PurePosixPath(wanted).name if wanted else root
+        base = wanted + "/" if wanted else ""
+        targets = [(e, top / e.path[len(base) :]) for e in entries]
+    inside = root.resolve()
+    plan: list[tuple[ArtifactEntry, Path, str]] = []
+    clashes: list[str] = []
+    for entry, target in targets:
+        if not target.resolve().is_relative_to(inside):
+            raise InvalidInput(
+                f"artifact {entry.path!r} would be written to {str(target)!r}, outside "
+                f"{str(root)!r} (through a link); download it into another folder."
+            )
+        status = "written"
+        if target.is_dir():
+            raise Conflict(f"cannot write {str(target)!r}: a folder is in the way.")
+        if target.exists():
+            try:
+                same = hash_file(target)[0] == entry.digest
+            except OSError:
+                same = False
+            status = "unchanged" if same else "replaced"
+            if not same and not overwrite:
+                clashes.append(str(target))
+        plan.append((entry, target, status))
+    if clashes:
+        shown = ", ".join(clashes[:5]) + (
+            f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
+        )
+        raise Conflict(
+            f"{shown} already exist{'s' if len(clashes) == 1 else ''} with other content; "
+            "nothing was written. Pass overwrite=True (--overwrite) to replace "
+            f"{'it' if len(clashes) == 1 else 'them'}, or download into another folder."
+        )
+    artifacts = current().artifacts
+    out = []
+    for entry, target, status in plan:
+        if status != "unchanged":
+            artifacts.get_file(entry.digest, target)
+        if target.stat().st_mode & 0o222:
+            os.chmod(target, 0o444)
+        out.append(DownloadedFile(target, entry.path, entry.size, status))
+    return out
 
 
 def get_git_diff(run_id: str, *, tracking_uri: str | None = None) -> str | None:

@@ -10,7 +10,8 @@ A filter compares fields of a run with values, combined with ``and``,
 
 Fields
     ``metrics.<key>``  the latest value of a metric (a number)
-    ``params.<key>``   a param (a string)
+    ``params.<key>``   a param (stored with its JSON type; nested params are
+                       dotted keys: ``params.model.lr``)
     ``tags.<key>``     a tag (a string)
     attributes, bare or as ``attributes.<name>``:
     ``id`` (alias ``run_id``), ``name`` (alias ``run_name``), ``experiment``,
@@ -38,10 +39,17 @@ Operators
 Values
     Numbers (``3``, ``-0.5``, ``1e-3``) and strings in single or double
     quotes (backslash escapes the quote). Metrics, times and ``duration``
-    take numbers; params, tags and other attributes take strings (an
-    unquoted number after ``=``, ``!=`` or ``IN`` on a param or tag means
-    its text, so ``params.depth = 3`` works). ``status`` is matched in
-    upper case.
+    take numbers; tags and other attributes take strings (an unquoted
+    number after ``=``, ``!=`` or ``IN`` on a tag means its text).
+    ``status`` is matched in upper case.
+
+    Params take both. A number compares numerically with params whose
+    value is a number (``params.max_depth >= 4``, ``params.lr = 0.1``
+    matches ``0.10`` too; ``!=`` also keeps params that are not numbers);
+    a quoted value compares as text with the param's text, which for a
+    number or boolean is its JSON text (``params.max_depth != '1'``,
+    ``params.model = 'rf'``, ``params.early_stop = 'true'``). Sorting by a
+    param puts numbers first in numeric order, then text.
 
 A comparison never matches a run that lacks the field: ``metrics.f1 < 0.5``
 skips runs without ``f1``; ``metrics.f1 IS NULL`` finds them. A malformed
@@ -412,7 +420,13 @@ class _Parser:
                     "or remove it",
                     at.pos,
                 )
-        if kind == "num":
+        if field.kind == "param":
+            # a number compares numerically, a quoted value as text (see the docstring)
+            if "LIKE" in op and isinstance(values[0], float):
+                raise _Error(
+                    f"{op} compares text: quote the value ('{_num_text(values[0])}')", at.pos
+                )
+        elif kind == "num":
             for v in values:
                 if not isinstance(v, float):
                     raise _Error(f"{field} is a number: expected a number, got '{v}'", at.pos)
@@ -476,8 +490,8 @@ def _field_type(field: Field) -> str:
 
 
 def _number_value(field: Field, op: str, tok: _Tok) -> float | str:
-    """A number literal; on a param or tag with =, != or IN it stands for its own text."""
-    if field.kind in ("param", "tag") and op in ("=", "!=", "IN", "NOT IN"):
+    """A number literal; on a tag with =, != or IN it stands for its own text."""
+    if field.kind == "tag" and op in ("=", "!=", "IN", "NOT IN"):
         return tok.text
     assert isinstance(tok.value, float)
     return tok.value

@@ -7,6 +7,7 @@ import datetime as _dt
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from loopml._enum import StrEnum
 from loopml.uri import RunURI
@@ -14,6 +15,7 @@ from loopml.uri import RunURI
 __all__ = [
     "END_STATUSES",
     "ArtifactEntry",
+    "Experiment",
     "Metric",
     "Run",
     "RunStatus",
@@ -75,11 +77,31 @@ class ArtifactEntry:
         return str(RunURI(self.run_id, self.path))
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment: its name and id, when it was created, how many runs it holds (not
+    counting deleted runs), when the newest started, and whether it is deleted."""
+
+    name: str
+    id: int
+    created: _dt.datetime
+    runs: int
+    last_run: _dt.datetime | None
+    deleted_at: _dt.datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the experiment is deleted (restore it with ``restore_experiment``)."""
+        return self.deleted_at is not None
+
+
 @dataclass
 class Run:
     """A tracked run as stored: identity, status, times, what was logged and where it ran.
 
-    ``params`` and ``tags`` map names to strings; ``metrics`` holds the latest
+    ``params`` map names to values as logged (JSON types: ``4`` stays an int, nested
+    dicts are dotted keys, see ``_params``); ``tags`` map names to strings;
+    ``metrics`` holds the latest
     value of each metric (the one with the highest step, then the newest).
     Times are timezone-aware UTC datetimes. ``environment`` maps ``python``,
     ``platform`` and the names of key installed packages to their versions.
@@ -91,7 +113,7 @@ class Run:
     status: RunStatus
     start_time: _dt.datetime
     end_time: _dt.datetime | None = None
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     parent_id: str | None = None
@@ -107,6 +129,14 @@ class Run:
     error: str | None = field(default=None, repr=False)
     pid: int | None = field(default=None, repr=False)
     host: str | None = field(default=None, repr=False)
+    deleted_at: _dt.datetime | None = field(default=None, repr=False)
+    """When the run, or its experiment, was deleted (None while it is not)."""
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the run is deleted, or belongs to a deleted experiment: hidden from
+        ``search_runs`` until it is restored, removed for good by ``loopml gc --force``."""
+        return self.deleted_at is not None
 
     @property
     def uri(self) -> str:

@@ -65,7 +65,7 @@ from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
 from loopml.store.refs import add_refs, release_refs
-from loopml.tracking import _state
+from loopml.tracking import _params, _state
 from loopml.tracking._filter import ATTRIBUTES, And, Comparison, Field, Node, Not, Or, OrderKey
 from loopml.tracking._records import ArtifactEntry, Metric, Run, RunStatus, from_epoch
 from loopml.tracking._validate import check_run_id
@@ -103,7 +103,9 @@ _RUN_COLUMNS = (
     "r.id, r.name, e.name, r.status, r.start_time, r.end_time, r.params_json, "
     'r.metrics_json, r.tags_json, r.parent_id, r.kind, r."user", r.git_commit, '
     "r.git_branch, r.git_dirty, r.git_diff_digest, r.entry_point, r.command, "
-    "CAST(r.environment AS TEXT), r.error, r.pid, r.host"
+    "CAST(r.environment AS TEXT), r.error, r.pid, r.host, "
+    # a run is deleted when it is, or when its experiment is
+    "CASE WHEN r.deleted_at IS NULL THEN e.deleted_at ELSE r.deleted_at END AS deleted_at"
 )
 _RUNS_FROM = f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 _RUN_FIELDS = (
@@ -125,17 +127,26 @@ def write(store: MetadataStore, fn: Callable[[Connection], T]) -> T:
 
 
 def _experiment_id(conn: Connection, name: str) -> int:
-    """The id of the experiment ``name``, created if it does not exist."""
-    sql = "SELECT id FROM experiments WHERE name = ?"
-    value = conn.scalar(sql, (name,))
-    if value is None:
+    """The id of the experiment ``name``, created if it does not exist; a deleted
+    experiment takes no new runs (a :class:`Conflict`)."""
+    sql = "SELECT id, deleted_at FROM experiments WHERE name = ?"
+    row = conn.first(sql, (name,))
+    if row is None:
         conn.upsert("experiments", [{"name": name, "created_at": time.time()}], ("name",))
-        value = conn.scalar(sql, (name,))
-    return int(value)
+        row = conn.first(sql, (name,))
+        assert row is not None
+    if row[1] is not None:
+        raise Conflict(
+            f"experiment {name!r} is deleted, so it takes no new runs. Restore it with "
+            f"'loopml experiments restore {name}' (loopml.tracking.restore_experiment), or "
+            "use another experiment name."
+        )
+    return int(row[0])
 
 
-def insert_run(store: MetadataStore, run: Run, now: float) -> None:
-    """Insert a new run with its experiment, params, tags, git-diff reference and parent edge."""
+def insert_run(store: MetadataStore, run: Run, now: float, params: Mapping[str, str]) -> None:
+    """Insert a new run with its experiment, params (``params``: their stored JSON texts),
+    tags, git-diff reference and parent edge."""
 
     def tx(conn: Connection) -> None:
         row = (
@@ -156,12 +167,12 @@ def insert_run(store: MetadataStore, run: Run, now: float) -> None:
             orjson.dumps(run.environment).decode(),
             run.pid,
             run.host,
-            _encode(run.params),
+            _encode(params),
             _encode(run.tags),
             "{}",
         )
         conn.execute(_INSERT_RUN, row)
-        for table, values in (("params", run.params), ("tags", run.tags)):
+        for table, values in (("params", params), ("tags", run.tags)):
             if values:
                 conn.executemany(
                     f"INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)",
@@ -326,6 +337,173 @@ def experiment_names(store: MetadataStore) -> list[str]:
         return conn.column("SELECT name FROM experiments ORDER BY name")
 
 
+# -- deleting and restoring ----------------------------------------------------------------
+
+_TREE = (
+    "WITH RECURSIVE tree(id) AS (SELECT id FROM runs WHERE id = ? "
+    "UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id) "
+)
+
+
+def run_tree(store: MetadataStore, run_id: str) -> list[Run]:
+    """The run ``run_id`` (a full id or a unique prefix) and every run below it."""
+    with store.read() as conn:
+        full = resolve_run_id(conn, run_id)
+        return _fetch(conn, f"{_TREE}{_RUNS_FROM} WHERE r.id IN (SELECT id FROM tree)", (full,))
+
+
+def set_runs_deleted(store: MetadataStore, root: str, when: float | None) -> int:
+    """Mark the run ``root`` (a full id) and every run below it deleted at ``when`` (runs
+    deleted already keep their time), or restore them all (``when`` None); returns how
+    many runs changed."""
+
+    def tx(conn: Connection) -> int:
+        if when is None:
+            sql = f"{_TREE}UPDATE runs SET deleted_at = NULL WHERE id IN (SELECT id FROM tree) "
+            sql += "AND deleted_at IS NOT NULL"
+            return int(conn.execute(sql, (root,)).rowcount)
+        sql = f"{_TREE}UPDATE runs SET deleted_at = ? WHERE id IN (SELECT id FROM tree) "
+        sql += "AND deleted_at IS NULL"
+        return int(conn.execute(sql, (root, when)).rowcount)
+
+    return write(store, tx)
+
+
+def run_deleted_at(store: MetadataStore, run_id: str) -> float | None:
+    """When the run ``run_id`` (a full id) itself was deleted, or None."""
+    with store.read() as conn:
+        value = conn.scalar("SELECT deleted_at FROM runs WHERE id = ?", (run_id,))
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class ExperimentRow:
+    """An experiment as :func:`experiments` reads it."""
+
+    id: int
+    name: str
+    created_at: float
+    deleted_at: float | None
+    runs: int
+    last_run: float | None
+
+
+def experiments(store: MetadataStore, include_deleted: bool) -> list[ExperimentRow]:
+    """Every experiment (deleted ones too when asked) with its number of runs (those not
+    deleted) and the start of its newest run, by name."""
+    sql = (
+        "SELECT e.id, e.name, e.created_at, e.deleted_at, COUNT(r.id), MAX(r.start_time) "
+        "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id AND r.deleted_at IS NULL"
+    )
+    if not include_deleted:
+        sql += " WHERE e.deleted_at IS NULL"
+    sql += " GROUP BY e.id, e.name, e.created_at, e.deleted_at ORDER BY e.name"
+    with store.read() as conn:
+        return [
+            ExperimentRow(int(i), n, float(c), d, int(k), last)
+            for i, n, c, d, k, last in conn.all(sql)
+        ]
+
+
+def experiment_row(store: MetadataStore, name: str) -> ExperimentRow | None:
+    """The experiment ``name`` (deleted or not), or None."""
+    for row in experiments(store, include_deleted=True):
+        if row.name == name:
+            return row
+    return None
+
+
+def rename_experiment(store: MetadataStore, old: str, new: str) -> None:
+    """Rename ``old`` to ``new``; InvalidInput when ``new`` is taken, NotFound without ``old``."""
+
+    def tx(conn: Connection) -> None:
+        taken = conn.first("SELECT deleted_at FROM experiments WHERE name = ?", (new,))
+        if taken is not None:
+            deleted = " (deleted; 'loopml gc --force' removes it for good)" if taken[0] else ""
+            raise InvalidInput(
+                f"cannot rename experiment {old!r} to {new!r}: an experiment named {new!r} "
+                f"exists already{deleted}. Pick another name."
+            )
+        changed = conn.execute("UPDATE experiments SET name = ? WHERE name = ?", (new, old))
+        if changed.rowcount == 0:
+            raise NotFound(_no_experiment(conn, old))
+
+    write(store, tx)
+
+
+def set_experiment_deleted(store: MetadataStore, name: str, when: float | None) -> None:
+    """Mark the experiment ``name`` deleted at ``when`` (kept when it is deleted already),
+    or restore it (``when`` None)."""
+
+    def tx(conn: Connection) -> None:
+        found = conn.first("SELECT id, deleted_at FROM experiments WHERE name = ?", (name,))
+        if found is None:
+            raise NotFound(_no_experiment(conn, name))
+        if (when is None) != (found[1] is None):
+            conn.execute("UPDATE experiments SET deleted_at = ? WHERE id = ?", (when, found[0]))
+
+    write(store, tx)
+
+
+def _no_experiment(conn: Connection, name: str) -> str:
+    known = conn.column("SELECT name FROM experiments ORDER BY name LIMIT 21")
+    shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+    return (
+        f"no experiment named {name!r}; known experiments: {shown or '(none yet)'}. "
+        "List them with 'loopml experiments list --all'."
+    )
+
+
+def purge_deleted(store: MetadataStore, dry_run: bool) -> tuple[list[str], list[str]]:
+    """Remove for good the deleted runs, the runs of deleted experiments, every run below
+    them, and the deleted experiments: their params, tags, metrics, artifact rows, lineage
+    edges and object references. Returns (run ids, experiment names) removed, or with
+    ``dry_run`` those that would be, changing nothing."""
+
+    def find(conn: Connection) -> tuple[list[str], list[str]]:
+        ids = conn.column(
+            "WITH RECURSIVE tree(id) AS (SELECT r.id FROM runs r JOIN experiments e "
+            "ON e.id = r.experiment_id WHERE r.deleted_at IS NOT NULL OR e.deleted_at IS NOT "
+            "NULL UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id) "
+            "SELECT id FROM tree ORDER BY id"
+        )
+        names = conn.column(
+            "SELECT name FROM experiments WHERE deleted_at IS NOT NULL ORDER BY name"
+        )
+        return [str(i) for i in ids], [str(n) for n in names]
+
+    if dry_run:
+        with store.read() as conn:
+            return find(conn)
+
+    def tx(conn: Connection) -> tuple[list[str], list[str]]:
+        ids, names = find(conn)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            uris = [str(RunURI(rid)) for rid in chunk]
+            test, param = conn.in_list(chunk)
+            utest, uparam = conn.in_list(uris)
+            conn.execute(f"DELETE FROM object_refs WHERE owner {utest}", (uparam,)).close()
+            for table in ("params", "tags", "metrics", "latest_metrics", "run_artifacts"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id {test}", (param,)).close()
+            # edges of the runs and of their artifacts (runs:/<id>/<path>): 38 characters
+            conn.execute(
+                f"DELETE FROM lineage WHERE substr(src, 1, 38) {utest} "
+                f"OR substr(dst, 1, 38) {utest}",
+                (uparam, uparam),
+            ).close()
+            conn.execute(f"UPDATE runs SET parent_id = NULL WHERE id {test}", (param,)).close()
+        for i in range(0, len(ids), _CHUNK):
+            test, param = conn.in_list(ids[i : i + _CHUNK])
+            conn.execute(f"DELETE FROM runs WHERE id {test}", (param,)).close()
+        if names:
+            test, param = conn.in_list(names)
+            conn.execute(f"DELETE FROM experiments WHERE name {test}", (param,)).close()
+        return ids, names
+
+    return write(store, tx)
+
+
 # -- params and tags ---------------------------------------------------------------------
 
 
@@ -348,7 +526,11 @@ def log_params(store: MetadataStore, run_id: str, values: Mapping[str, str]) -> 
                     (run_id, param),
                 )
             )
-        clashes = [(k, stored[k], v) for k, v in values.items() if stored.get(k, v) != v]
+        clashes = [
+            (k, _params.decode(stored[k]), _params.decode(v))
+            for k, v in values.items()
+            if k in stored and not _params.same(stored[k], v)
+        ]
         if clashes:
             raise Conflict(param_conflict(run_id, clashes))
         _refresh(conn, [run_id], ("params",))
@@ -356,7 +538,7 @@ def log_params(store: MetadataStore, run_id: str, values: Mapping[str, str]) -> 
     write(store, tx)
 
 
-def param_conflict(run_id: str, clashes: list[tuple[str, str, str]]) -> str:
+def param_conflict(run_id: str, clashes: list[tuple[str, Any, Any]]) -> str:
     """The message for params logged again with other values."""
     parts = "; ".join(f"{k!r} is {old!r}, not {new!r}" for k, old, new in clashes[:5])
     more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
@@ -578,6 +760,8 @@ class Search:
     orders: Sequence[OrderKey]
     experiment_ids: Sequence[int]
     limit: int | None
+    include_deleted: bool = False
+    top_level_only: bool = False
 
 
 def search(store: MetadataStore, query: Search) -> list[Run]:
@@ -590,6 +774,10 @@ def search(store: MetadataStore, query: Search) -> list[Run]:
             test, param = conn.in_list(list(query.experiment_ids))
             where.append(f"r.experiment_id {test}")
             params.append(param)
+        if not query.include_deleted:
+            where.append("r.deleted_at IS NULL AND e.deleted_at IS NULL")
+        if query.top_level_only:
+            where.append("r.parent_id IS NULL")
         if query.node is not None:
             where.append(_compile(query.node, dialect, params))
         joins, join_params, order_sql = _order(query.orders, dialect)
@@ -671,6 +859,8 @@ def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
             return f"r.id NOT IN ({base})"
         if c.op == "IS NOT NULL":
             return f"r.id IN ({base})"
+        if field.kind == "param":
+            return f"r.id IN ({base} AND {_param_condition(c, dialect, params)})"
         return f"r.id IN ({base} AND {_condition('value', c, dialect, params)})"
     if field.key == "experiment":
         if c.op in ("IS NULL", "IS NOT NULL"):
@@ -678,6 +868,57 @@ def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
         cond = _condition("name", c, dialect, params)
         return f"r.experiment_id IN (SELECT id FROM experiments WHERE {cond})"
     return _condition(_attribute(field), c, dialect, params)
+
+
+# A param's value is JSON text (or, in rows written before params kept their type, plain
+# text). Filters and sorts see it two ways: as a number when it is a JSON number, and as
+# text (a JSON string's content; any other value's text as stored).
+_PG_JSON_STRING = '\'^"([^"\\\\[:cntrl:]]|\\\\(["\\\\/bfnrt]|u[0-9a-fA-F]{4}))*"$\''
+_PG_JSON_NUMBER = "'^-{0,1}(0|[1-9][0-9]*)(\\.[0-9]+){0,1}([eE][-+]{0,1}[0-9]+){0,1}$'"
+
+
+def param_text(col: str, dialect: str) -> str:
+    """SQL for the text of the param value in ``col``."""
+    if dialect == "postgresql":
+        return f"(CASE WHEN {col} ~ {_PG_JSON_STRING} THEN ({col}::json #>> '{{}}') ELSE {col} END)"
+    return (
+        f"(CASE WHEN substr({col}, 1, 1) = '\"' AND json_valid({col}) "
+        f"THEN json_extract({col}, '$') ELSE {col} END)"
+    )
+
+
+def param_number(col: str, dialect: str) -> str:
+    """SQL for the number the param value in ``col`` holds (NULL when it is no number)."""
+    if dialect == "postgresql":
+        return f"(CASE WHEN {col} ~ {_PG_JSON_NUMBER} THEN {col}::numeric END)"
+    return (
+        f"(CASE WHEN json_valid({col}) AND json_type({col}) IN ('integer', 'real') "
+        f"THEN CAST({col} AS REAL) END)"
+    )
+
+
+def _param_condition(c: Comparison, dialect: str, params: list[Any]) -> str:
+    """A comparison on a param: numbers numerically, quoted values as text."""
+    values = c.value if isinstance(c.value, tuple) else (c.value,)
+    numbers = [v for v in values if isinstance(v, float)]
+    texts = [v for v in values if isinstance(v, str)]
+    if not numbers:
+        return _condition(param_text("value", dialect), c, dialect, params)
+    num = param_number("value", dialect)
+    slot = "CAST(? AS numeric)" if dialect == "postgresql" else "?"
+    op = c.op
+    if op in ("IN", "NOT IN", "=", "!="):
+        parts = [f"{num} IN ({', '.join([slot] * len(numbers))})"]
+        params.extend(numbers)
+        if texts:
+            parts.append(f"{param_text('value', dialect)} IN ({', '.join('?' * len(texts))})")
+            params.extend(texts)
+        found = "(" + " OR ".join(parts) + ")"
+        if op in ("NOT IN", "!="):
+            return f"NOT {found}" if texts else f"({num} IS NULL OR NOT {found})"
+        return found
+    params.append(numbers[0])
+    return f"{num} {_OPS[op]} {slot}"
 
 
 def _attribute(field: Field) -> str:
@@ -759,6 +1000,10 @@ def _order(orders: Sequence[OrderKey], dialect: str) -> tuple[str, list[Any], st
             joins.append(f"LEFT OUTER JOIN {table} o{n} ON o{n}.run_id = r.id AND o{n}.key = ?")
             join_params.append(field.key)
             col = f"o{n}.value"
+            if field.kind == "param":  # numbers in numeric order first, then text
+                direction = "DESC" if key.descending else "ASC"
+                clauses.append(f"{param_number(col, dialect)} {direction} NULLS LAST")
+                col = param_text(col, dialect)
         elif field.key == "experiment":
             col = "e.name"
         else:
@@ -804,6 +1049,7 @@ _STATUS = {s.value: s for s in RunStatus}
 def _build_runs(rows: list[tuple[Any, ...]]) -> tuple[list[Run], list[Run]]:
     """Runs from rows of :data:`_RUN_COLUMNS`, and those of them lacking a summary."""
     loads = orjson.loads
+    decode_params = _params.decode_all
     metrics_from = _metrics_from
     stamp = _dt.datetime.fromtimestamp
     utc = _dt.timezone.utc
@@ -814,7 +1060,7 @@ def _build_runs(rows: list[tuple[Any, ...]]) -> tuple[list[Run], list[Run]]:
     out = []
     partial = []
     for (rid, name, experiment, status, start, end, params, metrics, tags, parent, kind, user,
-         commit, branch, dirty, digest, entry, command, env, error, pid, host) in rows:  # fmt: skip
+         commit, branch, dirty, digest, entry, command, env, error, pid, host, deleted) in rows:  # fmt: skip
         environment = seen.get(env)
         if environment is None:
             environment = seen[env] = _json_object(env)
@@ -828,7 +1074,7 @@ def _build_runs(rows: list[tuple[Any, ...]]) -> tuple[list[Run], list[Run]]:
             status_of(status),
             stamp(start, utc),
             None if end is None else stamp(end, utc),
-            {} if params is None else loads(params),
+            {} if params is None else decode_params(loads(params)),
             {} if metrics is None else metrics_from(metrics),
             tag_values.copy(),
             parent,
@@ -844,6 +1090,7 @@ def _build_runs(rows: list[tuple[Any, ...]]) -> tuple[list[Run], list[Run]]:
             error,
             pid,
             host,
+            None if deleted is None else stamp(deleted, utc),
         )
         out.append(run)
         if params is None or metrics is None or tags is None:
@@ -876,7 +1123,7 @@ _AGGREGATE = {
 
 def _extras(
     conn: Connection, ids: list[str]
-) -> dict[str, tuple[dict[str, str], dict[str, float], dict[str, str]]]:
+) -> dict[str, tuple[dict[str, Any], dict[str, float], dict[str, str]]]:
     """``{run_id: (params, metrics, tags)}`` for runs without summaries: one query each."""
     arg: Any = ids if conn.dialect == "postgresql" else orjson.dumps(ids).decode()
     found: list[dict[str, Any]] = []
@@ -889,7 +1136,7 @@ def _extras(
     for rid in ids:
         p, m, t = params.get(rid), metrics.get(rid), tags.get(rid)
         out[rid] = (
-            loads(p) if p else {},
+            _params.decode_all(loads(p)) if p else {},
             {k: float(v) for k, v in loads(m).items()} if m else {},
             loads(t) if t else {},
         )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.context import Context, current
 from loopml.errors import Conflict, InvalidInput, NotFound
-from loopml.tracking import _artifacts, _repository, _state
+from loopml.tracking import _artifacts, _params, _repository, _state
 from loopml.tracking._buffer import MetricBuffer
 from loopml.tracking._capture import GitState, capture
 from loopml.tracking._names import random_name
@@ -207,18 +207,24 @@ class ActiveRun(Run):
     # -- logging --------------------------------------------------------------------
 
     def log_param(self, key: str, value: Any) -> None:
-        """Record param ``key`` as ``str(value)``; a different value for a logged key is a Conflict."""
+        """Record param ``key`` (it reads back with its JSON type: ``4`` stays an int); a
+        different value for a logged key is a Conflict."""
         self.log_params({check_key(key, "param"): value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Record several params in one transaction (all or none)."""
+        """Record several params in one transaction (all or none). Nested mappings become
+        dotted keys: ``{"model": {"lr": 0.1}}`` is the param ``model.lr``."""
         self._check_open()
-        values = _stringify(params, "param")
-        clashes = [(k, self.params[k], v) for k, v in values.items() if self.params.get(k, v) != v]
+        texts = _params.encode_all(params)
+        clashes = [
+            (k, self.params[k], _params.decode(t))
+            for k, t in texts.items()
+            if k in self.params and not _params.same(_params.encode(self.params[k]), t)
+        ]
         if clashes:
             raise Conflict(_repository.param_conflict(self.id, clashes))
-        _repository.log_params(self._store, self.id, values)
-        self.params.update(values)
+        _repository.log_params(self._store, self.id, texts)
+        self.params.update(_params.decode_all(texts))
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Buffer one metric value (the hot path: a few microseconds, no I/O).
@@ -385,7 +391,7 @@ def start_run(
         check_text(run_name, "run_name")
     if on_metric is not None and not callable(on_metric):
         raise InvalidInput(f"on_metric must be a function (key, value, step), got {on_metric!r}.")
-    param_values = _stringify(params or {}, "param")
+    param_texts = _params.encode_all(params or {})
     tag_values = _stringify(tags or {}, "tag")
 
     store = ctx.metadata_at(tracking_uri)
@@ -413,7 +419,7 @@ def start_run(
         experiment=experiment,
         status=RunStatus.RUNNING,
         start_time=from_epoch(now),
-        params=dict(param_values),
+        params=_params.decode_all(param_texts),
         tags=dict(tag_values),
         parent_id=parent_id,
         kind=kind,
@@ -428,7 +434,7 @@ def start_run(
         pid=info.pid,
         host=info.host,
     )
-    _repository.insert_run(store, record, now)
+    _repository.insert_run(store, record, now, param_texts)
     observers = live_parent._observers if live_parent is not None else ()
     if on_metric is not None:
         observers = (*observers, on_metric)
@@ -575,7 +581,8 @@ def _require_active(what: str) -> ActiveRun:
 
 
 def log_param(key: str, value: Any) -> None:
-    """Record a param of the active run (``str(value)``); changing a logged value is a Conflict."""
+    """Record a param of the active run (read back with its JSON type); changing a logged
+    value is a Conflict."""
     _require_active(f"log param {key!r} to").log_params({key: value})
 
 

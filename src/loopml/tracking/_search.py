@@ -16,7 +16,7 @@ from loopml.errors import NotFound
 from loopml.tracking import _repository, _state
 from loopml.tracking._filter import parse_filter, parse_order_by
 from loopml.tracking._records import Metric, Run
-from loopml.tracking._validate import check_run_id
+from loopml.tracking._validate import check_flag, check_run_id
 
 __all__ = ["child_runs", "datasets_read", "get_metric_history", "get_run", "search_runs"]
 
@@ -24,7 +24,8 @@ __all__ = ["child_runs", "datasets_read", "get_metric_history", "get_run", "sear
 def get_run(run_id: str, *, tracking_uri: str | None = None) -> Run:
     """The run with id ``run_id`` (or a unique prefix of ≥ 6 characters), read from the store.
 
-    Metrics still buffered by a live run of this process are flushed first.
+    Metrics still buffered by a live run of this process are flushed first. A
+    deleted run is read too, as MLflow's ``get_run`` does: ``run.deleted`` says so.
 
     Raises :class:`~loopml.errors.NotFound` when there is no such run and
     :class:`~loopml.errors.InvalidInput` for a malformed id.
@@ -56,6 +57,8 @@ def search_runs(
     order_by: str | Sequence[str] | None = None,
     max_results: int | None = None,
     *,
+    top_level_only: bool = False,
+    include_deleted: bool = False,
     tracking_uri: str | None = None,
 ) -> list[Run]:
     """Runs matching ``filter``, in ``order_by`` order (default: newest first).
@@ -64,6 +67,9 @@ def search_runs(
     e.g. ``"metrics.f1 > 0.9 and params.model = 'rf'"``. ``experiment``
     limits the search to one or more experiments by name (all by default).
     ``order_by`` entries look like ``"metrics.f1 DESC"`` or ``"start_time"``.
+    ``top_level_only`` keeps runs without a parent (pipeline runs, not their
+    steps). Deleted runs, and the runs of deleted experiments, are left out
+    unless ``include_deleted``.
 
     Example::
 
@@ -75,6 +81,8 @@ def search_runs(
     if max_results is not None:
         _validate.count(max_results, "max_results (or None for all)")
     experiments = _validate.texts(experiment, "experiment")
+    check_flag(top_level_only, "top_level_only")
+    check_flag(include_deleted, "include_deleted")
     _state.flush()
     store = current().metadata_at(tracking_uri)
     ids: list[int] = []
@@ -87,7 +95,10 @@ def search_runs(
                 f"{', '.join(known[:20]) or '(none yet)'}."
             )
         ids = sorted(set(found.values()))
-    return _repository.search(store, _repository.Search(node, orders, ids, max_results))
+    query = _repository.Search(
+        node, orders, ids, max_results, include_deleted, top_level_only=top_level_only
+    )
+    return _repository.search(store, query)
 
 
 def child_runs(

@@ -8,7 +8,7 @@ from loopml.lineage import Node
 from loopml.tracking import _repository
 from loopml.uri import RunURI, parse_run_uri
 
-__all__ = ["describe", "resolve"]
+__all__ = ["describe", "purge", "resolve"]
 
 
 def resolve(ctx: Context, uri: RunURI) -> Node:
@@ -45,3 +45,11 @@ def describe(ctx: Context, uris: list[str]) -> dict[str, str]:
         elif (p.run_id, p.path) in sizes:
             labels[uri] = f"{sizes[p.run_id, p.path]:,} bytes, from {name}"
     return labels
+
+
+def purge(ctx: Context, dry_run: bool) -> list[str]:
+    """Remove deleted runs and experiments for good (for ``loopml.gc``); see
+    :func:`loopml.tracking._lifecycle.purge`."""
+    from loopml.tracking._lifecycle import purge as purge_runs
+
+    return purge_runs(ctx, dry_run)

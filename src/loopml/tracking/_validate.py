@@ -11,6 +11,7 @@ from loopml.errors import InvalidInput
 __all__ = [
     "MAX_KEY",
     "check_experiment_name",
+    "check_flag",
     "check_key",
     "check_kind",
     "check_run_id",
@@ -169,6 +170,13 @@ def check_experiment_name(name: Any) -> str:
             "characters."
         )
     return name
+
+
+def check_flag(value: Any, what: str) -> bool:
+    """Return ``value`` if it is a bool (``True``/``False``, not 1 or "yes")."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{what} must be True or False, got {_short(value)}.")
+    return value
 
 
 def check_kind(kind: Any) -> str:
