@@ -56,7 +56,6 @@ def migrate(
         f"copied {report.total_rows:,} rows in {len(report.rows)} tables from "
         f"{report.source} to {report.target} (schema {report.revision}); row counts match",
         highlight=False,
-        soft_wrap=True,
     )
     console.print(
         escape(
@@ -64,5 +63,4 @@ def migrate(
             "(with the password), or LOOPML_TRACKING_URI."
         ),
         highlight=False,
-        soft_wrap=True,
     )
