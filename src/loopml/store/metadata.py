@@ -191,6 +191,8 @@ class MetadataStore:
         self._on_missing = on_missing
         self._on_create = on_create
         self._pending = lazy and self._file is not None and not os.path.exists(self._file)
+        self._create_lock = threading.RLock()
+        self._creating = False
         if migrate and not self._pending:
             self._ensure_schema()
 
@@ -202,45 +204,46 @@ class MetadataStore:
     @property
     def exists(self) -> bool:
         """Whether the database is there (a lazily created SQLite file may not be yet)."""
-        return not self._still_pending()
+        return not self._settle(create=False)
 
-    def _still_pending(self) -> bool:
-        """Whether this lazy store's SQLite file is still missing (once it is there,
-        made by this process or another, the store is an ordinary one)."""
+    def _settle(self, *, create: bool) -> bool:
+        """For a lazy store: whether its SQLite file is still missing (a read then sees
+        an empty database). Once the file is there (made by another process, or here
+        when ``create``: ``on_create`` first) it is migrated, while other threads wait,
+        and the store is an ordinary one from then on."""
         if not self._pending:
             return False
         assert self._file is not None
-        if not os.path.exists(self._file):
-            return True
-        with self._lock:
-            if not self._pending:
+        with self._create_lock:
+            if not self._pending or self._creating:  # done, or this thread is doing it
                 return False
-            self._pending = False
-        if self._migrate:
-            self._ensure_schema()
+            there = os.path.exists(self._file)
+            if not there and not create:
+                return True
+            self._creating = True
+            try:
+                if not there and self._on_create is not None:
+                    self._on_create()
+                if self._migrate:
+                    self._ensure_schema()
+                else:
+                    with self._connection(write=True):
+                        pass  # makes the file (and its folder)
+                self._pending = False
+            finally:
+                self._creating = False
         return False
-
-    def _create(self) -> None:
-        """Make the missing SQLite file of a lazy store (the first write does)."""
-        if self._on_create is not None:
-            self._on_create()
-        with self._lock:
-            self._pending = False
-        if self._migrate:
-            self._ensure_schema()
 
     @contextlib.contextmanager
     def _connection(self, *, write: bool = False) -> Iterator[Any]:
         """A connection of this process's pool for the duration of the block (for a read
         of a lazy store whose file is still missing: one to an empty database)."""
-        if self._still_pending():
-            if not write:
-                if self._on_missing is not None:
-                    self._on_missing()
-                with _empty_store()._connection() as raw:
-                    yield raw
-                return
-            self._create()
+        if self._settle(create=write):
+            if self._on_missing is not None:
+                self._on_missing()
+            with _empty_store()._connection() as raw:
+                yield raw
+            return
         if self._memory:  # one shared connection: each new one would be another database
             with self._memory_lock:
                 if not self._idle:
@@ -382,7 +385,7 @@ class MetadataStore:
     def schema_revision(self) -> str | None:
         """The alembic revision the database is at, or None for an empty database (or a
         lazy store's file that is not there yet: ``on_missing`` is called)."""
-        if self._still_pending():
+        if self._settle(create=False):
             if self._on_missing is not None:
                 self._on_missing()
             return None
@@ -403,13 +406,7 @@ class MetadataStore:
         """Bring the database to the newest schema; returns the revision it is at."""
         from loopml.store.migrations import migrate
 
-        if self._still_pending():
-            if self._on_create is not None:
-                self._on_create()
-            with self._lock:
-                self._pending = False
-            with self._connection(write=True):
-                pass  # makes the file (and its folder)
+        self._settle(create=True)
         with self._migration_lock():
             current = self.schema_revision()
             _check_not_newer(current, self.url.redacted)
