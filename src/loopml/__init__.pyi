@@ -6,6 +6,7 @@ from . import validation as validation
 from ._client import Client as Client
 from .context import configure as configure
 from .context import gc as gc
+from .context import migrate_metadata as migrate_metadata
 from .context import upgrade_schema as upgrade_schema
 from .data import DatasetNotice as DatasetNotice
 from .data import DatasetVersion as DatasetVersion

@@ -44,6 +44,7 @@ __all__ = [
     "ENV",
     "LOCK_FILE",
     "STATE_DIR",
+    "STATE_GITIGNORE",
     "DataSettings",
     "PipelineSettings",
     "Settings",
@@ -51,6 +52,7 @@ __all__ = [
     "TrackingSettings",
     "TuneSettings",
     "find_project_root",
+    "is_project",
     "load_settings",
     "read_project_file",
     "resolve_tracking_uri",
@@ -61,6 +63,8 @@ _MIN_FLUSH = 0.01
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?![\\/])")
 STATE_DIR = ".loopml"
 LOCK_FILE = "loopml.lock"
+#: What ``.loopml/.gitignore`` holds: the state folder is never committed.
+STATE_GITIGNORE = "# loopml's local state: never commit it\n*\n"
 
 #: Setting name → the environment variable that sets it.
 ENV = {
@@ -205,6 +209,11 @@ def find_project_root(start: Path | None = None) -> Path:
         if (folder / STATE_DIR).is_dir():
             return folder
     return here
+
+
+def is_project(root: Path) -> bool:
+    """Whether ``root`` is a loopml project: it holds ``loopml.toml`` or ``.loopml/``."""
+    return (root / CONFIG_FILE).is_file() or (root / STATE_DIR).is_dir()
 
 
 def read_project_file(root: Path) -> dict[str, Any]:

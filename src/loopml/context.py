@@ -36,11 +36,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopml import _validate
-from loopml.config import CONFIG_FILE, ENV, Settings, load_settings, resolve_tracking_uri
-from loopml.errors import InvalidInput
+from loopml.config import (
+    CONFIG_FILE,
+    ENV,
+    STATE_DIR,
+    STATE_GITIGNORE,
+    Settings,
+    is_project,
+    load_settings,
+    resolve_tracking_uri,
+)
+from loopml.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from loopml.store.artifacts import ArtifactStore
+    from loopml.store.copy import MigrationReport
     from loopml.store.metadata import MetadataStore
     from loopml.store.refs import GcReport
 
@@ -52,7 +62,9 @@ __all__ = [
     "configure",
     "current",
     "default",
+    "ensure_state_dir",
     "gc",
+    "migrate_metadata",
     "on_reset",
     "reset",
     "schema_revision",
@@ -188,11 +200,52 @@ class Context:
             if store is not None:
                 self._metadata.move_to_end(resolved)
                 return store
-            from loopml.store.metadata import MetadataStore
-
-            store = self._metadata[resolved] = MetadataStore(resolved)
+            store = self._metadata[resolved] = self._open_metadata(resolved)
             _trim(self._metadata)
         return store
+
+    def _open_metadata(self, resolved: str, *, migrate: bool = True) -> MetadataStore:
+        """The store at ``resolved``: a SQLite file is made by the first write, never by a
+        read (see :meth:`check_project`), and a new ``.loopml/`` gets its ``.gitignore``."""
+        from loopml.store.metadata import MetadataStore
+
+        def on_missing() -> None:
+            self.check_project(resolved)
+
+        def on_create() -> None:
+            settings = self.settings
+            path = Path(resolved[len("sqlite:///") :])
+            if path.parent == settings.state_dir:
+                ensure_state_dir(settings.project_root)
+
+        return MetadataStore(
+            resolved, migrate=migrate, lazy=True, on_missing=on_missing, on_create=on_create
+        )
+
+    def check_project(self, tracking_uri: str | None = None) -> None:
+        """Raise :class:`~loopml.errors.NotFound` when there is nothing to read: the
+        project root is no loopml project (no ``loopml.toml``, no ``.loopml/``) and the
+        metadata database (``tracking_uri``, default: the configured one) is a SQLite file
+        that does not exist. Read-only verbs call it (through the store) instead of
+        creating state; inside a project a missing database reads as empty."""
+        settings = self.settings
+        root = settings.project_root
+        if is_project(root):
+            return
+        uri = tracking_uri or settings.store.tracking_uri
+        if not uri.startswith("sqlite:///"):
+            return
+        path = uri[len("sqlite:///") :]
+        if path in ("", ":memory:") or os.path.exists(path):
+            return
+        if Path(path) == root / STATE_DIR / "loopml.db":
+            raise NotFound(
+                f"{root} is not a loopml project (run `loopml init`, or set LOOPML_TRACKING_URI)."
+            )
+        raise NotFound(
+            f"no metadata database at {path}, and {root} is not a loopml project: nothing "
+            "was recorded there. Check the tracking URI, or run `loopml init`."
+        )
 
     def artifacts_at(self, uri: str) -> ArtifactStore:
         """The artifact store at ``uri`` (a folder or any URL a backend is registered for)."""
@@ -217,6 +270,26 @@ class Context:
             self._artifacts.clear()
         for store in stores:
             store.dispose()
+
+
+def ensure_state_dir(root: Path) -> Path:
+    """``root/.loopml``, made if missing, with the ``.gitignore`` that keeps it out of git
+    (as ``loopml init`` writes it); returns the folder."""
+    import tempfile
+
+    state = root / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():  # written whole beside it, then renamed into place
+        fd, tmp = tempfile.mkstemp(prefix=".gitignore.", suffix=".tmp", dir=state)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(STATE_GITIGNORE)
+            os.replace(tmp, ignore)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return state
 
 
 def _resolved_root(value: Any) -> Path:
@@ -377,6 +450,31 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
     return report
 
 
+def migrate_metadata(to_url: str, *, progress: bool | None = None) -> MigrationReport:
+    """Copy this project's metadata (every table) into the empty PostgreSQL database at
+    ``to_url``, in one transaction checked by each table's row count; a target that is
+    not empty is refused (:class:`~loopml.errors.Conflict`) and a failure leaves it empty.
+    Then point ``tracking_uri`` at it. ``progress`` shows a bar on stderr (default: on a
+    terminal).
+
+    Example::
+
+        report = loopml.migrate_metadata("postgresql://loopml@db-host/loopml")
+        report.rows["runs"]
+    """
+    from loopml.store.copy import copy_metadata
+
+    _validate.text(to_url, "to_url")
+    ctx = current()
+    ctx.check_project()
+    source = ctx.metadata
+    if not source.exists:
+        raise NotFound(
+            f"there is no metadata to migrate: {_shown(source.uri)} has not been written yet."
+        )
+    return copy_metadata(source, to_url, progress=progress)
+
+
 def upgrade_schema(tracking_uri: str | None = None) -> str:
     """Apply pending migrations to the metadata database (they also run on first use);
     returns the schema revision it is at."""
@@ -391,12 +489,13 @@ def schema_revision(tracking_uri: str | None = None) -> str | None:
 
 def _unmigrated(tracking_uri: str | None) -> MetadataStore:
     """The store at ``tracking_uri`` (default: the current one's), opened without migrating."""
-    from loopml.store.metadata import MetadataStore
-
-    settings = current().settings
+    ctx = current()
+    settings = ctx.settings
     if tracking_uri is None:
-        return MetadataStore(settings.store.tracking_uri, migrate=False)
-    return MetadataStore(resolve_tracking_uri(tracking_uri, settings.project_root), migrate=False)
+        return ctx._open_metadata(settings.store.tracking_uri, migrate=False)
+    return ctx._open_metadata(
+        resolve_tracking_uri(tracking_uri, settings.project_root), migrate=False
+    )
 
 
 # -- the active run of each thread ----------------------------------------------------------

@@ -40,7 +40,7 @@ def test_add_list_and_show(iris: Path) -> None:
     shown = _invoke("show", "iris@1")
     assert "data:/iris@1" in shown
     assert "iris.csv: 150 rows" in shown
-    assert "sepal length (cm)" in shown and "5.84333" in shown
+    assert "sepal length (cm)" in shown and "5.843" in shown
 
 
 def test_a_message_on_unchanged_data_is_recorded_or_refused_never_dropped(
@@ -75,7 +75,7 @@ def test_diff_status_and_checkout(iris: Path) -> None:
     _invoke("add", str(iris), "--name", "iris")
 
     diff = _invoke("diff", "iris@1", "data:/iris@2")
-    assert "~ iris.csv" in diff and "rows: 150 → 151 (+1)" in diff
+    assert "modified  iris.csv" in diff and "rows: 150 → 151 (+1)" in diff
 
     iris.write_text("broken")
     status = _invoke("status")

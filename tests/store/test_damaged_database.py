@@ -89,6 +89,8 @@ def test_the_cli_says_it_in_one_line(project: Path, used: bytes) -> None:
 
 def test_a_new_database_is_made_in_one_step(project: Path) -> None:
     loopml.search_runs()
+    assert not _db(project).exists()  # a read leaves nothing behind
+    loopml.start_run(experiment="e").end()
     folder = _db(project).parent
     assert _db(project).stat().st_size > 0
     assert not [p for p in folder.iterdir() if p.name.endswith(".new")]

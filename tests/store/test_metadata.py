@@ -14,7 +14,11 @@ from loopml.store.metadata import KNOWN_REVISIONS, SCHEMA_HEAD, Connection, Meta
 
 
 def _store(uri: str) -> MetadataStore:
-    return current().metadata_at(uri)
+    """The context's store at ``uri``, made and migrated (a first write does that; a
+    read alone leaves a missing SQLite file missing)."""
+    store = current().metadata_at(uri)
+    store.write(lambda conn: None)
+    return store
 
 
 def test_new_database_is_migrated_to_head_on_first_use(backend: str) -> None:

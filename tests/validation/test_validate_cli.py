@@ -58,7 +58,7 @@ def test_warnings_are_listed_but_exit_0(iris_csv: Path, iris: pd.DataFrame) -> N
     loopml.add_dataset(str(iris_csv), "iris")
     iris.head(40).to_csv(iris_csv, index=False)
     loopml.add_dataset(str(iris_csv), "iris")
-    result = runner.invoke(app, ["data", "validate", "data:/iris@2", "-r", "data:/iris@1"])
+    result = runner.invoke(app, ["data", "validate", "data:/iris@2", "--reference", "data:/iris@1"])
     assert result.exit_code == 0, result.output
     assert "warning" in result.output and "1 warning(s)" in result.output
 

@@ -6,28 +6,44 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from loopml.cli import _options
 from loopml.cli._output import console, err_console
+from loopml.cli._table import Column, emit
 
 if TYPE_CHECKING:  # pragma: no cover
     from loopml.validation import CheckResult, ValidationResult
 
-_STYLE = {"passed": "green", "failed": "bold red", "warning": "yellow", "skipped": "dim"}
-
 
 def validate(
-    uri: str = typer.Argument(..., help="The dataset version to check, e.g. data:/orders@4."),
+    uri: str = typer.Argument(
+        ...,
+        metavar="PATH_OR_REF",
+        help="A dataset version (orders, orders@4, data:/orders@4) or a CSV/TSV/Parquet file.",
+    ),
     suite: str = typer.Option(
-        None, "--suite", "-s", help="A suite file (.json, .yaml) to check against."
+        None, "--suite", metavar="PATH", help="A suite file (.json, .yaml) to check against."
     ),
     reference: str = typer.Option(
-        None, "--reference", "-r", help="Infer the suite from this version, e.g. data:/orders@3."
+        None,
+        "--reference",
+        metavar="PATH_OR_REF",
+        help="Infer the suite from this version or file, e.g. orders@3.",
     ),
-    html: str = typer.Option(None, "--html", help="Write an HTML report to this file."),
-    json_out: str = typer.Option(None, "--json", help="Write the result as JSON to this file."),
+    html: str = typer.Option(
+        None, "--html", metavar="PATH", help="Write an HTML report to this file."
+    ),
+    json_out: str = typer.Option(
+        None, "--json", metavar="PATH", help="Write the result as JSON to this file."
+    ),
     save_suite: str = typer.Option(
-        None, "--save-suite", help="Save the suite used (e.g. the inferred one) to this file."
+        None,
+        "--save-suite",
+        metavar="PATH",
+        help="Save the suite used (e.g. the inferred one) to this file.",
     ),
     show_all: bool = typer.Option(False, "--all", help="List passed checks too."),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
 ) -> None:
     """Check URI against a suite (--suite) or one inferred from a reference (--reference).
 
@@ -46,12 +62,11 @@ def validate(
             "to infer the suite from), e.g. 'loopml data validate data:/orders@4 "
             "--reference data:/orders@3'."
         )
-    if not uri.startswith("data:/"):
-        uri = f"data:/{uri}"
+    _options.use_stores(tracking_uri, artifact_uri)
     the_suite = Suite.load(suite) if suite is not None else None
     if the_suite is None and reference is not None:
-        the_suite = infer_suite(reference)
-    result = run_validation(uri, the_suite)
+        the_suite = infer_suite(_data(reference))
+    result = run_validation(_data(uri), the_suite)
     if save_suite and the_suite is not None:
         the_suite.save(save_suite)
         console.print(f"suite saved to {escape(save_suite)}")
@@ -71,33 +86,50 @@ def validate(
     console.print(f"[green]{line}[/]")
 
 
+def _data(value: str) -> object:
+    """A plain file (CSV, TSV, Parquet) read as a table, else the dataset reference."""
+    import os
+
+    if os.path.isfile(value):
+        from loopml.data import read_tabular_file
+
+        return read_tabular_file(value)
+    return value
+
+
 def _label(r: CheckResult) -> str:
     if r.failed:
         return "failed" if r.check.severity == "error" else "warning"
     return r.status
 
 
-def _print_table(result: ValidationResult, show_all: bool) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+_COLUMNS = [
+    Column("status", kind="status", required=True),
+    Column("check", required=True, max_width=36),
+    Column("severity"),
+    Column("failed", kind="number"),
+    Column("samples", header="sample values", max_width=24),
+    Column("details", max_width=48),
+]
 
-    table = Table("status", "check", "severity", "failed", "sample values", "details")
-    shown = 0
+
+def _print_table(result: ValidationResult, show_all: bool) -> None:
+    rows = []
     for r in result.results:
         label = _label(r)
         if not show_all and label in ("passed", "skipped"):
             continue
-        shown += 1
-        samples = ", ".join(repr(v) for v in r.sample_values)
-        table.add_row(
-            f"[{_STYLE[label]}]{label}[/]",
-            escape(r.check.describe()),
-            r.check.severity,
-            f"{r.failed_count:,}",
-            escape(samples),
-            escape(r.message),
+        rows.append(
+            {
+                "status": label,
+                "check": r.check.describe(),
+                "severity": r.check.severity,
+                "failed": r.failed_count,
+                "samples": ", ".join(repr(v) for v in r.sample_values),
+                "details": r.message,
+            }
         )
-    if shown:
-        console.print(table)
+    if rows:
+        emit(rows, _COLUMNS)
     passed = sum(r.status == "passed" for r in result.results)
-    console.print(f"{passed} of {len(result.results)} check(s) passed")
+    console.print(f"{passed} of {len(result.results)} check(s) passed", highlight=False)

@@ -4,6 +4,7 @@ from ._datasets import add_dataset as add_dataset
 from ._datasets import dataset_versions as dataset_versions
 from ._datasets import get_dataset as get_dataset
 from ._datasets import list_datasets as list_datasets
+from ._datasets import remove_dataset as remove_dataset
 from ._datasets import resolve_dataset as resolve_dataset
 from ._diff import diff_versions as diff_versions
 from ._fsck import fsck as fsck
@@ -20,13 +21,16 @@ from ._records import FileChange as FileChange
 from ._records import FsckProblem as FsckProblem
 from ._records import FsckReport as FsckReport
 from ._records import ManifestEntry as ManifestEntry
+from ._records import RemoteGcReport as RemoteGcReport
 from ._records import SchemaChange as SchemaChange
 from ._records import StoreSide as StoreSide
 from ._records import TableProfile as TableProfile
 from ._records import TransferReport as TransferReport
+from ._remote import gc_remote as gc_remote
 from ._remote import pull as pull
 from ._remote import push as push
 from ._resolve import DatasetNotice as DatasetNotice
 from ._resolve import Resolution as Resolution
+from ._tabular import read_tabular_file as read_tabular_file
 
 __all__: list[str]

@@ -181,11 +181,12 @@ def status(names: Sequence[str] | None = None) -> list[DatasetStatus]:
             print(s.name, s.state, s.modified)
     """
     ctx = current()
+    ctx.check_project()
     settings = ctx.settings
     lock = _select(read_lock(settings.lock_path), _validate.texts(names, "names"))
     store = ctx.artifacts
     out = []
-    with open_stat_cache(settings.state_dir) as cache:
+    with open_stat_cache(settings.state_dir, create=False) as cache:
         for entry in lock:
             manifest = _manifest(entry.manifest, str(DataURI(entry.name, entry.version)), store)
             cmp = _compare(entry.local_path(settings.project_root), manifest, cache)

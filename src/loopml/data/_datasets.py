@@ -14,9 +14,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from loopml import _validate
-from loopml.context import Context, active_runs, current
+from loopml.context import Context, active_runs, current, ensure_state_dir
 from loopml.data import _repository
-from loopml.data._lock import LockEntry, check_pin, pin
+from loopml.data._gitignore import ignore_path
+from loopml.data._lock import LockEntry, check_pin, pin, update_lock
 from loopml.data._manifest import Manifest, store_manifest
 from loopml.data._profile import MAX_PROFILED, profile_files, tabular_format
 from loopml.data._progress import byte_progress
@@ -26,13 +27,14 @@ from loopml.data._walk import FileStat, walk
 from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.statcache import open_stat_cache
-from loopml.uri import check_name
+from loopml.uri import DataURI, check_name, local_path
 
 __all__ = [
     "add_dataset",
     "dataset_versions",
     "get_dataset",
     "list_datasets",
+    "remove_dataset",
     "resolve_dataset",
     "store_files",
 ]
@@ -40,13 +42,15 @@ __all__ = [
 
 def add_dataset(
     path: str | os.PathLike[str],
-    name: str,
+    name: str | None = None,
     *,
     message: str | None = None,
     profile: bool = True,
     progress: bool | None = None,
 ) -> DatasetVersion:
-    """Version the file or folder at ``path`` as the next version of dataset ``name``.
+    """Version the file or folder at ``path`` as the next version of dataset ``name``
+    (default: the file's name without its extension, ``iris.csv`` → ``iris``, or the
+    folder's name).
 
     Identical bytes are stored once; adding a folder whose files are exactly
     those of the dataset's latest version returns that version (its
@@ -59,7 +63,10 @@ def add_dataset(
     The version is pinned in ``loopml.lock`` when ``path`` is inside the
     project (a path outside it is versioned but not pinned: checkout only
     writes inside the project); a path another pinned dataset's path holds or
-    lies in is refused. A file that changes while it is read is read again
+    lies in is refused. A path inside the project is also added to the ``.gitignore``
+    at the project root (one anchored line, ``/data/iris.csv``, unless git ignores it
+    already; ``gitignored`` on the result says which line), so git tracks
+    ``loopml.lock`` and not the data. A file that changes while it is read is read again
     (up to three times, then :class:`~loopml.errors.Conflict` names it), so the
     profile and the stored bytes are always of one state. Links to files are
     followed; a link to a folder, to nothing, or a loop is refused with
@@ -70,10 +77,11 @@ def add_dataset(
         ds = loopml.add_dataset("data/iris.csv", name="iris", message="first cut")
         ds.uri    # 'data:/iris@1'
     """
-    check_name(name, "dataset name")
     if message is not None:
         _validate.text(message, "message", empty=True)
     path = _validate.path(path, "dataset path")
+    name = _default_name(path) if name is None else name
+    check_name(name, "dataset name")
     ctx = current()
     settings = ctx.settings
     _check_not_project(path, settings.project_root)
@@ -82,6 +90,9 @@ def add_dataset(
     if pinned:  # refuse a place that would make the lock unsafe, before storing anything
         check_pin(settings.lock_path, name, source)
     artifacts = ctx.artifacts
+    stored_at = local_path(artifacts.uri)
+    if stored_at is not None and Path(stored_at).is_relative_to(settings.state_dir):
+        ensure_state_dir(settings.project_root)  # git-ignored before anything is stored
 
     for attempt in range(1, _ATTEMPTS + 1):
         kind, files = walk(path)
@@ -138,7 +149,23 @@ def add_dataset(
 
     if pinned:  # the lock pins working copies inside the project only
         pin(settings.lock_path, LockEntry(name, version.version, source, kind, manifest_digest))
+        version.gitignored = ignore_path(settings.project_root, source)
     return version
+
+
+def _default_name(path: Path) -> str:
+    """The name a dataset gets from its path: a file's name without its extension
+    (``iris.csv`` → ``iris``), a folder's name; InvalidInput when that is no valid name."""
+    absolute = Path(os.path.abspath(path))
+    candidate = absolute.stem if absolute.is_file() else absolute.name
+    try:
+        return check_name(candidate, "dataset name")
+    except InvalidInput:
+        raise InvalidInput(
+            f"cannot name the dataset after {str(path)!r}: {candidate!r} is not a valid "
+            "dataset name (letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit). Give one with --name NAME (name= in Python)."
+        ) from None
 
 
 #: How many times ``add_dataset`` reads a folder whose files change while it reads them.
@@ -255,6 +282,33 @@ def dataset_versions(name: str) -> list[DatasetVersion]:
     check_name(name, "dataset name")
     ctx = current()
     return [_bound(ctx, v) for v in _repository.versions_of(ctx.metadata, name)]
+
+
+def remove_dataset(name: str) -> list[str]:
+    """Remove dataset ``name``: unpin it from ``loopml.lock`` and mark it removed, so
+    listings and references no longer see it; returns the ``data:/`` URIs of its versions.
+
+    Nothing is deleted yet: the versions and their objects stay until ``loopml gc
+    --force`` purges them, and adding data under the same name before that brings the
+    dataset back, its new versions numbered after the old ones (after a purge the
+    numbering starts again at 1). The working copy is left as it is.
+    :class:`~loopml.errors.NotFound` when there is no dataset ``name``.
+
+    Example::
+
+        loopml.data.remove_dataset("iris")   # ['data:/iris@1', 'data:/iris@2']
+    """
+    check_name(name, "dataset name")
+    ctx = current()
+    numbers = _repository.soft_delete(ctx.metadata, name)
+
+    def unpin(entries: dict[str, LockEntry]) -> None:
+        entries.pop(name, None)
+
+    lock_path = ctx.settings.lock_path
+    if lock_path.exists():
+        update_lock(lock_path, unpin)
+    return [str(DataURI(name, n)) for n in numbers]
 
 
 def _bound(ctx: Context, version: DatasetVersion) -> DatasetVersion:

@@ -49,6 +49,7 @@ def fsck(
     terminal). The report lists what was found, what was repaired, and what to do about
     the rest (``report.ok`` is True when everything is sound now)."""
     ctx = current()
+    ctx.check_project()
     local = ctx.artifacts
     rem = open_remote(remote) if remote else None
     report = FsckReport(

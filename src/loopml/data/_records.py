@@ -28,6 +28,7 @@ __all__ = [
     "FsckProblem",
     "FsckReport",
     "ManifestEntry",
+    "RemoteGcReport",
     "SchemaChange",
     "StoreSide",
     "TableProfile",
@@ -155,7 +156,8 @@ class DatasetVersion:
 
     ``is_new`` tells, on what :func:`~loopml.add_dataset` returns, whether
     that call made a new version (False when the bytes were already the
-    newest version's).
+    newest version's), and ``gitignored`` the line that call added to the project's
+    ``.gitignore`` (None when it added none).
     """
 
     name: str
@@ -171,6 +173,7 @@ class DatasetVersion:
     schema: dict[str, str] | None = None
     profile: DatasetProfile | None = None
     is_new: bool = field(default=False, compare=False, repr=False)
+    gitignored: str | None = field(default=None, compare=False, repr=False)
     #: the context it was read in: its files come from that context's artifact store
     _context: Context | None = field(default=None, compare=False, repr=False)
 
@@ -289,6 +292,27 @@ class TransferReport:
     bytes: int = 0
     packs: int = 0
     single: int = 0
+
+
+@dataclass
+class RemoteGcReport:
+    """What ``gc_remote`` found on a data remote (and, unless ``dry_run``, removed):
+    objects kept because a version references them, objects too young to judge,
+    objects removed (hash, size), packs written anew with their live objects, and
+    upload leftovers removed."""
+
+    remote: str
+    dry_run: bool
+    kept: int = 0
+    kept_bytes: int = 0
+    young: int = 0
+    removed: list[tuple[str, int]] = field(default_factory=list)
+    repacked: int = 0
+    leftovers: int = 0
+
+    @property
+    def removed_bytes(self) -> int:
+        return sum(size for _, size in self.removed)
 
 
 class StoreSide(StrEnum):

@@ -37,7 +37,7 @@ from loopml.context import current
 from loopml.data._lock import read_lock
 from loopml.data._manifest import Manifest, load_manifest
 from loopml.data._progress import byte_progress
-from loopml.data._records import TransferReport
+from loopml.data._records import RemoteGcReport, TransferReport
 from loopml.data._resolve import pinned_entry
 from loopml.errors import CorruptObject, InvalidInput, NotFound, StoreError
 from loopml.store.artifacts import (
@@ -54,6 +54,7 @@ __all__ = [
     "PackFile",
     "Remote",
     "fetch_objects",
+    "gc_remote",
     "open_remote",
     "pull",
     "push",
@@ -88,6 +89,8 @@ class PackFile:
     pack: str
     size: int | None
     slots: list[tuple[str, int, int]]
+    #: when the pack was written (seconds since the epoch; now when the listing omits it)
+    mtime: float = 0.0
 
 
 @dataclass
@@ -99,6 +102,8 @@ class Inventory:
     """
 
     single: dict[str, int] = field(default_factory=dict)
+    #: when each single object was written (seconds since the epoch)
+    single_mtime: dict[str, float] = field(default_factory=dict)
     packed: dict[str, PackSlot] = field(default_factory=dict)
     packs: list[PackFile] = field(default_factory=list)
     torn: list[str] = field(default_factory=list)
@@ -138,17 +143,20 @@ class Remote:
         inv = Inventory()
         indexes = []
         pack_sizes: dict[str, int] = {}
+        pack_mtimes: dict[str, float] = {}
         for name, info in found.items():
             parts = name.rstrip("/").split("/")
             if len(parts) >= 3 and parts[-3] == "objects" and len(parts[-2]) == 2:
                 if len(parts[-1]) == 62:
                     inv.single[parts[-2] + parts[-1]] = int(info.get("size") or 0)
+                    inv.single_mtime[parts[-2] + parts[-1]] = _mtime(info)
             elif len(parts) >= 2 and parts[-2] == "packs" and parts[-1].endswith(".idx"):
                 indexes.append(name)
             elif len(parts) >= 2 and parts[-2] in ("packs", "tmp") and parts[-1].endswith(".part"):
                 inv.leftovers.append((name, _mtime(info)))
             elif len(parts) >= 2 and parts[-2] == "packs" and parts[-1].endswith(".pack"):
                 pack_sizes[name] = int(info.get("size") or 0)
+                pack_mtimes[name] = _mtime(info)
         if indexes:
             blobs = self.fs.cat(sorted(indexes), on_error="omit")
             for name in sorted(blobs):
@@ -158,7 +166,9 @@ class Remote:
                     continue
                 pack, slots = parsed
                 size = pack_sizes.get(pack)
-                inv.packs.append(PackFile(name, pack, size, slots))
+                inv.packs.append(
+                    PackFile(name, pack, size, slots, pack_mtimes.get(pack, time.time()))
+                )
                 for digest, offset, length in slots:
                     if size is not None and offset + length <= size:  # all its bytes there
                         inv.packed[digest] = PackSlot(pack, offset, length)
@@ -558,3 +568,148 @@ def _remove_stale_staging(base: Path) -> None:
             Path(f"{folder}.lock").unlink(missing_ok=True)
         finally:
             lock.release()
+
+
+# -- gc ----------------------------------------------------------------------------------
+
+
+def gc_remote(
+    remote: str | None = None,
+    *,
+    dry_run: bool = True,
+    grace_seconds: float = 3600.0,
+    progress: bool | None = None,
+) -> RemoteGcReport:
+    """Remove from a data remote the objects no dataset version references; with
+    ``dry_run`` (the default) only report them.
+
+    Kept: every object of each dataset version this project's metadata database holds
+    (removed datasets' too, until ``loopml gc --force`` purges them) and of each version
+    ``loopml.lock`` pins, and every object or pack younger than ``grace_seconds`` (a
+    push in progress). A pack that holds live and dead objects is written anew with
+    the live ones (each checked against its hash) before the old one is removed, so
+    a reader always finds every live object. Judge a remote only from a project whose
+    database knows every version pushed to it (a shared PostgreSQL database, say): a
+    version recorded elsewhere is unknown here.
+
+    A manifest of a known version that neither the local store nor the remote holds
+    stops it with :class:`~loopml.errors.NotFound` before anything is removed (its files
+    are not known). Example::
+
+        report = loopml.data.gc_remote("s3://bucket/loopml", dry_run=False)
+        report.removed_bytes
+    """
+    if (
+        isinstance(grace_seconds, bool)
+        or not isinstance(grace_seconds, (int, float))
+        or not grace_seconds >= 0
+    ):
+        raise InvalidInput(f"grace_seconds must be a number >= 0, got {grace_seconds!r}.")
+    ctx = current()
+    ctx.check_project()
+    rem = open_remote(remote)
+    report = RemoteGcReport(remote=redact(rem.url), dry_run=dry_run)
+    inventory = rem.inventory()  # listed before the references are read, as local gc does
+    live = _remote_live(rem, inventory)
+    cutoff = time.time() - float(grace_seconds)
+
+    doomed_single: list[tuple[str, int]] = []
+    for digest, size in sorted(inventory.single.items()):
+        if digest in live:
+            report.kept += 1
+            report.kept_bytes += size
+        elif inventory.single_mtime.get(digest, time.time()) > cutoff:
+            report.young += 1
+        else:
+            doomed_single.append((digest, size))
+    doomed_packs: list[tuple[PackFile, list[tuple[str, int, int]]]] = []
+    for pack in inventory.packs:
+        keep = [slot for slot in pack.slots if slot[0] in live]
+        dead = [slot for slot in pack.slots if slot[0] not in live]
+        report.kept += len(keep)
+        report.kept_bytes += sum(n for _, _, n in keep)
+        if not dead:
+            continue
+        if pack.mtime > cutoff or pack.size is None:
+            report.young += len(dead)
+            continue
+        doomed_packs.append((pack, keep))
+        report.removed.extend((d, n) for d, _, n in dead)
+        report.repacked += bool(keep)
+    report.removed.extend(doomed_single)
+    if dry_run:
+        return report
+
+    still = _remote_live(rem, rem.inventory())  # versions recorded while this ran
+    total = sum(n for _, n in report.removed)
+    removed: list[tuple[str, int]] = []
+    with (
+        byte_progress("collecting", total, len(report.removed), progress) as advance,
+        _writing(rem),
+    ):
+        for digest, size in doomed_single:
+            if digest in still:
+                report.kept += 1
+                report.kept_bytes += size
+            elif rem.store.delete_if_stale(digest, cutoff):
+                removed.append((digest, size))
+            else:
+                report.young += 1
+            advance(size)
+        for pack, _ in doomed_packs:
+            survivors = [slot for slot in pack.slots if slot[0] in still]
+            if survivors:  # written anew before the old pack goes: always readable
+                blobs = rem.read_slots([(d, PackSlot(pack.pack, o, n)) for d, o, n in survivors])
+                for d, _, _ in survivors:
+                    got = hash_bytes(blobs[d])
+                    if got != d:
+                        raise _corrupt(rem.url, d, f"its bytes hash to {got}; its pack was kept")
+                rem.put_pack([(d, blobs[d]) for d, _, _ in survivors])
+            rem.remove_pack(pack)
+            for d, _, n in pack.slots:
+                if d not in still:
+                    removed.append((d, n))
+                    advance(n)
+                elif d not in live:  # referenced meanwhile
+                    report.kept += 1
+                    report.kept_bytes += n
+        report.leftovers = rem.remove_leftovers(inventory, older_than=float(grace_seconds))
+    report.removed = removed
+    return report
+
+
+def _remote_live(rem: Remote, inventory: Inventory) -> set[str]:
+    """Every object a dataset version of this project references: the manifests of the
+    versions in the metadata database and in ``loopml.lock``, and the files they list
+    (a manifest is read locally, else from the remote)."""
+    from loopml.data import _repository
+
+    ctx = current()
+    local = ctx.artifacts
+    manifests = set(_repository.manifest_digests(ctx.metadata))
+    manifests.update(e.manifest for e in read_lock(ctx.settings.lock_path).values())
+    live = set(manifests)
+    here = local.existing(manifests)
+    missing = sorted(manifests - here)
+    fetched: dict[str, bytes] = {}
+    packed = [(d, inventory.packed[d]) for d in missing if d in inventory.packed]
+    fetched.update(rem.read_slots(packed))
+    for digest in missing:
+        if digest in fetched:
+            continue
+        if digest in inventory.single:
+            with _staging() as staging:
+                rem.store.get_file(digest, staging / digest)
+                fetched[digest] = (staging / digest).read_bytes()
+            continue
+        raise NotFound(
+            f"the manifest {digest} of a dataset version is neither in the local store nor "
+            f"on the remote {redact(rem.url)}, so which objects that version references is "
+            "not known; nothing was removed. Pull the version's data (or remove the dataset "
+            "with 'loopml data remove' and purge it with 'loopml gc --force'), then retry."
+        )
+    for digest in sorted(here):
+        live.update(e.digest for e in load_manifest(digest, local).entries)
+    for digest, blob in fetched.items():
+        live.update(e.digest for e in Manifest.from_bytes(blob, digest).entries)
+    return live

@@ -19,14 +19,16 @@ from loopml.data._records import DatasetProfile, DatasetVersion
 from loopml.errors import Conflict, NotFound, StoreError
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
-from loopml.store.refs import add_refs
+from loopml.store.refs import add_refs, release_owners
 from loopml.uri import DataURI, RunURI
 
 __all__ = [
     "dataset_names",
     "find_version",
     "latest_versions",
+    "purge_deleted",
     "record_version",
+    "soft_delete",
     "versions_of",
 ]
 
@@ -68,6 +70,11 @@ def _record(
 ) -> tuple[DatasetVersion, bool]:
     now = time.time()
     conn.upsert("datasets", [{"name": name, "created_at": now}], keys=("name",))
+    # a removed dataset added again comes back, its new versions numbered after the old
+    conn.execute(
+        "UPDATE datasets SET deleted_at = NULL WHERE name = ? AND deleted_at IS NOT NULL",
+        (name,),
+    ).close()
     dataset_id = conn.scalar("SELECT id FROM datasets WHERE name = ?", (name,))
     latest = conn.first(
         f"SELECT {_COLUMNS} FROM dataset_versions v WHERE v.dataset_id = ? "
@@ -114,9 +121,7 @@ def find_version(meta: MetadataStore, name: str, version: int | None) -> Dataset
     """Version ``version`` of ``name`` (the newest for None), or a NotFound that says what
     exists."""
     with meta.read() as conn:
-        dataset_id = conn.scalar("SELECT id FROM datasets WHERE name = ?", (name,))
-        if dataset_id is None:
-            raise NotFound(_unknown_dataset(conn, name))
+        dataset_id = _live_id(conn, name)
         sql = f"SELECT {_COLUMNS} FROM dataset_versions v WHERE v.dataset_id = ?"
         if version is None:
             row = conn.first(sql + " ORDER BY v.version DESC LIMIT 1", (dataset_id,))
@@ -140,8 +145,8 @@ def latest_versions(meta: MetadataStore) -> list[DatasetVersion]:
     with meta.read() as conn:
         rows = conn.all(
             f"SELECT d.name, {_COLUMNS} FROM datasets d JOIN dataset_versions v "
-            "ON v.dataset_id = d.id WHERE v.version = (SELECT max(version) FROM "
-            "dataset_versions WHERE dataset_id = d.id) ORDER BY d.name"
+            "ON v.dataset_id = d.id WHERE d.deleted_at IS NULL AND v.version = (SELECT "
+            "max(version) FROM dataset_versions WHERE dataset_id = d.id) ORDER BY d.name"
         )
     return [_version(r[0], r[1:]) for r in rows]
 
@@ -149,9 +154,7 @@ def latest_versions(meta: MetadataStore) -> list[DatasetVersion]:
 def versions_of(meta: MetadataStore, name: str) -> list[DatasetVersion]:
     """Every version of ``name``, oldest first."""
     with meta.read() as conn:
-        dataset_id = conn.scalar("SELECT id FROM datasets WHERE name = ?", (name,))
-        if dataset_id is None:
-            raise NotFound(_unknown_dataset(conn, name))
+        dataset_id = _live_id(conn, name)
         rows = conn.all(
             f"SELECT {_COLUMNS} FROM dataset_versions v WHERE v.dataset_id = ? ORDER BY v.version",
             (dataset_id,),
@@ -159,20 +162,96 @@ def versions_of(meta: MetadataStore, name: str) -> list[DatasetVersion]:
     return [_version(name, r) for r in rows]
 
 
-def manifest_digests(meta: MetadataStore) -> list[str]:
-    """The manifest hash of every dataset version (for gc)."""
+def manifest_digests(meta: MetadataStore, *, removed: bool = True) -> list[str]:
+    """The manifest hash of every dataset version (for gc); with ``removed=False`` not
+    those of removed datasets (which gc purges first)."""
     with meta.read() as conn:
-        return conn.column("SELECT DISTINCT manifest_digest FROM dataset_versions")
+        if removed:
+            return conn.column("SELECT DISTINCT manifest_digest FROM dataset_versions")
+        return conn.column(
+            "SELECT DISTINCT v.manifest_digest FROM dataset_versions v JOIN datasets d "
+            "ON d.id = v.dataset_id WHERE d.deleted_at IS NULL"
+        )
 
 
 def dataset_names(meta: MetadataStore) -> list[str]:
-    """Every dataset's name, sorted."""
+    """Every dataset's name (but removed ones), sorted."""
     with meta.read() as conn:
-        return conn.column("SELECT name FROM datasets ORDER BY name")
+        return conn.column("SELECT name FROM datasets WHERE deleted_at IS NULL ORDER BY name")
+
+
+def soft_delete(meta: MetadataStore, name: str) -> list[int]:
+    """Mark dataset ``name`` removed (its versions and their references stay until gc
+    purges it); returns its version numbers. NotFound when there is no such dataset."""
+
+    def mark(conn: Connection) -> list[int]:
+        dataset_id = _live_id(conn, name)
+        conn.execute(
+            "UPDATE datasets SET deleted_at = ? WHERE id = ?", (time.time(), dataset_id)
+        ).close()
+        return [
+            int(n)
+            for n in conn.column(
+                "SELECT version FROM dataset_versions WHERE dataset_id = ? ORDER BY version",
+                (dataset_id,),
+            )
+        ]
+
+    return meta.write(mark)
+
+
+def purge_deleted(meta: MetadataStore, dry_run: bool) -> list[str]:
+    """Remove for good every removed dataset, its versions, the object references and
+    lineage edges they hold; returns their ``data:/`` URIs (with ``dry_run``, those that
+    would be removed, and nothing changes)."""
+
+    def doomed(conn: Connection) -> tuple[list[int], list[str]]:
+        rows = conn.all(
+            "SELECT d.id, d.name, v.version FROM datasets d LEFT JOIN dataset_versions v "
+            "ON v.dataset_id = d.id WHERE d.deleted_at IS NOT NULL ORDER BY d.name, v.version"
+        )
+        ids = sorted({int(r[0]) for r in rows})
+        uris = [str(DataURI(r[1], int(r[2]))) for r in rows if r[2] is not None]
+        return ids, uris
+
+    if dry_run:
+        with meta.read() as conn:
+            return doomed(conn)[1]
+
+    def purge(conn: Connection) -> list[str]:
+        ids, uris = doomed(conn)
+        if ids:
+            release_owners(conn, uris)
+            lineage_edges.remove_nodes(conn, uris)
+            test, param = conn.in_list(ids)
+            conn.execute(f"DELETE FROM dataset_versions WHERE dataset_id {test}", (param,))
+            conn.execute(f"DELETE FROM datasets WHERE id {test}", (param,))
+        return uris
+
+    return meta.write(purge)
+
+
+def _live_id(conn: Connection, name: str) -> int:
+    """The id of dataset ``name``, or a NotFound that says which datasets there are (a
+    removed dataset is not there)."""
+    dataset_id = conn.scalar(
+        "SELECT id FROM datasets WHERE name = ? AND deleted_at IS NULL", (name,)
+    )
+    if dataset_id is None:
+        raise NotFound(_unknown_dataset(conn, name))
+    return int(dataset_id)
 
 
 def _unknown_dataset(conn: Connection, name: str) -> str:
-    names = conn.column("SELECT name FROM datasets ORDER BY name")
+    removed = conn.scalar(
+        "SELECT count(*) FROM datasets WHERE name = ? AND deleted_at IS NOT NULL", (name,)
+    )
+    if removed:
+        return (
+            f"no dataset named {name!r}: it was removed ('loopml data remove'). Add data "
+            f"under that name again to bring it back ('loopml data add PATH --name {name}')."
+        )
+    names = conn.column("SELECT name FROM datasets WHERE deleted_at IS NULL ORDER BY name")
     if not names:
         known = "there are no datasets yet; add one with 'loopml data add PATH --name NAME'"
     else:

@@ -8,18 +8,20 @@ a column of nulls and anything), as files written on different days do.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
+from loopml import _validate
 from loopml.data._manifest import load_manifest
 from loopml.data._profile import read_arrow, tabular_format
-from loopml.errors import InvalidInput
+from loopml.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
     from loopml.data._records import DatasetVersion
 
-__all__ = ["read_table"]
+__all__ = ["read_table", "read_tabular_file"]
 
 
 def read_table(version: DatasetVersion) -> pa.Table:
@@ -63,3 +65,22 @@ def _mismatch(uri: str, rel: str, first: str, want: pa.Schema, got: pa.Schema) -
 
 def _fmt(schema: pa.Schema) -> str:
     return "{" + ", ".join(f"{f.name}: {f.type}" for f in schema) + "}"
+
+
+def read_tabular_file(path: str | os.PathLike[str]) -> pa.Table:
+    """A CSV, TSV or Parquet file that is not a dataset, as an Arrow table (to validate
+    or profile a file before versioning it).
+
+    Example::
+
+        loopml.validate(loopml.data.read_tabular_file("incoming.csv"), "suite.json")
+    """
+    file = _validate.path(path, "path")
+    if not file.is_file():
+        raise NotFound(f"no file at {str(file)!r}: expected a CSV, TSV or Parquet file.")
+    fmt = tabular_format(file.name)
+    if fmt is None:
+        raise InvalidInput(
+            f"{str(file)!r} is not a table loopml can read: expected a .csv, .tsv or .parquet file."
+        )
+    return read_arrow(str(file), file.name, fmt)

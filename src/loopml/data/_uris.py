@@ -12,7 +12,7 @@ from loopml.errors import NotFound
 from loopml.lineage import Node
 from loopml.uri import DataURI, parse_data_uri
 
-__all__ = ["describe", "live_objects", "resolve"]
+__all__ = ["describe", "live_objects", "purge", "resolve"]
 
 
 def resolve(ctx: Context, uri: DataURI) -> Node:
@@ -51,9 +51,17 @@ def live_objects(ctx: Context) -> set[str]:
     pins is not known.
     """
     store = ctx.artifacts
-    manifests = set(_repository.manifest_digests(ctx.metadata))
+    # a removed dataset's versions are purged before gc collects (a dry run skips them too)
+    manifests = set(_repository.manifest_digests(ctx.metadata, removed=False))
     manifests.update(e.manifest for e in read_lock(ctx.settings.lock_path).values())
     live = set(manifests)
     for digest in sorted(store.existing(manifests)):
         live.update(e.digest for e in load_manifest(digest, store).entries)
     return live
+
+
+def purge(ctx: Context, dry_run: bool) -> list[str]:
+    """Remove for good the datasets users removed (``loopml data remove``): their
+    versions, and the object references and lineage edges those hold; returns the
+    ``data:/`` URIs of the versions purged (with ``dry_run``, that would be)."""
+    return _repository.purge_deleted(ctx.metadata, dry_run)

@@ -82,6 +82,7 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.data._uris:resolve",
             "loopml.data._uris:describe",
             "loopml.data._uris:live_objects",
+            purge="loopml.data._uris:purge",
         ),
         Scheme(
             "runs",
@@ -107,7 +108,7 @@ SCHEMES: dict[str, Scheme] = {
 
 
 def _scheme(uri: str) -> Scheme:
-    name = scheme_of(uri)
+    name = scheme_of(_canonical(uri))
     found = SCHEMES.get(name)
     if found is None:
         raise InvalidInput(
@@ -117,13 +118,30 @@ def _scheme(uri: str) -> Scheme:
     return found
 
 
+def _canonical(uri: str) -> str:
+    """``uri``, or for a dataset reference without its scheme (``iris``, ``iris@3``) the
+    ``data:/`` URI it means, so every command takes data references in one form."""
+    if isinstance(uri, str) and ":/" not in uri:
+        from loopml.uri import parse_data_uri
+
+        try:
+            return str(parse_data_uri(uri))
+        except InvalidInput:
+            return uri
+    return uri
+
+
 def parse(uri: str) -> Any:
-    """The record of ``uri`` (a :class:`~loopml.uri.DataURI`, ...), checked by its scheme."""
+    """The record of ``uri`` (a :class:`~loopml.uri.DataURI`, ...), checked by its scheme;
+    a bare dataset reference (``iris@3``) is read as ``data:/iris@3``."""
+    uri = _canonical(uri)
     return load(_scheme(uri).parse)(uri)
 
 
 def resolve(ctx: Context, uri: str) -> Node:
-    """What ``uri`` names, by its scheme's resolver; NotFound when it does not exist."""
+    """What ``uri`` names, by its scheme's resolver; NotFound when it does not exist. A
+    bare dataset reference (``iris``, ``iris@3``) means its ``data:/`` URI."""
+    uri = _canonical(uri)
     scheme = _scheme(uri)
     node: Node = load(scheme.resolve)(ctx, load(scheme.parse)(uri))
     return node

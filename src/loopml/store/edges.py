@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from loopml.store.metadata import Connection, MetadataStore
 
-__all__ = ["add_edges", "edges_touching"]
+__all__ = ["add_edges", "edges_touching", "remove_nodes"]
 
 _EDGE_KEYS = ("src", "dst", "relation")
 
@@ -39,3 +39,12 @@ def edges_touching(
             "ORDER BY created_at, id",
             (param,),
         )
+
+
+def remove_nodes(conn: Connection, uris: Iterable[str]) -> None:
+    """Forget every edge from or to ``uris`` (inside a write transaction): the nodes are
+    gone for good."""
+    wanted = sorted(set(uris))
+    if wanted:
+        test, param = conn.in_list(wanted)
+        conn.execute(f"DELETE FROM lineage WHERE src {test} OR dst {test}", (param, param))

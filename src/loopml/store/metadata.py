@@ -159,7 +159,20 @@ class Connection:
 class MetadataStore:
     """Connections and transactions on one metadata database."""
 
-    def __init__(self, uri: str, *, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        migrate: bool = True,
+        lazy: bool = False,
+        on_missing: Callable[[], None] | None = None,
+        on_create: Callable[[], None] | None = None,
+    ) -> None:
+        """``lazy``: a SQLite file that does not exist yet is created by the first write
+        (``on_create`` runs just before), not by opening the store or reading it; until
+        then a read calls ``on_missing`` (which may raise, e.g. outside a project) and
+        then sees an empty database at the newest schema, so reads never leave a file
+        or folder behind."""
         self.url: DatabaseURL = parse_database_url(uri)
         self.uri = uri
         self.dialect = self.url.dialect
@@ -175,7 +188,12 @@ class MetadataStore:
         self._identity: tuple[int, int] | None = None  # the SQLite file the pool has open
         self._memory_lock = threading.RLock()
         self._migrate = migrate
-        if migrate:
+        self._on_missing = on_missing
+        self._on_create = on_create
+        self._pending = lazy and self._file is not None and not os.path.exists(self._file)
+        self._create_lock = threading.RLock()
+        self._creating = False
+        if migrate and not self._pending:
             self._ensure_schema()
 
     def __repr__(self) -> str:
@@ -183,9 +201,49 @@ class MetadataStore:
 
     # -- connections ----------------------------------------------------------------
 
+    @property
+    def exists(self) -> bool:
+        """Whether the database is there (a lazily created SQLite file may not be yet)."""
+        return not self._settle(create=False)
+
+    def _settle(self, *, create: bool) -> bool:
+        """For a lazy store: whether its SQLite file is still missing (a read then sees
+        an empty database). Once the file is there (made by another process, or here
+        when ``create``: ``on_create`` first) it is migrated, while other threads wait,
+        and the store is an ordinary one from then on."""
+        if not self._pending:
+            return False
+        assert self._file is not None
+        with self._create_lock:
+            if not self._pending or self._creating:  # done, or this thread is doing it
+                return False
+            there = os.path.exists(self._file)
+            if not there and not create:
+                return True
+            self._creating = True
+            try:
+                if not there and self._on_create is not None:
+                    self._on_create()
+                if self._migrate:
+                    self._ensure_schema()
+                else:
+                    with self._connection(write=True):
+                        pass  # makes the file (and its folder)
+                self._pending = False
+            finally:
+                self._creating = False
+        return False
+
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[Any]:
-        """A connection of this process's pool for the duration of the block."""
+    def _connection(self, *, write: bool = False) -> Iterator[Any]:
+        """A connection of this process's pool for the duration of the block (for a read
+        of a lazy store whose file is still missing: one to an empty database)."""
+        if self._settle(create=write):
+            if self._on_missing is not None:
+                self._on_missing()
+            with _empty_store()._connection() as raw:
+                yield raw
+            return
         if self._memory:  # one shared connection: each new one would be another database
             with self._memory_lock:
                 if not self._idle:
@@ -277,7 +335,7 @@ class MetadataStore:
         reconnected = False
         while True:
             try:
-                with _writes, self._connection() as raw:
+                with _writes, self._connection(write=True) as raw:
                     if self.dialect == "sqlite":
                         raw.execute("BEGIN IMMEDIATE")
                     try:
@@ -325,7 +383,12 @@ class MetadataStore:
     # -- schema -----------------------------------------------------------------
 
     def schema_revision(self) -> str | None:
-        """The alembic revision the database is at, or None for an empty database."""
+        """The alembic revision the database is at, or None for an empty database (or a
+        lazy store's file that is not there yet: ``on_missing`` is called)."""
+        if self._settle(create=False):
+            if self._on_missing is not None:
+                self._on_missing()
+            return None
         with self._connection() as raw:
             try:
                 cur = raw.cursor()
@@ -343,6 +406,7 @@ class MetadataStore:
         """Bring the database to the newest schema; returns the revision it is at."""
         from loopml.store.migrations import migrate
 
+        self._settle(create=True)
         with self._migration_lock():
             current = self.schema_revision()
             _check_not_newer(current, self.url.redacted)
@@ -426,6 +490,20 @@ if hasattr(os, "register_at_fork"):
     )
 
 
+_empty: MetadataStore | None = None
+_empty_lock = threading.Lock()
+
+
+def _empty_store() -> MetadataStore:
+    """An in-memory database at the newest schema with nothing in it: what a read of a
+    lazy store sees before its file exists (reads roll back, so it stays empty)."""
+    global _empty
+    with _empty_lock:
+        if _empty is None:
+            _empty = MetadataStore("sqlite:///:memory:")
+        return _empty
+
+
 def _file_identity(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -495,19 +573,18 @@ def _sqlite_connector(url: DatabaseURL) -> Callable[[], Any]:
     import sqlite3
 
     target = url.database or ":memory:"
-    if target != ":memory:":
-        try:
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the folder of the metadata database {target}: {exc.strerror}. "
-                "Check the path, or point LOOPML_TRACKING_URI elsewhere."
-            ) from None
 
     def connect() -> Any:
         if target != ":memory:":
             _check_sqlite_file(target)
             if not os.path.exists(target):
+                try:
+                    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the folder of the metadata database {target}: "
+                        f"{exc.strerror}. Check the path, or point LOOPML_TRACKING_URI elsewhere."
+                    ) from None
                 _create_sqlite_file(target)
         try:
             conn = sqlite3.connect(

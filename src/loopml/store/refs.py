@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.metadata import Connection, MetadataStore
 
-__all__ = ["DEFAULT_GRACE_SECONDS", "GcReport", "add_refs", "collect_garbage", "release_refs"]
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "GcReport",
+    "add_refs",
+    "collect_garbage",
+    "release_owners",
+    "release_refs",
+]
 
 DEFAULT_GRACE_SECONDS = 3600.0
 _CHUNK = 5000
@@ -44,6 +51,14 @@ def release_refs(conn: Connection, owner: str, digests: Iterable[str]) -> None:
     if wanted:
         test, param = conn.in_list(wanted)
         conn.execute(f"DELETE FROM object_refs WHERE owner = ? AND digest {test}", (owner, param))
+
+
+def release_owners(conn: Connection, owners: Iterable[str]) -> None:
+    """Forget every object ``owners`` hold (inside a write transaction)."""
+    wanted = sorted(set(owners))
+    if wanted:
+        test, param = conn.in_list(wanted)
+        conn.execute(f"DELETE FROM object_refs WHERE owner {test}", (param,))
 
 
 def _referenced(store: MetadataStore, ignore: frozenset[str] = frozenset()) -> set[str]:

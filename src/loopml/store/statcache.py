@@ -159,10 +159,19 @@ def _layout(conn: sqlite3.Connection) -> int:
 
 
 @contextlib.contextmanager
-def open_stat_cache(state_dir: Path) -> Iterator[StatCache]:
+def open_stat_cache(state_dir: Path, *, create: bool = True) -> Iterator[StatCache]:
     """The stat cache under ``state_dir`` (``.loopml``), created on first use; replaced if
-    it is unreadable."""
+    it is unreadable. With ``create=False`` (a read-only command) a missing ``state_dir``
+    is not made: the cache then lives in memory for the call."""
     path = state_dir / "cache" / "stat.db"
+    if not create and not state_dir.is_dir():
+        conn = _connect(":memory:")
+        cache = StatCache(conn)
+        try:
+            yield cache
+        finally:
+            conn.close()
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
