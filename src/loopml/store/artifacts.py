@@ -60,6 +60,7 @@ from typing import IO, Any
 
 import blake3
 
+from loopml._validate import shown
 from loopml.errors import (
     CorruptObject,
     InvalidInput,
@@ -174,7 +175,7 @@ def check_digest(digest: str) -> str:
     """Return ``digest`` if it is a BLAKE3 hex digest, else raise :class:`InvalidInput`."""
     if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _HEX:
         raise InvalidInput(
-            f"invalid object hash {digest!r}: expected 64 lowercase hexadecimal characters."
+            f"invalid object hash {shown(digest)}: expected 64 lowercase hexadecimal characters."
         )
     return digest
 

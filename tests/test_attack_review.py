@@ -1,0 +1,105 @@
+"""Hostile files and arguments found by trying to break loopml: each is one clear error
+line (InvalidInput naming the file or argument), and nothing stored is lost."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from loopml.data import read_lock
+from loopml.errors import InvalidInput
+
+DIGEST = "a" * 64
+
+
+def _lock(version: str = "1", name: str = "d", path: str = '"d"') -> str:
+    return (
+        f"format = 1\n[datasets.{name}]\nversion = {version}\npath = {path}\n"
+        f'kind = "folder"\nmanifest = "{DIGEST}"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("format = 1\ndatasets = 1\n", "'datasets' is 1, not a table"),
+        ("format = 1\ndatasets = [1]\n", "not a table"),
+        ('format = 1\n[datasets]\nd = "x"\n', "dataset 'd' is 'x', not a table"),
+        ("format = true\n", "format True"),
+        (_lock("-1"), "version of 'd' is -1"),
+        (_lock("0"), "version of 'd' is 0"),
+        (_lock("1.5"), "version of 'd' is 1.5"),
+        (_lock("true"), "version of 'd' is True"),
+        (_lock('"1"'), "version of 'd' is '1'"),
+        (_lock("9223372036854775808"), "version of 'd' is 9223372036854775808"),
+        (_lock(name='"../x"'), "dataset name '../x'"),
+        (_lock(name='"a\\u0000b"'), r"dataset name 'a\x00b'"),
+        (_lock(name='""'), "dataset name ''"),
+        (_lock(name='"a/b"'), "dataset name 'a/b'"),
+        (_lock(path="1"), "path of 'd' is 1"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n", "nests tables or arrays too deeply"),
+    ],
+)
+def test_hostile_lock_is_one_invalid_input_line(project: Path, text: str, says: str) -> None:
+    lock = project / "loopml.lock"
+    lock.write_text(text)
+    with pytest.raises(InvalidInput, match="git checkout -- loopml.lock") as info:
+        read_lock(lock)
+    assert says in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+def test_lock_that_is_not_a_regular_file_is_refused_without_blocking(
+    project: Path, kind: str
+) -> None:
+    lock = project / "loopml.lock"
+    if kind == "folder":
+        lock.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lock)  # opening it for reading would wait for a writer forever
+    else:
+        lock.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(InvalidInput, match="is not a regular file"):
+        read_lock(lock)
+
+
+def test_huge_lock_is_refused_without_reading_it_all(project: Path) -> None:
+    from loopml import _files
+
+    lock = project / "loopml.lock"
+    lock.write_bytes(b"# " + b"x" * 2000 + b"\n")
+    with pytest.raises(InvalidInput, match="is over 0 MiB"):
+        _files.read_small(lock, "lock file", limit=1000)
+
+
+def test_params_yaml_that_is_not_yaml_is_one_error_line(project: Path) -> None:
+    from loopml.pipelines._params import read_params_yaml
+
+    path = project / "params.yaml"
+    path.write_text("k: [1,\n")
+    with pytest.raises(InvalidInput, match=r"params.yaml, line 2: not valid YAML"):
+        read_params_yaml(path)
+    path.write_bytes(b"k: \xff\n")
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        read_params_yaml(path)
+    path.write_text("1: 3\n")
+    with pytest.raises(InvalidInput, match="the key 1 is not text"):
+        read_params_yaml(path)
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        read_params_yaml(path)
+
+
+def test_params_yaml_aliases_cannot_expand_without_bound(project: Path) -> None:
+    from loopml.pipelines._params import read_params_yaml
+
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = project / "params.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidInput, match="expands to more than 1,000,000 values"):
+        read_params_yaml(path)
