@@ -103,3 +103,96 @@ def test_params_yaml_aliases_cannot_expand_without_bound(project: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidInput, match="expands to more than 1,000,000 values"):
         read_params_yaml(path)
+
+
+# -- the local object store: something other than a file where an object should be ---------
+
+
+def _plant(path: Path, kind: str) -> None:
+    os.chmod(path, 0o644)
+    path.unlink()
+    if kind == "link-to-device":
+        path.symlink_to("/dev/zero")  # a read would never end
+    elif kind == "link-to-copy":
+        copy = path.parent.parent.parent / "elsewhere"
+        copy.write_bytes(b"sound bytes, reached through a link")
+        path.symlink_to(copy)
+    elif kind == "fifo":
+        os.mkfifo(path)  # a read would wait for a writer forever
+    else:
+        path.mkdir()
+        (path / "x").write_text("x")
+
+
+PLANTED = ["link-to-device", "link-to-copy", "fifo", "folder"]
+
+
+@pytest.mark.parametrize("kind", PLANTED)
+def test_planted_object_is_refused_on_read_and_reported_by_check(tmp_path: Path, kind: str) -> None:
+    from loopml.errors import CorruptObject
+    from loopml.store.artifacts import LocalArtifactStore
+
+    store = LocalArtifactStore(tmp_path / "store")
+    digest = store.put_bytes(b"sound bytes, reached through a link").digest
+    _plant(store.path(digest), kind)
+    with pytest.raises(CorruptObject, match="not a regular file"):
+        store.get_bytes(digest)
+    with pytest.raises(CorruptObject, match="not a regular file"):
+        store.get_file(digest, tmp_path / "out")
+    with pytest.raises(CorruptObject, match="not a regular file"):
+        store.local_file(digest)
+    assert not (tmp_path / "out").exists()
+    assert not store.exists(digest)
+    assert store.check(digest) == "corrupt"
+    assert digest in [d for d, _, _ in store.iter_objects()]  # so fsck and gc see it
+    # writing the bytes again replaces it with the object
+    assert store.put_bytes(b"sound bytes, reached through a link").created
+    assert store.get_bytes(digest) == b"sound bytes, reached through a link"
+    assert store.path(digest).is_file() and not store.path(digest).is_symlink()
+
+
+@pytest.mark.parametrize("kind", PLANTED)
+def test_gc_removes_a_planted_object(tmp_path: Path, kind: str) -> None:
+    from loopml.store.artifacts import LocalArtifactStore
+
+    store = LocalArtifactStore(tmp_path / "store")
+    digest = store.put_bytes(b"sound bytes, reached through a link").digest
+    _plant(store.path(digest), kind)
+    assert store.delete_if_stale(digest, cutoff=float("inf")) or kind == "folder"
+    store.delete(digest)
+    assert not os.path.lexists(store.path(digest))
+    assert store.clean_tmp(older_than=-10) >= 0
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_stray_files_among_objects_are_not_objects(tmp_path: Path) -> None:
+    from loopml.store.artifacts import LocalArtifactStore
+
+    store = LocalArtifactStore(tmp_path / "store")
+    digest = store.put_bytes(b"x").digest
+    objects = tmp_path / "store" / "objects"
+    (objects / "zz").mkdir()
+    (objects / "zz" / ("Q" * 62)).write_text("not an object")
+    (objects / digest[:2] / ("A" * 62)).write_text("not an object")
+    (objects / "ab").write_text("a file, not a folder")
+    assert [d for d, _, _ in store.iter_objects()] == [digest]
+
+
+def test_fsck_reports_and_repairs_a_planted_object(project: Path) -> None:
+    import loopml
+    from loopml.context import current
+
+    (project / "d").mkdir()
+    (project / "d" / "a.txt").write_text("a\n")
+    version = loopml.add_dataset(project / "d", "d")
+    remote = project.parent / "remote"
+    loopml.data.push(remote=str(remote))
+    path = current().artifacts.path(version.manifest_digest)
+    _plant(path, "link-to-device")
+    report = loopml.fsck()
+    assert not report.ok
+    assert [p.digest for p in report.problems] == [version.manifest_digest]
+    report = loopml.fsck(remote=str(remote), repair=True)
+    assert report.ok, report.problems
+    assert path.is_file() and not path.is_symlink()
+    assert loopml.fsck().ok

@@ -86,6 +86,13 @@ CHUNK = 8 << 20
 _COPY_CHUNK = 1 << 20  # small enough to stay in cache between the write and the hash
 _COPY_BUFFERS = 6
 _HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex(name: str, length: int) -> bool:
+    """Whether ``name`` is ``length`` lowercase hexadecimal characters (part of a hash)."""
+    return len(name) == length and set(name) <= _HEX
+
+
 #: Files at least this large are copied in the kernel and hashed through mmap.
 _LARGE = 1 << 20
 #: Objects at least this large are vouched for by ``verified.db``; smaller ones cost less
@@ -139,12 +146,59 @@ def _hash_read(fh: IO[bytes], progress: Callable[[int], None] | None = None) -> 
     return hasher.hexdigest(), size
 
 
+class _NotRegular(Exception):
+    """Something other than a regular file (a link, folder, FIFO, device) stands where an
+    object should be: planted, never written by the store."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _open_object(path: str | os.PathLike[str]) -> IO[bytes]:
+    """The regular file at ``path`` opened for reading, never through a link, never waiting
+    on a FIFO: FileNotFoundError when nothing is there, :class:`_NotRegular` when something
+    else is (a read of a link to ``/dev/zero`` would never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.EISDIR, errno.ENXIO):
+            raise _NotRegular(os.fspath(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotRegular(os.fspath(path))
+    return open(fd, "rb", buffering=0)
+
+
+def _is_object_file(path: str | os.PathLike[str]) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _remove_entry(path: str | os.PathLike[str]) -> None:
+    """Remove the file, link or (planted) folder at ``path``; nothing there is fine."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 def _hash_stored(
     path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
 ) -> tuple[str, int]:
     """The hash and size of a file nobody else writes (a stored object, a copy of ours):
-    through mmap with BLAKE3's threads when it is large."""
-    with open(path, "rb", buffering=0) as fh:
+    through mmap with BLAKE3's threads when it is large. Never through a link
+    (:class:`_NotRegular`)."""
+    with _open_object(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size < _LARGE:
             return _hash_read(fh, progress)
@@ -264,6 +318,15 @@ class ArtifactStore(ABC):
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
         return 0
+
+
+def _planted(uri: str, digest: str) -> CorruptObject:
+    return CorruptObject(
+        f"object {digest} in {redact(uri)} is not a regular file (a link, folder or device "
+        "stands in its place), so it is not read. Repair it from a remote that has it with "
+        "'loopml fsck --remote URL --repair', or add the same data again (the write "
+        "replaces it)."
+    )
 
 
 def _corrupt(uri: str, digest: str, got: str, size: int) -> CorruptObject:
@@ -530,7 +593,7 @@ class LocalArtifactStore(ArtifactStore):
         caller then writes it anew, replacing it)."""
         final = self.path(digest)
         try:
-            st = os.stat(final)
+            st = os.lstat(final)  # a link in its place is no copy: it is replaced
         except OSError:  # missing (or its store cannot be reached: writing it says why)
             return False
         if not stat.S_ISREG(st.st_mode) or st.st_size != size:
@@ -540,7 +603,7 @@ class LocalArtifactStore(ArtifactStore):
         if not vouched:
             try:
                 got, _ = _hash_stored(final)
-            except OSError:
+            except (OSError, _NotRegular):
                 return False
             if got != digest:
                 return False
@@ -569,6 +632,9 @@ class LocalArtifactStore(ArtifactStore):
                     except FileExistsError:
                         continue
                     pending.folders[str(folder.parent)] = None
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISDIR(os.lstat(final).st_mode):  # planted: no file replaces a folder
+                    os.replace(final, self._tmp / f"{uuid.uuid4().hex}.planted")
             os.replace(tmp, final)
         except OSError as exc:
             raise _cannot_write(final, exc, "the object") from None
@@ -579,7 +645,7 @@ class LocalArtifactStore(ArtifactStore):
             pending.verified.append((digest, str(final)))
 
     def exists(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        return _is_object_file(self.path(digest))
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         digest = hash_bytes(data)
@@ -661,8 +727,12 @@ class LocalArtifactStore(ArtifactStore):
 
     def local_file(self, digest: str) -> Path:
         path = self.path(digest)
-        if not path.is_file():
-            raise _missing(self.uri, digest)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise _missing(self.uri, digest) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise _planted(self.uri, digest)
         return path
 
     def check(self, digest: str) -> str | None:
@@ -670,14 +740,19 @@ class LocalArtifactStore(ArtifactStore):
             got, _ = _hash_stored(self.path(digest))
         except FileNotFoundError:
             return "missing"
+        except _NotRegular:
+            return "corrupt"
         return None if got == digest else "corrupt"
 
     def get_bytes(self, digest: str) -> bytes:
         path = self.path(digest)
         try:
-            data = path.read_bytes()
+            with _open_object(path) as fh:
+                data = fh.read()
         except FileNotFoundError:
             raise _missing(self.uri, digest) from None
+        except _NotRegular:
+            raise _planted(self.uri, digest) from None
         got = hash_bytes(data)
         if got != digest:
             raise _corrupt(self.uri, digest, got, len(data))
@@ -686,16 +761,21 @@ class LocalArtifactStore(ArtifactStore):
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
         src = self.path(digest)
         dest = Path(dest)
-        if not src.is_file():
-            raise _missing(self.uri, digest)
+        try:
+            fin = _open_object(src)
+        except FileNotFoundError:
+            raise _missing(self.uri, digest) from None
+        except _NotRegular:
+            raise _planted(self.uri, digest) from None
         tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
         try:
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 fout = open(tmp, "w+b", buffering=0)  # noqa: SIM115 - closed below
             except OSError as exc:
+                fin.close()
                 raise _unwritable(dest, exc) from None
-            with open(src, "rb", buffering=0) as fin, fout:
+            with fin, fout:
                 try:
                     if _KERNEL_COPY and os.fstat(fin.fileno()).st_size >= _LARGE:
                         got, size = _kernel_copy(fin, fout, flush=False)
@@ -717,12 +797,12 @@ class LocalArtifactStore(ArtifactStore):
 
     def size(self, digest: str) -> int:
         try:
-            return self.path(digest).stat().st_size
+            return os.lstat(self.path(digest)).st_size
         except FileNotFoundError:
             raise _missing(self.uri, digest) from None
 
     def delete(self, digest: str) -> None:
-        self.path(digest).unlink(missing_ok=True)
+        _remove_entry(self.path(digest))
 
     def delete_if_stale(self, digest: str, cutoff: float) -> bool:
         """Remove the object unless it was used (stored or re-used) after ``cutoff``.
@@ -737,10 +817,10 @@ class LocalArtifactStore(ArtifactStore):
             os.replace(final, trash)
         except FileNotFoundError:
             return False
-        if trash.stat().st_mtime > cutoff:
+        if os.lstat(trash).st_mtime > cutoff:
             os.replace(trash, final)
             return False
-        trash.unlink(missing_ok=True)
+        _remove_entry(trash)
         return True
 
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
@@ -748,12 +828,14 @@ class LocalArtifactStore(ArtifactStore):
             return
         with os.scandir(self._objects) as tops:
             for top in tops:
-                if len(top.name) != 2 or not top.is_dir():
+                if not _is_hex(top.name, 2) or not top.is_dir(follow_symlinks=False):
                     continue
                 with os.scandir(top.path) as entries:
                     for entry in entries:
-                        # a link or a folder planted among the objects is not an object
-                        if len(entry.name) == 62 and entry.is_file(follow_symlinks=False):
+                        # a file of another name is not an object; a link, folder or FIFO
+                        # planted under an object's name is listed, so fsck reports it
+                        # (reads refuse it) and gc may remove it
+                        if _is_hex(entry.name, 62):
                             try:
                                 st = entry.stat(follow_symlinks=False)
                             except FileNotFoundError:  # removed while listing
@@ -768,8 +850,8 @@ class LocalArtifactStore(ArtifactStore):
         cutoff = time.time() - older_than
         for entry in os.scandir(self._tmp):
             with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    _remove_entry(entry.path)
                     removed += 1
         return removed
 
