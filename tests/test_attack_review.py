@@ -129,11 +129,12 @@ PLANTED = ["link-to-device", "link-to-copy", "fifo", "folder"]
 
 @pytest.mark.parametrize("kind", PLANTED)
 def test_planted_object_is_refused_on_read_and_reported_by_check(tmp_path: Path, kind: str) -> None:
-    from loopml.errors import CorruptObject
+    from loopml.errors import CorruptObject, StoreError
     from loopml.store.artifacts import LocalArtifactStore
 
     store = LocalArtifactStore(tmp_path / "store")
-    digest = store.put_bytes(b"sound bytes, reached through a link").digest
+    data = b"sound bytes, reached through a link"
+    digest = store.put_bytes(data).digest
     _plant(store.path(digest), kind)
     with pytest.raises(CorruptObject, match="not a regular file"):
         store.get_bytes(digest)
@@ -144,25 +145,29 @@ def test_planted_object_is_refused_on_read_and_reported_by_check(tmp_path: Path,
     assert not (tmp_path / "out").exists()
     assert not store.exists(digest)
     assert store.check(digest) == "corrupt"
-    assert digest in [d for d, _, _ in store.iter_objects()]  # so fsck and gc see it
-    # writing the bytes again replaces it with the object
-    assert store.put_bytes(b"sound bytes, reached through a link").created
-    assert store.get_bytes(digest) == b"sound bytes, reached through a link"
+    assert [d for d, _, _ in store.iter_objects()] == []  # gc leaves it alone
+    assert [d for d, _, _ in store.iter_planted()] == [digest]  # fsck reports it
+    if kind == "folder":  # not ours to remove: the write says what to do
+        with pytest.raises(StoreError, match="a folder stands where the object"):
+            store.put_bytes(data)
+        assert (store.path(digest) / "x").exists()
+        return
+    assert store.put_bytes(data).created  # the link or FIFO is replaced, not its target
+    assert store.get_bytes(digest) == data
     assert store.path(digest).is_file() and not store.path(digest).is_symlink()
 
 
-@pytest.mark.parametrize("kind", PLANTED)
-def test_gc_removes_a_planted_object(tmp_path: Path, kind: str) -> None:
+def test_gc_leaves_planted_entries_and_planted_folders_in_tmp(tmp_path: Path) -> None:
     from loopml.store.artifacts import LocalArtifactStore
 
     store = LocalArtifactStore(tmp_path / "store")
-    digest = store.put_bytes(b"sound bytes, reached through a link").digest
-    _plant(store.path(digest), kind)
-    assert store.delete_if_stale(digest, cutoff=float("inf")) or kind == "folder"
+    digest = store.put_bytes(b"x").digest
+    _plant(store.path(digest), "folder")
+    (tmp_path / "store" / "tmp" / "a-folder").mkdir()
     store.delete(digest)
-    assert not os.path.lexists(store.path(digest))
-    assert store.clean_tmp(older_than=-10) >= 0
-    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    assert store.clean_tmp(older_than=-10) == 0
+    assert (store.path(digest) / "x").exists()
+    assert (tmp_path / "store" / "tmp" / "a-folder").is_dir()
 
 
 def test_stray_files_among_objects_are_not_objects(tmp_path: Path) -> None:
@@ -196,3 +201,79 @@ def test_fsck_reports_and_repairs_a_planted_object(project: Path) -> None:
     assert report.ok, report.problems
     assert path.is_file() and not path.is_symlink()
     assert loopml.fsck().ok
+
+
+# -- secrets in storage URLs, errors of storage libraries ---------------------------------
+
+
+class _LibraryError(Exception):
+    """What a storage library raises that is no OSError (botocore's NoCredentialsError...)."""
+
+
+def _register_refusing_fs(said: str) -> None:
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class RefusingFileSystem(MemoryFileSystem):
+        protocol = "refusing"
+        root_marker = ""
+
+        def find(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise _LibraryError(f"{said} (listing {path})")
+
+        def _open(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise _LibraryError(said)
+
+    fsspec.register_implementation("refusing", RefusingFileSystem, clobber=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("refusing://key:S3CRETpw@bucket/x", 'Invalid bucket name "key:S3CRETpw@bucket"'),
+        ("refusing://bucket/x?token=tok%2FS3CRET", "the token tok/S3CRET is expired"),
+    ],
+)
+def test_storage_library_errors_are_one_line_without_the_secret(
+    project: Path, url: str, said: str
+) -> None:
+    import loopml
+    from loopml.errors import Unavailable
+
+    _register_refusing_fs(said)
+    (project / "d").mkdir()
+    (project / "d" / "a.txt").write_text("a\n")
+    loopml.add_dataset(project / "d", "d")
+    for call in (
+        lambda: loopml.data.push(remote=url),
+        lambda: loopml.data.pull(remote=url),
+        lambda: loopml.fsck(remote=url),
+    ):
+        with pytest.raises(Unavailable, match="refused the request: _LibraryError") as info:
+            call()
+        assert "S3CRET" not in str(info.value)
+        assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_scrub_blanks_secret_query_values_raw_and_decoded() -> None:
+    from loopml.uri import scrub
+
+    url = "s3://bucket/x?token=tok%2FS3CRET&region=eu"
+    text = f"failed for {url}: token tok/S3CRET refused (raw tok%2FS3CRET)"
+    assert "S3CRET" not in scrub(text, url)
+    assert "region=eu" in scrub(text, url)
+
+
+def test_missing_package_of_a_protocol_without_an_extra_names_the_package() -> None:
+    from loopml.errors import MissingExtra
+    from loopml.store.artifacts import FsspecArtifactStore
+
+    pytest.importorskip("fsspec")
+    try:
+        import paramiko  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingExtra, match=r"pip install 'paramiko'") as info:
+            FsspecArtifactStore("sftp://user:S3CRETpw@host/x")
+        assert "loopml[" not in str(info.value) and "S3CRET" not in str(info.value)
+    else:  # pragma: no cover
+        pytest.skip("paramiko is installed")

@@ -48,6 +48,7 @@ import errno
 import mmap
 import os
 import queue
+import re
 import stat
 import threading
 import time
@@ -64,6 +65,7 @@ from loopml._validate import shown
 from loopml.errors import (
     CorruptObject,
     InvalidInput,
+    LoopmlError,
     MissingExtra,
     NotFound,
     StoreError,
@@ -178,18 +180,10 @@ def _is_object_file(path: str | os.PathLike[str]) -> bool:
 
 
 def _remove_entry(path: str | os.PathLike[str]) -> None:
-    """Remove the file, link or (planted) folder at ``path``; nothing there is fine."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    """Remove the file or link at ``path``; nothing there is fine, and a folder (planted:
+    the store makes none of an object's name) is left alone."""
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        os.unlink(path)
 
 
 def _hash_stored(
@@ -632,10 +626,13 @@ class LocalArtifactStore(ArtifactStore):
                     except FileExistsError:
                         continue
                     pending.folders[str(folder.parent)] = None
-            with contextlib.suppress(FileNotFoundError):
-                if stat.S_ISDIR(os.lstat(final).st_mode):  # planted: no file replaces a folder
-                    os.replace(final, self._tmp / f"{uuid.uuid4().hex}.planted")
-            os.replace(tmp, final)
+            if final.is_dir() and not final.is_symlink():
+                raise StoreError(
+                    f"a folder stands where the object {digest} belongs ({final}), so it "
+                    "cannot be written. It is no part of the store: move it away (or remove "
+                    "it), then try again."
+                )
+            os.replace(tmp, final)  # over a link or a FIFO: the link goes, not its target
         except OSError as exc:
             raise _cannot_write(final, exc, "the object") from None
         self._durable.discard(digest)
@@ -832,15 +829,31 @@ class LocalArtifactStore(ArtifactStore):
                     continue
                 with os.scandir(top.path) as entries:
                     for entry in entries:
-                        # a file of another name is not an object; a link, folder or FIFO
-                        # planted under an object's name is listed, so fsck reports it
-                        # (reads refuse it) and gc may remove it
-                        if _is_hex(entry.name, 62):
+                        # a file of another name is not an object, nor a link, folder or
+                        # FIFO planted under an object's name (see iter_planted)
+                        if _is_hex(entry.name, 62) and entry.is_file(follow_symlinks=False):
                             try:
                                 st = entry.stat(follow_symlinks=False)
                             except FileNotFoundError:  # removed while listing
                                 continue
                             yield top.name + entry.name, st.st_size, st.st_mtime
+
+    def iter_planted(self) -> Iterator[tuple[str, int, float]]:
+        """What stands under an object's name but is no regular file (a link, a folder, a
+        FIFO), as ``(digest, size, mtime)``: never written by the store, refused by every
+        read, reported by fsck, and left alone by gc."""
+        if not self._objects.is_dir():
+            return
+        with os.scandir(self._objects) as tops:
+            for top in tops:
+                if not _is_hex(top.name, 2) or not top.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(top.path) as entries:
+                    for entry in entries:
+                        if _is_hex(entry.name, 62) and not entry.is_file(follow_symlinks=False):
+                            with contextlib.suppress(FileNotFoundError):
+                                st = entry.stat(follow_symlinks=False)
+                                yield top.name + entry.name, st.st_size, st.st_mtime
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
@@ -850,6 +863,8 @@ class LocalArtifactStore(ArtifactStore):
         cutoff = time.time() - older_than
         for entry in os.scandir(self._tmp):
             with contextlib.suppress(FileNotFoundError):
+                if entry.is_dir(follow_symlinks=False):
+                    continue  # not one of ours
                 if entry.stat(follow_symlinks=False).st_mtime < cutoff:
                     _remove_entry(entry.path)
                     removed += 1
@@ -880,12 +895,14 @@ class FsspecArtifactStore(ArtifactStore):
         protocol = url.split("://", 1)[0]
         extra = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}.get(protocol)
         try:
-            fs, root = fsspec.core.url_to_fs(url, **storage_options)
+            with _foreign_errors(url):
+                fs, root = fsspec.core.url_to_fs(url, **storage_options)
         except ImportError as exc:
-            module = {"s3": "s3fs", "gcs": "gcsfs"}.get(extra or "", protocol)
-            raise MissingExtra(
-                f"the artifact URL {redact(url)!r}", extra or protocol, module
-            ) from exc
+            # fsspec names the package: 'SFTPFileSystem requires "paramiko" to be installed'
+            named = re.search(r'"([\w.-]+)"|Install ([\w.-]+)', str(exc))
+            guess = (named.group(1) or named.group(2)) if named else protocol
+            module = {"s3": "s3fs", "gcs": "gcsfs"}.get(extra or "", guess)
+            raise MissingExtra(f"the artifact URL {redact(url)!r}", extra or "", module) from None
         except ValueError as exc:
             raise InvalidInput(
                 f"unknown storage protocol {protocol!r} in {redact(url)!r}: expected a local path "
@@ -897,7 +914,7 @@ class FsspecArtifactStore(ArtifactStore):
                 f"{scrub(str(exc), url) or type(exc).__name__}. Check the host and the "
                 "network, or use another artifact_uri."
             ) from None
-        self.fs = fs
+        self.fs = _Guarded(fs, url)
         self.uri = url
         self.root = root.rstrip("/")
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
@@ -1100,6 +1117,67 @@ class FsspecArtifactStore(ArtifactStore):
             parts = name.rstrip("/").split("/")
             if len(parts) >= 2 and len(parts[-2]) == 2 and len(parts[-1]) == 62:
                 yield parts[-2] + parts[-1], int(info.get("size") or 0), _mtime(info)
+
+
+def _is_foreign(exc: BaseException) -> bool:
+    """Whether ``exc`` is a storage library's own error (botocore's NoCredentialsError, an
+    HTTP client's error...) rather than an OSError, a Python error or one of loopml's."""
+    if isinstance(exc, (OSError, LoopmlError)) or not isinstance(exc, Exception):
+        return False
+    return type(exc).__module__.split(".")[0] not in ("builtins", "loopml")
+
+
+@contextlib.contextmanager
+def _foreign_errors(url: str) -> Iterator[None]:
+    """Turn a storage library's own error into one :class:`Unavailable` line, with the
+    URL's secrets blanked (a library may quote the URL, or its user part, in a message)."""
+    try:
+        yield
+    except Exception as exc:
+        if not _is_foreign(exc):
+            raise
+        detail = scrub(" ".join(str(exc).split()), url)
+        if len(detail) > 300:
+            detail = detail[:297] + "..."
+        raise Unavailable(
+            f"the storage at {redact(url)!r} refused the request: {type(exc).__name__}"
+            f"{': ' + detail if detail else ''}. Check the URL, the credentials (in the "
+            "environment or the library's config, not in the URL) and the network."
+        ) from None
+
+
+class _Guarded:
+    """A storage library object (an fsspec filesystem, a file it opened) whose calls raise
+    only OSError and loopml's errors (see :func:`_foreign_errors`)."""
+
+    __slots__ = ("_target", "_url")
+
+    def __init__(self, target: Any, url: str) -> None:
+        self._target = target
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _foreign_errors(self._url):
+                out = attr(*args, **kwargs)
+            if hasattr(out, "read") or hasattr(out, "write"):
+                return _Guarded(out, self._url)
+            return out
+
+        return call
+
+    def __enter__(self) -> _Guarded:
+        with _foreign_errors(self._url):
+            self._target.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        with _foreign_errors(self._url):
+            return self._target.__exit__(*exc)
 
 
 def _discard(fh: Any) -> None:
