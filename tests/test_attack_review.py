@@ -277,3 +277,26 @@ def test_missing_package_of_a_protocol_without_an_extra_names_the_package() -> N
         assert "loopml[" not in str(info.value) and "S3CRET" not in str(info.value)
     else:  # pragma: no cover
         pytest.skip("paramiko is installed")
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", ["x"], {"a": 1}, -1, object()])
+def test_read_lock_path_of_the_wrong_kind_is_invalid_input(project: Path, bad: object) -> None:
+    with pytest.raises(InvalidInput, match="path"):
+        read_lock(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [123, 1.5, object()])
+def test_mentioned_keys_order_by_of_the_wrong_type_is_invalid_input(bad: object) -> None:
+    from loopml.tracking import mentioned_keys
+
+    with pytest.raises(InvalidInput, match="order_by"):
+        mentioned_keys("", bad)  # type: ignore[arg-type]
+
+
+def test_mentioned_keys_takes_one_order_by_as_text() -> None:
+    from loopml.tracking import mentioned_keys
+
+    assert mentioned_keys("", "metrics.loss").metrics == ("loss",)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import tomli_w
 
-from loopml import _files
+from loopml import _files, _validate
 from loopml._validate import shown
 from loopml.data._paths import overlaps, path_problem
 from loopml.errors import InvalidInput
@@ -78,6 +78,8 @@ def read_lock(path: Path | None = None) -> dict[str, LockEntry]:
         from loopml.context import current
 
         path = current().settings.lock_path
+    else:
+        path = _validate.path(path, "path")
     raw = _files.read_small(path, "lock file")
     if raw is None:
         return {}
