@@ -300,3 +300,14 @@ def test_mentioned_keys_takes_one_order_by_as_text() -> None:
     from loopml.tracking import mentioned_keys
 
     assert mentioned_keys("", "metrics.loss").metrics == ("loss",)
+
+
+def test_a_remote_store_still_pickles_for_other_processes() -> None:
+    import pickle
+
+    from loopml.store.artifacts import FsspecArtifactStore
+
+    store = FsspecArtifactStore(f"memory://pickled-{os.getpid()}/x")
+    digest = store.put_bytes(b"abc").digest
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.get_bytes(digest) == b"abc"

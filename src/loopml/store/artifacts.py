@@ -1157,7 +1157,11 @@ class _Guarded:
         self._url = url
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
+        try:
+            target = object.__getattribute__(self, "_target")
+        except AttributeError:  # being unpickled: the slots are not set yet
+            raise AttributeError(name) from None
+        attr = getattr(target, name)
         if not callable(attr):
             return attr
 
