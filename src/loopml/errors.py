@@ -58,9 +58,10 @@ class MissingExtra(InvalidInput):
 
     def __init__(self, what: str, extra: str, module: str) -> None:
         self.extra = extra
+        install = f"loopml[{extra}]" if extra else module
         super().__init__(
             f"{what} needs the '{module}' package, which is not installed. "
-            f"Install it with: pip install 'loopml[{extra}]'"
+            f"Install it with: pip install '{install}'"
         )
 
 

@@ -298,10 +298,17 @@ def scrub(text: str, url: str) -> str:
     from urllib.parse import unquote
 
     text = text.replace(url, redact(url))
-    userinfo, at, _ = url.partition("://")[2].rpartition("@")
+    rest = url.partition("://")[2]
+    userinfo, at, _ = rest.rpartition("@")
+    secrets = []
     if at and ":" in userinfo:
-        secret = userinfo.split(":", 1)[1]
-        for form in {secret, unquote(secret)}:
+        secrets.append(userinfo.split(":", 1)[1])
+    for item in rest.partition("?")[2].split("&"):
+        key, eq, value = item.partition("=")
+        if eq and value and any(w in key.lower() for w in _SECRET_WORDS):
+            secrets.append(value)
+    for secret in secrets:
+        for form in sorted({secret, unquote(secret)}, key=len, reverse=True):
             if form:
                 text = text.replace(form, "***")
     return text

@@ -257,3 +257,48 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+
+
+def _make_scaler(k: Any) -> Any:
+    def scale(v: Any) -> Any:
+        return v * k
+
+    return scale
+
+
+def _with_default(k: Any) -> Any:
+    def f(v: Any, factor: Any = k, *, shift: Any = k) -> Any:
+        return v * factor + shift
+
+    return f
+
+
+def _recursive() -> Any:
+    def countdown(n: int) -> int:
+        return countdown(n - 1) if n else 0
+
+    return countdown
+
+
+def test_closures_that_captured_different_values_have_different_keys() -> None:
+    assert hash_value(_make_scaler(2)) != hash_value(_make_scaler(3))
+    assert hash_value(_make_scaler(2)) == hash_value(_make_scaler(2))
+    assert hash_value([_make_scaler(2)]) != hash_value([_make_scaler(3)])
+    assert hash_value({"fn": _make_scaler(2)}) != hash_value({"fn": _make_scaler(2.0)})
+    assert hash_value(Pair(1, _make_scaler(2))) != hash_value(Pair(1, _make_scaler(3)))
+    # inside a value keyed by its pickle, too
+    assert hash_value(_Holder(_make_scaler(2))) != hash_value(_Holder(_make_scaler(3)))
+    assert hash_value(_Holder(_make_scaler(2))) == hash_value(_Holder(_make_scaler(2)))
+
+
+class _Holder:
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+
+def test_functions_with_different_default_values_have_different_keys() -> None:
+    assert hash_value(_with_default(1)) != hash_value(_with_default(2))
+
+
+def test_a_recursive_closure_has_a_stable_key() -> None:
+    assert hash_value(_recursive()) == hash_value(_recursive())

@@ -56,6 +56,9 @@ def fsck(
         store=redact(local.uri), remote=redact(rem.url) if rem else None, repair=repair
     )
     objects = list(local.iter_objects())
+    planted = getattr(local, "iter_planted", None)  # links, folders under objects' names
+    if planted is not None:
+        objects.extend(planted())
     inventory = rem.inventory() if rem is not None else None
     total = sum(size for _, size, _ in objects)
     count = len(objects)

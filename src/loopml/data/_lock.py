@@ -30,10 +30,12 @@ from pathlib import Path
 
 import tomli_w
 
-from loopml import _files
+from loopml import _files, _validate
+from loopml._validate import shown
 from loopml.data._paths import overlaps, path_problem
 from loopml.errors import InvalidInput
 from loopml.store.artifacts import check_digest
+from loopml.uri import check_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +45,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = ["LockEntry", "check_pin", "pin", "read_lock", "update_lock"]
 
 LOCK_FORMAT = 1
+#: The largest version number a lock may pin (the database stores 64-bit integers).
+MAX_VERSION = 2**63 - 1
 _HEADER = """\
 # loopml.lock: the dataset versions this project uses, pinned by content hash.
 # Commit it with your code. 'loopml data checkout' restores every dataset below
@@ -74,34 +78,61 @@ def read_lock(path: Path | None = None) -> dict[str, LockEntry]:
         from loopml.context import current
 
         path = current().settings.lock_path
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    else:
+        path = _validate.path(path, "path")
+    raw = _files.read_small(path, "lock file")
+    if raw is None:
         return {}
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
-        if doc.get("format", LOCK_FORMAT) != LOCK_FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}, expected {LOCK_FORMAT}")
-        entries = {}
-        for name, item in (doc.get("datasets") or {}).items():
-            if not isinstance(item["path"], str):
-                raise TypeError(f"the path of {name!r} is {item['path']!r}, not text")
-            entries[name] = LockEntry(
-                name=name,
-                version=int(item["version"]),
-                path=item["path"],
-                kind=str(item.get("kind", "folder")),
-                manifest=check_digest(str(item["manifest"])),
-            )
-            if entries[name].kind not in ("file", "folder"):
-                raise ValueError(f"the kind of {name!r} is {item['kind']!r}, not file or folder")
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        fmt = doc.get("format", LOCK_FORMAT)
+        if type(fmt) is not int or fmt != LOCK_FORMAT:
+            raise ValueError(f"format {fmt!r}, expected {LOCK_FORMAT}")
+        datasets = doc.get("datasets", {})
+        if not isinstance(datasets, dict):
+            raise ValueError(f"'datasets' is {shown(datasets)}, not a table of datasets")
+        entries = {name: _entry(name, item) for name, item in datasets.items()}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, InvalidInput) as exc:
         raise InvalidInput(
-            f"{path} is not a valid loopml lock file: {exc}. Restore it from git "
-            "(git checkout -- loopml.lock) or remove it and add the datasets again."
-        ) from exc
+            f"{path} is not a valid loopml lock file: {str(exc).rstrip('.')}. Restore it from "
+            "git (git checkout -- loopml.lock) or remove it and add the datasets again."
+        ) from None
+    except RecursionError:
+        raise InvalidInput(
+            f"{path} nests tables or arrays too deeply to be a loopml lock file. Restore it "
+            "from git (git checkout -- loopml.lock) or remove it and add the datasets again."
+        ) from None
     check_paths(entries, path)
     return entries
+
+
+def _entry(name: str, item: object) -> LockEntry:
+    """One ``[datasets.NAME]`` table, every field checked: the file is untrusted."""
+    try:
+        check_name(name, "dataset name")
+    except InvalidInput as exc:
+        raise ValueError(f"{str(exc).rstrip('.')} (a [datasets.NAME] table)") from None
+    if not isinstance(item, dict):
+        raise ValueError(f"dataset {name!r} is {shown(item)}, not a table")
+    missing = [k for k in ("version", "path", "manifest") if k not in item]
+    if missing:
+        raise ValueError(f"dataset {name!r} has no {', '.join(missing)}")
+    version = item["version"]
+    if type(version) is not int or not 1 <= version <= MAX_VERSION:
+        raise ValueError(
+            f"the version of {name!r} is {shown(version)}, expected a whole number from 1 "
+            f"to {MAX_VERSION}"
+        )
+    path = item["path"]
+    if not isinstance(path, str):
+        raise ValueError(f"the path of {name!r} is {shown(path)}, not text")
+    kind = item.get("kind", "folder")
+    if kind not in ("file", "folder"):
+        raise ValueError(f"the kind of {name!r} is {shown(kind)}, not file or folder")
+    manifest = item["manifest"]
+    if not isinstance(manifest, str):
+        raise ValueError(f"the manifest of {name!r} is {shown(manifest)}, not text")
+    return LockEntry(name, version, path, kind, check_digest(manifest))
 
 
 _OWN_FILES = frozenset({"loopml.toml", "loopml.lock"})

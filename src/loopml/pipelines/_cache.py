@@ -36,6 +36,7 @@ import functools
 import pickle
 import platform
 import struct
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -306,7 +307,10 @@ def _encode_object(value: Any, out: bytearray, depth: int) -> None:
             _encode((value.shape, value.tolist()), out, depth + 1)
         else:  # tobytes() is in C order whatever the layout
             _encode((value.dtype.str, value.shape, value.tobytes()), out, depth + 1)
-    elif isinstance(value, (types.FunctionType, type)):
+    elif isinstance(value, types.FunctionType):
+        _encode(_code_identity(value), out, depth + 1)
+        _encode_function_state(value, out, depth + 1)
+    elif isinstance(value, type):
         _encode(_code_identity(value), out, depth + 1)
     elif isinstance(value, types.MethodType):
         _encode((value.__self__, value.__func__), out, depth + 1)
@@ -325,6 +329,44 @@ def _encode_object(value: Any, out: bytearray, depth: int) -> None:
             _encode(mat.save(value), out, depth + 1)
         else:
             _encode(_pickled(value), out, depth + 1)
+
+
+_ACTIVE = threading.local()  # ids of the functions being encoded, by thread
+
+
+def _encode_function_state(fn: Any, out: bytearray, depth: int) -> None:
+    """What a function holds beyond its source: its default values (``k=K`` names a
+    global whose value the source does not show) and the values its closure captured
+    (``make_scaler(2)`` and ``make_scaler(3)`` share their source). A function met again
+    inside its own state (a recursive closure) is written as a reference."""
+    active: set[int] = getattr(_ACTIVE, "ids", None) or set()
+    _ACTIVE.ids = active
+    if id(fn) in active:
+        out += b"R"
+        return
+    active.add(id(fn))
+    try:
+        cells = []
+        for cell in fn.__closure__ or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # a cell not yet filled
+                cells.append(_EMPTY_CELL)
+        _encode(
+            (fn.__defaults__, fn.__kwdefaults__, tuple(cells)),
+            out,
+            depth,
+        )
+    finally:
+        active.discard(id(fn))
+
+
+class _EmptyCell:
+    def __repr__(self) -> str:
+        return "<empty cell>"
+
+
+_EMPTY_CELL = _EmptyCell()
 
 
 def _is_path(value: Any) -> bool:
@@ -353,14 +395,22 @@ class _KeyPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         import types
 
+        if obj is _code_marker:
+            return NotImplemented  # pickled by reference
         if isinstance(obj, (types.FunctionType, type)):
             identity = _code_identity(obj)
+            if isinstance(obj, types.FunctionType):
+                state = bytearray()
+                _encode_function_state(obj, state, 0)  # closures and defaults (see there)
+                return _code_marker, (*identity, bytes(state))
             if identity[1]:
                 return _code_marker, identity
         return NotImplemented
 
 
-def _code_marker(qualified: str, digest: str) -> None:  # pragma: no cover - never loaded
+def _code_marker(
+    qualified: str, digest: str, state: bytes = b""
+) -> None:  # pragma: no cover - never loaded
     """Stands for a function or class in a key's pickle (see :class:`_KeyPickler`)."""
 
 

@@ -161,9 +161,22 @@ def _merge(base: Any, update: Any) -> Any:
 
 
 def _params_yaml(root: Path) -> Mapping[str, Any]:
-    path = root / "params.yaml"
-    if not path.is_file():
-        return {}
+    return read_params_yaml(root / "params.yaml") or {}
+
+
+#: The most values a params.yaml may expand to (YAML aliases can repeat a list many times).
+_MAX_VALUES = 1_000_000
+
+
+def read_params_yaml(path: Path) -> dict[str, Any] | None:
+    """The mapping in the parameters file at ``path``; None when there is none. A file that
+    is not YAML, not a mapping with text keys, or that expands to more than a million values
+    is an :class:`InvalidInput` naming it (the file comes with ``git pull``)."""
+    from loopml import _files
+
+    raw = _files.read_small(path, "parameters file")
+    if raw is None:
+        return None
     try:
         import yaml
     except ImportError as exc:
@@ -171,7 +184,44 @@ def _params_yaml(root: Path) -> Mapping[str, Any]:
             f"{path} needs PyYAML to be read: pip install pyyaml (or move the values to "
             "[params] in loopml.toml)."
         ) from exc
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text ({exc.reason}). Fix the file.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InvalidInput(
+            f"{path}{line}: not valid YAML ({problem}). Fix the file, or remove it."
+        ) from None
+    except RecursionError:
+        raise InvalidInput(f"{path} nests values too deeply to be a parameters file.") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path} must hold a mapping of parameter names to values.")
+    _check_values(data, path)
     return data
+
+
+def _check_values(data: dict[str, Any], path: Path) -> None:
+    """Refuse keys that are not text, and aliases that expand to too many values."""
+    seen = 0
+    todo: list[Any] = [data]
+    while todo:
+        node = todo.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            raise InvalidInput(
+                f"{path} expands to more than {_MAX_VALUES:,} values (through YAML aliases); "
+                "a parameters file holds a few. Fix the file, or remove it."
+            )
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise InvalidInput(
+                        f"{path}: the key {key!r} is not text; parameter names are text. "
+                        "Quote it, or fix the file."
+                    )
+                todo.append(value)
+        elif isinstance(node, (list, tuple, set)):
+            todo.extend(node)

@@ -48,6 +48,7 @@ import errno
 import mmap
 import os
 import queue
+import re
 import stat
 import threading
 import time
@@ -60,9 +61,11 @@ from typing import IO, Any
 
 import blake3
 
+from loopml._validate import shown
 from loopml.errors import (
     CorruptObject,
     InvalidInput,
+    LoopmlError,
     MissingExtra,
     NotFound,
     StoreError,
@@ -85,6 +88,13 @@ CHUNK = 8 << 20
 _COPY_CHUNK = 1 << 20  # small enough to stay in cache between the write and the hash
 _COPY_BUFFERS = 6
 _HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex(name: str, length: int) -> bool:
+    """Whether ``name`` is ``length`` lowercase hexadecimal characters (part of a hash)."""
+    return len(name) == length and set(name) <= _HEX
+
+
 #: Files at least this large are copied in the kernel and hashed through mmap.
 _LARGE = 1 << 20
 #: Objects at least this large are vouched for by ``verified.db``; smaller ones cost less
@@ -138,12 +148,51 @@ def _hash_read(fh: IO[bytes], progress: Callable[[int], None] | None = None) -> 
     return hasher.hexdigest(), size
 
 
+class _NotRegular(Exception):
+    """Something other than a regular file (a link, folder, FIFO, device) stands where an
+    object should be: planted, never written by the store."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _open_object(path: str | os.PathLike[str]) -> IO[bytes]:
+    """The regular file at ``path`` opened for reading, never through a link, never waiting
+    on a FIFO: FileNotFoundError when nothing is there, :class:`_NotRegular` when something
+    else is (a read of a link to ``/dev/zero`` would never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.EISDIR, errno.ENXIO):
+            raise _NotRegular(os.fspath(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _NotRegular(os.fspath(path))
+    return open(fd, "rb", buffering=0)
+
+
+def _is_object_file(path: str | os.PathLike[str]) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _remove_entry(path: str | os.PathLike[str]) -> None:
+    """Remove the file or link at ``path``; nothing there is fine, and a folder (planted:
+    the store makes none of an object's name) is left alone."""
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        os.unlink(path)
+
+
 def _hash_stored(
     path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
 ) -> tuple[str, int]:
     """The hash and size of a file nobody else writes (a stored object, a copy of ours):
-    through mmap with BLAKE3's threads when it is large."""
-    with open(path, "rb", buffering=0) as fh:
+    through mmap with BLAKE3's threads when it is large. Never through a link
+    (:class:`_NotRegular`)."""
+    with _open_object(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size < _LARGE:
             return _hash_read(fh, progress)
@@ -174,7 +223,7 @@ def check_digest(digest: str) -> str:
     """Return ``digest`` if it is a BLAKE3 hex digest, else raise :class:`InvalidInput`."""
     if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _HEX:
         raise InvalidInput(
-            f"invalid object hash {digest!r}: expected 64 lowercase hexadecimal characters."
+            f"invalid object hash {shown(digest)}: expected 64 lowercase hexadecimal characters."
         )
     return digest
 
@@ -263,6 +312,15 @@ class ArtifactStore(ABC):
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
         return 0
+
+
+def _planted(uri: str, digest: str) -> CorruptObject:
+    return CorruptObject(
+        f"object {digest} in {redact(uri)} is not a regular file (a link, folder or device "
+        "stands in its place), so it is not read. Repair it from a remote that has it with "
+        "'loopml fsck --remote URL --repair', or add the same data again (the write "
+        "replaces it)."
+    )
 
 
 def _corrupt(uri: str, digest: str, got: str, size: int) -> CorruptObject:
@@ -529,7 +587,7 @@ class LocalArtifactStore(ArtifactStore):
         caller then writes it anew, replacing it)."""
         final = self.path(digest)
         try:
-            st = os.stat(final)
+            st = os.lstat(final)  # a link in its place is no copy: it is replaced
         except OSError:  # missing (or its store cannot be reached: writing it says why)
             return False
         if not stat.S_ISREG(st.st_mode) or st.st_size != size:
@@ -539,7 +597,7 @@ class LocalArtifactStore(ArtifactStore):
         if not vouched:
             try:
                 got, _ = _hash_stored(final)
-            except OSError:
+            except (OSError, _NotRegular):
                 return False
             if got != digest:
                 return False
@@ -568,7 +626,13 @@ class LocalArtifactStore(ArtifactStore):
                     except FileExistsError:
                         continue
                     pending.folders[str(folder.parent)] = None
-            os.replace(tmp, final)
+            if final.is_dir() and not final.is_symlink():
+                raise StoreError(
+                    f"a folder stands where the object {digest} belongs ({final}), so it "
+                    "cannot be written. It is no part of the store: move it away (or remove "
+                    "it), then try again."
+                )
+            os.replace(tmp, final)  # over a link or a FIFO: the link goes, not its target
         except OSError as exc:
             raise _cannot_write(final, exc, "the object") from None
         self._durable.discard(digest)
@@ -578,7 +642,7 @@ class LocalArtifactStore(ArtifactStore):
             pending.verified.append((digest, str(final)))
 
     def exists(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        return _is_object_file(self.path(digest))
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         digest = hash_bytes(data)
@@ -660,8 +724,12 @@ class LocalArtifactStore(ArtifactStore):
 
     def local_file(self, digest: str) -> Path:
         path = self.path(digest)
-        if not path.is_file():
-            raise _missing(self.uri, digest)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise _missing(self.uri, digest) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise _planted(self.uri, digest)
         return path
 
     def check(self, digest: str) -> str | None:
@@ -669,14 +737,19 @@ class LocalArtifactStore(ArtifactStore):
             got, _ = _hash_stored(self.path(digest))
         except FileNotFoundError:
             return "missing"
+        except _NotRegular:
+            return "corrupt"
         return None if got == digest else "corrupt"
 
     def get_bytes(self, digest: str) -> bytes:
         path = self.path(digest)
         try:
-            data = path.read_bytes()
+            with _open_object(path) as fh:
+                data = fh.read()
         except FileNotFoundError:
             raise _missing(self.uri, digest) from None
+        except _NotRegular:
+            raise _planted(self.uri, digest) from None
         got = hash_bytes(data)
         if got != digest:
             raise _corrupt(self.uri, digest, got, len(data))
@@ -685,16 +758,21 @@ class LocalArtifactStore(ArtifactStore):
     def get_file(self, digest: str, dest: str | os.PathLike[str]) -> None:
         src = self.path(digest)
         dest = Path(dest)
-        if not src.is_file():
-            raise _missing(self.uri, digest)
+        try:
+            fin = _open_object(src)
+        except FileNotFoundError:
+            raise _missing(self.uri, digest) from None
+        except _NotRegular:
+            raise _planted(self.uri, digest) from None
         tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.part"
         try:
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 fout = open(tmp, "w+b", buffering=0)  # noqa: SIM115 - closed below
             except OSError as exc:
+                fin.close()
                 raise _unwritable(dest, exc) from None
-            with open(src, "rb", buffering=0) as fin, fout:
+            with fin, fout:
                 try:
                     if _KERNEL_COPY and os.fstat(fin.fileno()).st_size >= _LARGE:
                         got, size = _kernel_copy(fin, fout, flush=False)
@@ -716,12 +794,12 @@ class LocalArtifactStore(ArtifactStore):
 
     def size(self, digest: str) -> int:
         try:
-            return self.path(digest).stat().st_size
+            return os.lstat(self.path(digest)).st_size
         except FileNotFoundError:
             raise _missing(self.uri, digest) from None
 
     def delete(self, digest: str) -> None:
-        self.path(digest).unlink(missing_ok=True)
+        _remove_entry(self.path(digest))
 
     def delete_if_stale(self, digest: str, cutoff: float) -> bool:
         """Remove the object unless it was used (stored or re-used) after ``cutoff``.
@@ -736,10 +814,10 @@ class LocalArtifactStore(ArtifactStore):
             os.replace(final, trash)
         except FileNotFoundError:
             return False
-        if trash.stat().st_mtime > cutoff:
+        if os.lstat(trash).st_mtime > cutoff:
             os.replace(trash, final)
             return False
-        trash.unlink(missing_ok=True)
+        _remove_entry(trash)
         return True
 
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
@@ -747,17 +825,35 @@ class LocalArtifactStore(ArtifactStore):
             return
         with os.scandir(self._objects) as tops:
             for top in tops:
-                if len(top.name) != 2 or not top.is_dir():
+                if not _is_hex(top.name, 2) or not top.is_dir(follow_symlinks=False):
                     continue
                 with os.scandir(top.path) as entries:
                     for entry in entries:
-                        # a link or a folder planted among the objects is not an object
-                        if len(entry.name) == 62 and entry.is_file(follow_symlinks=False):
+                        # a file of another name is not an object, nor a link, folder or
+                        # FIFO planted under an object's name (see iter_planted)
+                        if _is_hex(entry.name, 62) and entry.is_file(follow_symlinks=False):
                             try:
                                 st = entry.stat(follow_symlinks=False)
                             except FileNotFoundError:  # removed while listing
                                 continue
                             yield top.name + entry.name, st.st_size, st.st_mtime
+
+    def iter_planted(self) -> Iterator[tuple[str, int, float]]:
+        """What stands under an object's name but is no regular file (a link, a folder, a
+        FIFO), as ``(digest, size, mtime)``: never written by the store, refused by every
+        read, reported by fsck, and left alone by gc."""
+        if not self._objects.is_dir():
+            return
+        with os.scandir(self._objects) as tops:
+            for top in tops:
+                if not _is_hex(top.name, 2) or not top.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(top.path) as entries:
+                    for entry in entries:
+                        if _is_hex(entry.name, 62) and not entry.is_file(follow_symlinks=False):
+                            with contextlib.suppress(FileNotFoundError):
+                                st = entry.stat(follow_symlinks=False)
+                                yield top.name + entry.name, st.st_size, st.st_mtime
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
@@ -767,8 +863,10 @@ class LocalArtifactStore(ArtifactStore):
         cutoff = time.time() - older_than
         for entry in os.scandir(self._tmp):
             with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    continue  # not one of ours
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    _remove_entry(entry.path)
                     removed += 1
         return removed
 
@@ -797,12 +895,14 @@ class FsspecArtifactStore(ArtifactStore):
         protocol = url.split("://", 1)[0]
         extra = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}.get(protocol)
         try:
-            fs, root = fsspec.core.url_to_fs(url, **storage_options)
+            with _foreign_errors(url):
+                fs, root = fsspec.core.url_to_fs(url, **storage_options)
         except ImportError as exc:
-            module = {"s3": "s3fs", "gcs": "gcsfs"}.get(extra or "", protocol)
-            raise MissingExtra(
-                f"the artifact URL {redact(url)!r}", extra or protocol, module
-            ) from exc
+            # fsspec names the package: 'SFTPFileSystem requires "paramiko" to be installed'
+            named = re.search(r'"([\w.-]+)"|Install ([\w.-]+)', str(exc))
+            guess = (named.group(1) or named.group(2)) if named else protocol
+            module = {"s3": "s3fs", "gcs": "gcsfs"}.get(extra or "", guess)
+            raise MissingExtra(f"the artifact URL {redact(url)!r}", extra or "", module) from None
         except ValueError as exc:
             raise InvalidInput(
                 f"unknown storage protocol {protocol!r} in {redact(url)!r}: expected a local path "
@@ -814,7 +914,7 @@ class FsspecArtifactStore(ArtifactStore):
                 f"{scrub(str(exc), url) or type(exc).__name__}. Check the host and the "
                 "network, or use another artifact_uri."
             ) from None
-        self.fs = fs
+        self.fs = _Guarded(fs, url)
         self.uri = url
         self.root = root.rstrip("/")
         protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
@@ -1017,6 +1117,71 @@ class FsspecArtifactStore(ArtifactStore):
             parts = name.rstrip("/").split("/")
             if len(parts) >= 2 and len(parts[-2]) == 2 and len(parts[-1]) == 62:
                 yield parts[-2] + parts[-1], int(info.get("size") or 0), _mtime(info)
+
+
+def _is_foreign(exc: BaseException) -> bool:
+    """Whether ``exc`` is a storage library's own error (botocore's NoCredentialsError, an
+    HTTP client's error...) rather than an OSError, a Python error or one of loopml's."""
+    if isinstance(exc, (OSError, LoopmlError)) or not isinstance(exc, Exception):
+        return False
+    return type(exc).__module__.split(".")[0] not in ("builtins", "loopml")
+
+
+@contextlib.contextmanager
+def _foreign_errors(url: str) -> Iterator[None]:
+    """Turn a storage library's own error into one :class:`Unavailable` line, with the
+    URL's secrets blanked (a library may quote the URL, or its user part, in a message)."""
+    try:
+        yield
+    except Exception as exc:
+        if not _is_foreign(exc):
+            raise
+        detail = scrub(" ".join(str(exc).split()), url)
+        if len(detail) > 300:
+            detail = detail[:297] + "..."
+        raise Unavailable(
+            f"the storage at {redact(url)!r} refused the request: {type(exc).__name__}"
+            f"{': ' + detail if detail else ''}. Check the URL, the credentials (in the "
+            "environment or the library's config, not in the URL) and the network."
+        ) from None
+
+
+class _Guarded:
+    """A storage library object (an fsspec filesystem, a file it opened) whose calls raise
+    only OSError and loopml's errors (see :func:`_foreign_errors`)."""
+
+    __slots__ = ("_target", "_url")
+
+    def __init__(self, target: Any, url: str) -> None:
+        self._target = target
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            target = object.__getattribute__(self, "_target")
+        except AttributeError:  # being unpickled: the slots are not set yet
+            raise AttributeError(name) from None
+        attr = getattr(target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _foreign_errors(self._url):
+                out = attr(*args, **kwargs)
+            if hasattr(out, "read") or hasattr(out, "write"):
+                return _Guarded(out, self._url)
+            return out
+
+        return call
+
+    def __enter__(self) -> _Guarded:
+        with _foreign_errors(self._url):
+            self._target.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        with _foreign_errors(self._url):
+            return self._target.__exit__(*exc)
 
 
 def _discard(fh: Any) -> None:

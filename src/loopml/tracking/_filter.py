@@ -63,6 +63,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
+from loopml import _validate
 from loopml.errors import InvalidInput
 from loopml.tracking._records import RunStatus
 from loopml.uri import parse_data_uri
@@ -591,7 +592,7 @@ def mentioned_keys(filter: str | None = "", order_by: list[str] | None = None) -
         mentioned_keys("metrics.f1 > 0.9 and params.model = 'rf'", ["metrics.loss"])
         # MentionedKeys(metrics=('loss', 'f1'), params=('model',), tags=())
     """
-    fields = [parse_order_by(o).field for o in order_by or []]
+    fields = [parse_order_by(o).field for o in _validate.texts(order_by, "order_by")]
     stack: list[Node] = []
     node = parse_filter(filter)
     if node is not None:

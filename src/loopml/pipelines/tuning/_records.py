@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopml import _files
+from loopml import _files, _validate
 from loopml._enum import StrEnum
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import NotFound
 from loopml.pipelines.tuning._space import Distribution
 
 __all__ = ["Study", "Trial", "TrialOutcome", "TrialState"]
@@ -91,16 +91,10 @@ class Study:
         missing), atomically; returns the path."""
         import yaml
 
-        target = Path(path)
-        data: dict[str, Any] = {}
-        if target.exists():
-            loaded = yaml.safe_load(target.read_text(encoding="utf-8")) or {}
-            if not isinstance(loaded, dict):
-                raise InvalidInput(
-                    f"{target} does not hold a mapping of parameters, so the best parameters "
-                    "cannot be merged into it. Fix or remove the file."
-                )
-            data = loaded
+        from loopml.pipelines._params import read_params_yaml
+
+        target = _validate.path(path, "path")
+        data: dict[str, Any] = read_params_yaml(target) or {}
         for key, value in self.best_params.items():
             node = data
             *parents, last = key.split(".")
