@@ -31,6 +31,7 @@ from typing import Any
 from loopml.cli._output import console, fmt_bytes, fmt_duration
 
 __all__ = [
+    "STATUS_STYLE",
     "Column",
     "Format",
     "differing_keys",
@@ -81,7 +82,8 @@ class Column:
         return self.kind in ("number", "duration", "bytes")
 
 
-_STATUS_STYLE = {
+STATUS_STYLE = {
+    # Rich style of each status word, in every table and view
     "RUNNING": "cyan",
     "FINISHED": "green",
     "FAILED": "red",
@@ -351,7 +353,7 @@ def _print_table(
             text = _clip(cells[column.key][r], widths[column.key])
             rendered = escape(text)
             if column.kind == "status" and text:
-                style = _STATUS_STYLE.get(text.split()[0], "")
+                style = STATUS_STYLE.get(text.split()[0], "")
                 rendered = f"[{style}]{rendered}[/]" if style else rendered
             out.append(rendered)
         table.add_row(*out)

@@ -15,7 +15,7 @@ import typer
 
 from loopml.cli import _options
 from loopml.cli._output import console, fmt_bytes, fmt_duration, fmt_time
-from loopml.cli._table import Column, Format, differing_keys, emit, fmt_number
+from loopml.cli._table import STATUS_STYLE, Column, Format, differing_keys, emit, fmt_number
 
 if TYPE_CHECKING:
     from loopml.tracking import Run
@@ -25,13 +25,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_STATUS_STYLE = {
-    "RUNNING": "cyan",
-    "FINISHED": "green",
-    "FAILED": "red",
-    "KILLED": "yellow",
-    "PRUNED": "yellow",
-}
 _RUN_ARG = "Run id or a unique prefix (≥ 6 characters)."
 #: the tag pipelines record on each step run: hit, miss or off
 _CACHE_TAG = "loopml.cache"
@@ -402,7 +395,7 @@ def _text(value: Any) -> str:
 
 def _status(run: Run) -> str:
     text = run.display_status
-    return f"[{_STATUS_STYLE.get(run.status, '')}]{text}[/]"
+    return f"[{STATUS_STYLE.get(run.status, '')}]{text}[/]"
 
 
 def _dirty(run: Run) -> str:
