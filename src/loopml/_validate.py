@@ -84,6 +84,13 @@ def count(value: Any, what: str, *, low: int = 1, high: int = _MAX_COUNT) -> int
     return value
 
 
+def seconds(value: Any, what: str) -> float:
+    """``value`` as a float if it is a number of seconds >= 0 (not a bool, not NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise InvalidInput(f"{what} must be a number >= 0, got {shown(value)}.")
+    return float(value)
+
+
 def file_names(names: Sequence[str], where: str) -> None:
     """Refuse file names that are not valid UTF-8 on the disk (Python shows their bytes as
     lone surrogates): no database or manifest can store them. One encode for all of them."""

@@ -427,12 +427,7 @@ def gc(*, dry_run: bool = True, grace_seconds: float = 3600.0) -> GcReport:
     from loopml._lazy import load
     from loopml.store.refs import collect_garbage
 
-    if (
-        isinstance(grace_seconds, bool)
-        or not isinstance(grace_seconds, (int, float))
-        or not grace_seconds >= 0
-    ):
-        raise InvalidInput(f"grace_seconds must be a number >= 0, got {grace_seconds!r}.")
+    grace_seconds = _validate.seconds(grace_seconds, "grace_seconds")
     ctx = current()
     # what packages keep beyond references, asked through the URI registry by its path
     # (this row cannot import the packages above it)

@@ -599,12 +599,7 @@ def gc_remote(
         report = loopml.data.gc_remote("s3://bucket/loopml", dry_run=False)
         report.removed_bytes
     """
-    if (
-        isinstance(grace_seconds, bool)
-        or not isinstance(grace_seconds, (int, float))
-        or not grace_seconds >= 0
-    ):
-        raise InvalidInput(f"grace_seconds must be a number >= 0, got {grace_seconds!r}.")
+    grace_seconds = _validate.seconds(grace_seconds, "grace_seconds")
     ctx = current()
     ctx.check_project()
     rem = open_remote(remote)
