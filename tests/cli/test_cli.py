@@ -224,3 +224,37 @@ def test_python_dash_m_loopml_is_the_cli(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("loopml ")
+
+
+def test_the_root_help_lists_every_command_by_its_own_summary_without_importing_it() -> None:
+    import subprocess
+    import sys
+
+    from loopml.cli import _COMMANDS, _load
+
+    for name, (_, _, summary) in _COMMANDS.items():
+        own = (_load(name).help or "").split("\n\n")[0].strip()
+        assert " ".join(own.split()) == summary, f"loopml {name}: update its summary in _COMMANDS"
+    code = (
+        "import sys, io, contextlib\n"
+        "from loopml.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('loopml.cli.')\n"
+        "                and m.split('.')[-1][0] != '_')\n"
+        "print(loaded)\n"
+        "print(out.getvalue())\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    ).stdout
+    assert shown.splitlines()[0] == "[]", "loopml --help imported command modules"
+    for name, (_, _, summary) in _COMMANDS.items():
+        assert name in shown and summary.replace("\\", "") in shown

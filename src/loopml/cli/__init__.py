@@ -25,21 +25,63 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from loopml.cli._output import err_console
 
-# name -> (module, attribute): a Typer is a command group, a function one command;
-# listed in the order ``loopml --help`` shows them
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("loopml.cli.init", "init"),
-    "lineage": ("loopml.cli.lineage", "lineage"),
-    "gc": ("loopml.cli.gc", "gc"),
-    "fsck": ("loopml.cli.fsck", "fsck"),
-    "demo": ("loopml.cli.demo", "demo"),
-    "run": ("loopml.cli.run", "run"),
-    "tune": ("loopml.cli.tune", "tune"),
-    "data": ("loopml.cli.data", "app"),
-    "runs": ("loopml.cli.runs", "app"),
-    "experiments": ("loopml.cli.experiments", "app"),
-    "artifacts": ("loopml.cli.artifacts", "app"),
-    "db": ("loopml.cli.db", "app"),
+# name -> (module, attribute, summary): a Typer is a command group, a function one
+# command; listed in the order ``loopml --help`` shows them. The summary is what
+# ``loopml --help`` prints without importing the module (a test keeps it equal to the
+# first paragraph of the command's own help).
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": (
+        "loopml.cli.init",
+        "init",
+        "Write a commented loopml.toml and a git-ignored .loopml/ folder.",
+    ),
+    "lineage": (
+        "loopml.cli.lineage",
+        "lineage",
+        "Print the lineage tree of URI: upstream (what made it) and downstream (what it made).",
+    ),
+    "gc": (
+        "loopml.cli.gc",
+        "gc",
+        "Remove objects that no dataset version, run, model or cache entry references.",
+    ),
+    "fsck": (
+        "loopml.cli.fsck",
+        "fsck",
+        "Check every object of the store (and of the remote with --remote) against its hash.",
+    ),
+    "demo": (
+        "loopml.cli.demo",
+        "demo",
+        "Version a real dataset, track a few training runs on it and print the lineage.",
+    ),
+    "run": (
+        "loopml.cli.run",
+        "run",
+        "Run a pipeline: each step runs in this process (or on Ray), or comes from the cache.",
+    ),
+    "tune": (
+        "loopml.cli.tune",
+        "tune",
+        "Tune a pipeline's parameters over the search space in \\[tune.space] of loopml.toml.",
+    ),
+    "data": (
+        "loopml.cli.data",
+        "app",
+        "Version datasets: add, list, log, show, diff, status, checkout, push, pull, remove.",
+    ),
+    "runs": (
+        "loopml.cli.runs",
+        "app",
+        "List, show and compare tracked runs. Delete and restore them; metric histories.",
+    ),
+    "experiments": (
+        "loopml.cli.experiments",
+        "app",
+        "List, rename, delete and restore experiments.",
+    ),
+    "artifacts": ("loopml.cli.artifacts", "app", "List and download the artifacts of runs."),
+    "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 
 # the word an option's value shows in help when the option sets none, by long name
@@ -150,12 +192,15 @@ class _LazyCommands(MutableMapping[str, Any]):
 
     def __init__(self, loaded: MutableMapping[str, Any]) -> None:
         self._loaded = dict(loaded)
+        self.listing = False  # while the root's help lists them: summaries only
 
     def __getitem__(self, name: str) -> Any:
         found = self._loaded.get(name)
         if found is None:
             if name not in _COMMANDS:
                 raise KeyError(name)
+            if self.listing:
+                return _summary(name)
             found = self._loaded[name] = _load(name)
         return found
 
@@ -178,9 +223,28 @@ class _LazyGroup(TyperGroup):
         self.commands = _LazyCommands(self.commands)
         _plain_help(self)
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The root's help lists each command by its summary, importing none of them."""
+        commands = self.commands
+        if not isinstance(commands, _LazyCommands):
+            super().format_help(ctx, formatter)
+            return
+        commands.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            commands.listing = False
+
+
+def _summary(name: str) -> Any:
+    """A stand-in for command ``name`` that holds only its one-line summary."""
+    from typer.core import TyperCommand
+
+    return TyperCommand(name=name, help=_COMMANDS[name][2])
+
 
 def _load(name: str) -> Any:
-    module, attr = _COMMANDS[name]
+    module, attr, _ = _COMMANDS[name]
     found = getattr(importlib.import_module(module), attr)
     if isinstance(found, typer.Typer):
         command: Any = typer.main.get_group(found)
