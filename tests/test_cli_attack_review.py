@@ -205,3 +205,33 @@ def test_gitignore_folder_is_refused_and_a_linked_one_is_written_through(
     assert result.exit_code == 0, result.output
     assert (data_project / ".gitignore").is_symlink()
     assert (data_project / "shared-ignore").read_text() == "keep\n/a.csv\n"
+
+
+def test_a_remote_whose_path_holds_glob_characters_is_collected_and_named_literally(
+    data_project: Path, narrow: CliRunner, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote [x]"
+    remote.mkdir()
+    (data_project / "a.csv").write_text("a\n1\n")
+    (data_project / "b.csv").write_text("b\n2\n")
+    for name in ("a.csv", "b.csv"):
+        assert narrow.invoke(app, ["data", "add", name]).exit_code == 0
+    pushed = narrow.invoke(app, ["data", "push", "--remote", str(remote)])
+    assert pushed.exit_code == 0, pushed.output
+    assert narrow.invoke(app, ["data", "remove", "b"]).exit_code == 0
+    assert narrow.invoke(app, ["gc", "--grace", "0", "--force"]).exit_code == 0  # purges b
+
+    def gc(*extra: str) -> str:
+        result = narrow.invoke(app, ["gc", "--remote", str(remote), "--grace", "0", *extra])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    dry = gc()
+    assert f"{remote}: would remove 2 objects" in dry  # b's file and its manifest
+    assert f"loopml gc --remote '{remote}' --force" in dry  # a hint that works as printed
+    assert f"{remote}: removed 2 objects" in gc("--force")
+    assert "would remove 0 objects" in gc()
+    (data_project / "a.csv").unlink()
+    pulled = narrow.invoke(app, ["data", "checkout", "--remote", str(remote)])
+    assert pulled.exit_code == 0, pulled.output
+    assert (data_project / "a.csv").read_text() == "a\n1\n"
