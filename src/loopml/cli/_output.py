@@ -1,13 +1,68 @@
-"""Shared Rich consoles and small rendering helpers for the CLI."""
+"""Shared Rich consoles and small rendering helpers for the CLI.
+
+Whatever the CLI prints may hold text someone else chose (a run name, a param,
+a tag, a file name), so no control character in it reaches the terminal as it
+is: an escape sequence could recolour the screen, rewrite the window title or
+hide what was printed. Both consoles show such characters as visible escapes
+(``\\x1b``); the styles and cursor moves Rich itself emits are left alone.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
+from collections.abc import Iterable, Sequence
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, RenderHook, RenderResult
+from rich.segment import Segment
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# C0 controls but line feed and tab (Rich lays those out), DEL and the C1 controls
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# the same with line feed and tab: a table cell is one line
+_CELL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _shown(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` with its control characters written as visible escapes (``\\x1b``);
+    with ``one_line``, line breaks and tabs too (``\\n``, ``\\t``)."""
+    return (_CELL_CONTROL if one_line else _CONTROL).sub(_shown, text)
+
+
+class _Printable:
+    """A renderable as Rich renders it, with control characters in its text escaped."""
+
+    def __init__(self, renderable: ConsoleRenderable | str) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.renderable, options):
+            if segment.control is None and _CONTROL.search(segment.text):
+                yield Segment(printable(segment.text), segment.style)
+            else:
+                yield segment
+
+
+class _Guard(RenderHook):
+    def process_renderables(
+        self, renderables: Sequence[ConsoleRenderable | str] | Iterable[ConsoleRenderable | str]
+    ) -> list[ConsoleRenderable]:
+        return [_Printable(r) for r in renderables]
+
+
+def _console(**kwargs: object) -> Console:
+    made = Console(highlight=False, **kwargs)  # type: ignore[arg-type]
+    made.push_render_hook(_Guard())
+    return made
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def fmt_time(ts: float | _dt.datetime | None) -> str:

@@ -10,7 +10,13 @@ raw values; :func:`emit` renders them in the format the user asked for:
 - ``json``: a list of objects, one per row, keyed by column key with JSON
   values (numbers stay numbers, times are ISO 8601 in UTC, durations are
   seconds); every column is included whatever the terminal's width.
-- ``csv``: the same columns and values, with a header row.
+- ``csv``: the same columns and values, with a header row, for spreadsheets: a text
+  cell a spreadsheet would run as a formula (one starting with ``=``, ``+``, ``-``,
+  ``@``, a tab or a carriage return, and not a number) gets a leading ``'``, and
+  control characters other than line breaks and tabs are written as ``\\x1b``.
+
+No cell puts a control character on the terminal: the table shows them as
+escapes (``\\x1b``, ``\\n``), JSON as ``\\u001b`` (its value unchanged).
 
 ``--columns a,b`` picks and orders the columns in all three formats.
 """
@@ -22,13 +28,14 @@ import datetime as _dt
 import enum
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loopml.cli._output import console, fmt_bytes, fmt_duration
+from loopml.cli._output import console, fmt_bytes, fmt_duration, printable
 
 __all__ = [
     "STATUS_STYLE",
@@ -44,6 +51,12 @@ __all__ = [
 _GAP = 2  # spaces between columns
 _ELLIPSIS = "…"
 _ID_WIDTH = 8  # characters of an id shown in a table: unique enough to type back
+# what JSON leaves as it is but a terminal may act on: DEL and the C1 controls
+_C1 = re.compile("[\x7f-\x9f]")
+# control characters a CSV cell holds as text (line breaks and tabs are quoted as data)
+_CSV_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# a cell starting with one of these is a formula to a spreadsheet
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Format(str, enum.Enum):
@@ -143,6 +156,10 @@ def _fmt_time(ts: Any) -> str:
 
 
 def _cell(column: Column, value: Any) -> str:
+    return printable(_cell_text(column, value), one_line=True)
+
+
+def _cell_text(column: Column, value: Any) -> str:
     if value is None:
         return ""
     kind = column.kind
@@ -255,7 +272,8 @@ def emit(
     if fmt is Format.json:
         shown = picked or list(columns)
         data = [{c.key: _json_value(c, row.get(c.key)) for c in shown} for row in rows]
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        sys.stdout.write(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
         return
     if fmt is Format.csv:
         shown = picked or list(columns)
@@ -277,8 +295,21 @@ def _csv_value(column: Column, value: Any) -> Any:
     if out is None:
         return ""
     if isinstance(out, (dict, list)):
-        return json.dumps(out, sort_keys=True)
+        out = json.dumps(out, sort_keys=True, ensure_ascii=False)
+    if not isinstance(out, str):
+        return out
+    out = _CSV_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", out)
+    if out.startswith(_FORMULA_START) and not _is_number(out):
+        return "'" + out  # what spreadsheets take as "this is text"
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text == text.strip()
 
 
 def _print_table(
@@ -340,7 +371,7 @@ def _print_table(
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, _GAP // 2))
     for column in shown:
         table.add_column(
-            escape(_clip(column.title, widths[column.key])),
+            escape(_clip(printable(column.title, one_line=True), widths[column.key])),
             justify="right" if column.numeric else "left",
             no_wrap=True,
             overflow="ellipsis",

@@ -69,7 +69,9 @@ def download(
     if quiet:
         return
     for f in files:
-        console.print(f"{f.status:<9}  {f.path}  ({fmt_bytes(f.size)})", highlight=False)
+        console.print(
+            f"{f.status:<9}  {f.path}  ({fmt_bytes(f.size)})", markup=False, soft_wrap=True
+        )
     written = sum(f.status != "unchanged" for f in files)
     console.print(
         f"{written} file{'s' if written != 1 else ''} written, "

@@ -309,7 +309,7 @@ def diff(
     if fmt != Format.table:
         emit(rows, _DIFF_COLUMNS, fmt=fmt, columns_arg=columns)
         return
-    console.print(f"[bold]{d.a}[/] → [bold]{d.b}[/]", highlight=False)
+    console.print(f"[bold]{escape(d.a)}[/] → [bold]{escape(d.b)}[/]", highlight=False)
     file_rows = [r for r in rows if not str(r["change"]).startswith("column")]
     if d.unchanged:
         console.print("  same files")
@@ -346,14 +346,14 @@ def status(
         return
     for s in results:
         colour = {"unchanged": "green", "modified": "yellow", "missing": "red"}[s.state]
-        console.print(f"[bold]{s.name}[/]@{s.version}  {s.path}  [{colour}]{s.state}[/]")
+        console.print(f"[bold]{s.name}[/]@{s.version}  {escape(s.path)}  [{colour}]{s.state}[/]")
         for label, paths, c in (
             ("added", s.added, "green"),
             ("modified", s.modified, "yellow"),
             ("deleted", s.deleted, "red"),
         ):
             for p in paths[:20]:
-                console.print(f"    [{c}]{label}:[/] {p}")
+                console.print(f"    [{c}]{label}:[/] {escape(p)}")
             if len(paths) > 20:
                 console.print(f"    … and {len(paths) - 20} more {label}")
 
@@ -382,7 +382,7 @@ def checkout(
     _options.use_stores(tracking_uri, artifact_uri)
     for r in data_checkout(uri, to, remote=remote):
         console.print(
-            f"[bold]{r.name}[/]@{r.version} → {r.path}: restored {len(r.restored)}, "
+            f"[bold]{r.name}[/]@{r.version} → {escape(str(r.path))}: restored {len(r.restored)}, "
             f"removed {len(r.removed)}, unchanged {r.unchanged}"
         )
 
@@ -411,7 +411,8 @@ def push(
     r = data_push(remote, uris or None, progress=None)
     console.print(
         f"pushed {r.transferred} of {r.wanted} object(s), {fmt_bytes(r.bytes)} to {r.remote} "
-        f"({r.packs} pack(s), {r.single} single object(s))"
+        f"({r.packs} pack(s), {r.single} single object(s))",
+        markup=False,
     )
 
 
@@ -430,7 +431,8 @@ def pull(
     _options.use_stores(tracking_uri, artifact_uri)
     r = data_pull(remote, uris or None, progress=None)
     console.print(
-        f"pulled {r.transferred} of {r.wanted} object(s), {fmt_bytes(r.bytes)} from {r.remote}"
+        f"pulled {r.transferred} of {r.wanted} object(s), {fmt_bytes(r.bytes)} from {r.remote}",
+        markup=False,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from loopml.cli import _options
 from loopml.cli._output import console
@@ -18,7 +19,7 @@ def upgrade(tracking_uri: str = _options.tracking_uri()) -> None:
 
     revision = upgrade_schema(tracking_uri)
     shown = redact(tracking_uri or current().settings.store.tracking_uri)
-    console.print(f"{shown} is at schema revision [bold]{revision}[/]", highlight=False)
+    console.print(f"{escape(shown)} is at schema revision [bold]{revision}[/]", highlight=False)
 
 
 @app.command("current")
@@ -55,7 +56,7 @@ def migrate(
     console.print(
         f"copied {report.total_rows:,} rows in {len(report.rows)} tables from "
         f"{report.source} to {report.target} (schema {report.revision}); row counts match",
-        highlight=False,
+        markup=False,
     )
     console.print(
         escape(

@@ -63,7 +63,7 @@ def rename(
     from loopml.tracking import rename_experiment
 
     rename_experiment(old, new)
-    console.print(f"renamed experiment {old!r} to {new!r}", highlight=False)
+    console.print(f"renamed experiment {old!r} to {new!r}", markup=False)
 
 
 @app.command("delete")
@@ -79,7 +79,7 @@ def delete(
     found = delete_experiment(name)
     console.print(
         f"deleted experiment {name!r} ({found.runs} run{'s' if found.runs != 1 else ''} hidden)",
-        highlight=False,
+        markup=False,
     )
 
 
@@ -96,5 +96,5 @@ def restore(
     found = restore_experiment(name)
     console.print(
         f"restored experiment {name!r} ({found.runs} run{'s' if found.runs != 1 else ''})",
-        highlight=False,
+        markup=False,
     )

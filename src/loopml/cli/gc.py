@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+
 import typer
+from rich.markup import escape
 
 from loopml.cli import _options
 from loopml.cli._output import console, err_console, fmt_bytes
@@ -76,7 +79,7 @@ def _gc_remote(remote: str, dry_run: bool, grace: float) -> None:
     verb = "would remove" if dry_run else "removed"
     _list(report.removed)
     console.print(
-        f"{report.remote}: {verb} {len(report.removed)} objects "
+        f"{escape(report.remote)}: {verb} {len(report.removed)} objects "
         f"({fmt_bytes(report.removed_bytes)}); kept {report.kept} referenced "
         f"({fmt_bytes(report.kept_bytes)})"
         + (f" and {report.young} younger than {grace:.0f} s" if report.young else "")
@@ -84,9 +87,8 @@ def _gc_remote(remote: str, dry_run: bool, grace: float) -> None:
         highlight=False,
     )
     if dry_run and report.removed:
-        console.print(
-            f"Run [bold]loopml gc --remote {remote} --force[/] to remove them.", highlight=False
-        )
+        command = f"loopml gc --remote {shlex.quote(remote)} --force"
+        console.print(f"Run [bold]{escape(command)}[/] to remove them.", highlight=False)
 
 
 def _list(removed: list[tuple[str, int]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from loopml.cli._output import console
 
@@ -63,6 +64,6 @@ def init(
     state = root / STATE_DIR
     state.mkdir(exist_ok=True)
     (state / ".gitignore").write_text("# loopml's local state: never commit it\n*\n")
-    console.print(f"Initialized loopml project in [bold]{root}[/]")
+    console.print(f"Initialized loopml project in [bold]{escape(str(root))}[/]")
     console.print(f"  {CONFIG_FILE}   settings (commit it)")
     console.print(f"  {STATE_DIR}/      local metadata and objects (git-ignored)")

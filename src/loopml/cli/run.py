@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from loopml.cli import _options
 from loopml.cli._output import console, fmt_duration
@@ -81,7 +82,7 @@ def run(
         _print_explain(result)
     cached = sum(s.cached for s in result.steps)
     console.print(
-        f"[green]{result.status}[/] pipeline {result.name!r} run {result.id}: "
+        f"[green]{result.status}[/] pipeline {escape(repr(result.name))} run {result.id}: "
         f"{len(result.steps)} steps, {cached} from the cache",
         highlight=False,
     )

@@ -71,8 +71,9 @@ def list_runs(
         include_deleted=deleted,
     )
     named = mentioned_keys(filter, list(order_by or []))
-    metric_keys = differing_keys([r.metrics for r in runs], named.metrics, limit=4)
-    param_keys = differing_keys([r.params for r in runs], named.params, limit=3)
+    asked = [c.strip() for c in (columns or "").split(",")]
+    metric_keys = _keys([r.metrics for r in runs], named.metrics, asked, "metrics.", fmt, 4)
+    param_keys = _keys([r.params for r in runs], named.params, asked, "params.", fmt, 3)
     cols = [
         Column("id", required=True),
         Column("name", max_width=24),
@@ -106,6 +107,24 @@ def list_runs(
         rows.append(row)
     footer = f"first {limit} runs; use --limit to see more" if len(runs) == limit else None
     emit(rows, cols, fmt=fmt, columns_arg=columns, empty="No runs found.", footer=footer)
+
+
+def _keys(
+    maps: list[dict[str, Any]],
+    named: Sequence[str],
+    asked: list[str],
+    prefix: str,
+    fmt: Format,
+    limit: int,
+) -> list[str]:
+    """The metric or param keys that get a column: those the filter, --order-by or
+    --columns name, then (in a table) the few that differ most between the runs, or (in
+    JSON and CSV, which scripts read) every key any run has, in name order."""
+    preferred = [*named, *(c[len(prefix) :] for c in asked if c.startswith(prefix))]
+    if fmt is Format.table:
+        return differing_keys(maps, preferred, limit=limit)
+    every = sorted({k for m in maps for k in m})
+    return list(dict.fromkeys([*preferred, *every]))
 
 
 @app.command("show")
@@ -278,7 +297,7 @@ def delete(
     for run in [get_run(r) for r in run_ids]:  # every id is checked before any is deleted
         done = delete_run(run.id, force=force)
         if not quiet:
-            console.print(f"deleted run {done.id[:8]} ({done.name})", highlight=False)
+            console.print(f"deleted run {done.id[:8]} ({done.name})", markup=False)
 
 
 @app.command("restore")
@@ -296,7 +315,7 @@ def restore(
         done = restore_run(run.id)
         if not quiet:
             note = " (its experiment is deleted: restore it too)" if done.deleted else ""
-            console.print(f"restored run {done.id[:8]} ({done.name}){note}", highlight=False)
+            console.print(f"restored run {done.id[:8]} ({done.name}){note}", markup=False)
 
 
 @app.command("metrics")

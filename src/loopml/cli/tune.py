@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from loopml.cli import _options
 from loopml.cli._output import console, err_console
@@ -133,12 +134,13 @@ def tune(
     _summary(result, fmt=fmt, columns_arg=columns, top=top, say=say)
     if write_best:
         path = result.write_best(write_best)
-        say.print(f"wrote the best parameters to {path}", highlight=False, soft_wrap=True)
+        say.print(f"wrote the best parameters to {path}", markup=False, soft_wrap=True)
         fixed = result.params_set_in_config()
         if fixed:
             say.print(
-                f"[yellow]note:[/] [params] in loopml.toml also sets {', '.join(fixed)}, and it "
-                f"wins over {path.name}; remove them there for the next run to use these.",
+                f"[yellow]note:[/] {escape('[params]')} in loopml.toml also sets "
+                f"{escape(', '.join(fixed))}, and it wins over {escape(path.name)}; remove them "
+                "there for the next run to use these.",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -78,7 +78,7 @@ def validate(
         result.to_html(html)
         console.print(f"HTML report written to {escape(html)}")
     if result.uri:
-        console.print(f"stored as {result.uri}")
+        console.print(f"stored as {result.uri}", markup=False)
     line = escape(result.summary())
     if not result.passed:
         err_console.print(f"[bold red]{line}[/]")

@@ -16,7 +16,7 @@ from pathlib import Path
 from loopml import _validate
 from loopml.context import Context, active_runs, current, ensure_state_dir
 from loopml.data import _repository
-from loopml.data._gitignore import ignore_path
+from loopml.data._gitignore import check_ignorable, ignore_path
 from loopml.data._lock import LockEntry, check_pin, pin, update_lock
 from loopml.data._manifest import Manifest, store_manifest
 from loopml.data._profile import MAX_PROFILED, profile_files, tabular_format
@@ -89,6 +89,7 @@ def add_dataset(
     pinned = not Path(source).is_absolute()
     if pinned:  # refuse a place that would make the lock unsafe, before storing anything
         check_pin(settings.lock_path, name, source)
+        check_ignorable(settings.project_root, source)
     artifacts = ctx.artifacts
     stored_at = local_path(artifacts.uri)
     if stored_at is not None and Path(stored_at).is_relative_to(settings.state_dir):

@@ -158,7 +158,7 @@ class Remote:
                 pack_sizes[name] = int(info.get("size") or 0)
                 pack_mtimes[name] = _mtime(info)
         if indexes:
-            blobs = self.fs.cat(sorted(indexes), on_error="omit")
+            blobs = self._cat_all(sorted(indexes))
             for name in sorted(blobs):
                 parsed = _parse_index(blobs[name], name.rsplit("/", 1)[0])
                 if parsed is None:
@@ -173,6 +173,20 @@ class Remote:
                     if size is not None and offset + length <= size:  # all its bytes there
                         inv.packed[digest] = PackSlot(pack, offset, length)
         return inv
+
+    def _cat_all(self, paths: list[str]) -> dict[str, bytes]:
+        """The bytes of each path that exists. ``fs.cat`` reads a list at once, but takes
+        ``*``, ``?`` and ``[`` as a glob: a remote whose path holds one is read file by
+        file."""
+        if not any(c in p for p in paths for c in "*?["):
+            return dict(self.fs.cat(paths, on_error="omit"))
+        out = {}
+        for path in paths:
+            try:
+                out[path] = self.fs.cat_file(path)
+            except FileNotFoundError:
+                continue
+        return out
 
     def _write(self, path: str, data: bytes) -> None:
         parent = path.rsplit("/", 1)[0]

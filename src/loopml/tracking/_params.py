@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ from loopml.tracking._validate import check_key, check_text
 __all__ = ["decode", "decode_all", "encode", "encode_all", "flatten", "same", "text_of"]
 
 _MAX_DEPTH = 50
+_LONG_DIGITS = re.compile(r"\d{19}")  # an integer that may not fit in 64 bits
 
 
 def flatten(values: Mapping[str, Any], what: str = "param") -> dict[str, Any]:
@@ -110,7 +112,7 @@ def decode(text: str) -> Any:
     if first.isalpha() and first not in "tfnNI":
         return text
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         if text in ("NaN", "Infinity", "-Infinity"):
             return float(text)
@@ -120,6 +122,10 @@ def decode(text: str) -> Any:
             except ValueError:
                 return text
         return text
+    if _LONG_DIGITS.search(text) and not isinstance(value, (str, bool)) and value is not None:
+        # orjson reads an integer beyond 64 bits as a float: json keeps every digit
+        return json.loads(text)
+    return value
 
 
 def decode_all(values: Mapping[str, str]) -> dict[str, Any]:
