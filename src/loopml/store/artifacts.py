@@ -821,27 +821,19 @@ class LocalArtifactStore(ArtifactStore):
         return True
 
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
-        if not self._objects.is_dir():
-            return
-        with os.scandir(self._objects) as tops:
-            for top in tops:
-                if not _is_hex(top.name, 2) or not top.is_dir(follow_symlinks=False):
-                    continue
-                with os.scandir(top.path) as entries:
-                    for entry in entries:
-                        # a file of another name is not an object, nor a link, folder or
-                        # FIFO planted under an object's name (see iter_planted)
-                        if _is_hex(entry.name, 62) and entry.is_file(follow_symlinks=False):
-                            try:
-                                st = entry.stat(follow_symlinks=False)
-                            except FileNotFoundError:  # removed while listing
-                                continue
-                            yield top.name + entry.name, st.st_size, st.st_mtime
+        # a file of another name is not an object, nor a link, folder or FIFO planted
+        # under an object's name (see iter_planted)
+        return self._entries(regular=True)
 
     def iter_planted(self) -> Iterator[tuple[str, int, float]]:
         """What stands under an object's name but is no regular file (a link, a folder, a
         FIFO), as ``(digest, size, mtime)``: never written by the store, refused by every
         read, reported by fsck, and left alone by gc."""
+        return self._entries(regular=False)
+
+    def _entries(self, *, regular: bool) -> Iterator[tuple[str, int, float]]:
+        """``(digest, size, mtime)`` of every entry under an object's name that is (or,
+        with ``regular=False``, is not) a regular file."""
         if not self._objects.is_dir():
             return
         with os.scandir(self._objects) as tops:
@@ -850,10 +842,15 @@ class LocalArtifactStore(ArtifactStore):
                     continue
                 with os.scandir(top.path) as entries:
                     for entry in entries:
-                        if _is_hex(entry.name, 62) and not entry.is_file(follow_symlinks=False):
-                            with contextlib.suppress(FileNotFoundError):
+                        if (
+                            _is_hex(entry.name, 62)
+                            and entry.is_file(follow_symlinks=False) is regular
+                        ):
+                            try:
                                 st = entry.stat(follow_symlinks=False)
-                                yield top.name + entry.name, st.st_size, st.st_mtime
+                            except FileNotFoundError:  # removed while listing
+                                continue
+                            yield top.name + entry.name, st.st_size, st.st_mtime
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
