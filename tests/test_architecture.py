@@ -28,6 +28,7 @@ ROWS = {
     "lineage": 2,
     "tracking": 2,
     "data": 2,
+    "models": 2,
     "pipelines": 3,
     "validation": 3,
     "_client": 5,

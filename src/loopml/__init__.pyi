@@ -1,5 +1,6 @@
 from . import data as data
 from . import lineage as lineage
+from . import models as models
 from . import pipelines as pipelines
 from . import tracking as tracking
 from . import validation as validation
@@ -23,6 +24,11 @@ from .errors import NotFound as NotFound
 from .errors import PipelineFailed as PipelineFailed
 from .errors import TrialPruned as TrialPruned
 from .lineage import get_lineage as get_lineage
+from .models import Model as Model
+from .models import ModelInfo as ModelInfo
+from .models import load_model as load_model
+from .models import log_model as log_model
+from .models import save_model as save_model
 from .pipelines import PipelineRun as PipelineRun
 from .pipelines import Study as Study
 from .pipelines import load_pipeline as load_pipeline

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from loopml import context, data, lineage, pipelines, tracking, validation
+from loopml import context, data, lineage, models, pipelines, tracking, validation
 from loopml.context import Context, using
 
 __all__ = ["Client"]
@@ -119,6 +119,12 @@ class Client(Context):
     # validation
     infer_suite = _verb(validation.infer_suite)
     validate = _verb(validation.validate)
+    # models
+    log_model = _verb(models.log_model)
+    save_model = _verb(models.save_model)
+    load_model = _verb(models.load_model)
+    read_model_info = _verb(models.read_model_info)
+    register_flavor = _verb(models.register_flavor)
     # pipelines and tuning
     load_pipeline = _verb(pipelines.load_pipeline)
     run_pipeline = _verb(pipelines.run_pipeline)

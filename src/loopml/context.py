@@ -86,7 +86,8 @@ class Context:
     ``materializers`` (type → :class:`~loopml.pipelines.Materializer`, tried
     before the built-in ones), ``executors`` (name → factory ``(address,
     context) -> Executor``), ``artifact_backends`` (URL scheme → factory
-    ``(url) -> ArtifactStore``).
+    ``(url) -> ArtifactStore``), ``flavors`` (model flavor name → its
+    ``"module:attribute"`` path, tried before the built-in ones).
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class Context:
         self.materializers: dict[type, Any] = {}
         self.executors: dict[str, Callable[..., Any]] = {}
         self.artifact_backends: dict[str, Callable[[str], ArtifactStore]] = {}
+        self.flavors: dict[str, str] = {}
         self.configure(
             project_root=project_root,
             tracking_uri=tracking_uri,
