@@ -321,6 +321,8 @@ def _cast_to_text(series: Any) -> Any:
 
 
 def _bad(spec: ColumnSpec, row: int, value: Any, why: str = "") -> InvalidInput:
+    if hasattr(value, "item"):  # a NumPy scalar: shown as the plain number
+        value = value.item()
     return InvalidInput(
         f"column {spec.name!r} row {row}: {_validate.shown(value)} cannot be cast safely to "
         f"{spec.dtype}{why}. Fix the value, or convert the column yourself."

@@ -1,0 +1,125 @@
+"""Signatures are inferred from the input example and enforced on every predict."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopml
+from loopml.errors import InvalidInput
+from loopml.models import ColumnSpec, Signature, SignatureWarning, infer_signature
+
+
+@pytest.fixture
+def model(tmp_path: Path, classifier: Any, frame: Any) -> Any:
+    loopml.save_model(classifier, tmp_path / "m", input_example=frame.head())
+    return loopml.load_model(tmp_path / "m")
+
+
+def test_inferred_from_each_kind_of_example(frame: Any) -> None:
+    import polars as pl
+    import pyarrow as pa
+
+    want = (ColumnSpec("age", "float64"), ColumnSpec("visits", "int64"))
+    assert infer_signature(frame).inputs == want
+    assert infer_signature(pl.from_pandas(frame)).inputs == want
+    assert infer_signature(pa.Table.from_pandas(frame)).inputs == want
+    assert infer_signature(frame.to_dict("records")).inputs == want
+    arr = infer_signature(np.zeros((2, 3)))
+    assert [c.name for c in arr.inputs] == ["x0", "x1", "x2"]
+
+
+def test_nan_is_allowed_only_where_the_example_has_one() -> None:
+    sig = infer_signature(pd.DataFrame({"a": [1.0, np.nan], "b": [1.0, 2.0]}))
+    assert [(c.name, c.allow_nan) for c in sig.inputs] == [("a", True), ("b", False)]
+
+
+def test_the_signature_round_trips_through_its_dict(model: Any) -> None:
+    assert Signature.from_dict(model.signature.to_dict()) == model.signature
+
+
+def test_a_missing_column_is_named(model: Any, frame: Any) -> None:
+    with pytest.raises(InvalidInput, match="missing column 'visits'"):
+        model.predict(frame[["age"]])
+
+
+def test_a_value_that_cannot_be_cast_names_column_and_row(model: Any) -> None:
+    rows = [{"age": 30.0, "visits": 1}, {"age": "abc", "visits": 2}]
+    with pytest.raises(InvalidInput, match=r"column 'age' row 1: 'abc' cannot be cast"):
+        model.predict(rows)
+
+
+def test_a_fraction_into_an_int_column_names_column_and_row(model: Any) -> None:
+    bad = pd.DataFrame({"age": [30.0, 40.0, 50.0], "visits": [1.0, 2.0, 1.5]})
+    with pytest.raises(InvalidInput, match=r"column 'visits' row 2: 1.5 cannot be cast"):
+        model.predict(bad)
+
+
+def test_safe_casts_are_made(model: Any, classifier: Any, frame: Any) -> None:
+    text = frame.head(4).astype({"age": str, "visits": "float64"})
+    np.testing.assert_array_equal(model.predict(text), classifier.predict(frame.head(4)))
+
+
+def test_nan_where_forbidden_names_column_and_row(model: Any, frame: Any) -> None:
+    bad = frame.head(3).copy()
+    bad.loc[2, "age"] = np.nan
+    with pytest.raises(InvalidInput, match=r"column 'age' row 2: a missing value \(NaN\)"):
+        model.predict(bad)
+    rows = [{"age": 1.0, "visits": 1}, {"age": 2.0, "visits": None}]
+    with pytest.raises(InvalidInput, match=r"column 'visits' row 1"):
+        model.predict(rows)
+
+
+def test_extra_columns_are_dropped_with_one_warning(
+    model: Any, classifier: Any, frame: Any
+) -> None:
+    wide = frame.head(5).assign(zip="x", city="y")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.predict(wide)
+    found = [w for w in caught if issubclass(w.category, SignatureWarning)]
+    assert len(found) == 1 and "zip, city" in str(found[0].message)
+    np.testing.assert_array_equal(out, classifier.predict(frame.head(5)))
+
+
+def test_columns_in_another_order_are_reordered(
+    model: Any, classifier: Any, frame: Any
+) -> None:
+    np.testing.assert_array_equal(
+        model.predict(frame[["visits", "age"]]), classifier.predict(frame)
+    )
+
+
+def test_numpy_arrays_of_the_signature_width_only(
+    model: Any, classifier: Any, frame: Any
+) -> None:
+    np.testing.assert_array_equal(
+        model.predict(frame.to_numpy()), classifier.predict(frame)
+    )
+    with pytest.raises(InvalidInput, match="3 columns, but the model's signature has 2"):
+        model.predict(np.zeros((1, 3)))
+    with pytest.raises(InvalidInput, match="must be 2-D"):
+        model.predict(np.zeros(2))
+
+
+def test_polars_pyarrow_and_records(model: Any, classifier: Any, frame: Any) -> None:
+    import polars as pl
+    import pyarrow as pa
+
+    want = classifier.predict(frame)
+    for data in (pl.from_pandas(frame), pa.Table.from_pandas(frame), frame.to_dict("records")):
+        np.testing.assert_array_equal(model.predict(data), want)
+
+
+def test_unsupported_input_is_refused(model: Any) -> None:
+    with pytest.raises(InvalidInput, match="got builtins.str"):
+        model.predict("age=3")
+
+
+def test_a_matching_frame_is_passed_on_as_it_is(model: Any, frame: Any) -> None:
+    assert model.signature.conform(frame) is frame
