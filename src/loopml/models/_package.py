@@ -62,6 +62,17 @@ class ModelInfo:
 # -- requirements -------------------------------------------------------------------------
 
 
+#: distributions whose name is not their module's (tried before scanning every distribution)
+_KNOWN = {
+    "sklearn": ("scikit-learn",),
+    "xgboost": ("xgboost", "xgboost-cpu"),
+    "yaml": ("PyYAML",),
+    "PIL": ("Pillow",),
+    "cv2": ("opencv-python", "opencv-python-headless"),
+    "google": (),
+}
+
+
 @functools.lru_cache(maxsize=1)
 def _distributions() -> dict[str, list[str]]:
     from importlib.metadata import packages_distributions
@@ -69,15 +80,36 @@ def _distributions() -> dict[str, list[str]]:
     return packages_distributions()
 
 
+def _provides(dist: Any, top: str) -> bool:
+    """Whether the installed distribution ``dist`` holds the top-level module ``top``."""
+    listed = dist.read_text("top_level.txt")
+    if listed is not None:
+        return top in listed.split()
+    record = dist.read_text("RECORD") or ""
+    return f"\n{top}/" in "\n" + record or f"\n{top}.py," in "\n" + record
+
+
 @functools.lru_cache(maxsize=256)
 def _requirement(top: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
+    """``"dist==version"`` of the distribution that installs the module ``top``: the likely
+    names are checked first (reading one distribution's metadata each), and only when
+    none fits is every installed distribution scanned (packages_distributions)."""
+    from importlib.metadata import PackageNotFoundError, distribution
 
-    for dist in _distributions().get(top, []):
+    guesses = _KNOWN.get(top, (top, top.replace("_", "-")))
+    for name in guesses:
         try:
-            return f"{dist}=={version(dist)}"
+            dist = distribution(name)
         except PackageNotFoundError:
             continue
+        if _provides(dist, top):
+            return f"{dist.metadata['Name']}=={dist.version}"
+    for name in _distributions().get(top, []):
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue
+        return f"{dist.metadata['Name']}=={dist.version}"
     return None
 
 

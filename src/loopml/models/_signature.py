@@ -28,6 +28,7 @@ microseconds.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,10 +141,11 @@ def _dtype_name(dtype: Any) -> str:
 def to_frame(data: Any, names: list[str] | None = None) -> Any:
     """``data`` (pandas, polars, pyarrow Table, 2-D NumPy array, list of records) as a pandas
     DataFrame; a NumPy array gets the columns ``names`` (its width must match)."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(data, pd.DataFrame):
+        return data
     import pandas as pd
 
-    if isinstance(data, pd.DataFrame):
-        return data
     module = type(data).__module__.split(".", 1)[0]
     if module == "polars" and hasattr(data, "to_pandas"):
         return data.to_pandas()
@@ -245,10 +247,16 @@ class _Plan:
         self.nan_checked = [
             i for i, c in enumerate(sig.inputs) if not c.allow_nan and c.dtype[:1] in "fsd"
         ]
+        # every column of one float dtype, none allowing NaN: one array, one check
+        self.one_float_block = (
+            len(self.nan_checked) == len(self.names)
+            and len({c.dtype for c in sig.inputs}) == 1
+            and sig.inputs[0].dtype.startswith("float")
+        )
 
     def conform(self, data: Any) -> Any:
         frame = to_frame(data, self.names)
-        if list(frame.columns) == self.names and self._dtypes_match(frame):
+        if frame.columns.tolist() == self.names and self._dtypes_match(frame):
             self._check_nan(frame)
             return frame
         return self._fix(frame)
@@ -265,15 +273,18 @@ class _Plan:
     def _check_nan(self, frame: Any) -> None:
         if not self.nan_checked:
             return
-        import pandas as pd
+        import numpy as np
 
+        if self.one_float_block:
+            if not np.isnan(frame.to_numpy()).any():
+                return
         for i in self.nan_checked:
-            values = frame.iloc[:, i].to_numpy()
+            values = frame[self.names[i]].to_numpy()
             if values.dtype.kind == "f":
-                import numpy as np
-
                 mask = np.isnan(values)
             else:
+                import pandas as pd
+
                 mask = pd.isna(values)
             if mask.any():
                 row = int(mask.argmax())
