@@ -321,9 +321,14 @@ def _onnx_dtype(type_name: str) -> str:
 
 
 def _pickle_dump(model: Any, path: Path) -> None:
-    import cloudpickle
+    """cloudpickle when installed (it stores classes defined in ``__main__`` or a notebook
+    by value), else the standard pickle."""
+    try:
+        import cloudpickle as pickler
+    except ImportError:
+        import pickle as pickler  # type: ignore[no-redef]
 
-    path.write_bytes(cloudpickle.dumps(model, protocol=5))
+    path.write_bytes(pickler.dumps(model, protocol=5))
 
 
 def _pickle_load(path: Path) -> Any:
