@@ -56,7 +56,9 @@ t2 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "rest": t2 - t1}))
 """
 
-MLFLOW = SETUP + """
+MLFLOW = (
+    SETUP
+    + """
 import json, time, tempfile, os
 import mlflow, mlflow.sklearn
 os.chdir(tempfile.mkdtemp())
@@ -77,6 +79,7 @@ def per_call(fn, n=2000):
     return best
 print(json.dumps({"log": log, "predict": per_call(model.predict), "direct": per_call(clf.predict)}))
 """
+)
 
 
 def per_call(fn: object, data: object, n: int) -> float:
@@ -122,7 +125,10 @@ def main() -> None:
             t = time.perf_counter()
             out = subprocess.run(
                 [sys.executable, "-c", LOAD, info.uri],
-                capture_output=True, text=True, check=True, env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
             )
             wall = time.perf_counter() - t
             loads.append({**json.loads(out.stdout.strip().splitlines()[-1]), "wall": wall})
@@ -148,24 +154,37 @@ def main() -> None:
 
     figure("import skops.io (the serializer) in a process with sklearn", skops_import, "s")
     figure("log_model, first call in the process (cold, skops imported)", cold, "s", "<= 0.2 s")
-    figure("load_model(runs:/...) in a fresh process: sklearn+skops+pandas imports",
-           best["imports"], "s")
-    figure("load_model(runs:/...) in a fresh process: wall time, spawn to first prediction",
-           min(d["wall"] for d in loads), "s")
+    figure(
+        "load_model(runs:/...) in a fresh process: sklearn+skops+pandas imports",
+        best["imports"],
+        "s",
+    )
+    figure(
+        "load_model(runs:/...) in a fresh process: wall time, spawn to first prediction",
+        min(d["wall"] for d in loads),
+        "s",
+    )
     figure("Model.predict 1 row: the estimator alone", direct1 * 1e3, "ms")
     figure("Model.predict 1 row: loopml", ours1 * 1e3, "ms")
     figure("Model.predict 10,000 rows: the estimator alone", direct_big * 1e3, "ms")
-    figure("Model.predict 10,000 rows: overhead", (ours_big / direct_big - 1) * 100, "%",
-           "<= 10 %")
+    figure("Model.predict 10,000 rows: overhead", (ours_big / direct_big - 1) * 100, "%", "<= 10 %")
     if peers:
         figure("MLflow mlflow.sklearn.log_model", peers["log"], "s")
         figure("MLflow pyfunc predict 1 row", peers["predict"] * 1e3, "ms")
         figure("MLflow: the estimator alone, 1 row", peers["direct"] * 1e3, "ms")
         figure("log_model speed-up over MLflow", peers["log"] / warm, "x", ">= 20x")
-    figure("Model.predict 1 row: overhead over the estimator", (ours1 - direct1) * 1e3, "ms",
-           "<= 0.1 ms")
-    figure("load_model(runs:/...) in a fresh process: beyond the imports", best["rest"], "s",
-           "<= 0.15 s")
+    figure(
+        "Model.predict 1 row: overhead over the estimator",
+        (ours1 - direct1) * 1e3,
+        "ms",
+        "<= 0.1 ms",
+    )
+    figure(
+        "load_model(runs:/...) in a fresh process: beyond the imports",
+        best["rest"],
+        "s",
+        "<= 0.15 s",
+    )
     figure("log_model of a small sklearn model, best of 5", warm, "s", "<= 0.2 s")
 
 

@@ -33,9 +33,7 @@ def test_sklearn_classifier(tmp_path: Path, classifier: Any, frame: Any) -> None
     np.testing.assert_allclose(model.predict_proba(frame), classifier.predict_proba(frame))
 
 
-def test_sklearn_regressor_has_no_predict_proba(
-    tmp_path: Path, frame: Any, target: Any
-) -> None:
+def test_sklearn_regressor_has_no_predict_proba(tmp_path: Path, frame: Any, target: Any) -> None:
     from sklearn.linear_model import Ridge
 
     reg = Ridge().fit(frame, target)
@@ -86,7 +84,8 @@ def test_onnx(tmp_path: Path, classifier: Any, frame: Any) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
     proto = skl2onnx.convert_sklearn(
-        classifier, initial_types=[("input", FloatTensorType([None, 2]))],
+        classifier,
+        initial_types=[("input", FloatTensorType([None, 2]))],
         options={id(classifier): {"zipmap": False}},
     )
     model = _round_trip(tmp_path, proto, frame)

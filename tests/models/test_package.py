@@ -15,8 +15,9 @@ from loopml.errors import Conflict, CorruptObject, InvalidInput, NotFound
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def test_saving_the_same_model_twice_gives_byte_identical_folders(
@@ -41,16 +42,18 @@ def test_manifest_records_flavor_signature_example_requirements_and_hashes(
     assert [c["name"] for c in manifest["signature"]["inputs"]] == ["age", "visits"]
     assert manifest["signature"]["output"] == {"type": "ndarray", "dtype": "int64", "shape": [-1]}
     assert len(manifest["input_example"]) == 3 and set(manifest["input_example"][0]) == {
-        "age", "visits"}
+        "age",
+        "visits",
+    }
     from loopml.store.artifacts import hash_file
 
-    assert manifest["files"]["model.skops"]["blake3"] == hash_file(tmp_path / "m" / "model.skops")[0]
+    assert (
+        manifest["files"]["model.skops"]["blake3"] == hash_file(tmp_path / "m" / "model.skops")[0]
+    )
     assert "python" in manifest
 
 
-def test_an_existing_package_is_refused_unless_overwrite(
-    tmp_path: Path, classifier: Any
-) -> None:
+def test_an_existing_package_is_refused_unless_overwrite(tmp_path: Path, classifier: Any) -> None:
     loopml.save_model(classifier, tmp_path / "m")
     before = _files(tmp_path / "m")
     with pytest.raises(Conflict, match="overwrite=True"):

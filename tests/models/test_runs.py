@@ -14,9 +14,7 @@ from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.lineage import SCHEMES, Node, Scheme
 
 
-def test_log_model_then_load_it_by_its_run_uri(
-    project: Path, classifier: Any, frame: Any
-) -> None:
+def test_log_model_then_load_it_by_its_run_uri(project: Path, classifier: Any, frame: Any) -> None:
     with loopml.start_run(experiment="m") as run:
         info = loopml.log_model(classifier, input_example=frame.head())
     assert info.uri == f"runs:/{run.id}/model" and info.run_id == run.id and info.path == "model"
@@ -57,9 +55,7 @@ def test_a_run_without_a_model_is_not_found(project: Path) -> None:
         loopml.load_model(f"runs:/{run.id}/model")
 
 
-def test_a_tampered_stored_object_is_refused(
-    project: Path, classifier: Any, frame: Any
-) -> None:
+def test_a_tampered_stored_object_is_refused(project: Path, classifier: Any, frame: Any) -> None:
     with loopml.start_run() as run:
         info = loopml.log_model(classifier)
     digest = next(d for d in info.digests if d != info.manifest_digest)
@@ -70,9 +66,7 @@ def test_a_tampered_stored_object_is_refused(
         loopml.load_model(f"runs:/{run.id}/model")
 
 
-def test_a_tampered_cached_copy_is_fetched_anew(
-    project: Path, classifier: Any, frame: Any
-) -> None:
+def test_a_tampered_cached_copy_is_fetched_anew(project: Path, classifier: Any, frame: Any) -> None:
     with loopml.start_run() as run:
         loopml.log_model(classifier)
     uri = f"runs:/{run.id}/model"

@@ -87,20 +87,14 @@ def test_extra_columns_are_dropped_with_one_warning(
     np.testing.assert_array_equal(out, classifier.predict(frame.head(5)))
 
 
-def test_columns_in_another_order_are_reordered(
-    model: Any, classifier: Any, frame: Any
-) -> None:
+def test_columns_in_another_order_are_reordered(model: Any, classifier: Any, frame: Any) -> None:
     np.testing.assert_array_equal(
         model.predict(frame[["visits", "age"]]), classifier.predict(frame)
     )
 
 
-def test_numpy_arrays_of_the_signature_width_only(
-    model: Any, classifier: Any, frame: Any
-) -> None:
-    np.testing.assert_array_equal(
-        model.predict(frame.to_numpy()), classifier.predict(frame)
-    )
+def test_numpy_arrays_of_the_signature_width_only(model: Any, classifier: Any, frame: Any) -> None:
+    np.testing.assert_array_equal(model.predict(frame.to_numpy()), classifier.predict(frame))
     with pytest.raises(InvalidInput, match="3 columns, but the model's signature has 2"):
         model.predict(np.zeros((1, 3)))
     with pytest.raises(InvalidInput, match="must be 2-D"):

@@ -13,7 +13,7 @@ from ._signature import OutputSpec as OutputSpec
 from ._signature import Signature as Signature
 from ._signature import SignatureWarning as SignatureWarning
 from ._signature import infer_signature as infer_signature
-from ._skops import dumps as skops_dumps
-from ._skops import loads as skops_loads
+from ._skops import skops_dumps as skops_dumps
+from ._skops import skops_loads as skops_loads
 
 __all__: list[str]

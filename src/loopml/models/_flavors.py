@@ -94,22 +94,22 @@ class SklearnFlavor:
 
     name = "sklearn"
     needs_pickle = False
-    modules = ("sklearn", "skops")
+    modules: tuple[str, ...] = ("sklearn", "skops")
     FILE = "model.skops"
 
     def handles(self, model: Any) -> bool:
         return _cls_named(model, "sklearn.base", "BaseEstimator")
 
     def save(self, model: Any, folder: Path) -> dict[str, Any]:
-        from loopml.models._skops import dumps
+        from loopml.models._skops import skops_dumps
 
-        (folder / self.FILE).write_bytes(dumps(model))
+        (folder / self.FILE).write_bytes(skops_dumps(model))
         return {"file": self.FILE}
 
     def load(self, folder: Path, manifest: dict[str, Any]) -> Any:
-        from loopml.models._skops import loads
+        from loopml.models._skops import skops_loads
 
-        return loads((folder / self.FILE).read_bytes())
+        return skops_loads((folder / self.FILE).read_bytes())
 
     def predict(self, native: Any, frame: Any) -> Any:
         return native.predict(frame)
@@ -136,7 +136,7 @@ class XGBoostFlavor:
 
     name = "xgboost"
     needs_pickle = False
-    modules = ("xgboost",)
+    modules: tuple[str, ...] = ("xgboost",)
     FILE = "model.ubj"
 
     def handles(self, model: Any) -> bool:
@@ -189,7 +189,7 @@ class LightGBMFlavor:
 
     name = "lightgbm"
     needs_pickle = False
-    modules = ("lightgbm",)
+    modules: tuple[str, ...] = ("lightgbm",)
     FILE = "model.txt"
 
     def handles(self, model: Any) -> bool:
@@ -256,7 +256,7 @@ class OnnxFlavor:
 
     name = "onnx"
     needs_pickle = False
-    modules = ("onnx", "onnxruntime")
+    modules: tuple[str, ...] = ("onnx", "onnxruntime")
     FILE = "model.onnx"
 
     def handles(self, model: Any) -> bool:
@@ -326,7 +326,7 @@ def _pickle_dump(model: Any, path: Path) -> None:
     try:
         import cloudpickle as pickler
     except ImportError:
-        import pickle as pickler  # type: ignore[no-redef]
+        import pickle as pickler
 
     path.write_bytes(pickler.dumps(model, protocol=5))
 
@@ -345,7 +345,7 @@ class PythonFunctionFlavor:
 
     name = "python_function"
     needs_pickle = True
-    modules = ("cloudpickle",)
+    modules: tuple[str, ...] = ("cloudpickle",)
     FILE = "model.pkl"
 
     def handles(self, model: Any) -> bool:
@@ -420,7 +420,7 @@ def _load_flavor(name: str, path: str) -> Flavor:
     except (ImportError, AttributeError) as exc:
         raise InvalidInput(
             f"flavor {name!r} is registered as {path!r}, which cannot be imported ({exc}). "
-            "Fix the path (\"package.module:attribute\") or install the package that has it."
+            'Fix the path ("package.module:attribute") or install the package that has it.'
         ) from None
     if not isinstance(found, Flavor):
         raise InvalidInput(
@@ -460,7 +460,8 @@ def find_flavor(model: Any, ctx: Context | None = None, *, allow_pickle: bool = 
         "scikit-learn, XGBoost, LightGBM and ONNX models, and python_function objects (with "
         "load_context(context) and predict(frame)). Wrap it in such a class, register a "
         "flavor with loopml.models.register_flavor, or store it as a pickle with "
-        "allow_pickle=True" + ("" if PICKLE.handles(model) else " (it needs a predict method)")
+        "allow_pickle=True"
+        + ("" if PICKLE.handles(model) else " (it needs a predict method)")
         + "."
     )
 
@@ -497,7 +498,7 @@ def register_flavor(name: str, path: str) -> None:
     module, sep, attr = path.partition(":")
     if not sep or not module or not attr:
         raise InvalidInput(
-            f"flavor path {path!r} must be \"package.module:attribute\", e.g. "
+            f'flavor path {path!r} must be "package.module:attribute", e.g. '
             "'my_flavors:CATBOOST'."
         )
     flavor = _load_flavor(name, path)

@@ -77,7 +77,7 @@ _KNOWN = {
 def _distributions() -> dict[str, list[str]]:
     from importlib.metadata import packages_distributions
 
-    return packages_distributions()
+    return dict(packages_distributions())
 
 
 def _provides(dist: Any, top: str) -> bool:
@@ -164,8 +164,10 @@ def build(
     ctx: Context | None = None,
 ) -> dict[str, Any]:
     """Write the package of ``model`` into the empty ``folder``; returns its manifest."""
-    chosen = get_flavor(flavor, ctx) if flavor is not None else find_flavor(
-        model, ctx, allow_pickle=allow_pickle
+    chosen = (
+        get_flavor(flavor, ctx)
+        if flavor is not None
+        else find_flavor(model, ctx, allow_pickle=allow_pickle)
     )
     if flavor is not None:
         from loopml.models._flavors import check_pickle
@@ -200,9 +202,7 @@ def build(
     return manifest
 
 
-def _signature(
-    model: Any, flavor: Flavor, signature: Any, input_example: Any
-) -> Signature | None:
+def _signature(model: Any, flavor: Flavor, signature: Any, input_example: Any) -> Signature | None:
     if isinstance(signature, Signature):
         return signature
     if isinstance(signature, dict):
@@ -408,9 +408,7 @@ def read_run_package(run_id: str, path: str) -> tuple[ModelInfo, list[Any]]:
     head = next((e for e in mine if e.path == prefix + MANIFEST), None)
     if head is None:
         shown_id = entries[0].run_id if entries else run_id
-        raise NotFound(
-            f"run {shown_id} has no model at {path} (log one with loopml.log_model)."
-        )
+        raise NotFound(f"run {shown_id} has no model at {path} (log one with loopml.log_model).")
     full_id = head.run_id
     raw = current().artifacts.get_bytes(head.digest)
     uri = str(RunURI(full_id, path))

@@ -36,7 +36,14 @@ from typing import Any
 from loopml import _validate
 from loopml.errors import InvalidInput
 
-__all__ = ["ColumnSpec", "OutputSpec", "Signature", "SignatureWarning", "infer_signature", "to_frame"]
+__all__ = [
+    "ColumnSpec",
+    "OutputSpec",
+    "Signature",
+    "SignatureWarning",
+    "infer_signature",
+    "to_frame",
+]
 
 _EXAMPLE_ROWS = 10  # rows of the input example kept in the manifest
 
@@ -141,8 +148,8 @@ def _dtype_name(dtype: Any) -> str:
 def to_frame(data: Any, names: list[str] | None = None) -> Any:
     """``data`` (pandas, polars, pyarrow Table, 2-D NumPy array, list of records) as a pandas
     DataFrame; a NumPy array gets the columns ``names`` (its width must match)."""
-    pd = sys.modules.get("pandas")
-    if pd is not None and isinstance(data, pd.DataFrame):
+    loaded = sys.modules.get("pandas")
+    if loaded is not None and isinstance(data, loaded.DataFrame):
         return data
     import pandas as pd
 
@@ -275,9 +282,8 @@ class _Plan:
             return
         import numpy as np
 
-        if self.one_float_block:
-            if not np.isnan(frame.to_numpy()).any():
-                return
+        if self.one_float_block and not np.isnan(frame.to_numpy()).any():
+            return
         for i in self.nan_checked:
             values = frame[self.names[i]].to_numpy()
             if values.dtype.kind == "f":

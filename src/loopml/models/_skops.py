@@ -1,8 +1,8 @@
 """scikit-learn estimators as skops archives whose bytes depend on the estimator only.
 
-:func:`dumps` writes an archive in which what varies between two saves of one
+:func:`skops_dumps` writes an archive in which what varies between two saves of one
 estimator (object ids, random file names, zip timestamps) is fixed, so the
-same estimator always gives the same bytes; :func:`loads` reads one back,
+same estimator always gives the same bytes; :func:`skops_loads` reads one back,
 refusing types outside scikit-learn, NumPy and SciPy (skops' own check) with
 a message naming them. Pipelines store estimator outputs with these, and the
 ``sklearn`` model flavor writes its ``model.skops`` with them.
@@ -15,12 +15,12 @@ from typing import Any
 
 from loopml.errors import InvalidInput
 
-__all__ = ["canonical", "dumps", "loads"]
+__all__ = ["canonical", "skops_dumps", "skops_loads"]
 
 _SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
-def dumps(estimator: Any) -> bytes:
+def skops_dumps(estimator: Any) -> bytes:
     import skops.io
 
     return canonical(bytes(skops.io.dumps(estimator)))
@@ -86,7 +86,7 @@ def _write_entry(archive: Any, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def loads(data: bytes) -> Any:
+def skops_loads(data: bytes) -> Any:
     import skops.io
 
     untrusted = skops.io.get_untrusted_types(data=data)
