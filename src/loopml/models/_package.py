@@ -247,6 +247,11 @@ def save_model(
         loopml.load_model("out/churn").predict(X_test)
     """
     dest = _validate.path(path, "model path")
+    if ":/" in str(path):
+        raise InvalidInput(
+            f"save_model writes a local folder, got the URI {str(path)!r}: pass a folder "
+            "path, or log the model in a run with loopml.log_model."
+        )
     _check_flags(allow_pickle=allow_pickle, overwrite=overwrite)
     if flavor is not None:
         _validate.text(flavor, "flavor")
