@@ -34,6 +34,18 @@ def test_log_model_under_a_nested_name(project: Path, classifier: Any) -> None:
     assert loopml.load_model(info.uri).flavor == "sklearn"
 
 
+def test_a_second_model_under_a_taken_name_is_refused(project: Path, classifier: Any) -> None:
+    from loopml.errors import Conflict
+
+    with loopml.start_run() as run:
+        first = loopml.log_model(classifier)
+        with pytest.raises(Conflict, match=r"already has artifacts at 'model'.*another name"):
+            loopml.log_model(classifier)
+        second = loopml.log_model(classifier, "model-2")
+    assert loopml.models.read_model_info(f"runs:/{run.id}/model") == first
+    assert second.digests == first.digests  # identical bytes, stored once
+
+
 def test_log_model_needs_an_active_run(classifier: Any, project: Path) -> None:
     with pytest.raises(NotFound, match=r"log_model needs an active run: use `with loopml"):
         loopml.log_model(classifier)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml import _validate
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.models._flavors import Flavor, check_pickle, get_flavor
 from loopml.models._package import (
     ModelInfo,
@@ -209,6 +209,14 @@ def log_model(
         raise NotFound(
             "log_model needs an active run: use `with loopml.start_run():` or "
             "save_model(model, path)."
+        )
+    from loopml.tracking import list_artifacts
+
+    taken = list_artifacts(run.id, dest)
+    if taken:
+        raise Conflict(
+            f"run {run.id} already has artifacts at {dest!r} ({taken[0].path}, ...): log the "
+            "model under another name, e.g. log_model(model, name='model-2')."
         )
     parent, _, leaf = dest.rpartition("/")
     with tempfile.TemporaryDirectory(prefix=".loopml-model.") as tmp:
