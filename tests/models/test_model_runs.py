@@ -89,8 +89,6 @@ def test_a_tampered_cached_copy_is_fetched_anew(project: Path, classifier: Any, 
 
 
 def test_pickle_models_in_a_run_need_the_opt_in_to_load(project: Path) -> None:
-    from tests.models.test_flavors import Doubler
-
     with loopml.start_run() as run:
         loopml.log_model(Doubler(), allow_pickle=True)
     from loopml.errors import Untrusted
@@ -100,6 +98,14 @@ def test_pickle_models_in_a_run_need_the_opt_in_to_load(project: Path) -> None:
     assert loopml.load_model(f"runs:/{run.id}/model", allow_pickle=True).flavor == (
         "python_function"
     )
+
+
+class Doubler:
+    def load_context(self, context: Any) -> None:
+        self.factor = 2
+
+    def predict(self, frame: Any) -> Any:
+        return frame["age"].to_numpy() * self.factor
 
 
 @dataclass(frozen=True)
