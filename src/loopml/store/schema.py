@@ -269,6 +269,7 @@ registered_models = Table(
     "registered_models",
     metadata,
     Column("name", String(255), primary_key=True),
+    Column("last_version", Integer, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
 )

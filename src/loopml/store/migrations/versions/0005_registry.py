@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "registered_models",
         sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("last_version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.Float(precision=53), nullable=False),
         sa.Column("updated_at", sa.Float(precision=53), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_registered_models")),
