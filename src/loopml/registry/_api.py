@@ -20,7 +20,7 @@ from loopml.errors import InvalidInput, NotFound
 from loopml.registry import _repository
 from loopml.registry._filter import parse_filter, parse_order_by
 from loopml.registry._records import ModelStatus, ModelVersion, RegisteredModel, Transition
-from loopml.registry._source import model_info
+from loopml.registry import _source
 from loopml.uri import RunURI, check_name, parse_model_uri, parse_run_uri
 
 __all__ = [
@@ -142,7 +142,7 @@ def register_model(
     run = tracking.get_run(parsed.run_id)
     canonical = str(RunURI(run.id, parsed.path))
     try:
-        info = model_info(ctx, canonical)
+        info = _source.model_info(ctx, canonical)
     except NotFound:
         raise NotFound(
             f"run {run.id} has no model at {parsed.path!r}: log one there with "

@@ -167,6 +167,10 @@ def find_alias(meta: MetadataStore, name: str, alias: str) -> ModelVersion:
 
 def current_alias(meta: MetadataStore, name: str, alias: str) -> int | None:
     """The version ``alias`` of ``name`` points at now, or None."""
+    return _alias_now(meta, name, alias)
+
+
+def _alias_now(meta: MetadataStore, name: str, alias: str) -> int | None:
     with meta.read() as conn:
         found = conn.scalar(
             "SELECT version FROM model_aliases WHERE name = ? AND alias = ?", (name, alias)
@@ -526,7 +530,7 @@ def move_environment(
     try:
         return meta.write(tx)
     except (_Moved, Conflict):
-        now_at = current_alias(meta, name, environment)
+        now_at = _alias_now(meta, name, environment)
         was = "nothing" if expected is None else f"v{expected}"
         is_now = "nothing" if now_at is None else f"v{now_at}"
         raise Conflict(
