@@ -129,6 +129,7 @@ class Client(Context):
     # lineage and the stores
     register_model = _verb(registry.register_model)
     get_model_version = _verb(registry.get_model_version)
+    get_model_package = _verb(registry.get_model_package)
     search_model_versions = _verb(registry.search_model_versions)
     list_models = _verb(registry.list_models)
     set_alias = _verb(registry.set_alias)

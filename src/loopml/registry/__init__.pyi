@@ -2,6 +2,7 @@ from ._api import archive_model_version as archive_model_version
 from ._api import delete_alias as delete_alias
 from ._api import delete_model_version as delete_model_version
 from ._api import environments as environments
+from ._api import get_model_package as get_model_package
 from ._api import get_model_version as get_model_version
 from ._api import list_models as list_models
 from ._api import model_history as model_history

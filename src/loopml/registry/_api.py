@@ -28,6 +28,7 @@ __all__ = [
     "delete_alias",
     "delete_model_version",
     "environments",
+    "get_model_package",
     "get_model_version",
     "list_models",
     "model_history",
@@ -192,6 +193,16 @@ def get_model_version(
     if version is not None:
         return _repository.get_version(meta, name, _version(version))
     return _repository.latest_version(meta, name)
+
+
+def get_model_package(
+    name: str, version: int | str | None = None, *, alias: str | None = None
+) -> Any:
+    """What the models package reads from the package a version was registered from:
+    its flavor, signature, requirements and manifest (a ``ModelInfo``). Arguments as
+    :func:`get_model_version`."""
+    found = get_model_version(name, version, alias=alias)
+    return _source.model_info(current(), found.source)
 
 
 def search_model_versions(
