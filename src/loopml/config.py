@@ -195,10 +195,12 @@ _BOOL = ("true or false", lambda v: isinstance(v, bool))
 _TABLE = ("a table", lambda v: isinstance(v, Mapping))
 _NAMES = (
     "a non-empty list of distinct names (letters, digits, '_' or '-', starting with a letter)",
-    lambda v: isinstance(v, list)
-    and bool(v)
-    and len(set(v)) == len(v)
-    and all(isinstance(x, str) and _ALIAS_NAME.match(x) for x in v),
+    lambda v: (
+        isinstance(v, list)
+        and bool(v)
+        and len(set(v)) == len(v)
+        and all(isinstance(x, str) and _ALIAS_NAME.match(x) for x in v)
+    ),
 )
 _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "store": {"tracking_uri": _STR, "artifact_uri": _STR, "trust_pickle": _BOOL},

@@ -5,15 +5,26 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from tests.registry.conftest import install_fake_models, model_logger
 from typer.testing import CliRunner
 
 import loopml
 from loopml.cli import app
-from tests.registry.conftest import fake_models, log_model  # noqa: F401  (fixtures)
 
 _ENV = {"COLUMNS": "80"}
+
+
+@pytest.fixture(autouse=True)
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake_models(monkeypatch)
+
+
+@pytest.fixture
+def log_model(tmp_path: Path) -> Callable[..., str]:
+    return model_logger(tmp_path)
 
 
 def _run(args: list[str]) -> tuple[int, str]:

@@ -57,15 +57,14 @@ def read_model_info(source: str) -> FakeModelInfo:
     )
 
 
-@pytest.fixture(autouse=True)
-def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+def install_fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the registry read model packages with :func:`read_model_info`."""
     from loopml.registry import _source
 
     monkeypatch.setattr(_source, "model_info", lambda ctx, source: read_model_info(source))
 
 
-@pytest.fixture
-def log_model(tmp_path: Path) -> Callable[..., str]:
+def model_logger(tmp_path: Path) -> Callable[..., str]:
     """Log a run holding a model folder ``model/`` whose bytes depend on ``seed``; return
     its ``runs:/<id>/model`` URI."""
     counter = iter(range(1_000_000))
@@ -83,3 +82,13 @@ def log_model(tmp_path: Path) -> Callable[..., str]:
         return str(RunURI(run.id, "model"))
 
     return log
+
+
+@pytest.fixture(autouse=True)
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake_models(monkeypatch)
+
+
+@pytest.fixture
+def log_model(tmp_path: Path) -> Callable[..., str]:
+    return model_logger(tmp_path)

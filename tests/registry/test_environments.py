@@ -63,9 +63,7 @@ def test_bad_promotions_name_the_value_and_change_nothing(
     assert loopml.get_model_version("churn", 1).aliases == ()
 
 
-def test_environments_come_from_loopml_toml(
-    project: Path, log_model: Callable[..., str]
-) -> None:
+def test_environments_come_from_loopml_toml(project: Path, log_model: Callable[..., str]) -> None:
     (project / "loopml.toml").write_text('[models]\nenvironments = ["dev", "qa", "prod"]\n')
     loopml.context.reset()
     loopml.register_model(log_model(), "churn")

@@ -80,8 +80,7 @@ def list_(
         None,
         "--filter",
         metavar="FILTER",
-        help="List the versions that match, e.g. \"alias = 'champion'\" or "
-        "\"tags.team = 'risk'\".",
+        help="List the versions that match, e.g. \"alias = 'champion'\" or \"tags.team = 'risk'\".",
         show_default=False,
     ),
     limit: int = _options.limit(),
@@ -189,8 +188,8 @@ def _show_version(v: ModelVersion) -> None:
         f"\n[bold]run[/] {escape(run.id)} ({escape(printable(run.name))}, {run.status})",
         highlight=False,
     )
-    for key, value in sorted(run.metrics.items()):
-        _say(f"{key}:" if len(key) < 12 else key, _number(value))
+    for key, number in sorted(run.metrics.items()):
+        _say(f"{key}:" if len(key) < 12 else key, _number(number))
     graph = loopml.get_lineage(v.uri, depth=3)
     console.print("\n[bold]lineage[/] (upstream)", highlight=False)
     stack = [(c, 1) for c in reversed(graph.upstream.children)]
@@ -224,14 +223,19 @@ def _number(value: float) -> str:
 @app.command("register")
 def register(
     source: str = typer.Argument(
-        ..., metavar="SOURCE", help="The logged model: runs:/<run id>/<path>."
+        ...,
+        metavar="SOURCE",
+        help="The logged model: runs:/RUN_ID/PATH, e.g. runs:/1a2b3c4d/model.",
     ),
     name: str = typer.Argument(..., metavar="NAME", help="The model's name."),
     description: str = typer.Option(
         None, "--description", metavar="TEXT", help="What this version is.", show_default=False
     ),
     tag: list[str] = typer.Option(
-        None, "--tag", metavar="KEY=VALUE", help="Tag the version (repeat for more).",
+        None,
+        "--tag",
+        metavar="KEY=VALUE",
+        help="Tag the version (repeat for more).",
         show_default=False,
     ),
     tracking_uri: str = _options.tracking_uri(),
@@ -260,7 +264,9 @@ def alias(
     name: str = typer.Argument(..., metavar="NAME", help="The model."),
     alias_name: str = typer.Argument(..., metavar="ALIAS", help="The alias, e.g. champion."),
     version: int = typer.Argument(
-        None, metavar="[VERSION]", help="The version it points at (not with --delete).",
+        None,
+        metavar="[VERSION]",
+        help="The version it points at (not with --delete).",
         show_default=False,
     ),
     delete: bool = typer.Option(False, "--delete", help="Remove the alias."),

@@ -17,10 +17,9 @@ from typing import Any
 from loopml import _validate
 from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
-from loopml.registry import _repository
+from loopml.registry import _repository, _source
 from loopml.registry._filter import parse_filter, parse_order_by
 from loopml.registry._records import ModelStatus, ModelVersion, RegisteredModel, Transition
-from loopml.registry import _source
 from loopml.uri import RunURI, check_name, parse_model_uri, parse_run_uri
 
 __all__ = [
@@ -43,9 +42,8 @@ _MAX_RESULTS = 100_000
 _MAX_TAGS = 1000
 
 
-def _name(name: Any) -> str:
-    _validate.text(name, "model name")
-    return check_name(name, "model name")
+def _name(value: Any) -> str:
+    return check_name(_validate.text(value, "model name"), "model name")
 
 
 def _version(version: Any) -> int:
@@ -54,8 +52,8 @@ def _version(version: Any) -> int:
     return _validate.count(version, "model version", high=2**31 - 1)
 
 
-def _alias(alias: Any) -> str:
-    _validate.text(alias, "alias")
+def _alias(value: Any) -> str:
+    alias = _validate.text(value, "alias")
     if not _ALIAS.match(alias):
         raise InvalidInput(
             f"invalid alias {_validate.shown(alias)}: expected a letter, then letters, "
@@ -259,9 +257,7 @@ def delete_alias(name: str, alias: str) -> None:
     _repository.delete_alias(current().metadata, name, alias)
 
 
-def promote_model(
-    name: str, version: int | str, to: str, reason: str | None = None
-) -> Transition:
+def promote_model(name: str, version: int | str, to: str, reason: str | None = None) -> Transition:
     """Move environment ``to`` of model ``name`` to ``version`` and record the move (from,
     to, who, when, why) in its history.
 

@@ -58,8 +58,7 @@ def _versions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[ModelVe
     test, param = conn.in_list(names)
     tags: dict[tuple[str, int], dict[str, str]] = {}
     for name, version, key, value in conn.all(
-        f"SELECT name, version, key, value FROM model_version_tags WHERE name {test} "
-        "ORDER BY key",
+        f"SELECT name, version, key, value FROM model_version_tags WHERE name {test} ORDER BY key",
         (param,),
     ):
         tags.setdefault((name, int(version)), {})[key] = value
@@ -87,9 +86,7 @@ def _versions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[ModelVe
 
 
 def _unknown_model(conn: Connection, name: str) -> str:
-    known = conn.column(
-        "SELECT name FROM registered_models ORDER BY updated_at DESC, name LIMIT 5"
-    )
+    known = conn.column("SELECT name FROM registered_models ORDER BY updated_at DESC, name LIMIT 5")
     return (
         f"no registered model {name!r}; "
         + (f"recent models: {', '.join(known)}" if known else "none is registered yet")
@@ -104,8 +101,7 @@ def _check_model(conn: Connection, name: str) -> None:
 
 def _version_row(conn: Connection, name: str, version: int) -> tuple[Any, ...]:
     row = conn.first(
-        f"SELECT {_COLUMNS} FROM model_versions v WHERE v.name = ? AND v.version = ? "
-        f"AND {_LIVE}",
+        f"SELECT {_COLUMNS} FROM model_versions v WHERE v.name = ? AND v.version = ? AND {_LIVE}",
         (name, version),
     )
     if row is None:
@@ -118,7 +114,8 @@ def _version_row(conn: Connection, name: str, version: int) -> tuple[Any, ...]:
         raise NotFound(
             f"model {name!r} has no version {version}; "
             + (f"its newest versions: {', '.join(map(str, known))}." if known else "")
-            + " List them with: loopml models show " + name
+            + " List them with: loopml models show "
+            + name
         )
     return row
 
@@ -193,8 +190,7 @@ def list_models(meta: MetadataStore) -> list[RegisteredModel]:
         ):
             aliases.setdefault(name, {})[alias] = int(version)
     return [
-        RegisteredModel(r[0], int(r[1]), int(r[2]), aliases.get(r[0], {}), r[3], r[4])
-        for r in rows
+        RegisteredModel(r[0], int(r[1]), int(r[2]), aliases.get(r[0], {}), r[3], r[4]) for r in rows
     ]
 
 
@@ -311,8 +307,7 @@ def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
         return f"{head} AND {_test('t.value', c.op, c.value, dialect, params)})"
     if c.field == "alias":
         head = (
-            "EXISTS (SELECT 1 FROM model_aliases a WHERE a.name = v.name "
-            "AND a.version = v.version"
+            "EXISTS (SELECT 1 FROM model_aliases a WHERE a.name = v.name AND a.version = v.version"
         )
         if c.op in ("IS NULL", "IS NOT NULL"):
             return ("NOT " if c.op == "IS NULL" else "") + head + ")"
@@ -377,14 +372,23 @@ def register(
         if held is not None:
             found = _versions(conn, [held])[0]
             return _same(found)
-        version = int(
-            conn.scalar("SELECT last_version FROM registered_models WHERE name = ?", (name,))
-        ) + 1
+        version = (
+            int(conn.scalar("SELECT last_version FROM registered_models WHERE name = ?", (name,)))
+            + 1
+        )
         conn.execute(
             "INSERT INTO model_versions (name, version, run_id, source, manifest_digest, "
             "status, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, version, run_id, source, manifest_digest, ModelStatus.READY.value,
-             description, now),
+            (
+                name,
+                version,
+                run_id,
+                source,
+                manifest_digest,
+                ModelStatus.READY.value,
+                description,
+                now,
+            ),
         ).close()
         conn.execute(
             "UPDATE registered_models SET last_version = ?, updated_at = ? WHERE name = ?",
@@ -398,8 +402,15 @@ def register(
         add_refs(conn, uri, objects)
         lineage_edges.add_edges(conn, [(str(RunURI(run_id)), uri, "registered")])
         return ModelVersion(
-            name, version, run_id, source, manifest_digest, ModelStatus.READY, now,
-            description, dict(sorted(tags.items())),
+            name,
+            version,
+            run_id,
+            source,
+            manifest_digest,
+            ModelStatus.READY,
+            now,
+            description,
+            dict(sorted(tags.items())),
         )
 
     for attempt in range(1, _ATTEMPTS + 1):
@@ -450,9 +461,7 @@ def _check_ready(row: tuple[Any, ...]) -> None:
 
 
 def _touch(conn: Connection, name: str, now: float) -> None:
-    conn.execute(
-        "UPDATE registered_models SET updated_at = ? WHERE name = ?", (now, name)
-    ).close()
+    conn.execute("UPDATE registered_models SET updated_at = ? WHERE name = ?", (now, name)).close()
 
 
 def delete_alias(meta: MetadataStore, name: str, alias: str) -> None:
@@ -460,9 +469,7 @@ def delete_alias(meta: MetadataStore, name: str, alias: str) -> None:
 
     def tx(conn: Connection) -> None:
         _check_model(conn, name)
-        cur = conn.execute(
-            "DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias)
-        )
+        cur = conn.execute("DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
         gone = cur.rowcount
         cur.close()
         if not gone:
@@ -505,8 +512,7 @@ def move_environment(
             ):
                 raise _Moved
             conn.execute(
-                "INSERT INTO model_aliases (name, alias, version, updated_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?)",
                 (name, environment, version, now),
             ).close()
         else:
@@ -601,9 +607,7 @@ def purge_deleted(meta: MetadataStore, dry_run: bool) -> list[str]:
             release_owners(conn, uris)
             lineage_edges.remove_nodes(conn, uris)
             for table in ("model_version_tags", "model_versions"):
-                conn.executemany(
-                    f"DELETE FROM {table} WHERE name = ? AND version = ?", pairs
-                )
+                conn.executemany(f"DELETE FROM {table} WHERE name = ? AND version = ?", pairs)
         return uris
 
     return meta.write(purge)

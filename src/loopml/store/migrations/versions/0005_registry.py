@@ -60,9 +60,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", "version", "key", name=op.f("pk_model_version_tags")),
         sqlite_with_rowid=False,
     )
-    op.create_index(
-        op.f("ix_model_version_tags_key_value"), "model_version_tags", ["key", "value"]
-    )
+    op.create_index(op.f("ix_model_version_tags_key_value"), "model_version_tags", ["key", "value"])
     op.create_table(
         "model_aliases",
         sa.Column("name", sa.String(length=255), nullable=False),

@@ -12,7 +12,9 @@ from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.registry import ModelStatus
 
 
-def test_versions_number_one_two_three_per_name(backend: str, log_model: Callable[..., str]) -> None:
+def test_versions_number_one_two_three_per_name(
+    backend: str, log_model: Callable[..., str]
+) -> None:
     first = loopml.register_model(log_model(), "churn", description="baseline")
     second = loopml.register_model(log_model(), "churn", tags={"team": "risk"})
     other = loopml.register_model(log_model(), "fraud")
