@@ -55,17 +55,21 @@ def _versions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[ModelVe
     if not rows:
         return []
     names = sorted({r[0] for r in rows})
-    test, param = conn.in_list(names)
+    if len(names) == 1:  # one model's versions: read theirs only, not every version's
+        test, param = conn.in_list(sorted({int(r[1]) for r in rows}))
+        where, params = f"name = ? AND version {test}", (names[0], param)
+    else:
+        test, param = conn.in_list(names)
+        where, params = f"name {test}", (param,)
     tags: dict[tuple[str, int], dict[str, str]] = {}
     for name, version, key, value in conn.all(
-        f"SELECT name, version, key, value FROM model_version_tags WHERE name {test} ORDER BY key",
-        (param,),
+        f"SELECT name, version, key, value FROM model_version_tags WHERE {where} ORDER BY key",
+        params,
     ):
         tags.setdefault((name, int(version)), {})[key] = value
     aliases: dict[tuple[str, int], list[str]] = {}
     for name, version, alias in conn.all(
-        f"SELECT name, version, alias FROM model_aliases WHERE name {test} ORDER BY alias",
-        (param,),
+        f"SELECT name, version, alias FROM model_aliases WHERE {where} ORDER BY alias", params
     ):
         aliases.setdefault((name, int(version)), []).append(alias)
     return [
