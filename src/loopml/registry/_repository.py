@@ -219,16 +219,20 @@ def history(meta: MetadataStore, name: str, environment: str | None) -> list[Tra
 
 def version_labels(meta: MetadataStore, pairs: Iterable[tuple[str, int]]) -> list[ModelVersion]:
     """The live versions among ``pairs`` of (name, version)."""
-    wanted = set(pairs)
-    if not wanted:
-        return []
+    by_name: dict[str, list[int]] = {}
+    for name, version in sorted(set(pairs)):
+        by_name.setdefault(name, []).append(version)
+    found: list[ModelVersion] = []
     with meta.read() as conn:
-        test, param = conn.in_list(sorted({n for n, _ in wanted}))
-        rows = conn.all(
-            f"SELECT {_COLUMNS} FROM model_versions v WHERE v.name {test} AND {_LIVE}",
-            (param,),
-        )
-        return _versions(conn, [r for r in rows if (r[0], int(r[1])) in wanted])
+        for name, versions in by_name.items():
+            test, param = conn.in_list(versions)
+            rows = conn.all(
+                f"SELECT {_COLUMNS} FROM model_versions v WHERE v.name = ? "
+                f"AND v.version {test} AND {_LIVE}",
+                (name, param),
+            )
+            found.extend(_versions(conn, rows))
+    return found
 
 
 # -- search -------------------------------------------------------------------------
