@@ -55,6 +55,7 @@ def _versions(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[ModelVe
     if not rows:
         return []
     names = sorted({r[0] for r in rows})
+    params: tuple[Any, ...]
     if len(names) == 1:  # one model's versions: read theirs only, not every version's
         test, param = conn.in_list(sorted({int(r[1]) for r in rows}))
         where, params = f"name = ? AND version {test}", (names[0], param)
