@@ -160,3 +160,24 @@ def test_environment_names_are_not_settable_as_plain_aliases(
     assert _api.environments() == ("dev", "staging", "prod")
     with pytest.raises(InvalidInput, match="promote_model"):
         loopml.set_alias("churn", "staging", 1)
+
+
+def test_registrations_at_once_get_distinct_numbers(
+    backend: str, log_model: Callable[..., str]
+) -> None:
+    sources = [log_model() for _ in range(8)]
+    client = loopml.Client()
+    start = threading.Barrier(4, timeout=10)
+    got: list[int] = []
+
+    def register(mine: list[str]) -> None:
+        start.wait()
+        got.extend(client.register_model(s, "churn").version for s in mine)
+
+    threads = [threading.Thread(target=register, args=(sources[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 9))
+    assert sorted(v.version for v in client.search_model_versions()) == list(range(1, 9))
