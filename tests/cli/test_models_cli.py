@@ -139,3 +139,14 @@ def test_bad_input_is_one_error_line(
     assert "Traceback" not in err and message in " ".join(err.split()), err
     assert [v.version for v in loopml.search_model_versions()] == [1]
     assert loopml.model_history("churn") == []
+
+
+def test_show_still_works_when_the_run_behind_a_version_is_purged(
+    backend: str, log_model: Callable[..., str]
+) -> None:
+    mv = loopml.register_model(log_model(), "churn")
+    loopml.tracking.delete_run(mv.run_id)
+    loopml.gc(dry_run=False)
+    code, out = _run(["models", "show", "churn/1"])
+    assert code == 0, out
+    assert f"run {mv.run_id}: removed" in " ".join(out.split())

@@ -199,3 +199,12 @@ def test_the_models_scheme_resolves_and_describes_versions(
     assert graph.labels["models:/churn/1"] == f"churn v1 (staging) ← run {mv.run_id[:8]}"
     with pytest.raises(NotFound):
         loopml.lineage.resolve("models:/churn/5")
+
+
+def test_a_deleted_run_is_not_registered(backend: str, log_model: Callable[..., str]) -> None:
+    source = log_model()
+    run_id = source.split("/")[1]
+    loopml.tracking.delete_run(run_id)
+    with pytest.raises(InvalidInput, match=f"run {run_id} is deleted.*loopml runs restore"):
+        loopml.register_model(source, "churn")
+    assert loopml.search_model_versions() == []

@@ -183,14 +183,28 @@ def _show_version(v: ModelVersion) -> None:
         requirements = list(getattr(info, "requirements", []) or [])
         if requirements:
             _say("requires:", ", ".join(requirements))
-    run = loopml.get_run(v.run_id)
+    try:
+        run = loopml.get_run(v.run_id)
+    except LoopmlError:
+        console.print(f"\n[bold]run[/] {v.run_id}: removed (gc purged it)", highlight=False)
+    else:
+        _show_run(run)
+    _show_lineage(v.uri)
+
+
+def _show_run(run: Any) -> None:
     console.print(
         f"\n[bold]run[/] {escape(run.id)} ({escape(printable(run.name))}, {run.status})",
         highlight=False,
     )
     for key, number in sorted(run.metrics.items()):
         _say(f"{key}:" if len(key) < 12 else key, _number(number))
-    graph = loopml.get_lineage(v.uri, depth=3)
+
+
+def _show_lineage(uri: str) -> None:
+    import loopml
+
+    graph = loopml.get_lineage(uri, depth=3)
     console.print("\n[bold]lineage[/] (upstream)", highlight=False)
     stack = [(c, 1) for c in reversed(graph.upstream.children)]
     if not stack:

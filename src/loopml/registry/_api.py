@@ -139,6 +139,11 @@ def register_model(
     from loopml import tracking
 
     run = tracking.get_run(parsed.run_id)
+    if run.deleted:
+        raise InvalidInput(
+            f"run {run.id} is deleted, so gc would soon remove its model: restore it first "
+            f"(loopml runs restore {run.id}), then register it."
+        )
     canonical = str(RunURI(run.id, parsed.path))
     try:
         info = _source.model_info(ctx, canonical)
