@@ -181,3 +181,25 @@ def test_registrations_at_once_get_distinct_numbers(
         t.join()
     assert sorted(got) == list(range(1, 9))
     assert sorted(v.version for v in client.search_model_versions()) == list(range(1, 9))
+
+
+def test_the_same_package_registered_at_once_makes_one_version(
+    backend: str, log_model: Callable[..., str]
+) -> None:
+    source = log_model()
+    client = loopml.Client()
+    start = threading.Barrier(4, timeout=10)
+    got: list[tuple[int, bool]] = []
+
+    def register() -> None:
+        start.wait()
+        mv = client.register_model(source, "churn")
+        got.append((mv.version, mv.is_new))
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == [(1, False), (1, False), (1, False), (1, True)]
+    assert [v.version for v in client.search_model_versions()] == [1]

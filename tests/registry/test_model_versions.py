@@ -153,7 +153,8 @@ def test_archived_versions_take_no_new_alias_but_keep_theirs(
 def test_a_version_an_alias_points_at_cannot_be_deleted(
     backend: str, log_model: Callable[..., str]
 ) -> None:
-    loopml.register_model(log_model(), "churn")
+    source = log_model()
+    loopml.register_model(source, "churn")
     loopml.set_alias("churn", "champion", 1)
     with pytest.raises(Conflict, match="pointed at by champion: it cannot be deleted"):
         loopml.registry.delete_model_version("churn", 1)
@@ -162,9 +163,12 @@ def test_a_version_an_alias_points_at_cannot_be_deleted(
     loopml.registry.delete_model_version("churn", 1)
     with pytest.raises(NotFound):
         loopml.get_model_version("churn", 1)
-    # a purged number is never given again
+    # the package of a deleted version registers anew; a purged number is never reused
+    again = loopml.register_model(source, "churn")
+    assert (again.version, again.is_new) == (2, True)
+    loopml.registry.delete_model_version("churn", 2)
     loopml.gc(dry_run=False)
-    assert loopml.register_model(log_model(), "churn").version == 2
+    assert loopml.register_model(log_model(), "churn").version == 3
 
 
 def test_gc_keeps_the_bytes_of_a_registered_version_after_its_run_is_purged(

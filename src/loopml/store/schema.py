@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -286,7 +287,16 @@ model_versions = Table(
     Column("description", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("deleted_at", Double, nullable=True),
-    Index(None, "name", "manifest_digest"),
+    # one live version per package and name: two writers registering the same bytes at
+    # once clash here, and the second gets the first's version
+    Index(
+        None,
+        "name",
+        "manifest_digest",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
     Index(None, "run_id"),
 )
 

@@ -49,6 +49,9 @@ def upgrade() -> None:
         op.f("ix_model_versions_name_manifest_digest"),
         "model_versions",
         ["name", "manifest_digest"],
+        unique=True,
+        sqlite_where=sa.text("deleted_at IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_index(op.f("ix_model_versions_run_id"), "model_versions", ["run_id"])
     op.create_table(
