@@ -2,6 +2,7 @@ from . import data as data
 from . import lineage as lineage
 from . import models as models
 from . import pipelines as pipelines
+from . import registry as registry
 from . import tracking as tracking
 from . import validation as validation
 from ._client import Client as Client
@@ -37,6 +38,15 @@ from .pipelines import load_study as load_study
 from .pipelines import pipeline as pipeline
 from .pipelines import step as step
 from .pipelines import tune as tune
+from .registry import ModelVersion as ModelVersion
+from .registry import archive_model_version as archive_model_version
+from .registry import delete_alias as delete_alias
+from .registry import get_model_version as get_model_version
+from .registry import model_history as model_history
+from .registry import promote_model as promote_model
+from .registry import register_model as register_model
+from .registry import search_model_versions as search_model_versions
+from .registry import set_alias as set_alias
 from .tracking import Metric as Metric
 from .tracking import Run as Run
 from .tracking import RunStatus as RunStatus

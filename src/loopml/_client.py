@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from loopml import context, data, lineage, models, pipelines, tracking, validation
+from loopml import context, data, lineage, models, pipelines, registry, tracking, validation
 from loopml.context import Context, using
 
 __all__ = ["Client"]
@@ -133,6 +133,18 @@ class Client(Context):
     tune = _verb(pipelines.tune)
     load_study = _verb(pipelines.load_study)
     # lineage and the stores
+    register_model = _verb(registry.register_model)
+    get_model_version = _verb(registry.get_model_version)
+    get_model_package = _verb(registry.get_model_package)
+    search_model_versions = _verb(registry.search_model_versions)
+    list_models = _verb(registry.list_models)
+    set_alias = _verb(registry.set_alias)
+    delete_alias = _verb(registry.delete_alias)
+    promote_model = _verb(registry.promote_model)
+    model_history = _verb(registry.model_history)
+    archive_model_version = _verb(registry.archive_model_version)
+    delete_model_version = _verb(registry.delete_model_version)
+
     get_lineage = _verb(lineage.get_lineage)
     resolve = _verb(lineage.resolve)
     add_edge = _verb(lineage.add_edge)

@@ -16,6 +16,7 @@ key, or a value of the wrong type, is an error that names it::
     [data]       remote
     [pipeline]   entry ("module:function"), executor
     [tune]       metric, direction, n_trials, sampler, pruner, seed, space
+    [models]     environments (the registry's environments, default dev, staging, prod)
     [params]     the pipeline's parameters (any keys)
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
@@ -41,11 +42,13 @@ from loopml.uri import local_path, redact
 
 __all__ = [
     "CONFIG_FILE",
+    "DEFAULT_ENVIRONMENTS",
     "ENV",
     "LOCK_FILE",
     "STATE_DIR",
     "STATE_GITIGNORE",
     "DataSettings",
+    "ModelsSettings",
     "PipelineSettings",
     "Settings",
     "StoreSettings",
@@ -60,6 +63,7 @@ __all__ = [
 
 CONFIG_FILE = "loopml.toml"
 _MIN_FLUSH = 0.01
+_ALIAS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?![\\/])")
 STATE_DIR = ".loopml"
 LOCK_FILE = "loopml.lock"
@@ -132,6 +136,17 @@ class TuneSettings:
     space: dict[str, Any] = field(default_factory=dict)
 
 
+#: the environments a model version is promoted through when loopml.toml names none
+DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@dataclass(frozen=True)
+class ModelsSettings:
+    """``[models]``: the registry's environments (aliases with a history), in order."""
+
+    environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything loopml reads from arguments, the environment and ``loopml.toml``.
@@ -146,6 +161,7 @@ class Settings:
     data: DataSettings = field(default_factory=DataSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     tune: TuneSettings = field(default_factory=TuneSettings)
+    models: ModelsSettings = field(default_factory=ModelsSettings)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -177,6 +193,15 @@ _NUMBER = ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(
 _INT = ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
 _BOOL = ("true or false", lambda v: isinstance(v, bool))
 _TABLE = ("a table", lambda v: isinstance(v, Mapping))
+_NAMES = (
+    "a non-empty list of distinct names (letters, digits, '_' or '-', starting with a letter)",
+    lambda v: (
+        isinstance(v, list)
+        and bool(v)
+        and len(set(v)) == len(v)
+        and all(isinstance(x, str) and _ALIAS_NAME.match(x) for x in v)
+    ),
+)
 _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "store": {"tracking_uri": _STR, "artifact_uri": _STR, "trust_pickle": _BOOL},
     "tracking": {"flush_interval": _NUMBER},
@@ -191,6 +216,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "seed": _INT,
         "space": _TABLE,
     },
+    "models": {"environments": _NAMES},
     "params": {},
 }
 
@@ -289,6 +315,7 @@ def load_settings(
     remote = pick("data_remote", "data", "remote")
     pipeline = doc.get("pipeline") or {}
     tune = doc.get("tune") or {}
+    models = doc.get("models") or {}
     return Settings(
         project_root=root,
         store=StoreSettings(
@@ -312,6 +339,9 @@ def load_settings(
             pruner=tune.get("pruner"),
             seed=tune.get("seed"),
             space=dict(tune.get("space") or {}),
+        ),
+        models=ModelsSettings(
+            environments=tuple(models.get("environments") or DEFAULT_ENVIRONMENTS)
         ),
         params=dict(doc.get("params") or {}),
     )

@@ -37,7 +37,7 @@ def linked(project: Path) -> dict[str, str]:
 
 
 def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, str]) -> None:
-    assert set(SCHEMES) == {"data", "runs", "validation", "cache"}
+    assert set(SCHEMES) == {"data", "runs", "models", "validation", "cache"}
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"
     assert resolve(linked["validation"]).passed
@@ -72,7 +72,9 @@ def test_dataset_references_are_accepted_in_one_form_everywhere(linked: dict[str
 
 
 def test_unknown_schemes_and_missing_nodes_are_clear_errors(linked: dict[str, str]) -> None:
-    with pytest.raises(InvalidInput, match="no part of loopml serves 'models:/'"):
+    with pytest.raises(InvalidInput, match="no part of loopml serves 'deployments:/'"):
+        loopml.get_lineage("deployments:/churn")
+    with pytest.raises(NotFound, match="no registered model 'churn'"):
         loopml.get_lineage("models:/churn/1")
     with pytest.raises(InvalidInput, match="malformed URI"):
         resolve("not a uri")

@@ -81,6 +81,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "List, rename, delete and restore experiments.",
     ),
     "artifacts": ("loopml.cli.artifacts", "app", "List and download the artifacts of runs."),
+    "models": (
+        "loopml.cli.models",
+        "app",
+        "Register model versions and move their aliases and environments: list, show, "
+        "register, alias, promote, archive, delete, history.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 

@@ -92,6 +92,13 @@ SCHEMES: dict[str, Scheme] = {
             purge="loopml.tracking._uris:purge",
         ),
         Scheme(
+            "models",
+            "loopml.uri:parse_model_uri",
+            "loopml.registry._uris:resolve",
+            "loopml.registry._uris:describe",
+            purge="loopml.registry._uris:purge",
+        ),
+        Scheme(
             "validation",
             "loopml.uri:parse_validation_uri",
             "loopml.validation._store:resolve",

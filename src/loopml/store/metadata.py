@@ -53,7 +53,13 @@ __all__ = [
 T = TypeVar("T")
 
 #: Every alembic revision this code knows, oldest first; the last is the head.
-KNOWN_REVISIONS = ("0001_initial", "0002_pipelines", "0003_tuning", "0004_soft_delete")
+KNOWN_REVISIONS = (
+    "0001_initial",
+    "0002_pipelines",
+    "0003_tuning",
+    "0004_soft_delete",
+    "0005_registry",
+)
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 
 _RETRY_SECONDS = 60.0

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -45,8 +46,13 @@ __all__ = [
     "lineage",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_transitions",
+    "model_version_tags",
+    "model_versions",
     "object_refs",
     "params",
+    "registered_models",
     "run_artifacts",
     "runs",
     "tags",
@@ -251,4 +257,81 @@ tuning_trials = Table(
     Column("value", Double, nullable=True),
     Column("started_at", Double, nullable=False),
     Column("ended_at", Double, nullable=True),
+)
+
+
+# -- model registry ------------------------------------------------------------------
+# A registered model is a name; its versions number 1, 2, 3... (``version`` allocated
+# in the store: unique per name). An alias row points a name's alias (``champion``, or
+# an environment: ``staging``) at one version; moving an environment appends a row to
+# ``model_transitions``. See loopml.registry.
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("last_version", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(255), ForeignKey("registered_models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("source", String(1024), nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("deleted_at", Double, nullable=True),
+    # one live version per package and name: two writers registering the same bytes at
+    # once clash here, and the second gets the first's version
+    Index(
+        None,
+        "name",
+        "manifest_digest",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index(None, "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+    sqlite_with_rowid=False,
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index(None, "name", "version"),
+    sqlite_with_rowid=False,
+)
+
+model_transitions = Table(
+    "model_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=False),
+    Column("user", String(255), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index(None, "name", "environment", "id"),
 )

@@ -1,0 +1,407 @@
+"""``loopml models``: the model registry."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.markup import escape
+
+from loopml.cli import _options
+from loopml.cli._output import console, fmt_time, printable
+from loopml.cli._table import Column, Format, emit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from loopml.registry import ModelVersion
+
+app = typer.Typer(
+    help="Register model versions and move their aliases and environments: list, show, "
+    "register, alias, promote, archive, delete, history.",
+    no_args_is_help=True,
+)
+
+_REF = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
+
+
+def _ref(text: str, *, need_version: bool = False) -> tuple[str, int | None, str | None]:
+    """``NAME``, ``NAME/VERSION``, ``NAME@ALIAS`` (or the ``models:/`` URI) as parts."""
+    from loopml.errors import InvalidInput
+
+    m = _REF.match(text.strip())
+    if not m or (need_version and m.group("version") is None):
+        shape = "NAME/VERSION" if need_version else "NAME, NAME/VERSION or NAME@ALIAS"
+        raise InvalidInput(
+            f"malformed model reference {text!r}: expected {shape}, e.g. 'churn/3'"
+            + ("" if need_version else " or 'churn@prod'")
+            + "."
+        )
+    version = m.group("version")
+    return m.group("name"), int(version) if version else None, m.group("alias")
+
+
+_VERSION_COLUMNS = [
+    Column("name", required=True, max_width=30),
+    Column("version", kind="number", required=True),
+    Column("status", kind="status"),
+    Column("aliases", max_width=30),
+    Column("created", kind="age"),
+    Column("run", kind="id"),
+    Column("description", max_width=40),
+    Column("uri"),
+]
+
+
+def _version_row(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": v.version,
+        "status": str(v.status),
+        "aliases": ", ".join(v.aliases),
+        "created": v.created_at,
+        "run": v.run_id,
+        "description": v.description or "",
+        "uri": v.uri,
+    }
+
+
+_MODEL_COLUMNS = [
+    Column("name", required=True, max_width=30),
+    Column("latest", kind="number", required=True),
+    Column("versions", kind="number"),
+    Column("aliases", max_width=40),
+    Column("updated", kind="age"),
+]
+
+
+@app.command("list")
+def list_(
+    filter: str = typer.Option(
+        None,
+        "--filter",
+        metavar="FILTER",
+        help="List the versions that match, e.g. \"alias = 'champion'\" or \"tags.team = 'risk'\".",
+        show_default=False,
+    ),
+    limit: int = _options.limit(),
+    fmt: Format = _options.output_format(),
+    columns: str = _options.columns(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """List registered models and their aliases (with --filter, the matching versions)."""
+    import loopml.registry as registry
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    if filter is not None:
+        found = registry.search_model_versions(filter, max_results=limit)
+        emit(
+            [_version_row(v) for v in found],
+            _VERSION_COLUMNS,
+            fmt=fmt,
+            columns_arg=columns,
+            empty="No model version matches.",
+        )
+        return
+    rows = [
+        {
+            "name": m.name,
+            "latest": m.latest_version,
+            "versions": m.n_versions,
+            "aliases": ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
+            "updated": m.updated_at,
+        }
+        for m in registry.list_models()[:limit]
+    ]
+    emit(
+        rows,
+        _MODEL_COLUMNS,
+        fmt=fmt,
+        columns_arg=columns,
+        empty="No registered models yet; register one with "
+        "'loopml models register runs:/<run id>/model NAME'.",
+    )
+
+
+@app.command("show")
+def show(
+    ref: str = typer.Argument(
+        ..., metavar="NAME[/VERSION|@ALIAS]", help="A model, or one version of it."
+    ),
+    fmt: Format = _options.output_format(),
+    columns: str = _options.columns(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Show a model's versions, or one version with its signature, metrics and lineage.
+
+    With --format json or csv it prints the version rows only.
+    """
+    import loopml.registry as registry
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, alias = _ref(ref)
+    if version is None and alias is None:
+        found = registry.search_model_versions(f"name = '{name}'")
+        if not found:
+            registry.get_model_version(name)  # the NotFound that names what there is
+        emit([_version_row(v) for v in found], _VERSION_COLUMNS, fmt=fmt, columns_arg=columns)
+        return
+    v = registry.get_model_version(name, version, alias=alias)
+    if fmt != Format.table:
+        emit([_version_row(v)], _VERSION_COLUMNS, fmt=fmt, columns_arg=columns)
+        return
+    _show_version(v)
+
+
+def _say(label: str, value: str) -> None:
+    console.print(f"  {label:<12} {escape(printable(value))}", highlight=False)
+
+
+def _show_version(v: ModelVersion) -> None:
+    import loopml
+    from loopml.errors import LoopmlError
+
+    console.print(f"[bold]{escape(v.uri)}[/]  ({v.status})", highlight=False)
+    _say("aliases:", ", ".join(v.aliases) or "none")
+    _say("created:", fmt_time(v.created_at))
+    _say("source:", v.source)
+    _say("manifest:", v.manifest_digest)
+    if v.description:
+        _say("description:", v.description)
+    for key, value in v.tags.items():
+        _say("tag:", f"{key} = {value}")
+    try:
+        info = loopml.registry.get_model_package(v.name, v.version)
+    except (LoopmlError, ImportError) as exc:
+        _say("signature:", f"unavailable ({exc})")
+    else:
+        _say("flavor:", str(getattr(info, "flavor", "")))
+        signature = getattr(info, "signature", None)
+        shown = signature.to_dict() if signature is not None else None
+        _say("signature:", "none" if shown is None else _signature_text(shown))
+        requirements = list(getattr(info, "requirements", []) or [])
+        if requirements:
+            _say("requires:", ", ".join(requirements))
+    try:
+        run = loopml.get_run(v.run_id)
+    except LoopmlError:
+        console.print(f"\n[bold]run[/] {v.run_id}: removed (gc purged it)", highlight=False)
+    else:
+        _show_run(run)
+    _show_lineage(v.uri)
+
+
+def _show_run(run: Any) -> None:
+    console.print(
+        f"\n[bold]run[/] {escape(run.id)} ({escape(printable(run.name))}, {run.status})",
+        highlight=False,
+    )
+    for key, number in sorted(run.metrics.items()):
+        _say(f"{key}:" if len(key) < 12 else key, _number(number))
+
+
+def _show_lineage(uri: str) -> None:
+    import loopml
+
+    graph = loopml.get_lineage(uri, depth=3)
+    console.print("\n[bold]lineage[/] (upstream)", highlight=False)
+    stack = [(c, 1) for c in reversed(graph.upstream.children)]
+    if not stack:
+        console.print("  nothing recorded", highlight=False)
+    while stack:
+        node, depth = stack.pop()
+        label = graph.labels.get(node.uri)
+        text = f"{'  ' * depth}{node.relation or ''} {node.uri}" + (f"  {label}" if label else "")
+        console.print(escape(printable(text)), highlight=False)
+        stack.extend((c, depth + 1) for c in reversed(node.children))
+
+
+def _signature_text(signature: dict[str, Any]) -> str:
+    inputs = signature.get("inputs")
+    if isinstance(inputs, list):
+        cols = [
+            f"{c.get('name')}: {c.get('type') or c.get('dtype')}" if isinstance(c, dict) else str(c)
+            for c in inputs
+        ]
+        return ", ".join(cols) or "no columns"
+    return str(signature)
+
+
+def _number(value: float) -> str:
+    from loopml.cli._table import fmt_number
+
+    return fmt_number(value)
+
+
+@app.command("register")
+def register(
+    source: str = typer.Argument(
+        ...,
+        metavar="SOURCE",
+        help="The logged model: runs:/RUN_ID/PATH, e.g. runs:/1a2b3c4d/model.",
+    ),
+    name: str = typer.Argument(..., metavar="NAME", help="The model's name."),
+    description: str = typer.Option(
+        None, "--description", metavar="TEXT", help="What this version is.", show_default=False
+    ),
+    tag: list[str] = typer.Option(
+        None,
+        "--tag",
+        metavar="KEY=VALUE",
+        help="Tag the version (repeat for more).",
+        show_default=False,
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Register the model logged at SOURCE as the next version of NAME."""
+    import loopml.registry as registry
+    from loopml.errors import InvalidInput
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    tags: dict[str, str] = {}
+    for item in tag or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise InvalidInput(f"malformed --tag {item!r}: expected KEY=VALUE, e.g. team=risk.")
+        tags[key] = value
+    v = registry.register_model(source, name, description=description, tags=tags or None)
+    if v.is_new:
+        console.print(f"[green]registered[/] {escape(v.uri)}", highlight=False)
+    else:
+        console.print(escape(v.note or ""), highlight=False)
+
+
+@app.command("alias")
+def alias(
+    name: str = typer.Argument(..., metavar="NAME", help="The model."),
+    alias_name: str = typer.Argument(..., metavar="ALIAS", help="The alias, e.g. champion."),
+    version: int = typer.Argument(
+        None,
+        metavar="[VERSION]",
+        help="The version it points at (not with --delete).",
+        show_default=False,
+    ),
+    delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Point ALIAS of model NAME at VERSION, or remove it with --delete."""
+    import loopml.registry as registry
+    from loopml.errors import InvalidInput
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    if delete:
+        if version is not None:
+            raise InvalidInput("--delete takes no VERSION: it removes the alias.")
+        registry.delete_alias(name, alias_name)
+        console.print(f"removed {escape(alias_name)} of {escape(name)}", highlight=False)
+        return
+    if version is None:
+        raise InvalidInput(
+            f"which version should {alias_name!r} point at? Give it: "
+            f"loopml models alias {name} {alias_name} VERSION."
+        )
+    v = registry.set_alias(name, alias_name, version)
+    console.print(f"{escape(alias_name)} → {escape(v.uri)}", highlight=False)
+
+
+@app.command("promote")
+def promote(
+    ref: str = typer.Argument(..., metavar="NAME/VERSION", help="The version, e.g. churn/4."),
+    to: str = typer.Option(..., "--to", metavar="ENV", help="The environment, e.g. staging."),
+    reason: str = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, for the history.", show_default=False
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Move environment ENV of the model to VERSION and record the move."""
+    import loopml.registry as registry
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, _ = _ref(ref, need_version=True)
+    assert version is not None
+    t = registry.promote_model(name, version, to=to, reason=reason)
+    was = "nothing" if t.from_version is None else f"v{t.from_version}"
+    console.print(
+        f"{escape(t.environment)} of {escape(name)}: {was} → v{t.to_version}", highlight=False
+    )
+
+
+@app.command("archive")
+def archive(
+    ref: str = typer.Argument(..., metavar="NAME/VERSION", help="The version, e.g. churn/2."),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Archive a version: it keeps its bytes and loads, but takes no new alias."""
+    import loopml.registry as registry
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, _ = _ref(ref, need_version=True)
+    assert version is not None
+    v = registry.archive_model_version(name, version)
+    console.print(f"archived {escape(v.uri)}", highlight=False)
+
+
+@app.command("delete")
+def delete(
+    ref: str = typer.Argument(..., metavar="NAME/VERSION", help="The version, e.g. churn/2."),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Delete a version no alias points at; loopml gc then frees its bytes."""
+    import loopml.registry as registry
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, _ = _ref(ref, need_version=True)
+    assert version is not None
+    v = registry.delete_model_version(name, version)
+    console.print(f"deleted {escape(v.uri)}", highlight=False)
+
+
+_HISTORY_COLUMNS = [
+    Column("environment", header="env", required=True),
+    Column("from", kind="number"),
+    Column("to", kind="number", required=True),
+    Column("when", kind="age"),
+    Column("user", max_width=16),
+    Column("reason", max_width=40),
+]
+
+
+@app.command("history")
+def history(
+    name: str = typer.Argument(..., metavar="NAME", help="The model."),
+    env: str = typer.Option(
+        None, "--env", metavar="ENV", help="Only this environment.", show_default=False
+    ),
+    fmt: Format = _options.output_format(),
+    columns: str = _options.columns(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """List the moves of the model's environments, newest first."""
+    import loopml.registry as registry
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    rows = [
+        {
+            "environment": t.environment,
+            "from": t.from_version,
+            "to": t.to_version,
+            "when": t.created_at,
+            "user": t.user or "",
+            "reason": t.reason or "",
+        }
+        for t in registry.model_history(name, env)
+    ]
+    emit(
+        rows,
+        _HISTORY_COLUMNS,
+        fmt=fmt,
+        columns_arg=columns,
+        empty=f"No environment of {name} has moved yet.",
+    )
