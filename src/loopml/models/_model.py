@@ -21,10 +21,13 @@ from loopml import _validate
 from loopml.errors import Conflict, InvalidInput, NotFound
 from loopml.models._flavors import Flavor, check_pickle, get_flavor
 from loopml.models._package import (
+    MANIFEST,
     ModelInfo,
     _check_flags,
     build,
     clean_name,
+    info_from,
+    parse_manifest,
     read_local,
     read_run_package,
     verify_folder,
@@ -121,7 +124,13 @@ def load_model(uri: str | os.PathLike[str], *, allow_pickle: bool = False) -> Mo
             from loopml.uri import ModelURI
 
             shown = str(ModelURI(name, version))
-        model = load_model(source, allow_pickle=allow_pickle)
+        digest = getattr(found, "manifest_digest", None)
+        if isinstance(digest, str) and source.startswith("runs:/"):
+            # the version pins its package by the manifest's hash and holds references on
+            # every file, so it loads even after its run was deleted and purged
+            model = _load_stored(source, digest, allow_pickle)
+        else:
+            model = load_model(source, allow_pickle=allow_pickle)
         model.uri = shown
         model.version = version if isinstance(version, int) else None
         return model
@@ -152,12 +161,43 @@ def _load_local(path: Path, allow_pickle: bool) -> Model:
 
 
 def _load_run(text: str, allow_pickle: bool) -> Model:
-    from loopml.context import current
     from loopml.uri import parse_run_uri
 
     parsed = parse_run_uri(text)
     path = clean_name(parsed.path or "model", "model path")
     info, entries = read_run_package(parsed.run_id, path)
+    base = len(path) + 1
+    files = {e.path[base:]: e.digest for e in entries if e.path[base:] != MANIFEST}
+    return _load_fetched(info, files, allow_pickle)
+
+
+def _load_stored(source: str, manifest_digest: str, allow_pickle: bool) -> Model:
+    """The package whose manifest is the stored object ``manifest_digest`` (a registered
+    version's pin), fetched by the hashes its manifest lists; ``source`` names it."""
+    from loopml.context import current
+    from loopml.uri import parse_run_uri
+
+    parsed = parse_run_uri(source)
+    path = clean_name(parsed.path or "model", "model path")
+    try:
+        raw = current().artifacts.get_bytes(manifest_digest)
+    except NotFound:
+        raise NotFound(
+            f"the model package of {source} (manifest {manifest_digest[:12]}…) is no longer "
+            "stored: restore the store from a backup, or register the model again."
+        ) from None
+    manifest = parse_manifest(raw, source)
+    files = {name: str(entry.get("blake3")) for name, entry in manifest["files"].items()}
+    digests = frozenset({manifest_digest, *files.values()})
+    info = info_from(source, parsed.run_id, path, manifest, manifest_digest, digests)
+    return _load_fetched(info, files, allow_pickle)
+
+
+def _load_fetched(info: ModelInfo, files: dict[str, str], allow_pickle: bool) -> Model:
+    """Load ``info``'s package from the local model cache, fetching ``files`` (name →
+    stored object) into it first when the cached copy is missing or was changed."""
+    from loopml.context import current
+
     flavor = get_flavor(info.flavor)
     check_pickle(flavor, _allowed(allow_pickle), info.uri)
     folder = _cache_root() / info.manifest_digest[:32]
@@ -168,9 +208,10 @@ def _load_run(text: str, allow_pickle: bool) -> Model:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".fetch.", dir=folder.parent))
         try:
-            base = len(path) + 1
-            for entry in entries:
-                artifacts.get_file(entry.digest, tmp / entry.path[base:])
+            for name, digest in files.items():
+                clean_name(name, "model file")
+                artifacts.get_file(digest, tmp / name)
+            (tmp / MANIFEST).write_bytes(artifacts.get_bytes(info.manifest_digest))
             verify_folder(tmp, info.metadata, info.uri)
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
