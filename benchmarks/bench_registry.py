@@ -2,16 +2,12 @@
 
 A model ``x`` is given 1,000 versions first (recorded straight through the
 registry's repository, each with its own manifest digest; not timed), and 50
-runs each log a small model package (a folder with ``loopml-model.json`` and
-its weights). Timed, median of 50 calls each:
+runs each log a small scikit-learn model with ``loopml.log_model``. Timed,
+median of 50 calls each:
 
 - ``register_model("runs:/<id>/model", "x")`` — a new version each call;
 - ``set_alias("x", "champion", N)`` — moving the alias each call;
 - ``loopml.lineage.resolve("models:/x@champion")`` — through the URI registry.
-
-When the models package is not installed yet, the package is read by a
-stand-in that finds ``loopml-model.json`` among the run's artifacts, as
-``loopml.models.read_model_info`` does.
 
 On SQLite always, and on PostgreSQL with ``--postgres URL`` or when
 ``LOOPML_TEST_POSTGRES_URL`` is set (a scratch schema, dropped afterwards).
@@ -22,11 +18,9 @@ Usage: python benchmarks/bench_registry.py [--versions N] [--postgres URL]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from _common import figure, median, scratch
@@ -35,49 +29,22 @@ from bench_search import postgres_schema
 CALLS = 50
 
 
-def _stand_in(source: str) -> Any:
+def _packages(n: int) -> list[str]:
+    """``n`` runs, each logging a small scikit-learn model (a different one each, so
+    every registration makes a new version)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
     import loopml
-    import loopml.context
-    from loopml.errors import NotFound
-    from loopml.uri import parse_run_uri
 
-    parsed = parse_run_uri(source)
-    entries = loopml.tracking.list_artifacts(parsed.run_id, parsed.path)
-    manifest = [e for e in entries if e.path.endswith("/loopml-model.json")]
-    if not manifest:
-        raise NotFound(f"no model at {source}")
-    return SimpleNamespace(
-        uri=source,
-        manifest_digest=manifest[0].digest,
-        digests=frozenset(e.digest for e in entries),
-    )
-
-
-def _use_stand_in_if_needed() -> str:
-    try:
-        from loopml.models import read_model_info  # noqa: F401
-    except ImportError:
-        from loopml.registry import _source
-
-        _source.model_info = lambda ctx, source: _stand_in(source)  # type: ignore[assignment]
-        return "stand-in package reader"
-    return "loopml.models"
-
-
-def _packages(root: Path, n: int) -> list[str]:
-    import loopml
-    import loopml.context
-    from loopml.uri import RunURI
-
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
     sources = []
     for i in range(n):
-        folder = root / f"pkg{i}" / "model"
-        folder.mkdir(parents=True)
-        (folder / "loopml-model.json").write_text(json.dumps({"flavor": "sklearn", "i": i}))
-        (folder / "model.skops").write_bytes(os.urandom(4096))
-        with loopml.start_run(experiment="bench-registry") as run:
-            run.log_artifact(folder)
-        sources.append(str(RunURI(run.id, "model")))
+        model = LogisticRegression(C=1.0 + i).fit(X, y)
+        with loopml.start_run(experiment="bench-registry"):
+            sources.append(loopml.log_model(model).uri)
     return sources
 
 
@@ -116,11 +83,10 @@ def bench(tracking_uri: str, folder: Path, versions: int, backend: str) -> None:
 
     loopml.context.reset()
     loopml.configure(tracking_uri=tracking_uri, artifact_uri=str(folder / "artifacts"))
-    reader = _use_stand_in_if_needed()
-    sources = _packages(folder, CALLS)
+    sources = _packages(CALLS)
     _seed(versions, sources[0])
     n = len(loopml.search_model_versions("name = 'x'", max_results=100_000))
-    print(f"[{backend}] {n:,} versions of x present; packages read by {reader}", flush=True)
+    print(f"[{backend}] {n:,} versions of x present", flush=True)
     register = _timed(lambda s: loopml.register_model(s, "x"), sources)
     made = len(loopml.search_model_versions("name = 'x'", max_results=100_000)) - n
     assert made == CALLS, f"{made} versions registered of {CALLS}"
