@@ -117,3 +117,21 @@ def test_unsupported_input_is_refused(model: Any) -> None:
 
 def test_a_matching_frame_is_passed_on_as_it_is(model: Any, frame: Any) -> None:
     assert model.signature.conform(frame) is frame
+
+
+def test_the_fast_dtype_read_agrees_with_pandas_on_mixed_frames() -> None:
+    import pandas as pd
+
+    from loopml.models._signature import _dtypes_of
+
+    frame = pd.DataFrame(
+        {
+            "i": [1, 2],
+            "f": [0.5, None],
+            "s": ["a", "b"],
+            "c": pd.Categorical(["x", "y"]),
+            "b": [True, False],
+            "t": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+        }
+    )[["f", "i", "s", "c", "t", "b"]]  # columns out of block order
+    assert _dtypes_of(frame) == list(frame.dtypes)

@@ -235,6 +235,21 @@ def example_records(example: Any) -> list[dict[str, Any]]:
     return records
 
 
+def _dtypes_of(frame: Any) -> list[Any]:
+    """The dtypes of ``frame``'s columns. ``frame.dtypes`` builds a Series (about 10 µs,
+    a third of a matching frame's whole check); the block manager's list of them is
+    read directly where this pandas has it, else ``frame.dtypes``."""
+    get = getattr(getattr(frame, "_mgr", None), "get_dtypes", None)
+    if get is not None:
+        try:
+            found = list(get())
+        except Exception:  # another pandas: take the public route
+            found = []
+        if len(found) == frame.shape[1]:
+            return found
+    return list(frame.dtypes)
+
+
 class _Plan:
     """A signature compiled for fast checks: the names, the dtypes a matching frame has,
     and which columns must be searched for NaN."""
@@ -269,7 +284,7 @@ class _Plan:
         return self._fix(frame)
 
     def _dtypes_match(self, frame: Any) -> bool:
-        for want, got in zip(self.dtypes, frame.dtypes.tolist(), strict=True):
+        for want, got in zip(self.dtypes, _dtypes_of(frame), strict=True):
             if want is None:
                 if getattr(got, "kind", "O") not in "OU" and str(got) not in ("str", "string"):
                     return False
