@@ -3,7 +3,8 @@
 Each scheme names, by ``"module:function"`` path, how its URIs are parsed
 and what resolves and describes them; the modules are imported on first
 use, so a package plugs its scheme in here without anyone importing it
-upward. This table is the one place loopml imports its own code by path.
+upward. This table (and the flavor table of ``loopml.models``, for model
+libraries) is where loopml imports its own code by path.
 
 A resolver is ``resolve(context, parsed) -> Node``: the canonical URI of
 what the URI names (``data:/iris@latest`` → ``data:/iris@3``, a run id
