@@ -48,6 +48,7 @@ from loopml.context import Context
 from loopml.errors import InvalidInput, NotFound
 from loopml.lineage import Node
 from loopml.pipelines import _repository
+from loopml.pipelines._materializers import PACKAGES, package_files
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.metadata import MetadataStore
 from loopml.tracking import environment
@@ -443,6 +444,13 @@ def lookup(
             problem = artifacts.check(out.digest)
             if problem:
                 return Lookup(None, f"artifact {problem}: {out.name} ({out.digest[:12]})", entry)
+            if out.materializer in PACKAGES:  # and every file its manifest names
+                for file, (digest, _) in package_files(out.digest, artifacts).items():
+                    problem = artifacts.check(digest)
+                    if problem:
+                        return Lookup(
+                            None, f"artifact {problem}: {out.name}/{file} ({digest[:12]})", entry
+                        )
         return Lookup(entry, f"hit: key {key[:12]} from run {entry.run_id or '?'}")
     before = closest([e for e in map(_entry, candidates) if e is not None], parts, pipeline)
     if before is None:
