@@ -137,6 +137,21 @@ class StepRun:
         return self._outputs
 
     @property
+    def models(self) -> dict[str, str]:
+        """Output name → ``runs:/<step run id>/<folder>`` of each output stored as a model
+        package (a returned estimator or ``loopml.Model``); load one with
+        ``loopml.load_model`` or register it with ``loopml.register_model``."""
+        from loopml.pipelines._materializers import PACKAGES
+
+        if self.run_id is None:
+            return {}
+        return {
+            o.name: str(RunURI(self.run_id, o.path))
+            for o in self.output_records
+            if o.materializer in PACKAGES
+        }
+
+    @property
     def output(self) -> Any:
         """The step's return value: ``outputs["output"]``, or for a step with several
         outputs the tuple of their values in order."""
