@@ -1,4 +1,5 @@
 from ._register import Registration as Registration
+from ._register import check_registration as check_registration
 from ._register import register_best_trial as register_best_trial
 from ._register import register_step_model as register_step_model
 from ._register import run_and_register as run_and_register

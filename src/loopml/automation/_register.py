@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Registration",
+    "check_registration",
     "register_best_trial",
     "register_step_model",
     "run_and_register",
@@ -104,6 +105,17 @@ def _check_promote(promote: str | None, reason: str | None) -> None:
             f"unknown environment {promote!r}: the environments are {', '.join(known)} "
             "(set more under [models] environments in loopml.toml)."
         )
+
+
+def check_registration(
+    name: str | None = None, promote: str | None = None, reason: str | None = None
+) -> str:
+    """The model name a registration would use (``name``, else ``[model] name``), once it
+    and the environment ``promote`` are known to be valid: call it before a long run so a
+    typo fails first."""
+    model_name = _model_name(name)
+    _check_promote(promote, reason)
+    return model_name
 
 
 def _pick_step(run: PipelineRun, step: str | None) -> StepRun:
@@ -213,7 +225,8 @@ def register_step_model(
     version = register_model(source, model_name, description=description)
     moved = None
     if promote is not None:
-        moved = promote_model(model_name, version.version, to=promote, reason=reason)
+        why = reason if reason is not None else f"pipeline run {run.id}, step {found.name}"
+        moved = promote_model(model_name, version.version, to=promote, reason=why)
     return Registration(version, run, found.name, source, moved)
 
 
