@@ -75,8 +75,7 @@ def run(
 ) -> None:
     """Run a pipeline: each step runs in this process (or on Ray), or comes from the cache.
 
-    With --register NAME (or \\[model] name in loopml.toml) the model the training step
-    returned is registered at the end; unchanged bytes register nothing new.
+    --register NAME (or \\[model] name) registers the returned model at the end.
     """
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.context import current
