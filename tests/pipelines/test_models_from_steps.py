@@ -83,3 +83,27 @@ def test_a_loaded_pipeline_run_gives_the_estimator_back(pipe: loopml.pipelines.P
     estimator = loaded.step("train").outputs["output"]
     assert type(estimator).__name__ == "LogisticRegression"
     assert list(estimator.feature_names_in_) == ["b", "a"]
+
+
+def test_a_damaged_package_file_is_a_cache_miss_and_the_rerun_repairs_it(
+    project: Path, pipe: loopml.pipelines.Pipeline
+) -> None:
+    import os
+
+    from loopml.store.artifacts import LocalArtifactStore
+
+    first = pipe.run()
+    info = loopml.models.read_model_info(f"runs:/{first.step('train').run_id}/model")
+    skops_digest = info.metadata["files"]["model.skops"]["blake3"]
+    store = LocalArtifactStore(project / ".loopml" / "artifacts")
+    path = store.path(skops_digest)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as fh:
+        fh.truncate(1)
+
+    second = pipe.run()
+    train = second.step("train")
+    assert not train.cached
+    assert train.explain.startswith("miss: artifact corrupt: output/model.skops")
+    assert store.verify(skops_digest)  # the re-run stored the same bytes again, sound
+    assert pipe.run().step("train").cached

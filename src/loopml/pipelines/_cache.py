@@ -502,9 +502,12 @@ def save_entry(
     outputs: list[OutputRecord],
     run_id: str,
     pipeline: str = "",
+    digests: list[str] | None = None,
 ) -> None:
-    """Store (or replace) the entry for ``key``, with references to its outputs; the
-    ``pipeline`` that stored it is kept beside the parts, to explain later misses."""
+    """Store (or replace) the entry for ``key``, with references to its outputs (``digests``:
+    every object they are made of, when an output is a model package of several files;
+    default their digests); the ``pipeline`` that stored it is kept beside the parts, to
+    explain later misses."""
     _repository.save_entry(
         store,
         key,
@@ -512,7 +515,7 @@ def save_entry(
         parts.to_json(pipeline=pipeline),
         orjson.dumps([asdict(o) for o in outputs]).decode(),
         run_id,
-        [o.digest for o in outputs],
+        digests if digests is not None else [o.digest for o in outputs],
     )
 
 

@@ -516,7 +516,8 @@ def _record(
     child.record_artifacts(entries, edges)
     if entry is not None:
         key, identity, parts = entry
-        save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline)
+        digests = sorted({e.digest for e in entries})
+        save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline, digests)
 
 
 def _outputs_json(outputs: list[OutputRecord]) -> str:
