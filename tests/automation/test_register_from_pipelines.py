@@ -65,11 +65,12 @@ def churn(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def narrow(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A terminal 80 columns wide."""
+    """A terminal 80 columns wide (``_width`` is what the ``width`` setter sets: patching
+    it restores the computed width afterwards, instead of fixing the one it had)."""
     from loopml.cli import _output
 
-    monkeypatch.setattr(_output.console, "width", 80)
-    monkeypatch.setattr(_output.err_console, "width", 80)
+    monkeypatch.setattr(_output.console, "_width", 80)
+    monkeypatch.setattr(_output.err_console, "_width", 80)
     return CliRunner()
 
 
