@@ -1,5 +1,5 @@
 # make demo   create .venv, install loopml, run examples/quickstart (data, pipeline, cache,
-#             tuning) in .demo/quickstart, then the tracking tour in .demo/tour
+#             model registry, tuning) in .demo/quickstart, then the tracking tour in .demo/tour
 # make test   install the dev extras and run the whole test suite
 # make check  ruff (format + lint), mypy, then the tests
 # make bench  run every benchmark script (prints the figures)
@@ -34,6 +34,8 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) data add data/digits.csv --name digits
 	cd $(DEMO) && $(LOOPML) run
 	cd $(DEMO) && $(LOOPML) run
+	cd $(DEMO) && $(LOOPML) models promote digits/1 --to staging --reason "demo"
+	cd $(DEMO) && $(LOOPML) models list
 	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour
 	@echo "loopml is installed in $(VENV): 'source $(VENV)/bin/activate' puts it on PATH, or run $(LOOPML)"

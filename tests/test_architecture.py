@@ -31,6 +31,8 @@ ROWS = {
     "models": 2,
     "pipelines": 3,
     "validation": 3,
+    "registry": 3,
+    "automation": 5,
     "_client": 5,
     "cli": 6,
 }

@@ -96,9 +96,27 @@ def test_quickstart_runs_every_step_then_takes_them_all_from_the_cache(quickstar
     second = _pipeline_runs()[-1]
     assert [(s.name, s.cached) for s in second.steps] == [(name, True) for name in STEPS]
     assert second.step("evaluate").output == metrics
+    assert "model unchanged: digits v1 holds these bytes" in out
 
     out = _sh(quickstart, "loopml", "run", "-p", "model.max_depth=12", "--explain")
     assert "split: hit" in out and "train: miss: params changed: model" in out
+
+
+def test_quickstart_registers_its_model_and_promotes_it_to_staging(quickstart: Path) -> None:
+    out = _sh(quickstart, "loopml", "run")
+    assert "registered models:/digits/1 (version 1) from step train" in out
+    (run,) = _pipeline_runs()
+    version = loopml.get_model_version("digits", 1)
+    assert version.source == f"runs:/{run.step('train').run_id}/model"
+
+    out = _sh(quickstart, "loopml", "models", "promote", "digits/1", "--to", "staging")
+    assert "staging" in out
+    model = loopml.load_model("models:/digits@staging")
+    assert model.version == 1 and model.flavor == "sklearn"
+    assert model.signature is not None and len(model.signature.names) == 64
+    test = run.step("split").outputs["test"]
+    predicted = model.predict(test.drop(columns="target").head(20))
+    assert (predicted == test["target"].head(20).to_numpy()).mean() > 0.8
 
 
 def test_quickstart_tunes_and_writes_the_best_params(quickstart: Path) -> None:

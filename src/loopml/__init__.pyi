@@ -1,3 +1,4 @@
+from . import automation as automation
 from . import data as data
 from . import lineage as lineage
 from . import models as models
@@ -6,6 +7,9 @@ from . import registry as registry
 from . import tracking as tracking
 from . import validation as validation
 from ._client import Client as Client
+from .automation import register_step_model as register_step_model
+from .automation import run_and_register as run_and_register
+from .automation import tune_and_register as tune_and_register
 from .context import configure as configure
 from .context import gc as gc
 from .context import migrate_metadata as migrate_metadata

@@ -24,7 +24,17 @@ import functools
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from loopml import context, data, lineage, models, pipelines, registry, tracking, validation
+from loopml import (
+    automation,
+    context,
+    data,
+    lineage,
+    models,
+    pipelines,
+    registry,
+    tracking,
+    validation,
+)
 from loopml.context import Context, using
 
 __all__ = ["Client"]
@@ -144,6 +154,11 @@ class Client(Context):
     model_history = _verb(registry.model_history)
     archive_model_version = _verb(registry.archive_model_version)
     delete_model_version = _verb(registry.delete_model_version)
+    # pipelines produce models
+    run_and_register = _verb(automation.run_and_register)
+    tune_and_register = _verb(automation.tune_and_register)
+    register_step_model = _verb(automation.register_step_model)
+    register_best_trial = _verb(automation.register_best_trial)
 
     get_lineage = _verb(lineage.get_lineage)
     resolve = _verb(lineage.resolve)

@@ -17,6 +17,7 @@ key, or a value of the wrong type, is an error that names it::
     [pipeline]   entry ("module:function"), executor
     [tune]       metric, direction, n_trials, sampler, pruner, seed, space
     [models]     environments (the registry's environments, default dev, staging, prod)
+    [model]      name, step, output: the model a successful ``loopml run`` registers
     [params]     the pipeline's parameters (any keys)
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
@@ -148,6 +149,17 @@ class ModelsSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """``[model]``: the model a successful ``loopml run`` registers: ``name`` in the
+    registry, the ``step`` whose returned model it is (default: the one step that returns
+    a model) and, for a step with named outputs, its ``output``."""
+
+    name: str | None = None
+    step: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything loopml reads from arguments, the environment and ``loopml.toml``.
 
@@ -162,6 +174,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     tune: TuneSettings = field(default_factory=TuneSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -217,6 +230,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "space": _TABLE,
     },
     "models": {"environments": _NAMES},
+    "model": {"name": _STR, "step": _STR, "output": _STR},
     "params": {},
 }
 
@@ -316,6 +330,7 @@ def load_settings(
     pipeline = doc.get("pipeline") or {}
     tune = doc.get("tune") or {}
     models = doc.get("models") or {}
+    model = doc.get("model") or {}
     return Settings(
         project_root=root,
         store=StoreSettings(
@@ -342,6 +357,9 @@ def load_settings(
         ),
         models=ModelsSettings(
             environments=tuple(models.get("environments") or DEFAULT_ENVIRONMENTS)
+        ),
+        model=ModelSettings(
+            name=model.get("name"), step=model.get("step"), output=model.get("output")
         ),
         params=dict(doc.get("params") or {}),
     )

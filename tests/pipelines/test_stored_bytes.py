@@ -25,6 +25,12 @@ def _saved(value: Any, allow_pickle: bool = False) -> tuple[str, bytes]:
     return mat.name, mat.save(value)
 
 
+def _skops_saved(value: Any) -> tuple[str, bytes]:
+    """The skops archive of an estimator (how outputs were stored before model packages;
+    the skops flavor of a model package writes the same bytes)."""
+    return "skops", get_materializer("skops").save(value)
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     return {**env, **extra}
@@ -100,9 +106,29 @@ def test_npy_stores_equal_arrays_as_equal_bytes_whatever_their_layout() -> None:
 
 def test_skops_stores_equal_estimators_as_equal_bytes_in_any_process() -> None:
     pytest.importorskip("skops")
-    name, data = _saved(_fit())
-    assert name == "skops"
-    assert _saved(_fit())[1] == data  # a second fit: other objects, other ids
+    name, data = _skops_saved(_fit())
+    assert _skops_saved(_fit())[1] == data  # a second fit: other objects, other ids
+    code = """
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from loopml.pipelines._materializers import get_materializer
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20) % 2
+    value = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    print(get_materializer("skops").save(value).hex())
+    """
+    assert _in_fresh_process(code, 7) == data
+    assert _skops_saved(_fit(seed=1))[1] != data
+    back = get_materializer(name).load(data)
+    X = np.arange(40.0).reshape(20, 2)
+    np.testing.assert_array_equal(back.predict(X), _fit().predict(X))
+
+
+def test_a_model_output_is_keyed_by_its_package_manifest_in_any_process() -> None:
+    pytest.importorskip("skops")
+    name, manifest = _saved(_fit())
+    assert name == "model"
+    assert _saved(_fit())[1] == manifest
     code = """
     import numpy as np
     from sklearn.ensemble import RandomForestClassifier
@@ -112,11 +138,8 @@ def test_skops_stores_equal_estimators_as_equal_bytes_in_any_process() -> None:
     value = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
     print(find_materializer(value).save(value).hex())
     """
-    assert _in_fresh_process(code, 7) == data
-    assert _saved(_fit(seed=1))[1] != data
-    back = get_materializer(name).load(data)
-    X = np.arange(40.0).reshape(20, 2)
-    np.testing.assert_array_equal(back.predict(X), _fit().predict(X))
+    assert _in_fresh_process(code, 7) == manifest
+    assert _saved(_fit(seed=1))[1] != manifest
 
 
 def test_skops_keeps_objects_shared_in_the_estimator_shared() -> None:
@@ -127,7 +150,7 @@ def test_skops_keeps_objects_shared_in_the_estimator_shared() -> None:
     shared = np.ones(3)
     scaler.shared_a_ = shared
     scaler.shared_b_ = shared
-    name, data = _saved(scaler)
+    name, data = _skops_saved(scaler)
     back = get_materializer(name).load(data)
     assert back.shared_a_ is back.shared_b_
     np.testing.assert_array_equal(back.mean_, scaler.mean_)
@@ -186,7 +209,7 @@ KINDS = {
         "ok",
     ),
     "npy": ("import numpy as np", "", "", "return np.arange(12.0).reshape(3, 4) + seed", "ok"),
-    "skops": (
+    "model": (
         "import numpy as np\nfrom sklearn.ensemble import RandomForestClassifier",
         "",
         "",
@@ -208,7 +231,7 @@ KINDS = {
 def test_a_recomputed_equal_output_keeps_the_next_step_cached(project: Path, kind: str) -> None:
     """``note`` changes the producer's key but not its output: after the producer runs
     again (in another process, with another hash seed), the consumer still hits."""
-    if kind == "skops":
+    if kind == "model":
         pytest.importorskip("skops")
     imports, options, annotation, body, consumer = KINDS[kind]
     (project / "retrain.py").write_text(

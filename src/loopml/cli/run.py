@@ -55,24 +55,52 @@ def run(
         "or a Ray address such as ray://head:10001. Default: \\[pipeline] executor, else local.",
         show_default=False,
     ),
+    register: str = typer.Option(
+        None,
+        "--register",
+        metavar="NAME",
+        help="After a successful run, register the model the training step returned as "
+        "the next version of NAME (default: \\[model] name in loopml.toml, if set).",
+        show_default=False,
+    ),
+    promote: str = typer.Option(
+        None,
+        "--promote",
+        metavar="ENVIRONMENT",
+        help="Then move ENVIRONMENT (dev, staging, prod...) to the registered version.",
+        show_default=False,
+    ),
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Run a pipeline: each step runs in this process (or on Ray), or comes from the cache."""
+    """Run a pipeline: each step runs in this process (or on Ray), or comes from the cache.
+
+    --register NAME (or \\[model] name) registers the returned model at the end.
+    """
     _options.use_stores(tracking_uri, artifact_uri)
+    from loopml.context import current
     from loopml.pipelines import PipelineFailed, load_pipeline
 
+    registering = register is not None or promote is not None or bool(current().settings.model.name)
     pipe = load_pipeline(pipeline)
     view = _LiveView()
+    done = None
     with view:
         try:
-            result = pipe.run(
-                overrides=list(param),
-                cache=not no_cache,
-                experiment=experiment,
-                on_event=view.update,
-                executor=executor,
-            )
+            options: dict[str, Any] = {
+                "overrides": list(param),
+                "cache": not no_cache,
+                "experiment": experiment,
+                "on_event": view.update,
+                "executor": executor,
+            }
+            if registering:
+                from loopml.automation import run_and_register
+
+                done = run_and_register(pipe, register, promote=promote, **options)
+                result = done.run
+            else:
+                result = pipe.run(**options)
         except PipelineFailed as exc:
             view.stop()
             if explain:
@@ -86,6 +114,8 @@ def run(
         f"{len(result.steps)} steps, {cached} from the cache",
         highlight=False,
     )
+    if done is not None:
+        console.print(done.message, highlight=False, markup=False)
 
 
 def _print_explain(run: PipelineRun) -> None:

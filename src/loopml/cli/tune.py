@@ -96,6 +96,20 @@ def tune(
     top: int = typer.Option(
         _TOP, "--top", metavar="N", min=1, help="Trials the final table shows, best first."
     ),
+    register: str = typer.Option(
+        None,
+        "--register",
+        metavar="NAME",
+        help="Register the best trial's model as the next version of NAME.",
+        show_default=False,
+    ),
+    promote: str = typer.Option(
+        None,
+        "--promote",
+        metavar="ENVIRONMENT",
+        help="Then move ENVIRONMENT (dev, staging, prod...) to that version.",
+        show_default=False,
+    ),
     fmt: Format = _options.output_format(),
     columns: str = _options.columns(),
     tracking_uri: str | None = _options.tracking_uri(),
@@ -112,6 +126,10 @@ def tune(
 
     pipe = load_pipeline(pipeline)
     progress = _Progress()
+    if register is not None or promote is not None:
+        from loopml.automation import check_registration
+
+        check_registration(register, promote)
     with progress:
         result = run_tuning(
             pipe,
@@ -132,6 +150,11 @@ def tune(
     # with json or csv, stdout holds the data alone; what people read goes to stderr
     say = console if fmt is Format.table else err_console
     _summary(result, fmt=fmt, columns_arg=columns, top=top, say=say)
+    if register is not None or promote is not None:
+        from loopml.automation import register_best_trial
+
+        done = register_best_trial(result, register, promote=promote)
+        say.print(done.message, highlight=False, markup=False)
     if write_best:
         path = result.write_best(write_best)
         say.print(f"wrote the best parameters to {path}", markup=False, soft_wrap=True)

@@ -48,6 +48,7 @@ from loopml.context import Context
 from loopml.errors import InvalidInput, NotFound
 from loopml.lineage import Node
 from loopml.pipelines import _repository
+from loopml.pipelines._materializers import PACKAGES, package_files
 from loopml.store.artifacts import ArtifactStore
 from loopml.store.metadata import MetadataStore
 from loopml.tracking import environment
@@ -443,6 +444,13 @@ def lookup(
             problem = artifacts.check(out.digest)
             if problem:
                 return Lookup(None, f"artifact {problem}: {out.name} ({out.digest[:12]})", entry)
+            if out.materializer in PACKAGES:  # and every file its manifest names
+                for file, (digest, _) in package_files(out.digest, artifacts).items():
+                    problem = artifacts.check(digest)
+                    if problem:
+                        return Lookup(
+                            None, f"artifact {problem}: {out.name}/{file} ({digest[:12]})", entry
+                        )
         return Lookup(entry, f"hit: key {key[:12]} from run {entry.run_id or '?'}")
     before = closest([e for e in map(_entry, candidates) if e is not None], parts, pipeline)
     if before is None:
@@ -494,9 +502,12 @@ def save_entry(
     outputs: list[OutputRecord],
     run_id: str,
     pipeline: str = "",
+    digests: list[str] | None = None,
 ) -> None:
-    """Store (or replace) the entry for ``key``, with references to its outputs; the
-    ``pipeline`` that stored it is kept beside the parts, to explain later misses."""
+    """Store (or replace) the entry for ``key``, with references to its outputs (``digests``:
+    every object they are made of, when an output is a model package of several files;
+    default their digests); the ``pipeline`` that stored it is kept beside the parts, to
+    explain later misses."""
     _repository.save_entry(
         store,
         key,
@@ -504,7 +515,7 @@ def save_entry(
         parts.to_json(pipeline=pipeline),
         orjson.dumps([asdict(o) for o in outputs]).decode(),
         run_id,
-        [o.digest for o in outputs],
+        digests if digests is not None else [o.digest for o in outputs],
     )
 
 

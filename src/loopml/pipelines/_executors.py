@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING, Any
 from loopml.errors import InvalidInput, MissingExtra, TrialPruned, Unavailable
 from loopml.pipelines._cache import OutputRecord
 from loopml.pipelines._graph import StepOutput, substitute
-from loopml.pipelines._materializers import find_materializer, unmaterializable
+from loopml.pipelines._materializers import (
+    PACKAGES,
+    find_materializer,
+    package_folder,
+    store_package,
+    unmaterializable,
+)
 from loopml.store.artifacts import ArtifactStore
 from loopml.tracking import RunStatus
 
@@ -321,7 +327,7 @@ def execute(
         bound = inspect.BoundArguments(call.signature, arguments)
         value = call.fn(*bound.args, **bound.kwargs)
         values = split_outputs(value, call)
-        records = materialize_outputs(values, call, artifacts, context)
+        records = materialize_outputs(values, call, artifacts, context, arguments)
     except TrialPruned as exc:
         return StepResult(RunStatus.PRUNED, error=str(exc))
     except Exception as exc:
@@ -353,15 +359,21 @@ def materialize_outputs(
     call: StepCall,
     artifacts: ArtifactStore,
     context: Context | None = None,
+    arguments: dict[str, Any] | None = None,
 ) -> list[OutputRecord]:
     """Store each output with its materializer; a value none can store is an error that
-    names its type and the fix."""
+    names its type and the fix. A model is stored as a package folder, its signature
+    inferred from the step's ``arguments`` (see :mod:`loopml.pipelines._materializers`)."""
     records = []
     with artifacts.batch():  # the outputs on the disk before their records are written
         for name, value in values.items():
             mat = find_materializer(value, context, allow_pickle=call.allow_pickle)
             if mat is None:
                 raise unmaterializable(value, call.name)
+            if mat.name in PACKAGES:
+                digest, size = store_package(value, artifacts, arguments or {})
+                records.append(OutputRecord(name, digest, size, mat.name, package_folder(name)))
+                continue
             info = artifacts.put_bytes(mat.save(value))
             records.append(
                 OutputRecord(name, info.digest, info.size, mat.name, f"outputs/{name}.{mat.ext}")

@@ -10,7 +10,7 @@ type                       format      notes
 dict/list/str/int/float/   JSON        only values that round-trip exactly (str keys);
 bool/None                              ``json-exact`` (Python's json) when they hold
                                        NaN, ±inf or integers beyond 64 bits
-scikit-learn estimators    skops       needs ``pip install skops``
+models of a known flavor   model       a model package folder (see below)
 anything else              pickle      only with ``@step(allow_pickle=True)``; loading
                                        needs the reader's opt-in (see ``_records``)
 =========================  ==========  ===========================================
@@ -20,6 +20,24 @@ stored as equal bytes (JSON in the dict's order, arrays in C order, skops
 archives with fixed timestamps and ids numbered in order, pickles with sets
 sorted), so an equal output recomputed upstream leaves downstream keys as
 they were.
+
+**Models.** A value that a model flavor of :mod:`loopml.models` stores (a
+scikit-learn estimator, an XGBoost or LightGBM model, an ONNX ``ModelProto``)
+or a :class:`loopml.Model` is stored as a *model package*: the folder
+:func:`loopml.save_model` writes, in the step's run under ``model/`` (a step's
+single output) or ``<output name>/`` (a step with named outputs), so
+``runs:/<step run id>/model`` loads with :func:`loopml.load_model` and
+registers with :func:`loopml.register_model`. The output's stored digest is
+the package's manifest, which names (and hashes) every other file of it; the
+step's cache entry therefore points at the same bytes on every hit. A later
+step receives the model as the step returned it (the estimator, or the
+``loopml.Model``). The package's signature is inferred from the frame the model
+was fitted on: the step's first pandas DataFrame argument that holds every
+column of the model's ``feature_names_in_`` (restricted to those columns, in
+that order; its first rows become the input example). A model fitted on
+something else (a NumPy array, a frame made inside the step) gets no
+signature: log it yourself with ``loopml.log_model(model, input_example=...)``.
+Outputs stored as skops archives before packages existed stay loadable.
 
 Add your own with :func:`register_materializer` (it goes into the current
 context's ``materializers``: the default one, or a client's)::
@@ -58,12 +76,21 @@ __all__ = [
 PICKLE = "pickle"
 
 
+MODEL = "model"  # a model package; the step returned the library's own object
+LOOPML_MODEL = "loopml-model"  # a model package; the step returned a loopml.Model
+PACKAGES = (MODEL, LOOPML_MODEL)
+MANIFEST = "loopml-model.json"
+_EXAMPLE_ROWS = 5
+
+
 @dataclass(frozen=True)
 class Materializer:
     """A way to store values: ``save(value) -> bytes``, ``load(bytes) -> value``.
 
     ``name`` identifies it in stored records (a loaded run finds its
     materializer by this name), ``ext`` is the file suffix of the artifact.
+    The model-package materializers (``name`` in :data:`PACKAGES`) store a
+    folder instead: see :func:`store_package` and :func:`load_package`.
     """
 
     name: str
@@ -117,8 +144,10 @@ def find_materializer(
         return _PARQUET
     if module == "numpy" and _isinstance(value, "numpy", "ndarray") and value.dtype != object:
         return _NPY
-    if _is_estimator(value) and _has_skops():
-        return _SKOPS
+    if _is_loopml_model(value):
+        return _LOOPML_MODEL
+    if _is_flavored(value) and (not _is_estimator(value) or _has_skops()):
+        return _MODEL
     return _PICKLE if allow_pickle else None
 
 
@@ -215,6 +244,25 @@ def _is_estimator(value: Any) -> bool:
     base = sys.modules.get("sklearn.base")
     estimator = getattr(base, "BaseEstimator", None)
     return estimator is not None and isinstance(value, estimator)
+
+
+#: (module, class) of the models the built-in flavors store, checked without importing
+_FLAVORED = (
+    ("sklearn.base", "BaseEstimator"),
+    ("xgboost", "Booster"),
+    ("xgboost", "XGBModel"),
+    ("lightgbm", "Booster"),
+    ("lightgbm", "LGBMModel"),
+    ("onnx", "ModelProto"),
+)
+
+
+def _is_flavored(value: Any) -> bool:
+    return any(_isinstance(value, module, name) for module, name in _FLAVORED)
+
+
+def _is_loopml_model(value: Any) -> bool:
+    return "loopml.models" in sys.modules and _isinstance(value, "loopml.models", "Model")
 
 
 def _has_skops() -> bool:
@@ -371,4 +419,149 @@ _PARQUET = Materializer("parquet", "parquet", _parquet_save, _parquet_load)
 _NPY = Materializer("npy", "npy", _npy_save, _npy_load)
 _SKOPS = Materializer("skops", "skops", _skops_save, _skops_load)
 _PICKLE = Materializer(PICKLE, "pkl", _pickle_save, _pickle_load)
-_BUILTIN = {m.name: m for m in (_JSON, _JSON_EXACT, _PARQUET, _NPY, _SKOPS, _PICKLE)}
+
+
+# -- model packages -----------------------------------------------------------------------
+
+
+def _package_only(data: bytes) -> Any:
+    raise InvalidInput(
+        "a model package is a folder, not one object: load it with "
+        "loopml.load_model('runs:/<step run id>/model') or the step run's outputs."
+    )
+
+
+def _manifest_bytes(value: Any) -> bytes:
+    """The manifest of ``value``'s package: it hashes every file, so it identifies the
+    model's bytes (what a cache key made from a model argument uses)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix=".loopml-step-model.") as tmp:
+        folder = Path(tmp) / "model"
+        _save(value, folder, {})
+        return (folder / MANIFEST).read_bytes()
+
+
+_MODEL = Materializer(MODEL, "", _manifest_bytes, _package_only)
+_LOOPML_MODEL = Materializer(LOOPML_MODEL, "", _manifest_bytes, _package_only)
+_BUILTIN = {
+    m.name: m for m in (_JSON, _JSON_EXACT, _PARQUET, _NPY, _SKOPS, _PICKLE, _MODEL, _LOOPML_MODEL)
+}
+
+
+def package_folder(output: str) -> str:
+    """The artifact folder of a model output: ``model`` for a step's single output (named
+    ``output``), else the output's name."""
+    return "model" if output == "output" else output
+
+
+def training_example(model: Any, arguments: dict[str, Any]) -> Any:
+    """The frame ``model`` was fitted on, as far as the step's arguments show it: the first
+    pandas DataFrame argument holding every column of ``model.feature_names_in_``, cut to
+    those columns; None when there is none."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or "pandas" not in sys.modules:
+        return None
+    columns = [str(n) for n in names]
+    for value in arguments.values():
+        if _isinstance(value, "pandas", "DataFrame") and len(value):
+            have = set(map(str, value.columns))
+            if all(c in have for c in columns) and len(set(columns)) == len(columns):
+                return value[columns]
+    return None
+
+
+def _package_signature(model: Any, frame: Any) -> Any:
+    """The signature of ``model`` fitted on ``frame``: every row decides which columns may
+    hold NaN; the output is described from a prediction on the first rows."""
+    from loopml.models import infer_signature
+
+    head = frame.head(_EXAMPLE_ROWS)
+    try:
+        output = model.predict(head)
+    except Exception:  # a model that cannot predict on its frame keeps the input side
+        output = None
+    return infer_signature(frame, output)
+
+
+def _save(value: Any, folder: Any, arguments: dict[str, Any]) -> None:
+    from loopml.models import save_model
+
+    if _is_loopml_model(value):
+        example = (value.metadata or {}).get("input_example")
+        save_model(
+            value.native,
+            folder,
+            signature=value.signature,
+            input_example=example or None,
+            flavor=value.flavor,
+        )
+        return
+    frame = training_example(value, arguments)
+    save_model(
+        value,
+        folder,
+        signature=_package_signature(value, frame) if frame is not None else None,
+        input_example=frame.head(_EXAMPLE_ROWS) if frame is not None else None,
+    )
+
+
+def store_package(value: Any, artifacts: Any, arguments: dict[str, Any]) -> tuple[str, int]:
+    """Save ``value`` as a model package (:func:`loopml.save_model`) and put each of its
+    files into ``artifacts``; returns the manifest's digest and the package's size."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix=".loopml-step-model.") as tmp:
+        folder = Path(tmp) / "model"
+        _save(value, folder, arguments)
+        size = 0
+        digest = ""
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = artifacts.put_file(path)
+            size += info.size
+            if path.name == MANIFEST and path.parent == folder:
+                digest = info.digest
+    return digest, size
+
+
+def package_files(digest: str, artifacts: Any) -> dict[str, tuple[str, int]]:
+    """File name → (digest, size) of the package whose manifest is the object ``digest``,
+    the manifest included."""
+    import json
+
+    data = artifacts.get_bytes(digest)
+    try:
+        listed = json.loads(data)["files"]
+        files = {str(n): (str(f["blake3"]), int(f["size"])) for n, f in listed.items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        from loopml.errors import CorruptObject
+
+        raise CorruptObject(
+            f"object {digest[:12]} is not a loopml model manifest ({exc}): the store was "
+            "damaged; run the step again with --no-cache."
+        ) from None
+    files[MANIFEST] = (digest, len(data))
+    return files
+
+
+def load_package(name: str, digest: str, artifacts: Any) -> Any:
+    """The value a model output holds: the package is fetched into a temporary folder and
+    loaded with :func:`loopml.load_model` (every file checked against its hash); the
+    library's own object for :data:`MODEL`, the :class:`loopml.Model` for
+    :data:`LOOPML_MODEL`."""
+    import tempfile
+    from pathlib import Path
+
+    from loopml.models import load_model
+
+    with tempfile.TemporaryDirectory(prefix=".loopml-step-model.") as tmp:
+        folder = Path(tmp) / "model"
+        folder.mkdir()
+        for file, (file_digest, _) in package_files(digest, artifacts).items():
+            target = folder / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            artifacts.get_file(file_digest, target)
+        model = load_model(folder)
+    return model if name == LOOPML_MODEL else model.native

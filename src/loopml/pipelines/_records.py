@@ -137,6 +137,21 @@ class StepRun:
         return self._outputs
 
     @property
+    def models(self) -> dict[str, str]:
+        """Output name → ``runs:/<step run id>/<folder>`` of each output stored as a model
+        package (a returned estimator or ``loopml.Model``); load one with
+        ``loopml.load_model`` or register it with ``loopml.register_model``."""
+        from loopml.pipelines._materializers import PACKAGES
+
+        if self.run_id is None:
+            return {}
+        return {
+            o.name: str(RunURI(self.run_id, o.path))
+            for o in self.output_records
+            if o.materializer in PACKAGES
+        }
+
+    @property
     def output(self) -> Any:
         """The step's return value: ``outputs["output"]``, or for a step with several
         outputs the tuple of their values in order."""
@@ -192,7 +207,7 @@ def load_output(
 ) -> Any:
     """The value of a stored output, its bytes verified against their hash; a pickle
     only with ``allow_pickle`` or a trusted store (:class:`~loopml.errors.Untrusted`)."""
-    from loopml.pipelines._materializers import PICKLE, get_materializer
+    from loopml.pipelines._materializers import PACKAGES, PICKLE, get_materializer, load_package
 
     ctx = context or current()
     if record.materializer == PICKLE and not allow_pickle and not ctx.settings.store.trust_pickle:
@@ -205,6 +220,8 @@ def load_output(
             "(or LOOPML_TRUST_PICKLE=1); a pipeline run may also recompute it itself "
             "(loopml run --no-cache)."
         )
+    if record.materializer in PACKAGES:
+        return load_package(record.materializer, record.digest, artifacts or ctx.artifacts)
     data = (artifacts or ctx.artifacts).get_bytes(record.digest)
     return get_materializer(record.materializer, ctx).load(data)
 

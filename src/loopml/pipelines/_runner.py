@@ -48,6 +48,7 @@ from loopml.pipelines._code import fingerprint
 from loopml.pipelines._decorators import Pipeline
 from loopml.pipelines._executors import Executor, StepCall, StepResult, get_executor
 from loopml.pipelines._graph import Graph, Node, StepOutput, building, placeholders_in, substitute
+from loopml.pipelines._materializers import PACKAGES, package_files
 from loopml.pipelines._params import flatten, resolve_params
 from loopml.pipelines._records import (
     TAG_CACHE,
@@ -502,12 +503,21 @@ def _record(
         out = ctx.outputs[dep].records[name]
         edges.append((str(RunURI(ctx.run_ids[dep], out.path)), run_uri, "input"))
     edges += [(run_uri, str(RunURI(child.id, out.path)), "output") for out in outputs]
-    child.record_artifacts(
-        [ArtifactEntry(child.id, o.path, o.digest, o.size) for o in outputs], edges
-    )
+    entries = []
+    for o in outputs:
+        if o.materializer in PACKAGES:  # a model package: one artifact per file
+            files = package_files(o.digest, ctx.artifacts)
+            entries += [
+                ArtifactEntry(child.id, f"{o.path}/{name}", digest, size)
+                for name, (digest, size) in sorted(files.items())
+            ]
+        else:
+            entries.append(ArtifactEntry(child.id, o.path, o.digest, o.size))
+    child.record_artifacts(entries, edges)
     if entry is not None:
         key, identity, parts = entry
-        save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline)
+        digests = sorted({e.digest for e in entries})
+        save_entry(ctx.store, key, identity, parts, outputs, child.id, ctx.pipeline, digests)
 
 
 def _outputs_json(outputs: list[OutputRecord]) -> str:
