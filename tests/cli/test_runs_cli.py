@@ -16,8 +16,8 @@ from loopml.tracking import Run, start_run
 def wide(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     from loopml.cli import _output
 
-    monkeypatch.setattr(_output.console, "width", 200)
-    monkeypatch.setattr(_output.err_console, "width", 200)
+    monkeypatch.setattr(_output.console, "_width", 200)
+    monkeypatch.setattr(_output.err_console, "_width", 200)
     return CliRunner()
 
 

@@ -21,8 +21,8 @@ def narrow(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     from loopml.cli import _output
 
     monkeypatch.setenv("COLUMNS", "80")
-    monkeypatch.setattr(_output.console, "width", 80)
-    monkeypatch.setattr(_output.err_console, "width", 80)
+    monkeypatch.setattr(_output.console, "_width", 80)
+    monkeypatch.setattr(_output.err_console, "_width", 80)
     return CliRunner()
 
 

@@ -58,8 +58,8 @@ def narrow(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """A terminal 80 columns wide."""
     from loopml.cli import _output
 
-    monkeypatch.setattr(_output.console, "width", 80)
-    monkeypatch.setattr(_output.err_console, "width", 80)
+    monkeypatch.setattr(_output.console, "_width", 80)
+    monkeypatch.setattr(_output.err_console, "_width", 80)
     return CliRunner()
 
 
