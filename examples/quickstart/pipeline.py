@@ -56,8 +56,9 @@ def fit(train: pd.DataFrame, model: dict[str, Any], seed: int) -> BaseEstimator:
     stages, scored after each one, so a tuner can stop an unpromising trial
     early; a logistic regression is scored once, at the last stage.
     """
-    from models import FORESTS, make_estimator
     from sklearn.model_selection import train_test_split
+
+    from models import FORESTS, make_estimator
 
     X, y = train.drop(columns=TARGET), train[TARGET]
     X_fit, X_val, y_fit, y_val = train_test_split(
