@@ -1,0 +1,569 @@
+"""``loopml.autolog()``: every scikit-learn, XGBoost and LightGBM ``fit`` logs itself.
+
+After ``loopml.autolog()``, a ``fit`` (and ``fit_transform`` / ``fit_predict``)
+of a scikit-learn estimator, or of XGBoost's and LightGBM's scikit-learn API,
+logs into the active run (or a run named after the estimator's class, started
+for the fit and ended when it returns):
+
+- params: ``get_params(deep=False)``; a nested estimator (a pipeline's steps,
+  a search's ``estimator``) becomes a mapping ``{"class": ..., <its params>}``
+  that the tracking rule flattens to dotted keys (``steps.clf.C``); a search
+  adds ``best_<param>`` and the metric ``best_cv_score``;
+- training metrics, named as MLflow names them: ``training_score`` and, for
+  a classifier, ``training_accuracy_score``, ``training_f1_score``,
+  ``training_precision_score``, ``training_recall_score``,
+  ``training_log_loss``, ``training_roc_auc``; for a regressor
+  ``training_mean_squared_error``, ``training_root_mean_squared_error``,
+  ``training_mean_absolute_error``, ``training_r2_score``; XGBoost and
+  LightGBM add their eval results per iteration (``validation_0-logloss``,
+  ``valid_0-binary_logloss`` ...) as step-indexed metrics when given an
+  ``eval_set``;
+- the model, as ``runs:/<run_id>/model``, with its signature inferred from
+  the training ``X`` (and its first rows as the input example when
+  ``log_input_examples=True``).
+
+How ``fit`` is patched, cheaply: no estimator module is imported. When
+``autolog()`` is called, the classes below ``sklearn.base.BaseEstimator``
+already imported (``type.__subclasses__``, a walk of a few hundred classes,
+well under a millisecond) get their own ``fit`` wrapped, and a
+``__init_subclass__`` hook on ``BaseEstimator`` wraps every class defined
+later (an sklearn module imported afterwards, XGBoost's and LightGBM's
+estimators, a user's class). When scikit-learn is not imported yet, an import
+hook waits for ``sklearn.base`` and does the same then. (Walking
+``sklearn.utils.all_estimators`` instead would import every estimator module:
+about 0.4 s on a 2-core machine, and it misses classes defined outside
+scikit-learn.)
+
+Only the outermost fit logs: a Pipeline or GridSearchCV fitting its inner
+estimators, or a subclass's ``fit`` calling ``super().fit``, runs with a
+per-thread depth guard that turns logging off. An exception raised while
+logging never reaches the caller (it is reported once as an
+:class:`AutologWarning`); an exception raised by ``fit`` propagates unchanged
+(a run started for the fit ends FAILED). ``autolog(disable=True)`` puts the
+original methods back. Patching and unpatching hold a lock, so threads may
+fit while another calls ``autolog``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.abc
+import importlib.machinery
+import inspect
+import math
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from loopml.errors import InvalidInput
+
+__all__ = ["AutologWarning", "autolog"]
+
+_METHODS = ("fit", "fit_transform", "fit_predict")
+_MARK = "__loopml_autolog__"  # set on a wrapper: the function it wraps
+_EXAMPLE_ROWS = 5
+_MAX_NESTING = 5
+
+
+class AutologWarning(UserWarning):
+    """Something autolog could not log; the fit itself went on unaffected."""
+
+
+@dataclass(frozen=True)
+class _Config:
+    log_models: bool
+    log_input_examples: bool
+    exclusive: bool
+    silent: bool
+
+
+_lock = threading.RLock()
+_config: _Config | None = None
+_patched: dict[tuple[type, str], Any] = {}  # (class, method) -> the original from its __dict__
+_hook_installed = False
+_local = threading.local()
+_warned: set[tuple[str, str]] = set()
+
+
+def autolog(
+    *,
+    log_models: bool = True,
+    log_input_examples: bool = False,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+) -> None:
+    """Log params, training metrics and the model of every scikit-learn, XGBoost and
+    LightGBM ``fit`` from now on (see :mod:`loopml.models._autolog` for what is logged).
+
+    Inside a run, a fit logs into it; outside one, it starts a run named after
+    the estimator's class and ends it when ``fit`` returns. ``log_models=False``
+    leaves the model out; ``log_input_examples=True`` stores the first rows of
+    ``X`` as the model's input example; ``exclusive=True`` logs only into the
+    runs autolog starts itself, never into yours; ``silent=True`` hides the
+    warnings about what could not be logged. ``disable=True`` restores the
+    original ``fit`` methods. Calling it again replaces the settings; ``fit``
+    is never wrapped twice.
+
+    Example::
+
+        loopml.autolog()
+        with loopml.start_run(experiment="churn"):
+            LogisticRegression().fit(X, y)   # params, training_* metrics, runs:/<id>/model
+    """
+    options = {
+        "log_models": log_models,
+        "log_input_examples": log_input_examples,
+        "disable": disable,
+        "exclusive": exclusive,
+        "silent": silent,
+    }
+    for name, value in options.items():
+        if not isinstance(value, bool):
+            raise InvalidInput(
+                f"autolog's {name} must be True or False, got {type(value).__name__} {value!r}."
+            )
+    global _config
+    with _lock:
+        if disable:
+            _config = None
+            _unpatch()
+            return
+        _config = _Config(log_models, log_input_examples, exclusive, silent)
+        _warned.clear()
+        base = sys.modules.get("sklearn.base")
+        if base is not None and hasattr(base, "BaseEstimator"):
+            _patch_sklearn(base)
+        else:
+            _install_hook()
+
+
+# ---------------------------------------------------------------- patching
+
+
+def _patch_sklearn(base: ModuleType) -> None:
+    root: type = base.BaseEstimator
+    _hook_subclasses(root)
+    seen: set[type] = set()
+    todo = [root]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        _patch_class(cls)
+        todo.extend(type.__subclasses__(cls))
+
+
+def _patch_class(cls: type) -> None:
+    own = cls.__dict__
+    for name in _METHODS:
+        fn = own.get(name)
+        if not inspect.isfunction(fn) or hasattr(fn, _MARK):
+            continue
+        _patched[(cls, name)] = fn
+        setattr(cls, name, _wrap(fn))
+
+
+def _hook_subclasses(root: type) -> None:
+    """Wrap the ``fit`` of every class defined below ``root`` from now on."""
+    key = (root, "__init_subclass__")
+    if key in _patched:
+        return
+    before = root.__dict__.get("__init_subclass__")
+    _patched[key] = before
+
+    def __init_subclass__(cls: type, **kwargs: Any) -> None:
+        if before is not None:
+            before.__get__(None, cls)(**kwargs)
+        else:
+            parent: Any = super(root, cls)
+            parent.__init_subclass__(**kwargs)
+        if _config is not None:
+            with _lock:
+                if _config is not None:
+                    _patch_class(cls)
+
+    setattr(__init_subclass__, _MARK, before)
+    root.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment,method-assign]
+
+
+def _unpatch() -> None:
+    global _hook_installed
+    for (cls, name), original in list(_patched.items()):
+        current = cls.__dict__.get(name)
+        if current is not None and isinstance(current, classmethod):
+            current = current.__func__
+        if current is not None and hasattr(current, _MARK):
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
+        del _patched[(cls, name)]
+    if _hook_installed:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SklearnImportHook)]
+        _hook_installed = False
+
+
+class _SklearnImportHook(importlib.abc.MetaPathFinder):
+    """Patch scikit-learn right after ``sklearn.base`` is first imported."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "sklearn.base":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        create: Callable[[importlib.machinery.ModuleSpec], ModuleType | None] | None
+        create = getattr(self._loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        with _lock:
+            if _config is not None:
+                _patch_sklearn(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_code... for tools
+        return getattr(self._loader, name)
+
+
+def _install_hook() -> None:
+    global _hook_installed
+    if not _hook_installed:
+        sys.meta_path.insert(0, _SklearnImportHook())
+        _hook_installed = True
+
+
+# ---------------------------------------------------------------- the wrapper
+
+
+def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        config = _config
+        depth = getattr(_local, "depth", 0)
+        if config is None or depth:
+            _local.depth = depth + 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _local.depth = depth
+        return _logged_fit(config, original, self, args, kwargs)
+
+    setattr(fit, _MARK, original)
+    return fit
+
+
+def _logged_fit(
+    config: _Config, original: Callable[..., Any], est: Any, args: Any, kwargs: Any
+) -> Any:
+    from loopml.tracking import active_run, start_run
+
+    run = None
+    started = False
+    _local.depth = 1
+    try:
+        try:
+            run = active_run()
+            if run is None:
+                run = start_run(run_name=type(est).__name__[:255])
+                started = True
+            elif config.exclusive:
+                run = None
+        except Exception as exc:
+            _warn(config, "start a run", est, exc)
+            run = None
+        try:
+            result = original(est, *args, **kwargs)
+        except BaseException as exc:
+            if started and run is not None:
+                try:
+                    run.__exit__(type(exc), exc, exc.__traceback__)
+                except Exception as end_exc:
+                    _warn(config, "end its run", est, end_exc)
+            raise
+        if run is not None:
+            try:
+                _log_fit(config, run, est, original, args, kwargs)
+            finally:
+                if started:
+                    try:
+                        run.end()
+                    except Exception as exc:
+                        _warn(config, "end its run", est, exc)
+        return result
+    finally:
+        _local.depth = 0
+
+
+def _warn(config: _Config, what: str, est: Any, exc: BaseException) -> None:
+    key = (what, type(est).__name__)
+    if config.silent or key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(
+        f"loopml autolog could not {what} for {type(est).__name__}: "
+        f"{type(exc).__name__}: {exc}; the fit itself is unaffected (this is said once).",
+        AutologWarning,
+        stacklevel=4,
+    )
+
+
+def _fit_args(original: Callable[..., Any], est: Any, args: Any, kwargs: Any) -> dict[str, Any]:
+    try:
+        bound = inspect.signature(original).bind(est, *args, **kwargs)
+    except (TypeError, ValueError):
+        return {"X": args[0] if args else kwargs.get("X")}
+    found = dict(bound.arguments)
+    extra = found.pop("kwargs", None) or found.pop("fit_params", None) or {}
+    if isinstance(extra, dict):
+        found.setdefault("sample_weight", extra.get("sample_weight"))
+    return found
+
+
+def _log_fit(
+    config: _Config,
+    run: Any,
+    est: Any,
+    original: Callable[..., Any],
+    args: Any,
+    kwargs: Any,
+) -> None:
+    def attempt(what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            _warn(config, what, est, exc)
+
+    found: dict[str, Any] = {}
+
+    def bind() -> None:
+        found.update(_fit_args(original, est, args, kwargs))
+
+    attempt("read the fit's arguments", bind)
+    X, y, weight = found.get("X"), found.get("y"), found.get("sample_weight")
+    attempt("log its params", lambda: run.log_params(_params_of(est, 0)))
+    if hasattr(est, "best_params_"):
+        attempt("log its best params", lambda: _log_search(run, est))
+    if X is not None and y is not None:
+        metrics: dict[str, float] = {}
+        _local.predictions = {}
+        for key, fn in _metric_fns(est):
+            try:
+                value = float(fn(est, X, y, weight))
+            except Exception as exc:
+                _warn(config, f"compute {key}", est, exc)
+                continue
+            if math.isfinite(value):
+                metrics[key] = value
+        _local.predictions = {}
+        attempt("log its training metrics", lambda: run.log_metrics(metrics))
+    attempt("log its eval results", lambda: _log_evals(run, est))
+    if config.log_models:
+        attempt("log the model", lambda: _log_model(config, est, X))
+
+
+# ---------------------------------------------------------------- params
+
+
+def _params_of(est: Any, depth: int) -> dict[str, Any]:
+    return {key: _param(value, depth) for key, value in est.get_params(deep=False).items()}
+
+
+def _param(value: Any, depth: int) -> Any:
+    if depth < _MAX_NESTING and not isinstance(value, type) and hasattr(value, "get_params"):
+        try:
+            return {"class": type(value).__name__, **_params_of(value, depth + 1)}
+        except Exception:
+            return type(value).__name__
+    if (
+        depth < _MAX_NESTING
+        and isinstance(value, (list, tuple))
+        and value
+        and all(
+            isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], str)
+            for item in value
+        )
+        and len({item[0] for item in value}) == len(value)
+    ):  # a pipeline's steps, a ColumnTransformer's or a VotingClassifier's estimators
+        return {item[0]: _param(item[1], depth + 1) for item in value}
+    if inspect.isfunction(value) or inspect.isbuiltin(value) or isinstance(value, type):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value)}"
+    if callable(value) and not hasattr(value, "get_params"):
+        return type(value).__name__
+    return value
+
+
+def _log_search(run: Any, est: Any) -> None:
+    run.log_params({f"best_{k}": _param(v, 1) for k, v in est.best_params_.items()})
+    score = getattr(est, "best_score_", None)
+    if isinstance(score, (int, float)) and math.isfinite(float(score)):
+        run.log_metric("best_cv_score", float(score))
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _kind(est: Any) -> str:
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(est):
+        return "classifier"
+    if is_regressor(est):
+        return "regressor"
+    return "other"
+
+
+def _metric_fns(est: Any) -> list[tuple[str, Callable[[Any, Any, Any, Any], float]]]:
+    kind = _kind(est)
+    if kind == "other":
+        return []
+    fns: list[tuple[str, Callable[[Any, Any, Any, Any], float]]] = []
+    if hasattr(est, "score"):
+        fns.append(("training_score", _score))
+    from sklearn import metrics as m
+
+    if kind == "classifier":
+        fns += [
+            ("training_accuracy_score", _on_labels(m.accuracy_score, average=False)),
+            ("training_f1_score", _on_labels(m.f1_score)),
+            ("training_precision_score", _on_labels(m.precision_score)),
+            ("training_recall_score", _on_labels(m.recall_score)),
+        ]
+        if hasattr(est, "predict_proba"):
+            fns += [("training_log_loss", _log_loss), ("training_roc_auc", _roc_auc)]
+    else:
+        fns += [
+            ("training_mean_squared_error", _on_values(m.mean_squared_error)),
+            ("training_root_mean_squared_error", _on_values(m.root_mean_squared_error)),
+            ("training_mean_absolute_error", _on_values(m.mean_absolute_error)),
+            ("training_r2_score", _on_values(m.r2_score)),
+        ]
+    return fns
+
+
+def _score(est: Any, X: Any, y: Any, weight: Any) -> float:
+    if weight is None:
+        return float(est.score(X, y))
+    return float(est.score(X, y, sample_weight=weight))
+
+
+def _predictions(est: Any, X: Any, method: str) -> Any:
+    """``est.<method>(X)``, computed once per fit (the metrics share it)."""
+    cache: dict[str, Any] = _local.predictions
+    if method not in cache:
+        cache[method] = getattr(est, method)(X)
+    return cache[method]
+
+
+def _on_labels(metric: Callable[..., Any], *, average: bool = True) -> Callable[..., float]:
+    def compute(est: Any, X: Any, y: Any, weight: Any) -> float:
+        pred = _predictions(est, X, "predict")
+        extra: dict[str, Any] = {}
+        if average:
+            import numpy as np
+
+            extra["average"] = "binary" if len(np.unique(y)) <= 2 else "weighted"
+            if extra["average"] == "binary":
+                extra["pos_label"] = est.classes_[-1]
+        return float(metric(y, pred, sample_weight=weight, **extra))
+
+    return compute
+
+
+def _on_values(metric: Callable[..., Any]) -> Callable[..., float]:
+    def compute(est: Any, X: Any, y: Any, weight: Any) -> float:
+        return float(metric(y, _predictions(est, X, "predict"), sample_weight=weight))
+
+    return compute
+
+
+def _log_loss(est: Any, X: Any, y: Any, weight: Any) -> float:
+    from sklearn.metrics import log_loss
+
+    proba = _predictions(est, X, "predict_proba")
+    return float(log_loss(y, proba, sample_weight=weight, labels=est.classes_))
+
+
+def _roc_auc(est: Any, X: Any, y: Any, weight: Any) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    proba = _predictions(est, X, "predict_proba")
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y, proba[:, 1], sample_weight=weight))
+    return float(
+        roc_auc_score(y, proba, sample_weight=weight, multi_class="ovr", labels=est.classes_)
+    )
+
+
+def _log_evals(run: Any, est: Any) -> None:
+    """XGBoost's and LightGBM's ``evals_result_``: {dataset: {metric: [per iteration]}}."""
+    module = type(est).__module__
+    if not module.startswith(("xgboost", "lightgbm")):
+        return
+    try:
+        results = est.evals_result_
+    except Exception:  # fitted without an eval_set
+        return
+    if not isinstance(results, dict):
+        return
+    for dataset, by_metric in results.items():
+        for metric, values in dict(by_metric).items():
+            key = f"{dataset}-{metric}"
+            for step, value in enumerate(values):
+                run.log_metric(key, float(value), step)
+
+
+# ---------------------------------------------------------------- the model
+
+
+def _log_model(config: _Config, est: Any, X: Any) -> None:
+    from loopml.models._model import log_model
+    from loopml.models._signature import Signature, infer_output, infer_signature
+
+    if X is None:
+        log_model(est)
+        return
+    head = _head(X, _EXAMPLE_ROWS)
+    signature = None
+    try:
+        inputs = infer_signature(X)
+        output = None
+        if hasattr(est, "predict"):
+            output = infer_output(est.predict(head))
+        signature = Signature(inputs.inputs, output)
+    except Exception as exc:
+        _warn(config, "infer the model's signature", est, exc)
+    log_model(
+        est,
+        signature=signature,
+        input_example=head if config.log_input_examples else None,
+    )
+
+
+def _head(X: Any, rows: int) -> Any:
+    if hasattr(X, "head") and callable(X.head):  # pandas, polars
+        return X.head(rows)
+    if hasattr(X, "slice") and hasattr(X, "num_rows"):  # pyarrow
+        return X.slice(0, rows)
+    return X[:rows]
