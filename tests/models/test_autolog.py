@@ -47,6 +47,14 @@ def test_a_fit_inside_a_run_logs_params_metrics_and_a_loadable_model(
     }
     assert expected <= set(stored.metrics)
     assert stored.metrics["training_score"] == pytest.approx(clf.score(frame, target))
+    from sklearn.metrics import f1_score, log_loss
+
+    assert stored.metrics["training_f1_score"] == pytest.approx(
+        f1_score(target, clf.predict(frame))
+    )
+    assert stored.metrics["training_log_loss"] == pytest.approx(
+        log_loss(target, clf.predict_proba(frame))
+    )
     model = loopml.load_model(f"runs:/{run.id}/model")
     np.testing.assert_array_equal(model.predict(frame), clf.predict(frame))
     assert model.signature is not None and model.signature.names == ["age", "visits"]
@@ -64,7 +72,11 @@ def test_a_regressor_logs_error_metrics_and_input_examples_on_request(
         reg = Ridge().fit(frame, y)
     metrics = loopml.get_run(run.id).metrics
     assert metrics["training_r2_score"] == pytest.approx(reg.score(frame, y))
-    assert {"training_mean_squared_error", "training_mean_absolute_error"} <= set(metrics)
+    assert metrics["training_score"] == metrics["training_r2_score"]
+    assert metrics["training_root_mean_squared_error"] == pytest.approx(
+        metrics["training_mean_squared_error"] ** 0.5
+    )
+    assert "training_mean_absolute_error" in metrics
     assert "training_accuracy_score" not in metrics
     model = loopml.load_model(f"runs:/{run.id}/model")
     assert len(model.metadata["input_example"]) == 5
@@ -187,13 +199,14 @@ def test_a_failing_metric_does_not_break_fit(
     def broken(*args: Any, **kwargs: Any) -> float:
         raise RuntimeError("metric exploded")
 
-    monkeypatch.setattr(sklearn.metrics, "f1_score", broken)
+    monkeypatch.setattr(sklearn.metrics, "log_loss", broken)
     loopml.autolog()
     with loopml.start_run() as run, pytest.warns(AutologWarning, match="metric exploded"):
         clf = LogisticRegression().fit(frame, target)
     assert hasattr(clf, "coef_")
     metrics = loopml.get_run(run.id).metrics
-    assert "training_f1_score" not in metrics and "training_accuracy_score" in metrics
+    assert "training_log_loss" not in metrics
+    assert {"training_accuracy_score", "training_f1_score", "training_roc_auc"} <= set(metrics)
 
 
 def test_silent_hides_the_warnings(
@@ -202,7 +215,7 @@ def test_silent_hides_the_warnings(
     import sklearn.metrics
     from sklearn.linear_model import LogisticRegression
 
-    monkeypatch.setattr(sklearn.metrics, "recall_score", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(sklearn.metrics, "roc_auc_score", lambda *a, **k: 1 / 0)
     loopml.autolog(silent=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", AutologWarning)

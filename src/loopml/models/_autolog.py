@@ -367,16 +367,14 @@ def _log_fit(
         attempt("log its best params", lambda: _log_search(run, est))
     if X is not None and y is not None:
         metrics: dict[str, float] = {}
-        _local.predictions = {}
-        for key, fn in _metric_fns(est):
-            try:
-                value = float(fn(est, X, y, weight))
-            except Exception as exc:
-                _warn(config, f"compute {key}", est, exc)
-                continue
-            if math.isfinite(value):
-                metrics[key] = value
-        _local.predictions = {}
+
+        def failed(key: str, exc: Exception) -> None:
+            _warn(config, f"compute {key}", est, exc)
+
+        def compute() -> None:
+            metrics.update(_training_metrics(est, X, y, weight, failed))
+
+        attempt("compute its training metrics", compute)
         attempt("log its training metrics", lambda: run.log_metrics(metrics))
     attempt("log its eval results", lambda: _log_evals(run, est))
     if config.log_models:
@@ -434,86 +432,101 @@ def _kind(est: Any) -> str:
     return "other"
 
 
-def _metric_fns(est: Any) -> list[tuple[str, Callable[[Any, Any, Any, Any], float]]]:
+def _training_metrics(
+    est: Any, X: Any, y: Any, weight: Any, failed: Callable[[str, Exception], None]
+) -> dict[str, float]:
+    """The training metrics of ``est`` fitted on ``X, y``. Predictions are made once and
+    ``y`` converted to an array once: scikit-learn's input checks, not the arithmetic,
+    are most of what a metric costs on a small set. A metric that fails is left out
+    (``failed`` says why)."""
     kind = _kind(est)
     if kind == "other":
-        return []
-    fns: list[tuple[str, Callable[[Any, Any, Any, Any], float]]] = []
-    if hasattr(est, "score"):
-        fns.append(("training_score", _score))
+        return {}
+    import numpy as np
     from sklearn import metrics as m
+    from sklearn.base import ClassifierMixin, RegressorMixin
 
-    if kind == "classifier":
-        fns += [
-            ("training_accuracy_score", _on_labels(m.accuracy_score, average=False)),
-            ("training_f1_score", _on_labels(m.f1_score)),
-            ("training_precision_score", _on_labels(m.precision_score)),
-            ("training_recall_score", _on_labels(m.recall_score)),
-        ]
-        if hasattr(est, "predict_proba"):
-            fns += [("training_log_loss", _log_loss), ("training_roc_auc", _roc_auc)]
-    else:
-        fns += [
-            ("training_mean_squared_error", _on_values(m.mean_squared_error)),
-            ("training_root_mean_squared_error", _on_values(m.root_mean_squared_error)),
-            ("training_mean_absolute_error", _on_values(m.mean_absolute_error)),
-            ("training_r2_score", _on_values(m.r2_score)),
-        ]
-    return fns
+    out: dict[str, float] = {}
 
+    def add(key: str, fn: Callable[[], Any]) -> None:
+        try:
+            value = float(fn())
+        except Exception as exc:
+            failed(key, exc)
+            return
+        if math.isfinite(value):
+            out[key] = value
 
-def _score(est: Any, X: Any, y: Any, weight: Any) -> float:
-    if weight is None:
-        return float(est.score(X, y))
-    return float(est.score(X, y, sample_weight=weight))
-
-
-def _predictions(est: Any, X: Any, method: str) -> Any:
-    """``est.<method>(X)``, computed once per fit (the metrics share it)."""
-    cache: dict[str, Any] = _local.predictions
-    if method not in cache:
-        cache[method] = getattr(est, method)(X)
-    return cache[method]
-
-
-def _on_labels(metric: Callable[..., Any], *, average: bool = True) -> Callable[..., float]:
-    def compute(est: Any, X: Any, y: Any, weight: Any) -> float:
-        pred = _predictions(est, X, "predict")
-        extra: dict[str, Any] = {}
-        if average:
-            import numpy as np
-
-            extra["average"] = "binary" if len(np.unique(y)) <= 2 else "weighted"
-            if extra["average"] == "binary":
-                extra["pos_label"] = est.classes_[-1]
-        return float(metric(y, pred, sample_weight=weight, **extra))
-
-    return compute
-
-
-def _on_values(metric: Callable[..., Any]) -> Callable[..., float]:
-    def compute(est: Any, X: Any, y: Any, weight: Any) -> float:
-        return float(metric(y, _predictions(est, X, "predict"), sample_weight=weight))
-
-    return compute
-
-
-def _log_loss(est: Any, X: Any, y: Any, weight: Any) -> float:
-    from sklearn.metrics import log_loss
-
-    proba = _predictions(est, X, "predict_proba")
-    return float(log_loss(y, proba, sample_weight=weight, labels=est.classes_))
-
-
-def _roc_auc(est: Any, X: Any, y: Any, weight: Any) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    proba = _predictions(est, X, "predict_proba")
-    if proba.shape[1] == 2:
-        return float(roc_auc_score(y, proba[:, 1], sample_weight=weight))
-    return float(
-        roc_auc_score(y, proba, sample_weight=weight, multi_class="ovr", labels=est.classes_)
+    truth = np.asarray(y)
+    pred = est.predict(X)
+    w = weight
+    # the mixins' score is the accuracy / r2 computed below: not worth a second predict
+    plain_score = getattr(type(est), "score", None) in (
+        getattr(ClassifierMixin, "score", None),
+        getattr(RegressorMixin, "score", None),
     )
+    if kind == "classifier":
+        add("training_accuracy_score", lambda: m.accuracy_score(truth, pred, sample_weight=w))
+        binary = len(np.unique(truth)) <= 2
+        extra: dict[str, Any] = {"average": "binary" if binary else "weighted"}
+        if binary:
+            extra["pos_label"] = est.classes_[-1]
+        prf: list[Any] = []
+
+        def scores(i: int) -> float:
+            if not prf:
+                prf.extend(m.precision_recall_fscore_support(truth, pred, sample_weight=w, **extra))
+            return float(prf[i])
+
+        add("training_precision_score", lambda: scores(0))
+        add("training_recall_score", lambda: scores(1))
+        add("training_f1_score", lambda: scores(2))
+        if hasattr(est, "predict_proba"):
+            proba: list[Any] = []
+
+            def probabilities() -> Any:
+                if not proba:
+                    proba.append(est.predict_proba(X))
+                return proba[0]
+
+            add(
+                "training_log_loss",
+                lambda: m.log_loss(truth, probabilities(), sample_weight=w, labels=est.classes_),
+            )
+
+            def auc() -> float:
+                p = probabilities()
+                if p.shape[1] == 2:
+                    return float(m.roc_auc_score(truth, p[:, 1], sample_weight=w))
+                return float(
+                    m.roc_auc_score(
+                        truth, p, sample_weight=w, multi_class="ovr", labels=est.classes_
+                    )
+                )
+
+            add("training_roc_auc", auc)
+        same = "training_accuracy_score"
+    else:
+        add(
+            "training_mean_squared_error",
+            lambda: m.mean_squared_error(truth, pred, sample_weight=w),
+        )
+        if "training_mean_squared_error" in out:
+            out["training_root_mean_squared_error"] = math.sqrt(out["training_mean_squared_error"])
+        add(
+            "training_mean_absolute_error",
+            lambda: m.mean_absolute_error(truth, pred, sample_weight=w),
+        )
+        add("training_r2_score", lambda: m.r2_score(truth, pred, sample_weight=w))
+        same = "training_r2_score"
+    if plain_score and same in out:
+        out["training_score"] = out[same]
+    elif hasattr(est, "score"):
+        if w is None:
+            add("training_score", lambda: est.score(X, y))
+        else:
+            add("training_score", lambda: est.score(X, y, sample_weight=w))
+    return out
 
 
 def _log_evals(run: Any, est: Any) -> None:
