@@ -159,6 +159,35 @@ def test_disable_restores_the_original_methods(project: Path, frame: Any, target
     assert _runs() == []
 
 
+def test_disable_restores_the_native_train_functions(project: Path) -> None:
+    xgboost = pytest.importorskip("xgboost")
+    lightgbm = pytest.importorskip("lightgbm")
+    originals = (xgboost.train, lightgbm.train)
+    loopml.autolog()
+    assert hasattr(xgboost.train, _MARK) and hasattr(lightgbm.train, _MARK)
+    loopml.autolog(disable=True)
+    assert (xgboost.train, lightgbm.train) == originals
+
+
+def test_libraries_imported_after_autolog_are_patched_on_import(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("xgboost")
+    code = (
+        "import sys, loopml\n"
+        "loopml.autolog()\n"
+        "assert 'sklearn' not in sys.modules\n"
+        "from sklearn.linear_model import Ridge\n"
+        "import xgboost\n"
+        f"print(hasattr(Ridge.__dict__['fit'], {_MARK!r}), hasattr(xgboost.train, {_MARK!r}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert out.stdout.split() == ["True", "True"]
+
+
 def test_autolog_twice_does_not_wrap_twice(project: Path, frame: Any, target: Any) -> None:
     from sklearn.linear_model import LogisticRegression
 
@@ -297,3 +326,36 @@ def test_a_lightgbm_fit_logs_its_eval_results_per_iteration(
 
 def test_the_client_has_autolog(project: Path) -> None:
     assert loopml.Client(project).autolog.__wrapped__ is loopml.autolog  # type: ignore[attr-defined]
+
+
+def test_native_xgboost_train_logs_params_evals_and_the_booster(
+    project: Path, frame: Any, target: Any
+) -> None:
+    xgboost = pytest.importorskip("xgboost")
+    loopml.autolog()
+    dtrain = xgboost.DMatrix(frame, label=target)
+    params = {"objective": "binary:logistic", "max_depth": 2}
+    booster = xgboost.train(params, dtrain, 3, evals=[(dtrain, "train")], verbose_eval=False)
+    (run,) = _runs()
+    assert run.name == "xgboost.train" and run.status == "FINISHED"
+    assert run.params["max_depth"] == 2 and run.params["num_boost_round"] == 3
+    history = loopml.get_metric_history(run.id, "train-logloss")
+    assert [m.step for m in history] == [0, 1, 2]
+    model = loopml.load_model(f"runs:/{run.id}/model")
+    np.testing.assert_allclose(model.predict(frame), booster.predict(dtrain))
+
+
+def test_native_lightgbm_train_logs_params_and_evals_and_sklearn_fit_logs_once(
+    project: Path, frame: Any
+) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    loopml.autolog(log_models=False)
+    data = lightgbm.Dataset(frame, label=frame["age"])
+    params = {"objective": "regression", "verbose": -1, "min_data_in_leaf": 2}
+    lightgbm.train(params, data, num_boost_round=2, valid_sets=[data], valid_names=["train"])
+    lightgbm.LGBMRegressor(n_estimators=2, verbose=-1).fit(frame, frame["age"])
+    native, fitted = sorted(_runs(), key=lambda r: r.name)[::-1]
+    assert native.name == "lightgbm.train" and native.params["num_boost_round"] == 2
+    assert [m.step for m in loopml.get_metric_history(native.id, "train-l2")] == [0, 1]
+    assert fitted.name == "LGBMRegressor" and fitted.params["n_estimators"] == 2
+    assert len(_runs()) == 2  # LGBMModel.fit calling lightgbm.train logs once

@@ -22,6 +22,10 @@ for the fit and ended when it returns):
   the training ``X`` (and its first rows as the input example when
   ``log_input_examples=True``).
 
+The native ``xgboost.train`` and ``lightgbm.train`` (the module attributes)
+log their params, ``num_boost_round``, eval results per iteration and the
+booster, without a signature.
+
 How ``fit`` is patched, cheaply: no estimator module is imported. When
 ``autolog()`` is called, the classes below ``sklearn.base.BaseEstimator``
 already imported (``type.__subclasses__``, a walk of a few hundred classes,
@@ -83,7 +87,7 @@ class _Config:
 
 _lock = threading.RLock()
 _config: _Config | None = None
-_patched: dict[tuple[type, str], Any] = {}  # (class, method) -> the original from its __dict__
+_patched: dict[tuple[Any, str], Any] = {}  # (class or module, name) -> the original it held
 _hook_installed = False
 _local = threading.local()
 _warned: set[tuple[str, str]] = set()
@@ -135,10 +139,14 @@ def autolog(
             return
         _config = _Config(log_models, log_input_examples, exclusive, silent)
         _warned.clear()
-        base = sys.modules.get("sklearn.base")
-        if base is not None and hasattr(base, "BaseEstimator"):
-            _patch_sklearn(base)
-        else:
+        waiting = False
+        for name, patch in _TARGETS.items():
+            module = sys.modules.get(name)
+            if module is not None and _loaded(module):
+                patch(module)
+            else:
+                waiting = True
+        if waiting:
             _install_hook()
 
 
@@ -167,6 +175,16 @@ def _patch_class(cls: type) -> None:
             continue
         _patched[(cls, name)] = fn
         setattr(cls, name, _wrap(fn))
+
+
+def _patch_native(module: ModuleType) -> None:
+    """Wrap ``xgboost.train`` / ``lightgbm.train`` (the module attribute: a ``train``
+    imported by name before ``autolog()`` stays as it was)."""
+    fn = module.__dict__.get("train")
+    if not inspect.isfunction(fn) or hasattr(fn, _MARK):
+        return
+    _patched[(module, "train")] = fn
+    module.train = _wrap_train(fn, module.__name__)  # type: ignore[attr-defined]
 
 
 def _hook_subclasses(root: type) -> None:
@@ -205,17 +223,22 @@ def _unpatch() -> None:
                 setattr(cls, name, original)
         del _patched[(cls, name)]
     if _hook_installed:
-        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SklearnImportHook)]
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _ImportHook)]
         _hook_installed = False
 
 
-class _SklearnImportHook(importlib.abc.MetaPathFinder):
-    """Patch scikit-learn right after ``sklearn.base`` is first imported."""
+def _loaded(module: ModuleType) -> bool:
+    spec = getattr(module, "__spec__", None)
+    return not getattr(spec, "_initializing", False)
+
+
+class _ImportHook(importlib.abc.MetaPathFinder):
+    """Patch ``sklearn.base``, ``xgboost`` or ``lightgbm`` right after its first import."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "sklearn.base":
+        if fullname not in _TARGETS:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -223,14 +246,15 @@ class _SklearnImportHook(importlib.abc.MetaPathFinder):
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _PatchingLoader(spec.loader)
+                    spec.loader = _PatchingLoader(spec.loader, _TARGETS[fullname])
                 return spec
         return None
 
 
 class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, patch: Callable[[ModuleType], None]) -> None:
         self._loader = loader
+        self._patch = patch
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         create: Callable[[importlib.machinery.ModuleSpec], ModuleType | None] | None
@@ -241,7 +265,7 @@ class _PatchingLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         with _lock:
             if _config is not None:
-                _patch_sklearn(module)
+                self._patch(module)
 
     def __getattr__(self, name: str) -> Any:  # get_source, get_code... for tools
         return getattr(self._loader, name)
@@ -250,11 +274,11 @@ class _PatchingLoader(importlib.abc.Loader):
 def _install_hook() -> None:
     global _hook_installed
     if not _hook_installed:
-        sys.meta_path.insert(0, _SklearnImportHook())
+        sys.meta_path.insert(0, _ImportHook())
         _hook_installed = True
 
 
-# ---------------------------------------------------------------- the wrapper
+# ---------------------------------------------------------------- the wrappers
 
 
 def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -274,9 +298,96 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     return fit
 
 
+def _wrap_train(original: Callable[..., Any], library: str) -> Callable[..., Any]:
+    label = f"{library}.train"
+
+    @functools.wraps(original)
+    def train(*args: Any, **kwargs: Any) -> Any:
+        config = _config
+        depth = getattr(_local, "depth", 0)
+        if config is None or depth:  # e.g. XGBModel.fit calling train
+            _local.depth = depth + 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _local.depth = depth
+        try:
+            sig = inspect.signature(original)
+            call = sig.bind(*args, **kwargs)
+        except TypeError:  # the library raises its own error for these arguments
+            return original(*args, **kwargs)
+        bound = call.arguments
+        recorded: dict[str, Any] = {}
+        if library == "xgboost":
+            if bound.get("evals_result") is None:
+                bound["evals_result"] = recorded
+            else:
+                recorded = bound["evals_result"]
+        else:
+            import lightgbm
+
+            bound["callbacks"] = [
+                *(bound.get("callbacks") or []),
+                lightgbm.record_evaluation(recorded),
+            ]
+
+        def log(run: Any, booster: Any) -> None:
+            rounds = bound.get("num_boost_round", sig.parameters["num_boost_round"].default)
+            _log_train(config, run, label, bound.get("params"), rounds, recorded, booster)
+
+        return _logged_call(config, label, lambda: original(*call.args, **call.kwargs), log)
+
+    setattr(train, _MARK, original)
+    return train
+
+
+def _log_train(
+    config: _Config,
+    run: Any,
+    label: str,
+    params: Any,
+    rounds: Any,
+    recorded: dict[str, Any],
+    booster: Any,
+) -> None:
+    try:
+        values = dict(params or {})
+        values.setdefault("num_boost_round", rounds)
+        run.log_params({k: _param(v, 1) for k, v in values.items()})
+    except Exception as exc:
+        _warn(config, "log its params", label, exc)
+    try:
+        _log_eval_results(run, recorded)
+    except Exception as exc:
+        _warn(config, "log its eval results", label, exc)
+    if config.log_models:
+        try:
+            from loopml.models._model import log_model
+
+            log_model(booster)
+        except Exception as exc:
+            _warn(config, "log the model", label, exc)
+
+
 def _logged_fit(
     config: _Config, original: Callable[..., Any], est: Any, args: Any, kwargs: Any
 ) -> Any:
+    return _logged_call(
+        config,
+        type(est).__name__,
+        lambda: original(est, *args, **kwargs),
+        lambda run, result: _log_fit(config, run, est, original, args, kwargs),
+    )
+
+
+def _logged_call(
+    config: _Config,
+    label: str,
+    call: Callable[[], Any],
+    log: Callable[[Any, Any], None],
+) -> Any:
+    """``call()`` with the depth guard up, then ``log(run, result)`` into the active run
+    (or one named ``label`` started for it and ended after)."""
     from loopml.tracking import active_run, start_run
 
     run = None
@@ -286,46 +397,47 @@ def _logged_fit(
         try:
             run = active_run()
             if run is None:
-                run = start_run(run_name=type(est).__name__[:255])
+                run = start_run(run_name=label[:255])
                 started = True
             elif config.exclusive:
                 run = None
         except Exception as exc:
-            _warn(config, "start a run", est, exc)
+            _warn(config, "start a run", label, exc)
             run = None
         try:
-            result = original(est, *args, **kwargs)
+            result = call()
         except BaseException as exc:
             if started and run is not None:
                 try:
                     run.__exit__(type(exc), exc, exc.__traceback__)
                 except Exception as end_exc:
-                    _warn(config, "end its run", est, end_exc)
+                    _warn(config, "end its run", label, end_exc)
             raise
         if run is not None:
             try:
-                _log_fit(config, run, est, original, args, kwargs)
+                log(run, result)
             finally:
                 if started:
                     try:
                         run.end()
                     except Exception as exc:
-                        _warn(config, "end its run", est, exc)
+                        _warn(config, "end its run", label, exc)
         return result
     finally:
         _local.depth = 0
 
 
 def _warn(config: _Config, what: str, est: Any, exc: BaseException) -> None:
-    key = (what, type(est).__name__)
+    label = est if isinstance(est, str) else type(est).__name__
+    key = (what, label)
     if config.silent or key in _warned:
         return
     _warned.add(key)
     warnings.warn(
-        f"loopml autolog could not {what} for {type(est).__name__}: "
+        f"loopml autolog could not {what} for {label}: "
         f"{type(exc).__name__}: {exc}; the fit itself is unaffected (this is said once).",
         AutologWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
 
 
@@ -538,6 +650,10 @@ def _log_evals(run: Any, est: Any) -> None:
         results = est.evals_result_
     except Exception:  # fitted without an eval_set
         return
+    _log_eval_results(run, results)
+
+
+def _log_eval_results(run: Any, results: Any) -> None:
     if not isinstance(results, dict):
         return
     for dataset, by_metric in results.items():
@@ -580,3 +696,10 @@ def _head(X: Any, rows: int) -> Any:
     if hasattr(X, "slice") and hasattr(X, "num_rows"):  # pyarrow
         return X.slice(0, rows)
     return X[:rows]
+
+
+_TARGETS: dict[str, Callable[[ModuleType], None]] = {
+    "sklearn.base": _patch_sklearn,
+    "xgboost": _patch_native,
+    "lightgbm": _patch_native,
+}
