@@ -31,6 +31,7 @@ from .errors import TrialPruned as TrialPruned
 from .lineage import get_lineage as get_lineage
 from .models import Model as Model
 from .models import ModelInfo as ModelInfo
+from .models import autolog as autolog
 from .models import load_model as load_model
 from .models import log_model as log_model
 from .models import save_model as save_model

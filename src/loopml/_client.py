@@ -131,6 +131,7 @@ class Client(Context):
     validate = _verb(validation.validate)
     # models
     log_model = _verb(models.log_model)
+    autolog = _verb(models.autolog)
     save_model = _verb(models.save_model)
     load_model = _verb(models.load_model)
     read_model_info = _verb(models.read_model_info)

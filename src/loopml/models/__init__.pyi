@@ -1,3 +1,5 @@
+from ._autolog import AutologWarning as AutologWarning
+from ._autolog import autolog as autolog
 from ._flavors import FLAVORS as FLAVORS
 from ._flavors import Flavor as Flavor
 from ._flavors import ModelContext as ModelContext
