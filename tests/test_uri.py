@@ -98,3 +98,12 @@ def test_redact_hides_passwords_and_secret_query_values() -> None:
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
     assert redact("s3://bucket/x?token=abc123&region=eu") == "s3://bucket/x?token=***&region=eu"
     assert redact("/plain/path") == "/plain/path"
+
+
+@pytest.mark.parametrize("version", ["0", "99999999999999999999999", str(2**63)])
+def test_a_model_version_out_of_range_is_one_invalid_input(version: str) -> None:
+    from loopml.uri import parse_model_uri
+
+    with pytest.raises(InvalidInput, match="malformed model version"):
+        parse_model_uri(f"models:/churn/{version}")
+    assert parse_model_uri(f"models:/churn/{2**63 - 1}").version == 2**63 - 1

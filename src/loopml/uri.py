@@ -209,6 +209,11 @@ def parse_model_uri(uri: str) -> ModelURI:
             "or 'models:/<name>@<alias>'."
         )
     version = m.group("version")
+    if version and not 1 <= int(version) <= _MAX_INT:
+        raise InvalidInput(
+            f"malformed model version {shown(version)} in {shown(uri)}: expected a number "
+            f"from 1 to {_MAX_INT}."
+        )
     return ModelURI(m.group("name"), int(version) if version else None, m.group("alias"))
 
 
