@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from loopml.errors import Conflict, InvalidInput, NotFound
-from loopml.registry._filter import And, Comparison, Node, Not, Or
+from loopml.registry._filter import And, Comparison, Field, Node, Not, Or
 from loopml.registry._records import ModelStatus, ModelVersion, RegisteredModel, Transition
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
@@ -302,9 +302,9 @@ def _sql(node: Node, dialect: str, params: list[Any]) -> str:
     return _comparison(node, dialect, params)
 
 
-def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
-    if c.tag is not None:
-        params.append(c.tag)
+def _comparison(c: Comparison[Field], dialect: str, params: list[Any]) -> str:
+    if c.field.tag is not None:
+        params.append(c.field.tag)
         head = (
             "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = v.name "
             "AND t.version = v.version AND t.key = ?"
@@ -314,7 +314,7 @@ def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
         if c.op == "IS NOT NULL":
             return f"{head})"
         return f"{head} AND {_test('t.value', c.op, c.value, dialect, params)})"
-    if c.field == "alias":
+    if c.field.name == "alias":
         head = (
             "EXISTS (SELECT 1 FROM model_aliases a WHERE a.name = v.name AND a.version = v.version"
         )
@@ -323,7 +323,7 @@ def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
         positive = _NEGATIVE.get(c.op, c.op)
         test = _test("a.alias", positive, c.value, dialect, params)
         return ("NOT " if positive != c.op else "") + f"{head} AND {test})"
-    return _test(_ATTRIBUTE_COLUMNS[c.field], c.op, c.value, dialect, params)
+    return _test(_ATTRIBUTE_COLUMNS[c.field.name], c.op, c.value, dialect, params)
 
 
 def search(

@@ -833,7 +833,7 @@ def _compile(node: Node, dialect: str, params: list[Any]) -> str:
 _POSITIVE = {"!=": "=", "NOT IN": "IN", "NOT LIKE": "LIKE", "NOT ILIKE": "ILIKE"}
 
 
-def _read_dataset(c: Comparison, dialect: str, params: list[Any]) -> str:
+def _read_dataset(c: Comparison[Field], dialect: str, params: list[Any]) -> str:
     """``dataset <op> value``: whether the run has an ``input`` edge from a matching
     dataset version (a negated operator: from none of them)."""
     base = "SELECT dst FROM lineage WHERE relation = 'input' AND src LIKE 'data:/%'"
@@ -847,7 +847,7 @@ def _read_dataset(c: Comparison, dialect: str, params: list[Any]) -> str:
     return f"{run} {'IN' if op == c.op else 'NOT IN'} ({base} AND {cond})"
 
 
-def _comparison(c: Comparison, dialect: str, params: list[Any]) -> str:
+def _comparison(c: Comparison[Field], dialect: str, params: list[Any]) -> str:
     field = c.field
     if field.kind == "dataset":
         return _read_dataset(c, dialect, params)
@@ -897,7 +897,7 @@ def param_number(col: str, dialect: str) -> str:
     )
 
 
-def _param_condition(c: Comparison, dialect: str, params: list[Any]) -> str:
+def _param_condition(c: Comparison[Field], dialect: str, params: list[Any]) -> str:
     """A comparison on a param: numbers numerically, quoted values as text."""
     values = c.value if isinstance(c.value, tuple) else (c.value,)
     numbers = [v for v in values if isinstance(v, float)]
@@ -927,7 +927,7 @@ def _attribute(field: Field) -> str:
     return 'r."user"' if field.key == "user" else f"r.{field.key}"
 
 
-def _condition(col: str, c: Comparison, dialect: str, params: list[Any]) -> str:
+def _condition(col: str, c: Comparison[Field], dialect: str, params: list[Any]) -> str:
     op, value = c.op, c.value
     if op in ("IS NULL", "IS NOT NULL"):
         return f"{col} {op}"
