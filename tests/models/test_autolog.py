@@ -359,3 +359,21 @@ def test_native_lightgbm_train_logs_params_and_evals_and_sklearn_fit_logs_once(
     assert [m.step for m in loopml.get_metric_history(native.id, "train-l2")] == [0, 1]
     assert fitted.name == "LGBMRegressor" and fitted.params["n_estimators"] == 2
     assert len(_runs()) == 2  # LGBMModel.fit calling lightgbm.train logs once
+
+
+def test_a_second_fit_in_one_run_logs_its_own_model_beside_the_first(
+    project: Path, frame: Any, target: Any
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    loopml.autolog()
+    with loopml.start_run() as run:
+        first = LogisticRegression().fit(frame, target)
+        with pytest.warns(AutologWarning, match="random_state"):  # params are fixed once logged
+            second = DecisionTreeClassifier(max_depth=2, random_state=0).fit(frame, target)
+    a = loopml.load_model(f"runs:/{run.id}/model")
+    b = loopml.load_model(f"runs:/{run.id}/model-2")
+    np.testing.assert_array_equal(a.predict(frame), first.predict(frame))
+    np.testing.assert_array_equal(b.predict(frame), second.predict(frame))
+    assert b.signature is not None and b.signature.names == ["age", "visits"]

@@ -364,7 +364,7 @@ def _log_train(
         try:
             from loopml.models._model import log_model
 
-            log_model(booster)
+            log_model(booster, name=_free_name(run.id))
         except Exception as exc:
             _warn(config, "log the model", label, exc)
 
@@ -670,8 +670,9 @@ def _log_model(config: _Config, est: Any, X: Any) -> None:
     from loopml.models._model import log_model
     from loopml.models._signature import Signature, infer_output, infer_signature
 
+    name = _free_name(_active_run_id())
     if X is None:
-        log_model(est)
+        log_model(est, name=name)
         return
     head = _head(X, _EXAMPLE_ROWS)
     signature = None
@@ -685,9 +686,32 @@ def _log_model(config: _Config, est: Any, X: Any) -> None:
         _warn(config, "infer the model's signature", est, exc)
     log_model(
         est,
+        name=name,
         signature=signature,
         input_example=head if config.log_input_examples else None,
     )
+
+
+def _active_run_id() -> str:
+    from loopml.tracking import active_run
+
+    run = active_run()
+    return "" if run is None else run.id
+
+
+def _free_name(run_id: str) -> str:
+    """``model`` for a run's first autologged model, then ``model-2``, ``model-3``, ...: a
+    second fit in one run logs its own model, as the first one's stays."""
+    from loopml.tracking import list_artifacts
+
+    if not run_id:
+        return "model"
+    n = 1
+    while True:
+        name = "model" if n == 1 else f"model-{n}"
+        if not list_artifacts(run_id, name):
+            return name
+        n += 1
 
 
 def _head(X: Any, rows: int) -> Any:
