@@ -107,3 +107,39 @@ def test_a_damaged_package_file_is_a_cache_miss_and_the_rerun_repairs_it(
     assert train.explain.startswith("miss: artifact corrupt: output/model.skops")
     assert store.verify(skops_digest)  # the re-run stored the same bytes again, sound
     assert pipe.run().step("train").cached
+
+
+ARRAYS = """
+import loopml
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+@loopml.step
+def train(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    return LogisticRegression().fit(x, y)
+
+@loopml.pipeline
+def fit(n: int = 20):
+    xs = np.arange(n, dtype=float)
+    return train(np.column_stack([xs, xs * 2]), (xs >= n / 2).astype(int))
+"""
+
+
+def test_a_model_fitted_on_an_array_gets_its_signature_from_that_array(
+    project: Path, code: ProjectCode
+) -> None:
+    import warnings
+
+    import numpy as np
+
+    code.write("arrays", ARRAYS)
+    result = code.load("arrays").fit.run()
+    model = loopml.load_model(f"runs:/{result.step('train').run_id}/model")
+    assert model.signature is not None and model.signature.names == ["x0", "x1"]
+    assert [c.dtype for c in model.signature.inputs] == ["float64", "float64"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names" from scikit-learn
+        assert list(model.predict(np.array([[1.0, 2.0], [19.0, 38.0]]))) == [0, 1]
+        assert list(model.predict([{"x0": 19.0, "x1": 38.0}])) == [1]
+    with pytest.raises(loopml.errors.InvalidInput, match="3 columns"):
+        model.predict(np.ones((1, 3)))

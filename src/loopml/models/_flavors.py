@@ -112,12 +112,20 @@ class SklearnFlavor:
         return skops_loads((folder / self.FILE).read_bytes())
 
     def predict(self, native: Any, frame: Any) -> Any:
-        return native.predict(frame)
+        return native.predict(_unnamed(native, frame))
 
     def predict_proba(self, native: Any, frame: Any) -> Any:
         if not hasattr(native, "predict_proba"):
             raise _no_proba(self.name, native)
-        return native.predict_proba(frame)
+        return native.predict_proba(_unnamed(native, frame))
+
+
+def _unnamed(native: Any, frame: Any) -> Any:
+    """The frame's values when the estimator was fitted on an array (no
+    ``feature_names_in_``), so scikit-learn does not warn about the signature's names."""
+    if hasattr(native, "n_features_in_") and not hasattr(native, "feature_names_in_"):
+        return frame.to_numpy() if hasattr(frame, "to_numpy") else frame
+    return frame
 
 
 def _no_proba(flavor: str, native: Any) -> InvalidInput:

@@ -459,8 +459,16 @@ def package_folder(output: str) -> str:
 def training_example(model: Any, arguments: dict[str, Any]) -> Any:
     """The frame ``model`` was fitted on, as far as the step's arguments show it: the first
     pandas DataFrame argument holding every column of ``model.feature_names_in_``, cut to
-    those columns; None when there is none."""
+    those columns, or for a model fitted on an array (``n_features_in_`` only) the first
+    2-D NumPy argument of that width; None when there is none."""
     names = getattr(model, "feature_names_in_", None)
+    width = getattr(model, "n_features_in_", None)
+    if names is None and isinstance(width, int) and "numpy" in sys.modules:
+        for value in arguments.values():
+            array = _isinstance(value, "numpy", "ndarray") and value.ndim == 2
+            if array and len(value) and value.shape[1] == width:
+                return value
+        return None
     if names is None or "pandas" not in sys.modules:
         return None
     columns = [str(n) for n in names]
@@ -472,12 +480,16 @@ def training_example(model: Any, arguments: dict[str, Any]) -> Any:
     return None
 
 
+def _head(frame: Any) -> Any:
+    return frame.head(_EXAMPLE_ROWS) if hasattr(frame, "head") else frame[:_EXAMPLE_ROWS]
+
+
 def _package_signature(model: Any, frame: Any) -> Any:
     """The signature of ``model`` fitted on ``frame``: every row decides which columns may
     hold NaN; the output is described from a prediction on the first rows."""
     from loopml.models import infer_signature
 
-    head = frame.head(_EXAMPLE_ROWS)
+    head = _head(frame)
     try:
         output = model.predict(head)
     except Exception:  # a model that cannot predict on its frame keeps the input side
@@ -503,7 +515,7 @@ def _save(value: Any, folder: Any, arguments: dict[str, Any]) -> None:
         value,
         folder,
         signature=_package_signature(value, frame) if frame is not None else None,
-        input_example=frame.head(_EXAMPLE_ROWS) if frame is not None else None,
+        input_example=None if frame is None else _head(frame),
     )
 
 
