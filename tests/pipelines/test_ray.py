@@ -153,3 +153,36 @@ def test_loopml_run_refuses_an_unknown_executor(
     status, out = _loopml(capsys, "run", "--executor", "dask")
     assert status == 1
     assert "unknown executor 'dask'" in out
+
+
+MODEL_STEP = """
+import loopml
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+@loopml.step
+def train(n: int) -> LogisticRegression:
+    xs = [float(i) for i in range(n)]
+    frame = pd.DataFrame({"a": xs, "y": [int(x >= n / 2) for x in xs]})
+    return LogisticRegression().fit(frame[["a"]], frame["y"])
+
+@loopml.pipeline
+def fit(n: int = 20):
+    return train(n)
+"""
+
+
+def test_a_model_step_on_ray_stores_the_package_the_local_run_would(
+    ray: object, project: Path, code: ProjectCode
+) -> None:
+    pytest.importorskip("skops")
+    code.write("model_pipe", MODEL_STEP)
+    pipe = code.load("model_pipe").fit
+    on_ray = pipe.run(executor="ray")
+    local = pipe.run(executor="local", cache=False)
+    a = loopml.models.read_model_info(f"runs:/{on_ray.step('train').run_id}/model")
+    b = loopml.models.read_model_info(f"runs:/{local.step('train').run_id}/model")
+    assert a.manifest_digest == b.manifest_digest
+    registered = loopml.automation.register_step_model(on_ray, "ray-model")
+    model = loopml.load_model(f"models:/ray-model/{registered.version.version}")
+    assert list(model.predict([{"a": 1.0}, {"a": 19.0}])) == [0, 1]
