@@ -59,6 +59,7 @@ KNOWN_REVISIONS = (
     "0003_tuning",
     "0004_soft_delete",
     "0005_registry",
+    "0006_evaluation",
 )
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 

@@ -41,6 +41,7 @@ __all__ = [
     "cache_entries",
     "dataset_versions",
     "datasets",
+    "evaluations",
     "experiments",
     "latest_metrics",
     "lineage",
@@ -52,7 +53,9 @@ __all__ = [
     "model_versions",
     "object_refs",
     "params",
+    "promotions",
     "registered_models",
+    "reproductions",
     "run_artifacts",
     "runs",
     "tags",
@@ -334,4 +337,73 @@ model_transitions = Table(
     Column("reason", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Index(None, "name", "environment", "id"),
+)
+
+
+# -- evaluation and gates ------------------------------------------------------------
+# An evaluation of one model package on one frame (``result``: the JSON of
+# ``Evaluation.to_dict()``, ``report_digest``: its HTML report in the artifact
+# store); a promotion request through an environment's gates, with every check's
+# outcome and, under ``approval = true``, who decided and when; a reproduction of a
+# version's training run and its verdict. See loopml.evaluation.
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("model_uri", String(1024), nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("dataset", String(1024), nullable=True),
+    Column("data_digest", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("task", String(16), nullable=False),
+    Column("result", Text, nullable=False),
+    Column("report_digest", String(64), nullable=True),
+    Column("user", String(255), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index(None, "name", "version", "id"),
+    Index(None, "manifest_digest", "data_digest"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("champion_version", Integer, nullable=True),
+    Column("evaluation_id", Integer, nullable=True),
+    Column("champion_evaluation_id", Integer, nullable=True),
+    Column("checks", Text, nullable=False),
+    Column("forced", Boolean, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("user", String(255), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("decided_by", String(255), nullable=True),
+    Column("decided_at", Double, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("transition_id", Integer, nullable=True),
+    Index(None, "name", "version", "environment", "id"),
+    Index(None, "status"),
+)
+
+reproductions = Table(
+    "reproductions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("reproduced_run_id", String(32), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("tolerance", Double, nullable=False),
+    Column("comparison", Text, nullable=False),
+    Column("message", Text, nullable=True),
+    Column("user", String(255), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index(None, "name", "version", "id"),
 )
