@@ -1,5 +1,6 @@
 from . import automation as automation
 from . import data as data
+from . import evaluation as evaluation
 from . import lineage as lineage
 from . import models as models
 from . import pipelines as pipelines
@@ -22,12 +23,17 @@ from .data import get_dataset as get_dataset
 from .data import list_datasets as list_datasets
 from .errors import Conflict as Conflict
 from .errors import CorruptObject as CorruptObject
+from .errors import GateFailed as GateFailed
 from .errors import InvalidInput as InvalidInput
 from .errors import LoopmlError as LoopmlError
 from .errors import MissingExtra as MissingExtra
 from .errors import NotFound as NotFound
 from .errors import PipelineFailed as PipelineFailed
 from .errors import TrialPruned as TrialPruned
+from .evaluation import Promotion as Promotion
+from .evaluation import approve as approve
+from .evaluation import promote as promote
+from .evaluation import reject as reject
 from .lineage import get_lineage as get_lineage
 from .models import Model as Model
 from .models import ModelInfo as ModelInfo

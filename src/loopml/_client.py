@@ -28,6 +28,7 @@ from loopml import (
     automation,
     context,
     data,
+    evaluation,
     lineage,
     models,
     pipelines,
@@ -155,6 +156,13 @@ class Client(Context):
     model_history = _verb(registry.model_history)
     archive_model_version = _verb(registry.archive_model_version)
     delete_model_version = _verb(registry.delete_model_version)
+    # evaluation and gates
+    promote = _verb(evaluation.promote)
+    approve = _verb(evaluation.approve)
+    reject = _verb(evaluation.reject)
+    list_promotions = _verb(evaluation.list_promotions)
+    get_promotion = _verb(evaluation.get_promotion)
+    read_gates = _verb(evaluation.read_gates)
     # pipelines produce models
     run_and_register = _verb(automation.run_and_register)
     tune_and_register = _verb(automation.tune_and_register)

@@ -19,6 +19,8 @@ key, or a value of the wrong type, is an error that names it::
     [models]     environments (the registry's environments, default dev, staging, prod)
     [model]      name, step, output: the model a successful ``loopml run`` registers
     [params]     the pipeline's parameters (any keys)
+    [gates.ENV]  the checks a model version passes to enter environment ENV (expressions,
+                 read by loopml.evaluation) and [gates.ENV.options]
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
 ``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
@@ -164,7 +166,8 @@ class Settings:
     """Everything loopml reads from arguments, the environment and ``loopml.toml``.
 
     Every field is a plain public attribute; ``params`` is the ``[params]``
-    table as written.
+    table as written, ``gates`` the ``[gates.<environment>]`` tables as written
+    (:func:`loopml.evaluation.read_gates` checks their expressions).
     """
 
     project_root: Path
@@ -176,6 +179,7 @@ class Settings:
     models: ModelsSettings = field(default_factory=ModelsSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
+    gates: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def tracking_uri(self) -> str:
@@ -232,6 +236,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "models": {"environments": _NAMES},
     "model": {"name": _STR, "step": _STR, "output": _STR},
     "params": {},
+    "gates": {},
 }
 
 
@@ -290,6 +295,9 @@ def _check(doc: dict[str, Any], path: Path) -> None:
             raise InvalidInput(f"{path}: {section} must be a table ([{section}]), got {body!r}.")
         if section == "params":
             continue
+        if section == "gates":
+            _check_gates(body, doc, path)
+            continue
         for key, value in body.items():
             if key not in keys:
                 raise InvalidInput(
@@ -299,6 +307,25 @@ def _check(doc: dict[str, Any], path: Path) -> None:
             what, ok = keys[key]
             if not ok(value):
                 raise InvalidInput(f"{path}: [{section}] {key} must be {what}, got {value!r}.")
+
+
+def _check_gates(body: dict[str, Any], doc: dict[str, Any], path: Path) -> None:
+    """``[gates.<env>]``: one table per environment of ``[models] environments``; what
+    is inside (expressions, options) is checked by loopml.evaluation when it reads them."""
+    models = doc.get("models")
+    envs = models.get("environments") if isinstance(models, dict) else None
+    known = tuple(envs) if isinstance(envs, list) and envs else DEFAULT_ENVIRONMENTS
+    for env, table in body.items():
+        if env not in known:
+            raise InvalidInput(
+                f"{path}: [gates.{env}] names no environment: expected one of "
+                f"{', '.join(known)} (the environments are set under [models] environments)."
+            )
+        if not isinstance(table, dict):
+            raise InvalidInput(
+                f"{path}: gates.{env} must be a table of checks ([gates.{env}] with lines "
+                f'such as "metrics.f1" = ">= 0.85"), got {table!r}.'
+            )
 
 
 def load_settings(
@@ -362,6 +389,7 @@ def load_settings(
             name=model.get("name"), step=model.get("step"), output=model.get("output")
         ),
         params=dict(doc.get("params") or {}),
+        gates=dict(doc.get("gates") or {}),
     )
 
 

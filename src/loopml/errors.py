@@ -8,6 +8,7 @@ got, and what to do::
     ├── InvalidInput        a malformed URI, filter, path, value or file
     │   └── MissingExtra    a backend whose optional dependency is not installed
     ├── ValidationFailed    data that breaks declared expectations
+    ├── GateFailed          a model version refused by an environment's gates (``.promotion``)
     ├── PipelineFailed      a step of a pipeline raised (``.run`` is the failed run)
     ├── TrialPruned         a tuning trial stopped early by the pruner (not a failure)
     ├── Conflict            a write that clashes with what is stored
@@ -17,7 +18,7 @@ got, and what to do::
         ├── CorruptObject   a stored object whose bytes no longer match its hash
         └── SchemaTooNew    a database written by a newer loopml
 
-(Errors for gates and permissions join the tree with the features that raise them.)
+(Errors for permissions join the tree with the feature that raises them.)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "CorruptObject",
+    "GateFailed",
     "InvalidInput",
     "LoopmlError",
     "MissingExtra",
@@ -67,6 +69,16 @@ class MissingExtra(InvalidInput):
 
 class ValidationFailed(LoopmlError):
     """Data that breaks the expectations declared for it."""
+
+
+class GateFailed(LoopmlError):
+    """A model version an environment's gates refused: ``promotion`` is the stored
+    :class:`~loopml.evaluation.Promotion` (status ``REFUSED``), every failing check listed
+    in the message and in ``promotion.checks``. Nothing moved."""
+
+    def __init__(self, message: str, promotion: Any) -> None:
+        super().__init__(message)
+        self.promotion = promotion
 
 
 class PipelineFailed(LoopmlError):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import getpass
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from loopml import _validate
 from loopml.context import current
@@ -21,6 +22,9 @@ from loopml.registry import _repository, _source
 from loopml.registry._filter import parse_filter, parse_order_by
 from loopml.registry._records import ModelStatus, ModelVersion, RegisteredModel, Transition
 from loopml.uri import RunURI, check_name, parse_model_uri, parse_run_uri
+
+if TYPE_CHECKING:
+    from loopml.store.metadata import Connection
 
 __all__ = [
     "archive_model_version",
@@ -262,15 +266,33 @@ def delete_alias(name: str, alias: str) -> None:
     _repository.delete_alias(current().metadata, name, alias)
 
 
-def promote_model(name: str, version: int | str, to: str, reason: str | None = None) -> Transition:
+_NOW = object()
+
+
+def promote_model(
+    name: str,
+    version: int | str,
+    to: str,
+    reason: str | None = None,
+    *,
+    expected: Any = _NOW,
+    on_move: Callable[[Connection, Transition], object] | None = None,
+) -> Transition:
     """Move environment ``to`` of model ``name`` to ``version`` and record the move (from,
     to, who, when, why) in its history.
 
     The move is a compare-and-set on the environment: when another writer
     moves it between this call's read and its write, this call raises
-    :class:`~loopml.errors.Conflict` and changes nothing. Promoting a version
-    to the environment it is in already changes nothing and returns the move
-    that put it there.
+    :class:`~loopml.errors.Conflict` and changes nothing. ``expected`` (a
+    version, or None for "points nowhere") makes the caller's own earlier
+    read the one compared: a caller that checked the version the
+    environment held (``loopml.promote`` compares with that champion) gets
+    the Conflict when it moved since. ``on_move(conn, transition)`` runs in
+    the move's own transaction (a package above the registry records what
+    caused the move there, so both are stored or neither; it may run more
+    than once, so it writes only to the database). Promoting a version to
+    the environment it is in already changes nothing and returns the move
+    that put it there (``on_move`` is not called).
 
     Example::
 
@@ -280,7 +302,10 @@ def promote_model(name: str, version: int | str, to: str, reason: str | None = N
     if reason is not None:
         _validate.text(reason, "reason", empty=True)
     meta = current().metadata
-    expected = _repository.current_alias(meta, name, env)
+    if expected is not _NOW and expected is not None:
+        expected = _version(expected)
+    if expected is _NOW:
+        expected = _repository.current_alias(meta, name, env)
     if expected == number:
         _repository.get_version(meta, name, number)
         moves = _repository.history(meta, name, env)
@@ -294,6 +319,7 @@ def promote_model(name: str, version: int | str, to: str, reason: str | None = N
         version=number,
         user=_user(),
         reason=reason,
+        on_move=on_move,
     )
 
 

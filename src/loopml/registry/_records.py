@@ -62,7 +62,8 @@ class RegisteredModel:
 @dataclass(frozen=True)
 class Transition:
     """One move of an environment: ``name``'s ``environment`` went from ``from_version``
-    (None: it pointed nowhere) to ``to_version``, by ``user`` at ``created_at``."""
+    (None: it pointed nowhere) to ``to_version``, by ``user`` at ``created_at``; ``id``
+    numbers the moves in the store."""
 
     name: str
     environment: str
@@ -71,3 +72,4 @@ class Transition:
     user: str | None
     reason: str | None
     created_at: float
+    id: int | None = field(default=None, compare=False)

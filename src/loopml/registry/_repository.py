@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from loopml.errors import Conflict, InvalidInput, NotFound
@@ -202,7 +202,7 @@ def list_models(meta: MetadataStore) -> list[RegisteredModel]:
 def history(meta: MetadataStore, name: str, environment: str | None) -> list[Transition]:
     """The moves of ``name``'s environments (of ``environment`` only), newest first."""
     sql = (
-        'SELECT name, environment, from_version, to_version, "user", reason, created_at '
+        'SELECT name, environment, from_version, to_version, "user", reason, created_at, id '
         "FROM model_transitions WHERE name = ?"
     )
     params: list[Any] = [name]
@@ -213,7 +213,9 @@ def history(meta: MetadataStore, name: str, environment: str | None) -> list[Tra
         _check_model(conn, name)
         rows = conn.all(sql + " ORDER BY id DESC", params)
     return [
-        Transition(r[0], r[1], None if r[2] is None else int(r[2]), int(r[3]), r[4], r[5], r[6])
+        Transition(
+            r[0], r[1], None if r[2] is None else int(r[2]), int(r[3]), r[4], r[5], r[6], int(r[7])
+        )
         for r in rows
     ]
 
@@ -507,10 +509,12 @@ def move_environment(
     version: int,
     user: str | None,
     reason: str | None,
+    on_move: Callable[[Connection, Transition], object] | None = None,
 ) -> Transition:
     """Move ``environment`` of ``name`` from ``expected`` (None: unset) to ``version`` and
-    record the transition, in one transaction; :class:`~loopml.errors.Conflict` when the
-    environment no longer points at ``expected`` (another writer moved it first)."""
+    record the transition, in one transaction (with ``on_move(conn, transition)``);
+    :class:`~loopml.errors.Conflict` when the environment no longer points at
+    ``expected`` (another writer moved it first)."""
 
     def tx(conn: Connection) -> Transition:
         _check_ready(_version_row(conn, name, version))
@@ -534,13 +538,16 @@ def move_environment(
             cur.close()
             if moved != 1:
                 raise _Moved
-        conn.execute(
+        moved_id = conn.scalar(
             'INSERT INTO model_transitions (name, environment, from_version, to_version, "user", '
-            "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (name, environment, expected, version, user, reason, now),
-        ).close()
+        )
         _touch(conn, name, now)
-        return Transition(name, environment, expected, version, user, reason, now)
+        moved = Transition(name, environment, expected, version, user, reason, now, int(moved_id))
+        if on_move is not None:
+            on_move(conn, moved)
+        return moved
 
     try:
         return meta.write(tx)

@@ -376,6 +376,7 @@ promotions = Table(
     Column("environment", String(64), nullable=False),
     Column("status", String(24), nullable=False),
     Column("champion_version", Integer, nullable=True),
+    Column("dataset", String(1024), nullable=True),
     Column("evaluation_id", Integer, nullable=True),
     Column("champion_evaluation_id", Integer, nullable=True),
     Column("checks", Text, nullable=False),

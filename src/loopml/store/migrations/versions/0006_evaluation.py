@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("environment", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("champion_version", sa.Integer(), nullable=True),
+        sa.Column("dataset", sa.String(length=1024), nullable=True),
         sa.Column("evaluation_id", sa.Integer(), nullable=True),
         sa.Column("champion_evaluation_id", sa.Integer(), nullable=True),
         sa.Column("checks", sa.Text(), nullable=False),

@@ -1,0 +1,531 @@
+"""Promotion through gates: ``loopml.promote``, ``approve``, ``reject``.
+
+``promote(model, to)`` reads the environment's gates first (a typo fails
+before anything runs), resolves the evaluation data (``data:/x`` means the
+version ``loopml.lock`` pins, else the newest; the resolved ``data:/x@N`` is
+recorded), checks its validation when ``require_validation = true``,
+evaluates the candidate and the champion (the version the environment points
+at) on that data, reusing a stored evaluation of the same package on the
+same data, runs the checks and stores a row in ``promotions`` with each of
+them. Then:
+
+- every check passed (skipped ones do not block) → the environment moves
+  (``PROMOTED``), by compare-and-set against the champion the checks saw,
+  so a champion moved meanwhile is :class:`~loopml.errors.Conflict` and
+  nothing is recorded as promoted;
+- a check failed → ``REFUSED``: :class:`~loopml.errors.GateFailed` is
+  raised, naming every failing check (``.promotion`` is the stored record);
+  nothing moves;
+- ``force=True`` (with a ``reason``) moves it anyway → ``FORCED``, with the
+  failing checks recorded;
+- ``approval = true`` → a passing candidate waits as ``PENDING_APPROVAL``
+  until :func:`approve` (moves it: ``APPROVED``, who and when) or
+  :func:`reject` (``REJECTED``).
+
+An environment without ``[gates.<env>]`` promotes as ``promote_model`` does,
+recorded as ``PROMOTED`` with no checks. The SDK raises on a refusal rather
+than returning a refused record, so a script (or ``loopml run --to``) never
+goes on as if the version were promoted.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loopml import _validate
+from loopml.context import current
+from loopml.errors import Conflict, GateFailed, InvalidInput, NotFound
+from loopml.evaluation import _repository
+from loopml.evaluation._gates import GateCheck, Gates, GateStatus, check_gates, read_gates
+from loopml.evaluation._promotion import Promotion, PromotionStatus
+from loopml.uri import ModelURI, parse_model_uri
+
+__all__ = ["approve", "get_promotion", "list_promotions", "promote", "reject"]
+
+_REF = re.compile(r"^(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
+_MAX_RESULTS = 100_000
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return None
+
+
+def _target(model: Any, version: Any) -> tuple[str, int]:
+    """``(name, version)`` from ``"churn/4"``, ``"models:/churn/4"``, ``"churn@staging"``,
+    ``("churn", version=4)`` or a :class:`~loopml.registry.ModelVersion`."""
+    from loopml import registry
+
+    if isinstance(model, registry.ModelVersion):
+        if version is not None:
+            raise InvalidInput(f"{model.uri} names its version already: pass no version.")
+        return model.name, model.version
+    text = _validate.text(model, "model")
+    alias = None
+    if text.startswith("models:/"):
+        parsed = parse_model_uri(text)
+        name, number, alias = parsed.name, parsed.version, parsed.alias
+    else:
+        m = _REF.match(text.strip())
+        if m is None:
+            raise InvalidInput(
+                f"malformed model reference {_validate.shown(text)}: expected NAME/VERSION "
+                "(churn/4), models:/NAME/VERSION or NAME@ALIAS."
+            )
+        name = m.group("name")
+        number = int(m.group("version")) if m.group("version") else None
+        alias = m.group("alias")
+    if (number is not None or alias is not None) and version is not None:
+        raise InvalidInput(f"{text!r} names its version already: pass no version.")
+    if alias is not None:
+        return name, registry.get_model_version(name, alias=alias).version
+    if number is None:
+        number = version
+    if number is None:
+        raise InvalidInput(
+            f"which version of {name!r}? Name one: {name}/<version>, e.g. {name}/1, or version=..."
+        )
+    found = registry.get_model_version(name, number)
+    return found.name, found.version
+
+
+def _environment(to: Any) -> str:
+    from loopml import registry
+
+    known = registry.environments()
+    if not isinstance(to, str) or to not in known:
+        raise InvalidInput(
+            f"unknown environment {_validate.shown(to)}: expected one of {', '.join(known)} "
+            "(add more under [models] environments in loopml.toml)."
+        )
+    return to
+
+
+def _champion(name: str, env: str) -> int | None:
+    from loopml import registry
+
+    try:
+        return registry.get_model_version(name, alias=env).version
+    except NotFound:
+        return None
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Evaluated:
+    """What the checks read: the candidate's evaluation (and the champion's), with ids."""
+
+    data_uri: str | None = None
+    candidate: Mapping[str, Any] | None = None
+    candidate_id: int | None = None
+    champion: Mapping[str, Any] | None = None
+    champion_id: int | None = None
+
+
+def _validation_check(data_uri: str, gates: Gates) -> GateCheck:
+    """``validation.errors == 0``: the newest stored validation of the data version (or,
+    with ``suite``, one run now) passed."""
+    from loopml import lineage, validation
+
+    expression, op = "validation.errors", "=="
+    results = [e for e in lineage.downstream(data_uri) if e.relation == "validated"]
+    result: Any = None
+    if results:
+        newest = max(results, key=lambda e: e.created_at)
+        try:
+            result = lineage.resolve(newest.dst)
+        except NotFound:
+            result = None
+    if result is None and gates.options.suite is not None:
+        suite = current().settings.project_root / gates.options.suite
+        result = validation.validate(data_uri, suite)
+    if result is None:
+        return GateCheck(
+            expression,
+            op,
+            0.0,
+            None,
+            GateStatus.FAILED,
+            f"{data_uri} has no stored validation: run loopml.validate({data_uri!r}, suite) "
+            f'or set suite = "<path>" under [gates.{gates.environment}.options]',
+        )
+    errors = float(len(result.failures))
+    message = None if result.passed else f"{result.uri or data_uri}: {result.summary()}"
+    status = GateStatus.PASSED if result.passed else GateStatus.FAILED
+    return GateCheck(expression, op, 0.0, errors, status, message)
+
+
+def _stored(name: str, number: int, manifest: str, data_uri: str, gates: Gates) -> Any:
+    """A stored evaluation of this package on this data version with what the gates read
+    (the same target, their slice and fairness columns), or None."""
+    from loopml.evaluation import list_evaluations
+
+    for found in list_evaluations(name, number):
+        data = found.to_dict()
+        if data.get("manifest_digest") != manifest or data.get("dataset") != data_uri:
+            continue
+        if gates.options.target is not None and data.get("target") != gates.options.target:
+            continue
+        if any(c not in (data.get("slices") or {}) for c in gates.slice_columns):
+            continue
+        if any(c not in (data.get("fairness") or {}) for c in gates.sensitive_features):
+            continue
+        return found
+    return None
+
+
+def _evaluate(name: str, number: int, data_uri: str, columns: set[str], gates: Gates) -> Any:
+    """The evaluation of ``name`` v``number`` on ``data_uri``: a stored one, or a new one.
+    Slice and fairness columns the data lacks are left out, so their checks fail with a
+    message instead of the evaluation raising."""
+    from loopml import registry
+    from loopml.evaluation import evaluate
+
+    version = registry.get_model_version(name, number)
+    found = _stored(name, number, version.manifest_digest, data_uri, gates)
+    if found is not None:
+        return found
+    options: dict[str, Any] = {}
+    slices = [c for c in gates.slice_columns if c in columns]
+    sensitive = [c for c in gates.sensitive_features if c in columns]
+    if slices:
+        options["slices"] = slices
+    if sensitive:
+        options["sensitive_features"] = sensitive
+    if gates.options.positive_label is not None:
+        options["positive_label"] = gates.options.positive_label
+    return evaluate(str(ModelURI(name, number)), data_uri, gates.options.target, **options)
+
+
+def _columns(data_uri: str) -> set[str]:
+    from loopml import data
+
+    version = data.get_dataset(data_uri)
+    profile = getattr(version, "profile", None)
+    schema = getattr(profile, "schema", None) if profile is not None else None
+    if schema:
+        return set(schema)
+    return set(version.to_arrow().column_names)
+
+
+def _run_gates(
+    name: str, number: int, champion: int | None, gates: Gates
+) -> tuple[list[GateCheck], _Evaluated]:
+    from loopml import data
+
+    evaluated = _Evaluated()
+    checks: list[GateCheck] = []
+    if gates.options.data is None:
+        return checks, evaluated
+    evaluated.data_uri = data.resolve_dataset(gates.options.data).uri
+    if gates.options.require_validation:
+        checks.append(_validation_check(evaluated.data_uri, gates))
+    if not gates.rules:
+        return checks, evaluated
+    columns = _columns(evaluated.data_uri)
+    cand = _evaluate(name, number, evaluated.data_uri, columns, gates)
+    evaluated.candidate, evaluated.candidate_id = cand.to_dict(), getattr(cand, "id", None)
+    if champion is not None and gates.uses_champion:
+        if champion == number:
+            champ = cand
+        else:
+            champ = _evaluate(name, champion, evaluated.data_uri, columns, gates)
+        evaluated.champion, evaluated.champion_id = champ.to_dict(), getattr(champ, "id", None)
+    checks.extend(check_gates(gates, evaluated.candidate, evaluated.champion))
+    return checks, evaluated
+
+
+# -- recording -----------------------------------------------------------------------------
+
+
+def _links(evaluated: _Evaluated) -> list[tuple[str, str]]:
+    links: list[tuple[str, str]] = []
+    if evaluated.data_uri is not None:
+        links.append((evaluated.data_uri, "gate_data"))
+    return links
+
+
+def _fields(
+    name: str,
+    number: int,
+    env: str,
+    status: PromotionStatus,
+    champion: int | None,
+    checks: list[GateCheck],
+    evaluated: _Evaluated,
+    reason: str | None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": number,
+        "environment": env,
+        "status": status,
+        "champion_version": champion,
+        "dataset": evaluated.data_uri,
+        "evaluation_id": evaluated.candidate_id,
+        "champion_evaluation_id": evaluated.champion_id,
+        "checks": checks,
+        "reason": reason,
+        "user": _user(),
+        "links": _links(evaluated),
+    }
+
+
+def _move(
+    name: str,
+    number: int,
+    env: str,
+    champion: int | None,
+    reason: str | None,
+    record: Callable[[Any, Any], Promotion],
+) -> Promotion:
+    """Move ``env`` from ``champion`` to ``number`` and store the record ``record(conn,
+    transition)`` makes, in one transaction (Conflict when the champion moved)."""
+    from loopml import registry
+
+    made: list[Promotion] = []
+
+    def on_move(conn: Any, transition: Any) -> None:
+        made.clear()
+        made.append(record(conn, transition))
+
+    registry.promote_model(name, number, to=env, reason=reason, expected=champion, on_move=on_move)
+    if not made:  # it was there already: promote_model moved nothing
+        meta = current().metadata
+        moves = registry.model_history(name, env)
+        made.append(meta.write(lambda conn: record(conn, moves[0] if moves else None)))
+    return made[0]
+
+
+def promote(
+    model: Any,
+    to: str,
+    *,
+    version: int | str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+) -> Promotion:
+    """Promote a model version to environment ``to`` through its gates (see the module
+    docstring); returns the stored :class:`Promotion` (``PROMOTED``, ``FORCED`` or
+    ``PENDING_APPROVAL``) or raises :class:`~loopml.errors.GateFailed` listing every
+    failing check (the refusal is stored too; nothing moves).
+
+    ``model`` is ``"churn/4"``, ``"models:/churn/4"``, ``"churn@staging"`` (the version
+    that alias points at), a model name with ``version=``, or a ``ModelVersion``.
+    ``force=True`` moves the environment despite failing checks (or a required
+    approval) and needs a ``reason``, which is recorded.
+
+    Example::
+
+        p = loopml.promote("churn/4", to="prod")
+        p.status                       # PROMOTED
+        [c.text for c in p.checks]     # ['metrics.f1 >= 0.85', ...]
+    """
+    if not isinstance(force, bool):
+        raise InvalidInput(f"force must be True or False, got {_validate.shown(force)}.")
+    if reason is not None:
+        reason = _validate.text(reason, "reason", empty=True)
+    if force and not (reason or "").strip():
+        raise InvalidInput(
+            "force=True needs a reason, which is recorded with the override: "
+            "loopml.promote(..., force=True, reason='why') (--force --reason TEXT)."
+        )
+    env = _environment(to)
+    gates = read_gates(env)
+    name, number = _target(model, version)
+    _check_ready(name, number)
+    champion = _champion(name, env)
+    checks, evaluated = _run_gates(name, number, champion, gates)
+    failed = any(c.failed for c in checks)
+    meta = current().metadata
+
+    if failed and not force:
+        refused = _repository.record(
+            meta,
+            **_fields(
+                name, number, env, PromotionStatus.REFUSED, champion, checks, evaluated, reason
+            ),
+            transition_id=None,
+        )
+        raise GateFailed(f"{refused.message}. Nothing moved.", refused)
+    if gates.options.approval and not force:
+        fields = _fields(
+            name, number, env, PromotionStatus.PENDING_APPROVAL, champion, checks, evaluated, reason
+        )
+        return _repository.record(meta, **fields, transition_id=None)
+    status = (
+        PromotionStatus.FORCED
+        if force and (failed or gates.options.approval)
+        else (PromotionStatus.PROMOTED)
+    )
+    fields = _fields(name, number, env, status, champion, checks, evaluated, reason)
+    why = reason if reason is not None else _why(checks, status)
+    return _move(
+        name,
+        number,
+        env,
+        champion,
+        why,
+        lambda conn, t: _repository.insert_promotion(
+            conn, **fields, transition_id=None if t is None else t.id
+        ),
+    )
+
+
+def _why(checks: list[GateCheck], status: PromotionStatus) -> str:
+    if not checks:
+        return "promoted (no gates)"
+    passed = sum(c.passed for c in checks)
+    skipped = sum(c.status == GateStatus.SKIPPED for c in checks)
+    return f"gates: {passed} passed, {skipped} skipped" + (
+        "" if status == PromotionStatus.PROMOTED else f", {len(checks) - passed - skipped} failed"
+    )
+
+
+def _check_ready(name: str, number: int) -> None:
+    from loopml import registry
+
+    found = registry.get_model_version(name, number)
+    if found.status != registry.ModelStatus.READY:
+        raise InvalidInput(
+            f"{name} v{number} is {str(found.status).lower()}: an environment points only at "
+            "a READY version. Register the model again to get a new version."
+        )
+
+
+def _pending(name: str, number: int, env: str, verb: str) -> Promotion:
+    meta = current().metadata
+    found = _repository.pending(meta, name, number, env)
+    if found is not None:
+        return found
+    last = _repository.latest_promotion(meta, name, number, env)
+    state = "was never promoted there" if last is None else f"is {last.status}"
+    raise InvalidInput(
+        f"{name} v{number} is not pending approval for {env} ({state}): only a promotion "
+        f"waiting for approval can be {verb}; request one with loopml models promote "
+        f"{name}/{number} --to {env}."
+    )
+
+
+def approve(model: Any, to: str, reason: str | None = None, *, version: Any = None) -> Promotion:
+    """Approve the pending promotion of a model version to ``to``: the environment moves
+    (``APPROVED``, with who and when). A version that is not pending is one
+    :class:`~loopml.errors.InvalidInput` line; when the champion moved since the
+    request, :class:`~loopml.errors.Conflict` asks to promote again.
+
+    Example::
+
+        loopml.promote("churn/4", to="prod")      # PENDING_APPROVAL under approval = true
+        loopml.approve("churn/4", to="prod", reason="reviewed the slices")
+    """
+    if reason is not None:
+        reason = _validate.text(reason, "reason", empty=True)
+    env = _environment(to)
+    name, number = _target(model, version)
+    request = _pending(name, number, env, "approved")
+    now = _champion(name, env)
+    if now != request.champion_version:
+        was = "nothing" if request.champion_version is None else f"v{request.champion_version}"
+        raise Conflict(
+            f"{env} of {name} moved since v{number} was checked against {was} (it is "
+            f"{'nothing' if now is None else f'v{now}'} now): promote it again "
+            f"(loopml models promote {name}/{number} --to {env}) to check it against the "
+            "new champion."
+        )
+    user = _user()
+
+    def record(conn: Any, transition: Any) -> Promotion:
+        tid = None if transition is None else transition.id
+        if not _repository.decide(
+            conn,
+            request.id,
+            PromotionStatus.APPROVED,
+            user=user,
+            reason=reason,
+            transition_id=tid,
+        ):
+            raise InvalidInput(
+                f"the promotion of {name} v{number} to {env} was decided by someone else "
+                "meanwhile; see loopml models history " + name
+            )
+        return request
+
+    why = reason if reason is not None else f"approved promotion {request.id}"
+    _move(name, number, env, request.champion_version, why, record)
+    got = _repository.get_promotion(current().metadata, request.id)
+    assert got is not None
+    return got
+
+
+def reject(model: Any, to: str, reason: str | None = None, *, version: Any = None) -> Promotion:
+    """Reject the pending promotion of a model version to ``to`` (``REJECTED``, with who,
+    when and why); nothing moves.
+
+    Example::
+
+        loopml.reject("churn/4", to="prod", reason="slice 'north' too weak")
+    """
+    if reason is not None:
+        reason = _validate.text(reason, "reason", empty=True)
+    env = _environment(to)
+    name, number = _target(model, version)
+    request = _pending(name, number, env, "rejected")
+    user = _user()
+    meta = current().metadata
+
+    def tx(conn: Any) -> bool:
+        return _repository.decide(
+            conn, request.id, PromotionStatus.REJECTED, user=user, reason=reason, transition_id=None
+        )
+
+    if not meta.write(tx):
+        raise InvalidInput(
+            f"the promotion of {name} v{number} to {env} was decided by someone else "
+            f"meanwhile; see loopml models history {name}"
+        )
+    got = _repository.get_promotion(meta, request.id)
+    assert got is not None
+    return got
+
+
+def list_promotions(
+    name: str,
+    version: int | str | None = None,
+    environment: str | None = None,
+    *,
+    limit: int = 1000,
+) -> list[Promotion]:
+    """The promotion requests of model ``name`` (of one ``version``, into one
+    ``environment``), newest first, with their checks and statuses.
+
+    Example::
+
+        [p.status for p in loopml.evaluation.list_promotions("churn", environment="prod")]
+    """
+    from loopml import registry
+
+    name = _validate.text(name, "model name")
+    registry.get_model_version(name)  # NotFound naming the models there are
+    number = None
+    if version is not None:
+        number = registry.get_model_version(name, version).version
+    env = None if environment is None else _environment(environment)
+    count = _validate.count(limit, "limit", high=_MAX_RESULTS)
+    return _repository.list_promotions(current().metadata, name, number, env, count)
+
+
+def get_promotion(promotion_id: int) -> Promotion:
+    """The promotion request ``promotion_id`` (as ``list_promotions`` lists them)."""
+    number = _validate.count(promotion_id, "promotion id", high=2**31 - 1)
+    found = _repository.get_promotion(current().metadata, number)
+    if found is None:
+        raise NotFound(f"no promotion {number}: list them with loopml models history <name>.")
+    return found
