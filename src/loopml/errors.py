@@ -74,11 +74,14 @@ class ValidationFailed(LoopmlError):
 class GateFailed(LoopmlError):
     """A model version an environment's gates refused: ``promotion`` is the stored
     :class:`~loopml.evaluation.Promotion` (status ``REFUSED``), every failing check listed
-    in the message and in ``promotion.checks``. Nothing moved."""
+    in the message and in ``promotion.checks``. Nothing moved. Raised after registering
+    (``loopml run --register NAME --to ENV``), ``registration`` is the version that
+    stays registered."""
 
-    def __init__(self, message: str, promotion: Any) -> None:
+    def __init__(self, message: str, promotion: Any, registration: Any = None) -> None:
         super().__init__(message)
         self.promotion = promotion
+        self.registration = registration
 
 
 class PipelineFailed(LoopmlError):

@@ -10,21 +10,25 @@ find that package in a finished pipeline run and register it:
   its one model output);
 - registering bytes a live version of the name already holds registers
   nothing new: the :class:`Registration` says which version holds them;
-- ``promote`` moves an environment (``staging``...) to the version, with
-  ``reason`` in its history; the environment is checked before anything
-  runs, so a typo leaves the registry and the runs as they were.
+- ``promote`` then promotes the version to an environment (``staging``...)
+  through its gates, as ``loopml.promote`` does, with ``reason`` in its
+  history; the environment and its gates are read before anything runs, so
+  a typo leaves the registry and the runs as they were. A refusal raises
+  :class:`~loopml.errors.GateFailed` naming every failing check, and the
+  version stays registered (``exc.registration`` says which).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from loopml import _validate
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import GateFailed, InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from loopml.evaluation import Promotion
     from loopml.pipelines import Pipeline, PipelineRun, StepEvent, StepRun, Study
     from loopml.registry import ModelVersion, Transition
 
@@ -45,7 +49,8 @@ class Registration:
     """A model registered from a pipeline run: the ``version`` (``is_new`` False when its
     bytes were registered already), the pipeline ``run`` and ``step`` it came from, its
     ``source`` (``runs:/<step run>/<folder>``), the environment move when it was promoted
-    (``transition``) and, for a tuned pipeline, the ``study``."""
+    (``transition``), the gated ``promotion`` (its checks and status) and, for a tuned
+    pipeline, the ``study``."""
 
     version: ModelVersion
     run: PipelineRun
@@ -53,6 +58,7 @@ class Registration:
     source: str
     transition: Transition | None = None
     study: Study | None = None
+    promotion: Promotion | None = None
 
     @property
     def is_new(self) -> bool:
@@ -69,8 +75,17 @@ class Registration:
                 f"model unchanged: {v.name} v{v.version} holds these bytes ({v.uri}); "
                 "nothing new registered"
             )
+        p = self.promotion
         if self.transition is not None:
             text += f"; {self.transition.environment} -> v{self.transition.to_version}"
+            if p is not None and p.checks:
+                passed = sum(c.passed for c in p.checks)
+                text += f" ({passed} of {len(p.checks)} gate checks passed"
+                text += ", forced)" if p.status == "FORCED" else ")"
+        elif p is not None and p.status == "PENDING_APPROVAL":
+            text += f"; {p.environment}: every gate check passed, waiting for approval"
+        elif p is not None and p.status == "REFUSED":
+            text += f"; {p.environment} refused it ({len(p.failures)} failing gate checks)"
         return text
 
 
@@ -96,6 +111,7 @@ def _check_promote(promote: str | None, reason: str | None) -> None:
         _validate.text(reason, "reason", empty=True)
     if promote is None:
         return
+    from loopml.evaluation import read_gates
     from loopml.registry import environments
 
     _validate.text(promote, "environment")
@@ -105,6 +121,7 @@ def _check_promote(promote: str | None, reason: str | None) -> None:
             f"unknown environment {promote!r}: the environments are {', '.join(known)} "
             "(set more under [models] environments in loopml.toml)."
         )
+    read_gates(promote)  # a typo in its gates fails before anything runs
 
 
 def check_registration(
@@ -203,7 +220,7 @@ def register_step_model(
         loopml.register_step_model(result, "churn", step="train").message
     """
     from loopml.pipelines import PipelineRun, load_pipeline_run
-    from loopml.registry import promote_model, register_model
+    from loopml.registry import register_model
 
     model_name = _model_name(name)
     _check_promote(promote, reason)
@@ -223,11 +240,31 @@ def register_step_model(
     found = _pick_step(run, step)
     source = _pick_source(run, found, output)
     version = register_model(source, model_name, description=description)
+    if promote is None:
+        return Registration(version, run, found.name, source)
+    return _promote(Registration(version, run, found.name, source), promote, reason)
+
+
+def _promote(done: Registration, to: str, reason: str | None) -> Registration:
+    """``done`` promoted to ``to`` through its gates: the promotion (and the move) on it,
+    or GateFailed naming the registered version and every failing check."""
+    from loopml.evaluation import promote
+    from loopml.registry import model_history
+
+    why = reason if reason is not None else f"pipeline run {done.run.id}, step {done.step}"
+    version = done.version
+    try:
+        promotion = promote(version.name, to, version=version.version, reason=why)
+    except GateFailed as exc:
+        refused = replace(done, promotion=exc.promotion)
+        error = GateFailed(f"{refused.message}. {exc}", exc.promotion)
+        error.registration = refused
+        raise error from None
     moved = None
-    if promote is not None:
-        why = reason if reason is not None else f"pipeline run {run.id}, step {found.name}"
-        moved = promote_model(model_name, version.version, to=promote, reason=why)
-    return Registration(version, run, found.name, source, moved)
+    if promotion.transition_id is not None:
+        moves = model_history(version.name, to)
+        moved = next((t for t in moves if t.id == promotion.transition_id), None)
+    return replace(done, transition=moved, promotion=promotion)
 
 
 def run_and_register(
@@ -319,7 +356,12 @@ def register_best_trial(
         raise NotFound(
             f"the best trial ({best.number}) of study {study.name!r} has no pipeline run."
         )
-    done = register_step_model(
-        best.run_id, name, step=step, output=output, promote=promote, reason=reason
-    )
-    return Registration(done.version, done.run, done.step, done.source, done.transition, study)
+    try:
+        done = register_step_model(
+            best.run_id, name, step=step, output=output, promote=promote, reason=reason
+        )
+    except GateFailed as exc:
+        if exc.registration is not None:
+            exc.registration = replace(exc.registration, study=study)
+        raise
+    return replace(done, study=study)

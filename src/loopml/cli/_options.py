@@ -97,3 +97,15 @@ def use_stores(tracking_uri: str | None, artifact_uri: str | None = None) -> Non
     import loopml
 
     loopml.configure(tracking_uri=tracking_uri, artifact_uri=artifact_uri)
+
+
+def one_environment(to: str | None, promote: str | None) -> str | None:
+    """The environment of ``--to`` (or of its older spelling ``--promote``): one of them."""
+    from loopml.errors import InvalidInput
+
+    if to is not None and promote is not None and to != promote:
+        raise InvalidInput(
+            f"--to {to!r} and --promote {promote!r} name two environments: --promote is the "
+            "older spelling of --to; give one."
+        )
+    return to if to is not None else promote

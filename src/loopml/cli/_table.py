@@ -105,7 +105,15 @@ STATUS_STYLE = {
     "SKIPPED": "dim",
     "passed": "green",
     "failed": "red",
+    "skipped": "dim",
     "warning": "yellow",
+    "PROMOTED": "green",
+    "APPROVED": "green",
+    "MOVED": "green",
+    "FORCED": "yellow",
+    "PENDING_APPROVAL": "cyan",
+    "REFUSED": "red",
+    "REJECTED": "red",
 }
 
 

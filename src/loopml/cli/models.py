@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from loopml.cli import _options
-from loopml.cli._output import console, fmt_time, printable
+from loopml.cli._output import console, err_console, fmt_time, printable
 from loopml.cli._table import Column, Format, emit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 app = typer.Typer(
     help="Register model versions and move their aliases and environments: list, show, "
-    "register, alias, promote, archive, delete, history.",
+    "register, alias, promote (through gates), approve, reject, archive, delete, history.",
     no_args_is_help=True,
 )
 
@@ -311,22 +311,120 @@ def alias(
 def promote(
     ref: str = typer.Argument(..., metavar="NAME/VERSION", help="The version, e.g. churn/4."),
     to: str = typer.Option(..., "--to", metavar="ENV", help="The environment, e.g. staging."),
+    force: bool = typer.Option(
+        False, "--force", help="Move it even if a gate check fails (needs --reason)."
+    ),
+    reason: str = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, for the history.", show_default=False
+    ),
+    fmt: Format = _options.output_format(),
+    columns: str = _options.columns(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Promote VERSION to ENV through ENV's gates (\\[gates.ENV] in loopml.toml).
+
+    Prints every check; exits 1 when a check fails (nothing moves). With
+    --format json or csv, stdout holds the checks alone.
+    """
+    import loopml.evaluation as evaluation
+    from loopml.errors import GateFailed
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, _ = _ref(ref, need_version=True)
+    try:
+        done = evaluation.promote(name, to, version=version, force=force, reason=reason)
+    except GateFailed as exc:
+        show_checks(exc.promotion, fmt, columns)
+        raise
+    show_checks(done, fmt, columns)
+    say_promotion(done, fmt)
+
+
+@app.command("approve")
+def approve(
+    ref: str = typer.Argument(..., metavar="NAME/VERSION", help="The version, e.g. churn/4."),
+    to: str = typer.Option(..., "--to", metavar="ENV", help="The environment, e.g. prod."),
     reason: str = typer.Option(
         None, "--reason", metavar="TEXT", help="Why, for the history.", show_default=False
     ),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
-    """Move environment ENV of the model to VERSION and record the move."""
-    import loopml.registry as registry
+    """Approve VERSION's pending promotion to ENV: the environment moves to it."""
+    import loopml.evaluation as evaluation
 
     _options.use_stores(tracking_uri, artifact_uri)
     name, version, _ = _ref(ref, need_version=True)
-    assert version is not None
-    t = registry.promote_model(name, version, to=to, reason=reason)
-    was = "nothing" if t.from_version is None else f"v{t.from_version}"
-    console.print(
-        f"{escape(t.environment)} of {escape(name)}: {was} → v{t.to_version}", highlight=False
+    say_promotion(evaluation.approve(name, to, reason, version=version))
+
+
+@app.command("reject")
+def reject(
+    ref: str = typer.Argument(..., metavar="NAME/VERSION", help="The version, e.g. churn/4."),
+    to: str = typer.Option(..., "--to", metavar="ENV", help="The environment, e.g. prod."),
+    reason: str = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, for the history.", show_default=False
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Reject VERSION's pending promotion to ENV: nothing moves."""
+    import loopml.evaluation as evaluation
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, _ = _ref(ref, need_version=True)
+    say_promotion(evaluation.reject(name, to, reason, version=version))
+
+
+_CHECK_COLUMNS = [
+    Column("check", required=True, max_width=44),
+    Column("value", kind="number", required=True),
+    Column("op", header="", required=True),
+    Column("threshold", kind="number", required=True),
+    Column("status", kind="status", required=True),
+    Column("message", max_width=40),
+]
+
+
+def check_rows(promotion: Any) -> list[dict[str, Any]]:
+    """The rows of the checks table of a promotion."""
+    return [
+        {
+            "check": c.expression,
+            "value": c.value,
+            "op": c.op,
+            "threshold": c.threshold,
+            "status": str(c.status),
+            "message": c.message or "",
+        }
+        for c in promotion.checks
+    ]
+
+
+def show_checks(
+    promotion: Any, fmt: Format | str = Format.table, columns: str | None = None
+) -> None:
+    """Print the gate checks of ``promotion`` as a table (or JSON/CSV rows)."""
+    if promotion is None or (not promotion.checks and Format(fmt) is Format.table):
+        return
+    emit(
+        check_rows(promotion),
+        _CHECK_COLUMNS,
+        fmt=fmt,
+        columns_arg=columns,
+        footer=f"gates of {promotion.environment}"
+        + (f" on {promotion.dataset}" if promotion.dataset else ""),
+    )
+
+
+def say_promotion(p: Any, fmt: Format | str = Format.table) -> None:
+    """One line on what a promotion did (to stderr with --format json or csv)."""
+    style = {"REFUSED": "red", "REJECTED": "red", "FORCED": "yellow", "PENDING_APPROVAL": "cyan"}
+    colour = style.get(str(p.status), "green")
+    say = console if Format(fmt) is Format.table else err_console
+    say.print(
+        f"[{colour}]{p.status}[/] {escape(printable(p.message))}", highlight=False, soft_wrap=True
     )
 
 
@@ -366,9 +464,12 @@ _HISTORY_COLUMNS = [
     Column("environment", header="env", required=True),
     Column("from", kind="number"),
     Column("to", kind="number", required=True),
+    Column("status", kind="status"),
     Column("when", kind="age"),
     Column("user", max_width=16),
     Column("reason", max_width=40),
+    Column("checks", max_width=20),
+    Column("promotion", kind="number"),
 ]
 
 
@@ -383,25 +484,66 @@ def history(
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
-    """List the moves of the model's environments, newest first."""
+    """List the promotions and moves of the model's environments, newest first.
+
+    A promotion through gates shows its status (PROMOTED, REFUSED,
+    PENDING_APPROVAL, APPROVED, REJECTED, FORCED) and how many checks passed;
+    a move made without it (loopml.promote_model) shows MOVED.
+    """
+    import loopml.evaluation as evaluation
     import loopml.registry as registry
 
     _options.use_stores(tracking_uri, artifact_uri)
-    rows = [
-        {
+    moves = registry.model_history(name, env)
+    promotions = evaluation.list_promotions(name, environment=env)
+    by_move = {p.transition_id: p for p in promotions if p.transition_id is not None}
+    rows: list[tuple[float, dict[str, Any]]] = []
+    for t in moves:
+        p = by_move.get(t.id)
+        row = {
             "environment": t.environment,
             "from": t.from_version,
             "to": t.to_version,
+            "status": str(p.status) if p is not None else "MOVED",
             "when": t.created_at,
             "user": t.user or "",
             "reason": t.reason or "",
+            "checks": _checks_text(p),
+            "promotion": p.id if p is not None else None,
         }
-        for t in registry.model_history(name, env)
-    ]
+        rows.append((t.created_at, row))
+    for p in promotions:
+        if p.transition_id is not None and p.transition_id in {t.id for t in moves}:
+            continue
+        rows.append(
+            (
+                p.created_at,
+                {
+                    "environment": p.environment,
+                    "from": p.champion_version,
+                    "to": p.version,
+                    "status": str(p.status),
+                    "when": p.decided_at or p.created_at,
+                    "user": p.decided_by or p.user or "",
+                    "reason": p.decision_reason or p.reason or "",
+                    "checks": _checks_text(p),
+                    "promotion": p.id,
+                },
+            )
+        )
+    rows.sort(key=lambda r: r[0], reverse=True)
     emit(
-        rows,
+        [r for _, r in rows],
         _HISTORY_COLUMNS,
         fmt=fmt,
         columns_arg=columns,
         empty=f"No environment of {name} has moved yet.",
     )
+
+
+def _checks_text(p: Any) -> str:
+    if p is None or not p.checks:
+        return ""
+    passed = sum(c.passed for c in p.checks)
+    failed = sum(c.failed for c in p.checks)
+    return f"{passed} passed" + (f", {failed} failed" if failed else "")

@@ -63,13 +63,15 @@ def run(
         "the next version of NAME (default: \\[model] name in loopml.toml, if set).",
         show_default=False,
     ),
-    promote: str = typer.Option(
+    to: str = typer.Option(
         None,
-        "--promote",
-        metavar="ENVIRONMENT",
-        help="Then move ENVIRONMENT (dev, staging, prod...) to the registered version.",
+        "--to",
+        metavar="ENV",
+        help="Then promote the registered version to ENV (dev, staging, prod...) through "
+        "its gates; exits 1 if they refuse it (the version stays registered).",
         show_default=False,
     ),
+    promote: str = typer.Option(None, "--promote", metavar="ENV", hidden=True),
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
@@ -79,7 +81,10 @@ def run(
     """
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.context import current
+    from loopml.errors import GateFailed
     from loopml.pipelines import PipelineFailed, load_pipeline
+
+    promote = _options.one_environment(to, promote)
 
     registering = register is not None or promote is not None or bool(current().settings.model.name)
     pipe = load_pipeline(pipeline)
@@ -97,7 +102,12 @@ def run(
             if registering:
                 from loopml.automation import run_and_register
 
-                done = run_and_register(pipe, register, promote=promote, **options)
+                try:
+                    done = run_and_register(pipe, register, promote=promote, **options)
+                except GateFailed as exc:
+                    view.stop()
+                    _refused(exc)
+                    raise
                 result = done.run
             else:
                 result = pipe.run(**options)
@@ -116,6 +126,19 @@ def run(
     )
     if done is not None:
         console.print(done.message, highlight=False, markup=False)
+
+
+def _refused(exc: Any) -> None:
+    """Say which pipeline run registered the refused version, then print its checks."""
+    from loopml.cli.models import show_checks
+
+    done = exc.registration
+    if done is not None:
+        console.print(
+            f"[green]{done.run.status}[/] pipeline {escape(repr(done.run.name))} run {done.run.id}",
+            highlight=False,
+        )
+    show_checks(exc.promotion)
 
 
 def _print_explain(run: PipelineRun) -> None:

@@ -103,13 +103,15 @@ def tune(
         help="Register the best trial's model as the next version of NAME.",
         show_default=False,
     ),
-    promote: str = typer.Option(
+    to: str = typer.Option(
         None,
-        "--promote",
-        metavar="ENVIRONMENT",
-        help="Then move ENVIRONMENT (dev, staging, prod...) to that version.",
+        "--to",
+        metavar="ENV",
+        help="Then promote that version to ENV (dev, staging, prod...) through its gates; "
+        "exits 1 if they refuse it (the version stays registered).",
         show_default=False,
     ),
+    promote: str = typer.Option(None, "--promote", metavar="ENV", hidden=True),
     fmt: Format = _options.output_format(),
     columns: str = _options.columns(),
     tracking_uri: str | None = _options.tracking_uri(),
@@ -124,6 +126,7 @@ def tune(
     from loopml.pipelines import load_pipeline
     from loopml.pipelines import tune as run_tuning
 
+    promote = _options.one_environment(to, promote)
     pipe = load_pipeline(pipeline)
     progress = _Progress()
     if register is not None or promote is not None:
@@ -152,8 +155,15 @@ def tune(
     _summary(result, fmt=fmt, columns_arg=columns, top=top, say=say)
     if register is not None or promote is not None:
         from loopml.automation import register_best_trial
+        from loopml.cli.models import show_checks
+        from loopml.errors import GateFailed
 
-        done = register_best_trial(result, register, promote=promote)
+        try:
+            done = register_best_trial(result, register, promote=promote)
+        except GateFailed as exc:
+            if fmt is Format.table:
+                show_checks(exc.promotion)
+            raise
         say.print(done.message, highlight=False, markup=False)
     if write_best:
         path = result.write_best(write_best)
