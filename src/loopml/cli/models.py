@@ -499,7 +499,7 @@ def history(
     by_move = {p.transition_id: p for p in promotions if p.transition_id is not None}
     rows: list[tuple[float, dict[str, Any]]] = []
     for t in moves:
-        p = by_move.get(t.id)
+        p = by_move.get(t.id) if t.id is not None else None
         row = {
             "environment": t.environment,
             "from": t.from_version,

@@ -84,9 +84,11 @@ def run(
     from loopml.errors import GateFailed
     from loopml.pipelines import PipelineFailed, load_pipeline
 
-    promote = _options.one_environment(to, promote)
+    environment = _options.one_environment(to, promote)
 
-    registering = register is not None or promote is not None or bool(current().settings.model.name)
+    registering = (
+        register is not None or environment is not None or bool(current().settings.model.name)
+    )
     pipe = load_pipeline(pipeline)
     view = _LiveView()
     done = None
@@ -103,7 +105,7 @@ def run(
                 from loopml.automation import run_and_register
 
                 try:
-                    done = run_and_register(pipe, register, promote=promote, **options)
+                    done = run_and_register(pipe, register, promote=environment, **options)
                 except GateFailed as exc:
                     view.stop()
                     _refused(exc)

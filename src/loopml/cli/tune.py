@@ -126,13 +126,13 @@ def tune(
     from loopml.pipelines import load_pipeline
     from loopml.pipelines import tune as run_tuning
 
-    promote = _options.one_environment(to, promote)
+    environment = _options.one_environment(to, promote)
     pipe = load_pipeline(pipeline)
     progress = _Progress()
-    if register is not None or promote is not None:
+    if register is not None or environment is not None:
         from loopml.automation import check_registration
 
-        check_registration(register, promote)
+        check_registration(register, environment)
     with progress:
         result = run_tuning(
             pipe,
@@ -153,13 +153,13 @@ def tune(
     # with json or csv, stdout holds the data alone; what people read goes to stderr
     say = console if fmt is Format.table else err_console
     _summary(result, fmt=fmt, columns_arg=columns, top=top, say=say)
-    if register is not None or promote is not None:
+    if register is not None or environment is not None:
         from loopml.automation import register_best_trial
         from loopml.cli.models import show_checks
         from loopml.errors import GateFailed
 
         try:
-            done = register_best_trial(result, register, promote=promote)
+            done = register_best_trial(result, register, promote=environment)
         except GateFailed as exc:
             if fmt is Format.table:
                 show_checks(exc.promotion)

@@ -300,6 +300,9 @@ class _Parser:
                 if not self._take(")"):
                     raise _Syntax("abs( is not closed by ')'")
                 return _Abs(inner)
+            after = self._peek()
+            if after is not None and after == ("op", "("):
+                raise _Syntax(f"unknown function {value!r}: abs(...) is the only one")
             return _Name(value)
         if value == "(":
             inner = self._expr()
