@@ -1,5 +1,6 @@
 from . import automation as automation
 from . import data as data
+from . import evaluation as evaluation
 from . import lineage as lineage
 from . import models as models
 from . import pipelines as pipelines
@@ -28,6 +29,8 @@ from .errors import MissingExtra as MissingExtra
 from .errors import NotFound as NotFound
 from .errors import PipelineFailed as PipelineFailed
 from .errors import TrialPruned as TrialPruned
+from .evaluation import Evaluation as Evaluation
+from .evaluation import evaluate as evaluate
 from .lineage import get_lineage as get_lineage
 from .models import Model as Model
 from .models import ModelInfo as ModelInfo

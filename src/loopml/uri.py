@@ -37,6 +37,7 @@ __all__ = [
     "MAX_NAME",
     "CacheURI",
     "DataURI",
+    "EvaluationURI",
     "ModelURI",
     "RunURI",
     "ValidationURI",
@@ -44,6 +45,7 @@ __all__ = [
     "local_path",
     "parse_cache_uri",
     "parse_data_uri",
+    "parse_evaluation_uri",
     "parse_model_uri",
     "parse_run_uri",
     "parse_uri",
@@ -121,6 +123,16 @@ class ValidationURI:
 
     def __str__(self) -> str:
         return f"validation:/{self.id}"
+
+
+@dataclass(frozen=True)
+class EvaluationURI:
+    """``evaluation:/<id>``: a stored evaluation of a model on a dataset."""
+
+    id: int
+
+    def __str__(self) -> str:
+        return f"evaluation:/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -236,7 +248,20 @@ def parse_cache_uri(uri: str) -> CacheURI:
     return CacheURI(m.group("id"))
 
 
-AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI
+def parse_evaluation_uri(uri: str) -> EvaluationURI:
+    """Parse ``evaluation:/<id>``."""
+    m = _EVALUATION_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group(1)) > 18:
+        raise InvalidInput(
+            f"malformed evaluation URI {shown(uri)}: expected 'evaluation:/<number>' as "
+            "loopml.evaluate() sets on evaluation.uri."
+        )
+    return EvaluationURI(int(m.group(1)))
+
+
+_EVALUATION_RE = re.compile(r"^evaluation:/([1-9][0-9]*)$")
+
+AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI | EvaluationURI
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "data": parse_data_uri,
@@ -244,6 +269,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "models": parse_model_uri,
     "validation": parse_validation_uri,
     "cache": parse_cache_uri,
+    "evaluation": parse_evaluation_uri,
 }
 
 
