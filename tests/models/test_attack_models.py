@@ -114,3 +114,58 @@ def test_a_stored_package_whose_manifest_names_files_outside_it_writes_nothing_t
             load_package(MODEL, digest, artifacts)
     assert not list(project.parent.rglob("planted*"))
     assert not Path("/tmp/planted-by-a-manifest.txt").exists()
+
+
+def _signature() -> Any:
+    from loopml.models import ColumnSpec, Signature
+
+    return Signature(
+        (
+            ColumnSpec("f", "float64"),
+            ColumnSpec("s", "string"),
+            ColumnSpec("d", "datetime64[ns]"),
+        )
+    )
+
+
+ROW = {"f": 1.0, "s": "x", "d": "2024-01-01"}
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({**ROW, "d": 5}, "column 'd' row 0: 5 cannot be cast safely to datetime64[ns] (a number"),
+        ({**ROW, "d": 1.5e18}, "column 'd' row 0: 1.5e+18 cannot be cast safely"),
+        ({**ROW, "f": 1 + 2j}, "column 'f' row 0: (1+2j) cannot be cast safely to float64"),
+        ({**ROW, "s": {"a": 1}}, "column 's' row 0: {'a': 1} cannot be cast safely to string"),
+        ({**ROW, "s": [1, 2]}, "column 's' row 0: [1, 2] cannot be cast safely to string"),
+    ],
+    ids=["int date", "float date", "complex", "dict text", "list text"],
+)
+def test_values_of_the_wrong_kind_are_refused_naming_column_row_and_value(
+    row: dict[str, Any], expected: str
+) -> None:
+    from loopml.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as err:
+        _signature().conform([row])
+    assert expected in str(err.value)
+
+
+def test_numbers_in_a_text_column_become_text_and_text_stays() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"f": [1.0, 2.0], "s": pd.Series(["x", 5], dtype=object), "d": ROW["d"]})
+    out = _signature().conform(frame)
+    assert out["s"].tolist() == ["x", "5"]
+
+
+def test_a_column_given_twice_is_refused_naming_it() -> None:
+    import pandas as pd
+
+    from loopml.errors import InvalidInput
+
+    frame = pd.DataFrame([ROW])
+    twice = pd.concat([frame, frame[["f"]]], axis=1)
+    with pytest.raises(InvalidInput, match="column 'f' more than once"):
+        _signature().conform(twice)
