@@ -1,4 +1,4 @@
-"""Two writers of one model at once: what one checked still holds when it commits."""
+"""Two writers of one model at once, and names that only look valid."""
 
 from __future__ import annotations
 
@@ -62,3 +62,22 @@ def test_an_alias_set_while_its_version_is_deleted_never_points_at_a_deleted_ver
         assert alias not in pointed["churn"]
         if mover == "promote":
             assert loopml.model_history("churn") == []
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_a_name_or_alias_ending_in_a_newline_is_refused(
+    backend: str, log_model: Callable[..., str], end: str
+) -> None:
+    from loopml.errors import InvalidInput
+    from loopml.uri import check_name
+
+    source = log_model()
+    with pytest.raises(InvalidInput, match="invalid model name"):
+        loopml.register_model(source, "churn" + end)
+    loopml.register_model(source, "churn")
+    with pytest.raises(InvalidInput, match="invalid alias"):
+        loopml.set_alias("churn", "champion" + end, 1)
+    with pytest.raises(InvalidInput, match="invalid dataset name"):
+        check_name("iris" + end, "dataset name")
+    assert [m.name for m in loopml.registry.list_models()] == ["churn"]
+    assert loopml.registry.list_models()[0].aliases == {}
