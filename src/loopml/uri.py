@@ -59,13 +59,13 @@ _MAX_INT = 2**63 - 1
 #: the longest name (of a dataset, model, pipeline...) a URI may carry
 MAX_NAME = 255
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_NAME_RE = re.compile(rf"^{_NAME}$")
-_DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?$")
-_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{6,64})(?:/(?P<path>.+))?$")
+_NAME_RE = re.compile(rf"^{_NAME}\Z")
+_DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?\Z")
+_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{6,64})(?:/(?P<path>.+))?\Z")
 _MODEL_RE = re.compile(
-    rf"^models:/(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z][A-Za-z0-9_-]*))$"
+    rf"^models:/(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z][A-Za-z0-9_-]*))\Z"
 )
-_HEX_ID_RE = re.compile(r"^(?P<scheme>validation|cache):/(?P<id>[0-9a-f]{8,64})$")
+_HEX_ID_RE = re.compile(r"^(?P<scheme>validation|cache):/(?P<id>[0-9a-f]{8,64})\Z")
 _SCHEME_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/")
 
 

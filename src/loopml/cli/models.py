@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_REF = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
+_REF = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?\Z")
 
 
 def _ref(text: str, *, need_version: bool = False) -> tuple[str, int | None, str | None]:
