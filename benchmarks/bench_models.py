@@ -14,9 +14,13 @@ in a scratch project:
    metadata query, the hash checks, the load, the predict), best of 5.
 3. ``Model.predict`` over calling the estimator directly: one row (the
    difference per call) and 10,000 rows (the ratio).
+4. ``loopml.autolog()``: a ``fit`` inside a run with autolog on (params,
+   training metrics, the model with its signature) against the same ``fit``
+   in a run without it, best of 5 each.
 
 With ``--peers``, MLflow (from its own virtualenv, see ``_common.py``) does
-the same: ``mlflow.sklearn.log_model`` and pyfunc ``predict`` of one row.
+the same: ``mlflow.sklearn.log_model``, pyfunc ``predict`` of one row and a
+``fit`` under ``mlflow.sklearn.autolog()``.
 
 Usage: python benchmarks/bench_models.py [--peers]
 """
@@ -77,7 +81,22 @@ def per_call(fn, n=2000):
             fn(row)
         best = min(best, (time.perf_counter() - t) / n)
     return best
-print(json.dumps({"log": log, "predict": per_call(model.predict), "direct": per_call(clf.predict)}))
+def fit_in_run():
+    with mlflow.start_run():
+        LogisticRegression().fit(X, y)
+def best(fn):
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+plain = best(fit_in_run)
+mlflow.sklearn.autolog(silent=True)
+fit_in_run()  # the first autologged fit pays one-off imports
+auto = best(fit_in_run)
+print(json.dumps({"log": log, "predict": per_call(model.predict), "direct": per_call(clf.predict),
+                  "fit": plain, "autolog_fit": auto}))
 """
 )
 
@@ -138,6 +157,16 @@ def main() -> None:
         loads = loads[1:]  # the first one fills the bytecode cache
         best = min(loads, key=lambda d: d["rest"])
 
+        def fit_in_run() -> None:
+            with loopml.start_run(experiment="bench-autolog"):
+                type(clf)().fit(X, scope["y"])
+
+        plain_fit = best_of(fit_in_run, 5)
+        loopml.autolog()
+        fit_in_run()  # the first autologged fit pays one-off imports (metrics)
+        auto_fit = best_of(fit_in_run, 5)
+        loopml.autolog(disable=True)
+
         model = loopml.load_model(info.uri)
         row = X.head(1)  # type: ignore[attr-defined]
         big = X.sample(10_000, replace=True, random_state=0).reset_index(drop=True)  # type: ignore[attr-defined]
@@ -171,7 +200,13 @@ def main() -> None:
     figure("Model.predict 1 row: loopml", ours1 * 1e3, "ms")
     figure("Model.predict 10,000 rows: the estimator alone", direct_big * 1e3, "ms")
     figure("Model.predict 10,000 rows: overhead", (ours_big / direct_big - 1) * 100, "%", "<= 10 %")
+    figure("fit in a run, no autolog", plain_fit * 1e3, "ms")
+    figure("fit in a run, loopml.autolog() on", auto_fit * 1e3, "ms")
     if peers:
+        figure("MLflow: fit in a run, no autolog", peers["fit"] * 1e3, "ms")
+        figure(
+            "MLflow: fit in a run, mlflow.sklearn.autolog() on", peers["autolog_fit"] * 1e3, "ms"
+        )
         figure("MLflow mlflow.sklearn.log_model", peers["log"], "s")
         figure("MLflow pyfunc predict 1 row", peers["predict"] * 1e3, "ms")
         figure("MLflow: the estimator alone, 1 row", peers["direct"] * 1e3, "ms")

@@ -30,8 +30,10 @@ from .errors import MissingExtra as MissingExtra
 from .errors import NotFound as NotFound
 from .errors import PipelineFailed as PipelineFailed
 from .errors import TrialPruned as TrialPruned
+from .evaluation import Evaluation as Evaluation
 from .evaluation import Promotion as Promotion
 from .evaluation import approve as approve
+from .evaluation import evaluate as evaluate
 from .evaluation import promote as promote
 from .evaluation import reject as reject
 from .lineage import get_lineage as get_lineage

@@ -156,6 +156,10 @@ class Client(Context):
     model_history = _verb(registry.model_history)
     archive_model_version = _verb(registry.archive_model_version)
     delete_model_version = _verb(registry.delete_model_version)
+    # evaluation
+    evaluate = _verb(evaluation.evaluate)
+    get_evaluation = _verb(evaluation.get_evaluation)
+    list_evaluations = _verb(evaluation.list_evaluations)
     # evaluation and gates
     promote = _verb(evaluation.promote)
     approve = _verb(evaluation.approve)

@@ -15,7 +15,7 @@ from typing import Any
 
 from loopml.errors import InvalidInput
 
-__all__ = ["count", "file_names", "path", "shown", "text", "texts"]
+__all__ = ["count", "file_names", "inside", "path", "shown", "text", "texts"]
 
 _MAX_COUNT = 2**31 - 1
 
@@ -103,6 +103,18 @@ def file_names(names: Sequence[str], where: str) -> None:
             f"{where} holds the file '{shown_name}', whose name is not valid UTF-8; loopml "
             "stores names as text. Rename the file (e.g. with 'convmv'), or leave it out."
         ) from None
+
+
+def inside(name: Any) -> bool:
+    """Whether ``name`` is a relative POSIX path that stays inside the folder it is joined
+    to: text, not empty, not absolute, no ``..``, ``.`` or empty part, no backslash,
+    drive or NUL. For names read from stored records (a manifest's file list), which
+    must never reach outside the folder they are written into or read from."""
+    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
+        return False
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def _encodes(name: str) -> bool:

@@ -66,7 +66,7 @@ __all__ = [
 
 CONFIG_FILE = "loopml.toml"
 _MIN_FLUSH = 0.01
-_ALIAS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_ALIAS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:(?![\\/])")
 STATE_DIR = ".loopml"
 LOCK_FILE = "loopml.lock"

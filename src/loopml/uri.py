@@ -37,6 +37,7 @@ __all__ = [
     "MAX_NAME",
     "CacheURI",
     "DataURI",
+    "EvaluationURI",
     "ModelURI",
     "RunURI",
     "ValidationURI",
@@ -44,6 +45,7 @@ __all__ = [
     "local_path",
     "parse_cache_uri",
     "parse_data_uri",
+    "parse_evaluation_uri",
     "parse_model_uri",
     "parse_run_uri",
     "parse_uri",
@@ -57,13 +59,13 @@ _MAX_INT = 2**63 - 1
 #: the longest name (of a dataset, model, pipeline...) a URI may carry
 MAX_NAME = 255
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_NAME_RE = re.compile(rf"^{_NAME}$")
-_DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?$")
-_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{6,64})(?:/(?P<path>.+))?$")
+_NAME_RE = re.compile(rf"^{_NAME}\Z")
+_DATA_RE = re.compile(rf"^data:/(?P<name>{_NAME})(?:@(?P<version>[^/@]+))?\Z")
+_RUN_RE = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{6,64})(?:/(?P<path>.+))?\Z")
 _MODEL_RE = re.compile(
-    rf"^models:/(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z][A-Za-z0-9_-]*))$"
+    rf"^models:/(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>[A-Za-z][A-Za-z0-9_-]*))\Z"
 )
-_HEX_ID_RE = re.compile(r"^(?P<scheme>validation|cache):/(?P<id>[0-9a-f]{8,64})$")
+_HEX_ID_RE = re.compile(r"^(?P<scheme>validation|cache):/(?P<id>[0-9a-f]{8,64})\Z")
 _SCHEME_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*):/")
 
 
@@ -121,6 +123,16 @@ class ValidationURI:
 
     def __str__(self) -> str:
         return f"validation:/{self.id}"
+
+
+@dataclass(frozen=True)
+class EvaluationURI:
+    """``evaluation:/<id>``: a stored evaluation of a model on a dataset."""
+
+    id: int
+
+    def __str__(self) -> str:
+        return f"evaluation:/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -236,7 +248,20 @@ def parse_cache_uri(uri: str) -> CacheURI:
     return CacheURI(m.group("id"))
 
 
-AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI
+def parse_evaluation_uri(uri: str) -> EvaluationURI:
+    """Parse ``evaluation:/<id>``."""
+    m = _EVALUATION_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group(1)) > 18:
+        raise InvalidInput(
+            f"malformed evaluation URI {shown(uri)}: expected 'evaluation:/<number>' as "
+            "loopml.evaluate() sets on evaluation.uri."
+        )
+    return EvaluationURI(int(m.group(1)))
+
+
+_EVALUATION_RE = re.compile(r"^evaluation:/([1-9][0-9]*)$")
+
+AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI | EvaluationURI
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "data": parse_data_uri,
@@ -244,6 +269,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "models": parse_model_uri,
     "validation": parse_validation_uri,
     "cache": parse_cache_uri,
+    "evaluation": parse_evaluation_uri,
 }
 
 

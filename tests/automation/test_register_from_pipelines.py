@@ -174,3 +174,19 @@ def test_sdk_run_and_register_reports_the_version(churn: Path) -> None:
     assert not again.is_new and again.version.version == 1
     assert again.run.id != done.run.id
     assert "v1 holds these bytes" in again.message
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "churn@prod", "x" * 300])
+def test_a_malformed_model_name_fails_before_the_pipeline_runs(
+    churn: Path, narrow: CliRunner, name: str
+) -> None:
+    for command in (["run", "--register", name], ["tune", "--register", name, "--n-trials", "1"]):
+        result = narrow.invoke(app, command)
+        assert result.exit_code != 0
+        assert "model name" in str(result.exception) and "\n" not in str(result.exception)
+        assert loopml.search_runs() == []  # nothing ran
+    (churn / "loopml.toml").write_text(TOML + f'\n[model]\nname = "{name}"\n')
+    loopml.context.reset()
+    with pytest.raises(loopml.errors.InvalidInput, match="model name"):
+        loopml.automation.run_and_register()
+    assert loopml.search_runs() == []

@@ -37,7 +37,7 @@ def linked(project: Path) -> dict[str, str]:
 
 
 def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, str]) -> None:
-    assert set(SCHEMES) == {"data", "runs", "models", "validation", "cache"}
+    assert set(SCHEMES) == {"data", "runs", "models", "validation", "cache", "evaluation"}
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"
     assert resolve(linked["validation"]).passed
@@ -47,6 +47,25 @@ def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, st
     labels = loopml.get_lineage(linked["data"]).labels
     assert labels[linked["validation"]].startswith("passed")
     assert labels[linked["runs"]].endswith("(e, finished)")
+
+
+def test_an_evaluation_resolves_and_is_described(project: Path) -> None:
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [2.0, 4.1, 5.9, 8.0]})
+    loopml.save_model(
+        LinearRegression().fit(frame[["x"]], frame["y"]), "m", input_example=frame[["x"]]
+    )
+    ev = loopml.evaluate("m", frame, latency=False)
+    assert ev.uri is not None
+    assert resolve(ev.uri).metrics == ev.metrics
+    (frame.to_csv(project / "e.csv", index=False))
+    on_data = loopml.evaluate("m", loopml.add_dataset("e.csv", "e").uri, latency=False)
+    labels = loopml.get_lineage("data:/e@1").labels
+    assert labels[on_data.uri].startswith("regression on 4 rows: rmse")
+    with pytest.raises(NotFound, match="no stored evaluation evaluation:/99"):
+        resolve("evaluation:/99")
 
 
 def test_every_node_of_a_lineage_graph_can_be_opened(linked: dict[str, str]) -> None:

@@ -103,7 +103,9 @@ def _model_name(name: str | None) -> str:
                 "no model name to register: pass one (loopml run --register NAME) or set "
                 'name under [model] in loopml.toml, e.g. name = "churn".'
             )
-    return _validate.text(name, "model name")
+    from loopml.uri import check_name
+
+    return check_name(_validate.text(name, "model name"), "model name")
 
 
 def _check_promote(promote: str | None, reason: str | None) -> None:

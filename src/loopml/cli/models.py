@@ -21,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_REF = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
+_REF = re.compile(r"^(?:models:/)?(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?\Z")
 
 
 def _ref(text: str, *, need_version: bool = False) -> tuple[str, int | None, str | None]:
@@ -420,12 +420,8 @@ def show_checks(
 
 def say_promotion(p: Any, fmt: Format | str = Format.table) -> None:
     """One line on what a promotion did (to stderr with --format json or csv)."""
-    style = {"REFUSED": "red", "REJECTED": "red", "FORCED": "yellow", "PENDING_APPROVAL": "cyan"}
-    colour = style.get(str(p.status), "green")
     say = console if Format(fmt) is Format.table else err_console
-    say.print(
-        f"[{colour}]{p.status}[/] {escape(printable(p.message))}", highlight=False, soft_wrap=True
-    )
+    say.print(escape(printable(p.message)), highlight=False, soft_wrap=True)
 
 
 @app.command("archive")

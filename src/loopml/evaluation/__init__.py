@@ -1,9 +1,25 @@
-"""Evaluation and gates: evaluate model versions, and promote them through the checks
-each environment declares in loopml.toml (``[gates.<env>]``).
+"""Evaluation and gates: the figures a promotion is judged by, and the promotion.
+
+``loopml.evaluate`` computes a model's metrics (classification or
+regression), its metrics per slice of the data and its worst slices,
+fairness across the groups of sensitive features, and its prediction
+latency, and stores the result linked to the model version and dataset
+version it was computed from (``evaluation:/<id>``).
+
+``loopml.promote`` moves a model version into an environment only through
+the gates that environment declares in loopml.toml (``[gates.<env>]``):
+checks over the candidate's evaluation and the champion's, on declared data,
+with every request and its checks stored (``list_promotions``), and under
+``approval = true`` a person's approval (``approve`` / ``reject``).
 
 Example::
 
     import loopml
+
+    ev = loopml.evaluate("models:/churn@staging", "data:/churn-holdout", target="churned",
+                         slices=["region"], sensitive_features=["sex"])
+    ev.metrics["f1"], ev.worst_slices["region"], ev.latency["p99_ms"]
+    loopml.evaluation.list_evaluations("churn")
 
     p = loopml.promote("churn/4", to="prod")     # runs the gates of prod
     [c.text for c in p.checks]

@@ -1,3 +1,4 @@
+from ._evaluate import evaluate as evaluate
 from ._gates import GateCheck as GateCheck
 from ._gates import GateOptions as GateOptions
 from ._gates import Gates as Gates
@@ -11,5 +12,11 @@ from ._promote import promote as promote
 from ._promote import reject as reject
 from ._promotion import Promotion as Promotion
 from ._promotion import PromotionStatus as PromotionStatus
+from ._records import FAIRNESS_METRICS as FAIRNESS_METRICS
+from ._records import LATENCY_KEYS as LATENCY_KEYS
+from ._records import METRICS as METRICS
+from ._records import Evaluation as Evaluation
+from ._repository import get_evaluation as get_evaluation
+from ._repository import list_evaluations as list_evaluations
 
 __all__: list[str]

@@ -22,8 +22,9 @@ over these names, each also under ``champion.``:
 - ``slices.<column>.<metric>``: that metric on the *worst* slice of the
   column (the lowest value of a higher-is-better metric, the highest of a
   lower-is-better one);
-- ``fairness.<column>.<name>``: ``demographic_parity_difference`` or
-  ``equal_opportunity_difference`` for a sensitive column;
+- ``fairness.<column>.<name>``: ``demographic_parity_difference``,
+  ``equal_opportunity_difference`` or ``demographic_parity_ratio`` for a
+  sensitive column;
 - ``latency.<key>``: ``p50_ms``, ``p99_ms``, ``batch_1000_p50_ms``,
   ``batch_1000_p99_ms``, ``package_bytes``;
 - ``importance.<feature>``: the feature's mean permutation importance.
@@ -48,10 +49,9 @@ from typing import Any
 
 from loopml._enum import StrEnum
 from loopml.errors import InvalidInput
+from loopml.evaluation._records import FAIRNESS_METRICS, LATENCY_KEYS, METRICS
 
 __all__ = [
-    "FAIRNESS_METRICS",
-    "LATENCY_KEYS",
     "GateCheck",
     "GateOptions",
     "GateStatus",
@@ -60,29 +60,7 @@ __all__ = [
     "read_gates",
 ]
 
-#: metric → "higher" or "lower" (which way is better)
-_METRICS: dict[str, str] = {
-    **{
-        m: "higher"
-        for m in (
-            "accuracy",
-            "precision",
-            "recall",
-            "f1",
-            "precision_macro",
-            "recall_macro",
-            "f1_macro",
-            "precision_weighted",
-            "recall_weighted",
-            "f1_weighted",
-            "roc_auc",
-            "r2",
-        )
-    },
-    **{m: "lower" for m in ("log_loss", "brier", "rmse", "mae", "mape")},
-}
-FAIRNESS_METRICS = ("demographic_parity_difference", "equal_opportunity_difference")
-LATENCY_KEYS = ("p50_ms", "p99_ms", "batch_1000_p50_ms", "batch_1000_p99_ms", "package_bytes")
+_METRICS = METRICS
 _NAMESPACES = ("metrics", "slices", "fairness", "latency", "importance")
 _OPS = (">=", "<=", "==", "!=", ">", "<")
 _OPTIONS = {

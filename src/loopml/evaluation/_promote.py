@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import getpass
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -163,63 +164,70 @@ def _validation_check(data_uri: str, gates: Gates) -> GateCheck:
     return GateCheck(expression, op, 0.0, errors, status, message)
 
 
-def _stored(name: str, number: int, manifest: str, data_uri: str, gates: Gates) -> Any:
-    """A stored evaluation of this package on this data version with what the gates read
-    (the same target, their slice and fairness columns), or None."""
-    from loopml.evaluation import list_evaluations
+def _stored(name: str, number: int, manifest: str, digest: str, gates: Gates) -> Any:
+    """A stored evaluation of this package on data with this digest holding what the gates
+    read (the same target, their slice and fairness columns), or None."""
+    from loopml.evaluation._repository import list_evaluations
 
-    for found in list_evaluations(name, number):
-        data = found.to_dict()
-        if data.get("manifest_digest") != manifest or data.get("dataset") != data_uri:
+    for found in list_evaluations(name, number, limit=1000):
+        if found.manifest_digest != manifest or found.data_digest != digest:
             continue
-        if gates.options.target is not None and data.get("target") != gates.options.target:
+        if gates.options.target is not None and found.target != gates.options.target:
             continue
-        if any(c not in (data.get("slices") or {}) for c in gates.slice_columns):
+        if any(c not in found.slices for c in gates.slice_columns):
             continue
-        if any(c not in (data.get("fairness") or {}) for c in gates.sensitive_features):
+        if any(c not in found.fairness for c in gates.sensitive_features):
             continue
         return found
     return None
 
 
-def _evaluate(name: str, number: int, data_uri: str, columns: set[str], gates: Gates) -> Any:
-    """The evaluation of ``name`` v``number`` on ``data_uri``: a stored one, or a new one.
-    Slice and fairness columns the data lacks are left out, so their checks fail with a
-    message instead of the evaluation raising."""
+def _evaluate(name: str, number: int, frame: Any, digest: str, data_uri: str, gates: Gates) -> Any:
+    """The evaluation of ``name`` v``number`` on ``frame`` (read from ``data_uri``): a
+    stored one of the same package on the same data, or a new one, stored. Slice and
+    fairness columns the data lacks are left out, so their checks fail with a message
+    instead of the evaluation raising."""
     from loopml import registry
-    from loopml.evaluation import evaluate
+    from loopml.evaluation._evaluate import evaluate
+    from loopml.evaluation._repository import store_evaluation
 
     version = registry.get_model_version(name, number)
-    found = _stored(name, number, version.manifest_digest, data_uri, gates)
+    found = _stored(name, number, version.manifest_digest, digest, gates)
     if found is not None:
         return found
-    options: dict[str, Any] = {}
-    slices = [c for c in gates.slice_columns if c in columns]
-    sensitive = [c for c in gates.sensitive_features if c in columns]
-    if slices:
-        options["slices"] = slices
-    if sensitive:
-        options["sensitive_features"] = sensitive
+    columns = {str(c) for c in frame.columns}
+    options: dict[str, Any] = {
+        "slices": [c for c in gates.slice_columns if c in columns],
+        "sensitive_features": [c for c in gates.sensitive_features if c in columns],
+    }
     if gates.options.positive_label is not None:
         options["positive_label"] = gates.options.positive_label
-    return evaluate(str(ModelURI(name, number)), data_uri, gates.options.target, **options)
+    made = evaluate(
+        str(ModelURI(name, number)), frame, gates.options.target, store=False, **options
+    )
+    made.dataset = data_uri  # read once for both models, it is recorded as the version it is
+    return store_evaluation(made)
 
 
-def _columns(data_uri: str) -> set[str]:
-    from loopml import data
+class _Phases:
+    """Seconds spent in each phase of a promotion (for the benchmark)."""
 
-    version = data.get_dataset(data_uri)
-    profile = getattr(version, "profile", None)
-    schema = getattr(profile, "schema", None) if profile is not None else None
-    if schema:
-        return set(schema)
-    return set(version.to_arrow().column_names)
+    def __init__(self, sink: dict[str, float] | None) -> None:
+        self.sink = sink
+        self.started = time.perf_counter()
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        if self.sink is not None:
+            self.sink[phase] = self.sink.get(phase, 0.0) + now - self.started
+        self.started = now
 
 
 def _run_gates(
-    name: str, number: int, champion: int | None, gates: Gates
+    name: str, number: int, champion: int | None, gates: Gates, phases: _Phases
 ) -> tuple[list[GateCheck], _Evaluated]:
     from loopml import data
+    from loopml.evaluation._evaluate import frame_digest, load_frame
 
     evaluated = _Evaluated()
     checks: list[GateCheck] = []
@@ -228,18 +236,24 @@ def _run_gates(
     evaluated.data_uri = data.resolve_dataset(gates.options.data).uri
     if gates.options.require_validation:
         checks.append(_validation_check(evaluated.data_uri, gates))
+    phases.mark("resolve data")
     if not gates.rules:
         return checks, evaluated
-    columns = _columns(evaluated.data_uri)
-    cand = _evaluate(name, number, evaluated.data_uri, columns, gates)
-    evaluated.candidate, evaluated.candidate_id = cand.to_dict(), getattr(cand, "id", None)
+    frame, _ = load_frame(evaluated.data_uri)
+    digest = frame_digest(frame)
+    phases.mark("load data")
+    cand = _evaluate(name, number, frame, digest, evaluated.data_uri, gates)
+    evaluated.candidate, evaluated.candidate_id = cand.to_dict(), cand.id
+    phases.mark("evaluate candidate")
     if champion is not None and gates.uses_champion:
         if champion == number:
             champ = cand
         else:
-            champ = _evaluate(name, champion, evaluated.data_uri, columns, gates)
-        evaluated.champion, evaluated.champion_id = champ.to_dict(), getattr(champ, "id", None)
+            champ = _evaluate(name, champion, frame, digest, evaluated.data_uri, gates)
+        evaluated.champion, evaluated.champion_id = champ.to_dict(), champ.id
+        phases.mark("evaluate champion")
     checks.extend(check_gates(gates, evaluated.candidate, evaluated.champion))
+    phases.mark("checks")
     return checks, evaluated
 
 
@@ -338,12 +352,44 @@ def promote(
             "force=True needs a reason, which is recorded with the override: "
             "loopml.promote(..., force=True, reason='why') (--force --reason TEXT)."
         )
+    return _promote(model, to, version, force, reason, None)
+
+
+def _promote(
+    model: Any,
+    to: str,
+    version: Any,
+    force: bool,
+    reason: str | None,
+    timings: dict[str, float] | None,
+) -> Promotion:
+    phases = _Phases(timings)
     env = _environment(to)
     gates = read_gates(env)
+    phases.mark("read gates")
     name, number = _target(model, version)
     _check_ready(name, number)
     champion = _champion(name, env)
-    checks, evaluated = _run_gates(name, number, champion, gates)
+    phases.mark("resolve model")
+    checks, evaluated = _run_gates(name, number, champion, gates, phases)
+    try:
+        return _decide(name, number, env, champion, gates, checks, evaluated, force, reason)
+    finally:
+        phases.mark("record")
+
+
+def _decide(
+    name: str,
+    number: int,
+    env: str,
+    champion: int | None,
+    gates: Gates,
+    checks: list[GateCheck],
+    evaluated: _Evaluated,
+    force: bool,
+    reason: str | None,
+) -> Promotion:
+    """Record the request and, when it may, move the environment."""
     failed = any(c.failed for c in checks)
     meta = current().metadata
 

@@ -92,13 +92,14 @@ class Promotion:
             )
         if self.status == PromotionStatus.REJECTED:
             return f"{head}: rejected by {self.decided_by or 'unknown'}"
+        move = f"{self.environment} of {self.name}: {was} → v{self.version}"
         if self.status == PromotionStatus.FORCED:
-            return (
-                f"{head}: forced past {len(self.failures)} failing check(s) "
-                f"({self.reason}); {self.environment} was {was}"
-            )
-        verb = "approved" if self.status == PromotionStatus.APPROVED else "promoted"
-        return f"{head}: {verb}; {self.environment} was {was}"
+            return f"{move} (FORCED past {len(self.failures)} failing check(s): {self.reason})"
+        if self.status == PromotionStatus.APPROVED:
+            return f"{move} (APPROVED by {self.decided_by or 'unknown'})"
+        passed = sum(c.passed for c in self.checks)
+        gates = f"{passed} of {len(self.checks)} checks passed" if self.checks else "no gates"
+        return f"{move} (PROMOTED: {gates})"
 
 
 def _failure(check: GateCheck) -> str:

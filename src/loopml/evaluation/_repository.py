@@ -1,40 +1,236 @@
-"""Every SQL statement of evaluation: ``promotions``.
+"""Every SQL statement of evaluation: stored evaluations, promotion requests, and
+``evaluation:/`` in the URI registry.
 
-A promotion row records one request to move a model version into an
-environment: every gate check with its outcome, the champion it was compared
-with, the evaluation data, and (under ``approval = true``) who decided and
-when. A row that moved the environment is written in the move's own
-transaction (``registry.promote_model(..., on_move=...)``), so the move and
-its record are stored together or not at all.
+An evaluation is one row of ``evaluations`` (its result as JSON) written in
+one transaction with its lineage edges: ``models:/<name>/<version> →
+evaluation:/<id>`` (relation ``evaluated``) and ``data:/<ds>@<n> →
+evaluation:/<id>`` (relation ``evaluated_on``).
+
+A promotion is one row of ``promotions``: a request to move a model version
+into an environment, with every gate check and its outcome, the champion it
+was compared with, the evaluation data and (under ``approval = true``) who
+decided and when. A row that moved the environment is written in the move's
+own transaction (``registry.promote_model(..., on_move=...)``), so the move
+and its record are stored together or not at all.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from loopml.context import Context, current
+from loopml.errors import InvalidInput, NotFound
 from loopml.evaluation._gates import GateCheck
 from loopml.evaluation._promotion import Promotion, PromotionStatus
+from loopml.evaluation._records import Evaluation
+from loopml.lineage import Node
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
-from loopml.uri import ModelURI
+from loopml.uri import EvaluationURI, ModelURI, parse_evaluation_uri
 
 __all__ = [
     "decide",
+    "describe",
+    "find_evaluation",
     "find_pending",
+    "get_evaluation",
     "get_promotion",
     "get_promotions",
     "insert_promotion",
     "latest_promotion",
+    "list_evaluations",
     "list_promotions",
     "pending",
     "promotion_uri",
     "record",
+    "resolve",
+    "store_evaluation",
 ]
 
 _COLUMNS = (
+    "id, name, version, model_uri, manifest_digest, dataset, data_digest, target, task, "
+    "result, report_digest, created_at"
+)
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return None
+
+
+def _dumps(value: Any) -> str:
+    # NaN and infinities are not JSON: a metric that is not a number is left out upstream,
+    # and any left in a nested figure is stored as null
+    return json.dumps(_clean(value), sort_keys=True, ensure_ascii=False)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def store_evaluation(evaluation: Evaluation) -> Evaluation:
+    """Record ``evaluation`` and its lineage in one transaction; sets and returns its id."""
+    ctx = current()
+    data = evaluation.to_dict()
+    data.pop("id", None)
+    payload = _dumps(data)
+
+    def tx(conn: Connection) -> int:
+        cur = conn.execute(
+            "INSERT INTO evaluations (name, version, model_uri, manifest_digest, dataset, "
+            'data_digest, target, task, result, report_digest, "user", created_at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                evaluation.name,
+                evaluation.version,
+                evaluation.model_uri,
+                evaluation.manifest_digest,
+                evaluation.dataset,
+                evaluation.data_digest,
+                evaluation.target,
+                evaluation.task,
+                payload,
+                None,
+                _user(),
+                evaluation.created_at,
+            ),
+        )
+        new_id = int(cur.fetchone()[0])
+        cur.close()
+        uri = str(EvaluationURI(new_id))
+        edges = []
+        if evaluation.name is not None and evaluation.version is not None:
+            edges.append((str(ModelURI(evaluation.name, evaluation.version)), uri, "evaluated"))
+        if evaluation.dataset is not None:
+            edges.append((evaluation.dataset, uri, "evaluated_on"))
+        lineage_edges.add_edges(conn, edges)
+        return new_id
+
+    evaluation.id = ctx.metadata.write(tx)
+    return evaluation
+
+
+def _from_row(row: tuple[Any, ...]) -> Evaluation:
+    result = json.loads(row[9])
+    result["id"] = int(row[0])
+    return Evaluation.from_dict(result)
+
+
+def get_evaluation(id: int | str) -> Evaluation:
+    """The stored evaluation ``id`` (a number or ``evaluation:/<id>``).
+
+    Example::
+
+        ev = loopml.evaluation.get_evaluation("evaluation:/3")
+        ev.metrics["f1"]
+    """
+    number = _id(id)
+    with current().metadata.read() as conn:
+        row = conn.first(f"SELECT {_COLUMNS} FROM evaluations WHERE id = ?", (number,))
+    if row is None:
+        raise NotFound(
+            f"no stored evaluation {number}: loopml.evaluation.list_evaluations() lists them."
+        )
+    return _from_row(row)
+
+
+def _id(value: int | str) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(f"an evaluation id is a number, got {value!r}.")
+    if isinstance(value, int):
+        if value < 1 or value > 2**62:
+            raise InvalidInput(f"an evaluation id is a positive number, got {value}.")
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return _id(int(text)) if len(text) < 19 else _id(0)
+        return parse_evaluation_uri(text).id
+    raise InvalidInput(f"an evaluation id is a number or 'evaluation:/<id>', got {value!r}.")
+
+
+def list_evaluations(
+    name: str | None = None, version: int | None = None, *, limit: int = 100
+) -> list[Evaluation]:
+    """Stored evaluations, newest first: all of them, a model's, or one version's.
+
+    Example::
+
+        [e.metrics.get("f1") for e in loopml.evaluation.list_evaluations("churn", 3)]
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if version is not None:
+        where.append("version = ?")
+        params.append(int(version))
+    sql = f"SELECT {_COLUMNS} FROM evaluations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(int(limit))
+    with current().metadata.read() as conn:
+        return [_from_row(r) for r in conn.all(sql, params)]
+
+
+def find_evaluation(manifest_digest: str, data_digest: str, target: str) -> Evaluation | None:
+    """The newest stored evaluation of these package bytes on this data and target."""
+    with current().metadata.read() as conn:
+        row = conn.first(
+            f"SELECT {_COLUMNS} FROM evaluations WHERE manifest_digest = ? AND data_digest = ? "
+            "AND target = ? ORDER BY id DESC LIMIT 1",
+            (manifest_digest, data_digest, target),
+        )
+    return None if row is None else _from_row(row)
+
+
+def resolve(ctx: Context, uri: EvaluationURI) -> Node:
+    """The stored evaluation ``uri`` names."""
+    with ctx.metadata.read() as conn:
+        row = conn.first(f"SELECT {_COLUMNS} FROM evaluations WHERE id = ?", (uri.id,))
+    if row is None:
+        raise NotFound(f"no stored evaluation {uri}: loopml.evaluate() stores them.")
+    return Node(str(uri), _from_row(row))
+
+
+def describe(ctx: Context, uris: list[str]) -> dict[str, str]:
+    """The main metrics of each stored evaluation."""
+    ids = {parse_evaluation_uri(u).id: u for u in uris}
+    if not ids:
+        return {}
+    with ctx.metadata.read() as conn:
+        test, param = conn.in_list(list(ids))
+        rows = conn.all(f"SELECT id, result FROM evaluations WHERE id {test}", (param,))
+    labels = {}
+    for number, result in rows:
+        data = json.loads(result)
+        metrics = data.get("metrics") or {}
+        head = ", ".join(
+            f"{k} {metrics[k]:.4g}"
+            for k in ("f1", "accuracy", "roc_auc", "rmse", "r2")
+            if k in metrics
+        )
+        labels[ids[int(number)]] = f"{data.get('task', '')} on {data.get('rows', 0):,} rows: {head}"
+    return labels
+
+
+# -- promotions ----------------------------------------------------------------------
+
+_PROMOTION_COLUMNS = (
     "id, name, version, environment, status, champion_version, dataset, evaluation_id, "
     'champion_evaluation_id, checks, forced, reason, "user", created_at, decided_by, '
     "decided_at, decision_reason, transition_id"
@@ -150,7 +346,7 @@ def find_pending(conn: Connection, name: str, version: int, environment: str) ->
     """The newest promotion of ``name`` v``version`` to ``environment`` waiting for a
     decision, or None."""
     row = conn.first(
-        f"SELECT {_COLUMNS} FROM promotions WHERE name = ? AND version = ? AND environment = ? "
+        f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE name = ? AND version = ? AND environment = ? "
         "AND status = ? ORDER BY id DESC LIMIT 1",
         (name, version, environment, PromotionStatus.PENDING_APPROVAL.value),
     )
@@ -169,7 +365,7 @@ def latest_promotion(
     """The newest promotion of ``name`` v``version`` to ``environment``, or None."""
     with meta.read() as conn:
         row = conn.first(
-            f"SELECT {_COLUMNS} FROM promotions WHERE name = ? AND version = ? "
+            f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE name = ? AND version = ? "
             "AND environment = ? ORDER BY id DESC LIMIT 1",
             (name, version, environment),
         )
@@ -208,7 +404,9 @@ def decide(
 def get_promotion(meta: MetadataStore, promotion_id: int) -> Promotion | None:
     """The promotion ``promotion_id``, or None."""
     with meta.read() as conn:
-        row = conn.first(f"SELECT {_COLUMNS} FROM promotions WHERE id = ?", (promotion_id,))
+        row = conn.first(
+            f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE id = ?", (promotion_id,)
+        )
     return None if row is None else _promotion(row)
 
 
@@ -218,7 +416,7 @@ def get_promotions(meta: MetadataStore, ids: Sequence[int]) -> list[Promotion]:
         return []
     with meta.read() as conn:
         test, param = conn.in_list(list(ids))
-        rows = conn.all(f"SELECT {_COLUMNS} FROM promotions WHERE id {test}", (param,))
+        rows = conn.all(f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE id {test}", (param,))
     return [_promotion(r) for r in rows]
 
 
@@ -230,7 +428,7 @@ def list_promotions(
     limit: int,
 ) -> list[Promotion]:
     """The promotions of ``name`` (of one version, one environment), newest first."""
-    sql = f"SELECT {_COLUMNS} FROM promotions WHERE name = ?"
+    sql = f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE name = ?"
     params: list[Any] = [name]
     if version is not None:
         sql += " AND version = ?"

@@ -106,6 +106,12 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.validation._store:describe",
         ),
         Scheme(
+            "evaluation",
+            "loopml.uri:parse_evaluation_uri",
+            "loopml.evaluation._repository:resolve",
+            "loopml.evaluation._repository:describe",
+        ),
+        Scheme(
             "cache",
             "loopml.uri:parse_cache_uri",
             "loopml.pipelines._cache:resolve",

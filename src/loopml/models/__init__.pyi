@@ -15,6 +15,7 @@ from ._signature import OutputSpec as OutputSpec
 from ._signature import Signature as Signature
 from ._signature import SignatureWarning as SignatureWarning
 from ._signature import infer_signature as infer_signature
+from ._signature import to_frame as to_frame
 from ._skops import skops_dumps as skops_dumps
 from ._skops import skops_loads as skops_loads
 

@@ -305,9 +305,14 @@ def _place(tmp: Path, dest: Path) -> None:
 
 
 def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
+    """The manifest in ``data``, checked against its schema: a flavor named by text, a file
+    list of relative names inside the package (no ``..``, not absolute) each with a
+    BLAKE3 hash and a size, requirements as a list of text. Anything else (damaged,
+    truncated, or edited by hand) is :class:`CorruptObject` naming what is wrong, so no
+    name in it reaches outside the package and no loader meets a value of the wrong type."""
     try:
         manifest = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         manifest = None
     if (
         not isinstance(manifest, dict)
@@ -318,14 +323,62 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
             f"{where}: {MANIFEST} is not a loopml model manifest (damaged or truncated). "
             "Save or log the model again."
         )
+    flavor = manifest["flavor"]
+    if not isinstance(flavor.get("name"), str) or not isinstance(flavor.get("info", {}), dict):
+        _bad_manifest(where, f"its flavor {_validate.shown(flavor)} is not a name and a dict")
+    for name, entry in manifest["files"].items():
+        if not _validate.inside(name) or name == MANIFEST:
+            _bad_manifest(
+                where,
+                f"it lists the file {_validate.shown(name)}, which is not a path inside "
+                "the package",
+            )
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("blake3"), str)
+            or len(entry["blake3"]) != 64
+            or type(entry.get("size")) is not int
+            or entry["size"] < 0
+        ):
+            _bad_manifest(
+                where,
+                f"the entry of file {name!r} is {_validate.shown(entry)}, not "
+                "{'blake3': <64 hex digits>, 'size': <bytes>}",
+            )
+    requirements = manifest.get("requirements")
+    if requirements is not None and (
+        not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements)
+    ):
+        _bad_manifest(where, f"its requirements {_validate.shown(requirements)} are not a list")
+    if not isinstance(manifest.get("signature"), (dict, type(None))):
+        _bad_manifest(
+            where, f"its signature {_validate.shown(manifest['signature'])} is not a dict"
+        )
     return manifest
 
 
+def _bad_manifest(where: str, what: str) -> None:
+    raise CorruptObject(
+        f"{where}: {MANIFEST} is damaged or was edited: {what}. Do not load it; save or log "
+        "the model again."
+    )
+
+
 def verify_folder(folder: Path, manifest: dict[str, Any], where: str) -> None:
-    """CorruptObject naming the first file of ``folder`` that differs from ``manifest``."""
+    """CorruptObject naming the first file of ``folder`` that differs from ``manifest``, or
+    that the manifest does not list (a file the manifest leaves out would load unchecked)."""
     from loopml.store.artifacts import hash_file
 
-    for name, info in sorted(manifest["files"].items()):
+    listed = manifest["files"]
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if name != MANIFEST and name not in listed and not path.is_dir():
+            raise CorruptObject(
+                f"{where}: file {name!r} of the model package is not listed in its "
+                f"{MANIFEST}, so nothing vouches for its bytes. Remove it, or save or log the "
+                "model again."
+            )
+    for name, info in sorted(listed.items()):
         path = folder / name
         try:
             digest, size = hash_file(path)

@@ -16,7 +16,10 @@ pandas DataFrame with exactly the signature's columns, in its order:
 
 - a missing column → :class:`~loopml.errors.InvalidInput` naming it;
 - a value that cannot be cast safely (``"abc"`` into a float column, ``1.5``
-  into an int column) → InvalidInput naming the column, the row and the value;
+  into an int column, a number into a datetime column, a complex number, a list
+  or dict into a text column) → InvalidInput naming the column, the row and the
+  value;
+- a column given twice → InvalidInput naming it;
 - NaN (or None) where the signature forbids it → InvalidInput naming the
   column and the row;
 - extra columns are dropped with one :class:`SignatureWarning` naming them.
@@ -284,9 +287,11 @@ class _Plan:
         return self._fix(frame)
 
     def _dtypes_match(self, frame: Any) -> bool:
-        for want, got in zip(self.dtypes, _dtypes_of(frame), strict=True):
+        for i, (want, got) in enumerate(zip(self.dtypes, _dtypes_of(frame), strict=True)):
             if want is None:
                 if getattr(got, "kind", "O") not in "OU" and str(got) not in ("str", "string"):
+                    return False
+                if getattr(got, "kind", "") == "O" and not _all_text(frame.iloc[:, i]):
                     return False
             elif got != want:
                 return False
@@ -317,6 +322,12 @@ class _Plan:
 
     def _fix(self, frame: Any) -> Any:
         cols = [c for c in frame.columns]
+        twice = sorted({str(c) for c in cols if cols.count(c) > 1 and c in self.index})
+        if twice:
+            raise InvalidInput(
+                f"model input has column {twice[0]!r} more than once: the model's signature "
+                "takes each column once. Drop or rename the copies."
+            )
         missing = [n for n in self.names if n not in cols]
         if missing:
             raise InvalidInput(
@@ -340,6 +351,8 @@ class _Plan:
             if want is None:
                 if series.dtype.kind not in "OU" and str(series.dtype) not in ("str", "string"):
                     out[spec.name] = _cast_to_text(series)
+                elif series.dtype.kind == "O" and not _all_text(series):
+                    out[spec.name] = _objects_to_text(series.reset_index(drop=True), spec)
                 continue
             if series.dtype != want:
                 out[spec.name] = _cast(series, spec, want)
@@ -350,6 +363,31 @@ class _Plan:
 
 def _cast_to_text(series: Any) -> Any:
     return series.map(lambda v: v if v is None or v != v else str(v)).astype(object)
+
+
+def _all_text(series: Any) -> bool:
+    """Whether an object column holds text (and missing values) only."""
+    from pandas.api.types import infer_dtype
+
+    return infer_dtype(series, skipna=True) in ("string", "empty")
+
+
+def _objects_to_text(values: Any, spec: ColumnSpec) -> Any:
+    """An object column for a text column: text stays, a number or bool becomes its text
+    (as a numeric column would), anything else (a list, a dict, an object) is refused."""
+    import numbers
+
+    out = []
+    for row, v in enumerate(values.tolist()):
+        if v is None or isinstance(v, str) or (isinstance(v, float) and v != v):
+            out.append(v)
+        elif isinstance(v, (numbers.Number, bool)) and not isinstance(v, complex):
+            out.append(str(v))
+        else:
+            raise _bad(spec, row, v, f" (its type is {type(v).__name__}, not text)")
+    import pandas as pd
+
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _bad(spec: ColumnSpec, row: int, value: Any, why: str = "") -> InvalidInput:
@@ -367,6 +405,11 @@ def _cast(series: Any, spec: ColumnSpec, want: Any) -> Any:
 
     values = series.reset_index(drop=True)
     kind = want.kind
+    if values.dtype.kind == "c" or (
+        values.dtype.kind == "O" and values.map(lambda v: isinstance(v, complex)).any()
+    ):
+        row = int(values.map(lambda v: isinstance(v, complex)).to_numpy().argmax())
+        return _raise(_bad(spec, row, values.iloc[row], " (it is a complex number)"))
     if kind in "fiu":
         if values.dtype.kind == "b":
             numeric = values.astype("int64")
@@ -403,6 +446,17 @@ def _cast(series: Any, spec: ColumnSpec, want: Any) -> Any:
             return _raise(_bad(spec, row, values.iloc[row]))
         return values.astype(bool)
     if kind == "M":
+        if values.dtype.kind in "fiub":
+            numeric = ~pd.isna(values.to_numpy())
+        elif values.dtype.kind == "O":
+            numeric = values.map(
+                lambda v: isinstance(v, (int, float, np.number)) and v == v
+            ).to_numpy(dtype=bool)
+        else:
+            numeric = np.zeros(len(values), dtype=bool)
+        if numeric.any():  # a number is not a date: to_datetime would read it as nanoseconds
+            row = int(numeric.argmax())
+            return _raise(_bad(spec, row, values.iloc[row], " (a number is not a date)"))
         parsed = pd.to_datetime(values, errors="coerce")
         bad = parsed.isna().to_numpy() & ~pd.isna(values.to_numpy())
         if bad.any():

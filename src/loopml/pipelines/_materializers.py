@@ -60,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from loopml import _validate
 from loopml.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -547,7 +548,10 @@ def package_files(digest: str, artifacts: Any) -> dict[str, tuple[str, int]]:
     try:
         listed = json.loads(data)["files"]
         files = {str(n): (str(f["blake3"]), int(f["size"])) for n, f in listed.items()}
-    except (ValueError, KeyError, TypeError) as exc:
+        outside = [n for n in files if not _validate.inside(n) or n == MANIFEST]
+        if outside:
+            raise ValueError(f"the file name {outside[0]!r} is not a path inside the package")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         from loopml.errors import CorruptObject
 
         raise CorruptObject(

@@ -41,7 +41,7 @@ __all__ = [
     "set_alias",
 ]
 
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
 _MAX_RESULTS = 100_000
 _MAX_TAGS = 1000
 

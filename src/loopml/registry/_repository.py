@@ -99,6 +99,17 @@ def _unknown_model(conn: Connection, name: str) -> str:
     )
 
 
+def _lock_model(conn: Connection, name: str) -> None:
+    """Take the write lock of model ``name`` for the rest of the transaction, so writers of
+    one model run one after the other and what one checked (no alias points at the
+    version it deletes; the version it points an alias at is live and READY) still
+    holds when it commits. SQLite's write transactions hold the database already; on
+    PostgreSQL, whose transactions see each other's commits as they happen, the model's
+    row is locked."""
+    if conn.dialect == "postgresql":
+        conn.execute("SELECT 1 FROM registered_models WHERE name = ? FOR UPDATE", (name,)).close()
+
+
 def _check_model(conn: Connection, name: str) -> None:
     if conn.first("SELECT 1 FROM registered_models WHERE name = ?", (name,)) is None:
         raise NotFound(_unknown_model(conn, name))
@@ -448,6 +459,7 @@ def set_alias(meta: MetadataStore, name: str, alias: str, version: int) -> Model
     """Point ``alias`` of ``name`` at ``version`` (a READY, live version)."""
 
     def tx(conn: Connection) -> ModelVersion:
+        _lock_model(conn, name)
         row = _version_row(conn, name, version)
         _check_ready(row)
         now = time.time()
@@ -479,6 +491,7 @@ def delete_alias(meta: MetadataStore, name: str, alias: str) -> None:
     """Remove ``alias`` of ``name``; NotFound when it has none such."""
 
     def tx(conn: Connection) -> None:
+        _lock_model(conn, name)
         _check_model(conn, name)
         cur = conn.execute("DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
         gone = cur.rowcount
@@ -517,6 +530,7 @@ def move_environment(
     ``expected`` (another writer moved it first)."""
 
     def tx(conn: Connection) -> Transition:
+        _lock_model(conn, name)
         _check_ready(_version_row(conn, name, version))
         now = time.time()
         if expected is None:
@@ -567,6 +581,7 @@ def set_status(meta: MetadataStore, name: str, version: int, status: ModelStatus
     """Set the status of a live version."""
 
     def tx(conn: Connection) -> ModelVersion:
+        _lock_model(conn, name)
         _version_row(conn, name, version)
         conn.execute(
             "UPDATE model_versions SET status = ? WHERE name = ? AND version = ?",
@@ -582,6 +597,7 @@ def soft_delete(meta: MetadataStore, name: str, version: int) -> ModelVersion:
     """Mark a version deleted (gc purges it); Conflict while an alias points at it."""
 
     def tx(conn: Connection) -> ModelVersion:
+        _lock_model(conn, name)
         found = _versions(conn, [_version_row(conn, name, version)])[0]
         if found.aliases:
             raise Conflict(

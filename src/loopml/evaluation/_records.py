@@ -1,0 +1,133 @@
+"""The record of one evaluation, and the names of what it measures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopml.uri import EvaluationURI
+
+__all__ = ["FAIRNESS_METRICS", "LATENCY_KEYS", "METRICS", "Evaluation"]
+
+#: every metric an evaluation may compute -> "higher" or "lower" (which is better)
+METRICS: dict[str, str] = {
+    # classification (precision/recall/f1 are of the positive label for two classes and the
+    # macro averages for more; roc_auc, log_loss and brier need predict_proba)
+    "accuracy": "higher",
+    "precision": "higher",
+    "recall": "higher",
+    "f1": "higher",
+    "precision_macro": "higher",
+    "recall_macro": "higher",
+    "f1_macro": "higher",
+    "precision_weighted": "higher",
+    "recall_weighted": "higher",
+    "f1_weighted": "higher",
+    "roc_auc": "higher",
+    "log_loss": "lower",
+    "brier": "lower",
+    # regression
+    "rmse": "lower",
+    "mae": "lower",
+    "r2": "higher",
+    "mape": "lower",
+}
+
+#: what ``fairness.<column>`` holds for each sensitive feature (all differences: lower is fairer)
+FAIRNESS_METRICS: dict[str, str] = {
+    "demographic_parity_difference": "lower",
+    "equal_opportunity_difference": "lower",
+    "demographic_parity_ratio": "higher",
+}
+
+#: what ``latency`` holds
+LATENCY_KEYS: dict[str, str] = {
+    "p50_ms": "lower",
+    "p99_ms": "lower",
+    "batch_1000_p50_ms": "lower",
+    "batch_1000_p99_ms": "lower",
+    "package_bytes": "lower",
+}
+
+
+@dataclass
+class Evaluation:
+    """One model evaluated on one frame (see :func:`loopml.evaluate`).
+
+    ``metrics`` maps names of :data:`METRICS` to values; ``slices`` maps a
+    column to its values (as text) to ``{"count": n, <metric>: value}``;
+    ``worst_slices`` the worst values of each sliced column by the task's main
+    metric; ``fairness`` maps a sensitive feature to its differences and
+    per-group rates; ``latency`` holds the keys of :data:`LATENCY_KEYS`;
+    ``importance`` maps a feature to its permutation importance (``mean``,
+    ``std``); ``shap`` a feature to its mean absolute SHAP value, for tree
+    models. ``id`` is set once the evaluation is stored (``uri`` is then
+    ``evaluation:/<id>``).
+    """
+
+    model_uri: str
+    manifest_digest: str
+    target: str
+    task: str
+    rows: int
+    data_digest: str
+    metrics: dict[str, float]
+    name: str | None = None
+    version: int | None = None
+    dataset: str | None = None
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    confusion_matrix: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    curves: dict[str, Any] = field(default_factory=dict)
+    slices: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    worst_slices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fairness: dict[str, dict[str, Any]] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)
+    importance: dict[str, dict[str, float]] = field(default_factory=dict)
+    shap: dict[str, float] | None = None
+    created_at: float = 0.0
+    id: int | None = None
+
+    @property
+    def uri(self) -> str | None:
+        """``evaluation:/<id>`` once stored, else None."""
+        return None if self.id is None else str(EvaluationURI(self.id))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, as JSON values (the form that is stored)."""
+        return {
+            "id": self.id,
+            "model_uri": self.model_uri,
+            "name": self.name,
+            "version": self.version,
+            "manifest_digest": self.manifest_digest,
+            "dataset": self.dataset,
+            "data_digest": self.data_digest,
+            "target": self.target,
+            "rows": self.rows,
+            "task": self.task,
+            "metrics": dict(self.metrics),
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion_matrix,
+            "calibration": self.calibration,
+            "curves": self.curves,
+            "slices": self.slices,
+            "worst_slices": self.worst_slices,
+            "fairness": self.fairness,
+            "latency": dict(self.latency),
+            "importance": self.importance,
+            "shap": self.shap,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        """The evaluation :meth:`to_dict` described."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __repr__(self) -> str:
+        main = ("f1", "accuracy", "roc_auc", "rmse", "mae", "r2")
+        head = ", ".join(f"{k}={self.metrics[k]:.4g}" for k in main if k in self.metrics)
+        where = self.uri or "not stored"
+        return f"Evaluation({self.model_uri!r} on {self.dataset or 'a frame'}, {head}; {where})"
