@@ -39,6 +39,7 @@ __all__ = [
     "DataURI",
     "EvaluationURI",
     "ModelURI",
+    "PromotionURI",
     "RunURI",
     "ValidationURI",
     "check_name",
@@ -47,6 +48,7 @@ __all__ = [
     "parse_data_uri",
     "parse_evaluation_uri",
     "parse_model_uri",
+    "parse_promotion_uri",
     "parse_run_uri",
     "parse_uri",
     "parse_validation_uri",
@@ -133,6 +135,16 @@ class EvaluationURI:
 
     def __str__(self) -> str:
         return f"evaluation:/{self.id}"
+
+
+@dataclass(frozen=True)
+class PromotionURI:
+    """``promotion:/<id>``: a stored request to promote a model version through gates."""
+
+    id: int
+
+    def __str__(self) -> str:
+        return f"promotion:/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,21 @@ def parse_evaluation_uri(uri: str) -> EvaluationURI:
 
 _EVALUATION_RE = re.compile(r"^evaluation:/([1-9][0-9]*)$")
 
-AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI | EvaluationURI
+
+def parse_promotion_uri(uri: str) -> PromotionURI:
+    """Parse ``promotion:/<id>``."""
+    m = _PROMOTION_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group(1)) > 18:
+        raise InvalidInput(
+            f"malformed promotion URI {shown(uri)}: expected 'promotion:/<number>' as "
+            "loopml models history lists them."
+        )
+    return PromotionURI(int(m.group(1)))
+
+
+_PROMOTION_RE = re.compile(r"^promotion:/([1-9][0-9]*)$")
+
+AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI | EvaluationURI | PromotionURI
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "data": parse_data_uri,
@@ -270,6 +296,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "validation": parse_validation_uri,
     "cache": parse_cache_uri,
     "evaluation": parse_evaluation_uri,
+    "promotion": parse_promotion_uri,
 }
 
 

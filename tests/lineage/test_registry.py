@@ -37,7 +37,15 @@ def linked(project: Path) -> dict[str, str]:
 
 
 def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, str]) -> None:
-    assert set(SCHEMES) == {"data", "runs", "models", "validation", "cache", "evaluation"}
+    assert set(SCHEMES) == {
+        "data",
+        "runs",
+        "models",
+        "validation",
+        "cache",
+        "evaluation",
+        "promotion",
+    }
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"
     assert resolve(linked["validation"]).passed

@@ -30,11 +30,18 @@ from loopml.evaluation._records import Evaluation
 from loopml.lineage import Node
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
-from loopml.uri import EvaluationURI, ModelURI, parse_evaluation_uri
+from loopml.uri import (
+    EvaluationURI,
+    ModelURI,
+    PromotionURI,
+    parse_evaluation_uri,
+    parse_promotion_uri,
+)
 
 __all__ = [
     "decide",
     "describe",
+    "describe_promotions",
     "find_evaluation",
     "find_pending",
     "get_evaluation",
@@ -48,6 +55,7 @@ __all__ = [
     "promotion_uri",
     "record",
     "resolve",
+    "resolve_promotion",
     "store_evaluation",
 ]
 
@@ -238,8 +246,8 @@ _PROMOTION_COLUMNS = (
 
 
 def promotion_uri(promotion_id: int) -> str:
-    """``promotions:/<id>``: the node a promotion is in the lineage graph."""
-    return f"promotions:/{promotion_id}"
+    """``promotion:/<id>``: the node a promotion is in the lineage graph."""
+    return str(PromotionURI(promotion_id))
 
 
 def _promotion(row: Sequence[Any]) -> Promotion:
@@ -284,8 +292,8 @@ def insert_promotion(
     links: Sequence[tuple[str, str]] = (),
 ) -> Promotion:
     """Record a promotion request in the caller's transaction, with lineage edges
-    ``models:/name/N → promotions:/id`` and, for each ``(uri, relation)`` of ``links``,
-    ``uri → promotions:/id``."""
+    ``models:/name/N → promotion:/id`` and, for each ``(uri, relation)`` of ``links``,
+    ``uri → promotion:/id``."""
     now = time.time()
     payload = json.dumps([c.to_dict() for c in checks], sort_keys=True)
     forced = status == PromotionStatus.FORCED
@@ -440,3 +448,22 @@ def list_promotions(
     with meta.read() as conn:
         rows = conn.all(sql + " ORDER BY id DESC LIMIT ?", params)
     return [_promotion(r) for r in rows]
+
+
+def resolve_promotion(ctx: Context, uri: PromotionURI) -> Node:
+    """The stored promotion ``uri`` names."""
+    found = get_promotion(ctx.metadata, uri.id)
+    if found is None:
+        raise NotFound(f"no promotion {uri}: loopml models history <name> lists them.")
+    return Node(str(uri), found)
+
+
+def describe_promotions(ctx: Context, uris: list[str]) -> dict[str, str]:
+    """``churn v4 → prod: REFUSED (2 of 5 checks failed)`` for each stored promotion."""
+    ids = {parse_promotion_uri(u).id: u for u in uris}
+    labels = {}
+    for p in get_promotions(ctx.metadata, list(ids)):
+        failed = len(p.failures)
+        checks = f" ({failed} of {len(p.checks)} checks failed)" if failed else ""
+        labels[ids[p.id]] = f"{p.name} v{p.version} → {p.environment}: {p.status}{checks}"
+    return labels

@@ -112,6 +112,12 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.evaluation._repository:describe",
         ),
         Scheme(
+            "promotion",
+            "loopml.uri:parse_promotion_uri",
+            "loopml.evaluation._repository:resolve_promotion",
+            "loopml.evaluation._repository:describe_promotions",
+        ),
+        Scheme(
             "cache",
             "loopml.uri:parse_cache_uri",
             "loopml.pipelines._cache:resolve",
