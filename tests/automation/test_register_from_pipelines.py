@@ -190,3 +190,75 @@ def test_a_malformed_model_name_fails_before_the_pipeline_runs(
     with pytest.raises(loopml.errors.InvalidInput, match="model name"):
         loopml.automation.run_and_register()
     assert loopml.search_runs() == []
+
+
+GATES = """
+[gates.staging]
+"metrics.accuracy" = "{threshold}"
+"metrics.accuracy - champion.metrics.accuracy" = ">= 0"
+
+[gates.staging.options]
+data = "data:/holdout"
+target = "y"
+"""
+
+
+def _holdout(root: Path) -> None:
+    rows = ["a,b,y"] + [f"{float(i)},{i % 3},{int(i >= 15)}" for i in range(30)]
+    (root / "holdout.csv").write_text("\n".join(rows) + "\n")
+    loopml.add_dataset(root / "holdout.csv", name="holdout")
+
+
+def test_run_to_promotes_through_the_gates_and_a_refusal_exits_1_but_keeps_the_version(
+    churn: Path, narrow: CliRunner
+) -> None:
+    _holdout(churn)
+    (churn / "loopml.toml").write_text(TOML + GATES.format(threshold=">= 0.8"))
+    loopml.context.reset()
+    first = narrow.invoke(app, ["run", "--register", "churn", "--to", "staging"])
+    assert first.exit_code == 0, first.output
+    text = " ".join(first.stdout.split())
+    assert "registered models:/churn/1" in text
+    assert "staging -> v1 (1 of 2 gate checks passed)" in text  # the champion check: skipped
+    (promotion,) = loopml.evaluation.list_promotions("churn")
+    assert promotion.status == "PROMOTED" and "step train" in str(promotion.reason)
+
+    (churn / "loopml.toml").write_text(TOML + GATES.format(threshold=">= 1.01"))
+    loopml.context.reset()
+    refused = narrow.invoke(app, ["run", "--register", "churn", "--to", "staging", "-p", "c=0.3"])
+    assert refused.exit_code == 1
+    error = refused.exception
+    assert isinstance(error, loopml.GateFailed)
+    assert str(error).startswith("registered models:/churn/2 (version 2) from step train")
+    assert "staging refused it (1 failing gate checks)" in str(error)
+    assert "metrics.accuracy >= 1.01" in str(error)
+    assert "metrics.accuracy" in refused.stdout and "failed" in refused.stdout  # the table
+    assert error.registration.version.version == 2
+    assert loopml.get_model_version("churn", 2).version == 2  # still registered
+    assert loopml.get_model_version("churn", alias="staging").version == 1
+
+
+def test_tune_to_and_the_old_promote_flag_go_through_the_same_gates(
+    churn: Path, narrow: CliRunner
+) -> None:
+    _holdout(churn)
+    (churn / "loopml.toml").write_text(TOML + GATES.format(threshold=">= 1.01"))
+    loopml.context.reset()
+    args = ["tune", "--n-trials", "2", "--seed", "0", "--pruner", "none", "--register", "churn"]
+    result = narrow.invoke(app, [*args, "--to", "staging"])
+    assert result.exit_code == 1 and isinstance(result.exception, loopml.GateFailed)
+    assert result.exception.registration.study is not None
+    assert loopml.get_model_version("churn", 1).version == 1
+    old = narrow.invoke(app, ["run", "--register", "churn", "--promote", "staging"])
+    assert old.exit_code == 1 and isinstance(old.exception, loopml.GateFailed)
+    both = narrow.invoke(app, ["run", "--register", "churn", "--to", "dev", "--promote", "qa"])
+    assert "--to 'dev' and --promote 'qa' name two environments" in str(both.exception)
+    typo = narrow.invoke(app, ["run", "--register", "churn", "--to", "staging"])
+    assert typo.exit_code == 1
+    (churn / "loopml.toml").write_text(TOML + GATES.format(threshold=">= x"))
+    loopml.context.reset()
+    runs = len(loopml.search_runs())
+    bad = narrow.invoke(app, ["run", "--register", "churn", "--to", "staging"])
+    assert "'x' is not a number" in str(bad.exception)
+    assert len(loopml.search_runs()) == runs  # the gates are read before anything runs
+    assert [p.status for p in loopml.evaluation.list_promotions("churn")] == ["REFUSED"] * 3

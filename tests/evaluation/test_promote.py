@@ -462,3 +462,103 @@ def test_two_promotions_at_once_leave_one_winner(
     assert _alias("staging") == winner
     races = [p for p in client.list_promotions("churn") if str(p.reason).startswith("race")]
     assert [p.version for p in races] == [winner]  # the loser recorded nothing
+
+
+# -- the CLI ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run ``loopml ARGS`` at 80 columns: (exit code, stdout, stderr)."""
+    from loopml.cli import _output, main
+
+    monkeypatch.setattr(_output.console, "_width", 80)
+    monkeypatch.setattr(_output.err_console, "_width", 80)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        for line in (out + err).splitlines():
+            assert len(line) <= 80, line
+        return code, out, err
+
+    return run
+
+
+def test_cli_promote_prints_every_check_and_exits_1_when_refused(
+    models: dict[str, int], project: Path, cli: Any
+) -> None:
+    _toml(project, STAGING)
+    code, out, err = cli("models", "promote", "churn/1", "--to", "staging")
+    assert code == 0, err
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["check", "value"] and "threshold" in header and "status" in header
+    assert "metrics.accuracy" in out and "skipped" in out and "passed" in out
+    assert "staging of churn: nothing → v1 (PROMOTED: 3 of 4 checks passed)" in " ".join(
+        out.split()
+    )
+
+    code, out, err = cli("models", "promote", "churn/2", "--to", "staging")
+    assert code == 1
+    assert out.count("failed") == 3  # the table lists each failing check
+    assert err.startswith("error: churn v2 → staging: refused, 3 failing check(s)")
+    assert "Traceback" not in err
+    assert _alias("staging") == 1
+
+    code, out, err = cli("models", "promote", "churn/2", "--to", "staging", "--format", "json")
+    import json
+
+    rows = json.loads(out)
+    assert [r["status"] for r in rows] == ["failed", "failed", "failed", "passed"]
+    assert set(rows[0]) == {"check", "value", "op", "threshold", "status", "message"}
+
+    code, out, err = cli(
+        "models", "promote", "churn/2", "--to", "staging", "--force", "--reason", "hotfix"
+    )
+    assert code == 0, err
+    assert "FORCED past 3 failing check(s): hotfix" in " ".join(out.split())
+    assert _alias("staging") == 2
+
+
+def test_cli_approve_reject_and_history(models: dict[str, int], project: Path, cli: Any) -> None:
+    _toml(project, APPROVAL)
+    code, out, err = cli("models", "promote", "churn/1", "--to", "prod")
+    assert code == 0 and "waiting for approval" in " ".join(out.split()), err
+    code, out, err = cli("models", "approve", "churn/1", "--to", "prod", "--reason", "ok")
+    assert code == 0 and "prod of churn: nothing → v1 (APPROVED by" in " ".join(out.split())
+    cli("models", "promote", "churn/3", "--to", "prod")
+    code, out, err = cli("models", "reject", "churn/3", "--to", "prod")
+    assert code == 0 and "rejected by" in out
+    code, out, err = cli("models", "approve", "churn/3", "--to", "prod")
+    assert code == 1 and err.startswith("error: churn v3 is not pending approval for prod")
+    cli("models", "promote", "churn/2", "--to", "prod")  # refused: accuracy too low
+    code, out, err = cli("models", "history", "churn", "--format", "json")
+    import json
+
+    rows = json.loads(out)
+    assert [(r["to"], r["status"]) for r in rows] == [
+        (2, "REFUSED"),
+        (3, "REJECTED"),
+        (1, "APPROVED"),
+    ]
+    assert rows[0]["from"] == 1 and rows[0]["checks"] == "0 passed, 1 failed"
+    code, out, err = cli("models", "history", "churn")
+    assert code == 0 and "REFUSED" in out and "APPROVED" in out
+    loopml.promote_model("churn", 3, to="dev")
+    code, out, err = cli("models", "history", "churn", "--env", "dev", "--format", "json")
+    assert [r["status"] for r in json.loads(out)] == ["MOVED"]
+
+
+def test_cli_promote_to_an_unknown_environment_is_one_line(
+    models: dict[str, int], project: Path, cli: Any
+) -> None:
+    _toml(project, STAGING)
+    code, out, err = cli("models", "promote", "churn/1", "--to", "qa")
+    assert code == 1 and out == ""
+    assert err.startswith("error: unknown environment 'qa': expected one of dev, staging, prod")
+    assert loopml.evaluation.list_promotions("churn") == []

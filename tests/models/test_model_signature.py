@@ -65,6 +65,17 @@ def test_safe_casts_are_made(model: Any, classifier: Any, frame: Any) -> None:
     np.testing.assert_array_equal(model.predict(text), classifier.predict(frame.head(4)))
 
 
+def test_a_cast_column_of_a_slice_lines_up_with_the_rest(
+    model: Any, classifier: Any, frame: Any
+) -> None:
+    # a slice keeps its labels (17, 18, ...): a cast column must not be matched by label
+    text = frame.astype({"visits": "float64"}).iloc[17:20]
+    np.testing.assert_array_equal(model.predict(text), classifier.predict(frame.iloc[17:20]))
+    np.testing.assert_array_equal(
+        model.predict(text.iloc[[1]]), classifier.predict(frame.iloc[[18]])
+    )
+
+
 def test_nan_where_forbidden_names_column_and_row(model: Any, frame: Any) -> None:
     bad = frame.head(3).copy()
     bad.loc[2, "age"] = np.nan

@@ -421,7 +421,7 @@ def show_checks(
 def say_promotion(p: Any, fmt: Format | str = Format.table) -> None:
     """One line on what a promotion did (to stderr with --format json or csv)."""
     say = console if Format(fmt) is Format.table else err_console
-    say.print(escape(printable(p.message)), highlight=False, soft_wrap=True)
+    say.print(escape(printable(p.message)), highlight=False)
 
 
 @app.command("archive")

@@ -345,6 +345,9 @@ class _Plan:
             )
         out = frame.loc[:, self.names].copy()
         out.columns = self.names
+        # positions, not the caller's labels: a cast column (numbered from 0) must line up
+        # with the rest when the frame is a slice (df.iloc[100:200]) of a larger one
+        out = out.reset_index(drop=True)
         for i, spec in enumerate(self.sig.inputs):
             want = self.dtypes[i]
             series = out.iloc[:, i]
@@ -356,7 +359,6 @@ class _Plan:
                 continue
             if series.dtype != want:
                 out[spec.name] = _cast(series, spec, want)
-        out = out.reset_index(drop=True)
         self._check_nan(out)
         return out
 
