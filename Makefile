@@ -1,5 +1,6 @@
 # make demo   create .venv, install loopml, run examples/quickstart (data, pipeline, cache,
-#             model registry, tuning) in .demo/quickstart, then the tracking tour in .demo/tour
+#             model registry, gated promotion: one passing, one refused, tuning) in
+#             .demo/quickstart, then the tracking tour in .demo/tour
 # make test   install the dev extras and run the whole test suite
 # make check  ruff (format + lint), mypy, then the tests
 # make bench  run every benchmark script (prints the figures)
@@ -35,6 +36,9 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) run
 	cd $(DEMO) && $(LOOPML) run
 	cd $(DEMO) && $(LOOPML) models promote digits/1 --to staging --reason "demo"
+	cd $(DEMO) && $(LOOPML) run -p model.max_depth=2 -p model.n_estimators=20 --to staging \
+	  || echo "(refused by the gates of staging, as expected: digits v2 stays registered)"
+	cd $(DEMO) && $(LOOPML) models history digits
 	cd $(DEMO) && $(LOOPML) models list
 	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour

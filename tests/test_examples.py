@@ -110,13 +110,39 @@ def test_quickstart_registers_its_model_and_promotes_it_to_staging(quickstart: P
     assert version.source == f"runs:/{run.step('train').run_id}/model"
 
     out = _sh(quickstart, "loopml", "models", "promote", "digits/1", "--to", "staging")
-    assert "staging" in out
+    assert "staging of digits: nothing → v1 (PROMOTED: 2 of 3 checks passed)" in out
+    assert "skipped" in out  # no champion yet: the comparison with it is skipped
     model = loopml.load_model("models:/digits@staging")
     assert model.version == 1 and model.flavor == "sklearn"
     assert model.signature is not None and len(model.signature.names) == 64
     test = run.step("split").outputs["test"]
     predicted = model.predict(test.drop(columns="target").head(20))
     assert (predicted == test["target"].head(20).to_numpy()).mean() > 0.8
+
+
+def test_quickstart_gates_refuse_a_weak_model_and_keep_it_registered(quickstart: Path) -> None:
+    _sh(quickstart, "loopml", "run", "--to", "staging")
+    weak = ["-p", "model.max_depth=2", "-p", "model.n_estimators=20"]
+    result = subprocess.run(
+        ["loopml", "run", *weak, "--to", "staging"],
+        cwd=quickstart,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = " ".join(result.stderr.split())
+    assert error.startswith("error: registered models:/digits/2 (version 2) from step train")
+    assert "metrics.accuracy >= 0.9" in error
+    assert "metrics.f1 - champion.metrics.f1 >= -0.01" in error
+    assert "Traceback" not in result.stderr
+    assert result.stdout.count("failed") >= 2  # the checks table
+    assert loopml.get_model_version("digits", 2).version == 2  # kept registered
+    assert loopml.get_model_version("digits", alias="staging").version == 1
+    statuses = [p.status for p in loopml.evaluation.list_promotions("digits")]
+    assert statuses == ["REFUSED", "PROMOTED"]
+    out = _sh(quickstart, "loopml", "models", "history", "digits")
+    assert "REFUSED" in out and "PROMOTED" in out
 
 
 def test_quickstart_tunes_and_writes_the_best_params(quickstart: Path) -> None:
