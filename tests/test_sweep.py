@@ -87,6 +87,18 @@ def seeded(project: Path) -> Path:
     loopml.add_dataset(project / "d.csv", "d")
     with loopml.start_run("sweep") as run:
         run.log_metric("m", 1.0)
+    from sklearn.linear_model import LogisticRegression
+
+    with loopml.start_run("sweep"):  # models:/m/1, which staging's gates judge on data:/d
+        clf = LogisticRegression().fit([[1.0], [2.0]], [0, 1])
+        info = loopml.log_model(clf, input_example=[{"x": 1.0}])
+    loopml.register_model(info.uri, "m")
+    (project / "loopml.toml").write_text(
+        '[gates.staging]\n"metrics.accuracy" = ">= 0.5"\n'
+        '[gates.staging.options]\ndata = "data:/d"\ntarget = "y"\n'
+        "[gates.prod.options]\napproval = true\n"
+    )
+    loopml.context.reset()
     return project
 
 
@@ -119,6 +131,11 @@ def _reading_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.uri.parse_uri(value),
         lambda: loopml.validate(value, reference="d", store=False),
         lambda: loopml.infer_suite(value),
+        lambda: loopml.evaluation.read_gates(value),
+        lambda: loopml.evaluation.list_promotions(value),
+        lambda: loopml.evaluation.list_promotions("m", value, other),
+        lambda: loopml.evaluation.list_promotions("m", limit=value),
+        lambda: loopml.evaluation.get_promotion(value),
     ]
 
 
@@ -156,6 +173,13 @@ def _writing_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.Client(seeded, data_remote=value).settings,
         lambda: loopml.Client(seeded, executor=value).settings,
         lambda: loopml.data.push(value),
+        lambda: loopml.promote(value, "staging"),
+        lambda: loopml.promote("m/1", value),
+        lambda: loopml.promote("m", "staging", version=value),
+        lambda: loopml.promote("m/1", "staging", force=value, reason=other),
+        lambda: loopml.approve(value, other),
+        lambda: loopml.approve("m/1", "prod", value),
+        lambda: loopml.reject(value, "prod", other),
     ]
 
 
@@ -207,6 +231,11 @@ COMMANDS = [
     ["data", "status", "{v}"],
     ["fsck", "--remote", "{v}"],
     ["gc", "--grace", "{v}"],
+    ["models", "promote", "{v}", "--to", "staging"],
+    ["models", "promote", "m/1", "--to", "{v}"],
+    ["models", "approve", "{v}", "--to", "prod", "--reason", "{v}"],
+    ["models", "reject", "m/1", "--to", "{v}"],
+    ["models", "history", "{v}"],
 ]
 
 

@@ -357,6 +357,22 @@ def test_bad_input_is_one_line_and_leaves_everything_where_it_was(
     assert loopml.evaluation.list_evaluations() == []  # failed before evaluating
 
 
+def test_labels_of_another_kind_than_the_predictions_are_one_line(
+    models: dict[str, int], project: Path
+) -> None:
+    text = _frame(2, 50).assign(churned=lambda f: f["churned"].map({0: "stay", 1: "leave"}))
+    text.to_csv(project / "text.csv", index=False)
+    loopml.add_dataset(project / "text.csv", name="text-labels")
+    _toml(project, STAGING.replace("data:/holdout", "data:/text-labels"))
+    with pytest.raises(InvalidInput) as exc:
+        loopml.promote("churn/1", to="staging")
+    first_label = text["churned"].iloc[0]
+    assert str(exc.value).startswith(
+        f"the target column 'churned' holds text ({first_label!r}) but the model predicts numbers"
+    )
+    assert loopml.evaluation.list_promotions("churn") == [] and _alias("staging") is None
+
+
 def test_a_bad_model_reference_is_one_line(models: dict[str, int], project: Path) -> None:
     _toml(project, STAGING)
     with pytest.raises(InvalidInput, match="which version of 'churn'"):
