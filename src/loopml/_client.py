@@ -160,6 +160,8 @@ class Client(Context):
     evaluate = _verb(evaluation.evaluate)
     get_evaluation = _verb(evaluation.get_evaluation)
     list_evaluations = _verb(evaluation.list_evaluations)
+    reproduce = _verb(evaluation.reproduce)
+    list_reproductions = _verb(evaluation.list_reproductions)
     # pipelines produce models
     run_and_register = _verb(automation.run_and_register)
     tune_and_register = _verb(automation.tune_and_register)

@@ -1,9 +1,12 @@
-"""Storing evaluations, reading them back, and ``evaluation:/`` in the URI registry.
+"""Storing evaluations, reading them back, and ``evaluation:/`` in the URI registry;
+storing reproductions (``reproductions``) and reading them back.
 
 An evaluation is one row of ``evaluations`` (its result as JSON) written in
 one transaction with its lineage edges: ``models:/<name>/<version> →
 evaluation:/<id>`` (relation ``evaluated``) and ``data:/<ds>@<n> →
-evaluation:/<id>`` (relation ``evaluated_on``).
+evaluation:/<id>`` (relation ``evaluated_on``). A reproduction's verdict is written in
+one transaction with the edge from the original run to the run that repeated it
+(relation ``reproduces``), so neither is ever seen without the other.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from loopml.errors import InvalidInput, NotFound
 from loopml.evaluation._records import Evaluation
 from loopml.lineage import Node
 from loopml.store import edges as lineage_edges
-from loopml.store.metadata import Connection
+from loopml.store.metadata import Connection, MetadataStore
 from loopml.uri import EvaluationURI, ModelURI, parse_evaluation_uri
 
 __all__ = [
     "describe",
     "find_evaluation",
     "get_evaluation",
+    "insert_reproduction",
     "list_evaluations",
+    "list_reproductions",
     "resolve",
     "store_evaluation",
 ]
@@ -204,3 +209,68 @@ def describe(ctx: Context, uris: list[str]) -> dict[str, str]:
         )
         labels[ids[int(number)]] = f"{data.get('task', '')} on {data.get('rows', 0):,} rows: {head}"
     return labels
+
+
+# -- reproductions ------------------------------------------------------------------
+
+_REPRODUCTION_COLUMNS = (
+    'id, name, version, run_id, reproduced_run_id, status, tolerance, comparison, message, "user", '
+    "created_at"
+)
+
+
+def insert_reproduction(
+    meta: MetadataStore, row: dict[str, Any], edge: tuple[str, str, str] | None
+) -> int:
+    """Store a reproduction (``row``: the columns of ``reproductions`` but ``id``) and,
+    when given, its lineage ``edge``; the new row's id."""
+
+    def tx(conn: Connection) -> int:
+        cur = conn.execute(
+            'INSERT INTO reproductions (name, version, run_id, reproduced_run_id, status, '
+            'tolerance, comparison, message, "user", created_at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                row["name"],
+                row["version"],
+                row["run_id"],
+                row["reproduced_run_id"],
+                row["status"],
+                row["tolerance"],
+                row["comparison"],
+                row["message"],
+                row["user"],
+                row["created_at"],
+            ),
+        )
+        try:
+            new_id = int(cur.fetchone()[0])
+        finally:
+            cur.close()
+        if edge is not None:
+            lineage_edges.add_edges(conn, [edge])
+        return new_id
+
+    return meta.write(tx)
+
+
+def list_reproductions(
+    meta: MetadataStore, name: str | None, version: int | None, limit: int | None
+) -> list[tuple[Any, ...]]:
+    """Rows of ``reproductions`` (:data:`_REPRODUCTION_COLUMNS`), newest first: of model
+    ``name`` (and its ``version``) when given."""
+    where, params = [], []
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if version is not None:
+        where.append("version = ?")
+        params.append(version)
+    sql = f"SELECT {_REPRODUCTION_COLUMNS} FROM reproductions"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with meta.read() as conn:
+        return conn.all(sql, params)
