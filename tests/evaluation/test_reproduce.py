@@ -292,7 +292,9 @@ def test_a_version_logged_with_log_model_is_refused_naming_what_reproduce_needs(
     with loopml.start_run(experiment="plain") as run:
         loopml.log_model(clf)
     loopml.register_model(f"runs:/{run.id}/model", "churn")
-    _refused("models:/churn/1", InvalidInput, run.id, "not a pipeline step", "loopml run --register")
+    _refused(
+        "models:/churn/1", InvalidInput, run.id, "not a pipeline step", "loopml run --register"
+    )
 
 
 @pytest.mark.parametrize("tolerance", [-1.0, float("nan"), float("inf"), "0.1", True])

@@ -227,7 +227,7 @@ def insert_reproduction(
 
     def tx(conn: Connection) -> int:
         cur = conn.execute(
-            'INSERT INTO reproductions (name, version, run_id, reproduced_run_id, status, '
+            "INSERT INTO reproductions (name, version, run_id, reproduced_run_id, status, "
             'tolerance, comparison, message, "user", created_at) '
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
@@ -259,7 +259,8 @@ def list_reproductions(
 ) -> list[tuple[Any, ...]]:
     """Rows of ``reproductions`` (:data:`_REPRODUCTION_COLUMNS`), newest first: of model
     ``name`` (and its ``version``) when given."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if name is not None:
         where.append("name = ?")
         params.append(name)

@@ -271,9 +271,7 @@ def _tolerance(value: Any) -> float:
         or not math.isfinite(value)
         or value < 0
     ):
-        raise InvalidInput(
-            f"tolerance must be a finite number >= 0 (e.g. 1e-6), got {value!r}."
-        )
+        raise InvalidInput(f"tolerance must be a finite number >= 0 (e.g. 1e-6), got {value!r}.")
     return float(value)
 
 
@@ -423,9 +421,9 @@ def _pipeline_metrics(run_id: str) -> dict[str, float]:
         for key in metrics:
             seen[key] = seen.get(key, 0) + 1
     out: dict[str, float] = {}
-    for step, metrics in logged:
+    for where, metrics in logged:
         for key, value in metrics.items():
-            name = f"{step or 'pipeline'}/{key}" if seen[key] > 1 else key
+            name = f"{where or 'pipeline'}/{key}" if seen[key] > 1 else key
             out[name] = float(value)
     return out
 
@@ -461,9 +459,7 @@ def _run_child(
     env = dict(os.environ)
     package_parent = str(Path(loopml.__file__).resolve().parents[1])
     if package_parent not in _site_folders():  # this loopml, not another one installed
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     env["LOOPML_PROJECT_DIR"] = str(project)
     env["LOOPML_TRACKING_URI"] = settings.tracking_uri
     env["LOOPML_ARTIFACT_URI"] = settings.artifact_uri
@@ -618,7 +614,7 @@ def _verdict(
 ) -> Reproduction:
     from loopml.pipelines import load_pipeline_run
 
-    base = {
+    base: dict[str, Any] = {
         "name": plan.version.name,
         "version": plan.version.version,
         "run_id": plan.run.id,
@@ -725,9 +721,12 @@ def _from_row(row: tuple[Any, ...]) -> Reproduction:
     data = orjson.loads(comparison or "{}")
     metrics = tuple(
         MetricComparison(
-            m["metric"], m.get("original"), m.get("reproduced"), m.get("difference"),
+            m["metric"],
+            m.get("original"),
+            m.get("reproduced"),
+            m.get("difference"),
             bool(m.get("matches")),
-        )  # fmt: skip
+        )
         for m in data.get("metrics", [])
     )
     return Reproduction(
