@@ -118,7 +118,9 @@ def _worktrees(root: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def test_a_faithful_rerun_is_reproduced_tracked_linked_and_registers_nothing(repo: Path) -> None:
+def test_a_faithful_rerun_is_reproduced_tracked_linked_and_registers_nothing(
+    backend: str, repo: Path
+) -> None:
     _register()
     loopml.promote_model("churn", 1, to="staging")
     v1 = loopml.get_model_version("churn", 1)
