@@ -160,6 +160,8 @@ class Client(Context):
     evaluate = _verb(evaluation.evaluate)
     get_evaluation = _verb(evaluation.get_evaluation)
     list_evaluations = _verb(evaluation.list_evaluations)
+    reproduce = _verb(evaluation.reproduce)
+    list_reproductions = _verb(evaluation.list_reproductions)
     # evaluation and gates
     promote = _verb(evaluation.promote)
     approve = _verb(evaluation.approve)

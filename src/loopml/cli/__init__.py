@@ -85,7 +85,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "loopml.cli.models",
         "app",
         "Register model versions and move their aliases and environments: list, show, "
-        "register, alias, promote, archive, delete, history.",
+        "register, alias, promote (through gates), approve, reject, archive, delete, "
+        "history, reproduce.",
     ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 app = typer.Typer(
     help="Register model versions and move their aliases and environments: list, show, "
-    "register, alias, promote (through gates), approve, reject, archive, delete, history.",
+    "register, alias, promote (through gates), approve, reject, archive, delete, history, "
+    "reproduce.",
     no_args_is_help=True,
 )
 
@@ -189,6 +190,7 @@ def _show_version(v: ModelVersion) -> None:
         console.print(f"\n[bold]run[/] {v.run_id}: removed (gc purged it)", highlight=False)
     else:
         _show_run(run)
+    _show_reproduction(v)
     _show_lineage(v.uri)
 
 
@@ -199,6 +201,19 @@ def _show_run(run: Any) -> None:
     )
     for key, number in sorted(run.metrics.items()):
         _say(f"{key}:" if len(key) < 12 else key, _number(number))
+
+
+def _show_reproduction(v: ModelVersion) -> None:
+    from loopml.evaluation import list_reproductions
+
+    for last in list_reproductions(v.name, v.version, limit=1):
+        style = _VERDICT_STYLE[last.status.value]
+        console.print(
+            f"\n[bold]reproduced[/] [{style}]{last.status.value}[/] "
+            f"{fmt_time(last.created_at)} (run {last.reproduced_run_id or 'none'})",
+            highlight=False,
+        )
+        console.print(f"  {escape(printable(last.message))}", highlight=False)
 
 
 def _show_lineage(uri: str) -> None:
@@ -543,3 +558,99 @@ def _checks_text(p: Any) -> str:
     passed = sum(c.passed for c in p.checks)
     failed = sum(c.failed for c in p.checks)
     return f"{passed} passed" + (f", {failed} failed" if failed else "")
+
+
+_REPRODUCE_COLUMNS = [
+    Column("metric", required=True, max_width=30),
+    Column("original", kind="number", required=True),
+    Column("reproduced", kind="number", required=True),
+    Column("difference", kind="number"),
+    Column("match", kind="status", required=True),
+]
+_VERDICT_STYLE = {"REPRODUCED": "green", "DIFFERENT": "yellow", "FAILED": "bold red"}
+
+
+@app.command("reproduce")
+def reproduce(
+    ref: str = typer.Argument(
+        ..., metavar="NAME/VERSION", help="The version, e.g. churn/4 (or churn@prod)."
+    ),
+    tolerance: float = typer.Option(
+        1e-6,
+        "--tolerance",
+        metavar="X",
+        help="How far a metric may move and still match: relative, and absolute near zero.",
+    ),
+    keep: bool = typer.Option(
+        False, "--keep", help="Keep the temporary worktree (its path is printed)."
+    ),
+    fmt: Format = _options.output_format(),
+    columns: str = _options.columns(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Run the version's pipeline again at its recorded commit, params and data versions,
+    in a temporary git worktree, and compare its metrics; the verdict is stored.
+
+    Exits 1 unless the verdict is REPRODUCED. Nothing is registered, no alias moves.
+    """
+    from loopml.cli._output import err_console
+    from loopml.cli.run import _LiveView
+    from loopml.errors import InvalidInput
+    from loopml.evaluation import reproduce as run_again
+    from loopml.uri import ModelURI
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, alias = _ref(ref)
+    if version is None and alias is None:
+        raise InvalidInput(
+            f"which version of {name!r}? Name one: loopml models reproduce {name}/4."
+        )
+    out = console if fmt == Format.table else err_console
+    view = _LiveView() if fmt == Format.table else None
+
+    def progress(line: str) -> None:
+        if view is not None and view.states:  # the run is over: its steps first
+            view.stop()
+        out.print(f"[dim]{escape(printable(line))}[/]", highlight=False)
+
+    with view or _nothing():
+        done = run_again(
+            str(ModelURI(name, version, alias)),
+            tolerance,
+            keep=keep,
+            on_event=view.update if view is not None else None,
+            on_progress=progress,
+        )
+    rows = [
+        {
+            "metric": m.metric,
+            "original": m.original,
+            "reproduced": m.reproduced,
+            "difference": m.difference,
+            "match": "passed" if m.matches else "failed",
+        }
+        for m in done.metrics
+    ]
+    emit(rows, _REPRODUCE_COLUMNS, fmt=fmt, columns_arg=columns, empty="No metrics to compare.")
+    style = _VERDICT_STYLE[done.status.value]
+    out.print(
+        f"[{style}]{done.status.value}[/] {escape(done.uri)}: {escape(printable(done.message))}",
+        highlight=False,
+    )
+    out.print(f"  original run {done.run_id}", highlight=False)
+    if done.reproduced_run_id:
+        out.print(f"  new run      {done.reproduced_run_id}", highlight=False)
+    if done.worktree:
+        out.print(
+            f"  worktree kept; remove it with: git worktree remove --force {escape(done.worktree)}",
+            highlight=False,
+        )
+    if not done.reproduced:
+        raise typer.Exit(1)
+
+
+def _nothing() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()

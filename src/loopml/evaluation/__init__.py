@@ -4,7 +4,9 @@
 regression), its metrics per slice of the data and its worst slices,
 fairness across the groups of sensitive features, and its prediction
 latency, and stores the result linked to the model version and dataset
-version it was computed from (``evaluation:/<id>``).
+version it was computed from (``evaluation:/<id>``). ``reproduce`` runs a
+version's training pipeline again from its recorded commit, params and data
+versions, and stores whether its metrics came out the same.
 
 ``loopml.promote`` moves a model version into an environment only through
 the gates that environment declares in loopml.toml (``[gates.<env>]``):
@@ -20,6 +22,7 @@ Example::
                          slices=["region"], sensitive_features=["sex"])
     ev.metrics["f1"], ev.worst_slices["region"], ev.latency["p99_ms"]
     loopml.evaluation.list_evaluations("churn")
+    loopml.evaluation.reproduce("models:/churn/4").status     # REPRODUCED
 
     p = loopml.promote("churn/4", to="prod")     # runs the gates of prod
     [c.text for c in p.checks]

@@ -18,5 +18,10 @@ from ._records import METRICS as METRICS
 from ._records import Evaluation as Evaluation
 from ._repository import get_evaluation as get_evaluation
 from ._repository import list_evaluations as list_evaluations
+from ._reproduce import MetricComparison as MetricComparison
+from ._reproduce import Reproduction as Reproduction
+from ._reproduce import ReproductionStatus as ReproductionStatus
+from ._reproduce import list_reproductions as list_reproductions
+from ._reproduce import reproduce as reproduce
 
 __all__: list[str]

@@ -1,10 +1,12 @@
-"""Every SQL statement of evaluation: stored evaluations, promotion requests, and
-``evaluation:/`` in the URI registry.
+"""Every SQL statement of evaluation: stored evaluations, promotion requests and
+reproductions, and ``evaluation:/`` and ``promotion:/`` in the URI registry.
 
 An evaluation is one row of ``evaluations`` (its result as JSON) written in
 one transaction with its lineage edges: ``models:/<name>/<version> →
 evaluation:/<id>`` (relation ``evaluated``) and ``data:/<ds>@<n> →
-evaluation:/<id>`` (relation ``evaluated_on``).
+evaluation:/<id>`` (relation ``evaluated_on``). A reproduction's verdict is written in
+one transaction with the edge from the original run to the run that repeated it
+(relation ``reproduces``), so neither is ever seen without the other.
 
 A promotion is one row of ``promotions``: a request to move a model version
 into an environment, with every gate check and its outcome, the champion it
@@ -48,9 +50,11 @@ __all__ = [
     "get_promotion",
     "get_promotions",
     "insert_promotion",
+    "insert_reproduction",
     "latest_promotion",
     "list_evaluations",
     "list_promotions",
+    "list_reproductions",
     "pending",
     "promotion_uri",
     "record",
@@ -467,3 +471,69 @@ def describe_promotions(ctx: Context, uris: list[str]) -> dict[str, str]:
         checks = f" ({failed} of {len(p.checks)} checks failed)" if failed else ""
         labels[ids[p.id]] = f"{p.name} v{p.version} → {p.environment}: {p.status}{checks}"
     return labels
+
+
+# -- reproductions ------------------------------------------------------------------
+
+_REPRODUCTION_COLUMNS = (
+    'id, name, version, run_id, reproduced_run_id, status, tolerance, comparison, message, "user", '
+    "created_at"
+)
+
+
+def insert_reproduction(
+    meta: MetadataStore, row: dict[str, Any], edge: tuple[str, str, str] | None
+) -> int:
+    """Store a reproduction (``row``: the columns of ``reproductions`` but ``id``) and,
+    when given, its lineage ``edge``; the new row's id."""
+
+    def tx(conn: Connection) -> int:
+        cur = conn.execute(
+            "INSERT INTO reproductions (name, version, run_id, reproduced_run_id, status, "
+            'tolerance, comparison, message, "user", created_at) '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                row["name"],
+                row["version"],
+                row["run_id"],
+                row["reproduced_run_id"],
+                row["status"],
+                row["tolerance"],
+                row["comparison"],
+                row["message"],
+                row["user"],
+                row["created_at"],
+            ),
+        )
+        try:
+            new_id = int(cur.fetchone()[0])
+        finally:
+            cur.close()
+        if edge is not None:
+            lineage_edges.add_edges(conn, [edge])
+        return new_id
+
+    return meta.write(tx)
+
+
+def list_reproductions(
+    meta: MetadataStore, name: str | None, version: int | None, limit: int | None
+) -> list[tuple[Any, ...]]:
+    """Rows of ``reproductions`` (:data:`_REPRODUCTION_COLUMNS`), newest first: of model
+    ``name`` (and its ``version``) when given."""
+    where: list[str] = []
+    params: list[Any] = []
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if version is not None:
+        where.append("version = ?")
+        params.append(version)
+    sql = f"SELECT {_REPRODUCTION_COLUMNS} FROM reproductions"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with meta.read() as conn:
+        return conn.all(sql, params)

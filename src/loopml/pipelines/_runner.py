@@ -204,6 +204,7 @@ def execute_pipeline(
         nested=parent is None and active_run() is not None,
         tags={
             "loopml.pipeline": pipe.name,
+            **_entry_tag(pipe),
             "loopml.cache_enabled": str(cache).lower(),
             "loopml.executor": exe.name,
             **(tags or {}),
@@ -231,6 +232,16 @@ def execute_pipeline(
             result.error = failed.error or f"step {failed.name!r} ended {status.value}"
     result.status = prun.status
     return result
+
+
+def _entry_tag(pipe: Pipeline) -> dict[str, str]:
+    """``loopml.entry``: the pipeline as ``module:function``, so the run can be repeated
+    from its code (``loopml models reproduce``); none for a pipeline defined in a script
+    or a function's body, which no entry can name."""
+    module, attr = pipe.fn.__module__, pipe.fn.__qualname__
+    if module == "__main__" or not attr.isidentifier():
+        return {}
+    return {"loopml.entry": f"{module}:{attr}"}
 
 
 def _run_nodes(nodes: list[Node], ctx: _Context, result: PipelineRun) -> StepRun | None:

@@ -558,10 +558,10 @@ def move_environment(
             (name, environment, expected, version, user, reason, now),
         )
         _touch(conn, name, now)
-        moved = Transition(name, environment, expected, version, user, reason, now, int(moved_id))
+        made = Transition(name, environment, expected, version, user, reason, now, int(moved_id))
         if on_move is not None:
-            on_move(conn, moved)
-        return moved
+            on_move(conn, made)
+        return made
 
     try:
         return meta.write(tx)
