@@ -191,6 +191,7 @@ def test_division_by_zero_fails_with_a_message(project: Path) -> None:
         ('"metrics.f1.__class__" = ">= 1"', "expected metrics.<metric>"),
         ('"metrics.f1; 1" = ">= 1"', "unexpected ';'"),
         ('"3" = ">= 1"', "names nothing to check"),
+        ('metrics.f1 = ">= 0.8"', "a dotted name must be quoted in loopml.toml"),
     ],
 )
 def test_a_typo_is_one_error_naming_the_key_when_the_gates_are_read(

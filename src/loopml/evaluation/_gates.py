@@ -404,6 +404,12 @@ def _where(env: str, key: str | None = None) -> str:
 def _parse_rule(env: str, key: Any, value: Any) -> _Rule:
     if not isinstance(key, str) or not key.strip():
         raise InvalidInput(f"{_where(env)}: a check needs an expression as its key, got {key!r}.")
+    if isinstance(value, dict):  # metrics.f1 = "..." unquoted: TOML made it a table
+        inner = next(iter(value), "f1")
+        raise InvalidInput(
+            f"{_where(env, key)}: a dotted name must be quoted in loopml.toml, or TOML reads "
+            f'it as tables: write "{key}.{inner}" = "..." instead of {key}.{inner} = "...".'
+        )
     if not isinstance(value, str):
         raise InvalidInput(
             f'{_where(env, key)}: expected a comparison as text, such as ">= 0.85", got {value!r}.'
