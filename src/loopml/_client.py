@@ -160,6 +160,8 @@ class Client(Context):
     evaluate = _verb(evaluation.evaluate)
     get_evaluation = _verb(evaluation.get_evaluation)
     list_evaluations = _verb(evaluation.list_evaluations)
+    champion_uri = _verb(evaluation.champion_uri)
+    model_card = _verb(evaluation.model_card)
     # pipelines produce models
     run_and_register = _verb(automation.run_and_register)
     tune_and_register = _verb(automation.tune_and_register)
