@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml import _files, _validate
-from loopml.errors import InvalidInput, MissingExtra
+from loopml.errors import MissingExtra
 from loopml.evaluation._records import METRICS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,30 +53,8 @@ def _plotly() -> Any:
 
 
 def writable(path: Any, what: str = "report path") -> Path:
-    """``path`` as a Path if a file can be written there: its folder exists and may be
-    written, and it is not a folder itself; else InvalidInput naming it (checked before
-    any work, so a bad path costs nothing and stores nothing)."""
-    import os
-
-    target = _validate.path(path, what)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise InvalidInput(
-            f"the {what} {target} is a folder: name a file, e.g. {target}/report.html."
-        )
-    if not folder.is_dir():
-        raise InvalidInput(
-            f"cannot write the {what} {target}: the folder {folder} does not exist; create it "
-            "first or name another path."
-        )
-    if not os.access(folder, os.W_OK | os.X_OK) or (
-        target.exists() and not os.access(target, os.W_OK)
-    ):
-        raise InvalidInput(
-            f"cannot write the {what} {target}: permission denied; name a path this process "
-            "may write."
-        )
-    return target
+    """``path`` if a file can be written there (see :func:`loopml._validate.writable`)."""
+    return _validate.writable(path, what)
 
 
 def write_html(path: Any, text: str, what: str = "report") -> Path:
