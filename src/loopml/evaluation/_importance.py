@@ -9,7 +9,8 @@ the model leans on the column, about zero that it ignores it. It needs only
 ``n_repeats`` times (seeded), on a seeded sample of the rows sized so the
 shuffled predictions add up to about :data:`PERMUTED_ROWS` rows whatever the
 number of columns (from :data:`MIN_ROWS` to :data:`MAX_ROWS` rows); the
-shuffled copies of one column are predicted in one call.
+shuffled copies are predicted together, in calls of at most about
+:data:`PERMUTED_ROWS` rows.
 
 SHAP attributions (``explain=True``, tree models only) are each input's
 mean absolute SHAP value over a sample of at most :data:`SHAP_ROWS` rows,
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 #: how many shuffled rows importance predicts in all, about
-PERMUTED_ROWS = 100_000
+PERMUTED_ROWS = 50_000
 #: the fewest and most rows of the sample importance shuffles
 MIN_ROWS = 500
 MAX_ROWS = 10_000
@@ -112,21 +113,37 @@ def permutation_importance(
     base = _score(task, truth_s, pred_s, positive, binary)
     rng = np.random.default_rng(seed)
     n = len(sample)
+    block = n * n_repeats
     stacked = pd.concat([sample] * n_repeats, ignore_index=True)
+    # columns are shuffled in groups predicted in one call of at most about PERMUTED_ROWS
+    # rows: a model's per-call cost (thread start-up, input checks) is paid a few times
+    per_call = max(1, PERMUTED_ROWS // block)
+    names = list(sample.columns)
     out: dict[str, dict[str, float]] = {}
-    for name in sample.columns:
-        original = sample[name].to_numpy()
-        shuffles = np.concatenate([rng.permutation(n) for _ in range(n_repeats)])
-        copy = stacked.copy(deep=False)
-        copy[name] = original[shuffles]
-        pred = np.asarray(model.predict(copy))
+    for start in range(0, len(names), per_call):
+        group = names[start : start + per_call]
+        copies = []
+        for name in group:
+            shuffles = np.concatenate([rng.permutation(n) for _ in range(n_repeats)])
+            copy = stacked.copy(deep=False)
+            copy[name] = sample[name].to_numpy()[shuffles]
+            copies.append(copy)
+        pred = np.asarray(model.predict(pd.concat(copies, ignore_index=True)))
         if pred.ndim > 1 and pred.shape[1] == 1:
             pred = pred[:, 0]
-        drops = [
-            base - _score(task, truth_s, pred[r * n : (r + 1) * n], positive, binary)
-            for r in range(n_repeats)
-        ]
-        out[str(name)] = {"mean": float(np.mean(drops)), "std": float(np.std(drops))}
+        for g, name in enumerate(group):
+            drops = [
+                base
+                - _score(
+                    task,
+                    truth_s,
+                    pred[g * block + r * n : g * block + (r + 1) * n],
+                    positive,
+                    binary,
+                )
+                for r in range(n_repeats)
+            ]
+            out[str(name)] = {"mean": float(np.mean(drops)), "std": float(np.std(drops))}
     return out
 
 
