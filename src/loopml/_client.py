@@ -162,6 +162,8 @@ class Client(Context):
     list_evaluations = _verb(evaluation.list_evaluations)
     reproduce = _verb(evaluation.reproduce)
     list_reproductions = _verb(evaluation.list_reproductions)
+    champion_uri = _verb(evaluation.champion_uri)
+    model_card = _verb(evaluation.model_card)
     # pipelines produce models
     run_and_register = _verb(automation.run_and_register)
     tune_and_register = _verb(automation.tune_and_register)

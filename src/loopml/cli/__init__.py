@@ -85,7 +85,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "loopml.cli.models",
         "app",
         "Register model versions and move their aliases and environments: list, show, "
-        "register, alias, promote, archive, delete, history.",
+        "register, alias, promote, archive, delete, history, reproduce, card.",
+    ),
+    "evaluate": (
+        "loopml.cli.evaluate",
+        "evaluate",
+        "Evaluate MODEL_URI on labelled data: metrics, slices, fairness, latency, importance.",
     ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
