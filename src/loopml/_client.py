@@ -162,6 +162,8 @@ class Client(Context):
     list_evaluations = _verb(evaluation.list_evaluations)
     reproduce = _verb(evaluation.reproduce)
     list_reproductions = _verb(evaluation.list_reproductions)
+    champion_uri = _verb(evaluation.champion_uri)
+    model_card = _verb(evaluation.model_card)
     # evaluation and gates
     promote = _verb(evaluation.promote)
     approve = _verb(evaluation.approve)

@@ -15,7 +15,7 @@ from typing import Any
 
 from loopml.errors import InvalidInput
 
-__all__ = ["count", "file_names", "inside", "path", "shown", "text", "texts"]
+__all__ = ["count", "file_names", "inside", "path", "shown", "text", "texts", "writable"]
 
 _MAX_COUNT = 2**31 - 1
 
@@ -73,6 +73,32 @@ def path(value: Any, what: str) -> Path:
     if any(len(part.encode()) > 255 for part in Path(raw).parts):
         raise InvalidInput(f"{what} {shown(raw)} has a name longer than the OS allows (255 bytes).")
     return Path(raw)
+
+
+def writable(value: Any, what: str) -> Path:
+    """``value`` as a path if a file can be written there: its folder exists and may be
+    written, and it is not a folder itself; else InvalidInput naming it. Checked before
+    the work whose result goes there, so a bad path costs nothing and stores nothing."""
+    target = path(value, what)
+    folder = target.parent
+    if target.is_dir():
+        raise InvalidInput(
+            f"the {what} {shown(str(target))} is a folder: name a file in it, e.g. "
+            f"{target / 'report.html'}."
+        )
+    if not folder.is_dir():
+        raise InvalidInput(
+            f"cannot write the {what} {shown(str(target))}: {folder} is not an existing "
+            "folder; create it first or name another path."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
+        raise InvalidInput(
+            f"cannot write the {what} {shown(str(target))}: permission denied; name a path "
+            "this process may write."
+        )
+    return target
 
 
 def count(value: Any, what: str, *, low: int = 1, high: int = _MAX_COUNT) -> int:

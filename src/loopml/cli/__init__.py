@@ -86,7 +86,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Register model versions and move their aliases and environments: list, show, "
         "register, alias, promote (through gates), approve, reject, archive, delete, "
-        "history, reproduce.",
+        "history, reproduce, card.",
+    ),
+    "evaluate": (
+        "loopml.cli.evaluate",
+        "evaluate",
+        "Evaluate MODEL_URI on labelled data: metrics, slices, fairness, latency, importance.",
     ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 app = typer.Typer(
     help="Register model versions and move their aliases and environments: list, show, "
     "register, alias, promote (through gates), approve, reject, archive, delete, history, "
-    "reproduce.",
+    "reproduce, card.",
     no_args_is_help=True,
 )
 
@@ -654,3 +654,44 @@ def _nothing() -> Any:
     import contextlib
 
     return contextlib.nullcontext()
+
+
+@app.command("card")
+def card(
+    ref: str = typer.Argument(
+        ..., metavar="NAME/VERSION", help="The version, e.g. churn/4 (or churn@prod)."
+    ),
+    output: str = typer.Option(
+        None,
+        "--output",
+        metavar="PATH",
+        help="Where to write it (default: NAME-VERSION-card.html here).",
+        show_default=False,
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Write the HTML model card of a version: metrics, plots, gates, data, history.
+
+    One self-contained file: the version's newest evaluation (metrics, plots,
+    slices, fairness, importance, latency), its gate checks, overrides and
+    approvals, the dataset versions and params of its training run, the
+    environment history and the lineage.
+    """
+    import loopml.evaluation as evaluation
+    import loopml.registry as registry
+    from loopml.uri import ModelURI
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    name, version, alias = _ref(ref)
+    if version is None and alias is None:
+        from loopml.errors import InvalidInput
+
+        raise InvalidInput(
+            f"which version of {name!r}? Give NAME/VERSION or NAME@ALIAS, e.g. {name}/1."
+        )
+    v = registry.get_model_version(name, version, alias=alias)
+    path = evaluation.model_card(
+        str(ModelURI(v.name, v.version)), output or f"{v.name}-{v.version}-card.html"
+    )
+    console.print(f"model card of {escape(v.uri)}: {escape(str(path))}", highlight=False)

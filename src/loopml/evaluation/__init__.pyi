@@ -1,3 +1,7 @@
+from ._card import model_card as model_card
+from ._compare import MetricDelta as MetricDelta
+from ._compare import champion_uri as champion_uri
+from ._compare import compare as compare
 from ._evaluate import evaluate as evaluate
 from ._gates import GateCheck as GateCheck
 from ._gates import GateOptions as GateOptions

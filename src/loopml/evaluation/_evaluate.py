@@ -14,7 +14,7 @@ import numpy as np
 
 from loopml import _validate
 from loopml.errors import InvalidInput
-from loopml.evaluation import _latency, _metrics, _slices
+from loopml.evaluation import _importance, _latency, _metrics, _slices
 from loopml.evaluation._records import Evaluation
 from loopml.evaluation._repository import store_evaluation
 
@@ -163,6 +163,9 @@ def evaluate(
     task: str | None = None,
     auto_slices: bool = True,
     latency: bool = True,
+    importance: bool = True,
+    explain: bool = False,
+    seed: int = 0,
     store: bool = True,
 ) -> Evaluation:
     """Evaluate ``model`` on labelled ``data`` and store the result.
@@ -181,8 +184,13 @@ def evaluate(
     slice by (every categorical column is sliced too unless
     ``auto_slices=False``); ``sensitive_features`` names the columns whose
     groups are compared for fairness (classification only). ``latency``
-    times one-row and 1,000-row predictions. With ``store`` the result is
-    recorded and linked to the model version and dataset version.
+    times one-row and 1,000-row predictions. ``importance`` computes each
+    input's permutation importance (the drop of F1, or the rise of RMSE, when
+    its values are shuffled; on a sample of the rows, seeded by ``seed``);
+    ``explain`` adds each input's mean absolute SHAP value for a tree model
+    (the ``explain`` extra for scikit-learn trees; any other model is refused
+    before anything is computed). With ``store`` the result is recorded and
+    linked to the model version and dataset version.
 
     Example::
 
@@ -191,6 +199,9 @@ def evaluate(
         ev.metrics["f1"], ev.slices["region"], ev.fairness["sex"]["demographic_parity_difference"]
     """
     loaded, uri, name, version = _model(model)
+    _validate.count(seed, "seed", low=0, high=2**32 - 1)
+    if explain:
+        _importance.check_explainable(loaded)
     frame, dataset = load_frame(data)
     if len(frame) == 0:
         raise InvalidInput("the evaluation data has no rows: pass at least one labelled row.")
@@ -261,6 +272,23 @@ def evaluate(
     fairness = (
         _slices.fairness(frame, sensitive, truth, y_pred, labels, positive) if sensitive else {}
     )
+    importances = (
+        _importance.permutation_importance(
+            loaded,
+            features,
+            truth,
+            y_pred,
+            task=kind,
+            positive=positive,
+            binary=len(labels) == 2,
+            seed=seed,
+        )
+        if importance
+        else {}
+    )
+    shap = (
+        _importance.shap_importance(loaded, features, labels, positive, seed) if explain else None
+    )
     evaluation = Evaluation(
         model_uri=uri,
         manifest_digest=loaded.info.manifest_digest,
@@ -280,6 +308,8 @@ def evaluate(
         worst_slices=worst,
         fairness=fairness,
         latency=_latency.measure(loaded, features) if latency else {},
+        importance=importances,
+        shap=shap,
         created_at=time.time(),
     )
     return store_evaluation(evaluation) if store else evaluation

@@ -17,7 +17,7 @@ __all__ = ["BATCH_CALLS", "BUDGET_S", "ONE_ROW_CALLS", "measure"]
 
 ONE_ROW_CALLS = 200
 BATCH_CALLS = 20
-BUDGET_S = 1.0
+BUDGET_S = 0.5
 
 
 def _timed(call: Any, inputs: list[Any], budget: float) -> list[float]:

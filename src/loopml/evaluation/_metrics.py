@@ -53,24 +53,28 @@ def classification(
     from sklearn import metrics as skm
 
     binary = len(labels) == 2
-    out: dict[str, float] = {"accuracy": skm.accuracy_score(y_true, y_pred)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zero-division and one-class warnings
-        p, r, f, support = skm.precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, zero_division=0
-        )
-        for avg in ("macro", "weighted"):
-            ap, ar, af, _ = skm.precision_recall_fscore_support(
-                y_true, y_pred, labels=labels, average=avg, zero_division=0
-            )
-            out.update({f"precision_{avg}": ap, f"recall_{avg}": ar, f"f1_{avg}": af})
-        if binary:
-            i = labels.index(positive)
-            out.update(precision=p[i], recall=r[i], f1=f[i])
-        else:
-            out.update(
-                precision=out["precision_macro"], recall=out["recall_macro"], f1=out["f1_macro"]
-            )
+    # one confusion matrix; every count-based metric is read from it, as scikit-learn's
+    # precision_recall_fscore_support(labels=..., zero_division=0) reads its own
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    tp = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0).astype(float)
+    fn, fp = support - tp, predicted - tp
+    p = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    r = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denominator = 2 * tp + fp + fn
+    f = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    total = matrix.sum()
+    out: dict[str, float] = {"accuracy": float(tp.sum() / total) if total else math.nan}
+    weights = support / support.sum() if support.sum() else np.zeros_like(tp)
+    for name, values in (("precision", p), ("recall", r), ("f1", f)):
+        out[f"{name}_macro"] = float(values.mean())
+        out[f"{name}_weighted"] = float(np.sum(values * weights))
+    if binary:
+        i = labels.index(positive)
+        out.update(precision=p[i], recall=r[i], f1=f[i])
+    else:
+        out.update(precision=out["precision_macro"], recall=out["recall_macro"], f1=out["f1_macro"])
     per_class = {
         str(label): {
             "precision": float(p[i]),
@@ -80,7 +84,6 @@ def classification(
         }
         for i, label in enumerate(labels)
     }
-    matrix = skm.confusion_matrix(y_true, y_pred, labels=labels)
     result: dict[str, Any] = {
         "per_class": per_class,
         "confusion_matrix": {
@@ -120,8 +123,8 @@ def _probabilistic(
             hit = (truth == positive).astype(int)
             out["brier"] = skm.brier_score_loss(hit, score)
             if len(present) == 2:
-                out["roc_auc"] = skm.roc_auc_score(hit, score)
                 fpr, tpr, _ = skm.roc_curve(hit, score)
+                out["roc_auc"] = skm.auc(fpr, tpr)  # roc_auc_score's value, from the same curve
                 step = max(1, len(fpr) // 200)
                 extra["curves"]["roc"] = {
                     "fpr": [*fpr[::step].tolist(), 1.0],

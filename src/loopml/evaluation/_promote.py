@@ -178,6 +178,8 @@ def _stored(name: str, number: int, manifest: str, digest: str, gates: Gates) ->
             continue
         if any(c not in found.fairness for c in gates.sensitive_features):
             continue
+        if gates.needs_importance and not found.importance:
+            continue
         return found
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loopml.uri import EvaluationURI
@@ -125,6 +126,23 @@ class Evaluation:
         """The evaluation :meth:`to_dict` described."""
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_html(self, path: Any, champion: Evaluation | None = None) -> Path:
+        """Write the evaluation report to ``path``: one self-contained HTML file (plotly,
+        inlined) with the metrics, ROC curve, confusion matrix, reliability curve, slice
+        bars (worst values highlighted), fairness rates per group, importance and
+        latency; with ``champion`` (evaluated on the same data) the metrics table shows
+        its values and the deltas. Needs the ``report`` extra (plotly). Returns the path.
+
+        Example::
+
+            ev = loopml.evaluate("models:/churn/4", "data:/holdout", target="churned")
+            ev.to_html("churn-4.html")
+        """
+        from loopml.evaluation._report import render_report, writable, write_html
+
+        target = writable(path)
+        return write_html(target, render_report(self, champion))
 
     def __repr__(self) -> str:
         main = ("f1", "accuracy", "roc_auc", "rmse", "mae", "r2")

@@ -56,6 +56,7 @@ __all__ = [
     "list_promotions",
     "list_reproductions",
     "pending",
+    "promotion_rows",
     "promotion_uri",
     "record",
     "resolve",
@@ -537,3 +538,26 @@ def list_reproductions(
         sql += f" LIMIT {int(limit)}"
     with meta.read() as conn:
         return conn.all(sql, params)
+
+
+def promotion_rows(name: str, version: int) -> list[dict[str, Any]]:
+    """The promotion requests of ``name`` v``version``, oldest first, as stored (``checks``
+    decoded from JSON): what the model card shows of gates, overrides and approvals."""
+    with current().metadata.read() as conn:
+        rows = conn.all(
+            f"SELECT {_PROMOTION_COLUMNS} FROM promotions WHERE name = ? AND version = ? "
+            "ORDER BY id",
+            (name, int(version)),
+        )
+    keys = [k.strip().strip('"') for k in _PROMOTION_COLUMNS.split(",")]
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row, strict=True))
+        try:
+            checks = json.loads(item["checks"] or "[]")
+        except ValueError:
+            checks = []
+        item["checks"] = [c for c in checks if isinstance(c, dict)]
+        item["forced"] = bool(item["forced"])
+        out.append(item)
+    return out
