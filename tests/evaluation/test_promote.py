@@ -302,6 +302,25 @@ def test_a_metric_nobody_computed_is_a_recorded_failed_check(
     assert _alias("staging") is None
 
 
+def test_an_importance_gate_reads_the_permutation_importance(
+    models: dict[str, int], project: Path
+) -> None:
+    _toml(
+        project,
+        '[gates.staging]\n"importance.tenure" = ">= 0.01"\n"importance.charges" = ">= 0.01"\n'
+        '[gates.staging.options]\ndata = "data:/holdout"\ntarget = "churned"\n',
+    )
+    done = loopml.promote("churn/1", to="staging")
+    evaluation = loopml.evaluation.get_evaluation(done.evaluation_id or 0)
+    assert [c.value for c in done.checks] == [
+        pytest.approx(evaluation.importance["tenure"]["mean"]),
+        pytest.approx(evaluation.importance["charges"]["mean"]),
+    ]
+    card = loopml.evaluation.model_card("models:/churn/1", project / "card.html")
+    html = Path(card).read_text()
+    assert "importance.tenure" in html and "PROMOTED" in html
+
+
 def test_fairness_on_a_column_of_the_data_is_checked(models: dict[str, int], project: Path) -> None:
     _toml(
         project,
