@@ -20,7 +20,8 @@ gates, resolve model (the version and the champion), resolve data (the
 ``data:/`` reference to its version), load data (read it once and hash it),
 evaluate candidate, evaluate champion, checks, record (the promotion row and
 the move, in one transaction). For scale, the model's own prediction of the
-100,000 rows is timed too.
+100,000 rows is timed too, and one evaluation with and without its latency
+timing and permutation importance.
 
 Usage: python benchmarks/bench_promote.py [--rows N]
 """
@@ -110,6 +111,29 @@ def main() -> None:
         inputs = holdout[["tenure", "charges"]]
         predict = best_of(lambda: model.predict(inputs), repeat=3)
 
+        # what an evaluation's time is made of: the same evaluation without its latency
+        # timing, then without permutation importance too (nothing stored)
+        from loopml.evaluation._evaluate import evaluate
+
+        parts = {}
+        for label, options in (
+            ("full", {}),
+            ("no latency", {"latency": False}),
+            ("no latency, no importance", {"latency": False, "importance": False}),
+        ):
+            parts[label] = best_of(
+                lambda o=options: evaluate(  # type: ignore[misc]
+                    "models:/churn/2",
+                    holdout,
+                    "churned",
+                    slices=["region"],
+                    sensitive_features=["sex"],
+                    store=False,
+                    **o,
+                ),
+                repeat=3,
+            )
+
         results = {}
         for label, version in (("cold", 2), ("warm champion", 3)):
             timings: dict[str, float] = {}
@@ -122,6 +146,10 @@ def main() -> None:
 
         print(f"promote with 5 gates on {args.rows:,} rows (phases measured inside promote)")
         print(f"  the model's own predict of the {args.rows:,} rows: {predict * 1e3:,.0f} ms")
+        print(
+            "  one evaluation (best of 3): "
+            + ", ".join(f"{k} {v * 1e3:,.0f} ms" for k, v in parts.items())
+        )
         for label, (total, timings) in results.items():
             print(f"  {label}: {total:,.3f} s")
             for phase in PHASES:
