@@ -38,6 +38,19 @@ TEMPLATE = """\
 # Seconds between background flushes of buffered metrics. A process killed
 # with SIGKILL loses at most this much of its latest metrics.
 # flush_interval = 1.0
+
+# Gates: the checks a model version passes to enter an environment
+# ('loopml models promote churn/4 --to staging'), evaluated on the data
+# below against the version the environment holds now (the champion).
+# [gates.staging]
+# "metrics.f1" = ">= 0.85"
+# "metrics.f1 - champion.metrics.f1" = ">= -0.01"
+# "latency.p99_ms" = "<= 20"
+#
+# [gates.staging.options]
+# data = "data:/holdout"
+# target = "churned"
+# approval = false
 """
 
 
