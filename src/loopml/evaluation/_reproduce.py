@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from loopml._enum import StrEnum
-from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.errors import CorruptObject, InvalidInput, LoopmlError, NotFound
 from loopml.uri import ModelURI, RunURI, parse_run_uri
 
 if TYPE_CHECKING:
@@ -717,14 +717,38 @@ def _store(result: Reproduction, plan: _Plan) -> Reproduction:
 
 
 def _from_row(row: tuple[Any, ...]) -> Reproduction:
+    """The stored reproduction of ``row``; CorruptObject naming it when its columns are not
+    what a reproduction stores (changed outside loopml)."""
+    try:
+        return _decode(row)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON errors too
+        raise CorruptObject(
+            f"the stored reproduction {row[0]} of models:/{row[1]}/{row[2]} is corrupt "
+            f"({type(exc).__name__}: {str(exc)[:200]}): it was changed outside loopml and "
+            "cannot be read; reproduce the version again."
+        ) from None
+
+
+def _decode(row: tuple[Any, ...]) -> Reproduction:
     (rid, name, version, run_id, new_run, status, tol, comparison, message, user, at) = row
     data = orjson.loads(comparison or "{}")
+
+    def number(value: Any) -> float | None:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return value
+        raise TypeError(f"a metric value is {type(value).__name__} {value!r:.40}")
+
+    def text(value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        raise TypeError(f"{value!r:.40} is not text")
+
     metrics = tuple(
         MetricComparison(
-            m["metric"],
-            m.get("original"),
-            m.get("reproduced"),
-            m.get("difference"),
+            str(text(m["metric"])),
+            number(m.get("original")),
+            number(m.get("reproduced")),
+            number(m.get("difference")),
             bool(m.get("matches")),
         )
         for m in data.get("metrics", [])
@@ -738,11 +762,11 @@ def _from_row(row: tuple[Any, ...]) -> Reproduction:
         tolerance=float(tol),
         metrics=metrics,
         message=message or "",
-        commit=data.get("commit"),
-        entry=data.get("entry"),
-        datasets=tuple(data.get("datasets", ())),
+        commit=text(data.get("commit")),
+        entry=text(data.get("entry")),
+        datasets=tuple(str(text(d)) for d in data.get("datasets", ())),
         model_identical=data.get("model_identical"),
-        worktree=data.get("worktree"),
+        worktree=text(data.get("worktree")),
         user=user,
         created_at=float(at),
         id=int(rid),
