@@ -137,7 +137,7 @@ def check_shape(value: Any, shape: Any, where: str) -> None:
                 raise ValueError(f"{where} has no {key!r}")
             check_shape(value[key], item_shape, f"{where}.{key}")
         return
-    if isinstance(value, bool) and shape is int or not isinstance(value, shape):
+    if (isinstance(value, bool) and shape is int) or not isinstance(value, shape):
         raise ValueError(f"{where} is {type(value).__name__} {value!r:.40}, not {shape.__name__}")
 
 
