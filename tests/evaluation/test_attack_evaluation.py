@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -92,3 +93,157 @@ def test_a_tampered_stored_reproduction_is_corrupt_object(project: Path) -> None
             _from_row((*good[:7], comparison, *good[8:]))
     with pytest.raises(CorruptObject):
         _from_row((*good[:5], "MAYBE", *good[6:]))
+
+
+class _Predicts:
+    """A python_function model that returns whatever ``kind`` says."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def load_context(self, context: Any) -> None:
+        pass
+
+    def predict(self, frame: Any) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        above = (frame["tenure"] < 30).astype(int)
+        if self.kind == "list":
+            return above.tolist()
+        if self.kind == "frame":
+            return pd.DataFrame({"p": above})
+        if self.kind == "two columns":
+            return pd.DataFrame({"p": above, "q": 1})
+        if self.kind == "raises":
+            raise RuntimeError("the model's own bug")
+        if self.kind == "short":
+            return above.to_numpy()[:-1]
+        if self.kind == "none":
+            return None
+        if self.kind == "nan":
+            out = above.to_numpy(dtype=float)
+            out[3] = np.nan
+            return out
+        if self.kind == "inf":
+            out = frame["charges"].to_numpy(dtype=float, copy=True)
+            out[5] = np.inf
+            return out
+        return above.astype(str).to_numpy()  # "text"
+
+
+def _pyfunc(kind: str, churn: Any) -> Any:
+    with loopml.start_run():
+        info = loopml.log_model(
+            _Predicts(kind), input_example=churn[["tenure", "charges"]].head(), allow_pickle=True
+        )
+    return loopml.load_model(info.uri, allow_pickle=True)
+
+
+@pytest.mark.parametrize("kind", ["list", "frame"])
+def test_a_python_function_model_may_return_a_list_or_a_one_column_frame(
+    project: Path, churn: Any, kind: str
+) -> None:
+    from sklearn import metrics as skm
+
+    ev = loopml.evaluate(_pyfunc(kind, churn), churn, target="churned", latency=False)
+    expected = (churn["tenure"] < 30).astype(int)
+    assert ev.metrics["f1"] == pytest.approx(skm.f1_score(churn["churned"], expected))
+    assert set(ev.importance) == {"tenure", "charges"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("two columns", r"shape \(600, 2\) for 600 rows: evaluation needs one prediction per row"),
+        ("short", r"shape \(599,\) for 600 rows"),
+        ("none", r"shape \(\) for 600 rows"),
+        ("raises", r"failed to predict 600 rows of the evaluation data: RuntimeError: the model"),
+        ("nan", r"predicted nan for row 3: every row needs a prediction"),
+        ("inf", r"predicted inf for row 5"),
+        ("text", r"the labels mix text and numbers: the target holds numbers \(0, 1\)"),
+    ],
+)
+def test_a_model_whose_predictions_are_unusable_is_one_clear_error_and_stores_nothing(
+    project: Path, churn: Any, kind: str, message: str
+) -> None:
+    from loopml.errors import InvalidInput
+
+    model = _pyfunc(kind, churn)
+    with pytest.raises(InvalidInput, match=message):
+        loopml.evaluate(model, churn, target="churned")
+    assert loopml.evaluation.list_evaluations() == []
+
+
+def test_a_model_that_fails_on_the_data_is_one_error_line_in_the_cli(
+    churn_model: str, churn: Any, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    bad = churn.assign(tenure=np.where(churn.index == 7, np.inf, churn["tenure"]))
+    bad.to_csv(project / "bad.csv", index=False)
+    uri = loopml.add_dataset("bad.csv", name="bad").uri
+    line = _fail(["evaluate", churn_model, "--data", uri, "--target", "churned"], capsys)
+    assert line.startswith(f"error: {churn_model} failed to predict 600 rows")
+    assert loopml.evaluation.list_evaluations() == []
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        lambda y: y.astype(str),  # "0"/"1" against a model of 0/1
+        lambda y: y.astype(object).where(y.index != 0, "1"),  # ints and one text label
+    ],
+)
+def test_labels_of_another_type_than_the_model_s_are_one_clear_error(
+    churn_model: str, churn: Any, labels: Any
+) -> None:
+    from loopml.errors import InvalidInput
+
+    data = churn.assign(churned=labels(churn["churned"]))
+    with pytest.raises(InvalidInput, match="the labels mix text and numbers"):
+        loopml.evaluate(churn_model, data, target="churned", store=False)
+
+
+def test_boolean_and_float_labels_of_a_0_1_model_are_its_classes(
+    churn_model: str, churn: Any
+) -> None:
+    base = loopml.evaluate(churn_model, churn, target="churned", store=False, latency=False)
+    for cast in (bool, float):
+        data = churn.assign(churned=churn["churned"].astype(cast))
+        ev = loopml.evaluate(churn_model, data, target="churned", store=False, latency=False)
+        assert ev.metrics["f1"] == pytest.approx(base.metrics["f1"])
+        assert ev.metrics["roc_auc"] == pytest.approx(base.metrics["roc_auc"])
+
+
+def test_a_regressor_on_a_target_of_few_integers_is_a_regression(project: Path, churn: Any) -> None:
+    from sklearn import metrics as skm
+    from sklearn.tree import DecisionTreeRegressor
+
+    # tenure in whole decades (0 to 5): an integer target of six values, as a rating is
+    data = churn.assign(decade=(churn["tenure"] // 10).astype(int))
+    features = data[["charges", "tenure"]]
+    reg = DecisionTreeRegressor(max_depth=2).fit(features[["charges"]], data["decade"])
+    with loopml.start_run():
+        info = loopml.log_model(reg, input_example=features[["charges"]].head())
+    ev = loopml.evaluate(info.uri, data, target="decade", store=False, latency=False)
+    assert ev.task == "regression" and ev.confusion_matrix is None
+    pred = reg.predict(features[["charges"]])
+    rmse = float(np.sqrt(skm.mean_squared_error(data["decade"], pred)))
+    assert ev.metrics["rmse"] == pytest.approx(rmse)
+    # a regressor on a text target is refused, not cast
+    from loopml.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not numbers, and .* is a regressor"):
+        loopml.evaluate(info.uri, data.assign(decade=data["decade"].astype(str)), target="decade")
+
+
+@pytest.mark.parametrize("copy", ["tenure", "churned", "region"])
+def test_a_column_named_twice_is_one_clear_error(churn_model: str, churn: Any, copy: str) -> None:
+    import pandas as pd
+
+    from loopml.errors import InvalidInput
+
+    data = pd.concat([churn, churn[[copy]]], axis=1)
+    with pytest.raises(InvalidInput, match=f"has the column '{copy}' more than once"):
+        loopml.evaluate(churn_model, data, target="churned", store=False)
