@@ -247,3 +247,72 @@ def test_a_column_named_twice_is_one_clear_error(churn_model: str, churn: Any, c
     data = pd.concat([churn, churn[[copy]]], axis=1)
     with pytest.raises(InvalidInput, match=f"has the column '{copy}' more than once"):
         loopml.evaluate(churn_model, data, target="churned", store=False)
+
+
+@pytest.fixture
+def holdout(churn: Any, project: Path) -> str:
+    churn.to_csv(project / "holdout.csv", index=False)
+    return loopml.add_dataset("holdout.csv", name="holdout").uri
+
+
+def _regressor(churn: Any) -> str:
+    from sklearn.linear_model import LinearRegression
+
+    features = churn[["tenure"]]
+    with loopml.start_run():
+        info = loopml.log_model(
+            LinearRegression().fit(features, churn["charges"]), input_example=features.head()
+        )
+    return loopml.register_model(info.uri, "charges").uri
+
+
+def test_evaluate_checks_every_option_before_it_stores_anything(
+    churn_model: str, churn: Any, holdout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["evaluate", churn_model, "--data", holdout, "--target", "churned"]
+    line = _fail([*base, "--columns", "nope"], capsys)
+    assert "--columns: no column 'nope'" in line
+    line = _fail([*base, "--against", churn_model, "--columns", "value"], capsys)
+    assert "--columns: no column 'value'" in line  # the --against table has other columns
+    line = _fail([*base, "--against", "--upload-pack=/tmp/x"], capsys)
+    assert "no model package at '--upload-pack=/tmp/x'" in line
+    # a champion of another task is refused after both are evaluated, before either is kept
+    line = _fail([*base, "--against", _regressor(churn)], capsys)
+    assert "is a classification and the champion (models:/charges/1) a regression" in line
+    if Path("/proc/self").is_dir():  # permissions say yes, the folder says no
+        line = _fail([*base, "--html", "/proc/report.html"], capsys)
+        assert "cannot write the --html path '/proc/report.html'" in line
+    assert loopml.evaluation.list_evaluations() == []
+    # and a good --against stores both
+    done = CliRunner().invoke(app, [*base, "--against", churn_model, "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert len(loopml.evaluation.list_evaluations()) == 2
+
+
+def test_an_evaluation_made_without_storing_is_stored_once(churn_model: str, churn: Any) -> None:
+    from loopml.errors import Conflict, InvalidInput
+
+    ev = loopml.evaluate(churn_model, churn, target="churned", store=False, latency=False)
+    assert ev.id is None and loopml.evaluation.list_evaluations() == []
+    ev.store()
+    assert ev.id is not None
+    assert loopml.evaluation.get_evaluation(ev.id).metrics == ev.metrics
+    with pytest.raises(Conflict, match="stored already"):
+        ev.store()
+    other = loopml.evaluate(_regressor(churn), churn, target="churned", store=False)
+    with pytest.raises(InvalidInput, match="their metrics do not compare"):
+        loopml.evaluation.compare(ev, other)
+
+
+def test_a_report_path_in_a_folder_nothing_can_be_made_in_is_refused_first(
+    churn_model: str, churn: Any
+) -> None:
+    from loopml.errors import InvalidInput
+
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs /proc")
+    ev = loopml.evaluate(churn_model, churn, target="churned", store=False, latency=False)
+    with pytest.raises(InvalidInput, match="cannot write the report path"):
+        ev.to_html("/proc/report.html")
+    with pytest.raises(InvalidInput, match="cannot write the model card path"):
+        loopml.evaluation.model_card(churn_model, "/proc/card.html")

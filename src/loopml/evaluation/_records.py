@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopml.errors import CorruptObject
+from loopml.errors import Conflict, CorruptObject
 from loopml.uri import EvaluationURI
 
 __all__ = ["FAIRNESS_METRICS", "LATENCY_KEYS", "METRICS", "Evaluation", "check_shape"]
@@ -231,6 +231,24 @@ class Evaluation:
             raise CorruptObject(f"an evaluation record does not read back: {exc}.") from None
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def store(self) -> Evaluation:
+        """Record an evaluation made with ``store=False`` and link it to its model version
+        and dataset version, as ``loopml.evaluate`` does; sets ``id`` and returns it.
+        Conflict when it is stored already.
+
+        Example::
+
+            cand = loopml.evaluate("models:/churn/4", "data:/holdout", store=False)
+            champ = loopml.evaluate("models:/churn/3", "data:/holdout", store=False)
+            loopml.evaluation.compare(cand, champ)  # both evaluated: keep both
+            cand.store(), champ.store()
+        """
+        from loopml.evaluation._repository import store_evaluation
+
+        if self.id is not None:
+            raise Conflict(f"{self.uri} is stored already: an evaluation is stored once.")
+        return store_evaluation(self)
 
     def to_html(self, path: Any, champion: Evaluation | None = None) -> Path:
         """Write the evaluation report to ``path``: one self-contained HTML file (plotly,
