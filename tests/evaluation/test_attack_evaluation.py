@@ -316,3 +316,63 @@ def test_a_report_path_in_a_folder_nothing_can_be_made_in_is_refused_first(
         ev.to_html("/proc/report.html")
     with pytest.raises(InvalidInput, match="cannot write the model card path"):
         loopml.evaluation.model_card(churn_model, "/proc/card.html")
+
+
+@pytest.fixture
+def pipeline_repo(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git project whose pipeline registered ``models:/churn/1`` at its commit."""
+    import shutil
+    import sys
+
+    from .test_reproduce import PIPE, TOML, commit_all, git
+
+    if shutil.which("git") is None:  # pragma: no cover
+        pytest.skip("reproduce needs git")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    (project / "churn_pipe.py").write_text(PIPE.format(noise=False))
+    (project / "loopml.toml").write_text(TOML)
+    (project / ".gitignore").write_text(".loopml/\n*.txt\n")
+    rows = ["a,b,y"] + [f"{i},{i % 3},{int(i >= 20)}" for i in range(40)]
+    (project / "points.csv").write_text("\n".join(rows) + "\n")
+    loopml.add_dataset(project / "points.csv", name="points")
+    git(project, "init", "-q")
+    commit_all(project)
+    loopml.run_and_register(None, "churn")
+    return project
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("git_commit", "--upload-pack=touch pwned", "which is not a commit hash"),
+        ("git_commit", "HEAD~1", "which is not a commit hash"),
+        ("entry", "os:system; rm -rf /", "which is not module:function"),
+        ("entry", "../evil:run", "which is not module:function"),
+    ],
+)
+def test_a_tampered_commit_or_pipeline_is_refused_before_git_or_python_sees_it(
+    pipeline_repo: Path, column: str, value: str, message: str
+) -> None:
+    from loopml.context import current
+    from loopml.errors import InvalidInput
+
+    version = loopml.get_model_version("churn", 1)
+    run_id = loopml.get_run(version.run_id).parent_id
+
+    if column == "git_commit":
+
+        def tx(conn: Any) -> None:
+            conn.execute("UPDATE runs SET git_commit = ? WHERE id = ?", (value, run_id)).close()
+
+        current().metadata.write(tx)
+    else:  # any tracking client may set a run's tags
+        from loopml.tracking import set_run_tags
+
+        set_run_tags(run_id or "", {"loopml.entry": value})
+    assert loopml.get_run(run_id or "").tags.get("loopml.entry") == (
+        value if column == "entry" else "churn_pipe:churn"
+    )
+    with pytest.raises(InvalidInput, match=message):
+        loopml.evaluation.reproduce("models:/churn/1")
+    assert loopml.evaluation.list_reproductions() == []
+    assert not (pipeline_repo / "pwned").exists()

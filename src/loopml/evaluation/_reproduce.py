@@ -45,6 +45,7 @@ from __future__ import annotations
 import getpass
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -82,6 +83,10 @@ RELATION = "reproduces"
 _GIT_TIMEOUT = 60.0
 _STOP_WAIT = 10.0
 _ERROR_TAIL = 2000
+# what a recorded commit and pipeline must look like before git or Python is handed them
+# (a commit such as --upload-pack=... would be read by git as an option)
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_ENTRY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 
 
 class ReproductionStatus(StrEnum):
@@ -319,6 +324,19 @@ def _plan(model: Any) -> _Plan:
             "git repository): there is no code to check out. Commit the project, then train "
             "and register it again."
         )
+    if not _COMMIT.fullmatch(run.git_commit):
+        raise InvalidInput(
+            f"pipeline run {run.id} of {version.uri} recorded the git commit "
+            f"{run.git_commit[:80]!r}, which is not a commit hash (40 or 64 hex digits): the "
+            "run was changed outside loopml, and nothing is checked out from it."
+        )
+    entry = run.tags.get(TAG_ENTRY)
+    if entry is not None and not _ENTRY.fullmatch(entry):
+        raise InvalidInput(
+            f"pipeline run {run.id} of {version.uri} recorded the pipeline {entry[:80]!r}, "
+            "which is not module:function: the run was changed outside loopml, and nothing "
+            "is run from it."
+        )
     if run.git_dirty:
         raise InvalidInput(
             f"pipeline run {run.id} of {version.uri} ran on a dirty tree at commit "
@@ -353,7 +371,7 @@ def _plan(model: Any) -> _Plan:
         commit=run.git_commit,
         repo=repo,
         project=settings.project_root.relative_to(repo),
-        entry=run.tags.get(TAG_ENTRY),
+        entry=entry,
         datasets=datasets,
     )
 
