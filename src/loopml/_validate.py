@@ -91,14 +91,28 @@ def writable(value: Any, what: str) -> Path:
             f"cannot write the {what} {shown(str(target))}: {folder} is not an existing "
             "folder; create it first or name another path."
         )
-    if not os.access(folder, os.W_OK | os.X_OK) or (
-        target.exists() and not os.access(target, os.W_OK)
+    if (
+        not os.access(folder, os.W_OK | os.X_OK)
+        or (target.exists() and not os.access(target, os.W_OK))
+        or not _can_create(folder)
     ):
         raise InvalidInput(
             f"cannot write the {what} {shown(str(target))}: permission denied; name a path "
             "this process may write."
         )
     return target
+
+
+def _can_create(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``: tried, since permissions alone do not say
+    (a read-only mount, ``/proc``, an ACL, root). The file made is removed at once."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".loopml-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def count(value: Any, what: str, *, low: int = 1, high: int = _MAX_COUNT) -> int:

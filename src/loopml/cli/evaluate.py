@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from loopml.cli import _options
 from loopml.cli._output import console, err_console
-from loopml.cli._table import Column, Format, emit
+from loopml.cli._table import Column, Format, emit, parse_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     from loopml.evaluation import Evaluation
@@ -142,6 +142,7 @@ def evaluate(
     _options.use_stores(tracking_uri, artifact_uri)
     if env is not None and against != "champion":
         raise InvalidInput("--env ENV names where the champion is: use it with --against champion.")
+    parse_columns(columns, _COLUMNS if against is None else _AGAINST)  # before any work
     report = None
     if html is not None:
         report = _validate.writable(html, "--html path")
@@ -157,11 +158,23 @@ def evaluate(
         "sensitive_features": list(sensitive or []) or None,
         "explain": explain,
     }
-    ev = evaluation.evaluate(model, data, **kwargs)
-    _say(fmt, _headline(ev, data))
     other = None
-    if champion is not None:
-        other = evaluation.evaluate(champion, data, **{**kwargs, "target": ev.target})
+    if champion is None:
+        ev = evaluation.evaluate(model, data, **kwargs)
+    else:
+        # both are evaluated before either is stored: a champion that cannot be evaluated
+        # on this data (or is of another task) leaves nothing behind
+        from loopml import load_model
+
+        other_model = load_model(champion)
+        ev = evaluation.evaluate(model, data, **kwargs, store=False)
+        other = evaluation.evaluate(other_model, data, **{**kwargs, "target": ev.target},
+                                    store=False)  # fmt: skip
+        evaluation.compare(ev, other)
+        ev.store()
+        other.store()
+    _say(fmt, _headline(ev, data))
+    if other is not None:
         _say(fmt, "champion " + _headline(other, data))
     if report is not None:
         ev.to_html(report, champion=other)

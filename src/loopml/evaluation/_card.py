@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml import _validate
-from loopml.errors import InvalidInput, LoopmlError
+from loopml.errors import CorruptObject, InvalidInput, LoopmlError
 from loopml.evaluation import _report
 from loopml.evaluation._repository import list_evaluations, promotion_rows
 
@@ -215,15 +215,19 @@ def render_card(model: Any) -> str:
         f"<p>{escape(v.description)}</p>" if v.description else "",
         _report.table(["", ""], facts),
     ]
-    found = list_evaluations(v.name, v.version, limit=1)
-    if found:
-        parts.append("<h2>Evaluation</h2>")
-        parts += _report.report_sections(found[0])
+    parts.append("<h2>Evaluation</h2>")
+    try:
+        found = list_evaluations(v.name, v.version, limit=1)
+    except CorruptObject as exc:  # the card still shows everything else
+        parts.append(f"<p>{escape(str(exc))}</p>")
     else:
-        parts.append(
-            "<h2>Evaluation</h2><p>Not evaluated yet: loopml evaluate "
-            f"{escape(v.uri)} --data data:/NAME@VERSION --target COLUMN.</p>"
-        )
+        if found:
+            parts += _report.report_sections(found[0])
+        else:
+            parts.append(
+                "<p>Not evaluated yet: loopml evaluate "
+                f"{escape(v.uri)} --data data:/NAME@VERSION --target COLUMN.</p>"
+            )
     parts += [
         _promotions(v.name, v.version),
         _training(v.run_id),

@@ -43,8 +43,8 @@ class MetricDelta:
 def compare(candidate: Evaluation, champion: Evaluation) -> list[MetricDelta]:
     """The deltas of every metric either evaluation has, in :data:`METRICS` order.
 
-    Both must be of the same data and target (the same ``data_digest``), so
-    the comparison is fair; ``loopml evaluate --against champion`` makes sure
+    Both must be of the same data and target (the same ``data_digest``) and
+    task, so the comparison is fair; ``loopml evaluate --against champion`` makes sure
     of it.
 
     Example::
@@ -64,6 +64,12 @@ def compare(candidate: Evaluation, champion: Evaluation) -> list[MetricDelta]:
             f"the candidate ({candidate.model_uri}) and the champion ({champion.model_uri}) "
             "were evaluated on different data or targets: evaluate both on the same frame or "
             "data:/ version."
+        )
+    if candidate.task != champion.task:
+        raise InvalidInput(
+            f"the candidate ({candidate.model_uri}) is a {candidate.task} and the champion "
+            f"({champion.model_uri}) a {champion.task}: their metrics do not compare; compare "
+            "two models of the same task."
         )
     names = [m for m in METRICS if m in candidate.metrics or m in champion.metrics]
     out = []

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from loopml import _validate
-from loopml.errors import InvalidInput
+from loopml.errors import InvalidInput, LoopmlError
 from loopml.evaluation import _importance, _latency, _metrics, _slices
 from loopml.evaluation._records import Evaluation
 from loopml.evaluation._repository import store_evaluation
@@ -29,7 +29,7 @@ def load_frame(data: Any) -> tuple[Any, str | None]:
         from loopml.data import get_dataset, resolve_dataset
 
         resolution = resolve_dataset(data)
-        return get_dataset(resolution.uri).to_pandas(), resolution.uri
+        return _named(get_dataset(resolution.uri).to_pandas()), resolution.uri
     from loopml.models import to_frame
 
     if type(data).__module__.split(".", 1)[0] == "numpy":
@@ -37,7 +37,25 @@ def load_frame(data: Any) -> tuple[Any, str | None]:
             "evaluation data must name its columns (the target among them): pass a "
             "DataFrame, an Arrow table, a list of records or a data:/ URI, not a NumPy array."
         )
-    return to_frame(data), None
+    return _named(to_frame(data)), None
+
+
+def _named(frame: Any) -> Any:
+    """``frame`` with its column names as text, each once (a target, slice or input is
+    named by text; a name twice is ambiguous)."""
+    names = [str(c) for c in frame.columns]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidInput(
+                f"the evaluation data has the column {_validate.shown(name)} more than once: "
+                "rename or drop the copies, so each column (the target, slices, inputs) is "
+                "named once."
+            )
+        seen.add(name)
+    if any(not isinstance(c, str) for c in frame.columns):
+        frame = frame.set_axis(names, axis=1)
+    return frame
 
 
 def frame_digest(frame: Any) -> str:
@@ -68,6 +86,75 @@ def _model(model: Any) -> tuple[Any, str, str | None, int | None]:
     return loaded, str(uri), name, version
 
 
+class _Checked:
+    """A loaded model whose every predict is checked, so evaluation, latency and importance
+    see the same thing: an exception the model raises becomes an InvalidInput naming the
+    model and the rows, and predictions that are not one finite value per row are refused
+    (``check=False`` leaves the values alone, for timing)."""
+
+    def __init__(self, model: Any, uri: str, *, check: bool = True) -> None:
+        self._model, self._uri, self._check = model, uri, check
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def _call(self, what: str, frame: Any) -> Any:
+        try:
+            return getattr(self._model, what)(frame)
+        except LoopmlError:
+            raise
+        except Exception as exc:  # the model's own code: any error it raises
+            raise InvalidInput(
+                f"{self._uri} failed to {what} {len(frame):,} rows of the evaluation data: "
+                f"{type(exc).__name__}: {str(exc)[:300].rstrip('.')}. Fix the data or the model, then "
+                "evaluate again."
+            ) from exc
+
+    def predict(self, frame: Any) -> Any:
+        out = self._call("predict", frame)
+        if not self._check:
+            return out
+        return _one_per_row(out, len(frame), f"{self._uri} predicted")
+
+    def predict_proba(self, frame: Any) -> Any:
+        out = self._call("predict_proba", frame)
+        try:
+            proba = np.asarray(out, dtype=float)
+        except (TypeError, ValueError):
+            proba = np.asarray([])
+        if proba.ndim not in (1, 2) or len(proba) != len(frame) or not np.isfinite(proba).all():
+            raise InvalidInput(
+                f"{self._uri} gave class probabilities that are not one finite row per input "
+                f"row (shape {getattr(proba, 'shape', None)} for {len(frame):,} rows): its "
+                "probability metrics are left out."
+            )
+        return proba
+
+
+def _one_per_row(out: Any, rows: int, who: str) -> np.ndarray:
+    """``out`` as a 1-D array of ``rows`` values, none missing and none infinite."""
+    import pandas as pd
+
+    pred = np.asarray(out)
+    if pred.ndim == 2 and pred.shape[1] == 1:
+        pred = pred[:, 0]
+    if pred.ndim != 1 or len(pred) != rows:
+        raise InvalidInput(
+            f"{who} an array of shape {pred.shape} for {rows:,} rows: evaluation needs one "
+            "prediction per row (a list, a 1-D array or a one-column frame)."
+        )
+    missing = pd.isna(pred)
+    bad = missing if pred.dtype.kind not in "fc" else missing | ~np.isfinite(pred)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = pred[row].item() if hasattr(pred[row], "item") else pred[row]
+        raise InvalidInput(
+            f"{who} {value!r} for row {row}: every row needs a prediction that is a "
+            "class or a finite number; fix the model or drop the rows it cannot predict."
+        )
+    return pred
+
+
 def _target(frame: Any, target: str | None, model: Any, named: list[str]) -> str:
     columns = [str(c) for c in frame.columns]
     if target is not None:
@@ -93,7 +180,27 @@ def _target(frame: Any, target: str | None, model: Any, named: list[str]) -> str
     return rest[0]
 
 
-def _task(task: str | None, truth: Any, proba: Any) -> str:
+def _declared_task(native: Any) -> str | None:
+    """``classification`` or ``regression`` as the model itself says (scikit-learn's
+    estimator type, which XGBoost's and LightGBM's estimators declare too), else None."""
+    kind = None
+    try:
+        import warnings
+
+        from sklearn.base import is_classifier, is_regressor
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if is_regressor(native):
+                return "regression"
+            if is_classifier(native):
+                return "classification"
+    except Exception:  # not an estimator scikit-learn can read the tags of
+        kind = getattr(native, "_estimator_type", None)
+    return {"regressor": "regression", "classifier": "classification"}.get(str(kind))
+
+
+def _task(task: str | None, truth: Any, proba: Any, native: Any = None, y_pred: Any = None) -> str:
     import pandas as pd
 
     if task is not None:
@@ -102,6 +209,11 @@ def _task(task: str | None, truth: Any, proba: Any) -> str:
         return task
     if proba is not None:
         return "classification"
+    declared = _declared_task(native)
+    if declared is not None:
+        return declared
+    if y_pred is not None and y_pred.dtype.kind == "f" and not np.all(np.mod(y_pred, 1) == 0):
+        return "regression"  # fractional predictions are no class labels
     dtype = truth.dtype
     if pd.api.types.is_float_dtype(dtype):
         return "regression"
@@ -226,15 +338,20 @@ def evaluate(
                 f"{', '.join(sig.names)} and the target."
             )
     features = frame[list(sig.names)] if sig is not None else frame.drop(columns=[column])
-    y_pred = np.asarray(loaded.predict(features))
-    if y_pred.ndim > 1 and y_pred.shape[1] == 1:
-        y_pred = y_pred[:, 0]
+    checked = _Checked(loaded, uri)
+    y_pred = checked.predict(features)
     proba = None
     try:
-        proba = loaded.predict_proba(features)
+        proba = checked.predict_proba(features)
     except (InvalidInput, AttributeError, NotImplementedError):
         proba = None
-    kind = _task(task, truth_series, proba)
+    kind = _task(task, truth_series, proba, loaded.native, y_pred)
+    if kind == "regression" and truth_series.dtype.kind not in "iufb":
+        raise InvalidInput(
+            f"the target {column!r} holds {truth_series.dtype} values, not numbers, and "
+            f"{uri} is a regressor: evaluate it on a numeric target, or pass "
+            "task='classification'."
+        )
     truth = truth_series.to_numpy()
     result: dict[str, Any] = {}
     labels: list[Any] = []
@@ -274,7 +391,7 @@ def evaluate(
     )
     importances = (
         _importance.permutation_importance(
-            loaded,
+            checked,
             features,
             truth,
             y_pred,
@@ -307,7 +424,7 @@ def evaluate(
         slices=slice_table,
         worst_slices=worst,
         fairness=fairness,
-        latency=_latency.measure(loaded, features) if latency else {},
+        latency=_latency.measure(_Checked(loaded, uri, check=False), features) if latency else {},
         importance=importances,
         shap=shap,
         created_at=time.time(),

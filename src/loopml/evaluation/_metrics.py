@@ -17,15 +17,39 @@ from typing import Any
 
 import numpy as np
 
+from loopml.errors import InvalidInput
+
 __all__ = ["classification", "labels_of", "regression", "small_classification"]
 
 _CALIBRATION_BINS = 10
 
 
+def _distinct(values: Any) -> list[Any]:
+    import pandas as pd
+
+    return list(pd.unique(pd.Series(np.asarray(values).tolist(), dtype=object)))
+
+
 def labels_of(y_true: Any, y_pred: Any, classes: Any = None) -> list[Any]:
     """The class labels, sorted: the model's classes when known, plus any label the rows
-    hold that the model never predicts."""
-    seen = set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist())
+    hold that the model never predicts. InvalidInput when they mix text and numbers (a
+    target of ``"0"``/``"1"`` against a model of 0/1 could match no row)."""
+    truth, pred = _distinct(y_true), _distinct(y_pred)
+
+    def kinds(values: list[Any]) -> set[str]:
+        return {"text" if isinstance(v, str) else "numbers" for v in values}
+
+    if len(kinds(truth) | kinds(pred)) > 1:
+
+        def show(values: list[Any]) -> str:
+            return f"{' and '.join(sorted(kinds(values)))} ({', '.join(map(repr, sorted(values, key=str)[:3]))})"
+
+        raise InvalidInput(
+            f"the labels mix text and numbers: the target holds {show(truth)}, the model "
+            f"predicts {show(pred)}; give the target the type of label the model was "
+            "trained on (e.g. frame[target].astype(int))."
+        )
+    seen = set(truth) | set(pred)
     if classes is not None:
         ordered = list(classes)
         return ordered + sorted(seen - set(ordered), key=str)

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loopml.errors import Conflict, CorruptObject
 from loopml.uri import EvaluationURI
 
-__all__ = ["FAIRNESS_METRICS", "LATENCY_KEYS", "METRICS", "Evaluation"]
+__all__ = ["FAIRNESS_METRICS", "LATENCY_KEYS", "METRICS", "Evaluation", "check_shape"]
 
 #: every metric an evaluation may compute -> "higher" or "lower" (which is better)
 METRICS: dict[str, str] = {
@@ -49,6 +50,95 @@ LATENCY_KEYS: dict[str, str] = {
     "batch_1000_p99_ms": "lower",
     "package_bytes": "lower",
 }
+
+
+# the shape of each stored field, as check_shape reads it: a type (or tuple of types), or
+# ("dict", shape of values), ("list", shape of items), ("keys", {key: shape}) (each key
+# present), ("some", {key: shape}) (the keys that are present); "num" is a
+# number or null (a NaN or infinity is stored as null), "opt" wraps a shape that may be null
+_NUM = "num"
+_SHAPES: dict[str, Any] = {
+    "model_uri": str,
+    "manifest_digest": str,
+    "target": str,
+    "task": str,
+    "rows": int,
+    "data_digest": str,
+    "metrics": ("dict", _NUM),
+    "name": ("opt", str),
+    "version": ("opt", int),
+    "dataset": ("opt", str),
+    "per_class": ("dict", ("dict", _NUM)),
+    "confusion_matrix": (
+        "opt",
+        ("keys", {"labels": ("list", str), "matrix": ("list", ("list", _NUM))}),
+    ),
+    "calibration": ("opt", ("keys", {"bins": ("list", ("dict", _NUM))})),
+    "curves": ("dict", ("dict", ("list", _NUM))),
+    "slices": ("dict", ("dict", ("dict", _NUM))),
+    "worst_slices": (
+        "dict",
+        ("list", ("keys", {"value": str, "count": int, "metric": str, "score": _NUM})),
+    ),
+    "fairness": (
+        "dict",
+        (
+            "some",
+            {
+                **{
+                    key: _NUM
+                    for key in (
+                        "demographic_parity_difference",
+                        "equal_opportunity_difference",
+                        "demographic_parity_ratio",
+                    )
+                },
+                "groups": ("dict", ("dict", _NUM)),
+                "per_class": ("dict", ("dict", _NUM)),
+            },
+        ),
+    ),
+    "latency": ("dict", _NUM),
+    "importance": ("dict", ("keys", {"mean": _NUM, "std": _NUM})),
+    "shap": ("opt", ("dict", _NUM)),
+    "created_at": _NUM,
+}
+
+
+def check_shape(value: Any, shape: Any, where: str) -> None:
+    """Raise ValueError naming ``where`` when ``value`` does not have ``shape`` (see
+    ``_SHAPES``)."""
+    if shape == _NUM:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return
+        raise ValueError(f"{where} is {type(value).__name__} {value!r:.40}, not a number")
+    if isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[0], str):
+        kind, inner = shape
+        if kind == "opt":
+            if value is not None:
+                check_shape(value, inner, where)
+            return
+        if kind == "list":
+            if not isinstance(value, list):
+                raise ValueError(f"{where} is {type(value).__name__}, not a list")
+            for i, item in enumerate(value):
+                check_shape(item, inner, f"{where}[{i}]")
+            return
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} is {type(value).__name__}, not an object")
+        if kind == "dict":
+            for key, item in value.items():
+                check_shape(item, inner, f"{where}.{key}")
+            return
+        for key, item_shape in inner.items():  # "keys" and "some"
+            if key not in value:
+                if kind == "some":
+                    continue
+                raise ValueError(f"{where} has no {key!r}")
+            check_shape(value[key], item_shape, f"{where}.{key}")
+        return
+    if (isinstance(value, bool) and shape is int) or not isinstance(value, shape):
+        raise ValueError(f"{where} is {type(value).__name__} {value!r:.40}, not {shape.__name__}")
 
 
 @dataclass
@@ -123,9 +213,42 @@ class Evaluation:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluation:
-        """The evaluation :meth:`to_dict` described."""
+        """The evaluation :meth:`to_dict` described; CorruptObject naming the first field
+        that is missing or of the wrong type (a record changed outside loopml)."""
+        if not isinstance(data, dict):
+            raise CorruptObject(
+                f"an evaluation record is a JSON object, got {type(data).__name__}."
+            )
+        required = {"model_uri", "manifest_digest", "target", "task", "rows", "data_digest"}
+        try:
+            for key in sorted(required | {"metrics"}):
+                if key not in data:
+                    raise ValueError(f"{key!r} is missing")
+            for key, shape in _SHAPES.items():
+                if key in data:
+                    check_shape(data[key], shape, key)
+        except ValueError as exc:
+            raise CorruptObject(f"an evaluation record does not read back: {exc}.") from None
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def store(self) -> Evaluation:
+        """Record an evaluation made with ``store=False`` and link it to its model version
+        and dataset version, as ``loopml.evaluate`` does; sets ``id`` and returns it.
+        Conflict when it is stored already.
+
+        Example::
+
+            cand = loopml.evaluate("models:/churn/4", "data:/holdout", store=False)
+            champ = loopml.evaluate("models:/churn/3", "data:/holdout", store=False)
+            loopml.evaluation.compare(cand, champ)  # both evaluated: keep both
+            cand.store(), champ.store()
+        """
+        from loopml.evaluation._repository import store_evaluation
+
+        if self.id is not None:
+            raise Conflict(f"{self.uri} is stored already: an evaluation is stored once.")
+        return store_evaluation(self)
 
     def to_html(self, path: Any, champion: Evaluation | None = None) -> Path:
         """Write the evaluation report to ``path``: one self-contained HTML file (plotly,

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from loopml.context import Context, current
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.evaluation._gates import GateCheck
 from loopml.evaluation._promotion import Promotion, PromotionStatus
 from loopml.evaluation._records import Evaluation
@@ -136,9 +136,20 @@ def store_evaluation(evaluation: Evaluation) -> Evaluation:
 
 
 def _from_row(row: tuple[Any, ...]) -> Evaluation:
-    result = json.loads(row[9])
-    result["id"] = int(row[0])
-    return Evaluation.from_dict(result)
+    """The stored evaluation of ``row``; CorruptObject naming it when its ``result`` is not
+    the JSON an evaluation stores (changed outside loopml)."""
+    number = int(row[0])
+    try:
+        result = json.loads(row[9])
+        if not isinstance(result, dict):
+            raise CorruptObject(f"its result is JSON {type(result).__name__}, not an object.")
+        result["id"] = number
+        return Evaluation.from_dict(result)
+    except (ValueError, CorruptObject) as exc:  # JSONDecodeError is a ValueError
+        raise CorruptObject(
+            f"the stored evaluation:/{number} is corrupt ({str(exc).rstrip('.')}): it was "
+            "changed outside loopml and cannot be read; evaluate the model again."
+        ) from None
 
 
 def get_evaluation(id: int | str) -> Evaluation:
@@ -230,14 +241,17 @@ def describe(ctx: Context, uris: list[str]) -> dict[str, str]:
         rows = conn.all(f"SELECT id, result FROM evaluations WHERE id {test}", (param,))
     labels = {}
     for number, result in rows:
-        data = json.loads(result)
-        metrics = data.get("metrics") or {}
+        try:
+            ev = _from_row((number, *([None] * 8), result))
+        except CorruptObject:
+            labels[ids[int(number)]] = "corrupt: changed outside loopml"
+            continue
         head = ", ".join(
-            f"{k} {metrics[k]:.4g}"
+            f"{k} {ev.metrics[k]:.4g}"
             for k in ("f1", "accuracy", "roc_auc", "rmse", "r2")
-            if k in metrics
+            if isinstance(ev.metrics.get(k), (int, float))
         )
-        labels[ids[int(number)]] = f"{data.get('task', '')} on {data.get('rows', 0):,} rows: {head}"
+        labels[ids[int(number)]] = f"{ev.task} on {ev.rows:,} rows: {head}"
     return labels
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import getpass
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -59,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from loopml._enum import StrEnum
-from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.errors import CorruptObject, InvalidInput, LoopmlError, NotFound
 from loopml.uri import ModelURI, RunURI, parse_run_uri
 
 if TYPE_CHECKING:
@@ -82,6 +83,10 @@ RELATION = "reproduces"
 _GIT_TIMEOUT = 60.0
 _STOP_WAIT = 10.0
 _ERROR_TAIL = 2000
+# what a recorded commit and pipeline must look like before git or Python is handed them
+# (a commit such as --upload-pack=... would be read by git as an option)
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_ENTRY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", re.ASCII)
 
 
 class ReproductionStatus(StrEnum):
@@ -319,6 +324,19 @@ def _plan(model: Any) -> _Plan:
             "git repository): there is no code to check out. Commit the project, then train "
             "and register it again."
         )
+    if not _COMMIT.fullmatch(run.git_commit):
+        raise InvalidInput(
+            f"pipeline run {run.id} of {version.uri} recorded the git commit "
+            f"{run.git_commit[:80]!r}, which is not a commit hash (40 or 64 hex digits): the "
+            "run was changed outside loopml, and nothing is checked out from it."
+        )
+    entry = run.tags.get(TAG_ENTRY)
+    if entry is not None and not _ENTRY.fullmatch(entry):
+        raise InvalidInput(
+            f"pipeline run {run.id} of {version.uri} recorded the pipeline {entry[:80]!r}, "
+            "which is not module:function: the run was changed outside loopml, and nothing "
+            "is run from it."
+        )
     if run.git_dirty:
         raise InvalidInput(
             f"pipeline run {run.id} of {version.uri} ran on a dirty tree at commit "
@@ -353,7 +371,7 @@ def _plan(model: Any) -> _Plan:
         commit=run.git_commit,
         repo=repo,
         project=settings.project_root.relative_to(repo),
-        entry=run.tags.get(TAG_ENTRY),
+        entry=entry,
         datasets=datasets,
     )
 
@@ -717,14 +735,38 @@ def _store(result: Reproduction, plan: _Plan) -> Reproduction:
 
 
 def _from_row(row: tuple[Any, ...]) -> Reproduction:
+    """The stored reproduction of ``row``; CorruptObject naming it when its columns are not
+    what a reproduction stores (changed outside loopml)."""
+    try:
+        return _decode(row)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON errors too
+        raise CorruptObject(
+            f"the stored reproduction {row[0]} of models:/{row[1]}/{row[2]} is corrupt "
+            f"({type(exc).__name__}: {str(exc)[:200]}): it was changed outside loopml and "
+            "cannot be read; reproduce the version again."
+        ) from None
+
+
+def _decode(row: tuple[Any, ...]) -> Reproduction:
     (rid, name, version, run_id, new_run, status, tol, comparison, message, user, at) = row
     data = orjson.loads(comparison or "{}")
+
+    def number(value: Any) -> float | None:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return value
+        raise TypeError(f"a metric value is {type(value).__name__} {value!r:.40}")
+
+    def text(value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        raise TypeError(f"{value!r:.40} is not text")
+
     metrics = tuple(
         MetricComparison(
-            m["metric"],
-            m.get("original"),
-            m.get("reproduced"),
-            m.get("difference"),
+            str(text(m["metric"])),
+            number(m.get("original")),
+            number(m.get("reproduced")),
+            number(m.get("difference")),
             bool(m.get("matches")),
         )
         for m in data.get("metrics", [])
@@ -738,11 +780,11 @@ def _from_row(row: tuple[Any, ...]) -> Reproduction:
         tolerance=float(tol),
         metrics=metrics,
         message=message or "",
-        commit=data.get("commit"),
-        entry=data.get("entry"),
-        datasets=tuple(data.get("datasets", ())),
+        commit=text(data.get("commit")),
+        entry=text(data.get("entry")),
+        datasets=tuple(str(text(d)) for d in data.get("datasets", ())),
         model_identical=data.get("model_identical"),
-        worktree=data.get("worktree"),
+        worktree=text(data.get("worktree")),
         user=user,
         created_at=float(at),
         id=int(rid),
