@@ -278,3 +278,21 @@ def test_the_approval_flow_refuses_what_is_not_pending_and_records_who(models: N
     with pytest.raises(InvalidInput, match="is APPROVED"):
         loopml.reject("churn/1", "prod")
     assert _alias("prod") == 1
+
+
+@pytest.mark.parametrize("verb", ["promote", "approve", "reject"])
+def test_a_megabyte_reason_is_refused_before_anything_moves(models: None, verb: str) -> None:
+    if verb != "promote":
+        _pending_prod()
+    call = getattr(loopml, verb) if verb != "promote" else loopml.promote
+    kwargs: dict[str, Any] = {"force": True} if verb == "promote" else {}
+    with pytest.raises(InvalidInput, match="the reason is 1,000,000 characters long"):
+        call(
+            "churn/2" if verb == "promote" else "churn/1",
+            "staging" if verb == "promote" else "prod",
+            reason="x" * 1_000_000,
+            **kwargs,
+        )
+    assert _alias("staging") is None and _alias("prod") is None
+    statuses = [p.status for p in loopml.evaluation.list_promotions("churn")]
+    assert statuses == ([] if verb == "promote" else [PromotionStatus.PENDING_APPROVAL])

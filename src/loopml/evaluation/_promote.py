@@ -49,6 +49,19 @@ __all__ = ["approve", "get_promotion", "list_promotions", "promote", "reject"]
 
 _REF = re.compile(r"^(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
 _MAX_RESULTS = 100_000
+_MAX_REASON = 10_000  # characters: a reason is stored with every move and printed in its history
+
+
+def _reason(reason: Any) -> str | None:
+    if reason is None:
+        return None
+    text = _validate.text(reason, "reason", empty=True)
+    if len(text) > _MAX_REASON:
+        raise InvalidInput(
+            f"the reason is {len(text):,} characters long; give one of at most "
+            f"{_MAX_REASON:,} (link to a longer write-up instead)."
+        )
+    return text
 
 
 def _user() -> str | None:
@@ -356,8 +369,7 @@ def promote(
     """
     if not isinstance(force, bool):
         raise InvalidInput(f"force must be True or False, got {_validate.shown(force)}.")
-    if reason is not None:
-        reason = _validate.text(reason, "reason", empty=True)
+    reason = _reason(reason)
     if force and not (reason or "").strip():
         raise InvalidInput(
             "force=True needs a reason, which is recorded with the override: "
@@ -476,15 +488,15 @@ def approve(model: Any, to: str, reason: str | None = None, *, version: Any = No
     """Approve the pending promotion of a model version to ``to``: the environment moves
     (``APPROVED``, with who and when). A version that is not pending is one
     :class:`~loopml.errors.InvalidInput` line; when the champion moved since the
-    request, :class:`~loopml.errors.Conflict` asks to promote again.
+    request, or the environment's gates (checks, validation, data) changed in
+    loopml.toml, :class:`~loopml.errors.Conflict` asks to promote again.
 
     Example::
 
         loopml.promote("churn/4", to="prod")      # PENDING_APPROVAL under approval = true
         loopml.approve("churn/4", to="prod", reason="reviewed the slices")
     """
-    if reason is not None:
-        reason = _validate.text(reason, "reason", empty=True)
+    reason = _reason(reason)
     env = _environment(to)
     gates = read_gates(env)
     name, number = _target(model, version)
@@ -558,8 +570,7 @@ def reject(model: Any, to: str, reason: str | None = None, *, version: Any = Non
 
         loopml.reject("churn/4", to="prod", reason="slice 'north' too weak")
     """
-    if reason is not None:
-        reason = _validate.text(reason, "reason", empty=True)
+    reason = _reason(reason)
     env = _environment(to)
     name, number = _target(model, version)
     request = _pending(name, number, env, "rejected")
