@@ -550,8 +550,8 @@ def _gates_changed(request: Promotion, gates: Gates) -> str | None:
     had = [c for c in request.checks if c.expression != "validation.errors"]
     rules = [(c.expression, c.op, c.threshold) for c in had]
     if rules != [(r.expression, r.op, r.threshold) for r in gates.rules]:
-        was = "; ".join(c.text for c in had) or "none"
-        return f"checked: {was}; now: {'; '.join(gates.checks) or 'none'}"
+        checked = "; ".join(c.text for c in had) or "none"
+        return f"checked: {checked}; now: {'; '.join(gates.checks) or 'none'}"
     validated = any(c.expression == "validation.errors" for c in request.checks)
     if validated != gates.options.require_validation:
         return f"require_validation is {str(gates.options.require_validation).lower()} now"
