@@ -18,7 +18,7 @@ from loopml.evaluation import _importance, _latency, _metrics, _slices
 from loopml.evaluation._records import Evaluation
 from loopml.evaluation._repository import store_evaluation
 
-__all__ = ["evaluate", "frame_digest", "load_frame"]
+__all__ = ["evaluate", "frame_digest", "load_frame", "request_options"]
 
 
 def load_frame(data: Any) -> tuple[Any, str | None]:
@@ -427,6 +427,46 @@ def evaluate(
         latency=_latency.measure(_Checked(loaded, uri, check=False), features) if latency else {},
         importance=importances,
         shap=shap,
+        options=request_options(
+            target,
+            positive_label=positive_label,
+            task=task,
+            slices=named,
+            sensitive_features=sensitive,
+            auto_slices=auto_slices,
+            latency=latency,
+            importance=importance,
+            seed=seed,
+        ),
         created_at=time.time(),
     )
     return store_evaluation(evaluation) if store else evaluation
+
+
+def request_options(
+    target: str | None,
+    *,
+    positive_label: Any = None,
+    task: str | None = None,
+    slices: list[str] | None = None,
+    sensitive_features: list[str] | None = None,
+    auto_slices: bool = True,
+    latency: bool = True,
+    importance: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The arguments of :func:`evaluate` that shape its figures, as JSON values: what an
+    :class:`Evaluation` records as ``options``, so a stored one is reused only for the
+    same request (the promotion gates compare them)."""
+    label = positive_label.item() if hasattr(positive_label, "item") else positive_label
+    return {
+        "target": target,
+        "positive_label": label,
+        "task": task,
+        "slices": list(slices or []),
+        "sensitive_features": list(sensitive_features or []),
+        "auto_slices": bool(auto_slices),
+        "latency": bool(latency),
+        "importance": bool(importance),
+        "seed": int(seed),
+    }

@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopml import _validate
 from loopml._enum import StrEnum
 from loopml.errors import InvalidInput
 from loopml.evaluation._records import FAIRNESS_METRICS, LATENCY_KEYS, METRICS
@@ -183,10 +184,15 @@ class _Bin:
 _Expr = _Num | _Name | _Neg | _Abs | _Bin
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"[ \t]*(?:(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)"
-    r"|(?P<op>[-+*/()]))"
+    r"|(?P<op>[-+*/()]))",
+    re.ASCII,
 )
+# a threshold: ASCII digits only (float() would also take "0_85" as 85, "٠.٨" or "inf")
+_THRESHOLD = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+_MAX_KEY = 500  # characters of one expression
+_MAX_DEPTH = 50  # nested parentheses, abs( and signs
 
 
 class _Syntax(Exception):
@@ -196,12 +202,12 @@ class _Syntax(Exception):
 def _tokens(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     pos = 0
-    text = text.rstrip()
+    text = text.rstrip(" \t")
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            bad = text[pos:].strip()[:1] or text[pos:][:1]
-            raise _Syntax(f"unexpected {bad!r} at position {pos + 1}")
+            at = len(text) - len(text[pos:].lstrip(" \t"))
+            raise _Syntax(f"unexpected {text[at]!r} at position {at + 1}")
         kind = m.lastgroup
         assert kind is not None
         out.append((kind, m.group(kind)))
@@ -216,6 +222,12 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.pos = 0
+        self.depth = 0
+
+    def _nest(self) -> None:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _Syntax(f"it nests more than {_MAX_DEPTH} levels deep")
 
     def parse(self) -> _Expr:
         if not self.tokens:
@@ -257,8 +269,10 @@ class _Parser:
 
     def _unary(self) -> _Expr:
         if self._take("-"):
+            self._nest()
             return _Neg(self._unary())
         if self._take("+"):
+            self._nest()
             return self._unary()
         return self._atom()
 
@@ -269,11 +283,15 @@ class _Parser:
         self.pos += 1
         kind, value = tok
         if kind == "num":
-            return _Num(float(value))
+            number = float(value)
+            if not math.isfinite(number):
+                raise _Syntax(f"{value} is not a finite number")
+            return _Num(number)
         if kind == "name":
             if value == "abs":
                 if not self._take("("):
                     raise _Syntax("abs must be followed by '(', as in abs(metrics.f1)")
+                self._nest()
                 inner = self._expr()
                 if not self._take(")"):
                     raise _Syntax("abs( is not closed by ')'")
@@ -283,6 +301,7 @@ class _Parser:
                 raise _Syntax(f"unknown function {value!r}: abs(...) is the only one")
             return _Name(value)
         if value == "(":
+            self._nest()
             inner = self._expr()
             if not self._take(")"):
                 raise _Syntax("'(' is not closed by ')'")
@@ -398,12 +417,17 @@ class Gates:
 
 def _where(env: str, key: str | None = None) -> str:
     head = f"loopml.toml [gates.{env}]"
-    return f"{head} {key!r}" if key is not None else head
+    return f"{head} {_validate.shown(key)}" if key is not None else head
 
 
 def _parse_rule(env: str, key: Any, value: Any) -> _Rule:
     if not isinstance(key, str) or not key.strip():
         raise InvalidInput(f"{_where(env)}: a check needs an expression as its key, got {key!r}.")
+    if len(key) > _MAX_KEY:
+        raise InvalidInput(
+            f"{_where(env, key)}: the expression is {len(key):,} characters long; "
+            f"write one of at most {_MAX_KEY:,}."
+        )
     if isinstance(value, dict):  # metrics.f1 = "..." unquoted: TOML made it a table
         inner = next(iter(value), "f1")
         raise InvalidInput(
@@ -412,23 +436,21 @@ def _parse_rule(env: str, key: Any, value: Any) -> _Rule:
         )
     if not isinstance(value, str):
         raise InvalidInput(
-            f'{_where(env, key)}: expected a comparison as text, such as ">= 0.85", got {value!r}.'
+            f'{_where(env, key)}: expected a comparison as text, such as ">= 0.85", got '
+            f"{_validate.shown(value)}."
         )
     text = value.strip()
     op = next((o for o in _OPS if text.startswith(o)), None)
     if op is None:
         raise InvalidInput(
-            f"{_where(env, key)} = {value!r}: expected a comparison: one of "
+            f"{_where(env, key)} = {_validate.shown(value)}: expected a comparison: one of "
             f'{", ".join(_OPS)} and a number, e.g. ">= 0.85".'
         )
     number = text[len(op) :].strip()
-    try:
-        threshold = float(number)
-    except ValueError:
-        threshold = math.nan
-    if not math.isfinite(threshold) or not number:
+    threshold = float(number) if _THRESHOLD.fullmatch(number) else math.nan
+    if not math.isfinite(threshold):
         raise InvalidInput(
-            f"{_where(env, key)} = {value!r}: {number or 'nothing'!r} is not a number; "
+            f"{_where(env, key)} = {_validate.shown(value)}: {_validate.shown(number or 'nothing')} is not a number; "
             f'expected {op} and a finite number, e.g. "{op} 0.85".'
         )
     try:

@@ -49,6 +49,19 @@ __all__ = ["approve", "get_promotion", "list_promotions", "promote", "reject"]
 
 _REF = re.compile(r"^(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
 _MAX_RESULTS = 100_000
+_MAX_REASON = 10_000  # characters: a reason is stored with every move and printed in its history
+
+
+def _reason(reason: Any) -> str | None:
+    if reason is None:
+        return None
+    text = _validate.text(reason, "reason", empty=True)
+    if len(text) > _MAX_REASON:
+        raise InvalidInput(
+            f"the reason is {len(text):,} characters long; give one of at most "
+            f"{_MAX_REASON:,} (link to a longer write-up instead)."
+        )
+    return text
 
 
 def _user() -> str | None:
@@ -132,22 +145,25 @@ class _Evaluated:
 
 
 def _validation_check(data_uri: str, gates: Gates) -> GateCheck:
-    """``validation.errors == 0``: the newest stored validation of the data version (or,
-    with ``suite``, one run now) passed."""
+    """``validation.errors == 0``: the data version passed its newest stored validation,
+    or, with ``suite``, that suite now (and that result is stored)."""
     from loopml import lineage, validation
 
     expression, op = "validation.errors", "=="
-    results = [e for e in lineage.downstream(data_uri) if e.relation == "validated"]
     result: Any = None
-    if results:
-        newest = max(results, key=lambda e: e.created_at)
-        try:
-            result = lineage.resolve(newest.dst)
-        except NotFound:
-            result = None
-    if result is None and gates.options.suite is not None:
+    if gates.options.suite is not None:
+        # the declared suite judges the data: a stored result of another (laxer) suite
+        # must not stand in for it
         suite = current().settings.project_root / gates.options.suite
         result = validation.validate(data_uri, suite)
+    else:
+        results = [e for e in lineage.downstream(data_uri) if e.relation == "validated"]
+        if results:
+            newest = max(results, key=lambda e: e.created_at)
+            try:
+                result = lineage.resolve(newest.dst)
+            except NotFound:
+                result = None
     if result is None:
         return GateCheck(
             expression,
@@ -164,13 +180,19 @@ def _validation_check(data_uri: str, gates: Gates) -> GateCheck:
     return GateCheck(expression, op, 0.0, errors, status, message)
 
 
-def _stored(name: str, number: int, manifest: str, digest: str, gates: Gates) -> Any:
-    """A stored evaluation of this package on data with this digest holding what the gates
-    read (the same target, their slice and fairness columns), or None."""
+def _stored(
+    name: str, number: int, manifest: str, digest: str, gates: Gates, options: dict[str, Any]
+) -> Any:
+    """A stored evaluation of this package on data with this digest made for the same
+    request (``options``: target, positive label, slice and fairness columns, latency,
+    importance...), or None. One made with other options (another positive label, a
+    forced task, no latency) answers another question, and is not reused."""
     from loopml.evaluation._repository import list_evaluations
 
     for found in list_evaluations(name, number, limit=1000):
         if found.manifest_digest != manifest or found.data_digest != digest:
+            continue
+        if found.options != options:
             continue
         if gates.options.target is not None and found.target != gates.options.target:
             continue
@@ -190,20 +212,20 @@ def _evaluate(name: str, number: int, frame: Any, digest: str, data_uri: str, ga
     fairness columns the data lacks are left out, so their checks fail with a message
     instead of the evaluation raising."""
     from loopml import registry
-    from loopml.evaluation._evaluate import evaluate
+    from loopml.evaluation._evaluate import evaluate, request_options
     from loopml.evaluation._repository import store_evaluation
 
-    version = registry.get_model_version(name, number)
-    found = _stored(name, number, version.manifest_digest, digest, gates)
-    if found is not None:
-        return found
     columns = {str(c) for c in frame.columns}
     options: dict[str, Any] = {
         "slices": [c for c in gates.slice_columns if c in columns],
         "sensitive_features": [c for c in gates.sensitive_features if c in columns],
+        "positive_label": gates.options.positive_label,
     }
-    if gates.options.positive_label is not None:
-        options["positive_label"] = gates.options.positive_label
+    version = registry.get_model_version(name, number)
+    request = request_options(gates.options.target, **options)
+    found = _stored(name, number, version.manifest_digest, digest, gates, request)
+    if found is not None:
+        return found
     made = evaluate(
         str(ModelURI(name, number)), frame, gates.options.target, store=False, **options
     )
@@ -347,8 +369,7 @@ def promote(
     """
     if not isinstance(force, bool):
         raise InvalidInput(f"force must be True or False, got {_validate.shown(force)}.")
-    if reason is not None:
-        reason = _validate.text(reason, "reason", empty=True)
+    reason = _reason(reason)
     if force and not (reason or "").strip():
         raise InvalidInput(
             "force=True needs a reason, which is recorded with the override: "
@@ -467,18 +488,26 @@ def approve(model: Any, to: str, reason: str | None = None, *, version: Any = No
     """Approve the pending promotion of a model version to ``to``: the environment moves
     (``APPROVED``, with who and when). A version that is not pending is one
     :class:`~loopml.errors.InvalidInput` line; when the champion moved since the
-    request, :class:`~loopml.errors.Conflict` asks to promote again.
+    request, or the environment's gates (checks, validation, data) changed in
+    loopml.toml, :class:`~loopml.errors.Conflict` asks to promote again.
 
     Example::
 
         loopml.promote("churn/4", to="prod")      # PENDING_APPROVAL under approval = true
         loopml.approve("churn/4", to="prod", reason="reviewed the slices")
     """
-    if reason is not None:
-        reason = _validate.text(reason, "reason", empty=True)
+    reason = _reason(reason)
     env = _environment(to)
+    gates = read_gates(env)
     name, number = _target(model, version)
     request = _pending(name, number, env, "approved")
+    changed = _gates_changed(request, gates)
+    if changed is not None:
+        raise Conflict(
+            f"the gates of {env} changed since v{number} of {name} was checked ({changed}): "
+            f"promote it again (loopml models promote {name}/{number} --to {env}) to check it "
+            "against them."
+        )
     now = _champion(name, env)
     if now != request.champion_version:
         was = "nothing" if request.champion_version is None else f"v{request.champion_version}"
@@ -513,6 +542,26 @@ def approve(model: Any, to: str, reason: str | None = None, *, version: Any = No
     return got
 
 
+def _gates_changed(request: Promotion, gates: Gates) -> str | None:
+    """How ``gates`` differ from the ones ``request`` was checked by (its checks, its
+    validation check, its data set), or None when they are the same."""
+    from loopml.uri import parse_data_uri
+
+    had = [c for c in request.checks if c.expression != "validation.errors"]
+    rules = [(c.expression, c.op, c.threshold) for c in had]
+    if rules != [(r.expression, r.op, r.threshold) for r in gates.rules]:
+        checked = "; ".join(c.text for c in had) or "none"
+        return f"checked: {checked}; now: {'; '.join(gates.checks) or 'none'}"
+    validated = any(c.expression == "validation.errors" for c in request.checks)
+    if validated != gates.options.require_validation:
+        return f"require_validation is {str(gates.options.require_validation).lower()} now"
+    was = None if request.dataset is None else parse_data_uri(request.dataset).name
+    now = None if gates.options.data is None else parse_data_uri(gates.options.data).name
+    if was != now:
+        return f"the evaluation data was {was or 'none'}, it is {now or 'none'} now"
+    return None
+
+
 def reject(model: Any, to: str, reason: str | None = None, *, version: Any = None) -> Promotion:
     """Reject the pending promotion of a model version to ``to`` (``REJECTED``, with who,
     when and why); nothing moves.
@@ -521,8 +570,7 @@ def reject(model: Any, to: str, reason: str | None = None, *, version: Any = Non
 
         loopml.reject("churn/4", to="prod", reason="slice 'north' too weak")
     """
-    if reason is not None:
-        reason = _validate.text(reason, "reason", empty=True)
+    reason = _reason(reason)
     env = _environment(to)
     name, number = _target(model, version)
     request = _pending(name, number, env, "rejected")

@@ -152,7 +152,11 @@ class Evaluation:
     per-group rates; ``latency`` holds the keys of :data:`LATENCY_KEYS`;
     ``importance`` maps a feature to its permutation importance (``mean``,
     ``std``); ``shap`` a feature to its mean absolute SHAP value, for tree
-    models. ``id`` is set once the evaluation is stored (``uri`` is then
+    models. ``options`` are the arguments that shaped these figures (the
+    ``target`` and ``positive_label`` as given, ``task``, ``slices``,
+    ``sensitive_features``, ``auto_slices``, ``latency``, ``importance``,
+    ``seed``): a stored evaluation answers another request only when they
+    match. ``id`` is set once the evaluation is stored (``uri`` is then
     ``evaluation:/<id>``).
     """
 
@@ -176,6 +180,7 @@ class Evaluation:
     latency: dict[str, float] = field(default_factory=dict)
     importance: dict[str, dict[str, float]] = field(default_factory=dict)
     shap: dict[str, float] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     id: int | None = None
 
@@ -208,6 +213,7 @@ class Evaluation:
             "latency": dict(self.latency),
             "importance": self.importance,
             "shap": self.shap,
+            "options": dict(self.options),
             "created_at": self.created_at,
         }
 
