@@ -209,3 +209,17 @@ def test_bad_data_is_one_clear_error(churn_model: str, churn: Any) -> None:
         loopml.evaluation.get_evaluation(99)
     with pytest.raises(InvalidInput, match="malformed evaluation URI"):
         loopml.evaluation.get_evaluation("evaluation:/x")
+
+
+def test_a_categorical_slice_with_many_values_keeps_the_most_frequent(
+    churn_model: str, churn: Any
+) -> None:
+    from loopml.evaluation._slices import MAX_VALUES
+
+    ids = churn.assign(customer=[f"c{i % 120}" if i < 500 else "big" for i in range(len(churn))])
+    ev = loopml.evaluate(
+        churn_model, ids, target="churned", slices=["customer"], store=False, latency=False
+    )
+    table = ev.slices["customer"]
+    assert len(table) == MAX_VALUES and "<other>" in table and table["big"]["count"] == 100
+    assert sum(v["count"] for v in table.values()) == len(churn)

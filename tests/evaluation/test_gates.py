@@ -97,6 +97,25 @@ def test_a_lower_is_better_slice_metric_takes_the_highest_slice(project: Path) -
     assert check.value == pytest.approx(0.6) and check.status == GateStatus.FAILED
 
 
+def test_a_column_with_dots_in_its_name_is_named_whole(project: Path) -> None:
+    gates = _gates(
+        project,
+        '[gates.prod]\n"slices.geo.region.f1" = ">= 0.5"\n'
+        '"fairness.geo.region.demographic_parity_difference" = "<= 0.2"\n'
+        '"importance.x.y" = ">= 0.1"\n'
+        '[gates.prod.options]\ndata = "data:/d"\n',
+    )
+    assert gates.slice_columns == ["geo.region"] and gates.sensitive_features == ["geo.region"]
+    found = _evaluation(
+        slices={"geo.region": {"a.b": {"count": 5, "f1": 0.6}}},
+        fairness={"geo.region": {"demographic_parity_difference": 0.1}},
+        importance={"x.y": {"mean": 0.3, "std": 0.0}},
+    )
+    checks = check_gates(gates, found)
+    assert [c.status for c in checks] == [GateStatus.PASSED] * 3
+    assert [c.value for c in checks] == [pytest.approx(0.6), pytest.approx(0.1), 0.3]
+
+
 def test_a_champion_check_without_a_champion_is_skipped_never_passed(project: Path) -> None:
     gates = _gates(project, GATES)
     checks = check_gates(gates, _evaluation(), None)

@@ -319,6 +319,12 @@ def _names(expr: _Expr) -> list[str]:
     return []
 
 
+def _column(parts: list[str]) -> str:
+    """The column (or feature) a split name holds: everything between the namespace and
+    the measure (``slices.re.g.f1`` → ``re.g``), or after the namespace for importance."""
+    return ".".join(parts[1:] if parts[0] == "importance" else parts[1:-1])
+
+
 def _check_name(name: str) -> str | None:
     """Why ``name`` is not a gate name (None when it is one)."""
     parts = name.split(".")
@@ -335,17 +341,18 @@ def _check_name(name: str) -> str | None:
             return f"unknown metric {parts[1]!r}; expected one of {metrics}"
         return None
     if head == "slices":
-        if len(parts) != 3:
+        if len(parts) < 3 or not all(parts[1:-1]):
             return "expected slices.<column>.<metric>, e.g. slices.region.f1"
-        if parts[2] not in _METRICS:
-            return f"unknown metric {parts[2]!r} of slices.{parts[1]}; expected one of {metrics}"
+        column = ".".join(parts[1:-1])
+        if parts[-1] not in _METRICS:
+            return f"unknown metric {parts[-1]!r} of slices.{column}; expected one of {metrics}"
         return None
     if head == "fairness":
         known = ", ".join(FAIRNESS_METRICS)
-        if len(parts) != 3:
+        if len(parts) < 3 or not all(parts[1:-1]):
             return f"expected fairness.<column>.<measure> with a measure of {known}"
-        if parts[2] not in FAIRNESS_METRICS:
-            return f"unknown fairness measure {parts[2]!r}; expected one of {known}"
+        if parts[-1] not in FAIRNESS_METRICS:
+            return f"unknown fairness measure {parts[-1]!r}; expected one of {known}"
         return None
     if head == "latency":
         known = ", ".join(LATENCY_KEYS)
@@ -354,7 +361,7 @@ def _check_name(name: str) -> str | None:
             return f"unknown latency key {shown!r}; expected latency.<key> with a key of {known}"
         return None
     if head == "importance":
-        if len(parts) != 2:
+        if len(parts) < 2 or not all(parts[1:]):
             return "expected importance.<feature>, e.g. importance.age"
         return None
     return (
@@ -399,7 +406,7 @@ class Gates:
             for name in rule.names:
                 parts = name.removeprefix("champion.").split(".")
                 if parts[0] == namespace:
-                    found[parts[1]] = None
+                    found[_column(parts)] = None
         return list(found)
 
     @property
@@ -602,7 +609,7 @@ def _lookup(name: str, result: Mapping[str, Any] | None, *, champion: bool) -> f
             raise _Missing(f"{shown} was not computed{why}; computed: {have}")
         return _finite(metrics[parts[1]], shown)
     if head == "slices":
-        column, metric = parts[1], parts[2]
+        column, metric = _column(parts), parts[-1]
         slices = (result.get("slices") or {}).get(column)
         if not slices:
             raise _Missing(f"no slices of column {column!r}: it is not in the evaluation data")
@@ -615,18 +622,20 @@ def _lookup(name: str, result: Mapping[str, Any] | None, *, champion: bool) -> f
             raise _Missing(f"{metric} was not computed for the slices of {column!r}")
         return min(values) if _METRICS[metric] == "higher" else max(values)
     if head == "fairness":
-        found = (result.get("fairness") or {}).get(parts[1])
+        column = _column(parts)
+        found = (result.get("fairness") or {}).get(column)
         if not found:
             raise _Missing(
-                f"no fairness measures for column {parts[1]!r}: it is not in the evaluation data"
+                f"no fairness measures for column {column!r}: it is not in the evaluation data"
             )
-        return _finite(found.get(parts[2]), shown)
+        return _finite(found.get(parts[-1]), shown)
     if head == "latency":
         return _finite((result.get("latency") or {}).get(parts[1]), shown)
     if head == "importance":
-        found = (result.get("importance") or {}).get(parts[1])
+        feature = _column(parts)
+        found = (result.get("importance") or {}).get(feature)
         if found is None:
-            raise _Missing(f"no permutation importance for feature {parts[1]!r}")
+            raise _Missing(f"no permutation importance for feature {feature!r}")
         return _finite(found.get("mean") if isinstance(found, Mapping) else found, shown)
     raise AssertionError(f"unchecked name {name!r}")  # read_gates refuses it first
 

@@ -44,7 +44,6 @@ __all__ = [
     "decide",
     "describe",
     "describe_promotions",
-    "find_evaluation",
     "find_pending",
     "get_evaluation",
     "get_promotion",
@@ -209,17 +208,6 @@ def list_evaluations(
     params.append(int(limit))
     with current().metadata.read() as conn:
         return [_from_row(r) for r in conn.all(sql, params)]
-
-
-def find_evaluation(manifest_digest: str, data_digest: str, target: str) -> Evaluation | None:
-    """The newest stored evaluation of these package bytes on this data and target."""
-    with current().metadata.read() as conn:
-        row = conn.first(
-            f"SELECT {_COLUMNS} FROM evaluations WHERE manifest_digest = ? AND data_digest = ? "
-            "AND target = ? ORDER BY id DESC LIMIT 1",
-            (manifest_digest, data_digest, target),
-        )
-    return None if row is None else _from_row(row)
 
 
 def resolve(ctx: Context, uri: EvaluationURI) -> Node:

@@ -2,7 +2,8 @@
 
 A slice is the rows holding one value of a column. Named columns are sliced
 by every value; a numeric column with more than :data:`MAX_VALUES` values is
-cut into quantile bins (``[0.5, 2.0)``). Every categorical column (text,
+cut into quantile bins (``[0.5, 2.0)``), and a categorical one keeps its
+``MAX_VALUES - 1`` most frequent values and puts the rest in ``<other>``. Every categorical column (text,
 category or boolean, with 2 to :data:`MAX_VALUES` values) is sliced too, so
 the worst slices of each are found without being asked for. Missing values
 form their own slice, ``<missing>``.
@@ -26,12 +27,22 @@ import numpy as np
 from loopml.errors import InvalidInput
 from loopml.evaluation._metrics import regression, small_classification
 
-__all__ = ["MAX_VALUES", "MISSING", "automatic_columns", "fairness", "groups", "slice_metrics"]
+__all__ = [
+    "MAX_VALUES",
+    "MISSING",
+    "OTHER",
+    "automatic_columns",
+    "fairness",
+    "groups",
+    "slice_metrics",
+]
 
 #: the most values a column is sliced by (a numeric one with more is binned)
 MAX_VALUES = 50
 #: the label of the slice of missing values
 MISSING = "<missing>"
+#: the label of the slice of a categorical column's less frequent values
+OTHER = "<other>"
 _BINS = 5
 _WORST = 3
 
@@ -65,8 +76,12 @@ def groups(series: Any) -> dict[str, np.ndarray]:
     import pandas as pd
 
     values = series
-    if not _is_categorical(series) and series.nunique(dropna=True) > MAX_VALUES:
+    many = series.nunique(dropna=True) > MAX_VALUES
+    if many and not _is_categorical(series):
         values = pd.qcut(series, _BINS, duplicates="drop")
+    elif many:  # the most frequent values keep their slices, the rest share one
+        top = series.value_counts(dropna=True).index[: MAX_VALUES - 1]
+        values = series.astype(object).where(series.isin(top) | series.isna(), OTHER)
     codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(-1, len(uniques) + 1))
