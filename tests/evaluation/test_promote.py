@@ -232,6 +232,20 @@ def test_approval_holds_a_passing_candidate_until_someone_approves(
         loopml.approve("churn/1", to="prod")
 
 
+def test_a_second_request_for_one_version_supersedes_the_first(
+    models: dict[str, int], project: Path
+) -> None:
+    _toml(project, APPROVAL)
+    first = loopml.promote("churn/1", to="prod")
+    second = loopml.promote("churn/1", to="prod")
+    assert first.status == second.status == PromotionStatus.PENDING_APPROVAL
+    older = loopml.evaluation.get_promotion(first.id)
+    assert older.status == PromotionStatus.REJECTED
+    assert older.decision_reason == f"superseded by promotion:/{second.id}"
+    assert loopml.approve("churn/1", to="prod").id == second.id
+    assert _alias("prod") == 1
+
+
 def test_a_rejected_candidate_never_moves(models: dict[str, int], project: Path) -> None:
     _toml(project, APPROVAL)
     loopml.promote("churn/3", to="prod")

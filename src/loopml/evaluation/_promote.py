@@ -429,7 +429,7 @@ def _decide(
         fields = _fields(
             name, number, env, PromotionStatus.PENDING_APPROVAL, champion, checks, evaluated, reason
         )
-        return _repository.record(meta, **fields, transition_id=None)
+        return _repository.record_pending(meta, **fields, transition_id=None)
     status = (
         PromotionStatus.FORCED
         if force and (failed or gates.options.approval)

@@ -58,6 +58,7 @@ __all__ = [
     "promotion_rows",
     "promotion_uri",
     "record",
+    "record_pending",
     "resolve",
     "resolve_promotion",
     "store_evaluation",
@@ -355,6 +356,34 @@ def record(meta: MetadataStore, **fields: Any) -> Promotion:
     """:func:`insert_promotion` in a transaction of its own (a promotion that moves
     nothing: refused, pending, or an environment already there)."""
     return meta.write(lambda conn: insert_promotion(conn, **fields))
+
+
+def record_pending(meta: MetadataStore, **fields: Any) -> Promotion:
+    """Record a request that waits for a decision; an older request of the same version
+    to the same environment still waiting is rejected in the same transaction, as
+    superseded by this one, so one request per version and environment waits."""
+
+    def tx(conn: Connection) -> Promotion:
+        new = insert_promotion(conn, **fields)
+        conn.execute(
+            "UPDATE promotions SET status = ?, decided_by = ?, decided_at = ?, "
+            "decision_reason = ? WHERE name = ? AND version = ? AND environment = ? "
+            "AND status = ? AND id < ?",
+            (
+                PromotionStatus.REJECTED.value,
+                new.user,
+                new.created_at,
+                f"superseded by {promotion_uri(new.id)}",
+                new.name,
+                new.version,
+                new.environment,
+                PromotionStatus.PENDING_APPROVAL.value,
+                new.id,
+            ),
+        ).close()
+        return new
+
+    return meta.write(tx)
 
 
 def find_pending(conn: Connection, name: str, version: int, environment: str) -> Promotion | None:
