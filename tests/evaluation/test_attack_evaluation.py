@@ -161,7 +161,7 @@ def test_a_python_function_model_may_return_a_list_or_a_one_column_frame(
         ("raises", r"failed to predict 600 rows of the evaluation data: RuntimeError: the model"),
         ("nan", r"predicted nan for row 3: every row needs a prediction"),
         ("inf", r"predicted inf for row 5"),
-        ("text", r"the labels mix text and numbers: the target holds numbers \(0, 1\)"),
+        ("text", r"holds numbers \([01]\) but the model predicts text \('[01]'\)"),
     ],
 )
 def test_a_model_whose_predictions_are_unusable_is_one_clear_error_and_stores_nothing(
@@ -201,7 +201,7 @@ def test_labels_of_another_type_than_the_model_s_are_one_clear_error(
     from loopml.errors import InvalidInput
 
     data = churn.assign(churned=labels(churn["churned"]))
-    with pytest.raises(InvalidInput, match="the labels mix text and numbers"):
+    with pytest.raises(InvalidInput, match="holds text .* but the model predicts numbers"):
         loopml.evaluate(churn_model, data, target="churned", store=False)
 
 
