@@ -300,6 +300,7 @@ def parse_promotion_uri(uri: str) -> PromotionURI:
 
 _PROMOTION_RE = re.compile(r"^promotion:/([1-9][0-9]*)$")
 
+
 def parse_deployment_uri(uri: str) -> DeploymentURI:
     """Parse ``deployments:/<name>``."""
     m = _DEPLOYMENT_RE.match(uri.strip()) if isinstance(uri, str) else None
