@@ -76,7 +76,9 @@ def test_changes_since_lists_every_change_in_order(versions: list[Any]) -> None:
 
 def test_a_served_version_is_neither_deleted_nor_archived(versions: list[Any]) -> None:
     loopml.deploy("churn", "models:/churn/2")
-    with pytest.raises(Conflict, match=r"churn v2 is served by deployments:/churn"):
+    with pytest.raises(
+        Conflict, match=r"churn v2 is served by deployments:/churn: .* deployments delete churn\)"
+    ):
         loopml.registry.delete_model_version("churn", 2)
     with pytest.raises(Conflict, match=r"churn v2 is served by deployments:/churn"):
         loopml.archive_model_version("churn", 2)

@@ -39,7 +39,7 @@ def test_deploy_update_status_and_delete(versions: list[Any]) -> None:
     code, out, _ = _run(["deploy", "churn", "--model", "models:/churn@prod"])
     assert code == 0 and "churn serves models:/churn/1 already; nothing changed" in out
     code, out, _ = _run(["deploy", "churn", "--model", "models:/churn/2"])
-    assert code == 0 and "deployed churn: models:/churn/2 (from v1 generation 2)" in out
+    assert code == 0 and "deployed churn: models:/churn/2 (from v1, generation 2)" in out
     code, out, _ = _run(["deployments", "list", "--format", "json"])
     rows = json.loads(out)
     assert [(r["name"], r["model"], r["requested"], r["generation"]) for r in rows] == [

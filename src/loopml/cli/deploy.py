@@ -44,7 +44,7 @@ def deploy(
             highlight=False,
         )
         return
-    came = f"from v{was.version} " if was is not None and was.model_name == d.model_name else ""
+    came = f"from v{was.version}, " if was is not None and was.model_name == d.model_name else ""
     console.print(
         f"deployed {escape(d.name)}: {escape(d.version_uri)} ({came}generation {d.generation})",
         highlight=False,

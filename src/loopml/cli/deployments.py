@@ -68,10 +68,10 @@ _HISTORY_COLUMNS = [
     Column("action", kind="status", required=True),
     Column("from", kind="number"),
     Column("to", kind="number"),
-    Column("model", max_width=30),
+    Column("reason", max_width=30),
     Column("when", kind="age"),
     Column("user", max_width=16),
-    Column("reason", max_width=40),
+    Column("model", max_width=30),
 ]
 
 

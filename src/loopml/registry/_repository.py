@@ -609,7 +609,7 @@ def _check_not_served(conn: Connection, found: ModelVersion, doing: str) -> None
         raise Conflict(
             f"{found.name} v{found.version} is served by {', '.join(served)}: it cannot be "
             f"{doing}. Deploy another version there or delete the deployment first "
-            "(loopml deployments delete <name>)."
+            f"(loopml deployments delete {served[0].removeprefix(_SERVING)})."
         )
 
 
