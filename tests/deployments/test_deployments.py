@@ -308,3 +308,24 @@ def test_a_client_deploys_into_its_own_stores(versions: list[Any], tmp_path: Pat
     d = client.deploy("churn", "models:/churn/1")
     assert client.get_deployment("churn") == d
     assert client.list_deployments() == [d]
+
+
+def test_a_version_archived_while_deploy_checks_it_is_not_deployed(
+    backend: str, versions: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loopml.models as models
+
+    real = models.load_model
+
+    def archived_meanwhile(uri: str, **kw: Any) -> Any:
+        found = real(uri, **kw)
+        loopml.archive_model_version("churn", 2)  # after deploy's checks, before its write
+        return found
+
+    monkeypatch.setattr(models, "load_model", archived_meanwhile)
+    with pytest.raises(InvalidInput, match=r"churn v2 is archived: only a READY version"):
+        loopml.deploy("churn", "models:/churn/2")
+    assert _state() == ([], [], 0)
+    with loopml.Client().metadata.read() as conn:
+        owners = conn.column("SELECT DISTINCT owner FROM object_refs")
+    assert not [o for o in owners if o.startswith("deployments:/")]
