@@ -33,6 +33,7 @@ ROWS = {
     "validation": 3,
     "registry": 3,
     "evaluation": 4,
+    "deployments": 4,
     "automation": 5,
     "_client": 5,
     "cli": 6,

@@ -136,6 +136,9 @@ def _reading_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.evaluation.list_promotions("m", value, other),
         lambda: loopml.evaluation.list_promotions("m", limit=value),
         lambda: loopml.evaluation.get_promotion(value),
+        lambda: loopml.get_deployment(value),
+        lambda: loopml.deployments.deployment_history(value),
+        lambda: loopml.deployments.changes_since(value),
     ]
 
 
@@ -180,6 +183,11 @@ def _writing_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.approve(value, other),
         lambda: loopml.approve("m/1", "prod", value),
         lambda: loopml.reject(value, "prod", other),
+        lambda: loopml.deploy(value, "models:/m/1"),
+        lambda: loopml.deploy("dep", value),
+        lambda: loopml.deploy("dep", "models:/m/1", reason=value, config=other),
+        lambda: loopml.deploy("dep", "models:/m/1", config=value),
+        lambda: loopml.deployments.delete_deployment(value, reason=other),
     ]
 
 
@@ -236,6 +244,10 @@ COMMANDS = [
     ["models", "approve", "{v}", "--to", "prod", "--reason", "{v}"],
     ["models", "reject", "m/1", "--to", "{v}"],
     ["models", "history", "{v}"],
+    ["deploy", "{v}", "--model", "models:/m/1"],
+    ["deploy", "dep", "--model", "{v}", "--reason", "{v}"],
+    ["deployments", "status", "{v}"],
+    ["deployments", "delete", "{v}"],
 ]
 
 

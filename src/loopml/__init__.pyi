@@ -1,5 +1,6 @@
 from . import automation as automation
 from . import data as data
+from . import deployments as deployments
 from . import evaluation as evaluation
 from . import lineage as lineage
 from . import models as models
@@ -21,6 +22,10 @@ from .data import add_dataset as add_dataset
 from .data import fsck as fsck
 from .data import get_dataset as get_dataset
 from .data import list_datasets as list_datasets
+from .deployments import Deployment as Deployment
+from .deployments import deploy as deploy
+from .deployments import get_deployment as get_deployment
+from .deployments import list_deployments as list_deployments
 from .errors import Conflict as Conflict
 from .errors import CorruptObject as CorruptObject
 from .errors import GateFailed as GateFailed

@@ -28,6 +28,7 @@ from loopml import (
     automation,
     context,
     data,
+    deployments,
     evaluation,
     lineage,
     models,
@@ -171,6 +172,14 @@ class Client(Context):
     list_promotions = _verb(evaluation.list_promotions)
     get_promotion = _verb(evaluation.get_promotion)
     read_gates = _verb(evaluation.read_gates)
+    # deployments
+    deploy = _verb(deployments.deploy)
+    get_deployment = _verb(deployments.get_deployment)
+    list_deployments = _verb(deployments.list_deployments)
+    delete_deployment = _verb(deployments.delete_deployment)
+    deployment_history = _verb(deployments.deployment_history)
+    deployment_changes_since = _verb(deployments.changes_since)
+    sync_deployments = _verb(deployments.sync_deployments)
     # pipelines produce models
     run_and_register = _verb(automation.run_and_register)
     tune_and_register = _verb(automation.tune_and_register)

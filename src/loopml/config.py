@@ -21,6 +21,8 @@ key, or a value of the wrong type, is an error that names it::
     [params]     the pipeline's parameters (any keys)
     [gates.ENV]  the checks a model version passes to enter environment ENV (expressions,
                  read by loopml.evaluation) and [gates.ENV.options]
+    [deployments.NAME]  a declared deployment: model (a models:/ URI), optional config
+                 (a table) and reason; ``loopml deployments sync`` applies them
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
 ``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
@@ -167,7 +169,9 @@ class Settings:
 
     Every field is a plain public attribute; ``params`` is the ``[params]``
     table as written, ``gates`` the ``[gates.<environment>]`` tables as written
-    (:func:`loopml.evaluation.read_gates` checks their expressions).
+    (:func:`loopml.evaluation.read_gates` checks their expressions),
+    ``deployments`` the ``[deployments.<name>]`` tables as written (their keys
+    checked here; :func:`loopml.deployments.sync_deployments` applies them).
     """
 
     project_root: Path
@@ -180,6 +184,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     gates: dict[str, Any] = field(default_factory=dict, compare=False)
+    deployments: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def tracking_uri(self) -> str:
@@ -237,7 +242,15 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "model": {"name": _STR, "step": _STR, "output": _STR},
     "params": {},
     "gates": {},
+    "deployments": {},
 }
+
+_DEPLOYMENT_KEYS: dict[str, tuple[str, Any]] = {
+    "model": _STR,
+    "config": _TABLE,
+    "reason": _STR,
+}
+_DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -298,6 +311,9 @@ def _check(doc: dict[str, Any], path: Path) -> None:
         if section == "gates":
             _check_gates(body, doc, path)
             continue
+        if section == "deployments":
+            _check_deployments(body, path)
+            continue
         for key, value in body.items():
             if key not in keys:
                 raise InvalidInput(
@@ -325,6 +341,39 @@ def _check_gates(body: dict[str, Any], doc: dict[str, Any], path: Path) -> None:
             raise InvalidInput(
                 f"{path}: gates.{env} must be a table of checks ([gates.{env}] with lines "
                 f'such as "metrics.f1" = ">= 0.85"), got {table!r}.'
+            )
+
+
+def _check_deployments(body: dict[str, Any], path: Path) -> None:
+    """``[deployments.<name>]``: a name that can stand in a URI, ``model`` (required),
+    optional ``config`` (a table) and ``reason``; loopml.deployments checks the URI and
+    the config's values when it applies them."""
+    for name, table in body.items():
+        if not _DEPLOYMENT_NAME.match(name):
+            raise InvalidInput(
+                f"{path}: [deployments.{name}] is not a deployment name: expected letters, "
+                "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'churn')."
+            )
+        if not isinstance(table, dict):
+            raise InvalidInput(
+                f"{path}: deployments.{name} must be a table ([deployments.{name}] with "
+                f'model = "models:/<name>@<alias>"), got {table!r}.'
+            )
+        for key, value in table.items():
+            if key not in _DEPLOYMENT_KEYS:
+                raise InvalidInput(
+                    f"{path}: unknown key {key!r} in [deployments.{name}]; expected one of "
+                    f"{', '.join(_DEPLOYMENT_KEYS)}."
+                )
+            what, ok = _DEPLOYMENT_KEYS[key]
+            if not ok(value):
+                raise InvalidInput(
+                    f"{path}: [deployments.{name}] {key} must be {what}, got {value!r}."
+                )
+        if "model" not in table:
+            raise InvalidInput(
+                f"{path}: [deployments.{name}] names no model: add "
+                'model = "models:/<name>@<alias>" (or models:/<name>/<version>).'
             )
 
 
@@ -390,6 +439,7 @@ def load_settings(
         ),
         params=dict(doc.get("params") or {}),
         gates=dict(doc.get("gates") or {}),
+        deployments=dict(doc.get("deployments") or {}),
     )
 
 

@@ -8,6 +8,7 @@
 - ``models:/<name>/<version>`` and ``models:/<name>@<alias>``
 - ``validation:/<id>`` (a stored validation result)
 - ``cache:/<key>`` (a pipeline step's cache entry)
+- ``deployments:/<name>`` (a deployment: a named endpoint serving one model version)
 
 Nothing here looks anything up: resolving a URI to what it names, and
 describing it, is the business of the URI registry in :mod:`loopml.lineage`.
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_NAME",
     "CacheURI",
     "DataURI",
+    "DeploymentURI",
     "EvaluationURI",
     "ModelURI",
     "PromotionURI",
@@ -46,6 +48,7 @@ __all__ = [
     "local_path",
     "parse_cache_uri",
     "parse_data_uri",
+    "parse_deployment_uri",
     "parse_evaluation_uri",
     "parse_model_uri",
     "parse_promotion_uri",
@@ -145,6 +148,16 @@ class PromotionURI:
 
     def __str__(self) -> str:
         return f"promotion:/{self.id}"
+
+
+@dataclass(frozen=True)
+class DeploymentURI:
+    """``deployments:/<name>``: a deployment, the named endpoint serving one model version."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"deployments:/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -287,7 +300,30 @@ def parse_promotion_uri(uri: str) -> PromotionURI:
 
 _PROMOTION_RE = re.compile(r"^promotion:/([1-9][0-9]*)$")
 
-AnyURI = DataURI | RunURI | ModelURI | ValidationURI | CacheURI | EvaluationURI | PromotionURI
+
+def parse_deployment_uri(uri: str) -> DeploymentURI:
+    """Parse ``deployments:/<name>``."""
+    m = _DEPLOYMENT_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group("name")) > MAX_NAME:
+        raise InvalidInput(
+            f"malformed deployment URI {shown(uri)}: expected 'deployments:/<name>', "
+            "e.g. 'deployments:/churn' (loopml deployments list names them)."
+        )
+    return DeploymentURI(m.group("name"))
+
+
+_DEPLOYMENT_RE = re.compile(rf"^deployments:/(?P<name>{_NAME})\Z")
+
+AnyURI = (
+    DataURI
+    | RunURI
+    | ModelURI
+    | ValidationURI
+    | CacheURI
+    | EvaluationURI
+    | PromotionURI
+    | DeploymentURI
+)
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "data": parse_data_uri,
@@ -297,6 +333,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "cache": parse_cache_uri,
     "evaluation": parse_evaluation_uri,
     "promotion": parse_promotion_uri,
+    "deployments": parse_deployment_uri,
 }
 
 

@@ -45,6 +45,7 @@ def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, st
         "cache",
         "evaluation",
         "promotion",
+        "deployments",
     }
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"
@@ -99,7 +100,9 @@ def test_dataset_references_are_accepted_in_one_form_everywhere(linked: dict[str
 
 
 def test_unknown_schemes_and_missing_nodes_are_clear_errors(linked: dict[str, str]) -> None:
-    with pytest.raises(InvalidInput, match="no part of loopml serves 'deployments:/'"):
+    with pytest.raises(InvalidInput, match="no part of loopml serves 'monitors:/'"):
+        loopml.get_lineage("monitors:/churn")
+    with pytest.raises(NotFound, match="no deployment 'churn'"):
         loopml.get_lineage("deployments:/churn")
     with pytest.raises(NotFound, match="no registered model 'churn'"):
         loopml.get_lineage("models:/churn/1")

@@ -91,8 +91,8 @@ def test_cycles_do_not_loop_forever(backend: str) -> None:
 def test_an_edge_to_a_uri_no_part_of_loopml_serves_is_refused(backend: str) -> None:
     with loopml.start_run("x") as a:
         pass
-    with pytest.raises(InvalidInput, match="no part of loopml serves 'deployments:/'"):
-        add_edge(a.uri, "deployments:/m", "output")
+    with pytest.raises(InvalidInput, match="no part of loopml serves 'monitors:/'"):
+        add_edge(a.uri, "monitors:/m", "output")
     with pytest.raises(InvalidInput, match="relation"):
         add_edge(a.uri, a.uri, "not a word")
     assert downstream(a.uri) == []

@@ -93,6 +93,17 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate",
         "Evaluate MODEL_URI on labelled data: metrics, slices, fairness, latency, importance.",
     ),
+    "deploy": (
+        "loopml.cli.deploy",
+        "deploy",
+        "Create deployment NAME serving --model, or point it at a new version.",
+    ),
+    "deployments": (
+        "loopml.cli.deployments",
+        "app",
+        "List deployments, show one with its history, delete one, apply the ones "
+        "loopml.toml declares: list, status, delete, sync.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 

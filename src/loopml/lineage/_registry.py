@@ -118,6 +118,12 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.evaluation._repository:describe_promotions",
         ),
         Scheme(
+            "deployments",
+            "loopml.uri:parse_deployment_uri",
+            "loopml.deployments._repository:resolve",
+            "loopml.deployments._repository:describe",
+        ),
+        Scheme(
             "cache",
             "loopml.uri:parse_cache_uri",
             "loopml.pipelines._cache:resolve",

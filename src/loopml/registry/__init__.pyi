@@ -14,5 +14,6 @@ from ._records import ModelStatus as ModelStatus
 from ._records import ModelVersion as ModelVersion
 from ._records import RegisteredModel as RegisteredModel
 from ._records import Transition as Transition
+from ._repository import lock_version as lock_version
 
 __all__: list[str]

@@ -333,13 +333,14 @@ def model_history(name: str, environment: str | None = None) -> list[Transition]
 
 def archive_model_version(name: str, version: int | str) -> ModelVersion:
     """Mark a version ARCHIVED: it keeps its bytes and still loads, but no alias or
-    environment can be moved onto it. Aliases that point at it stay."""
+    environment can be moved onto it. Aliases that point at it stay. A version a
+    deployment serves is not archived (:class:`~loopml.errors.Conflict` naming it)."""
     name, number = _name(name), _version(version)
     return _repository.set_status(current().metadata, name, number, ModelStatus.ARCHIVED)
 
 
 def delete_model_version(name: str, version: int | str) -> ModelVersion:
-    """Delete a version no alias or environment points at (else
+    """Delete a version no alias or environment points at and no deployment serves (else
     :class:`~loopml.errors.Conflict`: archive it instead). It disappears at once;
     ``loopml gc`` then removes its record and releases its bytes."""
     name, number = _name(name), _version(version)

@@ -19,7 +19,7 @@ from loopml.registry._filter import And, Comparison, Field, Node, Not, Or
 from loopml.registry._records import ModelStatus, ModelVersion, RegisteredModel, Transition
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
-from loopml.store.refs import add_refs, release_owners
+from loopml.store.refs import add_refs, holders, release_owners
 from loopml.uri import ModelURI, RunURI
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "history",
     "latest_version",
     "list_models",
+    "lock_version",
     "move_environment",
     "purge_deleted",
     "register",
@@ -44,6 +45,11 @@ _COLUMNS = (
     "v.description"
 )
 _LIVE = "v.deleted_at IS NULL"
+#: the owners of object references that serve a version: a deployment holds references
+#: on its version's package (owner ``deployments:/<name>``), and while one does the
+#: version is neither deleted nor archived. The registry asks the store who holds the
+#: package, so it never imports the package that deploys.
+_SERVING = "deployments:/"
 _ATTEMPTS = 100
 
 
@@ -577,12 +583,44 @@ def move_environment(
         ) from None
 
 
+def lock_version(conn: Connection, name: str, version: int) -> ModelVersion:
+    """Inside ``conn``'s write transaction: take model ``name``'s write lock and return its
+    live version ``version``, checked READY (:class:`~loopml.errors.NotFound` when there
+    is none such, :class:`~loopml.errors.InvalidInput` when it is archived).
+
+    For a package above the registry that starts holding a version in its own
+    transaction (a deployment takes references on its package): what is checked here
+    still holds when that transaction commits, since archive and delete take the same
+    lock and refuse a version whose package a deployment holds.
+    """
+    _lock_model(conn, name)
+    row = _version_row(conn, name, version)
+    if row[5] != ModelStatus.READY.value:
+        raise InvalidInput(
+            f"{name} v{version} is {str(row[5]).lower()}: only a READY version is served. "
+            f"Deploy another version (loopml models show {name} lists them)."
+        )
+    return _versions(conn, [row])[0]
+
+
+def _check_not_served(conn: Connection, found: ModelVersion, doing: str) -> None:
+    served = holders(conn, [found.manifest_digest], _SERVING)
+    if served:
+        raise Conflict(
+            f"{found.name} v{found.version} is served by {', '.join(served)}: it cannot be "
+            f"{doing}. Deploy another version there or delete the deployment first "
+            f"(loopml deployments delete {served[0].removeprefix(_SERVING)})."
+        )
+
+
 def set_status(meta: MetadataStore, name: str, version: int, status: ModelStatus) -> ModelVersion:
-    """Set the status of a live version."""
+    """Set the status of a live version (not to ARCHIVED while a deployment serves it)."""
 
     def tx(conn: Connection) -> ModelVersion:
         _lock_model(conn, name)
-        _version_row(conn, name, version)
+        row = _version_row(conn, name, version)
+        if status is ModelStatus.ARCHIVED:
+            _check_not_served(conn, _versions(conn, [row])[0], "archived")
         conn.execute(
             "UPDATE model_versions SET status = ? WHERE name = ? AND version = ?",
             (status.value, name, version),
@@ -605,6 +643,7 @@ def soft_delete(meta: MetadataStore, name: str, version: int) -> ModelVersion:
                 "deleted, only archived (loopml models archive "
                 f"{name}/{version}). Move or delete those aliases first to delete it."
             )
+        _check_not_served(conn, found, "deleted")
         now = time.time()
         conn.execute(
             "UPDATE model_versions SET deleted_at = ? WHERE name = ? AND version = ?",

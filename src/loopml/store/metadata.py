@@ -60,6 +60,7 @@ KNOWN_REVISIONS = (
     "0004_soft_delete",
     "0005_registry",
     "0006_evaluation",
+    "0007_deployments",
 )
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 

@@ -30,6 +30,7 @@ __all__ = [
     "GcReport",
     "add_refs",
     "collect_garbage",
+    "holders",
     "release_owners",
     "release_refs",
 ]
@@ -59,6 +60,23 @@ def release_owners(conn: Connection, owners: Iterable[str]) -> None:
     if wanted:
         test, param = conn.in_list(wanted)
         conn.execute(f"DELETE FROM object_refs WHERE owner {test}", (param,))
+
+
+def holders(conn: Connection, digests: Iterable[str], prefix: str) -> list[str]:
+    """The owners whose URI starts with ``prefix`` that hold any of ``digests``, sorted
+    (a package asks who else keeps its objects, e.g. ``deployments:/``, without knowing
+    them)."""
+    wanted = sorted(set(digests))
+    if not wanted:
+        return []
+    test, param = conn.in_list(wanted)
+    return list(
+        conn.column(
+            f"SELECT DISTINCT owner FROM object_refs WHERE digest {test} "
+            "AND substr(owner, 1, ?) = ? ORDER BY owner",
+            (param, len(prefix), prefix),
+        )
+    )
 
 
 def _referenced(store: MetadataStore, ignore: frozenset[str] = frozenset()) -> set[str]:

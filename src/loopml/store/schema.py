@@ -408,3 +408,45 @@ reproductions = Table(
     Column("created_at", Double, nullable=False),
     Index(None, "name", "version", "id"),
 )
+
+
+# -- deployments ---------------------------------------------------------------------
+# A deployment: a named endpoint serving one model version (``model_uri`` as it was
+# asked for, e.g. ``models:/churn@prod``; ``model_name``/``version`` what it resolved
+# to), with its rollout ``strategy`` and a JSON ``config`` for the server. Every
+# create, update and delete is a row of ``deployment_history`` whose ``generation``
+# numbers the changes of all deployments in commit order; a deployment's
+# ``generation`` is that of its last change, so a server polls for "anything newer
+# than G" with one indexed query. A deleted deployment's row is removed; its history
+# stays. See loopml.deployments.
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("model_name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("model_uri", String(1024), nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Index(None, "model_name", "version"),
+)
+
+deployment_history = Table(
+    "deployment_history",
+    metadata,
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("model_name", String(255), nullable=True),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("model_uri", String(1024), nullable=True),
+    Column("user", String(255), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index(None, "name", "generation"),
+)
