@@ -93,12 +93,18 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate",
         "Evaluate MODEL_URI on labelled data: metrics, slices, fairness, latency, importance.",
     ),
+    "predict": (
+        "loopml.cli.predict",
+        "predict",
+        "Score --input (a dataset version or a Parquet/CSV file) with MODEL_URI into --output.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 
 # the word an option's value shows in help when the option sets none, by long name
 _METAVARS = {
     "artifact-uri": "URL",
+    "chunk-rows": "N",
     "columns": "COLS",
     "depth": "N",
     "dir": "PATH",
