@@ -230,7 +230,6 @@ def _score(
     """The predictions for one chunk (``table``, starting at row ``offset`` of the input) as
     an Arrow table, after the ``keep`` columns; a value the signature refuses is an
     InvalidInput naming the column and the row of the input (and of the chunk)."""
-    import pyarrow as pa
 
     names = model.signature.names if model.signature is not None else None
     features = table.select(names) if names is not None else table.drop_columns(list(keep))

@@ -96,7 +96,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": (
         "loopml.cli.predict",
         "predict",
-        "Score --input (a dataset version or a Parquet/CSV file) with MODEL_URI into --output.",
+        "Score --input (a dataset version or a Parquet/CSV file) with MODEL_URI into --output, "
+        "chunk by chunk, recorded as a run.",
     ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }

@@ -58,7 +58,8 @@ def predict(
     tracking_uri: str | None = _options.tracking_uri(),
     artifact_uri: str | None = _options.artifact_uri(),
 ) -> None:
-    """Score the rows of --input with MODEL_URI into --output, recorded as a run."""
+    """Score --input (a dataset version or a Parquet/CSV file) with MODEL_URI into --output,
+    chunk by chunk, recorded as a run."""
     _options.use_stores(tracking_uri, artifact_uri)
     from loopml.automation import predict_batch
 
