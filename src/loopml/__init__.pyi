@@ -9,6 +9,8 @@ from . import registry as registry
 from . import tracking as tracking
 from . import validation as validation
 from ._client import Client as Client
+from .automation import BatchPrediction as BatchPrediction
+from .automation import predict_batch as predict_batch
 from .automation import register_step_model as register_step_model
 from .automation import run_and_register as run_and_register
 from .automation import tune_and_register as tune_and_register

@@ -185,6 +185,8 @@ class Client(Context):
     tune_and_register = _verb(automation.tune_and_register)
     register_step_model = _verb(automation.register_step_model)
     register_best_trial = _verb(automation.register_best_trial)
+    # batch scoring
+    predict_batch = _verb(automation.predict_batch)
 
     get_lineage = _verb(lineage.get_lineage)
     resolve = _verb(lineage.resolve)

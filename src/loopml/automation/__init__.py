@@ -4,7 +4,9 @@ Today: run a pipeline (or tune it) and register the model its step returned,
 so one call goes from code and data to ``models:/<name>/<version>``; the
 next steps (gates in front of a promotion, retraining on a trigger) plug in
 here. Pipelines and the registry never import each other; this package uses
-both.
+both. Batch scoring (:func:`predict_batch`) chains the same way: a model
+(``models``), its input (``data``), a run with lineage (``tracking``) and,
+with ``executor="ray"``, the Ray connection pipelines use.
 
 Example::
 

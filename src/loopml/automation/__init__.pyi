@@ -1,3 +1,5 @@
+from ._predict import BatchPrediction as BatchPrediction
+from ._predict import predict_batch as predict_batch
 from ._register import Registration as Registration
 from ._register import check_registration as check_registration
 from ._register import register_best_trial as register_best_trial

@@ -104,12 +104,19 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "List deployments, show one with its history, delete one, apply the ones "
         "loopml.toml declares: list, status, delete, sync.",
     ),
+    "predict": (
+        "loopml.cli.predict",
+        "predict",
+        "Score --input (a dataset version or a Parquet/CSV file) with MODEL_URI into --output, "
+        "chunk by chunk, recorded as a run.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 
 # the word an option's value shows in help when the option sets none, by long name
 _METAVARS = {
     "artifact-uri": "URL",
+    "chunk-rows": "N",
     "columns": "COLS",
     "depth": "N",
     "dir": "PATH",

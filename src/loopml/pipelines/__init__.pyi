@@ -2,6 +2,7 @@ from ._decorators import Pipeline as Pipeline
 from ._decorators import Step as Step
 from ._decorators import pipeline as pipeline
 from ._decorators import step as step
+from ._executors import connect_ray as connect_ray
 from ._graph import StepOutput as StepOutput
 from ._loading import load_pipeline as load_pipeline
 from ._loading import run_pipeline as run_pipeline
