@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,12 +14,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from tests.predictions.conftest import parquet_files
 
 import loopml
 from loopml.errors import CorruptObject, InvalidInput
 from loopml.predictions import PredictionLogger, PredictionRecord, PredictionStatus
 from loopml.store.artifacts import LocalArtifactStore
-from tests.predictions.conftest import parquet_files
 
 UTC = timezone.utc
 
