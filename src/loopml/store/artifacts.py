@@ -945,7 +945,12 @@ class LocalArtifactStore(ArtifactStore):
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            if not target.parent.resolve().is_relative_to(self.root.resolve()):
+                raise InvalidInput(
+                    f"cannot write {path!r}: a link in the artifact store {redact(self.uri)} "
+                    "leads out of it. Remove the link."
+                )
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
             try:
                 view = memoryview(data)
                 while view:
