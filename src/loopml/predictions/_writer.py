@@ -80,7 +80,9 @@ class PredictionLogger:
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._prefix = log_prefix(self.deployment)
         self._seq = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._masking = self.privacy.active
         self._buf: deque[Row] = deque()
         self._inflight = 0
         self._accepted = 0
@@ -155,11 +157,11 @@ class PredictionLogger:
             record.variant,
             record.status.value,
             record.latency_ms,
-            self.privacy.apply(record.inputs) if self.privacy.active else record.inputs,
+            self.privacy.apply(record.inputs) if self._masking else record.inputs,
             record.prediction,
             record.probabilities,
         )
-        with self._cond:
+        with self._lock:  # the condition's lock: no Python-level wrapper on this path
             if self._closed or len(self._buf) >= self.max_queue:
                 self._dropped += 1
                 return False
