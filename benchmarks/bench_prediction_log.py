@@ -59,7 +59,6 @@ def _size(folder: Path) -> int:
 
 def main() -> None:
     import loopml
-    from loopml.predictions import PredictionLogger
 
     records = _records(CALLS)
     per_call, to_disk, per_record = [], [], []
