@@ -327,3 +327,31 @@ def test_the_log_goes_to_a_remote_store_through_fsspec(
     assert len(frame) == 10
     assert frame.set_index("request_id")["ground_truth"]["req-4"] == 1
     assert not (project / ".loopml" / "artifacts" / "predictions").exists()
+
+
+def test_many_threads_log_at_once_and_each_record_is_written_once(project: Path) -> None:
+    inputs = {"x": 0}
+    with PredictionLogger("churn", flush_rows=500, flush_seconds=0.01) as logger:
+
+        def serve(t: int) -> None:
+            for i in range(2000):
+                logger.log(PredictionRecord(f"t{t}-{i}", inputs=inputs, prediction=i))
+
+        threads = [threading.Thread(target=serve, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert (logger.written, logger.dropped) == (16_000, 0)
+    frame = loopml.read_predictions("churn")
+    assert len(frame) == 16_000 and frame["request_id"].is_unique
+
+
+def test_the_callers_inputs_changing_after_log_do_not_change_the_log(project: Path) -> None:
+    inputs = {"x": 1}
+    with PredictionLogger("churn", flush_seconds=60) as logger:
+        logger.log(PredictionRecord("r", inputs=inputs, prediction=0))
+        inputs["x"] = 2
+        inputs["y"] = 3
+    frame = loopml.read_predictions("churn")
+    assert frame["in.x"].tolist() == [1] and "in.y" not in frame.columns

@@ -157,7 +157,7 @@ class PredictionLogger:
             record.variant,
             record.status.value,
             record.latency_ms,
-            self.privacy.apply(record.inputs) if self._masking else record.inputs,
+            self.privacy.apply(record.inputs) if self._masking else dict(record.inputs),
             record.prediction,
             record.probabilities,
         )
