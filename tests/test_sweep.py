@@ -136,6 +136,10 @@ def _reading_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.evaluation.list_promotions("m", value, other),
         lambda: loopml.evaluation.list_promotions("m", limit=value),
         lambda: loopml.evaluation.get_promotion(value),
+        lambda: loopml.read_predictions(value),
+        lambda: loopml.read_predictions("d", start=value),
+        lambda: loopml.read_predictions("d", end=value),
+        lambda: loopml.read_predictions("d", with_feedback=value),
     ]
 
 
@@ -180,6 +184,19 @@ def _writing_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.approve(value, other),
         lambda: loopml.approve("m/1", "prod", value),
         lambda: loopml.reject(value, "prod", other),
+        lambda: loopml.predictions.log_feedback(value, other),
+        lambda: loopml.predictions.log_feedback("d", value),
+        lambda: loopml.predictions.log_feedback(
+            "d", [{"request_id": value, "ground_truth": other}]
+        ),
+        lambda: loopml.predictions.prune(value),
+        lambda: loopml.predictions.prune(older_than=value),
+        lambda: loopml.predictions.PredictionLogger(value).close(),
+        lambda: loopml.predictions.PredictionLogger("d", flush_rows=value).close(),
+        lambda: loopml.predictions.PredictionLogger("d", flush_seconds=value).close(),
+        lambda: loopml.predictions.PredictionLogger("d", max_queue=value).close(),
+        lambda: loopml.predictions.PredictionRecord(value, inputs={"a": other}),
+        lambda: loopml.predictions.PredictionRecord("r", inputs=value, prediction=other),
     ]
 
 

@@ -304,6 +304,7 @@ def test_a_malformed_record_is_refused(kwargs: dict[str, object], message: str) 
         ({"max_queue": -1}, "max_queue"),
         ({"flush_seconds": 0}, "flush_seconds"),
         ({"flush_seconds": "1"}, "flush_seconds"),
+        ({"flush_seconds": float("inf")}, "flush_seconds must be above 0 and at most 3600"),
     ],
 )
 def test_bad_logger_settings_are_refused(

@@ -41,6 +41,7 @@ __all__ = ["PredictionLogger"]
 
 log = logging.getLogger("loopml.predictions")
 _ATTEMPTS = 3
+_MAX_WAIT = 3600.0
 
 
 class PredictionLogger:
@@ -69,8 +70,10 @@ class PredictionLogger:
         self.deployment = check_deployment(deployment)
         self.flush_rows = _validate.count(flush_rows, "flush_rows")
         self.flush_seconds = _validate.seconds(flush_seconds, "flush_seconds")
-        if self.flush_seconds <= 0:
-            raise InvalidInput(f"flush_seconds must be above 0, got {flush_seconds!r}.")
+        if not 0 < self.flush_seconds <= _MAX_WAIT:
+            raise InvalidInput(
+                f"flush_seconds must be above 0 and at most {_MAX_WAIT:.0f}, got {flush_seconds!r}."
+            )
         self.max_queue = _validate.count(max_queue, "max_queue")
         ctx = current()
         settings = ctx.settings
