@@ -356,3 +356,14 @@ def test_the_callers_inputs_changing_after_log_do_not_change_the_log(project: Pa
         inputs["y"] = 3
     frame = loopml.read_predictions("churn")
     assert frame["in.x"].tolist() == [1] and "in.y" not in frame.columns
+
+
+def test_records_from_far_in_the_past_or_future_are_written_in_their_hour(project: Path) -> None:
+    times = [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC)]
+    with PredictionLogger("churn") as logger:
+        for i, when in enumerate(times):
+            logger.log(record(i, timestamp=when))
+    assert (logger.written, logger.dropped) == (2, 0)
+    hours = sorted(p.parent.name for p in parquet_files(project))
+    assert hours == ["hour=0001010100", "hour=9999123123"]
+    assert loopml.read_predictions("churn")["timestamp"].tolist() == times

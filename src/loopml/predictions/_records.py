@@ -37,6 +37,7 @@ _DEPLOYMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 _HOUR = re.compile(r"^hour=(\d{10})\Z")
 _US = 1_000_000
 HOUR_US = 3600 * _US
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class PredictionStatus(StrEnum):
@@ -69,8 +70,8 @@ def feedback_prefix(deployment: str) -> str:
 
 def hour_of(us: int) -> str:
     """The ``hour=YYYYMMDDHH`` partition of a time in microseconds since the epoch (UTC)."""
-    start = datetime.fromtimestamp((us // HOUR_US) * 3600, timezone.utc)
-    return f"hour={start:%Y%m%d%H}"
+    start = _EPOCH + timedelta(hours=us // HOUR_US)
+    return f"hour={start.year:04d}{start.month:02d}{start.day:02d}{start.hour:02d}"
 
 
 def parse_hour(part: str) -> datetime | None:
@@ -90,7 +91,7 @@ def to_us(when: datetime, what: str) -> int:
         raise InvalidInput(f"{what} must be a datetime, got {type(when).__name__} {shown(when)}.")
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    delta = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = when - _EPOCH
     return delta // timedelta(microseconds=1)
 
 

@@ -220,7 +220,17 @@ class PredictionLogger:
                 self._inflight = len(batch)
                 self._flush_wanted = False
                 closing = self._closed
-            written = self._write(batch) if batch else 0
+            try:
+                written = self._write(batch) if batch else 0
+            except Exception as exc:  # never lets the thread die: counted as dropped
+                written = 0
+                self.errors += 1
+                log.warning(
+                    "could not write %d predictions of deployment %r (%s)",
+                    len(batch),
+                    self.deployment,
+                    type(exc).__name__,
+                )
             with self._cond:
                 self._written += written
                 self._dropped += len(batch) - written
