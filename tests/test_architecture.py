@@ -32,6 +32,7 @@ ROWS = {
     "pipelines": 3,
     "validation": 3,
     "registry": 3,
+    "predictions": 3,
     "evaluation": 4,
     "deployments": 4,
     "automation": 5,

@@ -139,6 +139,10 @@ def _reading_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.get_deployment(value),
         lambda: loopml.deployments.deployment_history(value),
         lambda: loopml.deployments.changes_since(value),
+        lambda: loopml.read_predictions(value),
+        lambda: loopml.read_predictions("d", start=value),
+        lambda: loopml.read_predictions("d", end=value),
+        lambda: loopml.read_predictions("d", with_feedback=value),
     ]
 
 
@@ -188,6 +192,19 @@ def _writing_calls(seeded: Path, value: Any, other: Any) -> list[Callable[[], An
         lambda: loopml.deploy("dep", "models:/m/1", reason=value, config=other),
         lambda: loopml.deploy("dep", "models:/m/1", config=value),
         lambda: loopml.deployments.delete_deployment(value, reason=other),
+        lambda: loopml.predictions.log_feedback(value, other),
+        lambda: loopml.predictions.log_feedback("d", value),
+        lambda: loopml.predictions.log_feedback(
+            "d", [{"request_id": value, "ground_truth": other}]
+        ),
+        lambda: loopml.predictions.prune(value),
+        lambda: loopml.predictions.prune(older_than=value),
+        lambda: loopml.predictions.PredictionLogger(value).close(),
+        lambda: loopml.predictions.PredictionLogger("d", flush_rows=value).close(),
+        lambda: loopml.predictions.PredictionLogger("d", flush_seconds=value).close(),
+        lambda: loopml.predictions.PredictionLogger("d", max_queue=value).close(),
+        lambda: loopml.predictions.PredictionRecord(value, inputs={"a": other}),
+        lambda: loopml.predictions.PredictionRecord("r", inputs=value, prediction=other),
     ]
 
 

@@ -5,6 +5,7 @@ from . import evaluation as evaluation
 from . import lineage as lineage
 from . import models as models
 from . import pipelines as pipelines
+from . import predictions as predictions
 from . import registry as registry
 from . import tracking as tracking
 from . import validation as validation
@@ -58,6 +59,7 @@ from .pipelines import load_study as load_study
 from .pipelines import pipeline as pipeline
 from .pipelines import step as step
 from .pipelines import tune as tune
+from .predictions import read_predictions as read_predictions
 from .registry import ModelVersion as ModelVersion
 from .registry import archive_model_version as archive_model_version
 from .registry import delete_alias as delete_alias

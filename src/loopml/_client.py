@@ -33,6 +33,7 @@ from loopml import (
     lineage,
     models,
     pipelines,
+    predictions,
     registry,
     tracking,
     validation,
@@ -145,6 +146,11 @@ class Client(Context):
     register_materializer = _verb(pipelines.register_materializer)
     tune = _verb(pipelines.tune)
     load_study = _verb(pipelines.load_study)
+    # the prediction log
+    prediction_logger = _verb(predictions.PredictionLogger)
+    read_predictions = _verb(predictions.read_predictions)
+    log_feedback = _verb(predictions.log_feedback)
+    prune_predictions = _verb(predictions.prune)
     # lineage and the stores
     register_model = _verb(registry.register_model)
     get_model_version = _verb(registry.get_model_version)

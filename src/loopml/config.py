@@ -19,6 +19,9 @@ key, or a value of the wrong type, is an error that names it::
     [models]     environments (the registry's environments, default dev, staging, prod)
     [model]      name, step, output: the model a successful ``loopml run`` registers
     [params]     the pipeline's parameters (any keys)
+    [predictions] retention_days: how long the prediction log keeps its hour partitions
+    [privacy]    mask, drop: input columns hashed (HMAC-SHA256) or left out of the
+                 prediction log before anything is written
     [gates.ENV]  the checks a model version passes to enter environment ENV (expressions,
                  read by loopml.evaluation) and [gates.ENV.options]
     [deployments.NAME]  a declared deployment: model (a models:/ URI), optional config
@@ -26,7 +29,8 @@ key, or a value of the wrong type, is an error that names it::
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
 ``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
-``LOOPML_EXECUTOR``, ``LOOPML_PROJECT_DIR``.
+``LOOPML_EXECUTOR``, ``LOOPML_PROJECT_DIR``; ``LOOPML_PRIVACY_KEY`` is the key of the
+prediction log's masking (read by :mod:`loopml.predictions`, never stored in settings).
 
 This module only reads; which settings are in force is the business of
 :mod:`loopml.context` (``loopml.configure`` sets explicit ones).
@@ -55,6 +59,8 @@ __all__ = [
     "DataSettings",
     "ModelsSettings",
     "PipelineSettings",
+    "PredictionsSettings",
+    "PrivacySettings",
     "Settings",
     "StoreSettings",
     "TrackingSettings",
@@ -164,6 +170,23 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class PredictionsSettings:
+    """``[predictions]``: days the prediction log keeps an hour partition
+    (``loopml.predictions.prune``); None keeps them until pruned explicitly."""
+
+    retention_days: float | None = None
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """``[privacy]``: input columns of the prediction log replaced by a keyed hash
+    (``mask``) or never written (``drop``)."""
+
+    mask: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything loopml reads from arguments, the environment and ``loopml.toml``.
 
@@ -182,6 +205,8 @@ class Settings:
     tune: TuneSettings = field(default_factory=TuneSettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    predictions: PredictionsSettings = field(default_factory=PredictionsSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     gates: dict[str, Any] = field(default_factory=dict, compare=False)
     deployments: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -224,6 +249,18 @@ _NAMES = (
         and all(isinstance(x, str) and _ALIAS_NAME.match(x) for x in v)
     ),
 )
+_COLUMNS = (
+    "a list of distinct, non-empty column names",
+    lambda v: (
+        isinstance(v, list)
+        and len(set(v)) == len(v)
+        and all(isinstance(x, str) and x.strip() and "\x00" not in x for x in v)
+    ),
+)
+_DAYS = (
+    "a positive number of days",
+    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
+)
 _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "store": {"tracking_uri": _STR, "artifact_uri": _STR, "trust_pickle": _BOOL},
     "tracking": {"flush_interval": _NUMBER},
@@ -243,6 +280,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "params": {},
     "gates": {},
     "deployments": {},
+    "predictions": {"retention_days": _DAYS},
+    "privacy": {"mask": _COLUMNS, "drop": _COLUMNS},
 }
 
 _DEPLOYMENT_KEYS: dict[str, tuple[str, Any]] = {
@@ -323,6 +362,13 @@ def _check(doc: dict[str, Any], path: Path) -> None:
             what, ok = keys[key]
             if not ok(value):
                 raise InvalidInput(f"{path}: [{section}] {key} must be {what}, got {value!r}.")
+    privacy = doc.get("privacy") or {}
+    both = sorted(set(privacy.get("mask") or ()) & set(privacy.get("drop") or ()))
+    if both:
+        raise InvalidInput(
+            f"{path}: [privacy] lists {', '.join(map(repr, both))} under both mask and drop; "
+            "keep each column in one of them."
+        )
 
 
 def _check_gates(body: dict[str, Any], doc: dict[str, Any], path: Path) -> None:
@@ -407,6 +453,8 @@ def load_settings(
     tune = doc.get("tune") or {}
     models = doc.get("models") or {}
     model = doc.get("model") or {}
+    predictions = doc.get("predictions") or {}
+    privacy = doc.get("privacy") or {}
     return Settings(
         project_root=root,
         store=StoreSettings(
@@ -436,6 +484,10 @@ def load_settings(
         ),
         model=ModelSettings(
             name=model.get("name"), step=model.get("step"), output=model.get("output")
+        ),
+        predictions=PredictionsSettings(retention_days=predictions.get("retention_days")),
+        privacy=PrivacySettings(
+            mask=tuple(privacy.get("mask") or ()), drop=tuple(privacy.get("drop") or ())
         ),
         params=dict(doc.get("params") or {}),
         gates=dict(doc.get("gates") or {}),

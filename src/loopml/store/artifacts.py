@@ -5,6 +5,14 @@ Every object is stored once under its BLAKE3 hash (64 hex characters)::
     <root>/objects/ab/cdef0123...      the object's bytes (read-only)
     <root>/tmp/                        writes in progress
     <root>/verified.db                 the stat of each large object when it was last hashed
+    <root>/predictions/...             path-addressed files (the prediction log), never gc'd
+
+Besides objects, a store keeps **path-addressed files** under reserved-free
+prefixes such as ``predictions/`` (:meth:`ArtifactStore.write_path`,
+:meth:`~ArtifactStore.list_paths`, :meth:`~ArtifactStore.read_path`,
+:meth:`~ArtifactStore.remove_tree`): written whole (temporary file + rename, or
+one atomic put), listed without the temporaries of writes in progress, and never
+seen by the content-addressed gc, which walks ``objects/`` only.
 
 A write goes to a temporary file first and is renamed into place, so a
 process killed in the middle of a write never leaves a partial object where
@@ -79,6 +87,7 @@ __all__ = [
     "FsspecArtifactStore",
     "LocalArtifactStore",
     "ObjectInfo",
+    "check_relative_path",
     "hash_bytes",
     "hash_file",
     "open_artifact_store",
@@ -312,6 +321,65 @@ class ArtifactStore(ABC):
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes killed more than ``older_than`` seconds ago."""
         return 0
+
+    # -- path-addressed files (outside objects/, never gc'd) ------------------------------
+
+    def write_path(self, path: str, data: bytes) -> None:
+        """Write ``data`` at ``path`` (relative to the store's root, e.g.
+        ``predictions/deployment=churn/hour=2026113017/w-1.parquet``) atomically: a
+        reader sees the whole file or none."""
+        raise _no_paths(self)
+
+    def list_paths(self, prefix: str) -> list[str]:
+        """The files under ``prefix`` (relative paths, sorted), without the temporary
+        files of writes in progress (names starting with a dot)."""
+        raise _no_paths(self)
+
+    def read_path(self, path: str) -> bytes:
+        """The bytes of the file at ``path`` (NotFound when it is missing)."""
+        raise _no_paths(self)
+
+    def remove_tree(self, prefix: str) -> bool:
+        """Remove the folder ``prefix`` and everything under it; True when it existed."""
+        raise _no_paths(self)
+
+    def path_file(self, path: str) -> Path | None:
+        """The local file behind ``path`` when the store keeps it on this machine, else
+        None (read it with :meth:`read_path` then)."""
+        return None
+
+
+#: The first parts of a relative path that belong to the content-addressed store.
+_RESERVED = frozenset({"objects", "tmp", "verified.db"})
+
+
+def check_relative_path(path: str) -> str:
+    """``path`` if it is a relative, forward-slash path of safe parts outside the
+    content-addressed folders, else :class:`InvalidInput`: no empty, ``.`` or ``..``
+    part, no backslash, NUL or leading slash, not under ``objects/`` or ``tmp/``."""
+    if not isinstance(path, str) or not path:
+        raise InvalidInput(f"invalid store path {shown(path)}: expected a relative path.")
+    parts = path.split("/")
+    bad = (
+        path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(p in ("", ".", "..") for p in parts)
+        or parts[0] in _RESERVED
+    )
+    if bad:
+        raise InvalidInput(
+            f"invalid store path {shown(path)}: expected a relative path of plain names "
+            "separated by '/' (no '..', no backslash), outside objects/ and tmp/."
+        )
+    return path
+
+
+def _no_paths(store: ArtifactStore) -> StoreError:
+    return StoreError(
+        f"the artifact store {redact(store.uri)} keeps no path-addressed files (its backend "
+        "has no write_path): use a local folder or an fsspec URL as artifact_uri."
+    )
 
 
 def _planted(uri: str, digest: str) -> CorruptObject:
@@ -867,6 +935,69 @@ class LocalArtifactStore(ArtifactStore):
                     removed += 1
         return removed
 
+    # -- path-addressed files ----------------------------------------------------------
+
+    def _file(self, path: str) -> Path:
+        return self.root.joinpath(*check_relative_path(path).split("/"))
+
+    def write_path(self, path: str, data: bytes) -> None:
+        target = self._file(path)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.resolve().is_relative_to(self.root.resolve()):
+                raise InvalidInput(
+                    f"cannot write {path!r}: a link in the artifact store {redact(self.uri)} "
+                    "leads out of it. Remove the link."
+                )
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                _data_sync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+            _sync_folder(str(target.parent))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise _cannot_write(target, exc, "the file") from None
+
+    def list_paths(self, prefix: str) -> list[str]:
+        top = self._file(prefix)
+        found: list[str] = []
+        if not top.is_dir() or top.is_symlink():
+            return found
+        for folder, dirs, files in os.walk(top):  # never follows links
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = Path(folder).relative_to(self.root).as_posix()
+            for name in files:
+                if not name.startswith(".") and _is_object_file(os.path.join(folder, name)):
+                    found.append(f"{rel}/{name}")
+        return sorted(found)
+
+    def read_path(self, path: str) -> bytes:
+        target = self._file(path)
+        try:
+            with _open_object(target) as fh:
+                return fh.read()
+        except (FileNotFoundError, _NotRegular):
+            raise NotFound(f"no file {path!r} in the artifact store {redact(self.uri)}.") from None
+
+    def remove_tree(self, prefix: str) -> bool:
+        import shutil
+
+        top = self._file(prefix)
+        if top.is_symlink() or not top.is_dir():
+            return False
+        shutil.rmtree(top)
+        return True
+
+    def path_file(self, path: str) -> Path | None:
+        return self._file(path)
+
 
 _WRITE_ERRORS = frozenset(
     {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
@@ -1102,6 +1233,51 @@ class FsspecArtifactStore(ArtifactStore):
         if mtime > cutoff:
             return False
         self.delete(digest)
+        return True
+
+    def write_path(self, path: str, data: bytes) -> None:
+        final = f"{self.root}/{check_relative_path(path)}"
+        folder, name = final.rsplit("/", 1)
+        target = final if self._atomic_put else f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
+        self.fs.makedirs(folder, exist_ok=True)
+        try:
+            self.fs.pipe_file(target, data)
+            if target != final:
+                self.fs.mv(target, final)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(target)
+            raise
+        self.fs.invalidate_cache()
+
+    def list_paths(self, prefix: str) -> list[str]:
+        base = f"{self.root}/{check_relative_path(prefix)}"
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in found:
+            rel = name.rstrip("/")
+            rel = rel[len(self.root) + 1 :] if self.root else rel.lstrip("/")
+            if rel.startswith(prefix + "/") and not any(p.startswith(".") for p in rel.split("/")):
+                out.append(rel)
+        return sorted(out)
+
+    def read_path(self, path: str) -> bytes:
+        try:
+            return bytes(self.fs.cat_file(f"{self.root}/{check_relative_path(path)}"))
+        except FileNotFoundError:
+            raise NotFound(f"no file {path!r} in the artifact store {redact(self.uri)}.") from None
+
+    def remove_tree(self, prefix: str) -> bool:
+        base = f"{self.root}/{check_relative_path(prefix)}"
+        self.fs.invalidate_cache()
+        if not self.fs.exists(base):
+            return False
+        self.fs.rm(base, recursive=True)
+        self.fs.invalidate_cache()
         return True
 
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:

@@ -1,0 +1,159 @@
+"""The Parquet format of the prediction log and of feedback.
+
+A prediction file has fixed columns, then the outputs, then one column per input::
+
+    request_id   string           the request's id (X-Request-ID or generated)
+    row          int32            the row's index in its request
+    timestamp    timestamp[us, UTC]
+    deployment   string
+    model_name   string
+    model_version int64           null for a model served from a path
+    variant      string           the traffic variant that answered ("default")
+    status       string           ok | model_error
+    latency_ms   float64          the request's latency
+    prediction   (inferred)       null for a model error
+    proba.<cls>  float64          one per class, when the model gives probabilities
+    in.<col>     (inferred)       one per input column (masked ones are hex strings)
+
+Inputs are flat, prefixed columns rather than one struct: DuckDB and pyarrow read
+just the columns a query names, keep statistics per column, and files whose
+inputs differ (a column added by a new model version) concatenate with nulls.
+A column whose values Arrow cannot type together is stored as text.
+
+A feedback file has ``request_id``, ``row``, ``ground_truth`` (inferred) and
+``timestamp`` (when it was given).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = [
+    "FIXED",
+    "INPUT_PREFIX",
+    "PROBA_PREFIX",
+    "Row",
+    "feedback_table",
+    "parquet_bytes",
+    "prediction_table",
+]
+
+INPUT_PREFIX = "in."
+PROBA_PREFIX = "proba."
+_TS = pa.timestamp("us", tz="UTC")
+#: The fixed columns of a prediction file, in order.
+FIXED = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("row", pa.int32()),
+        ("timestamp", _TS),
+        ("deployment", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.int64()),
+        ("variant", pa.string()),
+        ("status", pa.string()),
+        ("latency_ms", pa.float64()),
+    ]
+)
+FEEDBACK = ("request_id", "row", "ground_truth", "timestamp")
+
+
+class Row(NamedTuple):
+    """A record as queued: checked, masked, its time in microseconds."""
+
+    request_id: str
+    row: int
+    ts_us: int
+    deployment: str
+    model_name: str
+    model_version: int | None
+    variant: str
+    status: str
+    latency_ms: float
+    inputs: Mapping[str, Any]
+    prediction: Any
+    probabilities: Any
+
+
+def _text(value: Any) -> str:
+    raw = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return raw.encode("utf-8", "replace").decode("utf-8")
+
+
+def column(values: Sequence[Any]) -> pa.Array:
+    """``values`` as one Arrow array: typed by Arrow when it can, else as text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError):
+        return pa.array([None if v is None else _text(v) for v in values], pa.string())
+
+
+def _names(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for mapping in rows:
+        for name in mapping:
+            seen[str(name)] = None
+    return list(seen)
+
+
+def _proba(value: Any) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    return {str(i): v for i, v in enumerate(value)}
+
+
+def prediction_table(rows: Sequence[Row]) -> pa.Table:
+    """The Arrow table of ``rows`` (see the module's docstring for the columns)."""
+    arrays: list[pa.Array] = [
+        pa.array([r.request_id for r in rows], pa.string()),
+        pa.array([r.row for r in rows], pa.int32()),
+        pa.array([r.ts_us for r in rows], pa.int64()).cast(_TS),
+        pa.array([r.deployment for r in rows], pa.string()),
+        pa.array([r.model_name for r in rows], pa.string()),
+        pa.array([r.model_version for r in rows], pa.int64()),
+        pa.array([r.variant for r in rows], pa.string()),
+        pa.array([r.status for r in rows], pa.string()),
+        pa.array([float(r.latency_ms) for r in rows], pa.float64()),
+        column([r.prediction for r in rows]),
+    ]
+    names = [*FIXED.names, "prediction"]
+    probas = [_proba(r.probabilities) for r in rows]
+    for cls in _names(probas):
+        values = [p.get(cls) for p in probas]
+        try:
+            arrays.append(pa.array(values, pa.float64()))
+        except (pa.ArrowException, TypeError, ValueError):
+            arrays.append(column(values))
+        names.append(PROBA_PREFIX + cls)
+    inputs = [r.inputs for r in rows]
+    for col in _names(inputs):
+        arrays.append(column([m.get(col) for m in inputs]))
+        names.append(INPUT_PREFIX + col)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def feedback_table(items: Sequence[tuple[str, int, Any, int]]) -> pa.Table:
+    """The Arrow table of ``(request_id, row, ground_truth, ts_us)`` tuples."""
+    return pa.Table.from_arrays(
+        [
+            pa.array([i[0] for i in items], pa.string()),
+            pa.array([i[1] for i in items], pa.int32()),
+            column([i[2] for i in items]),
+            pa.array([i[3] for i in items], pa.int64()).cast(_TS),
+        ],
+        names=list(FEEDBACK),
+    )
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as the bytes of one Parquet file (zstd)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
