@@ -110,7 +110,7 @@ def test_quickstart_registers_its_model_and_promotes_it_to_staging(quickstart: P
     assert version.source == f"runs:/{run.step('train').run_id}/model"
 
     out = _sh(quickstart, "loopml", "models", "promote", "digits/1", "--to", "staging")
-    assert "staging of digits: nothing → v1 (PROMOTED: 2 of 3 checks passed)" in out
+    assert "staging of digits: nothing → v1 (PROMOTED: 2 of 3 checks passed, 1 skipped)" in out
     assert "skipped" in out  # no champion yet: the comparison with it is skipped
     model = loopml.load_model("models:/digits@staging")
     assert model.version == 1 and model.flavor == "sklearn"

@@ -219,7 +219,7 @@ def test_run_to_promotes_through_the_gates_and_a_refusal_exits_1_but_keeps_the_v
     assert first.exit_code == 0, first.output
     text = " ".join(first.stdout.split())
     assert "registered models:/churn/1" in text
-    assert "staging -> v1 (1 of 2 gate checks passed)" in text  # the champion check: skipped
+    assert "staging -> v1 (1 of 2 gate checks passed, 1 skipped)" in text
     (promotion,) = loopml.evaluation.list_promotions("churn")
     assert promotion.status == "PROMOTED" and "step train" in str(promotion.reason)
 

@@ -548,7 +548,7 @@ def test_cli_promote_prints_every_check_and_exits_1_when_refused(
     header = out.splitlines()[0].split()
     assert header[:2] == ["check", "value"] and "threshold" in header and "status" in header
     assert "metrics.accuracy" in out and "skipped" in out and "passed" in out
-    assert "staging of churn: nothing → v1 (PROMOTED: 3 of 4 checks passed)" in " ".join(
+    assert "staging of churn: nothing → v1 (PROMOTED: 3 of 4 checks passed, 1 skipped)" in " ".join(
         out.split()
     )
 

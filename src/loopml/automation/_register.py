@@ -79,8 +79,7 @@ class Registration:
         if self.transition is not None:
             text += f"; {self.transition.environment} -> v{self.transition.to_version}"
             if p is not None and p.checks:
-                passed = sum(c.passed for c in p.checks)
-                text += f" ({passed} of {len(p.checks)} gate checks passed"
+                text += f" ({p.tally('gate checks')}"
                 text += ", forced)" if p.status == "FORCED" else ")"
         elif p is not None and p.status == "PENDING_APPROVAL":
             text += f"; {p.environment}: every gate check passed, waiting for approval"

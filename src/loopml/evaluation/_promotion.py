@@ -63,6 +63,14 @@ class Promotion:
         """The version's URI, ``models:/<name>/<version>``."""
         return str(ModelURI(self.name, self.version))
 
+    def tally(self, noun: str = "checks") -> str:
+        """``2 of 3 checks passed, 1 skipped`` (a champion check with no champion is
+        skipped, never passed), for one-line summaries."""
+        passed = sum(c.passed for c in self.checks)
+        skipped = sum(not c.passed and not c.failed for c in self.checks)
+        head = f"{passed} of {len(self.checks)} {noun} passed"
+        return head + (f", {skipped} skipped" if skipped else "")
+
     @property
     def failures(self) -> list[GateCheck]:
         """The checks that failed."""
@@ -97,8 +105,7 @@ class Promotion:
             return f"{move} (FORCED past {len(self.failures)} failing check(s): {self.reason})"
         if self.status == PromotionStatus.APPROVED:
             return f"{move} (APPROVED by {self.decided_by or 'unknown'})"
-        passed = sum(c.passed for c in self.checks)
-        gates = f"{passed} of {len(self.checks)} checks passed" if self.checks else "no gates"
+        gates = self.tally() if self.checks else "no gates"
         return f"{move} (PROMOTED: {gates})"
 
 
