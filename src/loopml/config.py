@@ -24,12 +24,15 @@ key, or a value of the wrong type, is an error that names it::
                  prediction log before anything is written
     [gates.ENV]  the checks a model version passes to enter environment ENV (expressions,
                  read by loopml.evaluation) and [gates.ENV.options]
+    [serve]      host, port, workers, token, protect_predictions, max_request_bytes,
+                 reload_seconds: ``loopml serve`` (the token may come from
+                 ``LOOPML_SERVE_TOKEN`` instead, and should)
     [deployments.NAME]  a declared deployment: model (a models:/ URI), optional config
                  (a table) and reason; ``loopml deployments sync`` applies them
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
 ``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
-``LOOPML_EXECUTOR``, ``LOOPML_PROJECT_DIR``; ``LOOPML_PRIVACY_KEY`` is the key of the
+``LOOPML_EXECUTOR``, ``LOOPML_PROJECT_DIR``, ``LOOPML_SERVE_TOKEN``; ``LOOPML_PRIVACY_KEY`` is the key of the
 prediction log's masking (read by :mod:`loopml.predictions`, never stored in settings).
 
 This module only reads; which settings are in force is the business of
@@ -61,6 +64,7 @@ __all__ = [
     "PipelineSettings",
     "PredictionsSettings",
     "PrivacySettings",
+    "ServeSettings",
     "Settings",
     "StoreSettings",
     "TrackingSettings",
@@ -89,6 +93,7 @@ ENV = {
     "data_remote": "LOOPML_DATA_REMOTE",
     "flush_interval": "LOOPML_FLUSH_INTERVAL",
     "executor": "LOOPML_EXECUTOR",
+    "serve_token": "LOOPML_SERVE_TOKEN",
 }
 
 
@@ -187,6 +192,23 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """``[serve]``: where ``loopml serve`` listens and what it allows. ``token`` (better
+    from ``LOOPML_SERVE_TOKEN``) is the bearer token feedback and every endpoint that
+    changes state require, and predictions too when ``protect_predictions`` is true;
+    ``max_request_bytes`` caps a request's body; ``reload_seconds`` is how often a
+    server asks the metadata store for deployment changes."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    token: str | None = field(default=None, repr=False)
+    protect_predictions: bool = False
+    max_request_bytes: int = 10 * 1024 * 1024
+    reload_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything loopml reads from arguments, the environment and ``loopml.toml``.
 
@@ -207,6 +229,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     predictions: PredictionsSettings = field(default_factory=PredictionsSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     gates: dict[str, Any] = field(default_factory=dict, compare=False)
     deployments: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -282,6 +305,21 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "deployments": {},
     "predictions": {"retention_days": _DAYS},
     "privacy": {"mask": _COLUMNS, "drop": _COLUMNS},
+    "serve": {
+        "host": _STR,
+        "port": ("a port number from 0 to 65535", lambda v: _INT[1](v) and 0 <= v <= 65535),
+        "workers": ("a whole number from 1 to 64", lambda v: _INT[1](v) and 1 <= v <= 64),
+        "token": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
+        "protect_predictions": _BOOL,
+        "max_request_bytes": (
+            "a whole number of bytes from 1 KiB to 1 GiB",
+            lambda v: _INT[1](v) and 1024 <= v <= 2**30,
+        ),
+        "reload_seconds": (
+            "a number of seconds from 0.05 to 60",
+            lambda v: _NUMBER[1](v) and 0.05 <= v <= 60,
+        ),
+    },
 }
 
 _DEPLOYMENT_KEYS: dict[str, tuple[str, Any]] = {
@@ -423,6 +461,20 @@ def _check_deployments(body: dict[str, Any], path: Path) -> None:
             )
 
 
+def _serve(table: Mapping[str, Any], token: Any) -> ServeSettings:
+    token = str(token).strip() if token else None
+    defaults = ServeSettings()
+    return ServeSettings(
+        host=str(table.get("host", defaults.host)),
+        port=int(table.get("port", defaults.port)),
+        workers=int(table.get("workers", defaults.workers)),
+        token=token or None,
+        protect_predictions=bool(table.get("protect_predictions", False)),
+        max_request_bytes=int(table.get("max_request_bytes", defaults.max_request_bytes)),
+        reload_seconds=float(table.get("reload_seconds", defaults.reload_seconds)),
+    )
+
+
 def load_settings(
     project_root: str | os.PathLike[str] | None = None,
     explicit: Mapping[str, Any] | None = None,
@@ -489,6 +541,7 @@ def load_settings(
         privacy=PrivacySettings(
             mask=tuple(privacy.get("mask") or ()), drop=tuple(privacy.get("drop") or ())
         ),
+        serve=_serve(doc.get("serve") or {}, pick("serve_token", "serve", "token")),
         params=dict(doc.get("params") or {}),
         gates=dict(doc.get("gates") or {}),
         deployments=dict(doc.get("deployments") or {}),

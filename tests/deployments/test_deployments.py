@@ -186,6 +186,10 @@ def test_a_hostile_name_is_refused(versions: list[Any], name: Any) -> None:
         ({"a": object()}, "config must hold text"),
         ({1: 2}, "config key must be text"),
         ({"a": "x" * 70_000}, "the limit is 65536"),
+        ({"max_batchsize": 8}, "unknown config key 'max_batchsize'.*max_batch_size"),
+        ({"max_batch_size": 0}, "max_batch_size must be a whole number from 1"),
+        ({"max_batch_size": True}, "max_batch_size must be"),
+        ({"log_predictions": "yes"}, "log_predictions must be true or false"),
     ],
 )
 def test_a_bad_config_is_refused(versions: list[Any], config: Any, match: str) -> None:
@@ -244,7 +248,7 @@ def test_two_deploys_at_once_one_wins_the_other_conflicts(
     def run(version: int) -> None:
         try:
             results.append(
-                loopml.deploy("churn", f"models:/churn/{version}", config={"v": version})
+                loopml.deploy("churn", f"models:/churn/{version}", config={"max_batch_size": version})
             )
         except Conflict as exc:
             results.append(exc)

@@ -11,6 +11,7 @@ from ._records import Deployment as Deployment
 from ._records import DeploymentAction as DeploymentAction
 from ._records import DeploymentChange as DeploymentChange
 from ._records import DeploymentStatus as DeploymentStatus
+from ._records import ServingConfig as ServingConfig
 from ._records import Strategy as Strategy
 
 __all__: list[str]

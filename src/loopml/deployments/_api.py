@@ -85,7 +85,37 @@ def _config(value: Any) -> dict[str, Any]:
             f"config is {len(text.encode())} bytes as JSON; the limit is {_MAX_CONFIG_BYTES}."
         )
     loaded: dict[str, Any] = json.loads(text)
+    _check_serving(loaded)
     return loaded
+
+
+_SERVING_KEYS = {
+    "max_batch_size": ("a whole number from 1 to 100000", lambda v: _whole(v, 1, 100_000)),
+    "max_batch_wait_ms": (
+        "a number of milliseconds from 0 to 10000",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 10_000,
+    ),
+    "log_predictions": ("true or false", lambda v: isinstance(v, bool)),
+    "log_probabilities": ("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_serving(config: dict[str, Any]) -> None:
+    """The server's settings in ``config``: known keys (:class:`ServingConfig`), each of
+    its type, so a typo is refused at deploy time rather than ignored by a server."""
+    for key, value in config.items():
+        if key not in _SERVING_KEYS:
+            raise InvalidInput(
+                f"unknown config key {_validate.shown(key)}: a deployment's config takes "
+                f"{', '.join(sorted(_SERVING_KEYS))}."
+            )
+        what, ok = _SERVING_KEYS[key]
+        if not ok(value):
+            raise InvalidInput(f"config {key} must be {what}, got {_validate.shown(value)}.")
 
 
 def _reason(value: Any) -> str | None:

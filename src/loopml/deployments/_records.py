@@ -8,7 +8,14 @@ from typing import Any
 from loopml._enum import StrEnum
 from loopml.uri import DeploymentURI, ModelURI
 
-__all__ = ["Deployment", "DeploymentAction", "DeploymentChange", "DeploymentStatus", "Strategy"]
+__all__ = [
+    "Deployment",
+    "DeploymentAction",
+    "DeploymentChange",
+    "DeploymentStatus",
+    "ServingConfig",
+    "Strategy",
+]
 
 
 class DeploymentStatus(StrEnum):
@@ -32,6 +39,28 @@ class Strategy(StrEnum):
     traffic to it at once (the rollout strategies come later)."""
 
     REPLACE = "replace"
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """How a server runs one deployment: a deployment's ``config``, read.
+
+    ``max_batch_size`` > 1 turns on adaptive micro-batching: requests that arrive
+    while the model is busy, or within ``max_batch_wait_ms`` of the first, are
+    predicted together, up to that many rows. ``log_predictions`` writes every
+    request to the prediction log; ``log_probabilities`` adds each class's
+    probability (one more call of the model per request, for classifiers).
+    """
+
+    max_batch_size: int = 1
+    max_batch_wait_ms: float = 2.0
+    log_predictions: bool = True
+    log_probabilities: bool = False
+
+    @property
+    def batching(self) -> bool:
+        """Whether requests are batched."""
+        return self.max_batch_size > 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +96,12 @@ class Deployment:
     def version_uri(self) -> str:
         """``models:/<model name>/<version>``: the version served."""
         return str(ModelURI(self.model_name, self.version))
+
+    @property
+    def serving(self) -> ServingConfig:
+        """``config`` as the server reads it (checked when the deployment was made)."""
+        fields = ServingConfig.__dataclass_fields__
+        return ServingConfig(**{k: v for k, v in self.config.items() if k in fields})
 
 
 @dataclass(frozen=True)
