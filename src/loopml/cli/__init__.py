@@ -104,6 +104,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "List deployments, show one with its history, delete one, apply the ones "
         "loopml.toml declares: list, status, delete, sync.",
     ),
+    "serve": (
+        "loopml.cli.serve",
+        "serve",
+        "Serve every deployment over HTTP (JSON and Open Inference Protocol v2), following "
+        "loopml deploy without a restart.",
+    ),
     "predict": (
         "loopml.cli.predict",
         "predict",

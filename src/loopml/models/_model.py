@@ -77,6 +77,14 @@ class Model:
         enforced first (InvalidInput naming the column and row when it is broken)."""
         return self._predict(self.native, self._frame(data))
 
+    @property
+    def has_predict_proba(self) -> bool:
+        """Whether :meth:`predict_proba` can answer (the flavor has it and so does the
+        model: a regressor has none)."""
+        return getattr(self._flavor, "predict_proba", None) is not None and hasattr(
+            self.native, "predict_proba"
+        )
+
     def predict_proba(self, data: Any) -> Any:
         """Class probabilities for ``data``, where the model's flavor has them."""
         proba = getattr(self._flavor, "predict_proba", None)

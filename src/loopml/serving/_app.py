@@ -1,0 +1,862 @@
+"""The ASGI app: every deployment of a project over HTTP, in two protocols.
+
+:func:`create_app` builds a FastAPI app bound to one context (project). At
+startup it reads every deployment, loads each one's version (hash-checked and
+tried on its input example) and only then accepts requests; afterwards it asks
+the metadata store for deployment changes every ``reload_seconds`` and swaps in
+a new version once it has loaded, so a ``loopml deploy`` reaches every worker
+without a restart. At shutdown (SIGTERM) it writes every queued prediction.
+
+Request bodies are parsed with orjson and checked against the signature with
+NumPy and pandas (no per-row objects); a prediction runs once per request, or
+once per micro-batch when the deployment's ``max_batch_size`` is above 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopml.context import Context, current, using
+from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.serving._hosted import Hosted, load
+from loopml.serving._metrics import Metrics
+from loopml.serving._protocol import (
+    BadRequest,
+    Rows,
+    frame_of,
+    located,
+    oip_datatype,
+    parse_body,
+    rows_from_json,
+    rows_from_oip,
+    to_jsonable,
+)
+
+__all__ = ["AppSettings", "create_app"]
+
+log = logging.getLogger("loopml.serving")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
+_JSON = "application/json"
+_RETIRE_AFTER = 10.0  # seconds an old version keeps its logger for requests still in flight
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What an app allows: ``token`` (None: no token; then state-changing endpoints are
+    open to whoever reaches the address), ``protect_predictions`` (predictions need the
+    token too), ``max_request_bytes`` and ``reload_seconds``."""
+
+    token: str | None = field(default=None, repr=False)
+    protect_predictions: bool = False
+    max_request_bytes: int = 10 * 1024 * 1024
+    reload_seconds: float = 0.5
+
+
+class _State:
+    """What one app holds: the deployments served, the generation seen, the metrics."""
+
+    def __init__(self, ctx: Context, settings: AppSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.hosted: dict[str, Hosted] = {}
+        self.failed: dict[str, str] = {}
+        self.generation = 0
+        self.ready = False
+        self.started = time.time()
+        self.metrics = Metrics(self._sources)
+        self._retired: list[Hosted] = []
+
+    def _sources(self) -> list[tuple[str, str, int, Any]]:
+        return [(h.name, h.model_name, h.version, h.logger) for h in self.hosted.values()]
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self, name: str) -> Hosted | None:
+        """Load deployment ``name`` as stored now (None when it was deleted); runs in a
+        thread."""
+        from loopml import deployments
+
+        with using(self.ctx):
+            try:
+                record = deployments.get_deployment(name)
+            except NotFound:
+                return None
+            held = self.hosted.get(name)
+            if held is not None and (held.deployment.version, held.deployment.config) == (
+                record.version,
+                record.config,
+            ):
+                held.deployment = record
+                return held
+            return load(record, self.metrics)
+
+    async def start(self) -> None:
+        from loopml import deployments
+
+        def read() -> tuple[int, list[str]]:
+            with using(self.ctx):
+                generation = deployments.current_generation()
+                return generation, [d.name for d in deployments.list_deployments()]
+
+        self.generation, names = await asyncio.to_thread(read)
+        for name in names:
+            await self.refresh(name)
+        self.ready = True
+
+    async def refresh(self, name: str) -> None:
+        """Bring deployment ``name`` up to its stored state: load a new version before it
+        takes traffic, drop a deleted one; a version that fails to load leaves the old one
+        serving and is reported."""
+        try:
+            hosted = await asyncio.to_thread(self._load, name)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            self.failed[name] = message
+            log.error("deployment %r could not be loaded, so it was not changed: %s", name, message)
+            return
+        self.failed.pop(name, None)
+        old = self.hosted.get(name)
+        if hosted is None:
+            self.hosted.pop(name, None)
+        elif hosted is not old:
+            self.hosted[name] = hosted
+            log.info("deployment %r serves %s", name, hosted.version_uri)
+        if old is not None and old is not hosted:
+            self._retire(old)
+
+    def _retire(self, old: Hosted) -> None:
+        """Close ``old`` once the requests it is answering are done."""
+        self._retired.append(old)
+        loop = asyncio.get_running_loop()
+
+        def close() -> None:
+            if old in self._retired:
+                self._retired.remove(old)
+                loop.run_in_executor(None, old.close)
+
+        loop.call_later(_RETIRE_AFTER, close)
+
+    async def follow(self) -> None:
+        """Poll the metadata store for deployment changes until cancelled."""
+        from loopml import deployments
+
+        def changes() -> list[Any]:
+            with using(self.ctx):
+                return deployments.changes_since(self.generation)
+
+        last_error = ""
+        while True:
+            await asyncio.sleep(self.settings.reload_seconds)
+            try:
+                found = await asyncio.to_thread(changes)
+            except Exception as exc:  # the store is away: keep serving, say it once
+                text = f"{type(exc).__name__}: {exc}"
+                if text != last_error:
+                    log.warning("could not read deployment changes (%s); still serving", text)
+                last_error = text
+                continue
+            last_error = ""
+            if not found:
+                continue
+            for name in dict.fromkeys(c.name for c in found):
+                await self.refresh(name)
+            self.generation = found[-1].generation
+
+    def close(self) -> None:
+        for hosted in [*self.hosted.values(), *self._retired]:
+            try:
+                hosted.close()
+            except Exception as exc:  # one logger that fails must not keep others from flushing
+                log.warning("closing deployment %r: %s", hosted.name, exc)
+        self._retired.clear()
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+def _request_id(request: Any) -> str:
+    given = request.headers.get("x-request-id")
+    if given and _REQUEST_ID.match(given):
+        return str(given)
+    return uuid.uuid4().hex
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type=_JSON,
+        headers=headers,
+    )
+
+
+def _headers(request_id: str, hosted: Hosted | None) -> dict[str, str]:
+    out = {"x-request-id": request_id}
+    if hosted is not None:
+        out["x-loopml-deployment"] = hosted.name
+        out["x-loopml-model-version"] = str(hosted.version)
+        out["x-loopml-variant"] = hosted.variant
+    return out
+
+
+def _error(
+    status: int,
+    kind: str,
+    message: str,
+    request_id: str,
+    hosted: Hosted | None = None,
+    loc: list[Any] | None = None,
+    oip: bool = False,
+    extra: dict[str, str] | None = None,
+) -> Any:
+    headers = _headers(request_id, hosted)
+    if extra:
+        headers.update(extra)
+    if oip:  # the protocol's own error body
+        return _json({"error": message}, status, headers)
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if loc:
+        error["loc"] = loc
+    return _json({"error": error, "request_id": request_id}, status, headers)
+
+
+# -- the app -------------------------------------------------------------------------------
+
+
+_PREDICT_BODY = {
+    "required": True,
+    "content": {
+        _JSON: {
+            "schema": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["records"],
+                        "properties": {
+                            "records": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": "object"},
+                            },
+                            "probabilities": {"type": "boolean"},
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "required": ["columns", "data"],
+                        "properties": {
+                            "columns": {"type": "array", "items": {"type": "string"}},
+                            "data": {"type": "array", "minItems": 1, "items": {"type": "array"}},
+                            "probabilities": {"type": "boolean"},
+                        },
+                    },
+                ]
+            },
+            "example": {"records": [{"age": 41, "plan": "pro"}]},
+        }
+    },
+}
+_FEEDBACK_BODY = {
+    "required": True,
+    "content": {
+        _JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "request_id": {"type": "string"},
+                    "row": {"type": "integer", "minimum": 0},
+                    "ground_truth": {},
+                    "feedback": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["request_id", "ground_truth"],
+                            "properties": {
+                                "request_id": {"type": "string"},
+                                "row": {"type": "integer", "minimum": 0},
+                                "ground_truth": {},
+                            },
+                        },
+                    },
+                },
+            },
+            "example": {"request_id": "9f1c...", "ground_truth": 1},
+        }
+    },
+}
+_INFER_BODY = {
+    "required": True,
+    "content": {
+        _JSON: {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "parameters": {"type": "object"},
+                    "inputs": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "shape", "datatype", "data"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "shape": {"type": "array", "items": {"type": "integer"}},
+                                "datatype": {"type": "string"},
+                                "data": {"type": "array"},
+                                "parameters": {"type": "object"},
+                            },
+                        },
+                    },
+                    "outputs": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def create_app(
+    context: Context | None = None,
+    *,
+    token: str | None = None,
+    protect_predictions: bool | None = None,
+    max_request_bytes: int | None = None,
+    reload_seconds: float | None = None,
+) -> Any:
+    """The ASGI app serving every deployment of ``context``'s project (default: the
+    current one). Arguments left None come from ``[serve]`` of loopml.toml (the token
+    from ``LOOPML_SERVE_TOKEN`` first).
+
+    Example::
+
+        import uvicorn, loopml.serving
+        uvicorn.run(loopml.serving.create_app(), port=8080)
+    """
+
+    from loopml import __version__, _validate
+
+    ctx = context if context is not None else current()
+    serve = ctx.settings.serve
+    settings = AppSettings(
+        token=_validate.text(token, "token") if token is not None else serve.token,
+        protect_predictions=serve.protect_predictions
+        if protect_predictions is None
+        else bool(protect_predictions),
+        max_request_bytes=serve.max_request_bytes
+        if max_request_bytes is None
+        else _validate.count(max_request_bytes, "max_request_bytes", low=1024, high=2**30),
+        reload_seconds=serve.reload_seconds
+        if reload_seconds is None
+        else float(_validate.seconds(reload_seconds, "reload_seconds")),
+    )
+    state = _State(ctx, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await state.start()
+        task = asyncio.create_task(state.follow())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.to_thread(state.close)
+
+    app = FastAPI(
+        title="loopml",
+        version=__version__,
+        summary="The deployments of a loopml project: JSON and Open Inference Protocol v2.",
+        lifespan=lifespan,
+    )
+    app.state.loopml = state
+    limit = settings.max_request_bytes
+
+    # -- helpers bound to this app ---------------------------------------------------------
+
+    def authorized(request: Request) -> bool:
+        expected = settings.token
+        if expected is None:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), expected.encode()
+        )
+
+    def unauthorized(rid: str, hosted: Hosted | None, oip: bool = False) -> Any:
+        return _error(
+            401,
+            "unauthorized",
+            "this endpoint needs the server's token: send 'Authorization: Bearer <token>' "
+            "(LOOPML_SERVE_TOKEN of the server).",
+            rid,
+            hosted,
+            oip=oip,
+            extra={"www-authenticate": "Bearer"},
+        )
+
+    def hosted_or_404(name: str, rid: str, oip: bool, version: str | None = None) -> Any:
+        hosted = state.hosted.get(name)
+        if hosted is None:
+            if name in state.failed:
+                return _error(
+                    503,
+                    "unavailable",
+                    f"deployment {name!r} could not be loaded: {state.failed[name]}",
+                    rid,
+                    oip=oip,
+                )
+            known = ", ".join(sorted(state.hosted)) or "none"
+            return _error(
+                404,
+                "not_found",
+                f"no deployment {name!r}; deployments: {known}.",
+                rid,
+                oip=oip,
+            )
+        if version is not None and version != str(hosted.version):
+            return _error(
+                404,
+                "not_found",
+                f"deployment {name!r} serves version {hosted.version} of "
+                f"{hosted.model_name}, not {version!r}.",
+                rid,
+                hosted,
+                oip=oip,
+            )
+        return hosted
+
+    async def body_of(request: Request) -> Any:
+        ctype = request.headers.get("content-type")
+        if ctype is not None:
+            media = ctype.split(";", 1)[0].strip().lower()
+            if media != _JSON and not (
+                media.startswith("application/") and media.endswith("+json")
+            ):
+                raise BadRequest(
+                    415,
+                    f"Content-Type {ctype!r} is not JSON: send 'Content-Type: application/json'.",
+                    ["header", "content-type"],
+                )
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise BadRequest(400, f"Content-Length {length!r} is not a number.", ["header"])
+            if int(length) > limit:
+                raise BadRequest(
+                    413,
+                    f"the body is {int(length)} bytes; this server takes at most {limit} "
+                    "([serve] max_request_bytes). Send fewer rows per request.",
+                    ["body"],
+                )
+            return parse_body(await request.body())
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(
+                    413,
+                    f"the body is over {limit} bytes ([serve] max_request_bytes). Send fewer "
+                    "rows per request.",
+                    ["body"],
+                )
+            chunks.append(chunk)
+        return parse_body(b"".join(chunks))
+
+    def checked(hosted: Hosted, rows: Rows) -> Any:
+        try:
+            return hosted.conform(frame_of(rows, hosted.float_block))
+        except InvalidInput as exc:
+            message = str(exc)
+            raise BadRequest(422, message, located(message)) from None
+
+    async def answer(request: Request, name: str, oip: bool, version: str | None = None) -> Any:
+        start = time.perf_counter()
+        rid = _request_id(request)
+        found = hosted_or_404(name, rid, oip, version)
+        if not isinstance(found, Hosted):
+            return found
+        hosted = found
+        if settings.protect_predictions and not authorized(request):
+            hosted.count(401)
+            return unauthorized(rid, hosted, oip)
+        try:
+            payload = await body_of(request)
+            if oip:
+                rows = rows_from_oip(payload, hosted.names)
+                asked = payload.get("outputs")
+                want_proba = isinstance(asked, list) and any(
+                    isinstance(o, dict) and o.get("name") == "predict_proba" for o in asked
+                )
+                if isinstance(payload.get("id"), str) and _REQUEST_ID.match(payload["id"]):
+                    rid = payload["id"] if "x-request-id" not in request.headers else rid
+            else:
+                rows = rows_from_json(payload, hosted.names)
+                want_proba = payload.get("probabilities") is True
+            if want_proba and not hosted.has_proba:
+                raise BadRequest(
+                    422,
+                    f"{hosted.version_uri} gives no probabilities (it is not a classifier with "
+                    "predict_proba): ask for predictions only.",
+                    ["probabilities"],
+                )
+            frame = checked(hosted, rows)
+        except BadRequest as exc:
+            hosted.m_invalid.inc()
+            hosted.count(exc.status)
+            status = 400 if oip and exc.status == 422 else exc.status
+            return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
+        try:
+            outcome = await hosted.run(frame, rows.n, want_proba)
+        except Exception as exc:
+            latency = (time.perf_counter() - start) * 1000.0
+            hosted.m_model_error.inc()
+            hosted.count(500)
+            log.error(
+                "request %s: deployment %r (%s) raised %s: %s",
+                rid,
+                name,
+                hosted.version_uri,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, LoopmlError),
+            )
+            hosted.log(rid, rows, None, None, latency, error=True)
+            return _error(
+                500,
+                "model_error",
+                f"the model raised {type(exc).__name__}; the server's log has the details "
+                f"under request id {rid}.",
+                rid,
+                hosted,
+                oip=oip,
+            )
+        predictions = to_jsonable(outcome.predictions)
+        probabilities = (
+            None if outcome.probabilities is None else to_jsonable(outcome.probabilities)
+        )
+        latency = time.perf_counter() - start
+        hosted.log(rid, rows, predictions, probabilities, latency * 1000.0)
+        hosted.m_ok.inc()
+        hosted.m_rows.inc(rows.n)
+        hosted.m_latency.observe(latency)
+        headers = _headers(rid, hosted)
+        if oip:
+            outputs = [
+                {
+                    "name": "predict",
+                    "datatype": oip_datatype(outcome.predictions),
+                    "shape": _shape_of(predictions),
+                    "data": _flatten(predictions),
+                }
+            ]
+            if want_proba and probabilities is not None:
+                outputs.append(
+                    {
+                        "name": "predict_proba",
+                        "datatype": "FP64",
+                        "shape": _shape_of(probabilities),
+                        "data": _flatten(probabilities),
+                    }
+                )
+            return _json(
+                {
+                    "model_name": hosted.name,
+                    "model_version": str(hosted.version),
+                    "id": rid,
+                    "parameters": {"deployment": hosted.name, "variant": hosted.variant},
+                    "outputs": outputs,
+                },
+                headers=headers,
+            )
+        body: dict[str, Any] = {
+            "predictions": predictions,
+            "deployment": hosted.name,
+            "model": hosted.version_uri,
+            "model_version": hosted.version,
+            "variant": hosted.variant,
+            "request_id": rid,
+        }
+        if want_proba:
+            body["probabilities"] = probabilities
+            body["classes"] = hosted.classes()
+        if rows.ignored:
+            body["warnings"] = [
+                f"columns the model does not take were ignored: {', '.join(rows.ignored[:20])}"
+            ]
+        return _json(body, headers=headers)
+
+    def describe(hosted: Hosted) -> dict[str, Any]:
+        d = hosted.deployment
+        return {
+            "name": hosted.name,
+            "model": hosted.version_uri,
+            "model_name": hosted.model_name,
+            "model_version": hosted.version,
+            "model_uri": d.model_uri,
+            "generation": d.generation,
+            "variant": hosted.variant,
+            "config": d.config,
+            "flavor": hosted.model.flavor,
+            "signature": None if hosted.signature is None else hosted.signature.to_dict(),
+            "loaded_at": hosted.loaded_at,
+            "ready": True,
+        }
+
+    # -- exception handlers: every answer carries a request id --------------------------
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        oip = request.url.path.startswith("/v2")
+        return _error(exc.status_code, kind, str(exc.detail), _request_id(request), oip=oip)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Any:
+        first = exc.errors()[0] if exc.errors() else {}
+        message = f"{first.get('msg', 'invalid request')} at {list(first.get('loc', []))}"
+        return _error(
+            422, "invalid_input", message, _request_id(request), loc=list(first.get("loc", []))
+        )
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Any:
+        rid = _request_id(request)
+        log.exception("request %s failed", rid)
+        return _error(500, "server_error", f"the server failed; its log has request id {rid}.", rid)
+
+    # -- JSON (v1) -------------------------------------------------------------------------
+
+    @app.get("/v1/deployments", tags=["deployments"])
+    async def list_deployments(request: Request) -> Any:
+        """Every deployment this server serves."""
+        rid = _request_id(request)
+        return _json(
+            {
+                "deployments": [describe(h) for _, h in sorted(state.hosted.items())],
+                "failed": dict(sorted(state.failed.items())),
+                "generation": state.generation,
+            },
+            headers=_headers(rid, None),
+        )
+
+    @app.get("/v1/deployments/{name}", tags=["deployments"])
+    async def get_deployment(name: str, request: Request) -> Any:
+        """One deployment: the version served, its signature, its settings."""
+        rid = _request_id(request)
+        found = hosted_or_404(name, rid, False)
+        if not isinstance(found, Hosted):
+            return found
+        return _json(describe(found), headers=_headers(rid, found))
+
+    @app.post(
+        "/v1/deployments/{name}/predict",
+        tags=["predict"],
+        openapi_extra={"requestBody": _PREDICT_BODY},
+    )
+    async def predict(name: str, request: Request) -> Any:
+        """Predict rows: ``{"records": [{...}]}`` or ``{"columns": [...], "data": [[...]]}``;
+        ``"probabilities": true`` adds a classifier's class probabilities."""
+        return await answer(request, name, oip=False)
+
+    @app.post(
+        "/v1/deployments/{name}/feedback",
+        tags=["predict"],
+        openapi_extra={"requestBody": _FEEDBACK_BODY},
+    )
+    async def feedback(name: str, request: Request) -> Any:
+        """Ground truth for earlier predictions, by request id (and row): one
+        ``{"request_id", "ground_truth", "row"}`` or ``{"feedback": [...]}``. Needs the
+        token when the server has one."""
+        rid = _request_id(request)
+        if not authorized(request):
+            return unauthorized(rid, state.hosted.get(name))
+        found = hosted_or_404(name, rid, False)
+        if not isinstance(found, Hosted):
+            return found
+        try:
+            payload = await body_of(request)
+            if not isinstance(payload, dict):
+                raise BadRequest(
+                    422,
+                    f"the body must be a JSON object, got {type(payload).__name__}: e.g. "
+                    '{"request_id": "...", "ground_truth": 1} or {"feedback": [...]}.',
+                    ["body"],
+                )
+            items = payload.get("feedback", payload)
+            if isinstance(items, list) and len(items) == 0:
+                raise BadRequest(422, "feedback is empty: send at least one item.", ["feedback"])
+        except BadRequest as exc:
+            return _error(exc.status, "invalid_input", exc.message, rid, found, exc.loc)
+
+        def store() -> int:
+            from loopml import predictions
+
+            with using(ctx):
+                return predictions.log_feedback(name, items)
+
+        try:
+            stored = await asyncio.to_thread(store)
+        except InvalidInput as exc:
+            return _error(422, "invalid_input", str(exc), rid, found, ["feedback"])
+        return _json(
+            {"stored": stored, "deployment": name, "request_id": rid}, headers=_headers(rid, found)
+        )
+
+    # -- Open Inference Protocol v2 -------------------------------------------------------
+
+    @app.get("/v2", tags=["v2"])
+    async def server_metadata(request: Request) -> Any:
+        """The server's OIP metadata."""
+        return _json(
+            {"name": "loopml", "version": __version__, "extensions": []},
+            headers=_headers(_request_id(request), None),
+        )
+
+    @app.get("/v2/health/live", tags=["v2"])
+    async def live(request: Request) -> Any:
+        """200 while the server runs."""
+        return _json({"live": True}, headers=_headers(_request_id(request), None))
+
+    @app.get("/v2/health/ready", tags=["v2"])
+    async def ready(request: Request) -> Any:
+        """200 once every deployment has been loaded (or has failed to)."""
+        status = 200 if state.ready else 503
+        return _json({"ready": state.ready}, status, _headers(_request_id(request), None))
+
+    def metadata(hosted: Hosted) -> dict[str, Any]:
+        sig = hosted.signature
+        inputs = (
+            []
+            if sig is None
+            else [
+                {"name": c.name, "datatype": _oip_type(c.dtype), "shape": [-1]} for c in sig.inputs
+            ]
+        )
+        outputs = [{"name": "predict", "datatype": _output_type(sig), "shape": [-1]}]
+        if hosted.has_proba:
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+        return {
+            "name": hosted.name,
+            "versions": [str(hosted.version)],
+            "platform": f"loopml-{hosted.model.flavor}",
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": {"model": hosted.version_uri, "variant": hosted.variant},
+        }
+
+    async def model_metadata(request: Request, name: str, version: str | None) -> Any:
+        rid = _request_id(request)
+        found = hosted_or_404(name, rid, True, version)
+        if not isinstance(found, Hosted):
+            return found
+        return _json(metadata(found), headers=_headers(rid, found))
+
+    async def model_ready(request: Request, name: str, version: str | None) -> Any:
+        rid = _request_id(request)
+        found = hosted_or_404(name, rid, True, version)
+        if not isinstance(found, Hosted):
+            return found
+        return _json({"name": name, "ready": True}, headers=_headers(rid, found))
+
+    @app.get("/v2/models/{name}", tags=["v2"])
+    async def v2_model(name: str, request: Request) -> Any:
+        """A deployment's metadata: inputs and outputs from the model's signature."""
+        return await model_metadata(request, name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"])
+    async def v2_model_version(name: str, version: str, request: Request) -> Any:
+        """The metadata of the version a deployment serves (404 for another version)."""
+        return await model_metadata(request, name, version)
+
+    @app.get("/v2/models/{name}/ready", tags=["v2"])
+    async def v2_ready(name: str, request: Request) -> Any:
+        """200 when the deployment is loaded."""
+        return await model_ready(request, name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])
+    async def v2_version_ready(name: str, version: str, request: Request) -> Any:
+        """200 when the deployment serves this version."""
+        return await model_ready(request, name, version)
+
+    @app.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra={"requestBody": _INFER_BODY})
+    async def v2_infer(name: str, request: Request) -> Any:
+        """OIP inference: one tensor per input column (or one [N, columns] tensor)."""
+        return await answer(request, name, oip=True)
+
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer",
+        tags=["v2"],
+        openapi_extra={"requestBody": _INFER_BODY},
+    )
+    async def v2_version_infer(name: str, version: str, request: Request) -> Any:
+        """OIP inference on the version a deployment serves (404 for another version)."""
+        return await answer(request, name, oip=True, version=version)
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics(request: Request) -> Any:
+        """Prometheus metrics: requests, errors and latency by deployment, model version and
+        variant; the prediction log's queue, writes and drops."""
+        content, media = state.metrics.render()
+        return Response(content, media_type=media, headers={"x-request-id": _request_id(request)})
+
+    return app
+
+
+def _shape_of(values: list[Any]) -> list[int]:
+    if values and isinstance(values[0], list):
+        return [len(values), len(values[0])]
+    return [len(values)]
+
+
+def _flatten(values: list[Any]) -> list[Any]:
+    if values and isinstance(values[0], list):
+        return [v for row in values for v in row]
+    if values and isinstance(values[0], dict):  # a frame's rows: their values, in order
+        return [v for row in values for v in row.values()]
+    return values
+
+
+def _oip_type(dtype: str) -> str:
+    if dtype == "bool":
+        return "BOOL"
+    if dtype.startswith("float"):
+        return "FP32" if dtype == "float32" else "FP64"
+    if dtype.startswith(("int", "Int")):
+        return f"INT{dtype.lower()[3:] or 64}"
+    if dtype.startswith("uint"):
+        return f"UINT{dtype[4:] or 64}"
+    return "BYTES"
+
+
+def _output_type(sig: Any) -> str:
+    out = getattr(sig, "output", None)
+    dtype = getattr(out, "dtype", None)
+    return "BYTES" if not dtype else _oip_type(str(dtype))

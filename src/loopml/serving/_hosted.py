@@ -1,0 +1,155 @@
+"""A deployment as one server worker holds it: the loaded model, its signature plan,
+its prediction logger, its batcher and its metric children.
+
+:func:`load` loads the version a deployment serves (every file hash-checked),
+predicts the package's input example once (a version that cannot answer it
+never takes traffic) and only then returns; the app swaps it in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from loopml.deployments import Deployment
+from loopml.serving._batching import Batcher, Outcome
+from loopml.serving._metrics import Metrics
+from loopml.serving._protocol import Rows
+
+__all__ = ["Hosted", "load"]
+
+log = logging.getLogger("loopml.serving")
+VARIANT = "default"
+
+
+class Hosted:
+    """One deployment served by this worker.
+
+    ``deployment`` is the record it was loaded from, ``model`` the loaded
+    :class:`~loopml.models.Model`; ``names`` the signature's columns (None without a
+    signature); ``float_block`` whether they are all floats (one NumPy block per
+    request).
+    """
+
+    def __init__(self, deployment: Deployment, model: Any, metrics: Metrics) -> None:
+        self.deployment = deployment
+        self.name = deployment.name
+        self.model = model
+        self.model_name = deployment.model_name
+        self.version = deployment.version
+        self.version_uri = deployment.version_uri
+        self.variant = VARIANT
+        self.config = deployment.serving
+        sig = model.signature
+        self.signature = sig
+        self.names: list[str] | None = sig.names if sig is not None else None
+        self.float_block = sig is not None and all(c.dtype.startswith("float") for c in sig.inputs)
+        self.has_proba = bool(model.has_predict_proba)
+        self.logger: Any = None
+        if self.config.log_predictions:
+            from loopml.predictions import PredictionLogger
+
+            self.logger = PredictionLogger(self.name)
+        self.batcher: Batcher | None = None
+        if self.config.batching:
+            self.batcher = Batcher(
+                self.predict,
+                max_rows=self.config.max_batch_size,
+                max_wait=self.config.max_batch_wait_ms / 1000.0,
+                name=self.name,
+            )
+        labels = (self.name, str(self.version), self.variant)
+        self.m_ok = metrics.requests.labels(*labels, "200")
+        self.m_latency = metrics.latency.labels(*labels)
+        self.m_rows = metrics.rows.labels(*labels)
+        self.m_invalid = metrics.errors.labels(*labels, "invalid_input")
+        self.m_model_error = metrics.errors.labels(*labels, "model_error")
+        self._metrics = metrics
+        self.loaded_at = time.time()
+
+    def __repr__(self) -> str:
+        return f"Hosted({self.name!r}, {self.version_uri!r})"
+
+    def count(self, code: int) -> None:
+        """Count an answer with HTTP status ``code`` (other than a 200)."""
+        self._metrics.requests.labels(self.name, str(self.version), self.variant, str(code)).inc()
+
+    def conform(self, frame: Any) -> Any:
+        """``frame`` checked against the signature (InvalidInput naming column and row)."""
+        return frame if self.signature is None else self.signature.conform(frame)
+
+    def predict(self, frame: Any, proba: bool) -> Outcome:
+        """The model's answer for a checked ``frame`` (and the probabilities, when asked and
+        the model has them)."""
+        predictions = self.model.predict(frame)
+        probabilities = None
+        if (proba or self.config.log_probabilities) and self.has_proba:
+            probabilities = self.model.predict_proba(frame)
+        return Outcome(predictions, probabilities)
+
+    async def run(self, frame: Any, rows: int, proba: bool) -> Outcome:
+        """Predict ``frame``: in a micro-batch when batching is on, else right away."""
+        if self.batcher is not None:
+            return await self.batcher.submit(frame, rows, proba)
+        return self.predict(frame, proba)
+
+    def classes(self) -> list[Any] | None:
+        """The classes of a classifier, in the order of its probabilities."""
+        classes = getattr(self.model.native, "classes_", None)
+        return None if classes is None else [_plain(c) for c in classes]
+
+    def log(
+        self,
+        request_id: str,
+        rows: Rows,
+        predictions: list[Any] | None,
+        probabilities: list[Any] | None,
+        latency_ms: float,
+        error: bool = False,
+    ) -> None:
+        """Queue the request's rows for the prediction log (never blocks)."""
+        logger = self.logger
+        if logger is None:
+            return
+        from loopml.predictions import PredictionRecord, PredictionStatus
+
+        status = PredictionStatus.MODEL_ERROR if error else PredictionStatus.OK
+        for i in range(rows.n):
+            logger.log(
+                PredictionRecord(
+                    request_id,
+                    inputs=rows.row(i),
+                    prediction=None if predictions is None else predictions[i],
+                    probabilities=None if probabilities is None else probabilities[i],
+                    model_name=self.model_name,
+                    model_version=self.version,
+                    variant=self.variant,
+                    latency_ms=latency_ms,
+                    status=status,
+                    row=i,
+                )
+            )
+
+    def close(self) -> None:
+        """Write what the logger holds and stop the batcher's thread."""
+        if self.logger is not None:
+            self.logger.close()
+        if self.batcher is not None:
+            self.batcher.close()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def load(deployment: Deployment, metrics: Metrics) -> Hosted:
+    """Load what ``deployment`` serves, check it answers its input example, and return it
+    ready to take traffic (runs in a thread: it reads files and imports libraries)."""
+    from loopml import models
+
+    model = models.load_model(deployment.version_uri)
+    example = model.metadata.get("input_example") if isinstance(model.metadata, dict) else None
+    if example:
+        model.predict(example)
+    return Hosted(deployment, model, metrics)
