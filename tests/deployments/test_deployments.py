@@ -55,6 +55,9 @@ def test_deploying_what_is_served_changes_nothing(versions: list[Any]) -> None:
     changed = loopml.deploy("churn", "models:/churn/1", config={"max_batch_size": 32})
     assert changed.changed and changed.config == {"max_batch_size": 32}
     assert changed.generation == 2
+    kept = loopml.deploy("churn", "models:/churn/2")  # no config given: the deployment's is kept
+    assert kept.config == {"max_batch_size": 32}
+    assert loopml.deploy("churn", "models:/churn/2", config={}).config == {}
 
 
 def test_changes_since_lists_every_change_in_order(versions: list[Any]) -> None:

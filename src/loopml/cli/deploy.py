@@ -20,6 +20,15 @@ def deploy(
     reason: str = typer.Option(
         None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
     ),
+    config: list[str] = typer.Option(
+        None,
+        "--config",
+        metavar="KEY=VALUE",
+        help="A server setting of the deployment (repeatable): max_batch_size=32, "
+        "max_batch_wait_ms=2, log_predictions=false, log_probabilities=true. Given, they "
+        "replace the deployment's config; not given, it is kept.",
+        show_default=False,
+    ),
     quiet: bool = _options.quiet(),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
@@ -35,7 +44,7 @@ def deploy(
     _options.use_stores(tracking_uri, artifact_uri)
     before = deployments.list_deployments()
     was = {d.name: d for d in before}.get(name)
-    d = deployments.deploy(name, model, reason=reason)
+    d = deployments.deploy(name, model, reason=reason, config=_settings(config) if config else None)
     if quiet:
         return
     if not d.changed:
@@ -49,3 +58,24 @@ def deploy(
         f"deployed {escape(d.name)}: {escape(d.version_uri)} ({came}generation {d.generation})",
         highlight=False,
     )
+
+
+def _settings(pairs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs as a config: a value that reads as JSON (a number, true, false)
+    is that, anything else is text."""
+    import json
+
+    from loopml.errors import InvalidInput
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(
+                f"--config {pair!r} is not KEY=VALUE: e.g. --config max_batch_size=32."
+            )
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out

@@ -137,7 +137,9 @@ def deploy(
     must load with every file matching its hash before the record changes: a
     server repeats that check before the new version takes traffic. Deploying
     what the deployment serves already (same version, URI and config) changes
-    nothing and returns it with ``changed`` False. Two deploys of one name at
+    nothing and returns it with ``changed`` False. ``config`` (the server's settings,
+    :class:`~loopml.deployments.ServingConfig`) replaces the deployment's when given and
+    is kept when not (``{}`` clears it). Two deploys of one name at
     once: one is stored, the other raises :class:`~loopml.errors.Conflict`.
 
     Example::
@@ -148,7 +150,7 @@ def deploy(
     name = _name(name)
     uri = _model(model)
     reason = _reason(reason)
-    settings = _config(config)
+    settings = _config(config) if config is not None else None
     ctx = current()
     from loopml import models, registry
 
@@ -159,6 +161,8 @@ def deploy(
             f"Deploy another version (loopml models show {version.name} lists them)."
         )
     before = _repository.find(ctx.metadata, name)
+    if settings is None:  # no config given: keep the deployment's own
+        settings = {} if before is None else before.config
     if (
         before is not None
         and (before.model_name, before.version) == (version.name, version.version)
