@@ -225,6 +225,8 @@ def prune(deployment: str | None = None, older_than: timedelta | None = None) ->
     """Remove the hour partitions of the prediction log (and of feedback) that ended more
     than ``older_than`` ago (default: ``[predictions] retention_days``), for one deployment
     or all; returns the partitions removed. The content-addressed gc never touches them.
+    A link planted among the log's folders is skipped with a warning naming it: only the
+    store's own partitions are removed, never what a link points to.
 
     Example::
 

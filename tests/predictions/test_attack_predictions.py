@@ -1,0 +1,126 @@
+"""The prediction log and the store's path-addressed files against hostile stores: links
+planted in the tree, foreign files in a deployment's folder, secrets in the store's URL."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import loopml
+from loopml.errors import CorruptObject
+from loopml.predictions import PredictionLogger, PredictionRecord
+from loopml.store.artifacts import LocalArtifactStore
+
+UTC = timezone.utc
+HOUR = "hour=2026113018"
+
+
+def _outside(tmp_path: Path) -> Path:
+    """A folder outside the store holding an old hour partition with one file."""
+    outside = tmp_path / "elsewhere"
+    (outside / HOUR).mkdir(parents=True)
+    (outside / HOUR / "keep.parquet").write_bytes(b"not the store's")
+    (outside / "keep.parquet").write_bytes(b"not the store's either")
+    return outside
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["predictions", "predictions/deployment=x", f"predictions/deployment=x/{HOUR}"],
+)
+def test_a_link_at_any_folder_of_a_path_is_never_gone_through(tmp_path: Path, link: str) -> None:
+    outside = _outside(tmp_path)
+    store = LocalArtifactStore(tmp_path / "store")
+    planted = tmp_path / "store" / link
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.symlink_to(outside / HOUR if link.endswith(HOUR) else outside)
+    before = _tree(outside)
+    deep = f"predictions/deployment=x/{HOUR}/keep.parquet"
+
+    with pytest.raises(
+        CorruptObject, match=rf"cannot write .* {link!r} is a link.*Remove the link"
+    ):
+        store.write_path(f"predictions/deployment=x/{HOUR}/new.parquet", b"x")
+    if not link.endswith(HOUR):  # a folder made below the link would be made outside
+        with pytest.raises(CorruptObject, match=rf"cannot write .* {link!r} is a link"):
+            store.write_path("predictions/deployment=x/hour=2026113019/new.parquet", b"x")
+    for path in sorted({deep, f"{link}/keep.parquet"}):
+        with pytest.raises(CorruptObject, match=rf"cannot read .* {link!r} is a link"):
+            store.read_path(path)
+        with pytest.raises(CorruptObject, match=rf"{link!r} is a link"):
+            store.path_file(path)
+    for prefix in ("predictions", "predictions/deployment=x", f"predictions/deployment=x/{HOUR}"):
+        if len(prefix) >= len(link):
+            with pytest.warns(UserWarning, match=rf"skipped {link!r} .* is a link"):
+                assert store.list_paths(prefix) == []
+    for prefix in ("predictions/deployment=x", f"predictions/deployment=x/{HOUR}"):
+        if len(prefix) >= len(link):
+            with pytest.warns(UserWarning, match=rf"skipped {link!r}"):
+                assert store.remove_tree(prefix) is False
+    assert _tree(outside) == before
+    assert planted.is_symlink()
+
+
+def test_the_prediction_log_refuses_to_write_or_read_through_a_planted_link(
+    project: Path, tmp_path: Path
+) -> None:
+    outside = _outside(tmp_path)
+    root = project / ".loopml" / "artifacts" / "predictions"
+    root.mkdir(parents=True)
+    (root / "deployment=churn").symlink_to(outside)
+    before = _tree(outside)
+    with PredictionLogger("churn") as logger:
+        assert logger.log(PredictionRecord("r-1", inputs={"x": 1}, prediction=0))
+    assert (logger.written, logger.dropped, logger.errors) == (0, 1, 1)
+    with pytest.warns(UserWarning, match=r"skipped 'predictions/deployment=churn'"):
+        assert loopml.read_predictions("churn").empty
+    with pytest.warns(UserWarning, match=r"skipped 'predictions/deployment=churn'"):
+        assert loopml.predictions.prune("churn", older_than=timedelta(hours=1)) == []
+    assert _tree(outside) == before
+
+
+def test_prune_of_every_deployment_prunes_the_real_ones_and_skips_a_planted_link(
+    project: Path, tmp_path: Path
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=3)
+    with PredictionLogger("churn") as logger:
+        logger.log(PredictionRecord("old", inputs={"x": 1}, prediction=0, timestamp=old))
+        logger.log(PredictionRecord("new", inputs={"x": 2}, prediction=1))
+    outside = _outside(tmp_path)
+    root = project / ".loopml" / "artifacts" / "predictions"
+    (root / "deployment=evil").symlink_to(outside)
+    (root / "deployment=churn" / "hour=2020010100").symlink_to(outside / HOUR)
+    before = _tree(outside)
+
+    with pytest.warns(UserWarning) as caught:
+        removed = loopml.predictions.prune(older_than=timedelta(days=1))
+    assert removed == [f"predictions/deployment=churn/hour={old:%Y%m%d%H}"]
+    said = " ".join(str(w.message) for w in caught)
+    assert "skipped 'predictions/deployment=evil'" in said
+    assert "skipped 'predictions/deployment=churn/hour=2020010100'" in said
+    assert _tree(outside) == before
+    assert (root / "deployment=evil").is_symlink()
+    with pytest.warns(UserWarning):
+        assert loopml.read_predictions("churn")["request_id"].tolist() == ["new"]
+
+
+def test_a_link_to_the_stores_own_folder_is_refused_too(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    store.write_path("predictions/deployment=a/h/f.parquet", b"one")
+    alias = tmp_path / "store" / "predictions" / "deployment=b"
+    alias.symlink_to("deployment=a")
+    with pytest.raises(CorruptObject, match="'predictions/deployment=b' is a link"):
+        store.read_path("predictions/deployment=b/h/f.parquet")
+    with pytest.warns(UserWarning, match="skipped 'predictions/deployment=b'"):
+        assert store.list_paths("predictions") == ["predictions/deployment=a/h/f.parquet"]
+    with pytest.warns(UserWarning, match="skipped 'predictions/deployment=b'"):
+        assert store.remove_tree("predictions/deployment=b") is False
+    assert store.read_path("predictions/deployment=a/h/f.parquet") == b"one"
+    assert os.path.islink(alias)
