@@ -7,7 +7,10 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from tests.predictions.conftest import parquet_files
 
 import loopml
 from loopml.errors import CorruptObject
@@ -124,3 +127,50 @@ def test_a_link_to_the_stores_own_folder_is_refused_too(tmp_path: Path) -> None:
         assert store.remove_tree("predictions/deployment=b") is False
     assert store.read_path("predictions/deployment=a/h/f.parquet") == b"one"
     assert os.path.islink(alias)
+
+
+def _log_one(deployment: str = "churn") -> Path:
+    """Log one prediction; the hour folder it went to."""
+    with PredictionLogger(deployment) as logger:
+        logger.log(PredictionRecord("r-1", inputs={"x": 1}, prediction=0))
+    return parquet_files(Path.cwd())[0].parent
+
+
+@pytest.mark.parametrize(
+    ("foreign", "problem"),
+    [
+        ({"x": [1, 2]}, "it has no column 'request_id'"),
+        (
+            {"request_id": ["a"], "row": [0], "timestamp": ["2026-11-30"], "prediction": [1]},
+            "its column 'row' is int64, not int32",
+        ),
+    ],
+)
+def test_a_foreign_parquet_file_in_a_deployments_folder_is_refused_by_name(
+    project: Path, foreign: dict[str, list[object]], problem: str
+) -> None:
+    folder = _log_one()
+    pq.write_table(pa.table(foreign), folder / "foreign.parquet")
+    with pytest.raises(CorruptObject, match="foreign.parquet") as caught:
+        loopml.read_predictions("churn")
+    message = str(caught.value)
+    assert problem in message
+    assert "not a prediction log file loopml wrote" in message
+    assert "request_id string, row int32, timestamp timestamp[us, tz=UTC]" in message
+    assert "move it out of the log's folder" in message
+    (folder / "foreign.parquet").unlink()
+    assert loopml.read_predictions("churn")["request_id"].tolist() == ["r-1"]
+
+
+def test_a_foreign_parquet_file_among_feedback_is_refused_by_name(project: Path) -> None:
+    _log_one()
+    loopml.predictions.log_feedback("churn", {"request_id": "r-1", "ground_truth": 1})
+    folder = next((project / ".loopml" / "artifacts" / "predictions" / "feedback").rglob("hour=*"))
+    pq.write_table(
+        pa.table({"request_id": ["r-1"], "row": pa.array([0], pa.int32())}), folder / "x.parquet"
+    )
+    assert loopml.read_predictions("churn")["request_id"].tolist() == ["r-1"]  # no feedback read
+    with pytest.raises(
+        CorruptObject, match=r"x.parquet .* not a feedback file .* no column 'timestamp'"
+    ):
+        loopml.read_predictions("churn", with_feedback=True)

@@ -54,15 +54,21 @@ def _files_between(
     return out
 
 
-def _read_table(store: ArtifactStore, path: str) -> pa.Table:
+def _read_table(store: ArtifactStore, path: str, feedback: bool = False) -> pa.Table:
+    """The table of one file of the log (of feedback, with ``feedback``), its schema
+    checked against the log's fixed columns before its rows are read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from loopml.predictions._format import schema_problem
+
     local = store.path_file(path)
     try:
-        if local is not None:
-            return pq.read_table(str(local))
-        return pq.read_table(pa.BufferReader(store.read_path(path)))
+        source = str(local) if local is not None else pa.BufferReader(store.read_path(path))
+        with pq.ParquetFile(source) as file:
+            problem = schema_problem(file.schema_arrow, feedback)
+            if problem is None:
+                return file.read()
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):  # removed by prune meanwhile
             return pa.table({})
@@ -70,6 +76,23 @@ def _read_table(store: ArtifactStore, path: str) -> pa.Table:
             f"the prediction log file {path} in {store.uri} is not readable Parquet "
             f"({type(exc).__name__}). It was changed after it was written: move it away."
         ) from None
+    what = "feedback" if feedback else "prediction log"
+    raise CorruptObject(
+        f"{path} in {store.uri} is not a {what} file loopml wrote: {problem} (a "
+        f"{what} file has {_columns(feedback)}). It is refused rather than skipped, so "
+        "foreign rows never mix into the log unnoticed and a damaged file is never "
+        "silently left out: move it out of the log's folder, then read again."
+    )
+
+
+def _columns(feedback: bool) -> str:
+    from loopml.predictions._format import FEEDBACK_FIXED, FIXED
+
+    if feedback:
+        fixed, untyped = FEEDBACK_FIXED, "ground_truth"
+    else:
+        fixed, untyped = FIXED, "prediction"
+    return ", ".join([*(f"{f.name} {f.type}" for f in fixed), untyped])
 
 
 def _concat(tables: list[pa.Table]) -> pd.DataFrame:
@@ -139,7 +162,7 @@ def _join_feedback(store: ArtifactStore, deployment: str, frame: pd.DataFrame) -
     import pandas as pd
 
     paths = _files_between(store, feedback_prefix(deployment), None, None)
-    feedback = _concat([_read_table(store, p) for p in paths])
+    feedback = _concat([_read_table(store, p, feedback=True) for p in paths])
     if feedback.empty:
         frame = frame.copy()
         frame["ground_truth"] = pd.Series([None] * len(frame), dtype=object, index=frame.index)
