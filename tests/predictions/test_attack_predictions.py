@@ -3,7 +3,9 @@ planted in the tree, foreign files in a deployment's folder, secrets in the stor
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,9 +15,10 @@ import pytest
 from tests.predictions.conftest import parquet_files
 
 import loopml
-from loopml.errors import CorruptObject
+from loopml.errors import CorruptObject, StoreError
 from loopml.predictions import PredictionLogger, PredictionRecord
-from loopml.store.artifacts import LocalArtifactStore
+from loopml.predictions._format import parquet_bytes
+from loopml.store.artifacts import FsspecArtifactStore, LocalArtifactStore
 
 UTC = timezone.utc
 HOUR = "hour=2026113018"
@@ -174,3 +177,82 @@ def test_a_foreign_parquet_file_among_feedback_is_refused_by_name(project: Path)
         CorruptObject, match=r"x.parquet .* not a feedback file .* no column 'timestamp'"
     ):
         loopml.read_predictions("churn", with_feedback=True)
+
+
+SECRET = "s3cr%2Fet"
+
+
+def _secret_store(monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"memory://user:{SECRET}@log-{os.getpid()}-{time.time_ns()}/prefix"
+    monkeypatch.setenv("LOOPML_ARTIFACT_URI", url)
+    return url
+
+
+def _leaks(text: str) -> bool:
+    return SECRET in text or "s3cr/et" in text
+
+
+def test_the_writers_warning_never_shows_the_stores_password(
+    project: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = _secret_store(monkeypatch)
+
+    def refused(self: FsspecArtifactStore, path: str, data: bytes) -> None:
+        raise OSError(13, f"Access denied to {url}/{path} (root {self.root})")
+
+    monkeypatch.setattr(FsspecArtifactStore, "write_path", refused)
+    monkeypatch.setattr("loopml.predictions._writer._ATTEMPTS", 1)
+    with (
+        caplog.at_level(logging.WARNING, "loopml.predictions"),
+        PredictionLogger("churn") as logger,
+    ):
+        logger.log(PredictionRecord("r-1", inputs={"x": 1}, prediction=0))
+    assert (logger.written, logger.dropped, logger.errors) == (0, 1, 1)
+    assert "could not write 1 predictions" in caplog.text and "Access denied" in caplog.text
+    assert "user:***@" in caplog.text
+    assert not _leaks(caplog.text)
+
+
+def test_a_remote_stores_errors_on_the_log_never_show_its_password(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _secret_store(monkeypatch)
+    store = loopml.context.current().artifacts
+    assert isinstance(store, FsspecArtifactStore)
+    _log_one_remote()
+    path = store.list_paths("predictions")[0]
+
+    store.write_path(path, b"not parquet")
+    with pytest.raises(CorruptObject) as caught:
+        loopml.read_predictions("churn")
+    assert "not readable Parquet" in str(caught.value) and "user:***@" in str(caught.value)
+    assert not _leaks(str(caught.value))
+
+    store.write_path(path, parquet_bytes(pa.table({"x": [1]})))
+    with pytest.raises(CorruptObject) as caught:
+        loopml.read_predictions("churn")
+    assert "not a prediction log file" in str(caught.value)
+    assert not _leaks(str(caught.value))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, f"Access denied to {store.root}/predictions")
+
+    for name in ("pipe_file", "find", "cat_file", "rm"):
+        monkeypatch.setattr(store.fs._target, name, refused)  # type: ignore[attr-defined]
+    calls = [
+        lambda: loopml.predictions.log_feedback("churn", {"request_id": "r", "ground_truth": 1}),
+        lambda: loopml.read_predictions("churn"),
+        lambda: store.read_path(path),
+        lambda: store.remove_tree("predictions/deployment=churn"),
+    ]
+    for call in calls:
+        with pytest.raises(StoreError, match="Access denied") as failed:
+            call()
+        assert "user:***@" in str(failed.value)
+        assert not _leaks(str(failed.value))
+
+
+def _log_one_remote() -> None:
+    with PredictionLogger("churn") as logger:
+        logger.log(PredictionRecord("r-1", inputs={"x": 1}, prediction=0))
+    assert logger.written == 1

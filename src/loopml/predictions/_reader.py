@@ -23,6 +23,7 @@ from loopml.predictions._records import (
     to_us,
 )
 from loopml.store.artifacts import ArtifactStore
+from loopml.uri import redact
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,12 +74,12 @@ def _read_table(store: ArtifactStore, path: str, feedback: bool = False) -> pa.T
         if isinstance(exc, FileNotFoundError):  # removed by prune meanwhile
             return pa.table({})
         raise CorruptObject(
-            f"the prediction log file {path} in {store.uri} is not readable Parquet "
+            f"the prediction log file {path} in {redact(store.uri)} is not readable Parquet "
             f"({type(exc).__name__}). It was changed after it was written: move it away."
         ) from None
     what = "feedback" if feedback else "prediction log"
     raise CorruptObject(
-        f"{path} in {store.uri} is not a {what} file loopml wrote: {problem} (a "
+        f"{path} in {redact(store.uri)} is not a {what} file loopml wrote: {problem} (a "
         f"{what} file has {_columns(feedback)}). It is refused rather than skipped, so "
         "foreign rows never mix into the log unnoticed and a damaged file is never "
         "silently left out: move it out of the log's folder, then read again."

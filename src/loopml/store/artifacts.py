@@ -1340,24 +1340,26 @@ class FsspecArtifactStore(ArtifactStore):
         final = f"{self.root}/{check_relative_path(path)}"
         folder, name = final.rsplit("/", 1)
         target = final if self._atomic_put else f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
-        self.fs.makedirs(folder, exist_ok=True)
-        try:
-            self.fs.pipe_file(target, data)
-            if target != final:
-                self.fs.mv(target, final)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.rm_file(target)
-            raise
-        self.fs.invalidate_cache()
+        with self._path_errors("write", path):
+            self.fs.makedirs(folder, exist_ok=True)
+            try:
+                self.fs.pipe_file(target, data)
+                if target != final:
+                    self.fs.mv(target, final)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.fs.rm_file(target)
+                raise
+            self.fs.invalidate_cache()
 
     def list_paths(self, prefix: str) -> list[str]:
         base = f"{self.root}/{check_relative_path(prefix)}"
-        self.fs.invalidate_cache()
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return []
+        with self._path_errors("list", prefix):
+            self.fs.invalidate_cache()
+            try:
+                found = self.fs.find(base)
+            except FileNotFoundError:
+                return []
         out = []
         for name in found:
             rel = name.rstrip("/")
@@ -1367,19 +1369,37 @@ class FsspecArtifactStore(ArtifactStore):
         return sorted(out)
 
     def read_path(self, path: str) -> bytes:
-        try:
-            return bytes(self.fs.cat_file(f"{self.root}/{check_relative_path(path)}"))
-        except FileNotFoundError:
-            raise NotFound(f"no file {path!r} in the artifact store {redact(self.uri)}.") from None
+        with self._path_errors("read", path):
+            try:
+                return bytes(self.fs.cat_file(f"{self.root}/{check_relative_path(path)}"))
+            except FileNotFoundError:
+                raise NotFound(
+                    f"no file {path!r} in the artifact store {redact(self.uri)}."
+                ) from None
 
     def remove_tree(self, prefix: str) -> bool:
         base = f"{self.root}/{check_relative_path(prefix)}"
-        self.fs.invalidate_cache()
-        if not self.fs.exists(base):
-            return False
-        self.fs.rm(base, recursive=True)
-        self.fs.invalidate_cache()
+        with self._path_errors("remove", prefix):
+            self.fs.invalidate_cache()
+            if not self.fs.exists(base):
+                return False
+            self.fs.rm(base, recursive=True)
+            self.fs.invalidate_cache()
         return True
+
+    @contextlib.contextmanager
+    def _path_errors(self, verb: str, path: str) -> Iterator[None]:
+        """An OSError of the storage (which may quote the root, and the root the URL's
+        user and password) as a StoreError with the URL's secrets blanked."""
+        try:
+            yield
+        except OSError as exc:
+            detail = scrub(" ".join(str(exc).split()), self.uri)
+            raise StoreError(
+                f"cannot {verb} {path!r} in the artifact store {redact(self.uri)}: "
+                f"{detail[:300] or type(exc).__name__}. Check the store's permissions, space "
+                "and network, then try again."
+            ) from None
 
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
         base = f"{self.root}/objects"
