@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import loopml
-from loopml.errors import InvalidInput
+from loopml.errors import CorruptObject, InvalidInput, NotFound
 
 pd = pytest.importorskip("pandas")
 
@@ -104,3 +104,43 @@ def test_an_output_beside_the_input_is_still_written(versions: list[Any], projec
         "models:/churn/1", project / "in.parquet", project / "out.parquet", overwrite=True
     )
     assert done.rows == 3 and pd.read_parquet(project / "out.parquet").shape == (3, 1)
+
+
+def _damage(project: Path, digest: str, how: str) -> None:
+    stored = loopml.Client(project).artifacts.path(digest)
+    if how == "missing":
+        stored.unlink()
+    else:
+        stored.chmod(0o644)
+        stored.write_bytes(stored.read_bytes()[:-10] + b"0123456789")
+
+
+@pytest.mark.parametrize("how", ["corrupt", "missing"])
+@pytest.mark.parametrize("which", ["file", "manifest"])
+def test_deploy_checks_the_stored_package_not_the_cached_copy(
+    versions: list[Any], project: Path, how: str, which: str
+) -> None:
+    loopml.deploy("churn", "models:/churn/1")
+    before = loopml.deployments.changes_since(0)
+    version = loopml.get_model_version("churn", 2)
+    loopml.load_model("models:/churn/2")  # an intact copy in the local model cache
+    info = loopml.registry.get_model_package("churn", 2)
+    files = {e["blake3"]: n for n, e in info.metadata["files"].items()}
+    digest = version.manifest_digest if which == "manifest" else sorted(files)[0]
+    _damage(project, digest, how)
+    if which == "file":
+        assert loopml.load_model("models:/churn/2").predict(_frame()) is not None  # the cache
+
+    error = CorruptObject if how == "corrupt" else NotFound
+    with pytest.raises(error) as caught:
+        loopml.deploy("churn", "models:/churn/2")
+    message = str(caught.value)
+    assert "deployment 'churn' was not changed" in message
+    if (which, how) == ("manifest", "missing"):  # the load itself reads the manifest
+        assert f"manifest {digest[:12]}" in message and "no longer stored" in message
+    else:
+        assert digest in message and "loopml fsck" in message
+    if which == "file" and how == "corrupt":
+        assert f"({files[digest]}) of models:/churn/2's package is corrupt" in message
+    assert loopml.deployments.changes_since(0) == before
+    assert loopml.get_deployment("churn").version == 1
