@@ -967,9 +967,6 @@ class LocalArtifactStore(ArtifactStore):
     # otherwise let a write, read, listing or removal reach outside the store. Writes and
     # reads refuse such a path; listings and removals skip it with a warning.
 
-    def _file(self, path: str) -> Path:
-        return self.root.joinpath(*check_relative_path(path).split("/"))
-
     def _link_on(self, parts: list[str]) -> str | None:
         """The first of the nested entries ``parts`` (below the root) that is a link, as
         a relative path; None when there is none (or the chain ends at something missing
