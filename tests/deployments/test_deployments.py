@@ -251,7 +251,9 @@ def test_two_deploys_at_once_one_wins_the_other_conflicts(
     def run(version: int) -> None:
         try:
             results.append(
-                loopml.deploy("churn", f"models:/churn/{version}", config={"max_batch_size": version})
+                loopml.deploy(
+                    "churn", f"models:/churn/{version}", config={"max_batch_size": version}
+                )
             )
         except Conflict as exc:
             results.append(exc)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loopml.errors import InvalidInput, NotFound
+from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.store.artifacts import (
     ArtifactStore,
     FsspecArtifactStore,
@@ -67,11 +67,17 @@ def test_a_link_planted_in_the_tree_is_neither_listed_nor_followed(tmp_path: Pat
     store.write_path("predictions/x/f.parquet", b"ok")
     (tmp_path / "store" / "predictions" / "link").symlink_to(outside)
     (tmp_path / "store" / "predictions" / "x" / "l.parquet").symlink_to(outside / "secret.parquet")
-    assert store.list_paths("predictions") == ["predictions/x/f.parquet"]
-    with pytest.raises(NotFound):
+    with pytest.warns(UserWarning, match="is a link") as caught:
+        assert store.list_paths("predictions") == ["predictions/x/f.parquet"]
+    assert sorted(str(w.message).split("'")[1] for w in caught) == [
+        "predictions/link",
+        "predictions/x/l.parquet",
+    ]
+    with pytest.raises(CorruptObject, match="'predictions/x/l.parquet' is a link"):
         store.read_path("predictions/x/l.parquet")
-    assert store.remove_tree("predictions/link") is False
-    with pytest.raises(InvalidInput, match="leads out of it"):
+    with pytest.warns(UserWarning, match="skipped 'predictions/link'"):
+        assert store.remove_tree("predictions/link") is False
+    with pytest.raises(CorruptObject, match="'predictions/link' is a link.*Remove the link"):
         store.write_path("predictions/link/new.parquet", b"x")
     assert sorted(p.name for p in outside.iterdir()) == ["secret.parquet"]
     assert (outside / "secret.parquet").exists()

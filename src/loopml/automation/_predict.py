@@ -104,9 +104,34 @@ def _format_of(path: Path) -> str | None:
     return _FORMATS.get(path.suffix.lower())
 
 
-def _source(input: Any) -> _Source:
-    """The input named by ``input``: ``data:/<ds>@<N>`` or a Parquet / CSV path."""
-    if isinstance(input, str) and input.strip().startswith("data:/"):
+def _is_dataset(input: Any) -> bool:
+    return isinstance(input, str) and input.strip().startswith("data:/")
+
+
+def _refuse_same(output: Path, inputs: Sequence[Path], shown: str) -> None:
+    """InvalidInput when ``output`` is one of the ``inputs`` (the same path, another
+    spelling of it, a hard or symbolic link to it): replacing it would destroy the data
+    being scored."""
+    if not output.exists():
+        return
+    for source in inputs:
+        try:
+            same = os.path.samefile(source, output)
+        except OSError:  # the input is missing or unreadable: refused where it is read
+            continue
+        if same:
+            raise InvalidInput(
+                f"output {str(output)!r} is the same file as the input {str(source)!r}"
+                f"{'' if str(source) == shown else f' (of {shown})'}: writing the "
+                "predictions there would replace the data being scored. Name another "
+                "output file."
+            )
+
+
+def _source(input: Any, output: Path) -> _Source:
+    """The input named by ``input``: ``data:/<ds>@<N>`` or a Parquet / CSV path; never
+    the file ``output`` names."""
+    if _is_dataset(input):
         from loopml.data import get_dataset, resolve_dataset
 
         resolution = resolve_dataset(_validate.text(input.strip(), "input"))
@@ -121,6 +146,7 @@ def _source(input: Any) -> _Source:
                 f"{version.uri} holds no tabular files: batch scoring reads CSV, TSV or "
                 "Parquet; add the data as one of those."
             )
+        _refuse_same(output, files, version.uri)
         return _describe([(f, _format_of(f) or "") for f in files], version.uri, version.uri)
     path = _validate.path(input, "input")
     if not path.exists():
@@ -134,6 +160,7 @@ def _source(input: Any) -> _Source:
             f"{str(path)!r} is not a file batch scoring reads: expected a .parquet, .csv or "
             ".tsv file, or a dataset version such as data:/NAME@3."
         )
+    _refuse_same(output, [path], str(path))
     return _describe([(path, fmt)], str(path), None)
 
 
@@ -348,7 +375,7 @@ class _Writer:
             self._writer.close()
 
 
-def _check_output(output: Any, overwrite: bool) -> tuple[Path, str]:
+def _check_output(output: Any, overwrite: bool, input: Any = None) -> tuple[Path, str]:
     path = _validate.path(output, "output").absolute()
     fmt = _OUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -358,6 +385,15 @@ def _check_output(output: Any, overwrite: bool) -> tuple[Path, str]:
         )
     if path.is_dir():
         raise InvalidInput(f"output {str(path)!r} is a folder: name a file such as preds.parquet.")
+    if input is not None and not _is_dataset(input):
+        # before anything is read, and before --overwrite is suggested; a dataset's files
+        # are checked once it is resolved (_source)
+        try:
+            source = _validate.path(input, "input")
+        except InvalidInput:
+            pass  # refused by _source, with its own message
+        else:
+            _refuse_same(path, [source], str(source))
     if path.exists() and not overwrite:
         raise Conflict(
             f"output {str(path)!r} exists: pass overwrite=True (--overwrite) to replace it, "
@@ -501,9 +537,9 @@ def predict_batch(
         raise InvalidInput(f"unknown executor {executor!r}: use 'local' or 'ray'.")
     if experiment is not None:
         _validate.text(experiment, "experiment")
-    path, fmt = _check_output(output, overwrite)
+    path, fmt = _check_output(output, overwrite, input)
     loaded = _model(model, allow_pickle)
-    source = _source(input)
+    source = _source(input, path)
     if source.total == 0:
         raise InvalidInput(f"{source.shown} has no rows: there is nothing to score.")
     names = _check_columns(loaded, source, kept)

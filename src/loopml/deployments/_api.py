@@ -2,8 +2,10 @@
 changes a server polls for, and the deployments declared in loopml.toml.
 
 A deployment serves one registered version. ``deploy`` resolves the model URI it is
-given (``models:/churn@prod``) to a version, checks that the version is READY and that
-its package loads with every file matching its hash, and only then changes the record,
+given (``models:/churn@prod``) to a version, checks that the version is READY, that
+its package loads with every file matching its hash, and that every object of the
+package is intact in the artifact store itself (not only in the local model cache a
+load reads first), and only then changes the record,
 by compare-and-set on the deployment's generation: of two deploys of one name at once,
 one is stored and the other raises :class:`~loopml.errors.Conflict` and changes
 nothing. The deployment holds store references on its version's package, so gc keeps
@@ -20,8 +22,8 @@ from loopml import _validate
 from loopml.context import current
 from loopml.deployments import _repository
 from loopml.deployments._records import Deployment, DeploymentChange
-from loopml.errors import InvalidInput, LoopmlError
-from loopml.uri import ModelURI, check_name, parse_model_uri
+from loopml.errors import CorruptObject, InvalidInput, LoopmlError, NotFound
+from loopml.uri import ModelURI, check_name, parse_model_uri, redact
 
 __all__ = [
     "changes_since",
@@ -134,7 +136,9 @@ def deploy(
     ``model`` is a ``models:/`` URI; an alias (``models:/churn@prod``) is resolved
     now, and the version it names is recorded (a later move of the alias changes
     nothing until the next deploy). The version must be READY, and its package
-    must load with every file matching its hash before the record changes: a
+    must load with every file matching its hash, and be intact in the artifact store
+    itself (:class:`~loopml.errors.CorruptObject` naming the object, suggesting
+    ``loopml fsck``), before the record changes: a
     server repeats that check before the new version takes traffic. Deploying
     what the deployment serves already (same version, URI and config) changes
     nothing and returns it with ``changed`` False. ``config`` (the server's settings,
@@ -186,6 +190,8 @@ def deploy(
             f"({info.manifest_digest[:12]}… for {version.manifest_digest[:12]}…): deployment "
             f"{name!r} was not changed. Run loopml fsck."
         )
+    digests = frozenset({version.manifest_digest, *info.digests})
+    _check_stored(target, name, digests, info.metadata)
     return _repository.apply(
         ctx.metadata,
         name=name,
@@ -194,11 +200,44 @@ def deploy(
         model_uri=str(uri),
         config=settings,
         expected=None if before is None else before.generation,
-        digests=frozenset({version.manifest_digest, *info.digests}),
+        digests=digests,
         user=_user(),
         reason=reason,
         hold=lambda conn: registry.lock_version(conn, version.name, version.version),
     )
+
+
+def _check_stored(
+    target: str, name: str, digests: frozenset[str], manifest: dict[str, Any]
+) -> None:
+    """Every object of the package, checked against the artifact store itself.
+
+    A model loads from the local model cache first, so an intact cached copy would
+    hide a stored object that is corrupt or gone; a server on another machine, or
+    this one once its cache is cleared, would then fail to load what was deployed.
+    """
+    store = current().artifacts
+    files = manifest.get("files")
+    listed = files.items() if isinstance(files, dict) else ()
+    names = {str(e.get("blake3")): n for n, e in listed if isinstance(e, dict)}
+    for digest in sorted(digests):
+        problem = store.check(digest)
+        if problem is None:
+            continue
+        shown = f"object {digest} ({names.get(digest, 'its manifest')}) of {target}'s package"
+        where = f"the artifact store {redact(store.uri)}"
+        if problem == "missing":
+            raise NotFound(
+                f"{shown} is missing from {where}, so deployment {name!r} was not changed. "
+                "Run 'loopml fsck' to list what is missing, and restore it from a remote "
+                "with 'loopml fsck --remote URL --repair' (or register the model again)."
+            )
+        raise CorruptObject(
+            f"{shown} is corrupt in {where} (its bytes no longer match its hash), so "
+            f"deployment {name!r} was not changed. Run 'loopml fsck' to list the damaged "
+            "objects, and repair them from a remote with 'loopml fsck --remote URL "
+            "--repair' (or register the model again)."
+        )
 
 
 def get_deployment(name: str) -> Deployment:

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = [
+    "FEEDBACK_FIXED",
     "FIXED",
     "INPUT_PREFIX",
     "PROBA_PREFIX",
@@ -41,6 +42,7 @@ __all__ = [
     "feedback_table",
     "parquet_bytes",
     "prediction_table",
+    "schema_problem",
 ]
 
 INPUT_PREFIX = "in."
@@ -61,6 +63,8 @@ FIXED = pa.schema(
     ]
 )
 FEEDBACK = ("request_id", "row", "ground_truth", "timestamp")
+#: The typed columns of a feedback file (``ground_truth`` is typed by its values).
+FEEDBACK_FIXED = pa.schema([("request_id", pa.string()), ("row", pa.int32()), ("timestamp", _TS)])
 
 
 class Row(NamedTuple):
@@ -150,6 +154,23 @@ def feedback_table(items: Sequence[tuple[str, int, Any, int]]) -> pa.Table:
         ],
         names=list(FEEDBACK),
     )
+
+
+def schema_problem(schema: pa.Schema, feedback: bool = False) -> str | None:
+    """What keeps ``schema`` from being that of a prediction file (or, with ``feedback``,
+    a feedback file) as loopml writes it: a fixed column missing or of another type, or
+    the untyped column (``prediction``, ``ground_truth``) missing; None when it is one."""
+    fixed, untyped = (FEEDBACK_FIXED, "ground_truth") if feedback else (FIXED, "prediction")
+    for want in fixed:
+        index = schema.get_field_index(want.name)
+        if index < 0:
+            return f"it has no column {want.name!r}"
+        got = schema.field(index).type
+        if not got.equals(want.type):
+            return f"its column {want.name!r} is {got}, not {want.type}"
+    if schema.get_field_index(untyped) < 0:
+        return f"it has no column {untyped!r}"
+    return None
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -23,6 +23,7 @@ from loopml.predictions._records import (
     to_us,
 )
 from loopml.store.artifacts import ArtifactStore
+from loopml.uri import redact
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,22 +55,45 @@ def _files_between(
     return out
 
 
-def _read_table(store: ArtifactStore, path: str) -> pa.Table:
+def _read_table(store: ArtifactStore, path: str, feedback: bool = False) -> pa.Table:
+    """The table of one file of the log (of feedback, with ``feedback``), its schema
+    checked against the log's fixed columns before its rows are read."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from loopml.predictions._format import schema_problem
+
     local = store.path_file(path)
     try:
-        if local is not None:
-            return pq.read_table(str(local))
-        return pq.read_table(pa.BufferReader(store.read_path(path)))
+        source = str(local) if local is not None else pa.BufferReader(store.read_path(path))
+        with pq.ParquetFile(source) as file:
+            problem = schema_problem(file.schema_arrow, feedback)
+            if problem is None:
+                return file.read()
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):  # removed by prune meanwhile
             return pa.table({})
         raise CorruptObject(
-            f"the prediction log file {path} in {store.uri} is not readable Parquet "
+            f"the prediction log file {path} in {redact(store.uri)} is not readable Parquet "
             f"({type(exc).__name__}). It was changed after it was written: move it away."
         ) from None
+    what = "feedback" if feedback else "prediction log"
+    raise CorruptObject(
+        f"{path} in {redact(store.uri)} is not a {what} file loopml wrote: {problem} (a "
+        f"{what} file has {_columns(feedback)}). It is refused rather than skipped, so "
+        "foreign rows never mix into the log unnoticed and a damaged file is never "
+        "silently left out: move it out of the log's folder, then read again."
+    )
+
+
+def _columns(feedback: bool) -> str:
+    from loopml.predictions._format import FEEDBACK_FIXED, FIXED
+
+    if feedback:
+        fixed, untyped = FEEDBACK_FIXED, "ground_truth"
+    else:
+        fixed, untyped = FIXED, "prediction"
+    return ", ".join([*(f"{f.name} {f.type}" for f in fixed), untyped])
 
 
 def _concat(tables: list[pa.Table]) -> pd.DataFrame:
@@ -139,7 +163,7 @@ def _join_feedback(store: ArtifactStore, deployment: str, frame: pd.DataFrame) -
     import pandas as pd
 
     paths = _files_between(store, feedback_prefix(deployment), None, None)
-    feedback = _concat([_read_table(store, p) for p in paths])
+    feedback = _concat([_read_table(store, p, feedback=True) for p in paths])
     if feedback.empty:
         frame = frame.copy()
         frame["ground_truth"] = pd.Series([None] * len(frame), dtype=object, index=frame.index)
@@ -225,6 +249,8 @@ def prune(deployment: str | None = None, older_than: timedelta | None = None) ->
     """Remove the hour partitions of the prediction log (and of feedback) that ended more
     than ``older_than`` ago (default: ``[predictions] retention_days``), for one deployment
     or all; returns the partitions removed. The content-addressed gc never touches them.
+    A link planted among the log's folders is skipped with a warning naming it: only the
+    store's own partitions are removed, never what a link points to.
 
     Example::
 

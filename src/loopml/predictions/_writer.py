@@ -36,6 +36,7 @@ from loopml.predictions._records import (
     to_us,
 )
 from loopml.store.artifacts import ArtifactStore
+from loopml.uri import scrub
 
 __all__ = ["PredictionLogger"]
 
@@ -262,7 +263,7 @@ class PredictionLogger:
                         len(rows),
                         self.deployment,
                         type(exc).__name__,
-                        str(exc)[:200],
+                        scrub(str(exc), self._store.uri)[:200],
                     )
                 else:
                     done += len(rows)

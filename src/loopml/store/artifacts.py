@@ -58,9 +58,11 @@ import os
 import queue
 import re
 import stat
+import sys
 import threading
 import time
 import uuid
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -397,6 +399,28 @@ def _corrupt(uri: str, digest: str, got: str, size: int) -> CorruptObject:
         "It was changed or truncated after it was stored. Repair it from a remote that has "
         "it with 'loopml fsck --remote URL --repair', or add the same data again (the "
         "write replaces the corrupt copy)."
+    )
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside loopml."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def _linked(uri: str, path: str, link: str | None, verb: str) -> CorruptObject:
+    where = f"{link!r} is a link" if link is not None else "a link on it leads out of the store"
+    return CorruptObject(
+        f"cannot {verb} {path!r} in the artifact store {redact(uri)}: {where}, and the "
+        "store never goes through a link among its path-addressed files (one could lead "
+        "out of it). Remove the link (it was not made by loopml), then try again."
     )
 
 
@@ -936,20 +960,54 @@ class LocalArtifactStore(ArtifactStore):
         return removed
 
     # -- path-addressed files ----------------------------------------------------------
+    #
+    # Nothing here goes through a link: every folder on a path (and the file itself) is
+    # checked with lstat, and the resolved path must lie under the resolved root. A link
+    # planted anywhere below the root (``predictions/deployment=x`` → /elsewhere) would
+    # otherwise let a write, read, listing or removal reach outside the store. Writes and
+    # reads refuse such a path; listings and removals skip it with a warning.
 
-    def _file(self, path: str) -> Path:
-        return self.root.joinpath(*check_relative_path(path).split("/"))
+    def _link_on(self, parts: list[str]) -> str | None:
+        """The first of the nested entries ``parts`` (below the root) that is a link, as
+        a relative path; None when there is none (or the chain ends at something missing
+        or at a file, where nothing can be followed)."""
+        entry = self.root
+        for i, name in enumerate(parts):
+            entry = entry / name
+            try:
+                st = os.lstat(entry)
+            except OSError:
+                return None
+            if stat.S_ISLNK(st.st_mode):
+                return "/".join(parts[: i + 1])
+            if not stat.S_ISDIR(st.st_mode):
+                return None
+        return None
+
+    def _inside(self, target: Path) -> bool:
+        """Whether ``target``, every link on it resolved, lies under the resolved root."""
+        try:
+            return target.resolve().is_relative_to(self.root.resolve())
+        except (OSError, RuntimeError):  # a link loop
+            return False
+
+    def _checked(self, path: str, verb: str, *, file: bool) -> Path:
+        """The local path of ``path`` once no entry on it is a link (its folders, and the
+        file itself with ``file``) and it lies inside the store; else CorruptObject."""
+        parts = check_relative_path(path).split("/")
+        target = self.root.joinpath(*parts)
+        link = self._link_on(parts if file else parts[:-1])
+        if link is not None or not self._inside(target if file else target.parent):
+            raise _linked(self.uri, path, link, verb)
+        return target
 
     def write_path(self, path: str, data: bytes) -> None:
-        target = self._file(path)
+        target = self._checked(path, "write", file=False)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.parent.resolve().is_relative_to(self.root.resolve()):
-                raise InvalidInput(
-                    f"cannot write {path!r}: a link in the artifact store {redact(self.uri)} "
-                    "leads out of it. Remove the link."
-                )
+            # the folders made just now are checked too, against a link planted meanwhile
+            target = self._checked(path, "write", file=False)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
             try:
                 view = memoryview(data)
@@ -958,45 +1016,85 @@ class LocalArtifactStore(ArtifactStore):
                 _data_sync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, target)
+            os.replace(tmp, target)  # over a link at the file's place: the link goes
             _sync_folder(str(target.parent))
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise _cannot_write(target, exc, "the file") from None
 
+    def _skipped(self, rel: str) -> None:
+        warnings.warn(
+            f"skipped {rel!r} in the artifact store {redact(self.uri)}: it is a link, and "
+            "the store never follows a link among its path-addressed files (one could lead "
+            "out of the store). Remove the link, or move what it points to into the store.",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
+
     def list_paths(self, prefix: str) -> list[str]:
-        top = self._file(prefix)
+        parts = check_relative_path(prefix).split("/")
+        top = self.root.joinpath(*parts)
+        link = self._link_on(parts)
+        if link is not None or (top.exists() and not self._inside(top)):
+            self._skipped(link or prefix)
+            return []
         found: list[str] = []
-        if not top.is_dir() or top.is_symlink():
-            return found
-        for folder, dirs, files in os.walk(top):  # never follows links
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            rel = Path(folder).relative_to(self.root).as_posix()
-            for name in files:
-                if not name.startswith(".") and _is_object_file(os.path.join(folder, name)):
-                    found.append(f"{rel}/{name}")
+        folders = [(top, prefix)] if top.is_dir() else []
+        while folders:
+            folder, rel = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):  # removed while listing
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):  # a write in progress
+                    continue
+                name = f"{rel}/{entry.name}"
+                if entry.is_symlink():
+                    self._skipped(name)
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append((Path(entry.path), name))
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(name)
         return sorted(found)
 
     def read_path(self, path: str) -> bytes:
-        target = self._file(path)
+        target = self._checked(path, "read", file=True)
         try:
             with _open_object(target) as fh:
                 return fh.read()
-        except (FileNotFoundError, _NotRegular):
+        except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no file {path!r} in the artifact store {redact(self.uri)}.") from None
+        except _NotRegular:
+            raise CorruptObject(
+                f"{path!r} in the artifact store {redact(self.uri)} is not a regular file (a "
+                "folder, FIFO or device stands there), so it is not read. Move it away."
+            ) from None
 
     def remove_tree(self, prefix: str) -> bool:
         import shutil
 
-        top = self._file(prefix)
-        if top.is_symlink() or not top.is_dir():
+        parts = check_relative_path(prefix).split("/")
+        top = self.root.joinpath(*parts)
+        link = self._link_on(parts)
+        if link is not None:
+            self._skipped(link)
             return False
-        shutil.rmtree(top)
+        try:
+            st = os.lstat(top)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        if not self._inside(top):
+            self._skipped(prefix)
+            return False
+        shutil.rmtree(top)  # never follows a link inside the tree: it removes the link
         return True
 
     def path_file(self, path: str) -> Path | None:
-        return self._file(path)
+        return self._checked(path, "read", file=True)
 
 
 _WRITE_ERRORS = frozenset(
@@ -1239,24 +1337,26 @@ class FsspecArtifactStore(ArtifactStore):
         final = f"{self.root}/{check_relative_path(path)}"
         folder, name = final.rsplit("/", 1)
         target = final if self._atomic_put else f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
-        self.fs.makedirs(folder, exist_ok=True)
-        try:
-            self.fs.pipe_file(target, data)
-            if target != final:
-                self.fs.mv(target, final)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.rm_file(target)
-            raise
-        self.fs.invalidate_cache()
+        with self._path_errors("write", path):
+            self.fs.makedirs(folder, exist_ok=True)
+            try:
+                self.fs.pipe_file(target, data)
+                if target != final:
+                    self.fs.mv(target, final)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.fs.rm_file(target)
+                raise
+            self.fs.invalidate_cache()
 
     def list_paths(self, prefix: str) -> list[str]:
         base = f"{self.root}/{check_relative_path(prefix)}"
-        self.fs.invalidate_cache()
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return []
+        with self._path_errors("list", prefix):
+            self.fs.invalidate_cache()
+            try:
+                found = self.fs.find(base)
+            except FileNotFoundError:
+                return []
         out = []
         for name in found:
             rel = name.rstrip("/")
@@ -1266,19 +1366,37 @@ class FsspecArtifactStore(ArtifactStore):
         return sorted(out)
 
     def read_path(self, path: str) -> bytes:
-        try:
-            return bytes(self.fs.cat_file(f"{self.root}/{check_relative_path(path)}"))
-        except FileNotFoundError:
-            raise NotFound(f"no file {path!r} in the artifact store {redact(self.uri)}.") from None
+        with self._path_errors("read", path):
+            try:
+                return bytes(self.fs.cat_file(f"{self.root}/{check_relative_path(path)}"))
+            except FileNotFoundError:
+                raise NotFound(
+                    f"no file {path!r} in the artifact store {redact(self.uri)}."
+                ) from None
 
     def remove_tree(self, prefix: str) -> bool:
         base = f"{self.root}/{check_relative_path(prefix)}"
-        self.fs.invalidate_cache()
-        if not self.fs.exists(base):
-            return False
-        self.fs.rm(base, recursive=True)
-        self.fs.invalidate_cache()
+        with self._path_errors("remove", prefix):
+            self.fs.invalidate_cache()
+            if not self.fs.exists(base):
+                return False
+            self.fs.rm(base, recursive=True)
+            self.fs.invalidate_cache()
         return True
+
+    @contextlib.contextmanager
+    def _path_errors(self, verb: str, path: str) -> Iterator[None]:
+        """An OSError of the storage (which may quote the root, and the root the URL's
+        user and password) as a StoreError with the URL's secrets blanked."""
+        try:
+            yield
+        except OSError as exc:
+            detail = scrub(" ".join(str(exc).split()), self.uri)
+            raise StoreError(
+                f"cannot {verb} {path!r} in the artifact store {redact(self.uri)}: "
+                f"{detail[:300] or type(exc).__name__}. Check the store's permissions, space "
+                "and network, then try again."
+            ) from None
 
     def iter_objects(self) -> Iterator[tuple[str, int, float]]:
         base = f"{self.root}/objects"
