@@ -18,12 +18,12 @@ and its record are stored together or not at all.
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from loopml._user import current_user
 from loopml.context import Context, current
 from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.evaluation._gates import GateCheck
@@ -70,13 +70,6 @@ _COLUMNS = (
 )
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
-
-
 def _dumps(value: Any) -> str:
     # NaN and infinities are not JSON: a metric that is not a number is left out upstream,
     # and any left in a nested figure is stored as null
@@ -116,7 +109,7 @@ def store_evaluation(evaluation: Evaluation) -> Evaluation:
                 evaluation.task,
                 payload,
                 None,
-                _user(),
+                current_user(),
                 evaluation.created_at,
             ),
         )
