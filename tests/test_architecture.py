@@ -23,6 +23,7 @@ ROWS = {
     "_enum": 0,
     "_validate": 0,
     "_files": 0,
+    "_user": 0,
     "store": 1,
     "context": 1,
     "lineage": 2,

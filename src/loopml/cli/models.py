@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -367,11 +367,7 @@ def approve(
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
     """Approve VERSION's pending promotion to ENV: the environment moves to it."""
-    import loopml.evaluation as evaluation
-
-    _options.use_stores(tracking_uri, artifact_uri)
-    name, version, _ = _ref(ref, need_version=True)
-    say_promotion(evaluation.approve(name, to, reason, version=version))
+    _decide("approve", ref, to, reason, tracking_uri, artifact_uri)
 
 
 @app.command("reject")
@@ -385,11 +381,24 @@ def reject(
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
     """Reject VERSION's pending promotion to ENV: nothing moves."""
+    _decide("reject", ref, to, reason, tracking_uri, artifact_uri)
+
+
+def _decide(
+    decision: Literal["approve", "reject"],
+    ref: str,
+    to: str,
+    reason: str | None,
+    tracking_uri: str,
+    artifact_uri: str,
+) -> None:
+    """Approve or reject the pending promotion of ``ref`` to ``to`` and say what happened."""
     import loopml.evaluation as evaluation
 
     _options.use_stores(tracking_uri, artifact_uri)
     name, version, _ = _ref(ref, need_version=True)
-    say_promotion(evaluation.reject(name, to, reason, version=version))
+    decide = evaluation.approve if decision == "approve" else evaluation.reject
+    say_promotion(decide(name, to, reason, version=version))
 
 
 _CHECK_COLUMNS = [

@@ -14,11 +14,11 @@ it and the registry refuses to delete or archive the version while it is served.
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Any
 
 from loopml import _validate
+from loopml._user import current_user
 from loopml.context import current
 from loopml.deployments import _repository
 from loopml.deployments._records import Deployment, DeploymentChange
@@ -43,13 +43,6 @@ _MAX_GENERATION = 2**31 - 1
 
 def _name(value: Any) -> str:
     return check_name(_validate.text(value, "deployment name"), "deployment name")
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
 
 
 def _model(value: Any) -> ModelURI:
@@ -201,7 +194,7 @@ def deploy(
         config=settings,
         expected=None if before is None else before.generation,
         digests=digests,
-        user=_user(),
+        user=current_user(),
         reason=reason,
         hold=lambda conn: registry.lock_version(conn, version.name, version.version),
     )
@@ -272,7 +265,7 @@ def delete_deployment(name: str, *, reason: str | None = None) -> Deployment:
     """
     name = _name(name)
     reason = _reason(reason)
-    return _repository.delete(current().metadata, name, user=_user(), reason=reason)
+    return _repository.delete(current().metadata, name, user=current_user(), reason=reason)
 
 
 def deployment_history(name: str) -> list[DeploymentChange]:

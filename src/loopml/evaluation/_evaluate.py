@@ -231,25 +231,6 @@ def _classes(model: Any) -> Any:
     return None
 
 
-def _same_kind_of_labels(column: str, truth: Any, predicted: Any) -> None:
-    """Text labels against numeric predictions (or the reverse) can match no row: say so."""
-
-    def text(values: Any) -> bool:
-        return bool(len(values)) and isinstance(values[0], str)
-
-    def first(values: Any) -> Any:
-        value = values[0]
-        return value.item() if hasattr(value, "item") else value
-
-    if text(truth) != text(predicted):
-        raise InvalidInput(
-            f"the target column {column!r} holds {'text' if text(truth) else 'numbers'} "
-            f"({first(truth)!r}) but the model predicts "
-            f"{'text' if text(predicted) else 'numbers'} ({first(predicted)!r}): evaluate it "
-            "on labels of the kind it was trained on."
-        )
-
-
 def _positive(labels: list[Any], positive_label: Any) -> Any:
     if positive_label is not None:
         if positive_label not in labels:
@@ -357,8 +338,7 @@ def evaluate(
     labels: list[Any] = []
     positive = None
     if kind == "classification":
-        _same_kind_of_labels(column, truth, y_pred)
-        labels = _metrics.labels_of(truth, y_pred, _classes(loaded))
+        labels = _metrics.labels_of(truth, y_pred, _classes(loaded), target=column)
         if len(labels) < 2:
             raise InvalidInput(
                 f"the target {column!r} holds one class only ({labels[0]!r}) and the model "

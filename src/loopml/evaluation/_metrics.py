@@ -30,10 +30,26 @@ def _distinct(values: Any) -> list[Any]:
     return list(pd.unique(pd.Series(np.asarray(values).tolist(), dtype=object)))
 
 
-def labels_of(y_true: Any, y_pred: Any, classes: Any = None) -> list[Any]:
+def labels_of(y_true: Any, y_pred: Any, classes: Any = None, *, target: str) -> list[Any]:
     """The class labels, sorted: the model's classes when known, plus any label the rows
-    hold that the model never predicts. InvalidInput when they mix text and numbers (a
-    target of ``"0"``/``"1"`` against a model of 0/1 could match no row)."""
+    hold that the model never predicts. InvalidInput when the ``target`` column and the
+    predictions are labels of different kinds, or mix text and numbers (a target of
+    ``"0"``/``"1"`` against a model of 0/1 could match no row)."""
+
+    def text(values: Any) -> bool:
+        return bool(len(values)) and isinstance(values[0], str)
+
+    def first(values: Any) -> Any:
+        value = values[0]
+        return value.item() if hasattr(value, "item") else value
+
+    if text(y_true) != text(y_pred):
+        raise InvalidInput(
+            f"the target column {target!r} holds {'text' if text(y_true) else 'numbers'} "
+            f"({first(y_true)!r}) but the model predicts "
+            f"{'text' if text(y_pred) else 'numbers'} ({first(y_pred)!r}): evaluate it "
+            "on labels of the kind it was trained on."
+        )
     truth, pred = _distinct(y_true), _distinct(y_pred)
 
     def kinds(values: list[Any]) -> set[str]:

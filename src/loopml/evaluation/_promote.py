@@ -30,7 +30,6 @@ goes on as if the version were promoted.
 
 from __future__ import annotations
 
-import getpass
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopml import _validate
+from loopml._user import current_user
 from loopml.context import current
 from loopml.errors import Conflict, GateFailed, InvalidInput, NotFound
 from loopml.evaluation import _repository
@@ -62,13 +62,6 @@ def _reason(reason: Any) -> str | None:
             f"{_MAX_REASON:,} (link to a longer write-up instead)."
         )
     return text
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
 
 
 def _target(model: Any, version: Any) -> tuple[str, int]:
@@ -312,7 +305,7 @@ def _fields(
         "champion_evaluation_id": evaluated.champion_id,
         "checks": checks,
         "reason": reason,
-        "user": _user(),
+        "user": current_user(),
         "links": _links(evaluated),
     }
 
@@ -517,7 +510,7 @@ def approve(model: Any, to: str, reason: str | None = None, *, version: Any = No
             f"(loopml models promote {name}/{number} --to {env}) to check it against the "
             "new champion."
         )
-    user = _user()
+    user = current_user()
 
     def record(conn: Any, transition: Any) -> Promotion:
         tid = None if transition is None else transition.id
@@ -574,7 +567,7 @@ def reject(model: Any, to: str, reason: str | None = None, *, version: Any = Non
     env = _environment(to)
     name, number = _target(model, version)
     request = _pending(name, number, env, "rejected")
-    user = _user()
+    user = current_user()
     meta = current().metadata
 
     def tx(conn: Any) -> bool:

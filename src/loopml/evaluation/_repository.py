@@ -18,12 +18,12 @@ and its record are stored together or not at all.
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from loopml._user import current_user
 from loopml.context import Context, current
 from loopml.errors import CorruptObject, InvalidInput, NotFound
 from loopml.evaluation._gates import GateCheck
@@ -70,13 +70,6 @@ _COLUMNS = (
 )
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
-
-
 def _dumps(value: Any) -> str:
     # NaN and infinities are not JSON: a metric that is not a number is left out upstream,
     # and any left in a nested figure is stored as null
@@ -116,7 +109,7 @@ def store_evaluation(evaluation: Evaluation) -> Evaluation:
                 evaluation.task,
                 payload,
                 None,
-                _user(),
+                current_user(),
                 evaluation.created_at,
             ),
         )
@@ -185,6 +178,20 @@ def _id(value: int | str) -> int:
     raise InvalidInput(f"an evaluation id is a number or 'evaluation:/<id>', got {value!r}.")
 
 
+def _of_model(name: str | None, version: int | None) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (empty when neither is given) keeping the rows of model ``name``
+    and of its ``version``, and its parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if version is not None:
+        where.append("version = ?")
+        params.append(int(version))
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
 def list_evaluations(
     name: str | None = None, version: int | None = None, *, limit: int = 100
 ) -> list[Evaluation]:
@@ -194,18 +201,8 @@ def list_evaluations(
 
         [e.metrics.get("f1") for e in loopml.evaluation.list_evaluations("churn", 3)]
     """
-    where: list[str] = []
-    params: list[Any] = []
-    if name is not None:
-        where.append("name = ?")
-        params.append(name)
-    if version is not None:
-        where.append("version = ?")
-        params.append(int(version))
-    sql = f"SELECT {_COLUMNS} FROM evaluations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ?"
+    where, params = _of_model(name, version)
+    sql = f"SELECT {_COLUMNS} FROM evaluations{where} ORDER BY id DESC LIMIT ?"
     params.append(int(limit))
     with current().metadata.read() as conn:
         return [_from_row(r) for r in conn.all(sql, params)]
@@ -553,18 +550,8 @@ def list_reproductions(
 ) -> list[tuple[Any, ...]]:
     """Rows of ``reproductions`` (:data:`_REPRODUCTION_COLUMNS`), newest first: of model
     ``name`` (and its ``version``) when given."""
-    where: list[str] = []
-    params: list[Any] = []
-    if name is not None:
-        where.append("name = ?")
-        params.append(name)
-    if version is not None:
-        where.append("version = ?")
-        params.append(version)
-    sql = f"SELECT {_REPRODUCTION_COLUMNS} FROM reproductions"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC"
+    where, params = _of_model(name, version)
+    sql = f"SELECT {_REPRODUCTION_COLUMNS} FROM reproductions{where} ORDER BY id DESC"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     with meta.read() as conn:

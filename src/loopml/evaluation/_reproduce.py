@@ -42,7 +42,6 @@ local store (``loopml data pull``).
 
 from __future__ import annotations
 
-import getpass
 import math
 import os
 import re
@@ -60,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from loopml._enum import StrEnum
+from loopml._user import current_user
 from loopml.errors import CorruptObject, InvalidInput, LoopmlError, NotFound
 from loopml.uri import ModelURI, RunURI, parse_run_uri
 
@@ -642,7 +642,7 @@ def _verdict(
         "entry": plan.entry,
         "datasets": plan.datasets,
         "worktree": kept,
-        "user": _user(),
+        "user": current_user(),
         "created_at": time.time(),
     }
     if outcome.status != "FINISHED" or outcome.run_id is None:
@@ -686,13 +686,6 @@ def _why(m: MetricComparison, tol: float) -> str:
     if m.difference is None:
         return f"{m.metric} is NaN in one run only"
     return f"{m.metric} differs by {m.difference:.6g} (tolerance {tol:g})"
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
 
 
 # -- storing ---------------------------------------------------------------------------

@@ -10,12 +10,12 @@ version, which no alias may point at, releases them when ``gc`` purges it.
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loopml import _validate
+from loopml._user import current_user
 from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
 from loopml.registry import _repository, _source
@@ -80,13 +80,6 @@ def _environment(name: Any) -> str:
             f"{', '.join(known)} (add more under [models] environments in loopml.toml)."
         )
     return name
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
 
 
 def _tags(tags: Any) -> dict[str, str]:
@@ -317,7 +310,7 @@ def promote_model(
         environment=env,
         expected=expected,
         version=number,
-        user=_user(),
+        user=current_user(),
         reason=reason,
         on_move=on_move,
     )

@@ -11,7 +11,6 @@ files are not part of the dirty flag or the diff.
 from __future__ import annotations
 
 import functools
-import getpass
 import importlib.metadata
 import os
 import platform
@@ -22,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loopml._user import current_user
 from loopml.uri import redact
 
 __all__ = [
@@ -78,7 +78,7 @@ def capture(cwd: Path | None = None, *, with_git: bool = True) -> Capture:
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     return Capture(
         git=git_state(cwd or Path.cwd()) if with_git else GitState(),
-        user=_user(),
+        user=current_user(),
         entry_point=sys.argv[0] if sys.argv and sys.argv[0] else None,
         command=shlex.join(redact_argv(argv)) if argv else None,
         environment=dict(environment()),
@@ -167,10 +167,3 @@ def _git(cwd: Path, *args: str, timeout: float = _GIT_TIMEOUT) -> bytes | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout if result.returncode == 0 else None
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return None
