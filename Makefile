@@ -1,5 +1,6 @@
 # make demo   create .venv, install loopml, run examples/quickstart (data, pipeline, cache,
-#             model registry, gated promotion: one passing, one refused, tuning) in
+#             model registry, gated promotion: one passing, one refused, a deployment served
+#             over HTTP with traffic, feedback and its prediction log, tuning) in
 #             .demo/quickstart, then the tracking tour in .demo/tour
 # make test   install the dev extras and run the whole test suite
 # make check  ruff (format + lint), mypy, then the tests
@@ -18,7 +19,7 @@ $(PY):
 	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e '.[sklearn]'
+	$(PIP) install -e '.[sklearn,serve]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
@@ -27,6 +28,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 
 DEMO   := .demo/quickstart
 LOOPML := $(abspath $(VENV))/bin/loopml
+DEMO_PORT ?= 8731
 
 demo: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p .demo && cp -R examples/quickstart $(DEMO)
@@ -40,6 +42,11 @@ demo: $(VENV)/.installed
 	  || echo "(refused by the gates of staging, as expected: digits v2 stays registered)"
 	cd $(DEMO) && $(LOOPML) models history digits
 	cd $(DEMO) && $(LOOPML) models list
+	cd $(DEMO) && $(LOOPML) deploy digits --model models:/digits@staging --reason "demo"
+	cd $(DEMO) && ( $(LOOPML) serve --port $(DEMO_PORT) & pid=$$!; \
+	  $(abspath $(PY)) traffic.py --url http://127.0.0.1:$(DEMO_PORT); rc=$$?; \
+	  kill -TERM $$pid; wait $$pid; exit $$rc )
+	cd $(DEMO) && $(abspath $(PY)) show_log.py digits
 	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour
 	@echo "loopml is installed in $(VENV): 'source $(VENV)/bin/activate' puts it on PATH, or run $(LOOPML)"

@@ -44,6 +44,8 @@ def session_script(found: list[tuple[str, str]], scratch: Path) -> str:
     lines = [
         "set -eo pipefail",
         f"trap 'echo \"{FAILED} $BASH_COMMAND (exit $?)\" >&2' ERR",
+        # a server a guide starts in the background must not outlive a failed session
+        "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT",
     ]
     for n, (lang, code) in enumerate(found):
         lines.append(f"# --- block {n + 1} ({lang})")
@@ -75,7 +77,7 @@ def test_every_block_of_the_document_runs_in_one_shell(doc: Path, tmp_path: Path
     scratch.mkdir()
     script = session_script(found, scratch)
     result = subprocess.run(
-        ["bash", "-c", script], cwd=work, env=_env(), capture_output=True, text=True
+        ["bash", "-c", script], cwd=work, env=_env(), capture_output=True, text=True, timeout=900
     )
     failed = [line for line in result.stderr.splitlines() if line.startswith(FAILED)]
     assert result.returncode == 0, (

@@ -107,8 +107,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": (
         "loopml.cli.serve",
         "serve",
-        "Serve every deployment over HTTP (JSON and Open Inference Protocol v2), following "
-        "loopml deploy without a restart.",
+        "Serve every deployment of the project over HTTP until stopped.",
     ),
     "predict": (
         "loopml.cli.predict",

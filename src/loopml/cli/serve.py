@@ -14,7 +14,7 @@ def serve(
         None,
         "--host",
         metavar="ADDRESS",
-        help="Address to listen on (default [serve] host, else 127.0.0.1: this machine only).",
+        help="Address to listen on (default: host under serve in loopml.toml, else 127.0.0.1: this machine only).",
         show_default=False,
     ),
     port: int = typer.Option(
@@ -49,7 +49,7 @@ def serve(
     JSON at /v1/deployments/NAME/predict, the Open Inference Protocol v2 at
     /v2/models/NAME/infer, OpenAPI at /docs, Prometheus at /metrics. A
     loopml deploy reaches the running server within a second, without a
-    restart. The token (LOOPML_SERVE_TOKEN, or [serve] token) guards feedback,
+    restart. The token (LOOPML_SERVE_TOKEN, or token under serve in loopml.toml) guards feedback,
     and predictions with --protect-predictions. SIGTERM answers the requests
     in flight and writes the prediction log before the server stops.
     """

@@ -83,6 +83,13 @@ class Rows:
         return {name: values[i] for name, values in self.columns.items()}
 
 
+def _listed(names: list[str], most: int = 8) -> str:
+    """``names`` for a message: all of them, or the first few and how many there are."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most])}, … ({len(names)} columns: GET the deployment for all)"
+
+
 def parse_body(body: bytes) -> Any:
     """The JSON document ``body`` holds; BadRequest 400 naming the error's position."""
     try:
@@ -181,7 +188,7 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
         if missing:
             raise BadRequest(
                 422,
-                f"columns has no {missing[0]!r}: the model takes {', '.join(names)}.",
+                f"columns has no {missing[0]!r}: the model takes {_listed(names)}.",
                 ["columns"],
             )
         wanted = names
@@ -293,7 +300,7 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
         if k != len(names):
             raise BadRequest(
                 400,
-                f"inputs[0] has {k} columns; the model takes {len(names)} ({', '.join(names)}).",
+                f"inputs[0] has {k} columns; the model takes {len(names)} ({_listed(names)}).",
                 ["inputs", 0, "shape"],
             )
         columns = {c: data[j::k] for j, c in enumerate(names)}
@@ -313,7 +320,7 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
     if missing:
         raise BadRequest(
             400,
-            f"inputs has no tensor {missing[0]!r}: the model takes {', '.join(names)} (one "
+            f"inputs has no tensor {missing[0]!r}: the model takes {_listed(names)} (one "
             "tensor each, or one tensor of shape [N, columns]).",
             ["inputs"],
         )
