@@ -37,6 +37,7 @@ ROWS = {
     "evaluation": 4,
     "deployments": 4,
     "automation": 5,
+    "serving": 5,
     "_client": 5,
     "cli": 6,
 }
