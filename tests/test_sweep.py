@@ -263,6 +263,7 @@ COMMANDS = [
     ["models", "history", "{v}"],
     ["deploy", "{v}", "--model", "models:/m/1"],
     ["deploy", "dep", "--model", "{v}", "--reason", "{v}"],
+    ["deploy", "dep", "--model", "models:/m/1", "--config", "{v}"],
     ["deployments", "status", "{v}"],
     ["deployments", "delete", "{v}"],
 ]

@@ -7,6 +7,7 @@ from . import models as models
 from . import pipelines as pipelines
 from . import predictions as predictions
 from . import registry as registry
+from . import serving as serving
 from . import tracking as tracking
 from . import validation as validation
 from ._client import Client as Client
