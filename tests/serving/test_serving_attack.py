@@ -1,0 +1,193 @@
+"""loopml serve against hostile clients, misbehaving models and racing deploys.
+
+Each test pins one class of attack or failure: bodies that crash or stall a parser,
+requests whose cost grows faster than their size, model answers that cannot be sent,
+the token and what a caller without it learns, headers a client controls, the
+metrics' labels, deploys that race requests, and live servers (two on one project, an
+empty project, a kill -9 mid-log, a body that never arrives).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import loopml
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from loopml.serving import create_app
+
+#: released by a test to let a "gate" model answer
+GATE = threading.Event()
+#: set by a "gate" model when a request reaches it
+ARRIVED = threading.Event()
+
+
+class Scripted:
+    """A python_function model whose answer ``mode`` chooses: ``echo`` returns column x,
+    ``gate`` waits for GATE first, the others answer wrong in one way each."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def load_context(self, context: Any) -> None:
+        pass
+
+    def predict(self, frame: Any) -> Any:
+        import decimal
+
+        n, mode = len(frame), self.mode
+        x = frame.iloc[:, 0].to_numpy(dtype=float) if frame.shape[1] else np.zeros(n)
+        if mode == "gate" and n == 1 and x[0] == 42.0:  # the input example never waits
+            ARRIVED.set()
+            GATE.wait(20)
+        answers = {
+            "short": lambda: x[:-1],
+            "long": lambda: np.append(x, 0.0),
+            "scalar": lambda: 3.0,
+            "text": lambda: "abc"[:n] + "z" * max(0, n - 3) + "!",
+            "mapping": lambda: {"a": 1},
+            "none": lambda: None,
+            "decimal": lambda: [decimal.Decimal("1.5")] * n,
+            "objects": lambda: np.array([object()] * n, dtype=object),
+            "nan": lambda: np.full(n, np.nan),
+            "inf": lambda: np.full(n, -np.inf),
+            "bigint": lambda: [2**70] * n,
+            "nested_nan": lambda: [[1.0, float("nan")]] * n,
+            "datetime64": lambda: np.array(["2026-01-02"] * n, dtype="datetime64[ns]"),
+            "timestamps": lambda: pd.DataFrame({"at": pd.to_datetime(["2026-01-02"] * n)}),
+            # right for one row at a time, a row short for more: sliced per request, a
+            # batch's answer handed each request its neighbour's row
+            "short_batches": lambda: x if n == 1 else x[1:],
+        }
+        return answers[mode]() if mode in answers else x
+
+
+@pytest.fixture
+def pickles(project: Path) -> Path:
+    """A project that loads python_function models (pickles) from its own store."""
+    (project / "loopml.toml").write_text("[store]\ntrust_pickle = true\n")
+    loopml.context.reset()
+    return project
+
+
+def scripted(name: str, mode: str, config: dict[str, Any] | None = None) -> Any:
+    """Register a Scripted model as ``name`` (a new version each call) and deploy it."""
+    with loopml.start_run():
+        info = loopml.log_model(
+            Scripted(mode), input_example=pd.DataFrame({"x": [42.5, 1.0]}), allow_pickle=True
+        )
+    version = loopml.register_model(info.uri, name)
+    return loopml.deploy(name, f"models:/{name}/{version.version}", config=config)
+
+
+def unsigned(name: str) -> Any:
+    """Deploy an echo model logged without an input example: it has no signature."""
+    with loopml.start_run():
+        info = loopml.log_model(Scripted("echo"), allow_pickle=True)
+    version = loopml.register_model(info.uri, name)
+    return loopml.deploy(name, f"models:/{name}/{version.version}")
+
+
+@pytest.fixture
+def churn(project: Path) -> Path:
+    """``churn`` v1 and v2, small scikit-learn classifiers over tenure and charges; v1
+    deployed as ``churn``."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"tenure": rng.uniform(0, 60, 60), "charges": rng.uniform(20, 120, 60)})
+    target = (frame["charges"] / 2 > frame["tenure"]).astype("int64")
+    for c in (1.0, 0.1):
+        with loopml.start_run():
+            info = loopml.log_model(LogisticRegression(C=c).fit(frame, target), input_example=frame)
+        loopml.register_model(info.uri, "churn")
+    loopml.deploy("churn", "models:/churn/1")
+    return project
+
+
+@pytest.fixture(autouse=True)
+def _open_gate() -> Iterator[None]:
+    GATE.clear()
+    ARRIVED.clear()
+    yield
+    GATE.set()  # never leave a model thread waiting
+
+
+def post(client: Any, path: str, body: bytes, **headers: str) -> Any:
+    return client.post(path, content=body, headers={"content-type": "application/json", **headers})
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body = response.json()
+    assert "error" in body, body
+    return dict(body["error"])
+
+
+ONE = {"records": [{"x": 1.0}]}
+PREDICT = "/v1/deployments/{}/predict"
+
+
+# -- hostile bodies ------------------------------------------------------------------------
+
+
+def test_json_nested_a_thousand_levels_deep_is_a_4xx_never_a_500(pickles: Path) -> None:
+    scripted("echo", "echo")
+    unsigned("loose")
+    deep = b"[" * 1000 + b"]" * 1000  # orjson's own limit is 1024 levels
+    with TestClient(create_app()) as client:
+        for body in (
+            b'{"records": ' + deep + b"}",  # records[0] is not an object: shown in the error
+            b'{"records": [{"x": ' + deep + b"}]}",
+            b'{"columns": ["x"], "data": [' + deep + b"]}",
+            b'{"columns": ["x"], "data": [[' + deep + b"]]}",
+        ):
+            r = post(client, PREDICT.format("echo"), body)
+            assert r.status_code == 422, r.text
+            assert error_of(r)["type"] == "invalid_input"
+        r = post(client, PREDICT.format("echo"), b"[" * 5000 + b"]" * 5000)
+        assert r.status_code == 400 and "depth" in error_of(r)["message"]
+        r = post(
+            client,
+            "/v2/models/echo/infer",
+            b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": ' + deep + b"}]}",
+        )
+        assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"records": [{"x": NaN}]}',
+        b'{"records": [{"x": Infinity}]}',
+        b'{"records": [{"x": -Infinity}]}',
+        b'{"records": [{"x": 1' + b"0" * 400 + b"}]}",  # beyond a double
+        b'{"records": [{"x": "\xff\xfe"}]}',  # not UTF-8
+        b'{"records": [{"x": "\\ud800"}]}',  # a lone surrogate
+        b'{"records": [{"x": 1}]',  # cut short
+        b"",
+    ],
+)
+def test_what_json_does_not_allow_is_a_400(pickles: Path, body: bytes) -> None:
+    scripted("echo", "echo")
+    with TestClient(create_app()) as client:
+        r = post(client, PREDICT.format("echo"), body)
+    assert r.status_code == 400, r.text
+    assert error_of(r)["type"] == "invalid_input"
+
+
+def test_duplicate_keys_keep_the_last_and_are_checked_like_any_value(pickles: Path) -> None:
+    scripted("echo", "echo")
+    with TestClient(create_app()) as client:
+        r = post(client, PREDICT.format("echo"), b'{"records": [{"x": 1, "x": "text"}]}')
+        assert r.status_code == 422 and error_of(r)["loc"] == ["x", 0]
+        r = post(client, PREDICT.format("echo"), b'{"records": [{"x": "text", "x": 2}]}')
+        assert r.status_code == 200 and r.json()["predictions"] == [2.0]
