@@ -9,7 +9,9 @@ empty project, a kill -9 mid-log, a body that never arrives).
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -191,3 +193,77 @@ def test_duplicate_keys_keep_the_last_and_are_checked_like_any_value(pickles: Pa
         assert r.status_code == 422 and error_of(r)["loc"] == ["x", 0]
         r = post(client, PREDICT.format("echo"), b'{"records": [{"x": "text", "x": 2}]}')
         assert r.status_code == 200 and r.json()["predictions"] == [2.0]
+
+
+def test_sparse_records_for_a_model_without_a_signature_cost_their_size(pickles: Path) -> None:
+    """Each record naming a new column made a frame of n × n cells: 110 KB took 40 s."""
+    unsigned("loose")
+    with TestClient(create_app()) as client:
+        body = json.dumps({"records": [{f"k{i}": 1} for i in range(20_000)]}).encode()
+        start = time.monotonic()
+        r = post(client, PREDICT.format("loose"), body)
+        assert time.monotonic() - start < 10
+        assert r.status_code == 422 and "without a signature" in error_of(r)["message"]
+        r = post(client, PREDICT.format("loose"), b'{"records": [{}, {}, {}]}')
+        assert r.status_code == 422 and "no column" in error_of(r)["message"]
+        r = post(client, PREDICT.format("loose"), b'{"records": [{"a": 1}, {"a": 2, "b": 3}]}')
+        assert r.status_code == 200 and r.json()["predictions"] == [1.0, 2.0]
+        wide = {f"c{i}": 1 for i in range(5000)}
+        r = client.post(PREDICT.format("loose"), json={"records": [wide]})
+        assert r.status_code == 422
+        columns = [f"c{i}" for i in range(5000)]
+        r = client.post(
+            PREDICT.format("loose"), json={"columns": columns, "data": [[1] * len(columns)]}
+        )
+        assert r.status_code == 422
+
+
+def test_a_long_column_list_with_a_name_twice_is_refused_fast(pickles: Path) -> None:
+    """The duplicate search counted each name in the list: quadratic in its length."""
+    scripted("echo", "echo")
+    columns = [f"c{i}" for i in range(100_000)] + ["c7"]
+    body = json.dumps({"columns": columns, "data": [[0] * len(columns)]}).encode()
+    with TestClient(create_app()) as client:
+        start = time.monotonic()
+        r = post(client, PREDICT.format("echo"), body)
+        assert time.monotonic() - start < 10
+        assert r.status_code == 422 and "'c7' more than once" in error_of(r)["message"]
+        columns = ["x", *(f"c{i}" for i in range(100_000))]
+        r = client.post(
+            PREDICT.format("echo"), json={"columns": columns, "data": [list(range(len(columns)))]}
+        )
+        assert r.status_code == 200 and r.json()["predictions"] == [0.0]
+
+
+def test_oip_shapes_are_checked_before_their_product(churn: Path) -> None:
+    """math.prod of 400,000 dims took 5 s (quadratic in the digits); a 10 MB shape, minutes."""
+
+    def infer(client: Any, *tensors: dict[str, Any]) -> Any:
+        return client.post("/v2/models/churn/infer", json={"inputs": list(tensors)})
+
+    def tensor(name: str, shape: Any, data: Any, datatype: str = "FP64") -> dict[str, Any]:
+        return {"name": name, "shape": shape, "datatype": datatype, "data": data}
+
+    with TestClient(create_app()) as client:
+        start = time.monotonic()
+        r = infer(client, tensor("tenure", [3] * 400_000, [1.0]))
+        assert time.monotonic() - start < 10
+        assert r.status_code == 400 and "one tensor per column" in r.json()["error"]
+        for shape in ([-1], [0.5], [True], [], "2", [10**30], [2**64 - 1, 2**64 - 1]):
+            r = infer(client, tensor("tenure", shape, [1.0]), tensor("charges", [1], [2.0]))
+            assert r.status_code == 400, (shape, r.text)
+        # a 2-D tensor of no rows never reaches the model (it raised: a 500)
+        r = infer(client, tensor("input", [0, 2], []))
+        assert r.status_code == 400 and "no rows" in r.json()["error"]
+        # the same column twice: refused, not the last one silently taken
+        r = infer(
+            client,
+            tensor("tenure", [1], [1.0]),
+            tensor("tenure", [1], [50.0]),
+            tensor("charges", [1], [2.0]),
+        )
+        assert r.status_code == 400 and "like an earlier tensor" in r.json()["error"]
+        r = infer(client, tensor("tenure", [1], [b"\x00".hex()], "BYTES"))
+        assert r.status_code == 400
+        r = infer(client, tensor("tenure", [1], [1.0], "BYTES"), tensor("charges", [1], [2.0]))
+        assert r.status_code == 400 and "BYTES" in r.json()["error"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,12 @@ _NUMERIC = {
     "FP64",
 }
 _DATATYPES = _NUMERIC | {"BYTES"}
+#: The most columns a request may hold for a model without a signature (one with a
+#: signature takes its own columns and ignores the rest), and the most values (columns ×
+#: rows) its sparse records may spread over: a body of a few kilobytes naming a new
+#: column in each record must not become a frame of millions of cells.
+MAX_COLUMNS = 4096
+MAX_CELLS = 2**23
 
 
 class BadRequest(Exception):
@@ -140,23 +147,59 @@ def _records(records: Any, names: list[str] | None) -> Rows:
                 f"records[{i}] must be an object of column: value, got {shown(rec)}.",
                 ["records", i],
             )
-    ignored: set[str] = set()
     if names is None:
-        names = list(dict.fromkeys(k for rec in records for k in rec))
-    else:
-        width = len(names)
-        for i, rec in enumerate(records):
-            if len(rec) != width or any(n not in rec for n in names):
-                missing = [n for n in names if n not in rec]
-                if missing:
-                    raise BadRequest(
-                        422,
-                        f"records[{i}] has no {missing[0]!r}: the model takes {', '.join(names)}.",
-                        ["records", i, missing[0]],
-                    )
-                ignored.update(k for k in rec if k not in names)
-    columns = {n: [rec.get(n) for rec in records] for n in names}
+        return _unsigned_records(records)
+    ignored: set[str] = set()
+    width = len(names)
+    wanted = set(names)
+    for i, rec in enumerate(records):
+        if len(rec) != width or any(n not in rec for n in names):
+            missing = [n for n in names if n not in rec]
+            if missing:
+                raise BadRequest(
+                    422,
+                    f"records[{i}] has no {missing[0]!r}: the model takes {', '.join(names)}.",
+                    ["records", i, missing[0]],
+                )
+            ignored.update(k for k in rec if k not in wanted)
+    columns = {n: [rec[n] for rec in records] for n in names}
     return Rows(columns, len(records), sorted(ignored))
+
+
+def _unsigned_records(records: list[dict[str, Any]]) -> Rows:
+    """The rows of records for a model without a signature: every column any record names
+    (None where a record lacks it), built in one pass over the records."""
+    n = len(records)
+    columns: dict[str, list[Any]] = {}
+    for i, rec in enumerate(records):
+        for key, value in rec.items():
+            values = columns.get(key)
+            if values is None:
+                _room_for_column(len(columns) + 1, ["records", i, key], n)
+                values = columns[key] = [None] * n
+            values[i] = value
+    if not columns:
+        raise BadRequest(
+            422,
+            "the records name no column: send at least one column: value in each record.",
+            ["records"],
+        )
+    return Rows(columns, n)
+
+
+def _room_for_column(count: int, loc: list[Any], rows: int = 1, status: int = 422) -> None:
+    """BadRequest when ``count`` columns (of sparse records over ``rows`` rows) are more than
+    a model without a signature takes."""
+    if count > MAX_COLUMNS or count * rows > MAX_CELLS:
+        raise BadRequest(
+            status,
+            f"the request names {count} columns"
+            + (f" over {rows} records" if rows > 1 else "")
+            + f"; a model without a signature takes at most {MAX_COLUMNS} columns, and "
+            f"{MAX_CELLS} values (columns × records) in sparse records: send fewer columns, "
+            "or fewer records per request.",
+            loc,
+        )
 
 
 def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
@@ -165,8 +208,10 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
             422, f"columns must be a list of column names, got {shown(columns)}.", ["columns"]
         )
     if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if columns.count(c) > 1})
+        twice = sorted(c for c, times in Counter(columns).items() if times > 1)
         raise BadRequest(422, f"columns names {twice[0]!r} more than once.", ["columns"])
+    if not columns:
+        raise BadRequest(422, "columns is empty: name at least one column.", ["columns"])
     data = _nonempty_list(data, "data", "rows (lists of values, one per column)")
     width = len(columns)
     for i, row in enumerate(data):
@@ -176,8 +221,12 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
                 f"data[{i}] must be a list of {width} values (one per column), got {shown(row)}.",
                 ["data", i],
             )
-    if names is not None:
-        missing = [n for n in names if n not in columns]
+    if names is None:
+        _room_for_column(width, ["columns"])
+        wanted = columns
+    else:
+        given = set(columns)
+        missing = [n for n in names if n not in given]
         if missing:
             raise BadRequest(
                 422,
@@ -185,11 +234,10 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
                 ["columns"],
             )
         wanted = names
-    else:
-        wanted = columns
     position = {c: j for j, c in enumerate(columns)}
     out = {n: [row[position[n]] for row in data] for n in wanted}
-    ignored = [c for c in columns if names is not None and c not in names]
+    known = set(wanted)
+    ignored = [c for c in columns if c not in known]
     return Rows(out, len(data), ignored)
 
 
@@ -246,6 +294,7 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
             400, f"inputs must be a non-empty list of tensors, got {shown(inputs)}.", ["inputs"]
         )
     tensors: list[tuple[str, list[int], list[Any]]] = []
+    named: set[str] = set()
     for i, tensor in enumerate(inputs):
         where = f"inputs[{i}]"
         if not isinstance(tensor, dict):
@@ -262,6 +311,13 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
                 [where, "datatype"],
             )
         shape = _shape(tensor.get("shape"), where)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1 and len(inputs) > 1):
+            raise BadRequest(  # before the product: a shape of a million dims is refused here
+                400,
+                f"{where} has shape {shown(shape)}: send one tensor per column (shape [N] or "
+                "[N, 1]), or one tensor of shape [N, columns].",
+                [where, "shape"],
+            )
         data = _flat(tensor.get("data"), where)
         size = math.prod(shape)
         if size != len(data):
@@ -269,13 +325,6 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
                 400,
                 f"{where} has {len(data)} values for shape {shape} ({size} values).",
                 [where, "data"],
-            )
-        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1 and len(inputs) > 1):
-            raise BadRequest(
-                400,
-                f"{where} has shape {shape}: send one tensor per column (shape [N] or [N, 1]), "
-                "or one tensor of shape [N, columns].",
-                [where, "shape"],
             )
         if datatype == "BYTES" and not all(isinstance(v, str) or v is None for v in data):
             raise BadRequest(400, f"{where} is BYTES: its data must be text.", [where, "data"])
@@ -285,10 +334,22 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
                 f"{where} is {datatype}: its data must be numbers, got text.",
                 [where, "data"],
             )
+        if name in named:
+            raise BadRequest(
+                400,
+                f"{where} is named {name!r} like an earlier tensor: send each column once.",
+                [where, "name"],
+            )
+        named.add(name)
         tensors.append((name, shape, data))
+    if names is None:
+        _room_for_column(len(tensors), ["inputs"], status=400)
     if len(tensors) == 1 and len(tensors[0][1]) == 2 and tensors[0][1][1] != 1:
         name, (n, k), data = tensors[0]
+        if n == 0:
+            raise BadRequest(400, "inputs[0] holds no rows (its shape is [0, ...]).", ["inputs"])
         if names is None:
+            _room_for_column(k, ["inputs", 0, "shape"], status=400)
             names = [f"x{j}" for j in range(k)]
         if k != len(names):
             raise BadRequest(
