@@ -267,3 +267,60 @@ def test_oip_shapes_are_checked_before_their_product(churn: Path) -> None:
         assert r.status_code == 400
         r = infer(client, tensor("tenure", [1], [1.0], "BYTES"), tensor("charges", [1], [2.0]))
         assert r.status_code == 400 and "BYTES" in r.json()["error"]
+
+
+def test_a_store_password_is_not_in_the_error_of_an_unreadable_log_file(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.context import current
+    from loopml.errors import CorruptObject
+
+    store = current().artifacts
+    store.write_path("predictions/deployment=churn/hour=2026010100/w-1.parquet", b"not parquet")
+    monkeypatch.setattr(store, "uri", "s3://AKIAKEY:hunter2-secret@bucket/loopml")
+    with pytest.raises(CorruptObject) as caught:
+        loopml.read_predictions("churn")
+    assert "hunter2" not in str(caught.value) and "AKIAKEY:***@bucket" in str(caught.value)
+
+
+def test_a_request_is_logged_at_once_and_what_the_queue_cannot_take_is_counted(
+    project: Path,
+) -> None:
+    from loopml.errors import InvalidInput
+    from loopml.predictions import PredictionLogger, PredictionRecord, PredictionStatus
+
+    template = PredictionRecord(
+        "req-1",
+        inputs={},
+        model_name="m",
+        model_version=2,
+        latency_ms=1.5,
+        status=PredictionStatus.MODEL_ERROR,
+    )
+    with PredictionLogger("svc", max_queue=1000, flush_rows=10**6, flush_seconds=3600) as logger:
+        queued = logger.log_request(template, {"a": list(range(1500)), "b": ["x"] * 1500}, 1500)
+        assert queued == 1000 and logger.dropped == 500
+        with pytest.raises(InvalidInput, match="holds 2 values for 3"):
+            logger.log_request(template, {"a": [1, 2]}, 3)
+        with pytest.raises(InvalidInput, match="predictions holds 1 items for 2 rows"):
+            logger.log_request(template, {"a": [1, 2]}, 2, predictions=[1])
+    frame = loopml.read_predictions("svc")
+    assert list(frame["row"]) == list(range(1000)) and set(frame["status"]) == {"model_error"}
+    assert list(frame["in.a"][:3]) == [0, 1, 2] and set(frame["in.b"]) == {"x"}
+    assert set(frame["model_version"]) == {2} and frame["prediction"].isna().all()
+
+
+def test_feedback_with_a_row_beyond_the_log_format_is_a_422(pickles: Path) -> None:
+    scripted("echo", "echo")
+    with TestClient(create_app()) as client:
+        for row in (2**31, 2**40, -1, 1.5, True, "0"):
+            r = client.post(
+                "/v1/deployments/echo/feedback",
+                json={"request_id": "a", "ground_truth": 1, "row": row},
+            )
+            assert r.status_code == 422, (row, r.text)
+        r = client.post(
+            "/v1/deployments/echo/feedback",
+            json={"request_id": "a", "ground_truth": 1, "row": 2**31 - 1},
+        )
+        assert r.status_code == 200

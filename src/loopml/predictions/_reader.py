@@ -23,6 +23,7 @@ from loopml.predictions._records import (
     to_us,
 )
 from loopml.store.artifacts import ArtifactStore
+from loopml.uri import redact
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +68,7 @@ def _read_table(store: ArtifactStore, path: str) -> pa.Table:
         if isinstance(exc, FileNotFoundError):  # removed by prune meanwhile
             return pa.table({})
         raise CorruptObject(
-            f"the prediction log file {path} in {store.uri} is not readable Parquet "
+            f"the prediction log file {path} in {redact(store.uri)} is not readable Parquet "
             f"({type(exc).__name__}). It was changed after it was written: move it away."
         ) from None
 
