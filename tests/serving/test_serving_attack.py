@@ -10,6 +10,7 @@ empty project, a kill -9 mid-log, a body that never arrives).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -267,6 +268,40 @@ def test_oip_shapes_are_checked_before_their_product(churn: Path) -> None:
         assert r.status_code == 400
         r = infer(client, tensor("tenure", [1], [1.0], "BYTES"), tensor("charges", [1], [2.0]))
         assert r.status_code == 400 and "BYTES" in r.json()["error"]
+
+
+def test_workers_get_the_token_from_the_environment_and_the_caller_gets_it_back_clean(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from loopml.serving import run, serve_options
+
+    monkeypatch.delenv("LOOPML_SERVE_TOKEN", raising=False)
+    monkeypatch.delenv("LOOPML_SERVE_OPTIONS", raising=False)
+    seen: dict[str, Any] = {}
+
+    def fake_run(app: Any, **kwargs: Any) -> None:
+        seen["app"] = app
+        seen["options"] = os.environ["LOOPML_SERVE_OPTIONS"]
+        seen["token"] = os.environ.get("LOOPML_SERVE_TOKEN")
+        raise KeyboardInterrupt  # the workers stop
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    with pytest.raises(KeyboardInterrupt):
+        run(serve_options(workers=2, token="tok-workers-only"))
+    assert seen["token"] == "tok-workers-only"
+    assert "tok-workers-only" not in seen["options"]
+    assert "LOOPML_SERVE_TOKEN" not in os.environ and "LOOPML_SERVE_OPTIONS" not in os.environ
+
+
+def test_a_cli_banner_names_who_can_reach_the_server_without_the_token(churn: Path) -> None:
+    from loopml.serving import exposure, serve_options
+
+    assert exposure(serve_options(token="t")) == (
+        "feedback needs the token (Authorization: Bearer ...)"
+    )
+    assert "predictions" in exposure(serve_options(token="t", protect_predictions=True))
 
 
 def test_a_store_password_is_not_in_the_error_of_an_unreadable_log_file(
