@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class Scripted:
             "nan": lambda: np.full(n, np.nan),
             "inf": lambda: np.full(n, -np.inf),
             "bigint": lambda: [2**70] * n,
+            "double": lambda: 2 * x,
             "nested_nan": lambda: [[1.0, float("nan")]] * n,
             "datetime64": lambda: np.array(["2026-01-02"] * n, dtype="datetime64[ns]"),
             "timestamps": lambda: pd.DataFrame({"at": pd.to_datetime(["2026-01-02"] * n)}),
@@ -268,6 +270,120 @@ def test_oip_shapes_are_checked_before_their_product(churn: Path) -> None:
         assert r.status_code == 400
         r = infer(client, tensor("tenure", [1], [1.0], "BYTES"), tensor("charges", [1], [2.0]))
         assert r.status_code == 400 and "BYTES" in r.json()["error"]
+
+
+def test_a_request_in_flight_finishes_on_its_version_and_its_log_record_is_kept(
+    pickles: Path,
+) -> None:
+    """The old version's logger was closed 10 s after a redeploy, whatever was in flight:
+    a slower request lost its record, and a batcher's queued requests hung."""
+    scripted("m", "gate", {"max_batch_size": 4})
+    with TestClient(create_app(reload_seconds=0.05)) as client, ThreadPoolExecutor(1) as pool:
+        state = client.app.state.loopml
+        old = state.hosted["m"]
+        stuck = pool.submit(client.post, PREDICT.format("m"), json={"records": [{"x": 42}]})
+        assert ARRIVED.wait(10)
+        scripted("m", "echo")  # version 2
+        deadline = time.monotonic() + 20
+        while state.hosted["m"] is old and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.hosted["m"].version == 2
+        assert client.post(PREDICT.format("m"), json=ONE).json()["model_version"] == 2
+        time.sleep(0.3)
+        assert not old._closed  # retired, but a request still uses it
+        GATE.set()
+        r = stuck.result(10)
+        assert r.status_code == 200 and r.json()["model_version"] == 1
+        deadline = time.monotonic() + 10
+        while old.logger.written == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert old._closed and old.logger.dropped == 0 and old.logger.written == 1
+    frame = loopml.read_predictions("m")
+    assert sorted(frame["model_version"]) == [1, 2]
+
+
+def test_a_redeploy_to_another_model_of_the_same_version_number_is_followed(
+    pickles: Path,
+) -> None:
+    """The server compared version and config only: models:/a/1 → models:/b/1 kept
+    answering with a."""
+    scripted("a", "echo")
+    scripted("b", "double")
+    loopml.deploy("svc", "models:/a/1")
+    with TestClient(create_app(reload_seconds=0.05)) as client:
+        assert client.post(PREDICT.format("svc"), json=ONE).json()["predictions"] == [1.0]
+        loopml.deploy("svc", "models:/b/1")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = client.get("/v1/deployments/svc").json()
+            if got["model"] == "models:/b/1":
+                break
+            time.sleep(0.05)
+        assert got["model"] == got["model_uri"] == "models:/b/1"
+        assert client.post(PREDICT.format("svc"), json=ONE).json()["predictions"] == [2.0]
+
+
+def test_deploys_racing_requests_never_give_a_5xx_or_a_mixed_answer(pickles: Path) -> None:
+    for value in ("one", "two"):
+        scripted(value, "echo")
+    with TestClient(create_app(reload_seconds=0.01), raise_server_exceptions=True) as client:
+        stop = threading.Event()
+        seen: list[tuple[int, Any]] = []
+
+        def hammer() -> None:
+            while not stop.is_set():
+                r = client.post(PREDICT.format("race"), json={"records": [{"x": 3.0}]})
+                body = r.json()
+                seen.append((r.status_code, body.get("model")))
+
+        workers = [threading.Thread(target=hammer) for _ in range(3)]
+        for w in workers:
+            w.start()
+        try:
+            for i in range(12):
+                loopml.deploy("race", f"models:/{('one', 'two')[i % 2]}/1", reason=str(i))
+                time.sleep(0.05)
+                if i % 4 == 3:
+                    loopml.deployments.delete_deployment("race")
+                    time.sleep(0.05)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join(30)
+    codes = {code for code, _ in seen}
+    assert codes <= {200, 404}, codes
+    assert {model for code, model in seen if code == 200} <= {"models:/one/1", "models:/two/1"}
+
+
+def test_a_version_that_failed_to_load_is_tried_again(
+    pickles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store away for a moment at reload left the old version serving until the next
+    deploy: the failed load was never retried."""
+    import loopml.serving._app as app_module
+
+    scripted("m", "echo")
+    real = app_module.load
+    failures = {"left": 1}
+
+    def flaky(record: Any, metrics: Any) -> Any:
+        if record.version == 2 and failures["left"]:
+            failures["left"] -= 1
+            raise OSError("the artifact store did not answer")
+        return real(record, metrics)
+
+    monkeypatch.setattr(app_module, "load", flaky)
+    monkeypatch.setattr(app_module, "_RETRY_FIRST", 0.1)
+    with TestClient(create_app(reload_seconds=0.05)) as client:
+        scripted("m", "echo, again")  # another package: version 2
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if client.get("/v1/deployments/m").json()["model_version"] == 2:
+                break
+            time.sleep(0.05)
+        listed = client.get("/v1/deployments").json()
+    assert failures["left"] == 0, listed
+    assert listed["failed"] == {} and listed["deployments"][0]["model_version"] == 2
 
 
 def test_workers_get_the_token_from_the_environment_and_the_caller_gets_it_back_clean(

@@ -53,7 +53,8 @@ __all__ = ["AppSettings", "create_app"]
 log = logging.getLogger("loopml.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
 _JSON = "application/json"
-_RETIRE_AFTER = 10.0  # seconds an old version keeps its logger for requests still in flight
+_RETRY_FIRST = 1.0  # seconds before a version that failed to load is tried again...
+_RETRY_MAX = 60.0  # ...doubling up to this
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class AppSettings:
     protect_predictions: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
     reload_seconds: float = 0.5
+
+
+def _serves_as(d: Any) -> tuple[str, int, Any]:
+    """What a loaded deployment answers with: the model, its version, its settings (a
+    deploy that changes any of them loads anew; one version number of two models differs)."""
+    return d.model_name, d.version, d.config
 
 
 class _State:
@@ -81,6 +88,7 @@ class _State:
         self.started = time.time()
         self.metrics = Metrics(self._sources)
         self._retired: list[Hosted] = []
+        self._retry: dict[str, tuple[float, float]] = {}  # name -> (when, delay)
 
     def _sources(self) -> list[tuple[str, str, int, Any]]:
         return [(h.name, h.model_name, h.version, h.logger) for h in self.hosted.values()]
@@ -98,10 +106,7 @@ class _State:
             except NotFound:
                 return None
             held = self.hosted.get(name)
-            if held is not None and (held.deployment.version, held.deployment.config) == (
-                record.version,
-                record.config,
-            ):
+            if held is not None and _serves_as(held.deployment) == _serves_as(record):
                 held.deployment = record
                 return held
             return load(record, self.metrics)
@@ -128,9 +133,21 @@ class _State:
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             self.failed[name] = message
-            log.error("deployment %r could not be loaded, so it was not changed: %s", name, message)
+            # tried again later: a store that was away a moment must not leave the old
+            # version serving until the next deploy
+            _, delay = self._retry.get(name, (0.0, _RETRY_FIRST / 2))
+            delay = min(delay * 2, _RETRY_MAX)
+            self._retry[name] = (time.monotonic() + delay, delay)
+            log.error(
+                "deployment %r could not be loaded, so it was not changed (trying again in "
+                "%.0f s): %s",
+                name,
+                delay,
+                message,
+            )
             return
         self.failed.pop(name, None)
+        self._retry.pop(name, None)
         old = self.hosted.get(name)
         if hosted is None:
             self.hosted.pop(name, None)
@@ -141,7 +158,9 @@ class _State:
             self._retire(old)
 
     def _retire(self, old: Hosted) -> None:
-        """Close ``old`` once the requests it is answering are done."""
+        """Close ``old`` once the requests it is answering are done, however long they take
+        (a slow model, a full micro-batch): closing it earlier would drop their log records
+        and strand the requests still queued in its batcher."""
         self._retired.append(old)
         loop = asyncio.get_running_loop()
 
@@ -150,7 +169,7 @@ class _State:
                 self._retired.remove(old)
                 loop.run_in_executor(None, old.close)
 
-        loop.call_later(_RETIRE_AFTER, close)
+        old.retire(close)
 
     async def follow(self) -> None:
         """Poll the metadata store for deployment changes until cancelled."""
@@ -172,11 +191,15 @@ class _State:
                 last_error = text
                 continue
             last_error = ""
-            if not found:
-                continue
-            for name in dict.fromkeys(c.name for c in found):
+            changed = dict.fromkeys(c.name for c in found)
+            for name in changed:
                 await self.refresh(name)
-            self.generation = found[-1].generation
+            if found:
+                self.generation = found[-1].generation
+            now = time.monotonic()
+            for name, (when, _) in list(self._retry.items()):
+                if name not in changed and when <= now:
+                    await self.refresh(name)
 
     def close(self) -> None:
         for hosted in [*self.hosted.values(), *self._retired]:
@@ -505,6 +528,15 @@ def create_app(
         if settings.protect_predictions and not authorized(request):
             hosted.count(401)
             return unauthorized(rid, hosted, oip)
+        hosted.enter()  # before the first await: a retired version waits for this request
+        try:
+            return await answer_on(hosted, request, start, rid, name, oip)
+        finally:
+            hosted.leave()
+
+    async def answer_on(
+        hosted: Hosted, request: Request, start: float, rid: str, name: str, oip: bool
+    ) -> Any:
         try:
             payload = await body_of(request)
             if oip:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from loopml.deployments import Deployment
@@ -67,6 +68,9 @@ class Hosted:
         self.m_model_error = metrics.errors.labels(*labels, "model_error")
         self._metrics = metrics
         self.loaded_at = time.time()
+        self.inflight = 0
+        self._retiring: Callable[[], None] | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Hosted({self.name!r}, {self.version_uri!r})"
@@ -93,6 +97,25 @@ class Hosted:
         if self.batcher is not None:
             return await self.batcher.submit(frame, rows, proba)
         return self.predict(frame, proba)
+
+    # -- in flight and retiring --------------------------------------------------------------
+
+    def enter(self) -> None:
+        """A request starts using this version (call before its first await)."""
+        self.inflight += 1
+
+    def leave(self) -> None:
+        """A request is done with this version; a retired version closes after its last."""
+        self.inflight -= 1
+        if self.inflight == 0 and self._retiring is not None:
+            self._retiring()
+
+    def retire(self, close: Callable[[], None]) -> None:
+        """Call ``close`` once no request uses this version any more (now, if none does):
+        a request that started on it finishes on it, logger and batcher included."""
+        self._retiring = close
+        if self.inflight == 0:
+            close()
 
     def classes(self) -> list[Any] | None:
         """The classes of a classifier, in the order of its probabilities."""
@@ -132,7 +155,10 @@ class Hosted:
             )
 
     def close(self) -> None:
-        """Write what the logger holds and stop the batcher's thread."""
+        """Write what the logger holds and stop the batcher's thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         if self.logger is not None:
             self.logger.close()
         if self.batcher is not None:
