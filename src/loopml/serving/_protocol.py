@@ -31,6 +31,7 @@ import orjson
 from loopml._validate import shown
 
 __all__ = [
+    "BadOutput",
     "BadRequest",
     "Rows",
     "frame_of",
@@ -407,18 +408,113 @@ def located(message: str) -> list[Any]:
     return [m.group("col"), int(m.group("row"))] if m else []
 
 
-def to_jsonable(values: Any) -> Any:
-    """A model's output as JSON values: a list (one item per row), or a list of row objects
-    for a frame."""
+class BadOutput(Exception):
+    """A model's answer the server cannot send: not one value per row, not JSON, or a
+    value that is not a finite number where a number is expected (NaN, infinity)."""
+
+
+_JSON_DEPTH = 64
+
+
+def to_jsonable(values: Any, rows: int, what: str = "predictions") -> list[Any]:
+    """A model's output as a list of ``rows`` JSON values (one per row; a row object per
+    row of a frame); :class:`BadOutput` for anything else: another number of values, a
+    NaN or infinity, a value JSON has no form for (a Decimal, an object, a complex number,
+    an integer beyond 64 bits), so a 200 never carries a null for a number or a shifted
+    row."""
+    import numpy as np
+
     kind = type(values).__name__
     if kind == "DataFrame":
-        return values.to_dict(orient="records")
-    if kind == "Series":
-        values = values.to_numpy()
-    tolist = getattr(values, "tolist", None)
-    if tolist is not None:
-        return tolist()
-    return list(values)
+        out = values.set_axis([str(c) for c in values.columns], axis=1).to_dict(orient="records")
+        _check_values(out, what)
+    else:
+        if kind == "Series":
+            values = values.to_numpy()
+        if isinstance(values, np.ndarray):
+            out = _array_values(values, what)
+        elif isinstance(values, (list, tuple)):
+            out = list(values)
+            _check_values(out, what)
+        else:
+            raise BadOutput(
+                f"the model returned {type(values).__name__} {shown(values)} as its {what}: "
+                f"expected an array or list of {rows} values (one per row)."
+            )
+    if len(out) != rows:
+        raise BadOutput(
+            f"the model returned {len(out)} {what} for {rows} rows: expected one per row."
+        )
+    return out
+
+
+def _array_values(values: Any, what: str) -> list[Any]:
+    import numpy as np
+
+    if values.ndim == 0:
+        raise BadOutput(
+            f"the model returned one value ({shown(values.item())}) as its {what}: expected "
+            "one per row."
+        )
+    kind = values.dtype.kind
+    if kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            at = np.unravel_index(int(bad.argmax()), values.shape)
+            raise BadOutput(
+                f"the model's {what} for row {int(at[0])} hold {float(values[at])!r}, not a "
+                "finite number."
+            )
+        return list(values.tolist())
+    if kind in "iub":
+        return list(values.tolist())
+    if kind == "M":  # dates as ISO 8601 text, not the integers tolist() gives for [ns]
+        return list(np.datetime_as_string(values).tolist())
+    out = list(values.tolist())
+    _check_values(out, what)
+    return out
+
+
+def _check_values(values: list[Any], what: str) -> None:
+    """BadOutput for a value of ``values`` that is not finite or has no JSON form."""
+    for row, value in enumerate(values):
+        problem = _json_problem(value, 0)
+        if problem:
+            raise BadOutput(f"the model's {what} for row {row} hold {problem}.")
+
+
+def _json_problem(value: Any, depth: int) -> str:
+    """What keeps ``value`` from being sent as JSON ('' when nothing does)."""
+    if value is None or isinstance(value, (str, bool)):
+        return ""
+    if isinstance(value, int):
+        return "" if -(2**63) <= value < 2**64 else f"{shown(value)}, an integer beyond 64 bits"
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"{value!r}, not a finite number"
+    if depth >= _JSON_DEPTH:
+        return f"values nested deeper than {_JSON_DEPTH} levels"
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return ""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"an object whose key {shown(key)} is not text"
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return ""
+    plain = getattr(value, "item", None)  # a NumPy scalar: its Python value
+    if plain is not None and type(value).__module__ == "numpy":
+        return _json_problem(plain(), depth + 1)
+    import datetime
+
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return ""
+    return f"{shown(value)}, a {type(value).__name__} JSON has no form for"
 
 
 def oip_datatype(values: Any) -> str:
