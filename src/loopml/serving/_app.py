@@ -457,14 +457,17 @@ def create_app(
             value.strip().encode("latin-1"), expected.encode("utf-8")
         )
 
-    def unauthorized(rid: str, oip: bool = False) -> Any:
-        # no deployment headers: a caller without the token learns nothing of what is served
+    def unauthorized(rid: str, name: str | None = None, oip: bool = False) -> Any:
+        # the deployment's headers only when anyone may predict it anyway: a protected
+        # server tells a caller without the token nothing of what it serves
+        hosted = None if settings.protect_predictions or name is None else state.hosted.get(name)
         return _error(
             401,
             "unauthorized",
             "this endpoint needs the server's token: send 'Authorization: Bearer <token>' "
             "(LOOPML_SERVE_TOKEN of the server).",
             rid,
+            hosted,
             oip=oip,
             extra={"www-authenticate": "Bearer"},
         )
@@ -478,7 +481,7 @@ def create_app(
         hosted = state.hosted.get(name) if name is not None else None
         if hosted is not None:  # counted only for a deployment served: no label from a caller
             hosted.count(401)
-        return unauthorized(rid, oip)
+        return unauthorized(rid, oip=oip)
 
     def hosted_or_404(name: str, rid: str, oip: bool, version: str | None = None) -> Any:
         hosted = state.hosted.get(name)
@@ -822,7 +825,7 @@ def create_app(
         token when the server has one."""
         rid = _request_id(request)
         if not authorized(request):
-            return unauthorized(rid)
+            return unauthorized(rid, name)
         found = hosted_or_404(name, rid, False)
         if not isinstance(found, Hosted):
             return found
