@@ -21,8 +21,15 @@ _MAX_COUNT = 2**31 - 1
 
 
 def shown(value: Any) -> str:
-    """``repr(value)``, cut to 60 characters for an error message."""
-    shown = repr(value)
+    """``repr(value)``, cut to 60 characters for an error message. A value nested too deep
+    for ``repr`` (a list of lists a thousand levels down, as a hostile JSON body can hold)
+    is shown by its outer levels instead of raising RecursionError."""
+    try:
+        shown = repr(value)
+    except RecursionError:
+        import reprlib
+
+        shown = reprlib.repr(value)
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 

@@ -38,6 +38,12 @@ _HOUR = re.compile(r"^hour=(\d{10})\Z")
 _US = 1_000_000
 HOUR_US = 3600 * _US
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The largest row index: the log stores it as a 32-bit integer.
+MAX_ROW = 2**31 - 1
+
+
+def _is_row(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ROW
 
 
 class PredictionStatus(StrEnum):
@@ -140,8 +146,10 @@ class PredictionRecord:
             or not math.isfinite(latency)
         ):
             raise InvalidInput(f"latency_ms must be a finite number, got {shown(latency)}.")
-        if not isinstance(self.row, int) or isinstance(self.row, bool) or self.row < 0:
-            raise InvalidInput(f"row must be a whole number from 0, got {shown(self.row)}.")
+        if not _is_row(self.row):
+            raise InvalidInput(
+                f"row must be a whole number from 0 to {MAX_ROW}, got {shown(self.row)}."
+            )
         if self.model_version is not None and (
             not isinstance(self.model_version, int) or isinstance(self.model_version, bool)
         ):
@@ -173,9 +181,9 @@ class FeedbackRecord:
 
     def __post_init__(self) -> None:
         text(self.request_id, "feedback request_id")
-        if not isinstance(self.row, int) or isinstance(self.row, bool) or self.row < 0:
+        if not _is_row(self.row):
             raise InvalidInput(
-                f"feedback row must be a whole number from 0, got {shown(self.row)}."
+                f"feedback row must be a whole number from 0 to {MAX_ROW}, got {shown(self.row)}."
             )
         if self.timestamp is not None:
             to_us(self.timestamp, "feedback timestamp")

@@ -9,7 +9,15 @@ without a restart. At shutdown (SIGTERM) it writes every queued prediction.
 
 Request bodies are parsed with orjson and checked against the signature with
 NumPy and pandas (no per-row objects); a prediction runs once per request, or
-once per micro-batch when the deployment's ``max_batch_size`` is above 1.
+once per micro-batch when the deployment's ``max_batch_size`` is above 1, on the
+deployment's own thread. A model's answer is checked before it is sent: one
+value per row, finite numbers, values JSON can hold; anything else is a 500
+``model_error``, never a 200 with nulls or shifted rows.
+
+With ``protect_predictions``, every endpoint about a deployment (predict,
+infer, metadata, ready, the list) needs the token, and the 401 comes before
+the deployment is looked up; the health endpoints, ``GET /v2`` and
+``/metrics`` stay open.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.serving._hosted import Hosted, load
 from loopml.serving._metrics import Metrics
 from loopml.serving._protocol import (
+    BadOutput,
     BadRequest,
     Rows,
     frame_of,
@@ -53,19 +62,30 @@ __all__ = ["AppSettings", "create_app"]
 log = logging.getLogger("loopml.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
 _JSON = "application/json"
-_RETIRE_AFTER = 10.0  # seconds an old version keeps its logger for requests still in flight
+_BODY_SECONDS = 30.0  # a request body that takes longer to arrive is refused (408)
+_INLINE_BYTES = 64 * 1024  # larger bodies are parsed and checked off the event loop
+_INLINE_ROWS = 2_000  # larger answers are serialized and logged off the event loop
+_RETRY_FIRST = 1.0  # seconds before a version that failed to load is tried again...
+_RETRY_MAX = 60.0  # ...doubling up to this
 
 
 @dataclass(frozen=True)
 class AppSettings:
     """What an app allows: ``token`` (None: no token; then state-changing endpoints are
-    open to whoever reaches the address), ``protect_predictions`` (predictions need the
-    token too), ``max_request_bytes`` and ``reload_seconds``."""
+    open to whoever reaches the address), ``protect_predictions`` (predictions, and what
+    the server tells of its deployments, need the token too), ``max_request_bytes`` and
+    ``reload_seconds``."""
 
     token: str | None = field(default=None, repr=False)
     protect_predictions: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
     reload_seconds: float = 0.5
+
+
+def _serves_as(d: Any) -> tuple[str, int, Any]:
+    """What a loaded deployment answers with: the model, its version, its settings (a
+    deploy that changes any of them loads anew; one version number of two models differs)."""
+    return d.model_name, d.version, d.config
 
 
 class _State:
@@ -81,6 +101,7 @@ class _State:
         self.started = time.time()
         self.metrics = Metrics(self._sources)
         self._retired: list[Hosted] = []
+        self._retry: dict[str, tuple[float, float]] = {}  # name -> (when, delay)
 
     def _sources(self) -> list[tuple[str, str, int, Any]]:
         return [(h.name, h.model_name, h.version, h.logger) for h in self.hosted.values()]
@@ -98,10 +119,7 @@ class _State:
             except NotFound:
                 return None
             held = self.hosted.get(name)
-            if held is not None and (held.deployment.version, held.deployment.config) == (
-                record.version,
-                record.config,
-            ):
+            if held is not None and _serves_as(held.deployment) == _serves_as(record):
                 held.deployment = record
                 return held
             return load(record, self.metrics)
@@ -128,9 +146,21 @@ class _State:
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             self.failed[name] = message
-            log.error("deployment %r could not be loaded, so it was not changed: %s", name, message)
+            # tried again later: a store that was away a moment must not leave the old
+            # version serving until the next deploy
+            _, delay = self._retry.get(name, (0.0, _RETRY_FIRST / 2))
+            delay = min(delay * 2, _RETRY_MAX)
+            self._retry[name] = (time.monotonic() + delay, delay)
+            log.error(
+                "deployment %r could not be loaded, so it was not changed (trying again in "
+                "%.0f s): %s",
+                name,
+                delay,
+                message,
+            )
             return
         self.failed.pop(name, None)
+        self._retry.pop(name, None)
         old = self.hosted.get(name)
         if hosted is None:
             self.hosted.pop(name, None)
@@ -141,7 +171,9 @@ class _State:
             self._retire(old)
 
     def _retire(self, old: Hosted) -> None:
-        """Close ``old`` once the requests it is answering are done."""
+        """Close ``old`` once the requests it is answering are done, however long they take
+        (a slow model, a full micro-batch): closing it earlier would drop their log records
+        and strand the requests still queued in its batcher."""
         self._retired.append(old)
         loop = asyncio.get_running_loop()
 
@@ -150,7 +182,7 @@ class _State:
                 self._retired.remove(old)
                 loop.run_in_executor(None, old.close)
 
-        loop.call_later(_RETIRE_AFTER, close)
+        old.retire(close)
 
     async def follow(self) -> None:
         """Poll the metadata store for deployment changes until cancelled."""
@@ -172,11 +204,15 @@ class _State:
                 last_error = text
                 continue
             last_error = ""
-            if not found:
-                continue
-            for name in dict.fromkeys(c.name for c in found):
+            changed = dict.fromkeys(c.name for c in found)
+            for name in changed:
                 await self.refresh(name)
-            self.generation = found[-1].generation
+            if found:
+                self.generation = found[-1].generation
+            now = time.monotonic()
+            for name, (when, _) in list(self._retry.items()):
+                if name not in changed and when <= now:
+                    await self.refresh(name)
 
     def close(self) -> None:
         for hosted in [*self.hosted.values(), *self._retired]:
@@ -197,13 +233,25 @@ def _request_id(request: Any) -> str:
     return uuid.uuid4().hex
 
 
+def _default(value: Any) -> Any:
+    """What orjson cannot write itself: a datetime subclass (pandas' Timestamp) as ISO text."""
+    import datetime
+
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+def _dumps(body: Any) -> bytes:
+    return orjson.dumps(body, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type=_JSON,
-        headers=headers,
-    )
+    return _raw(_dumps(body), status, headers)
+
+
+def _raw(content: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
 
 def _headers(request_id: str, hosted: Hosted | None) -> dict[str, str]:
@@ -363,7 +411,7 @@ def create_app(
     ctx = context if context is not None else current()
     serve = ctx.settings.serve
     settings = AppSettings(
-        token=_validate.text(token, "token") if token is not None else serve.token,
+        token=_validate.text(token, "token").strip() if token is not None else serve.token,
         protect_predictions=serve.protect_predictions
         if protect_predictions is None
         else bool(protect_predictions),
@@ -402,12 +450,17 @@ def create_app(
         if expected is None:
             return True
         given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
+        scheme, _, value = given.strip().partition(" ")
+        # the header's bytes as sent (ASGI hands them over as latin-1) against the token's
+        # UTF-8 bytes, in constant time: a token outside ASCII matches too
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), expected.encode()
+            value.strip().encode("latin-1"), expected.encode("utf-8")
         )
 
-    def unauthorized(rid: str, hosted: Hosted | None, oip: bool = False) -> Any:
+    def unauthorized(rid: str, name: str | None = None, oip: bool = False) -> Any:
+        # the deployment's headers only when anyone may predict it anyway: a protected
+        # server tells a caller without the token nothing of what it serves
+        hosted = None if settings.protect_predictions or name is None else state.hosted.get(name)
         return _error(
             401,
             "unauthorized",
@@ -418,6 +471,17 @@ def create_app(
             oip=oip,
             extra={"www-authenticate": "Bearer"},
         )
+
+    def guarded(request: Request, rid: str, name: str | None, oip: bool) -> Any:
+        """The 401 answer when predictions need the token and the request has none, else
+        None. Checked before the deployment is looked up, so its name, version and failure
+        are not told to a caller without the token."""
+        if not settings.protect_predictions or authorized(request):
+            return None
+        hosted = state.hosted.get(name) if name is not None else None
+        if hosted is not None:  # counted only for a deployment served: no label from a caller
+            hosted.count(401)
+        return unauthorized(rid, oip=oip)
 
     def hosted_or_404(name: str, rid: str, oip: bool, version: str | None = None) -> Any:
         hosted = state.hosted.get(name)
@@ -450,7 +514,10 @@ def create_app(
             )
         return hosted
 
-    async def body_of(request: Request) -> Any:
+    async def body_of(request: Request) -> bytes:
+        """The request's body: JSON by its Content-Type, at most ``limit`` bytes, arrived
+        within ``_BODY_SECONDS`` (a client that announces more than it sends, or sends a
+        byte a minute, is answered 408 rather than holding the request open)."""
         ctype = request.headers.get("content-type")
         if ctype is not None:
             media = ctype.split(";", 1)[0].strip().lower()
@@ -464,7 +531,7 @@ def create_app(
                 )
         length = request.headers.get("content-length")
         if length is not None:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):
                 raise BadRequest(400, f"Content-Length {length!r} is not a number.", ["header"])
             if int(length) > limit:
                 raise BadRequest(
@@ -473,20 +540,56 @@ def create_app(
                     "([serve] max_request_bytes). Send fewer rows per request.",
                     ["body"],
                 )
-            return parse_body(await request.body())
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequest(
-                    413,
-                    f"the body is over {limit} bytes ([serve] max_request_bytes). Send fewer "
-                    "rows per request.",
-                    ["body"],
-                )
-            chunks.append(chunk)
-        return parse_body(b"".join(chunks))
+
+        async def read() -> bytes:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BadRequest(
+                        413,
+                        f"the body is over {limit} bytes ([serve] max_request_bytes). Send "
+                        "fewer rows per request.",
+                        ["body"],
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        try:
+            return await asyncio.wait_for(read(), _BODY_SECONDS)
+        except asyncio.TimeoutError:
+            raise BadRequest(
+                408,
+                f"the body did not arrive within {_BODY_SECONDS:.0f} seconds: send it whole, "
+                "with a Content-Length that matches it.",
+                ["body"],
+            ) from None
+
+    def prepare(hosted: Hosted, body: bytes, oip: bool) -> tuple[Rows, Any, bool, str | None]:
+        """The request's rows, its checked frame, whether it asks for probabilities and the
+        OIP ``id`` it gives (BadRequest for anything the model must not see)."""
+        payload = parse_body(body)
+        given_id = None
+        if oip:
+            rows = rows_from_oip(payload, hosted.names)
+            asked = payload.get("outputs")
+            want_proba = isinstance(asked, list) and any(
+                isinstance(o, dict) and o.get("name") == "predict_proba" for o in asked
+            )
+            if isinstance(payload.get("id"), str) and _REQUEST_ID.match(payload["id"]):
+                given_id = payload["id"]
+        else:
+            rows = rows_from_json(payload, hosted.names)
+            want_proba = payload.get("probabilities") is True
+        if want_proba and not hosted.has_proba:
+            raise BadRequest(
+                422,
+                f"{hosted.version_uri} gives no probabilities (it is not a classifier with "
+                "predict_proba): ask for predictions only.",
+                ["probabilities"],
+            )
+        return rows, checked(hosted, rows), want_proba, given_id
 
     def checked(hosted: Hosted, rows: Rows) -> Any:
         try:
@@ -495,77 +598,17 @@ def create_app(
             message = str(exc)
             raise BadRequest(422, message, located(message)) from None
 
-    async def answer(request: Request, name: str, oip: bool, version: str | None = None) -> Any:
-        start = time.perf_counter()
-        rid = _request_id(request)
-        found = hosted_or_404(name, rid, oip, version)
-        if not isinstance(found, Hosted):
-            return found
-        hosted = found
-        if settings.protect_predictions and not authorized(request):
-            hosted.count(401)
-            return unauthorized(rid, hosted, oip)
-        try:
-            payload = await body_of(request)
-            if oip:
-                rows = rows_from_oip(payload, hosted.names)
-                asked = payload.get("outputs")
-                want_proba = isinstance(asked, list) and any(
-                    isinstance(o, dict) and o.get("name") == "predict_proba" for o in asked
-                )
-                if isinstance(payload.get("id"), str) and _REQUEST_ID.match(payload["id"]):
-                    rid = payload["id"] if "x-request-id" not in request.headers else rid
-            else:
-                rows = rows_from_json(payload, hosted.names)
-                want_proba = payload.get("probabilities") is True
-            if want_proba and not hosted.has_proba:
-                raise BadRequest(
-                    422,
-                    f"{hosted.version_uri} gives no probabilities (it is not a classifier with "
-                    "predict_proba): ask for predictions only.",
-                    ["probabilities"],
-                )
-            frame = checked(hosted, rows)
-        except BadRequest as exc:
-            hosted.m_invalid.inc()
-            hosted.count(exc.status)
-            status = 400 if oip and exc.status == 422 else exc.status
-            return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
-        try:
-            outcome = await hosted.run(frame, rows.n, want_proba)
-        except Exception as exc:
-            latency = (time.perf_counter() - start) * 1000.0
-            hosted.m_model_error.inc()
-            hosted.count(500)
-            log.error(
-                "request %s: deployment %r (%s) raised %s: %s",
-                rid,
-                name,
-                hosted.version_uri,
-                type(exc).__name__,
-                exc,
-                exc_info=not isinstance(exc, LoopmlError),
-            )
-            hosted.log(rid, rows, None, None, latency, error=True)
-            return _error(
-                500,
-                "model_error",
-                f"the model raised {type(exc).__name__}; the server's log has the details "
-                f"under request id {rid}.",
-                rid,
-                hosted,
-                oip=oip,
-            )
-        predictions = to_jsonable(outcome.predictions)
+    def respond(
+        hosted: Hosted, outcome: Any, rows: Rows, want_proba: bool, rid: str, oip: bool
+    ) -> tuple[bytes, list[Any], list[Any] | None]:
+        """The response body of a prediction, serialized, with the predictions and
+        probabilities to log (BadOutput when the model's answer cannot be sent)."""
+        predictions = to_jsonable(outcome.predictions, rows.n)
         probabilities = (
-            None if outcome.probabilities is None else to_jsonable(outcome.probabilities)
+            None
+            if outcome.probabilities is None
+            else to_jsonable(outcome.probabilities, rows.n, "probabilities")
         )
-        latency = time.perf_counter() - start
-        hosted.log(rid, rows, predictions, probabilities, latency * 1000.0)
-        hosted.m_ok.inc()
-        hosted.m_rows.inc(rows.n)
-        hosted.m_latency.observe(latency)
-        headers = _headers(rid, hosted)
         if oip:
             outputs = [
                 {
@@ -584,32 +627,112 @@ def create_app(
                         "data": _flatten(probabilities),
                     }
                 )
-            return _json(
-                {
-                    "model_name": hosted.name,
-                    "model_version": str(hosted.version),
-                    "id": rid,
-                    "parameters": {"deployment": hosted.name, "variant": hosted.variant},
-                    "outputs": outputs,
-                },
-                headers=headers,
+            doc: dict[str, Any] = {
+                "model_name": hosted.name,
+                "model_version": str(hosted.version),
+                "id": rid,
+                "parameters": {"deployment": hosted.name, "variant": hosted.variant},
+                "outputs": outputs,
+            }
+        else:
+            doc = {
+                "predictions": predictions,
+                "deployment": hosted.name,
+                "model": hosted.version_uri,
+                "model_version": hosted.version,
+                "variant": hosted.variant,
+                "request_id": rid,
+            }
+            if want_proba:
+                doc["probabilities"] = probabilities
+                doc["classes"] = hosted.classes()
+            if rows.ignored:
+                doc["warnings"] = [
+                    f"columns the model does not take were ignored: {', '.join(rows.ignored[:20])}"
+                ]
+        try:
+            return _dumps(doc), predictions, probabilities
+        except TypeError as exc:  # orjson's JSONEncodeError: a value JSON has no form for
+            raise BadOutput(f"the model's answer cannot be written as JSON ({exc}).") from None
+
+    async def answer(request: Request, name: str, oip: bool, version: str | None = None) -> Any:
+        start = time.perf_counter()
+        rid = _request_id(request)
+        refused = guarded(request, rid, name, oip)
+        if refused is not None:
+            return refused
+        found = hosted_or_404(name, rid, oip, version)
+        if not isinstance(found, Hosted):
+            return found
+        hosted = found
+        hosted.enter()  # before the first await: a retired version waits for this request
+        try:
+            return await answer_on(hosted, request, start, rid, name, oip)
+        finally:
+            hosted.leave()
+
+    async def answer_on(
+        hosted: Hosted, request: Request, start: float, rid: str, name: str, oip: bool
+    ) -> Any:
+        try:
+            body = await body_of(request)
+            if len(body) <= _INLINE_BYTES:
+                rows, frame, want_proba, given_id = prepare(hosted, body, oip)
+            else:  # parsing megabytes must not stall every other request
+                rows, frame, want_proba, given_id = await asyncio.to_thread(
+                    prepare, hosted, body, oip
+                )
+        except BadRequest as exc:
+            hosted.m_invalid.inc()
+            hosted.count(exc.status)
+            status = 400 if oip and exc.status == 422 else exc.status
+            return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
+        if given_id is not None and "x-request-id" not in request.headers:
+            rid = given_id
+        try:
+            outcome = await hosted.run(frame, rows.n, want_proba)
+            if rows.n <= _INLINE_ROWS:
+                content, predictions, probabilities = respond(
+                    hosted, outcome, rows, want_proba, rid, oip
+                )
+            else:
+                content, predictions, probabilities = await asyncio.to_thread(
+                    respond, hosted, outcome, rows, want_proba, rid, oip
+                )
+        except Exception as exc:
+            latency = (time.perf_counter() - start) * 1000.0
+            hosted.m_model_error.inc()
+            hosted.count(500)
+            bad_output = isinstance(exc, BadOutput)
+            log.error(
+                "request %s: deployment %r (%s) %s %s: %s",
+                rid,
+                name,
+                hosted.version_uri,
+                "answered wrong:" if bad_output else "raised",
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, (LoopmlError, BadOutput)),
             )
-        body: dict[str, Any] = {
-            "predictions": predictions,
-            "deployment": hosted.name,
-            "model": hosted.version_uri,
-            "model_version": hosted.version,
-            "variant": hosted.variant,
-            "request_id": rid,
-        }
-        if want_proba:
-            body["probabilities"] = probabilities
-            body["classes"] = hosted.classes()
-        if rows.ignored:
-            body["warnings"] = [
-                f"columns the model does not take were ignored: {', '.join(rows.ignored[:20])}"
-            ]
-        return _json(body, headers=headers)
+            hosted.log(rid, rows, None, None, latency, error=True)
+            message = (
+                f"{exc} The server's log has it under request id {rid}."
+                if bad_output
+                else f"the model raised {type(exc).__name__}; the server's log has the details "
+                f"under request id {rid}."
+            )
+            return _error(500, "model_error", message, rid, hosted, oip=oip)
+        latency = time.perf_counter() - start
+        if rows.n <= _INLINE_ROWS:
+            hosted.log(rid, rows, predictions, probabilities, latency * 1000.0)
+        else:
+            await asyncio.to_thread(
+                hosted.log, rid, rows, predictions, probabilities, latency * 1000.0
+            )
+        hosted.m_ok.inc()
+        hosted.m_rows.inc(rows.n)
+        hosted.m_latency.observe(latency)
+        return _raw(content, headers=_headers(rid, hosted))
 
     def describe(hosted: Hosted) -> dict[str, Any]:
         d = hosted.deployment
@@ -654,8 +777,11 @@ def create_app(
 
     @app.get("/v1/deployments", tags=["deployments"])
     async def list_deployments(request: Request) -> Any:
-        """Every deployment this server serves."""
+        """Every deployment this server serves (needs the token when predictions do)."""
         rid = _request_id(request)
+        refused = guarded(request, rid, None, False)
+        if refused is not None:
+            return refused
         return _json(
             {
                 "deployments": [describe(h) for _, h in sorted(state.hosted.items())],
@@ -667,8 +793,12 @@ def create_app(
 
     @app.get("/v1/deployments/{name}", tags=["deployments"])
     async def get_deployment(name: str, request: Request) -> Any:
-        """One deployment: the version served, its signature, its settings."""
+        """One deployment: the version served, its signature, its settings (needs the token
+        when predictions do)."""
         rid = _request_id(request)
+        refused = guarded(request, rid, name, False)
+        if refused is not None:
+            return refused
         found = hosted_or_404(name, rid, False)
         if not isinstance(found, Hosted):
             return found
@@ -695,12 +825,12 @@ def create_app(
         token when the server has one."""
         rid = _request_id(request)
         if not authorized(request):
-            return unauthorized(rid, state.hosted.get(name))
+            return unauthorized(rid, name)
         found = hosted_or_404(name, rid, False)
         if not isinstance(found, Hosted):
             return found
         try:
-            payload = await body_of(request)
+            payload = parse_body(await body_of(request))
             if not isinstance(payload, dict):
                 raise BadRequest(
                     422,
@@ -772,6 +902,9 @@ def create_app(
 
     async def model_metadata(request: Request, name: str, version: str | None) -> Any:
         rid = _request_id(request)
+        refused = guarded(request, rid, name, True)
+        if refused is not None:
+            return refused
         found = hosted_or_404(name, rid, True, version)
         if not isinstance(found, Hosted):
             return found
@@ -779,6 +912,9 @@ def create_app(
 
     async def model_ready(request: Request, name: str, version: str | None) -> Any:
         rid = _request_id(request)
+        refused = guarded(request, rid, name, True)
+        if refused is not None:
+            return refused
         found = hosted_or_404(name, rid, True, version)
         if not isinstance(found, Hosted):
             return found

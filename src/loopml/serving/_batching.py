@@ -8,7 +8,8 @@ it takes the requests waiting (up to ``max_rows`` rows), waits at most
 the deployment's own thread (so the event loop keeps reading requests in the
 meantime) and hands each request its rows. When a batch's prediction raises,
 each request of it is predicted alone, so one request that breaks the model
-fails alone.
+fails alone; so is a batch whose answer has not one row per row asked (its
+slices would hand one request another's answers).
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ class Batcher:
             else:
                 frame = pd.concat([item.frame for item in batch], ignore_index=True, copy=False)
                 whole = self._predict(frame, proba)
+                rows = sum(item.rows for item in batch)
+                for given in (whole.predictions, whole.probabilities):
+                    if given is not None and len(given) != rows:  # slices would be shifted
+                        raise ValueError(f"the model answered {len(given)} rows of {rows}")
                 outcomes = []
                 start = 0
                 for item in batch:

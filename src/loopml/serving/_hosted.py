@@ -8,8 +8,11 @@ never takes traffic) and only then returns; the app swaps it in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loopml.deployments import Deployment
@@ -52,7 +55,10 @@ class Hosted:
 
             self.logger = PredictionLogger(self.name)
         self.batcher: Batcher | None = None
-        if self.config.batching:
+        self._pool: ThreadPoolExecutor | None = None
+        if not self.config.batching:  # the model's own thread: the event loop never waits
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"loopml-predict-{self.name}")
+        else:
             self.batcher = Batcher(
                 self.predict,
                 max_rows=self.config.max_batch_size,
@@ -67,6 +73,9 @@ class Hosted:
         self.m_model_error = metrics.errors.labels(*labels, "model_error")
         self._metrics = metrics
         self.loaded_at = time.time()
+        self.inflight = 0
+        self._retiring: Callable[[], None] | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Hosted({self.name!r}, {self.version_uri!r})"
@@ -89,10 +98,33 @@ class Hosted:
         return Outcome(predictions, probabilities)
 
     async def run(self, frame: Any, rows: int, proba: bool) -> Outcome:
-        """Predict ``frame``: in a micro-batch when batching is on, else right away."""
+        """Predict ``frame``: in a micro-batch when batching is on, else right away; on the
+        deployment's own thread either way, so a slow model never stalls the event loop
+        (health checks, metrics and other deployments keep answering)."""
         if self.batcher is not None:
             return await self.batcher.submit(frame, rows, proba)
-        return self.predict(frame, proba)
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.predict, frame, proba)
+
+    # -- in flight and retiring --------------------------------------------------------------
+
+    def enter(self) -> None:
+        """A request starts using this version (call before its first await)."""
+        self.inflight += 1
+
+    def leave(self) -> None:
+        """A request is done with this version; a retired version closes after its last."""
+        self.inflight -= 1
+        if self.inflight == 0 and self._retiring is not None:
+            self._retiring()
+
+    def retire(self, close: Callable[[], None]) -> None:
+        """Call ``close`` once no request uses this version any more (now, if none does):
+        a request that started on it finishes on it, logger and batcher included."""
+        self._retiring = close
+        if self.inflight == 0:
+            close()
 
     def classes(self) -> list[Any] | None:
         """The classes of a classifier, in the order of its probabilities."""
@@ -114,29 +146,28 @@ class Hosted:
             return
         from loopml.predictions import PredictionRecord, PredictionStatus
 
-        status = PredictionStatus.MODEL_ERROR if error else PredictionStatus.OK
-        for i in range(rows.n):
-            logger.log(
-                PredictionRecord(
-                    request_id,
-                    inputs=rows.row(i),
-                    prediction=None if predictions is None else predictions[i],
-                    probabilities=None if probabilities is None else probabilities[i],
-                    model_name=self.model_name,
-                    model_version=self.version,
-                    variant=self.variant,
-                    latency_ms=latency_ms,
-                    status=status,
-                    row=i,
-                )
-            )
+        template = PredictionRecord(
+            request_id,
+            inputs={},
+            model_name=self.model_name,
+            model_version=self.version,
+            variant=self.variant,
+            latency_ms=latency_ms,
+            status=PredictionStatus.MODEL_ERROR if error else PredictionStatus.OK,
+        )
+        logger.log_request(template, rows.columns, rows.n, predictions, probabilities)
 
     def close(self) -> None:
-        """Write what the logger holds and stop the batcher's thread."""
+        """Write what the logger holds and stop the model's thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         if self.logger is not None:
             self.logger.close()
         if self.batcher is not None:
             self.batcher.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
 
 def _plain(value: Any) -> Any:

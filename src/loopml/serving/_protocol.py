@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ import orjson
 from loopml._validate import shown
 
 __all__ = [
+    "BadOutput",
     "BadRequest",
     "Rows",
     "frame_of",
@@ -56,6 +58,12 @@ _NUMERIC = {
     "FP64",
 }
 _DATATYPES = _NUMERIC | {"BYTES"}
+#: The most columns a request may hold for a model without a signature (one with a
+#: signature takes its own columns and ignores the rest), and the most values (columns ×
+#: rows) its sparse records may spread over: a body of a few kilobytes naming a new
+#: column in each record must not become a frame of millions of cells.
+MAX_COLUMNS = 4096
+MAX_CELLS = 2**23
 
 
 class BadRequest(Exception):
@@ -147,23 +155,59 @@ def _records(records: Any, names: list[str] | None) -> Rows:
                 f"records[{i}] must be an object of column: value, got {shown(rec)}.",
                 ["records", i],
             )
-    ignored: set[str] = set()
     if names is None:
-        names = list(dict.fromkeys(k for rec in records for k in rec))
-    else:
-        width = len(names)
-        for i, rec in enumerate(records):
-            if len(rec) != width or any(n not in rec for n in names):
-                missing = [n for n in names if n not in rec]
-                if missing:
-                    raise BadRequest(
-                        422,
-                        f"records[{i}] has no {missing[0]!r}: the model takes {', '.join(names)}.",
-                        ["records", i, missing[0]],
-                    )
-                ignored.update(k for k in rec if k not in names)
-    columns = {n: [rec.get(n) for rec in records] for n in names}
+        return _unsigned_records(records)
+    ignored: set[str] = set()
+    width = len(names)
+    wanted = set(names)
+    for i, rec in enumerate(records):
+        if len(rec) != width or any(n not in rec for n in names):
+            missing = [n for n in names if n not in rec]
+            if missing:
+                raise BadRequest(
+                    422,
+                    f"records[{i}] has no {missing[0]!r}: the model takes {', '.join(names)}.",
+                    ["records", i, missing[0]],
+                )
+            ignored.update(k for k in rec if k not in wanted)
+    columns = {n: [rec[n] for rec in records] for n in names}
     return Rows(columns, len(records), sorted(ignored))
+
+
+def _unsigned_records(records: list[dict[str, Any]]) -> Rows:
+    """The rows of records for a model without a signature: every column any record names
+    (None where a record lacks it), built in one pass over the records."""
+    n = len(records)
+    columns: dict[str, list[Any]] = {}
+    for i, rec in enumerate(records):
+        for key, value in rec.items():
+            values = columns.get(key)
+            if values is None:
+                _room_for_column(len(columns) + 1, ["records", i, key], n)
+                values = columns[key] = [None] * n
+            values[i] = value
+    if not columns:
+        raise BadRequest(
+            422,
+            "the records name no column: send at least one column: value in each record.",
+            ["records"],
+        )
+    return Rows(columns, n)
+
+
+def _room_for_column(count: int, loc: list[Any], rows: int = 1, status: int = 422) -> None:
+    """BadRequest when ``count`` columns (of sparse records over ``rows`` rows) are more than
+    a model without a signature takes."""
+    if count > MAX_COLUMNS or count * rows > MAX_CELLS:
+        raise BadRequest(
+            status,
+            f"the request names {count} columns"
+            + (f" over {rows} records" if rows > 1 else "")
+            + f"; a model without a signature takes at most {MAX_COLUMNS} columns, and "
+            f"{MAX_CELLS} values (columns × records) in sparse records: send fewer columns, "
+            "or fewer records per request.",
+            loc,
+        )
 
 
 def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
@@ -172,8 +216,10 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
             422, f"columns must be a list of column names, got {shown(columns)}.", ["columns"]
         )
     if len(set(columns)) != len(columns):
-        twice = sorted({c for c in columns if columns.count(c) > 1})
+        twice = sorted(c for c, times in Counter(columns).items() if times > 1)
         raise BadRequest(422, f"columns names {twice[0]!r} more than once.", ["columns"])
+    if not columns:
+        raise BadRequest(422, "columns is empty: name at least one column.", ["columns"])
     data = _nonempty_list(data, "data", "rows (lists of values, one per column)")
     width = len(columns)
     for i, row in enumerate(data):
@@ -183,8 +229,12 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
                 f"data[{i}] must be a list of {width} values (one per column), got {shown(row)}.",
                 ["data", i],
             )
-    if names is not None:
-        missing = [n for n in names if n not in columns]
+    if names is None:
+        _room_for_column(width, ["columns"])
+        wanted = columns
+    else:
+        given = set(columns)
+        missing = [n for n in names if n not in given]
         if missing:
             raise BadRequest(
                 422,
@@ -192,11 +242,10 @@ def _columns_data(columns: Any, data: Any, names: list[str] | None) -> Rows:
                 ["columns"],
             )
         wanted = names
-    else:
-        wanted = columns
     position = {c: j for j, c in enumerate(columns)}
     out = {n: [row[position[n]] for row in data] for n in wanted}
-    ignored = [c for c in columns if names is not None and c not in names]
+    known = set(wanted)
+    ignored = [c for c in columns if c not in known]
     return Rows(out, len(data), ignored)
 
 
@@ -253,6 +302,7 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
             400, f"inputs must be a non-empty list of tensors, got {shown(inputs)}.", ["inputs"]
         )
     tensors: list[tuple[str, list[int], list[Any]]] = []
+    named: set[str] = set()
     for i, tensor in enumerate(inputs):
         where = f"inputs[{i}]"
         if not isinstance(tensor, dict):
@@ -269,6 +319,13 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
                 [where, "datatype"],
             )
         shape = _shape(tensor.get("shape"), where)
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1 and len(inputs) > 1):
+            raise BadRequest(  # before the product: a shape of a million dims is refused here
+                400,
+                f"{where} has shape {shown(shape)}: send one tensor per column (shape [N] or "
+                "[N, 1]), or one tensor of shape [N, columns].",
+                [where, "shape"],
+            )
         data = _flat(tensor.get("data"), where)
         size = math.prod(shape)
         if size != len(data):
@@ -276,13 +333,6 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
                 400,
                 f"{where} has {len(data)} values for shape {shape} ({size} values).",
                 [where, "data"],
-            )
-        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1 and len(inputs) > 1):
-            raise BadRequest(
-                400,
-                f"{where} has shape {shape}: send one tensor per column (shape [N] or [N, 1]), "
-                "or one tensor of shape [N, columns].",
-                [where, "shape"],
             )
         if datatype == "BYTES" and not all(isinstance(v, str) or v is None for v in data):
             raise BadRequest(400, f"{where} is BYTES: its data must be text.", [where, "data"])
@@ -292,10 +342,22 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
                 f"{where} is {datatype}: its data must be numbers, got text.",
                 [where, "data"],
             )
+        if name in named:
+            raise BadRequest(
+                400,
+                f"{where} is named {name!r} like an earlier tensor: send each column once.",
+                [where, "name"],
+            )
+        named.add(name)
         tensors.append((name, shape, data))
+    if names is None:
+        _room_for_column(len(tensors), ["inputs"], status=400)
     if len(tensors) == 1 and len(tensors[0][1]) == 2 and tensors[0][1][1] != 1:
         name, (n, k), data = tensors[0]
+        if n == 0:
+            raise BadRequest(400, "inputs[0] holds no rows (its shape is [0, ...]).", ["inputs"])
         if names is None:
+            _room_for_column(k, ["inputs", 0, "shape"], status=400)
             names = [f"x{j}" for j in range(k)]
         if k != len(names):
             raise BadRequest(
@@ -353,18 +415,113 @@ def located(message: str) -> list[Any]:
     return [m.group("col"), int(m.group("row"))] if m else []
 
 
-def to_jsonable(values: Any) -> Any:
-    """A model's output as JSON values: a list (one item per row), or a list of row objects
-    for a frame."""
+class BadOutput(Exception):
+    """A model's answer the server cannot send: not one value per row, not JSON, or a
+    value that is not a finite number where a number is expected (NaN, infinity)."""
+
+
+_JSON_DEPTH = 64
+
+
+def to_jsonable(values: Any, rows: int, what: str = "predictions") -> list[Any]:
+    """A model's output as a list of ``rows`` JSON values (one per row; a row object per
+    row of a frame); :class:`BadOutput` for anything else: another number of values, a
+    NaN or infinity, a value JSON has no form for (a Decimal, an object, a complex number,
+    an integer beyond 64 bits), so a 200 never carries a null for a number or a shifted
+    row."""
+    import numpy as np
+
     kind = type(values).__name__
     if kind == "DataFrame":
-        return values.to_dict(orient="records")
-    if kind == "Series":
-        values = values.to_numpy()
-    tolist = getattr(values, "tolist", None)
-    if tolist is not None:
-        return tolist()
-    return list(values)
+        out = values.set_axis([str(c) for c in values.columns], axis=1).to_dict(orient="records")
+        _check_values(out, what)
+    else:
+        if kind == "Series":
+            values = values.to_numpy()
+        if isinstance(values, np.ndarray):
+            out = _array_values(values, what)
+        elif isinstance(values, (list, tuple)):
+            out = list(values)
+            _check_values(out, what)
+        else:
+            raise BadOutput(
+                f"the model returned {type(values).__name__} {shown(values)} as its {what}: "
+                f"expected an array or list of {rows} values (one per row)."
+            )
+    if len(out) != rows:
+        raise BadOutput(
+            f"the model returned {len(out)} {what} for {rows} rows: expected one per row."
+        )
+    return out
+
+
+def _array_values(values: Any, what: str) -> list[Any]:
+    import numpy as np
+
+    if values.ndim == 0:
+        raise BadOutput(
+            f"the model returned one value ({shown(values.item())}) as its {what}: expected "
+            "one per row."
+        )
+    kind = values.dtype.kind
+    if kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            at = np.unravel_index(int(bad.argmax()), values.shape)
+            raise BadOutput(
+                f"the model's {what} for row {int(at[0])} hold {float(values[at])!r}, not a "
+                "finite number."
+            )
+        return list(values.tolist())
+    if kind in "iub":
+        return list(values.tolist())
+    if kind == "M":  # dates as ISO 8601 text, not the integers tolist() gives for [ns]
+        return list(np.datetime_as_string(values).tolist())
+    out = list(values.tolist())
+    _check_values(out, what)
+    return out
+
+
+def _check_values(values: list[Any], what: str) -> None:
+    """BadOutput for a value of ``values`` that is not finite or has no JSON form."""
+    for row, value in enumerate(values):
+        problem = _json_problem(value, 0)
+        if problem:
+            raise BadOutput(f"the model's {what} for row {row} hold {problem}.")
+
+
+def _json_problem(value: Any, depth: int) -> str:
+    """What keeps ``value`` from being sent as JSON ('' when nothing does)."""
+    if value is None or isinstance(value, (str, bool)):
+        return ""
+    if isinstance(value, int):
+        return "" if -(2**63) <= value < 2**64 else f"{shown(value)}, an integer beyond 64 bits"
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"{value!r}, not a finite number"
+    if depth >= _JSON_DEPTH:
+        return f"values nested deeper than {_JSON_DEPTH} levels"
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return ""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"an object whose key {shown(key)} is not text"
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return ""
+    plain = getattr(value, "item", None)  # a NumPy scalar: its Python value
+    if plain is not None and type(value).__module__ == "numpy":
+        return _json_problem(plain(), depth + 1)
+    import datetime
+
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return ""
+    return f"{shown(value)}, a {type(value).__name__} JSON has no form for"
 
 
 def oip_datatype(values: Any) -> str:

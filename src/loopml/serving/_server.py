@@ -26,6 +26,7 @@ __all__ = ["ServeOptions", "app_from_environment", "exposure", "run", "serve", "
 
 log = logging.getLogger("loopml.serving")
 _OPTIONS = "LOOPML_SERVE_OPTIONS"
+_TOKEN = "LOOPML_SERVE_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def serve_options(
         workers=s.workers
         if workers is None
         else _validate.count(workers, "workers", low=1, high=64),
-        token=s.token if token is None else _validate.text(token, "token"),
+        token=s.token if token is None else _validate.text(token, "token").strip(),
         protect_predictions=s.protect_predictions
         if protect_predictions is None
         else bool(protect_predictions),
@@ -90,8 +91,11 @@ def serve_options(
 def exposure(opts: ServeOptions) -> str:
     """What to say at start about who can reach the server."""
     if opts.token is not None:
-        guarded = "feedback" + (" and predictions" if opts.protect_predictions else "")
-        return f"{guarded} need the token (Authorization: Bearer ...)"
+        if opts.protect_predictions:
+            return (
+                "predictions, deployments and feedback need the token (Authorization: Bearer ...)"
+            )
+        return "feedback needs the token (Authorization: Bearer ...)"
     if opts.exposed:
         return (
             f"no token is set and {opts.host} is reachable from other machines: anyone who "
@@ -175,15 +179,26 @@ def run(opts: ServeOptions, ctx: Context | None = None) -> None:
     passed["project_root"] = str(s.project_root)
     passed["tracking_uri"] = s.tracking_uri
     passed["artifact_uri"] = s.artifact_uri
+    # the workers read these from the environment they inherit (a process's environment
+    # is readable by its own user and root only); put back as they were once they stop,
+    # so nothing this process starts afterwards inherits the token
+    before = {name: os.environ.get(name) for name in (_OPTIONS, _TOKEN)}
     os.environ[_OPTIONS] = json.dumps(passed)
     if opts.token is not None:
-        os.environ["LOOPML_SERVE_TOKEN"] = opts.token
-    uvicorn.run(
-        "loopml.serving._server:app_from_environment",
-        factory=True,
-        workers=opts.workers,
-        **common,
-    )
+        os.environ[_TOKEN] = opts.token
+    try:
+        uvicorn.run(
+            "loopml.serving._server:app_from_environment",
+            factory=True,
+            workers=opts.workers,
+            **common,
+        )
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def app_from_environment() -> Any:
