@@ -527,9 +527,9 @@ def create_app(
                 )
             frame = checked(hosted, rows)
         except BadRequest as exc:
-            hosted.m_invalid.inc()
-            hosted.count(exc.status)
             status = 400 if oip and exc.status == 422 else exc.status
+            hosted.m_invalid.inc()
+            hosted.count(status)  # the code answered, as the client and the access log see it
             return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
         try:
             outcome = await hosted.run(frame, rows.n, want_proba)
