@@ -77,6 +77,8 @@ def test_feedback_with_no_predictions_yet_and_no_feedback_at_all(project: Path) 
             "must not be empty",
         ),
         ([{"request_id": "a", "ground_truth": 1, "row": -2}], "row must be a whole number"),
+        # the log's row column is int32: a row beyond it is refused, not a failed write
+        ([{"request_id": "a", "ground_truth": 1, "row": 2**31}], "from 0 to 2147483647"),
         ([{"request_id": "a", "ground_truth": 1, "timestamp": "now"}], "must be a datetime"),
         ([7], "each feedback must be"),
     ],
