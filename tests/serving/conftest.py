@@ -137,9 +137,9 @@ class Spy:
         return len(self.rows)
 
 
-def spy_on(client: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> Spy:
-    """Wrap ``predict`` of the model deployment ``name`` serves in ``client``'s app."""
-    hosted = client.app.state.loopml.hosted[name]
+def spy_on(app: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> Spy:
+    """Wrap ``predict`` of the model deployment ``name`` serves in ``app`` (running)."""
+    hosted = app.state.loopml.hosted[name]
     model = hosted.model
     original = model.predict
     spy = Spy()

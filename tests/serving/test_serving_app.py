@@ -61,7 +61,7 @@ def test_protect_predictions_guards_both_protocols(
     body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [3, 110]}]}
     auth = {"Authorization": "Bearer s3cret-token"}
     with serving(token="s3cret-token", protect_predictions=True) as client:
-        spy = spy_on(client, "churn", monkeypatch)
+        spy = spy_on(client.app, "churn", monkeypatch)
         v1_open = client.post(PREDICT, json={"records": [ROW]})
         v2_open = client.post("/v2/models/churn/infer", json=body)
         v1_auth = client.post(PREDICT, json={"records": [ROW]}, headers=auth)

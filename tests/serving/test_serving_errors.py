@@ -282,7 +282,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
 @pytest.fixture
 def client(typed: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with serving(max_request_bytes=LIMIT) as c:
-        c.spy = spy_on(c, "typed", monkeypatch)
+        c.spy = spy_on(c.app, "typed", monkeypatch)
         yield c
 
 
