@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -54,6 +55,25 @@ def test_late_and_duplicate_feedback_joins_the_newest_per_request(project: Path)
     stamp = frame.set_index(["request_id", "row"])["feedback_timestamp"]
     assert stamp[("b", 1)] == when + timedelta(hours=2)
     assert "ground_truth" not in loopml.read_predictions("churn").columns
+
+
+@pytest.mark.parametrize("truth", [{}, [{}], {"a": {}}, [[{}], []]])
+def test_feedback_parquet_cannot_type_is_stored_as_its_json(project: Path, truth: object) -> None:
+    _predict(["a"], datetime.now(UTC))
+    # an empty object is a struct without fields to Arrow, which Parquet cannot store
+    assert loopml.predictions.log_feedback("churn", {"request_id": "a", "ground_truth": truth}) == 1
+    frame = loopml.read_predictions("churn", with_feedback=True)
+    assert frame["ground_truth"].tolist() == [json.dumps(truth, sort_keys=True)]
+
+
+def test_an_input_parquet_cannot_type_is_logged_as_its_json(project: Path) -> None:
+    with PredictionLogger("churn") as logger:
+        logger.log(PredictionRecord("a", inputs={"x": {}, "y": 1}, prediction={}))
+        logger.log(PredictionRecord("b", inputs={"x": {}, "y": 2}, prediction={}))
+    assert (logger.written, logger.dropped) == (2, 0)
+    frame = loopml.read_predictions("churn")
+    assert frame["in.x"].tolist() == ["{}", "{}"] and frame["in.y"].tolist() == [1, 2]
+    assert frame["prediction"].tolist() == ["{}", "{}"]
 
 
 def test_feedback_with_no_predictions_yet_and_no_feedback_at_all(project: Path) -> None:
