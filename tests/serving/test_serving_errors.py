@@ -192,6 +192,20 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
         "inputs[0].datatype",
     ),
     (
+        "oip-datatype-a-list",
+        V2,
+        {"json": _oip(age=_tensor("age", ["INT64"], [1, 2]))},
+        400,
+        "inputs[0].datatype",
+    ),
+    (
+        "oip-datatype-an-object",
+        V2,
+        {"json": _oip(plan=_tensor("plan", {"type": "BYTES"}, ["a", "b"]))},
+        400,
+        "inputs[1].datatype",
+    ),
+    (
         "oip-text-in-numbers",
         V2,
         {"json": _oip(age=_tensor("age", "INT64", ["a", "b"]))},
