@@ -438,9 +438,9 @@ def _cast(series: Any, spec: ColumnSpec, want: Any) -> Any:
         # a float rounds 2**63 and 2**63 - 1 alike: values at the edges are checked as
         # whole numbers, so one just out of range is refused instead of wrapping around
         edge = ~lossy & ((arr >= float(info.max)) | (arr <= float(info.min)))
-        for row in np.flatnonzero(edge):
-            if not info.min <= _whole(values.iloc[row]) <= info.max:
-                lossy[row] = True
+        for at in np.flatnonzero(edge).tolist():
+            if not info.min <= _whole(values.iloc[at]) <= info.max:
+                lossy[at] = True
         if lossy.any():
             row = int(lossy.argmax())
             return _raise(_bad(spec, row, values.iloc[row], " (it is not a whole number in range)"))
