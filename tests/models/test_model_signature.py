@@ -146,3 +146,25 @@ def test_the_fast_dtype_read_agrees_with_pandas_on_mixed_frames() -> None:
         }
     )[["f", "i", "s", "c", "t", "b"]]  # columns out of block order
     assert _dtypes_of(frame) == list(frame.dtypes)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "refused", "kept"),
+    [
+        ("int64", [2**63, -(2**63) - 1, 2**64, "9223372036854775808"], [2**63 - 1, -(2**63)]),
+        ("uint64", [2**64, -1], [2**64 - 1, 0]),
+        ("int32", [2**31, -(2**31) - 1], [2**31 - 1, -(2**31)]),
+        ("int8", [128, -129], [127, -128]),
+    ],
+)
+def test_a_whole_number_just_out_of_range_is_refused_not_wrapped(
+    dtype: str, refused: list[Any], kept: list[int]
+) -> None:
+    sig = Signature((ColumnSpec("n", dtype),))
+    for value in refused:
+        with pytest.raises(
+            InvalidInput, match=rf"column 'n' row 1: .* cannot be cast safely to {dtype}"
+        ):
+            sig.conform(pd.DataFrame({"n": [1, value]}))
+    for value in kept:
+        assert sig.conform(pd.DataFrame({"n": [1, value]}))["n"].tolist() == [1, value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -56,6 +57,25 @@ def test_late_and_duplicate_feedback_joins_the_newest_per_request(project: Path)
     assert "ground_truth" not in loopml.read_predictions("churn").columns
 
 
+@pytest.mark.parametrize("truth", [{}, [{}], {"a": {}}, [[{}], []]])
+def test_feedback_parquet_cannot_type_is_stored_as_its_json(project: Path, truth: object) -> None:
+    _predict(["a"], datetime.now(UTC))
+    # an empty object is a struct without fields to Arrow, which Parquet cannot store
+    assert loopml.predictions.log_feedback("churn", {"request_id": "a", "ground_truth": truth}) == 1
+    frame = loopml.read_predictions("churn", with_feedback=True)
+    assert frame["ground_truth"].tolist() == [json.dumps(truth, sort_keys=True)]
+
+
+def test_an_input_parquet_cannot_type_is_logged_as_its_json(project: Path) -> None:
+    with PredictionLogger("churn") as logger:
+        logger.log(PredictionRecord("a", inputs={"x": {}, "y": 1}, prediction={}))
+        logger.log(PredictionRecord("b", inputs={"x": {}, "y": 2}, prediction={}))
+    assert (logger.written, logger.dropped) == (2, 0)
+    frame = loopml.read_predictions("churn")
+    assert frame["in.x"].tolist() == ["{}", "{}"] and frame["in.y"].tolist() == [1, 2]
+    assert frame["prediction"].tolist() == ["{}", "{}"]
+
+
 def test_feedback_with_no_predictions_yet_and_no_feedback_at_all(project: Path) -> None:
     empty = loopml.read_predictions("churn", with_feedback=True)
     assert len(empty) == 0 and {"request_id", "ground_truth"} <= set(empty.columns)
@@ -77,6 +97,8 @@ def test_feedback_with_no_predictions_yet_and_no_feedback_at_all(project: Path) 
             "must not be empty",
         ),
         ([{"request_id": "a", "ground_truth": 1, "row": -2}], "row must be a whole number"),
+        # the log's row column is int32: a row beyond it is refused, not a failed write
+        ([{"request_id": "a", "ground_truth": 1, "row": 2**31}], "from 0 to 2147483647"),
         ([{"request_id": "a", "ground_truth": 1, "timestamp": "now"}], "must be a datetime"),
         ([7], "each feedback must be"),
     ],

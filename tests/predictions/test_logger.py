@@ -286,7 +286,9 @@ def test_a_record_of_another_deployment_or_not_a_record_is_refused(project: Path
         ({"latency_ms": float("nan")}, "latency_ms must be a finite number"),
         ({"latency_ms": "1"}, "latency_ms must be a finite number"),
         ({"row": -1}, "row must be a whole number"),
+        ({"row": 2**31}, "row must be a whole number from 0 to 2147483647"),
         ({"model_version": "3"}, "model_version must be a whole number"),
+        ({"model_version": 2**63}, "model_version must be a whole number"),
         ({"variant": None}, "variant must be text"),
         ({"timestamp": "2026-01-01"}, "timestamp must be a datetime"),
     ],
@@ -367,3 +369,17 @@ def test_records_from_far_in_the_past_or_future_are_written_in_their_hour(projec
     hours = sorted(p.parent.name for p in parquet_files(project))
     assert hours == ["hour=0001010100", "hour=9999123123"]
     assert loopml.read_predictions("churn")["timestamp"].tolist() == times
+
+
+def test_a_record_the_log_cannot_hold_is_refused_and_never_costs_the_others(
+    project: Path,
+) -> None:
+    with PredictionLogger("churn") as logger:
+        logger.log(PredictionRecord("kept", inputs={"a": 1}, prediction=1))
+        with pytest.raises(InvalidInput, match="row must be"):
+            logger.log(PredictionRecord("too-far", inputs={"a": 1}, prediction=1, row=2**40))
+        logger.log(PredictionRecord("kept-too", inputs={"a": 1}, prediction=1, row=2**31 - 1))
+    assert (logger.written, logger.dropped, logger.errors) == (2, 0, 0)
+    frame = loopml.read_predictions("churn")
+    assert frame["request_id"].tolist() == ["kept", "kept-too"]
+    assert frame["row"].tolist() == [0, 2**31 - 1]

@@ -435,6 +435,12 @@ def _cast(series: Any, spec: ColumnSpec, want: Any) -> Any:
             )
         info = np.iinfo(want)
         lossy = (arr != np.round(arr)) | (arr < info.min) | (arr > info.max)
+        # a float rounds 2**63 and 2**63 - 1 alike: values at the edges are checked as
+        # whole numbers, so one just out of range is refused instead of wrapping around
+        edge = ~lossy & ((arr >= float(info.max)) | (arr <= float(info.min)))
+        for at in np.flatnonzero(edge).tolist():
+            if not info.min <= _whole(values.iloc[at]) <= info.max:
+                lossy[at] = True
         if lossy.any():
             row = int(lossy.argmax())
             return _raise(_bad(spec, row, values.iloc[row], " (it is not a whole number in range)"))
@@ -466,6 +472,14 @@ def _cast(series: Any, spec: ColumnSpec, want: Any) -> Any:
             return _raise(_bad(spec, row, values.iloc[row]))
         return parsed
     return values.astype(want)
+
+
+def _whole(value: Any) -> int:
+    """``value`` (a whole number, as a number or as text) as a Python int, exactly."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return int(float(value))
 
 
 def _raise(exc: Exception) -> Any:

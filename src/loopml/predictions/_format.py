@@ -90,11 +90,25 @@ def _text(value: Any) -> str:
 
 
 def column(values: Sequence[Any]) -> pa.Array:
-    """``values`` as one Arrow array: typed by Arrow when it can, else as text."""
+    """``values`` as one Arrow array: typed by Arrow when it can (and Parquet can store
+    the type), else as text."""
     try:
-        return pa.array(values)
+        array = pa.array(values)
     except (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError):
-        return pa.array([None if v is None else _text(v) for v in values], pa.string())
+        array = None
+    if array is not None and _storable(array.type):
+        return array
+    return pa.array([None if v is None else _text(v) for v in values], pa.string())
+
+
+def _storable(kind: pa.DataType) -> bool:
+    """Whether Parquet stores ``kind``: not a struct without fields (``{}``), at any depth."""
+    if pa.types.is_struct(kind):
+        fields = [kind.field(i).type for i in range(kind.num_fields)]
+        return bool(fields) and all(_storable(f) for f in fields)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _storable(kind.value_type)
+    return True
 
 
 def _names(rows: Iterable[Mapping[str, Any]]) -> list[str]:

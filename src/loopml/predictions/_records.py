@@ -38,12 +38,8 @@ _HOUR = re.compile(r"^hour=(\d{10})\Z")
 _US = 1_000_000
 HOUR_US = 3600 * _US
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: The largest row index: the log stores it as a 32-bit integer.
-MAX_ROW = 2**31 - 1
-
-
-def _is_row(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ROW
+MAX_ROW = 2**31 - 1  # the log's row column is int32
+_MAX_VERSION = 2**63 - 1  # and model_version int64
 
 
 class PredictionStatus(StrEnum):
@@ -51,6 +47,10 @@ class PredictionStatus(StrEnum):
 
     OK = "ok"
     MODEL_ERROR = "model_error"
+
+
+def _whole(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high
 
 
 def check_deployment(name: Any) -> str:
@@ -146,15 +146,14 @@ class PredictionRecord:
             or not math.isfinite(latency)
         ):
             raise InvalidInput(f"latency_ms must be a finite number, got {shown(latency)}.")
-        if not _is_row(self.row):
+        if not _whole(self.row, MAX_ROW):
             raise InvalidInput(
                 f"row must be a whole number from 0 to {MAX_ROW}, got {shown(self.row)}."
             )
-        if self.model_version is not None and (
-            not isinstance(self.model_version, int) or isinstance(self.model_version, bool)
-        ):
+        if self.model_version is not None and not _whole(self.model_version, _MAX_VERSION):
             raise InvalidInput(
-                f"model_version must be a whole number or None, got {shown(self.model_version)}."
+                f"model_version must be a whole number from 0 to {_MAX_VERSION} or None, got "
+                f"{shown(self.model_version)}."
             )
         for name in ("model_name", "variant"):
             if not isinstance(getattr(self, name), str):
@@ -181,7 +180,7 @@ class FeedbackRecord:
 
     def __post_init__(self) -> None:
         text(self.request_id, "feedback request_id")
-        if not _is_row(self.row):
+        if not _whole(self.row, MAX_ROW):
             raise InvalidInput(
                 f"feedback row must be a whole number from 0 to {MAX_ROW}, got {shown(self.row)}."
             )

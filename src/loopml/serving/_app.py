@@ -683,9 +683,9 @@ def create_app(
                     prepare, hosted, body, oip
                 )
         except BadRequest as exc:
-            hosted.m_invalid.inc()
-            hosted.count(exc.status)
             status = 400 if oip and exc.status == 422 else exc.status
+            hosted.m_invalid.inc()
+            hosted.count(status)  # the code answered, as the client and the access log see it
             return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
         if given_id is not None and "x-request-id" not in request.headers:
             rid = given_id

@@ -101,9 +101,9 @@ class Batcher:
                 self._queued_rows -= item.rows
                 batch.append(item)
                 size += item.rows
-            await loop.run_in_executor(self._pool, self._run, batch)
-            self.batches += 1
+            self.batches += 1  # counted before any request of the batch has its answer
             self.batched_rows += size
+            await loop.run_in_executor(self._pool, self._run, batch)
 
     def _run(self, batch: list[_Item]) -> None:
         """Predict ``batch`` at once, or each item alone when that raises (on the thread)."""
@@ -115,7 +115,7 @@ class Batcher:
             if len(batch) == 1:
                 outcomes = [self._predict(batch[0].frame, proba)]
             else:
-                frame = pd.concat([item.frame for item in batch], ignore_index=True, copy=False)
+                frame = pd.concat([item.frame for item in batch], ignore_index=True)
                 whole = self._predict(frame, proba)
                 rows = sum(item.rows for item in batch)
                 for given in (whole.predictions, whole.probabilities):

@@ -311,7 +311,7 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
         if not isinstance(name, str) or not name:
             raise BadRequest(400, f"{where}.name must be text, got {shown(name)}.", [where, "name"])
         datatype = tensor.get("datatype")
-        if datatype not in _DATATYPES:
+        if not isinstance(datatype, str) or datatype not in _DATATYPES:
             raise BadRequest(
                 400,
                 f"{where}.datatype must be one of {', '.join(sorted(_DATATYPES))}, got "
