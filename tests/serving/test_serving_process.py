@@ -156,7 +156,7 @@ def test_serve_on_all_addresses_without_a_token_warns(
     ) in out
     guarded = _serve_output(monkeypatch, "--host", "0.0.0.0", token="t0ken")
     assert "reachable from other machines" not in guarded
-    assert "feedback need the token (Authorization: Bearer ...)" in guarded
+    assert "feedback needs the token (Authorization: Bearer ...)" in guarded
     both = _serve_output(monkeypatch, "--host", "::", "--protect-predictions", token="t0ken")
     assert "feedback and predictions need the token" in both
 
