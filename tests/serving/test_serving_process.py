@@ -158,7 +158,8 @@ def test_serve_on_all_addresses_without_a_token_warns(
     assert "reachable from other machines" not in guarded
     assert "feedback needs the token (Authorization: Bearer ...)" in guarded
     both = _serve_output(monkeypatch, "--host", "::", "--protect-predictions", token="t0ken")
-    assert "feedback and predictions need the token" in both
+    assert "predictions, deployments and feedback need the token" in both
+    assert "http://[::]:8080" in both
 
 
 @pytest.mark.slow

@@ -65,18 +65,19 @@ def serve(
         max_request_bytes=max_request_bytes,
         access_log=access_log,
     )
+    where = f"[{opts.host}]" if ":" in opts.host else opts.host
     served = deployments.list_deployments()
     shown = ", ".join(f"{d.name} → {d.version_uri}" for d in served) or (
         "none yet: loopml deploy NAME --model URI adds one while the server runs"
     )
     console.print(
-        f"loopml serve: http://{escape(opts.host)}:{opts.port} "
+        f"loopml serve: http://{escape(where)}:{opts.port} "
         f"({opts.workers} worker{'s' if opts.workers != 1 else ''}); deployments: {escape(shown)}",
         highlight=False,
         soft_wrap=True,
     )
     console.print(f"  {escape(serving.exposure(opts))}", highlight=False, soft_wrap=True)
     console.print(
-        f"  OpenAPI: http://{escape(opts.host)}:{opts.port}/docs", highlight=False, soft_wrap=True
+        f"  OpenAPI: http://{escape(where)}:{opts.port}/docs", highlight=False, soft_wrap=True
     )
     serving.run(opts)
