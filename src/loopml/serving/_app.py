@@ -593,7 +593,7 @@ def create_app(
 
     def checked(hosted: Hosted, rows: Rows) -> Any:
         try:
-            return hosted.conform(frame_of(rows, hosted.float_block))
+            return hosted.conform(frame_of(rows, hosted.float_block, hosted.columns))
         except InvalidInput as exc:
             message = str(exc)
             raise BadRequest(422, message, located(message)) from None

@@ -31,8 +31,9 @@ class Hosted:
 
     ``deployment`` is the record it was loaded from, ``model`` the loaded
     :class:`~loopml.models.Model`; ``names`` the signature's columns (None without a
-    signature); ``float_block`` whether they are all floats (one NumPy block per
-    request).
+    signature); ``columns`` the pandas Index of ``names``, built once and shared by the
+    frame of every request; ``float_block`` whether they are all floats (one NumPy block
+    per request).
     """
 
     def __init__(self, deployment: Deployment, model: Any, metrics: Metrics) -> None:
@@ -47,6 +48,11 @@ class Hosted:
         sig = model.signature
         self.signature = sig
         self.names: list[str] | None = sig.names if sig is not None else None
+        self.columns: Any = None
+        if self.names is not None:
+            import pandas as pd
+
+            self.columns = pd.Index(self.names)
         self.float_block = sig is not None and all(c.dtype.startswith("float") for c in sig.inputs)
         self.has_proba = bool(model.has_predict_proba)
         self.logger: Any = None
