@@ -62,6 +62,7 @@ __all__ = ["AppSettings", "create_app"]
 log = logging.getLogger("loopml.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
 _JSON = "application/json"
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 _BODY_SECONDS = 30.0  # a request body that takes longer to arrive is refused (408)
 _INLINE_BYTES = 64 * 1024  # larger bodies are parsed and checked off the event loop
 _INLINE_ROWS = 2_000  # larger answers are serialized and logged off the event loop
@@ -557,6 +558,9 @@ def create_app(
             return b"".join(chunks)
 
         try:
+            if _timeout is not None:  # a deadline on this task: no task of its own to start
+                async with _timeout(_BODY_SECONDS):
+                    return await read()
             return await asyncio.wait_for(read(), _BODY_SECONDS)
         except asyncio.TimeoutError:
             raise BadRequest(

@@ -24,6 +24,10 @@ __all__ = ["Hosted", "load"]
 
 log = logging.getLogger("loopml.serving")
 VARIANT = "default"
+#: a small request whose model answers within this, on average, is predicted on the event
+#: loop (a thread hop costs 50-250 µs); a slower model runs on the deployment's thread
+_INLINE_SECONDS = 0.002
+_INLINE_MAX_ROWS = 64
 
 
 class Hosted:
@@ -80,6 +84,7 @@ class Hosted:
         self._metrics = metrics
         self.loaded_at = time.time()
         self.inflight = 0
+        self._cost = float("inf")  # a small request's prediction, seconds (moving average)
         self._retiring: Callable[[], None] | None = None
         self._closed = False
 
@@ -109,9 +114,26 @@ class Hosted:
         (health checks, metrics and other deployments keep answering)."""
         if self.batcher is not None:
             return await self.batcher.submit(frame, rows, proba)
+        if self._cost < _INLINE_SECONDS and rows <= _INLINE_MAX_ROWS:
+            # a model this fast answers sooner than a hop to its thread and back would take
+            start = time.perf_counter()
+            try:
+                return self.predict(frame, proba)
+            finally:
+                self._observe(time.perf_counter() - start)
         assert self._pool is not None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.predict, frame, proba)
+        start = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._pool, self.predict, frame, proba)
+        finally:
+            if rows <= _INLINE_MAX_ROWS:
+                self._observe(time.perf_counter() - start)
+
+    def _observe(self, seconds: float) -> None:
+        """Follow what a small request's prediction costs (a moving average): below
+        ``_INLINE_SECONDS`` the model is called on the event loop, above it on its thread."""
+        self._cost = seconds if self._cost == float("inf") else 0.8 * self._cost + 0.2 * seconds
 
     # -- in flight and retiring --------------------------------------------------------------
 
