@@ -144,10 +144,10 @@ def spy_on(app: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> Spy:
     original = model.predict
     spy = Spy()
 
-    def predict(data: Any) -> Any:
+    def predict(data: Any, **kw: Any) -> Any:
         spy.rows.append(len(data))
         try:
-            return original(data)
+            return original(data, **kw)
         except Exception:
             spy.raised.append(len(data))
             raise

@@ -45,9 +45,9 @@ def test_concurrent_requests_each_get_their_own_rows(
             hosted = app.state.loopml.hosted["churn"]
             original = hosted.model.predict
 
-            def predict(data: Any) -> Any:
+            def predict(data: Any, **kw: Any) -> Any:
                 calls.append(len(data))
-                return original(data)
+                return original(data, **kw)
 
             monkeypatch.setattr(hosted.model, "predict", predict)
             transport = httpx.ASGITransport(app=app)

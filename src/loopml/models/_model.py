@@ -71,11 +71,18 @@ class Model:
             return to_frame(data)
         return sig.conform(data)
 
-    def predict(self, data: Any) -> Any:
+    def conform(self, data: Any) -> Any:
+        """``data`` as the pandas frame the model is given: checked against the signature
+        (InvalidInput naming the column and row when it is broken) and cast to its dtypes.
+        Pass the result to ``predict(frame, conformed=True)`` to check once, not twice."""
+        return self._frame(data)
+
+    def predict(self, data: Any, *, conformed: bool = False) -> Any:
         """Predictions for ``data``: a pandas, polars or pyarrow table, a 2-D NumPy array
         (columns in the signature's order) or a list of records. The signature is
-        enforced first (InvalidInput naming the column and row when it is broken)."""
-        return self._predict(self.native, self._frame(data))
+        enforced first (InvalidInput naming the column and row when it is broken), unless
+        ``conformed`` says ``data`` is what :meth:`conform` returned."""
+        return self._predict(self.native, data if conformed else self._frame(data))
 
     @property
     def has_predict_proba(self) -> bool:
@@ -85,14 +92,15 @@ class Model:
             self.native, "predict_proba"
         )
 
-    def predict_proba(self, data: Any) -> Any:
-        """Class probabilities for ``data``, where the model's flavor has them."""
+    def predict_proba(self, data: Any, *, conformed: bool = False) -> Any:
+        """Class probabilities for ``data``, where the model's flavor has them
+        (``conformed`` as in :meth:`predict`)."""
         proba = getattr(self._flavor, "predict_proba", None)
         if proba is None:
             raise InvalidInput(
                 f"the {self.flavor} flavor has no predict_proba: call predict(data) instead."
             )
-        return proba(self.native, self._frame(data))
+        return proba(self.native, data if conformed else self._frame(data))
 
 
 def _cache_root() -> Path:

@@ -102,10 +102,10 @@ class Hosted:
     def predict(self, frame: Any, proba: bool) -> Outcome:
         """The model's answer for a checked ``frame`` (and the probabilities, when asked and
         the model has them)."""
-        predictions = self.model.predict(frame)
+        predictions = self.model.predict(frame, conformed=True)
         probabilities = None
         if (proba or self.config.log_probabilities) and self.has_proba:
-            probabilities = self.model.predict_proba(frame)
+            probabilities = self.model.predict_proba(frame, conformed=True)
         return Outcome(predictions, probabilities)
 
     async def run(self, frame: Any, rows: int, proba: bool) -> Outcome:
