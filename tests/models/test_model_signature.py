@@ -168,3 +168,27 @@ def test_a_whole_number_just_out_of_range_is_refused_not_wrapped(
             sig.conform(pd.DataFrame({"n": [1, value]}))
     for value in kept:
         assert sig.conform(pd.DataFrame({"n": [1, value]}))["n"].tolist() == [1, value]
+
+
+def test_conform_floats_gives_what_conform_gives_or_leaves_the_frame_to_conform() -> None:
+    sig = Signature((ColumnSpec("a", "float64"), ColumnSpec("b", "float64")))
+    block = np.array([[1.0, 2.0], [3.0, 4.0]])
+    fast = sig.conform_floats(block)
+    assert fast is not None and fast.columns is sig.columns
+    pd.testing.assert_frame_equal(fast, sig.conform(pd.DataFrame(block, columns=["a", "b"])))
+    assert sig.conform(fast) is fast  # a frame made with the shared columns is not re-checked
+    # a NaN the signature refuses, another width or dtype: conform of the frame says why
+    assert sig.conform_floats(np.array([[1.0, np.nan]])) is None
+    with pytest.raises(InvalidInput, match="column 'b' row 0: a missing value"):
+        sig.conform(pd.DataFrame([[1.0, np.nan]], columns=["a", "b"]))
+    assert sig.conform_floats(np.array([[1.0, 2.0, 3.0]])) is None
+    assert sig.conform_floats(np.array([[1, 2]])) is None
+    assert sig.conform_floats(np.array([1.0, 2.0])) is None
+    # only the columns that refuse NaN are searched
+    mixed = Signature((ColumnSpec("a", "float64"), ColumnSpec("b", "float64", allow_nan=True)))
+    assert mixed.conform_floats(np.array([[1.0, np.nan]])) is not None
+    assert mixed.conform_floats(np.array([[np.nan, 1.0]])) is None
+    # a float32 column is cast by conform, never taken as float64 here
+    narrow = Signature((ColumnSpec("a", "float32"),))
+    assert narrow.conform_floats(np.array([[1.0]])) is None
+    assert str(narrow.conform(pd.DataFrame({"a": [1.0]}))["a"].dtype) == "float32"

@@ -383,3 +383,32 @@ def test_a_record_the_log_cannot_hold_is_refused_and_never_costs_the_others(
     frame = loopml.read_predictions("churn")
     assert frame["request_id"].tolist() == ["kept", "kept-too"]
     assert frame["row"].tolist() == [0, 2**31 - 1]
+
+
+def test_log_served_writes_what_log_request_writes_and_refuses_a_bad_status(
+    project: Path,
+) -> None:
+    template = PredictionRecord(
+        "req-a", inputs={}, model_name="churn", model_version=4, variant="primary", latency_ms=2.5
+    )
+    before = time.time()
+    with PredictionLogger("churn", flush_seconds=0.05) as logger:
+        assert logger.log_request(template, {"age": [41, 23]}, 2, predictions=[1, 0]) == 2
+        served = logger.log_served(
+            "req-b", "churn", 4, "primary", PredictionStatus.OK, 2.5, {"age": [41, 23]}, 2,
+            predictions=[1, 0],
+        )  # fmt: skip
+        assert served == 2
+        with pytest.raises(InvalidInput, match="PredictionStatus"):
+            logger.log_served("req-c", "churn", 4, "primary", "ok", 1.0, {"age": [1]}, 1)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="holds 1 items for 2 rows"):
+            logger.log_served(
+                "req-c", "churn", 4, "primary", PredictionStatus.OK, 1.0, {"age": [1, 2]}, 2,
+                predictions=[1],
+            )  # fmt: skip
+    frame = loopml.read_predictions("churn")
+    a = frame[frame["request_id"] == "req-a"].drop(columns=["request_id", "timestamp"])
+    b = frame[frame["request_id"] == "req-b"].drop(columns=["request_id", "timestamp"])
+    assert len(frame) == 4 and a.reset_index(drop=True).equals(b.reset_index(drop=True))
+    stamped = frame[frame["request_id"] == "req-b"]["timestamp"].iloc[0]
+    assert stamped.timestamp() >= before - 1

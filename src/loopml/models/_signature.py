@@ -127,11 +127,28 @@ class Signature:
     def conform(self, data: Any) -> Any:
         """``data`` as a pandas DataFrame with exactly this signature's columns (see the
         module docstring for what is refused)."""
+        return self._compiled().conform(data)
+
+    def conform_floats(self, block: Any) -> Any | None:
+        """A 2-D float64 NumPy ``block`` (rows × this signature's columns, in order) as
+        the checked DataFrame :meth:`conform` would give, without building a frame to check
+        first; None when this signature is not all float64 columns or the block does not
+        fit it (a NaN a column refuses, another width): :meth:`conform` of the frame then
+        says what is wrong and where."""
+        return self._compiled().floats(block)
+
+    @property
+    def columns(self) -> Any:
+        """The pandas Index of :attr:`names`, built once: a frame made with it is known to
+        hold these columns in this order without comparing them again."""
+        return self._compiled().columns
+
+    def _compiled(self) -> _Plan:
         plan = self._plan
         if plan is None:
             plan = _Plan(self)
             object.__setattr__(self, "_plan", plan)
-        return plan.conform(data)
+        return plan  # type: ignore[no-any-return]
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -278,13 +295,41 @@ class _Plan:
             and len({c.dtype for c in sig.inputs}) == 1
             and sig.inputs[0].dtype.startswith("float")
         )
+        self.all_float64 = bool(sig.inputs) and all(c.dtype == "float64" for c in sig.inputs)
+        self._columns: Any = None
+
+    @property
+    def columns(self) -> Any:
+        if self._columns is None:
+            import pandas as pd
+
+            self._columns = pd.Index(self.names)
+        return self._columns
 
     def conform(self, data: Any) -> Any:
         frame = to_frame(data, self.names)
-        if frame.columns.tolist() == self.names and self._dtypes_match(frame):
+        cols = frame.columns
+        if (cols is self._columns or cols.tolist() == self.names) and self._dtypes_match(frame):
             self._check_nan(frame)
             return frame
         return self._fix(frame)
+
+    def floats(self, block: Any) -> Any | None:
+        import numpy as np
+        import pandas as pd
+
+        if (
+            not self.all_float64
+            or getattr(block, "dtype", None) != np.float64
+            or block.ndim != 2
+            or block.shape[1] != len(self.names)
+        ):
+            return None
+        if self.nan_checked:
+            checked = block if self.one_float_block else block[:, self.nan_checked]
+            if np.isnan(checked).any():
+                return None
+        return pd.DataFrame(block, columns=self.columns, copy=False)
 
     def _dtypes_match(self, frame: Any) -> bool:
         for i, (want, got) in enumerate(zip(self.dtypes, _dtypes_of(frame), strict=True)):

@@ -31,6 +31,7 @@ from loopml.predictions._format import Row, parquet_bytes, prediction_table
 from loopml.predictions._privacy import Privacy
 from loopml.predictions._records import (
     PredictionRecord,
+    PredictionStatus,
     check_deployment,
     hour_of,
     log_prefix,
@@ -207,6 +208,73 @@ class PredictionLogger:
                 f"record of deployment {_validate.shown(template.deployment)} given to the "
                 f"logger of {self.deployment!r}: log it with that deployment's logger."
             )
+        ts = template.timestamp
+        us = int(time.time() * 1_000_000) if ts is None else to_us(ts, "timestamp")
+        return self._queue_request(
+            (
+                template.request_id,
+                us,
+                self.deployment,
+                template.model_name,
+                template.model_version,
+                template.variant,
+                template.status.value,
+                template.latency_ms,
+            ),
+            columns,
+            rows,
+            predictions,
+            probabilities,
+        )
+
+    def log_served(
+        self,
+        request_id: str,
+        model_name: str | None,
+        model_version: int | None,
+        variant: str,
+        status: PredictionStatus,
+        latency_ms: float,
+        columns: Mapping[str, Sequence[Any]],
+        rows: int,
+        predictions: Sequence[Any] | None = None,
+        probabilities: Sequence[Any] | None = None,
+    ) -> int:
+        """:meth:`log_request` for a server, whose request id, model, variant, status and
+        latency are its own (checked when it loaded the model and made the id), so no
+        record is built and checked per request; stamped now. The counts are checked as
+        :meth:`log_request` checks them.
+
+        Example::
+
+            logger.log_served("req-1", "churn", 3, "primary", PredictionStatus.OK, 1.2,
+                              {"age": [41]}, 1, predictions=[1])
+        """
+        if type(status) is not PredictionStatus or not isinstance(request_id, str):
+            raise InvalidInput(
+                f"log_served() takes a request id (text) and a PredictionStatus, got "
+                f"{_validate.shown(request_id)} and {_validate.shown(status)}."
+            )
+        shared = (
+            request_id,
+            int(time.time() * 1_000_000),
+            self.deployment,
+            model_name,
+            model_version,
+            variant,
+            status.value,
+            float(latency_ms),
+        )
+        return self._queue_request(shared, columns, rows, predictions, probabilities)
+
+    def _queue_request(
+        self,
+        shared: tuple[Any, ...],
+        columns: Mapping[str, Sequence[Any]],
+        rows: int,
+        predictions: Sequence[Any] | None,
+        probabilities: Sequence[Any] | None,
+    ) -> int:
         rows = _validate.count(rows, "rows", low=0)
         for what, given in (("predictions", predictions), ("probabilities", probabilities)):
             if given is not None and len(given) != rows:
@@ -214,18 +282,6 @@ class PredictionLogger:
         for name, values in columns.items():
             if len(values) != rows:
                 raise InvalidInput(f"input column {name!r} holds {len(values)} values for {rows}.")
-        ts = template.timestamp
-        us = int(time.time() * 1_000_000) if ts is None else to_us(ts, "timestamp")
-        shared = (
-            template.request_id,
-            us,
-            self.deployment,
-            template.model_name,
-            template.model_version,
-            template.variant,
-            template.status.value,
-            template.latency_ms,
-        )
         names = list(columns)
         values = [columns[name] for name in names]
         made: list[Row] = []

@@ -16,14 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loopml.deployments import Deployment
+from loopml.predictions import PredictionStatus
 from loopml.serving._batching import Batcher, Outcome
 from loopml.serving._metrics import Metrics
-from loopml.serving._protocol import Rows
+from loopml.serving._protocol import Rows, float_block, frame_of
 
 __all__ = ["Hosted", "load"]
 
 log = logging.getLogger("loopml.serving")
 VARIANT = "default"
+_OK = PredictionStatus.OK
+_MODEL_ERROR = PredictionStatus.MODEL_ERROR
 #: a small request whose model answers within this, on average, is predicted on the event
 #: loop (a thread hop costs 50-250 µs); a slower model runs on the deployment's thread
 _INLINE_SECONDS = 0.002
@@ -35,7 +38,7 @@ class Hosted:
 
     ``deployment`` is the record it was loaded from, ``model`` the loaded
     :class:`~loopml.models.Model`; ``names`` the signature's columns (None without a
-    signature); ``columns`` the pandas Index of ``names``, built once and shared by the
+    signature); ``columns`` the signature's pandas Index of ``names``, shared by the
     frame of every request; ``float_block`` whether they are all floats (one NumPy block
     per request).
     """
@@ -52,11 +55,7 @@ class Hosted:
         sig = model.signature
         self.signature = sig
         self.names: list[str] | None = sig.names if sig is not None else None
-        self.columns: Any = None
-        if self.names is not None:
-            import pandas as pd
-
-            self.columns = pd.Index(self.names)
+        self.columns: Any = sig.columns if sig is not None else None
         self.float_block = sig is not None and all(c.dtype.startswith("float") for c in sig.inputs)
         self.has_proba = bool(model.has_predict_proba)
         self.logger: Any = None
@@ -98,6 +97,19 @@ class Hosted:
     def conform(self, frame: Any) -> Any:
         """``frame`` checked against the signature (InvalidInput naming column and row)."""
         return frame if self.signature is None else self.signature.conform(frame)
+
+    def frame(self, rows: Rows) -> Any:
+        """The checked frame of a request's ``rows`` (InvalidInput naming column and row).
+        Numbers for a signature of float64 columns become one array, checked for NaN, with
+        no frame to build and check again; anything else is checked column by column."""
+        sig = self.signature
+        if sig is not None and self.float_block:
+            block = float_block(rows)
+            if block is not None:
+                frame = sig.conform_floats(block)
+                if frame is not None:
+                    return frame
+        return self.conform(frame_of(rows, self.float_block, self.columns))
 
     def predict(self, frame: Any, proba: bool) -> Outcome:
         """The model's answer for a checked ``frame`` (and the probabilities, when asked and
@@ -178,18 +190,18 @@ class Hosted:
         logger = self.logger
         if logger is None:
             return
-        from loopml.predictions import PredictionRecord, PredictionStatus
-
-        template = PredictionRecord(
+        logger.log_served(
             request_id,
-            inputs={},
-            model_name=self.model_name,
-            model_version=self.version,
-            variant=self.variant,
-            latency_ms=latency_ms,
-            status=PredictionStatus.MODEL_ERROR if error else PredictionStatus.OK,
+            self.model_name,
+            self.version,
+            self.variant,
+            _MODEL_ERROR if error else _OK,
+            latency_ms,
+            rows.columns,
+            rows.n,
+            predictions,
+            probabilities,
         )
-        logger.log_request(template, rows.columns, rows.n, predictions, probabilities)
 
     def close(self) -> None:
         """Write what the logger holds and stop the model's thread. Idempotent."""

@@ -34,6 +34,7 @@ __all__ = [
     "BadOutput",
     "BadRequest",
     "Rows",
+    "float_block",
     "frame_of",
     "oip_datatype",
     "parse_body",
@@ -392,26 +393,34 @@ def rows_from_oip(payload: Any, names: list[str] | None) -> Rows:
 # -- frames and answers --------------------------------------------------------------------
 
 
-def frame_of(rows: Rows, float_block: bool, columns: Any = None) -> Any:
-    """The pandas frame of ``rows``. ``float_block``: every column of the signature is a
+def float_block(rows: Rows) -> Any:
+    """``rows`` as one 2-D float64 NumPy array (rows × columns, in the order of
+    ``rows.columns``), or None when a value is not a number (text, a nested value...: the
+    signature check of the frame then says which)."""
+    import numpy as np
+
+    try:
+        return np.array(list(rows.columns.values()), dtype=np.float64).T
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def frame_of(rows: Rows, floats: bool, columns: Any = None) -> Any:
+    """The pandas frame of ``rows``. ``floats``: every column of the signature is a
     float, so one NumPy array (the usual case of a numeric model) is built at once.
     ``columns``: the pandas Index of the signature's names, built once per deployment
     (building it costs more than the rest of a one-row frame); rows parsed with those
     names, as :func:`rows_from_json` and :func:`rows_from_oip` give them, hold exactly
     those columns in that order."""
-    import numpy as np
     import pandas as pd
 
     names = list(rows.columns)
     if columns is None or len(columns) != len(names):
         columns = names
-    if float_block:
-        try:
-            block = np.array([rows.columns[c] for c in names], dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            pass  # text, nested values...: the signature check below says which
-        else:
-            return pd.DataFrame(block.T, columns=columns, copy=False)
+    if floats:
+        block = float_block(rows)
+        if block is not None:
+            return pd.DataFrame(block, columns=columns, copy=False)
     return pd.DataFrame(rows.columns, columns=columns)
 
 
