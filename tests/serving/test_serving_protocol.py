@@ -304,3 +304,24 @@ def test_every_answer_of_a_deployment_carries_its_headers(
 
 _JSON = {"content-type": "application/json"}
 _TEXT = {"content-type": "text/plain"}
+
+
+def test_request_ids_are_random_hex_unique_and_not_shared_with_a_forked_child() -> None:
+    import os
+    import re
+
+    from loopml.serving._app import _new_id
+
+    ids = [_new_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next id must not be the one the parent hands out next
+        os.write(write, _new_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != _new_id() and re.fullmatch(r"[0-9a-f]{32}", child)

@@ -23,12 +23,13 @@ the deployment is looked up; the health endpoints, ``GET /v2`` and
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,6 @@ from loopml.serving._protocol import (
     BadOutput,
     BadRequest,
     Rows,
-    frame_of,
     located,
     oip_datatype,
     parse_body,
@@ -63,6 +63,8 @@ log = logging.getLogger("loopml.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
 _JSON = "application/json"
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+_PATH_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_PATH_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
 _BODY_SECONDS = 30.0  # a request body that takes longer to arrive is refused (408)
 _INLINE_BYTES = 64 * 1024  # larger bodies are parsed and checked off the event loop
 _INLINE_ROWS = 2_000  # larger answers are serialized and logged off the event loop
@@ -224,14 +226,92 @@ class _State:
         self._retired.clear()
 
 
+class _Deadlines:
+    """Deadlines on reading request bodies, kept by one watcher task for every request
+    rather than a timer each (a timer costs a request more than reading a small body
+    does): a read past its deadline is cancelled and ends in TimeoutError. The watcher
+    needs Python 3.11 (a task cancelled for its deadline is uncancelled to go on and
+    answer 408); without it running, each read gets a timeout of its own."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.running = False
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    async def watch(self) -> None:
+        """Cancel the reads past their deadline, checking a few times per deadline."""
+        if not hasattr(asyncio.Task, "uncancel"):
+            return
+        loop = asyncio.get_running_loop()
+        self.running = True
+        try:
+            while True:
+                await asyncio.sleep(min(1.0, self.seconds / 4))
+                now = loop.time()
+                for task, deadline in list(self._reading.items()):
+                    if now >= deadline and task not in self._expired:
+                        self._expired.add(task)
+                        task.cancel()
+        finally:
+            self.running = False
+
+    async def within(self, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """``await read()`` within the deadline (TimeoutError when it passes)."""
+        task = asyncio.current_task() if self.running else None
+        if task is None:
+            if _timeout is not None:
+                async with _timeout(self.seconds):
+                    return await read()
+            return await asyncio.wait_for(read(), self.seconds)
+        self._reading[task] = asyncio.get_running_loop().time() + self.seconds
+        try:
+            return await read()
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise  # cancelled for another reason (the client left, shutdown)
+            task.uncancel()  # type: ignore[attr-defined]
+            raise asyncio.TimeoutError from None
+        finally:
+            del self._reading[task]
+            self._expired.discard(task)
+
+
 # -- responses -----------------------------------------------------------------------------
+
+
+class _Ids:
+    """New request ids: 128 random bits as 32 hex digits, from the operating system's
+    random source (unguessable, as a key of feedback must be), read 256 ids at a time
+    rather than one call per request."""
+
+    _BATCH = 256
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+        # a forked worker must not hand out the ids its parent holds
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def new(self) -> str:
+        at = self._at
+        if at >= len(self._pool):
+            self._pool, at = os.urandom(16 * self._BATCH), 0
+        self._at = at + 16
+        return self._pool[at : at + 16].hex()
+
+
+_new_id = _Ids().new
 
 
 def _request_id(request: Any) -> str:
     given = request.headers.get("x-request-id")
     if given and _REQUEST_ID.match(given):
         return str(given)
-    return uuid.uuid4().hex
+    return _new_id()
 
 
 def _default(value: Any) -> Any:
@@ -424,15 +504,22 @@ def create_app(
         else float(_validate.seconds(reload_seconds, "reload_seconds")),
     )
     state = _State(ctx, settings)
+    deadlines = _Deadlines(_BODY_SECONDS)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await state.start()
+        watcher = asyncio.create_task(deadlines.watch())
+        # what start-up made (modules, models) lives as long as the server: out of the
+        # collector's sight, so its full collections do not walk it again and again
+        gc.collect()
+        gc.freeze()
         task = asyncio.create_task(state.follow())
         try:
             yield
         finally:
             task.cancel()
+            watcher.cancel()
             await asyncio.to_thread(state.close)
 
     app = FastAPI(
@@ -558,15 +645,12 @@ def create_app(
             return b"".join(chunks)
 
         try:
-            if _timeout is not None:  # a deadline on this task: no task of its own to start
-                async with _timeout(_BODY_SECONDS):
-                    return await read()
-            return await asyncio.wait_for(read(), _BODY_SECONDS)
+            return await deadlines.within(read)
         except asyncio.TimeoutError:
             raise BadRequest(
                 408,
-                f"the body did not arrive within {_BODY_SECONDS:.0f} seconds: send it whole, "
-                "with a Content-Length that matches it.",
+                f"the body did not arrive within {deadlines.seconds:g} seconds: send it "
+                "whole, with a Content-Length that matches it.",
                 ["body"],
             ) from None
 
@@ -597,7 +681,7 @@ def create_app(
 
     def checked(hosted: Hosted, rows: Rows) -> Any:
         try:
-            return hosted.conform(frame_of(rows, hosted.float_block, hosted.columns))
+            return hosted.frame(rows)
         except InvalidInput as exc:
             message = str(exc)
             raise BadRequest(422, message, located(message)) from None
@@ -811,12 +895,12 @@ def create_app(
     @app.post(
         "/v1/deployments/{name}/predict",
         tags=["predict"],
-        openapi_extra={"requestBody": _PREDICT_BODY},
+        openapi_extra={"requestBody": _PREDICT_BODY, "parameters": [_PATH_NAME]},
     )
-    async def predict(name: str, request: Request) -> Any:
+    async def predict(request: Request) -> Any:
         """Predict rows: ``{"records": [{...}]}`` or ``{"columns": [...], "data": [[...]]}``;
         ``"probabilities": true`` adds a classifier's class probabilities."""
-        return await answer(request, name, oip=False)
+        return await answer(request, request.path_params["name"], oip=False)
 
     @app.post(
         "/v1/deployments/{name}/feedback",
@@ -924,39 +1008,44 @@ def create_app(
             return found
         return _json({"name": name, "ready": True}, headers=_headers(rid, found))
 
-    @app.get("/v2/models/{name}", tags=["v2"])
-    async def v2_model(name: str, request: Request) -> Any:
-        """A deployment's metadata: inputs and outputs from the model's signature."""
-        return await model_metadata(request, name, None)
+    async def v2_metadata(request: Request) -> Any:
+        """A deployment's metadata: inputs and outputs from the model's signature (with a
+        version: of the version it serves, 404 for another)."""
+        params = request.path_params
+        return await model_metadata(request, params["name"], params.get("version"))
 
-    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"])
-    async def v2_model_version(name: str, version: str, request: Request) -> Any:
-        """The metadata of the version a deployment serves (404 for another version)."""
-        return await model_metadata(request, name, version)
+    async def v2_ready(request: Request) -> Any:
+        """200 when the deployment is loaded (with a version: when it serves that one)."""
+        params = request.path_params
+        return await model_ready(request, params["name"], params.get("version"))
 
-    @app.get("/v2/models/{name}/ready", tags=["v2"])
-    async def v2_ready(name: str, request: Request) -> Any:
-        """200 when the deployment is loaded."""
-        return await model_ready(request, name, None)
+    async def v2_infer(request: Request) -> Any:
+        """OIP inference: one tensor per input column (or one [N, columns] tensor); with a
+        version: on the version the deployment serves (404 for another)."""
+        params = request.path_params
+        return await answer(request, params["name"], oip=True, version=params.get("version"))
 
-    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])
-    async def v2_version_ready(name: str, version: str, request: Request) -> Any:
-        """200 when the deployment serves this version."""
-        return await model_ready(request, name, version)
-
-    @app.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra={"requestBody": _INFER_BODY})
-    async def v2_infer(name: str, request: Request) -> Any:
-        """OIP inference: one tensor per input column (or one [N, columns] tensor)."""
-        return await answer(request, name, oip=True)
-
-    @app.post(
-        "/v2/models/{name}/versions/{version}/infer",
-        tags=["v2"],
-        openapi_extra={"requestBody": _INFER_BODY},
-    )
-    async def v2_version_infer(name: str, version: str, request: Request) -> Any:
-        """OIP inference on the version a deployment serves (404 for another version)."""
-        return await answer(request, name, oip=True, version=version)
+    # each route plain and under /versions/{version}; the path is read from the request
+    # (a declared path parameter costs every request a validation), and documented here
+    for suffix, endpoint, method, body in (
+        ("", v2_metadata, "GET", None),
+        ("/ready", v2_ready, "GET", None),
+        ("/infer", v2_infer, "POST", _INFER_BODY),
+    ):
+        for versioned in (False, True):
+            extra: dict[str, Any] = {
+                "parameters": [_PATH_NAME, _PATH_VERSION] if versioned else [_PATH_NAME]
+            }
+            if body is not None:
+                extra["requestBody"] = body
+            app.add_api_route(
+                "/v2/models/{name}" + ("/versions/{version}" if versioned else "") + suffix,
+                endpoint,
+                methods=[method],
+                tags=["v2"],
+                name=endpoint.__name__ + ("_version" if versioned else ""),
+                openapi_extra=extra,
+            )
 
     # -- metrics ---------------------------------------------------------------------------
 
