@@ -197,7 +197,8 @@ class ServeSettings:
     from ``LOOPML_SERVE_TOKEN``) is the bearer token feedback and every endpoint that
     changes state require, and predictions too when ``protect_predictions`` is true;
     ``max_request_bytes`` caps a request's body; ``reload_seconds`` is how often a
-    server asks the metadata store for deployment changes."""
+    server asks the metadata store for deployment changes; ``access_log`` logs every
+    request (slower)."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -206,6 +207,20 @@ class ServeSettings:
     protect_predictions: bool = False
     max_request_bytes: int = 10 * 1024 * 1024
     reload_seconds: float = 0.5
+    access_log: bool = False
+
+    @property
+    def exposed(self) -> bool:
+        """Whether ``host`` is reachable from other machines (not a loopback address)."""
+        import ipaddress
+
+        host = self.host.strip("[]")
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True
 
 
 @dataclass(frozen=True)
@@ -311,6 +326,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "workers": ("a whole number from 1 to 64", lambda v: _INT[1](v) and 1 <= v <= 64),
         "token": ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip())),
         "protect_predictions": _BOOL,
+        "access_log": _BOOL,
         "max_request_bytes": (
             "a whole number of bytes from 1 KiB to 1 GiB",
             lambda v: _INT[1](v) and 1024 <= v <= 2**30,
@@ -472,6 +488,7 @@ def _serve(table: Mapping[str, Any], token: Any) -> ServeSettings:
         protect_predictions=bool(table.get("protect_predictions", False)),
         max_request_bytes=int(table.get("max_request_bytes", defaults.max_request_bytes)),
         reload_seconds=float(table.get("reload_seconds", defaults.reload_seconds)),
+        access_log=bool(table.get("access_log", False)),
     )
 
 

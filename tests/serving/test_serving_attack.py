@@ -562,14 +562,15 @@ def test_a_protected_server_tells_a_caller_without_the_token_nothing(churn: Path
 
 
 def test_the_token_is_never_shown(churn: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from loopml.serving import AppSettings, ServeOptions, exposure, serve_options
+    from loopml.config import ServeSettings
+    from loopml.serving import exposure, serve_options
 
     token = "tok-do-not-print-0123456789"
     caplog.set_level("DEBUG")
     opts = serve_options(host="0.0.0.0", token=token, protect_predictions=True)
     assert opts.token == token
-    shown = [repr(opts), str(opts), exposure(opts), repr(AppSettings(token=token))]
-    shown.append(repr(ServeOptions(token=token)))
+    shown = [repr(opts), str(opts), exposure(opts), repr(ServeSettings(token=token))]
+    shown.append(repr(loopml.Client(churn).settings))
     with TestClient(create_app(token=token)) as client:
         for r in (
             client.get("/v1/deployments"),

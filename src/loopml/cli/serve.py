@@ -40,7 +40,12 @@ def serve(
         help="Largest request body taken (default 10 MiB).",
         show_default=False,
     ),
-    access_log: bool = typer.Option(False, "--access-log", help="Log every request (slower)."),
+    access_log: bool = typer.Option(
+        None,
+        "--access-log/--no-access-log",
+        help="Log every request (slower); default: access_log under serve in loopml.toml, else off.",
+        show_default=False,
+    ),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:

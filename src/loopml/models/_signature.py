@@ -148,7 +148,7 @@ class Signature:
         if plan is None:
             plan = _Plan(self)
             object.__setattr__(self, "_plan", plan)
-        return plan  # type: ignore[no-any-return]
+        return plan
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -42,6 +42,10 @@ from loopml.uri import scrub
 
 __all__ = ["PredictionLogger"]
 
+#: what the rows of one request share: request id, time (µs), deployment, model name,
+#: model version, variant, status, latency (ms)
+_Shared = tuple[str, int, str, str, "int | None", str, str, float]
+
 log = logging.getLogger("loopml.predictions")
 _ATTEMPTS = 3
 _MAX_WAIT = 3600.0
@@ -210,27 +214,22 @@ class PredictionLogger:
             )
         ts = template.timestamp
         us = int(time.time() * 1_000_000) if ts is None else to_us(ts, "timestamp")
-        return self._queue_request(
-            (
-                template.request_id,
-                us,
-                self.deployment,
-                template.model_name,
-                template.model_version,
-                template.variant,
-                template.status.value,
-                template.latency_ms,
-            ),
-            columns,
-            rows,
-            predictions,
-            probabilities,
+        shared: _Shared = (
+            template.request_id,
+            us,
+            self.deployment,
+            template.model_name,
+            template.model_version,
+            template.variant,
+            template.status.value,
+            template.latency_ms,
         )
+        return self._queue_request(shared, columns, rows, predictions, probabilities)
 
     def log_served(
         self,
         request_id: str,
-        model_name: str | None,
+        model_name: str,
         model_version: int | None,
         variant: str,
         status: PredictionStatus,
@@ -255,7 +254,7 @@ class PredictionLogger:
                 f"log_served() takes a request id (text) and a PredictionStatus, got "
                 f"{_validate.shown(request_id)} and {_validate.shown(status)}."
             )
-        shared = (
+        shared: _Shared = (
             request_id,
             int(time.time() * 1_000_000),
             self.deployment,
@@ -269,7 +268,7 @@ class PredictionLogger:
 
     def _queue_request(
         self,
-        shared: tuple[Any, ...],
+        shared: _Shared,
         columns: Mapping[str, Sequence[Any]],
         rows: int,
         predictions: Sequence[Any] | None,

@@ -1,7 +1,5 @@
-from ._app import AppSettings as AppSettings
 from ._app import create_app as create_app
 from ._hosted import Hosted as Hosted
-from ._server import ServeOptions as ServeOptions
 from ._server import exposure as exposure
 from ._server import run as run
 from ._server import serve as serve

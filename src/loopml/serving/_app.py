@@ -23,7 +23,6 @@ the deployment is looked up; the health endpoints, ``GET /v2`` and
 from __future__ import annotations
 
 import asyncio
-import gc
 import hmac
 import logging
 import os
@@ -31,7 +30,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -41,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loopml.config import ServeSettings
 from loopml.context import Context, current, using
 from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.serving._hosted import Hosted, load
@@ -56,8 +55,9 @@ from loopml.serving._protocol import (
     rows_from_oip,
     to_jsonable,
 )
+from loopml.serving._server import serve_options
 
-__all__ = ["AppSettings", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("loopml.serving")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
@@ -72,19 +72,6 @@ _RETRY_FIRST = 1.0  # seconds before a version that failed to load is tried agai
 _RETRY_MAX = 60.0  # ...doubling up to this
 
 
-@dataclass(frozen=True)
-class AppSettings:
-    """What an app allows: ``token`` (None: no token; then state-changing endpoints are
-    open to whoever reaches the address), ``protect_predictions`` (predictions, and what
-    the server tells of its deployments, need the token too), ``max_request_bytes`` and
-    ``reload_seconds``."""
-
-    token: str | None = field(default=None, repr=False)
-    protect_predictions: bool = False
-    max_request_bytes: int = 10 * 1024 * 1024
-    reload_seconds: float = 0.5
-
-
 def _serves_as(d: Any) -> tuple[str, int, Any]:
     """What a loaded deployment answers with: the model, its version, its settings (a
     deploy that changes any of them loads anew; one version number of two models differs)."""
@@ -94,7 +81,7 @@ def _serves_as(d: Any) -> tuple[str, int, Any]:
 class _State:
     """What one app holds: the deployments served, the generation seen, the metrics."""
 
-    def __init__(self, ctx: Context, settings: AppSettings) -> None:
+    def __init__(self, ctx: Context, settings: ServeSettings) -> None:
         self.ctx = ctx
         self.settings = settings
         self.hosted: dict[str, Hosted] = {}
@@ -487,21 +474,15 @@ def create_app(
         uvicorn.run(loopml.serving.create_app(), port=8080)
     """
 
-    from loopml import __version__, _validate
+    from loopml import __version__
 
     ctx = context if context is not None else current()
-    serve = ctx.settings.serve
-    settings = AppSettings(
-        token=_validate.text(token, "token").strip() if token is not None else serve.token,
-        protect_predictions=serve.protect_predictions
-        if protect_predictions is None
-        else bool(protect_predictions),
-        max_request_bytes=serve.max_request_bytes
-        if max_request_bytes is None
-        else _validate.count(max_request_bytes, "max_request_bytes", low=1024, high=2**30),
-        reload_seconds=serve.reload_seconds
-        if reload_seconds is None
-        else float(_validate.seconds(reload_seconds, "reload_seconds")),
+    settings = serve_options(
+        token=token,
+        protect_predictions=protect_predictions,
+        max_request_bytes=max_request_bytes,
+        reload_seconds=reload_seconds,
+        context=ctx,
     )
     state = _State(ctx, settings)
     deadlines = _Deadlines(_BODY_SECONDS)
@@ -510,10 +491,6 @@ def create_app(
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await state.start()
         watcher = asyncio.create_task(deadlines.watch())
-        # what start-up made (modules, models) lives as long as the server: out of the
-        # collector's sight, so its full collections do not walk it again and again
-        gc.collect()
-        gc.freeze()
         task = asyncio.create_task(state.follow())
         try:
             yield

@@ -11,47 +11,22 @@ and writes every queued prediction before the process ends.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from loopml import _validate
+from loopml.config import ServeSettings
 from loopml.context import Context, current
 from loopml.errors import InvalidInput
 
-__all__ = ["ServeOptions", "app_from_environment", "exposure", "run", "serve", "serve_options"]
+__all__ = ["app_from_environment", "exposure", "run", "serve", "serve_options"]
 
 log = logging.getLogger("loopml.serving")
 _OPTIONS = "LOOPML_SERVE_OPTIONS"
 _TOKEN = "LOOPML_SERVE_TOKEN"
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """Where and how :func:`serve` runs; ``None`` fields come from ``[serve]``."""
-
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    token: str | None = field(default=None, repr=False)
-    protect_predictions: bool = False
-    max_request_bytes: int = 10 * 1024 * 1024
-    reload_seconds: float = 0.5
-    access_log: bool = False
-
-    @property
-    def exposed(self) -> bool:
-        """Whether the address is reachable from other machines (not a loopback one)."""
-        host = self.host.strip("[]")
-        if host == "localhost":
-            return False
-        try:
-            return not ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return True
 
 
 def serve_options(
@@ -63,12 +38,13 @@ def serve_options(
     protect_predictions: bool | None = None,
     max_request_bytes: int | None = None,
     reload_seconds: float | None = None,
-    access_log: bool = False,
+    access_log: bool | None = None,
     context: Context | None = None,
-) -> ServeOptions:
-    """The options of a server: the arguments given, else ``[serve]`` of loopml.toml."""
+) -> ServeSettings:
+    """The settings a server runs with: each argument given, checked, else ``[serve]`` of
+    loopml.toml (the token from ``LOOPML_SERVE_TOKEN`` first)."""
     s = (context or current()).settings.serve
-    return ServeOptions(
+    return ServeSettings(
         host=s.host if host is None else _validate.text(host, "host").strip(),
         port=s.port if port is None else _validate.count(port, "port", low=0, high=65535),
         workers=s.workers
@@ -84,11 +60,11 @@ def serve_options(
         reload_seconds=s.reload_seconds
         if reload_seconds is None
         else float(_validate.seconds(reload_seconds, "reload_seconds")),
-        access_log=access_log,
+        access_log=s.access_log if access_log is None else bool(access_log),
     )
 
 
-def exposure(opts: ServeOptions) -> str:
+def exposure(opts: ServeSettings) -> str:
     """What to say at start about who can reach the server."""
     if opts.token is not None:
         if opts.protect_predictions:
@@ -115,7 +91,7 @@ def serve(
     protect_predictions: bool | None = None,
     max_request_bytes: int | None = None,
     reload_seconds: float | None = None,
-    access_log: bool = False,
+    access_log: bool | None = None,
 ) -> None:
     """Serve every deployment of the current project over HTTP until stopped (SIGTERM or
     Ctrl-C), on uvicorn. Arguments left None come from ``[serve]`` of loopml.toml.
@@ -137,7 +113,7 @@ def serve(
     run(opts)
 
 
-def run(opts: ServeOptions, ctx: Context | None = None) -> None:
+def run(opts: ServeSettings, ctx: Context | None = None) -> None:
     """Run uvicorn with ``opts`` (blocks until the server stops)."""
     try:
         import uvicorn
