@@ -29,14 +29,6 @@ def _state() -> tuple[Any, ...]:
     )
 
 
-@pytest.fixture
-def served(versions: list[Any]) -> list[Any]:
-    """``churn`` serving prod's v1, and v2 a candidate for prod."""
-    loopml.deploy("churn", "models:/churn@prod")
-    loopml.promote("churn/2", to="prod", candidate=True)
-    return versions
-
-
 def test_a_candidate_promotion_moves_nothing(versions: list[Any]) -> None:
     from loopml.evaluation import PromotionStatus, candidate_promotion
 

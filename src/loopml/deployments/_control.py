@@ -148,12 +148,12 @@ def _act(rollout: Rollout, analysis: Analysis, at: float) -> None:
             )
             return
         _repository.keep(
-            meta, rollout.id, rollout.step, analysis, now=at, new_window=True, replace_not_yet=False
+            meta, rollout.id, rollout.step, analysis, now=at, new_window=True
         )
         return
     if analysis.verdict is Verdict.NOT_YET or rollout.strategy in _CUMULATIVE:
         _repository.keep(
-            meta, rollout.id, rollout.step, analysis, now=at, new_window=False, replace_not_yet=True
+            meta, rollout.id, rollout.step, analysis, now=at, new_window=False
         )
         return
     passed = f"analysis passed at {rollout.weight} % ({analysis.counts['candidate']} requests)"

@@ -562,6 +562,15 @@ def _bump(conn: Connection, name: str, generation: int, now: float, **sets: Any)
 
 
 def _insert_analysis(conn: Connection, rollout_id: int, analysis: Analysis, now: float) -> None:
+    """Store ``analysis``; it takes the place of a NOT_YET analysis of the same step
+    stored last (the same window, judged again as it grew), so a window keeps one row."""
+    last = conn.first(
+        "SELECT id, step, verdict FROM rollout_analyses WHERE rollout_id = ? "
+        "ORDER BY id DESC LIMIT 1",
+        (rollout_id,),
+    )
+    if last is not None and int(last[1]) == analysis.step and last[2] == Verdict.NOT_YET.value:
+        conn.execute("DELETE FROM rollout_analyses WHERE id = ?", (last[0],)).close()
     conn.execute(
         "INSERT INTO rollout_analyses (rollout_id, step, verdict, checks, primary_count, "
         "candidate_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -890,30 +899,17 @@ def keep(
     *,
     now: float,
     new_window: bool,
-    replace_not_yet: bool,
 ) -> int:
     """Store ``analysis`` of rollout ``rollout_id`` at ``step`` without changing its
-    traffic: a NOT_YET one (``replace_not_yet``) takes the place of the step's previous
-    NOT_YET analysis, so a window waiting for traffic keeps one row; ``new_window``
-    starts the step's window again at ``now``. Returns the number of failing analyses
-    the rollout has; :class:`Stale` when it is no longer active at ``step``."""
+    traffic (a window waiting for traffic keeps one NOT_YET row, replaced as it grows);
+    ``new_window`` starts the step's window again at ``now``. Returns the number of
+    failing analyses the rollout has; :class:`Stale` when it is no longer active at
+    ``step``."""
 
     def tx(conn: Connection) -> int:
         rollout = _rollout_row(conn, rollout_id)
         if rollout is None or not rollout.active or rollout.step != step:
             raise Stale
-        last = conn.first(
-            "SELECT id, step, verdict FROM rollout_analyses WHERE rollout_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (rollout_id,),
-        )
-        if (
-            replace_not_yet
-            and last is not None
-            and int(last[1]) == step
-            and last[2] == Verdict.NOT_YET.value
-        ):
-            conn.execute("DELETE FROM rollout_analyses WHERE id = ?", (last[0],)).close()
         _insert_analysis(conn, rollout_id, analysis, now)
         if new_window:
             conn.execute(
