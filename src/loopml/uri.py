@@ -328,6 +328,7 @@ def parse_deployment_uri(uri: str) -> DeploymentURI:
 
 _DEPLOYMENT_RE = re.compile(rf"^deployments:/(?P<name>{_NAME})\Z")
 
+
 def parse_rollout_uri(uri: str) -> RolloutURI:
     """Parse ``rollout:/<id>``."""
     m = _ROLLOUT_RE.match(uri.strip()) if isinstance(uri, str) else None

@@ -139,7 +139,9 @@ def test_rollback_and_abort_return_traffic_and_leave_the_alias(
     change = loopml.deployments.deployment_history("churn")[0]
     assert (change.action, change.weight, change.reason) == (action, 0, "p99 doubled")
     loopml.registry.archive_model_version("churn", 2)  # released
-    with pytest.raises(InvalidInput, match=f"no active rollout to {verb.replace('rollback', 'roll back')}"):
+    with pytest.raises(
+        InvalidInput, match=f"no active rollout to {verb.replace('rollback', 'roll back')}"
+    ):
         getattr(loopml.deployments, verb)("churn")
 
 
@@ -170,7 +172,9 @@ def test_the_candidate_must_have_passed_the_gates_as_a_candidate(versions: list[
 def test_a_second_rollout_or_deploy_while_one_is_active_is_refused(served: list[Any]) -> None:
     first = loopml.deploy("churn", strategy="canary", candidate="models:/churn/2")
     before = _state()
-    with pytest.raises(Conflict, match=rf"rollout:/{first.rollout_id} .*promote, roll back or abort"):
+    with pytest.raises(
+        Conflict, match=rf"rollout:/{first.rollout_id} .*promote, roll back or abort"
+    ):
         loopml.deploy("churn", strategy="ab", candidate="models:/churn/2")
     with pytest.raises(Conflict, match="promote, roll back or abort it first"):
         loopml.deploy("churn", "models:/churn/2")
@@ -225,11 +229,20 @@ def test_replace_refuses_rollout_settings(served: list[Any]) -> None:
 def test_a_rollout_starts_a_missing_deployment_with_its_primary(versions: list[Any]) -> None:
     loopml.promote("churn/2", to="prod", candidate=True)
     d = loopml.deploy(
-        "churn", "models:/churn@prod", strategy="ab", candidate="models:/churn/2", split=20,
+        "churn",
+        "models:/churn@prod",
+        strategy="ab",
+        candidate="models:/churn/2",
+        split=20,
         sticky="header:X-User",
     )
     r = loopml.get_rollout("churn")
-    assert d.version == 1 and (r.weight, r.split, r.sticky, r.mirror) == (20, 20, "header:X-User", False)
+    assert d.version == 1 and (r.weight, r.split, r.sticky, r.mirror) == (
+        20,
+        20,
+        "header:X-User",
+        False,
+    )
     actions = [c.action for c in loopml.deployments.deployment_history("churn")]
     assert actions == [DeploymentAction.ROLLOUT, DeploymentAction.CREATE]
 
@@ -324,8 +337,25 @@ def test_a_rollouts_weight_follows_its_strategy_and_status() -> None:
     from loopml.deployments import Rollout
 
     base = Rollout(
-        1, "churn", Strategy.CANARY, RolloutStatus.PROGRESSING, "churn", 1, "churn", 2,
-        "models:/churn/2", (5, 25, 100), 1, 60.0, 0, None, RolloutPolicy(), None, None, 0.0, 0.0,
+        1,
+        "churn",
+        Strategy.CANARY,
+        RolloutStatus.PROGRESSING,
+        "churn",
+        1,
+        "churn",
+        2,
+        "models:/churn/2",
+        (5, 25, 100),
+        1,
+        60.0,
+        0,
+        None,
+        RolloutPolicy(),
+        None,
+        None,
+        0.0,
+        0.0,
     )
     from dataclasses import replace
 

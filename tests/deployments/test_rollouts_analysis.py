@@ -24,7 +24,7 @@ def _rows(
     prefix: str = "r",
 ) -> pd.DataFrame:
     """``n`` rows shaped as read_predictions returns them."""
-    bad = int(round(n * errors))
+    bad = round(n * errors)
     preds = [i % 2 for i in range(n)] if predictions is None else list(predictions)
     frame = pd.DataFrame(
         {
@@ -180,8 +180,11 @@ def test_analyze_reads_the_prediction_log_as_written(project: Path) -> None:
                 )
             )
     log = loopml.read_predictions("churn")
-    a = analyze(log[log.variant == "primary"], log[log.variant == "candidate"],
-                RolloutPolicy(min_requests=50))
+    a = analyze(
+        log[log.variant == "primary"],
+        log[log.variant == "candidate"],
+        RolloutPolicy(min_requests=50),
+    )
     assert a.counts == {"primary": 60, "candidate": 60}
     assert _check(a, "error_rate").candidate == pytest.approx(12 / 60)
     assert a.verdict is Verdict.FAIL

@@ -20,7 +20,7 @@ _POLICY = {"min_requests": 20}
 
 def _log(at: float, variant: str, n: int, *, errors: float = 0.0, tag: str = "") -> None:
     """``n`` rows of ``variant`` at time ``at`` (the first ``errors`` share failed)."""
-    bad = int(round(n * errors))
+    bad = round(n * errors)
     with PredictionLogger("churn") as logger:
         for i in range(n):
             failed = i < bad
@@ -167,7 +167,7 @@ def test_approval_leaves_the_canary_at_100_percent_for_a_person(
     served: list[Any], project: Path
 ) -> None:
     (project / "loopml.toml").write_text("[gates.prod.options]\napproval = true\n")
-    r, t0 = _canary(steps="10,100")
+    _r, t0 = _canary(steps="10,100")
     _traffic(t0 + 1)
     assert control("churn", owner="a", now=t0 + 11).verdict is Verdict.PASS  # type: ignore[union-attr]
     waiting = loopml.get_rollout("churn")

@@ -166,7 +166,9 @@ def _table_p(table: list[list[int]]) -> float:
     """The chi-squared test's p-value on a 2×2 table (1.0 when a margin is empty)."""
     from scipy.stats import chi2_contingency
 
-    if any(sum(row) == 0 for row in table) or any(sum(col) == 0 for col in zip(*table)):
+    if any(sum(row) == 0 for row in table) or any(
+        sum(col) == 0 for col in zip(*table, strict=False)
+    ):
         return 1.0
     return float(chi2_contingency(table).pvalue)
 
@@ -287,7 +289,9 @@ def analyze(
         )
         both = both.dropna()
         if len(both):
-            differ = float((both["prediction_p"].astype(str) != both["prediction_c"].astype(str)).mean())
+            differ = float(
+                (both["prediction_p"].astype(str) != both["prediction_c"].astype(str)).mean()
+            )
             checks.append(
                 AnalysisCheck(
                     "disagreement",
@@ -333,7 +337,9 @@ def analyze(
         checks = [
             c
             if (early and c.name == "error_rate")
-            else AnalysisCheck(c.name, Verdict.NOT_YET, c.primary, c.candidate, c.threshold, c.detail)
+            else AnalysisCheck(
+                c.name, Verdict.NOT_YET, c.primary, c.candidate, c.threshold, c.detail
+            )
             for c in checks
         ]
         checks.insert(

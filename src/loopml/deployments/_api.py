@@ -195,8 +195,7 @@ def deploy(
             )
     if model is None:
         raise InvalidInput(
-            "which model? Give one: loopml.deploy(name, 'models:/churn@prod') "
-            "(--model URI)."
+            "which model? Give one: loopml.deploy(name, 'models:/churn@prod') (--model URI)."
         )
     name = _name(name)
     uri = _model(model)

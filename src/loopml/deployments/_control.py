@@ -112,9 +112,11 @@ def control(name: str, *, owner: str, now: float | None = None) -> Analysis | No
         return None
     started = rollout.step_started_at or rollout.created_at
     if rollout.strategy in _CUMULATIVE:
-        last = _repository.last_analysis_at(meta, rollout.id)
-        due = at >= max(started, last or started) + rollout.interval
-        since = rollout.created_at
+        # judged on everything since the start once an interval; in between, only the
+        # current interval's rows are read, for an early failure
+        opened = max(started, _repository.last_analysis_at(meta, rollout.id) or started)
+        due = at >= opened + rollout.interval
+        since = rollout.created_at if due else opened
     else:
         due = at >= started + rollout.interval
         since = started
@@ -147,20 +149,14 @@ def _act(rollout: Rollout, analysis: Analysis, at: float) -> None:
                 now=at,
             )
             return
-        _repository.keep(
-            meta, rollout.id, rollout.step, analysis, now=at, new_window=True
-        )
+        _repository.keep(meta, rollout.id, rollout.step, analysis, now=at, new_window=True)
         return
     if analysis.verdict is Verdict.NOT_YET or rollout.strategy in _CUMULATIVE:
-        _repository.keep(
-            meta, rollout.id, rollout.step, analysis, now=at, new_window=False
-        )
+        _repository.keep(meta, rollout.id, rollout.step, analysis, now=at, new_window=False)
         return
     passed = f"analysis passed at {rollout.weight} % ({analysis.counts['candidate']} requests)"
     following = rollout.steps[rollout.step + 1]
     if following == 100 and not _approval(rollout):
         _rollout.promote(rollout, reason=passed, step=rollout.step, analysis=analysis, now=at)
         return
-    _repository.advance(
-        meta, rollout.id, rollout.step, analysis, user=None, reason=passed, now=at
-    )
+    _repository.advance(meta, rollout.id, rollout.step, analysis, user=None, reason=passed, now=at)

@@ -170,8 +170,7 @@ class RolloutPolicy:
         for key in values:
             if key not in known:
                 raise InvalidInput(
-                    f"unknown rollout policy key {shown(key)}: expected one of "
-                    f"{', '.join(known)}."
+                    f"unknown rollout policy key {shown(key)}: expected one of {', '.join(known)}."
                 )
         return cls(**values)
 

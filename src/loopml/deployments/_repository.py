@@ -755,8 +755,14 @@ def promote_in(
     _serve(conn, name, rollout.candidate_model, rollout.candidate_version)
     lineage_edges.add_edges(conn, [(rollout.candidate, str(DeploymentURI(name)), "deployed")])
     _change_row(
-        conn, generation, rollout, DeploymentAction.PROMOTE, weight=100, user=user,
-        reason=reason, now=when,
+        conn,
+        generation,
+        rollout,
+        DeploymentAction.PROMOTE,
+        weight=100,
+        user=user,
+        reason=reason,
+        now=when,
     )
     found = _rollout_row(conn, rollout.id)
     assert found is not None
@@ -792,8 +798,10 @@ def finish(
     and the change is recorded. With ``flip_back``, a blue-green rollout PROMOTED by
     its smoke test, while the deployment still serves its candidate, is flipped back
     to the primary the same way."""
-    action = DeploymentAction.ROLLBACK if status == RolloutStatus.ROLLED_BACK else (
-        DeploymentAction.ABORT
+    action = (
+        DeploymentAction.ROLLBACK
+        if status == RolloutStatus.ROLLED_BACK
+        else (DeploymentAction.ABORT)
     )
     verb = "roll back" if status == RolloutStatus.ROLLED_BACK else "abort"
 
@@ -883,8 +891,14 @@ def advance(
         assert moved is not None
         _bump(conn, rollout.deployment, generation, now)
         _change_row(
-            conn, generation, moved, DeploymentAction.STEP, weight=moved.weight, user=user,
-            reason=reason, now=now,
+            conn,
+            generation,
+            moved,
+            DeploymentAction.STEP,
+            weight=moved.weight,
+            user=user,
+            reason=reason,
+            now=now,
         )
         return moved
 
@@ -969,8 +983,14 @@ def flip(
         assert moved is not None
         _bump(conn, name, generation, now)
         _change_row(
-            conn, generation, moved, DeploymentAction.STEP, weight=100, user=user,
-            reason=reason, now=now,
+            conn,
+            generation,
+            moved,
+            DeploymentAction.STEP,
+            weight=100,
+            user=user,
+            reason=reason,
+            now=now,
         )
         return moved
 
@@ -1001,7 +1021,9 @@ def take_lease(
 def lease(meta: MetadataStore, rollout_id: int) -> tuple[str | None, float | None]:
     """Who holds rollout ``rollout_id``'s lease, and until when."""
     with meta.read() as conn:
-        row = conn.first("SELECT lease_owner, lease_expires FROM rollouts WHERE id = ?", (rollout_id,))
+        row = conn.first(
+            "SELECT lease_owner, lease_expires FROM rollouts WHERE id = ?", (rollout_id,)
+        )
     if row is None:
         return None, None
     return row[0], None if row[1] is None else float(row[1])

@@ -31,6 +31,7 @@ the version it serves.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -107,15 +108,14 @@ def parse_steps(value: str | Sequence[int] | None) -> tuple[int, ...]:
     bad = [s for s in steps if not 1 <= s <= 100]
     if bad:
         raise InvalidInput(f"steps {shown}: every step is a percent from 1 to 100, not {bad[0]}.")
-    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(steps)):
         raise InvalidInput(
             f"steps {shown} must increase strictly, e.g. '5,25,50,100': each step sends more "
             "traffic to the candidate than the one before."
         )
     if not steps or steps[-1] != 100:
         raise InvalidInput(
-            f"steps {shown} must end at 100 (the candidate takes all traffic), e.g. "
-            "'5,25,50,100'."
+            f"steps {shown} must end at 100 (the candidate takes all traffic), e.g. '5,25,50,100'."
         )
     if len(steps) < 2:
         raise InvalidInput(
@@ -294,8 +294,7 @@ def start(
     version = registry.get_model_version(str(wanted))
     if version.status != registry.ModelStatus.READY:
         raise InvalidInput(
-            f"{version.uri} is {str(version.status).lower()}: only a READY version is rolled "
-            "out."
+            f"{version.uri} is {str(version.status).lower()}: only a READY version is rolled out."
         )
     if (version.name, version.version) == (existing.model_name, existing.version):
         raise InvalidInput(
