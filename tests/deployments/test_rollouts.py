@@ -163,6 +163,8 @@ def test_the_candidate_must_have_passed_the_gates_as_a_candidate(versions: list[
     before = _state()
     with pytest.raises(InvalidInput, match=r"loopml models promote churn/2 --to prod --candidate"):
         loopml.deploy("churn", strategy="canary", candidate="models:/churn/2")
+    with pytest.raises(InvalidInput, match="has not passed the gates of prod"):  # nor created
+        loopml.deploy("fresh", "models:/churn@prod", strategy="ab", candidate="models:/churn/2")
     loopml.promote("churn/2", to="staging", candidate=True)  # another environment's gates
     with pytest.raises(InvalidInput, match="has not passed the gates of prod"):
         loopml.deploy("churn", strategy="canary", candidate="models:/churn/2")

@@ -123,7 +123,7 @@ def test_too_little_traffic_never_passes(served: list[Any]) -> None:
     assert loopml.get_rollout("churn").step == 0
 
 
-def test_one_of_two_owners_analyses_each_window(served: list[Any]) -> None:
+def test_one_of_two_owners_analyses_each_window(backend: str, served: list[Any]) -> None:
     r, t0 = _canary()
     _traffic(t0 + 1)
     results: dict[str, Any] = {}
@@ -149,7 +149,7 @@ def test_one_of_two_owners_analyses_each_window(served: list[Any]) -> None:
 
 
 def test_another_owner_resumes_from_the_recorded_step_when_the_lease_expires(
-    served: list[Any],
+    backend: str, served: list[Any]
 ) -> None:
     r, t0 = _canary()
     _traffic(t0 + 1)

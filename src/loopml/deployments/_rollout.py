@@ -192,19 +192,20 @@ def _settings(
     )
 
 
-def _environment(d: Deployment) -> str:
-    """The environment deployment ``d`` serves: the alias it was deployed by, else the
-    one environment whose alias points at its version."""
+def _environment(name: str, model_name: str, version: int, model_uri: str) -> str:
+    """The environment deployment ``name`` serves (``model_name`` v``version``, asked for
+    as ``model_uri``): the alias it was deployed by, else the one environment whose alias
+    points at its version."""
     from loopml import registry
 
     known = registry.environments()
-    alias = parse_model_uri(d.model_uri).alias
+    alias = parse_model_uri(model_uri).alias
     if alias in known:
         return str(alias)
     holding = []
     for env in known:
         try:
-            if registry.get_model_version(d.model_name, alias=env).version == d.version:
+            if registry.get_model_version(model_name, alias=env).version == version:
                 holding.append(env)
         except NotFound:
             continue
@@ -212,10 +213,10 @@ def _environment(d: Deployment) -> str:
         return holding[0]
     which = "no environment" if not holding else f"several environments ({', '.join(holding)})"
     raise InvalidInput(
-        f"deployment {d.name!r} serves {d.model_uri}, and {which} of {d.model_name} points at "
-        f"v{d.version}: a rollout must know whose gates its candidate passed. Deploy it by its "
-        f"environment's alias first: loopml deploy {d.name} --model "
-        f"models:/{d.model_name}@<environment>."
+        f"deployment {name!r} serves {model_uri}, and {which} of {model_name} points at "
+        f"v{version}: a rollout must know whose gates its candidate passed. Deploy it by its "
+        f"environment's alias first: loopml deploy {name} --model "
+        f"models:/{model_name}@<environment>."
     )
 
 
@@ -268,40 +269,45 @@ def start(
     meta = current().metadata
     existing = _repository.find(meta, name)
     if model is not None:
-        primary = registry.get_model_version(str(_model(model)))
-        if existing is None:
-            existing = deploy(name, model, reason=reason, config=config)
-        elif (existing.model_name, existing.version) != (primary.name, primary.version):
+        asked = _model(model)
+        primary = registry.get_model_version(str(asked))
+        if existing is not None and (existing.model_name, existing.version) != (
+            primary.name,
+            primary.version,
+        ):
             raise InvalidInput(
                 f"deployment {name!r} serves {existing.version_uri}, not {primary.uri}: the "
                 "primary of a rollout is the version the deployment serves. Give that model "
                 "(or none), or deploy the primary first."
             )
+        served = (primary.name, primary.version, str(asked))
     elif existing is None:
         raise NotFound(
             f"no deployment {name!r} to roll out on: give the primary too, e.g. "
             f"loopml deploy {name} --model models:/<model>@<environment> --strategy {kind} "
             "--candidate URI."
         )
-    if config is not None and existing.config != _config(config):
-        raise InvalidInput(
-            f"config cannot change with a rollout: deploy {name!r} with the new config first, "
-            "then start the rollout."
-        )
-    busy = _repository.latest_rollout(meta, name)
-    if busy is not None and busy.active:
-        raise _repository._busy_error(busy)
+    if existing is not None:
+        served = (existing.model_name, existing.version, existing.model_uri)
+        if config is not None and existing.config != _config(config):
+            raise InvalidInput(
+                f"config cannot change with a rollout: deploy {name!r} with the new config "
+                "first, then start the rollout."
+            )
+        busy = _repository.latest_rollout(meta, name)
+        if busy is not None and busy.active:
+            raise _repository._busy_error(busy)
     version = registry.get_model_version(str(wanted))
     if version.status != registry.ModelStatus.READY:
         raise InvalidInput(
             f"{version.uri} is {str(version.status).lower()}: only a READY version is rolled out."
         )
-    if (version.name, version.version) == (existing.model_name, existing.version):
+    if (version.name, version.version) == served[:2]:
         raise InvalidInput(
             f"deployment {name!r} serves {version.uri} already: the candidate must be another "
             "version."
         )
-    env = _environment(existing)
+    env = _environment(name, *served)
     if evaluation.candidate_promotion(version.name, version.version, env) is None:
         raise InvalidInput(
             f"{version.uri} has not passed the gates of {env} as a candidate: run loopml "
@@ -310,6 +316,9 @@ def start(
         )
     loaded, digests = loaded_package(version, name)
     _answers(loaded, version.uri, name)
+    if existing is None:  # every check passed: the deployment starts with its primary
+        assert model is not None
+        existing = deploy(name, model, reason=reason, config=config)
     steps_, seconds, split_, sticky_ = plan
     status = RolloutStatus.PENDING if kind is Strategy.BLUE_GREEN else RolloutStatus.PROGRESSING
     values = {
