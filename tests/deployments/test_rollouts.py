@@ -373,3 +373,31 @@ def test_a_rollouts_weight_follows_its_strategy_and_status() -> None:
     assert green.weight == 0
     assert replace(green, status=RolloutStatus.PROGRESSING).weight == 100
     assert [s.finished for s in RolloutStatus] == [False, False, True, True, True]
+
+
+def test_a_superseded_candidate_is_promoted_without_moving_the_alias(served: list[Any]) -> None:
+    from loopml.context import current
+    from loopml.evaluation import _repository as promotions
+
+    loopml.deploy("churn", strategy="canary", candidate="models:/churn/2")
+    promotions.record(  # v2 asked for prod again and refused: no longer a candidate
+        current().metadata,
+        name="churn",
+        version=2,
+        environment="prod",
+        status=loopml.evaluation.PromotionStatus.REFUSED,
+        champion_version=1,
+        dataset=None,
+        evaluation_id=None,
+        champion_evaluation_id=None,
+        checks=[],
+        reason=None,
+        user=None,
+        transition_id=None,
+    )
+    r = loopml.promote_rollout("churn", reason="by hand")
+    assert r.status is RolloutStatus.PROMOTED and loopml.get_deployment("churn").version == 2
+    assert r.finish_reason == (
+        "by hand (prod not moved: models:/churn/2 is no longer a candidate for prod)"
+    )
+    assert loopml.registry.get_model_version("churn", alias="prod").version == 1

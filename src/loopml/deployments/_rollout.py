@@ -442,6 +442,9 @@ def promote(
             ),
         )
         return made[-1]
+    if env is not None:  # its promotion was superseded meanwhile: say so, move nothing
+        note = f"{env} not moved: {rollout.candidate} is no longer a candidate for {env}"
+        kwargs["reason"] = f"{reason} ({note})" if reason else note
     return _repository.promote(current().metadata, rollout.deployment, **kwargs)
 
 
