@@ -27,9 +27,15 @@ from .data import fsck as fsck
 from .data import get_dataset as get_dataset
 from .data import list_datasets as list_datasets
 from .deployments import Deployment as Deployment
+from .deployments import Rollout as Rollout
+from .deployments import RolloutStatus as RolloutStatus
 from .deployments import deploy as deploy
 from .deployments import get_deployment as get_deployment
+from .deployments import get_rollout as get_rollout
 from .deployments import list_deployments as list_deployments
+from .deployments import list_rollouts as list_rollouts
+from .deployments import promote_rollout as promote_rollout
+from .deployments import rollback as rollback
 from .errors import Conflict as Conflict
 from .errors import CorruptObject as CorruptObject
 from .errors import GateFailed as GateFailed

@@ -9,6 +9,7 @@
 - ``validation:/<id>`` (a stored validation result)
 - ``cache:/<key>`` (a pipeline step's cache entry)
 - ``deployments:/<name>`` (a deployment: a named endpoint serving one model version)
+- ``rollout:/<id>`` (a progressive rollout of a candidate version on a deployment)
 
 Nothing here looks anything up: resolving a URI to what it names, and
 describing it, is the business of the URI registry in :mod:`loopml.lineage`.
@@ -42,6 +43,7 @@ __all__ = [
     "EvaluationURI",
     "ModelURI",
     "PromotionURI",
+    "RolloutURI",
     "RunURI",
     "ValidationURI",
     "check_name",
@@ -52,6 +54,7 @@ __all__ = [
     "parse_evaluation_uri",
     "parse_model_uri",
     "parse_promotion_uri",
+    "parse_rollout_uri",
     "parse_run_uri",
     "parse_uri",
     "parse_validation_uri",
@@ -158,6 +161,17 @@ class DeploymentURI:
 
     def __str__(self) -> str:
         return f"deployments:/{self.name}"
+
+
+@dataclass(frozen=True)
+class RolloutURI:
+    """``rollout:/<id>``: a progressive rollout (canary, blue-green, shadow, A/B) of a
+    candidate version on a deployment."""
+
+    id: int
+
+    def __str__(self) -> str:
+        return f"rollout:/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -314,6 +328,20 @@ def parse_deployment_uri(uri: str) -> DeploymentURI:
 
 _DEPLOYMENT_RE = re.compile(rf"^deployments:/(?P<name>{_NAME})\Z")
 
+
+def parse_rollout_uri(uri: str) -> RolloutURI:
+    """Parse ``rollout:/<id>``."""
+    m = _ROLLOUT_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group(1)) > 18:
+        raise InvalidInput(
+            f"malformed rollout URI {shown(uri)}: expected 'rollout:/<number>', e.g. "
+            "'rollout:/3' (loopml deployments status NAME shows a deployment's rollouts)."
+        )
+    return RolloutURI(int(m.group(1)))
+
+
+_ROLLOUT_RE = re.compile(r"^rollout:/([1-9][0-9]*)$")
+
 AnyURI = (
     DataURI
     | RunURI
@@ -323,6 +351,7 @@ AnyURI = (
     | EvaluationURI
     | PromotionURI
     | DeploymentURI
+    | RolloutURI
 )
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
@@ -334,6 +363,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "evaluation": parse_evaluation_uri,
     "promotion": parse_promotion_uri,
     "deployments": parse_deployment_uri,
+    "rollout": parse_rollout_uri,
 }
 
 

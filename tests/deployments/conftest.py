@@ -1,4 +1,5 @@
-"""Two registered versions of a small scikit-learn model, ``churn`` v1 and v2."""
+"""Two registered versions of a small scikit-learn model, ``churn`` v1 and v2; and
+``churn`` deployed with v1, v2 a candidate for prod."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ def versions(project: Any) -> list[Any]:
         made.append(loopml.register_model(info.uri, "churn"))
     loopml.promote_model("churn", 1, to="prod")
     return made
+
+
+@pytest.fixture
+def served(versions: list[Any]) -> list[Any]:
+    """``churn`` serving prod's v1, and v2 a candidate for prod."""
+    import loopml
+
+    loopml.deploy("churn", "models:/churn@prod")
+    loopml.promote("churn/2", to="prod", candidate=True)
+    return versions

@@ -46,6 +46,7 @@ def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, st
         "evaluation",
         "promotion",
         "deployments",
+        "rollout",
     }
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"

@@ -101,8 +101,9 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "deployments": (
         "loopml.cli.deployments",
         "app",
-        "List deployments, show one with its history, delete one, apply the ones "
-        "loopml.toml declares: list, status, delete, sync.",
+        "List deployments, show one with its rollout and history, delete one, apply the "
+        "ones loopml.toml declares, decide a rollout: list, status, delete, sync, promote, "
+        "rollback, abort.",
     ),
     "serve": (
         "loopml.cli.serve",

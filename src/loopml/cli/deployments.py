@@ -1,4 +1,5 @@
-"""``loopml deployments``: list, show, delete and sync deployments."""
+"""``loopml deployments``: list, show, delete and sync deployments; promote, roll back
+or abort a deployment's rollout."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from loopml.cli._output import console, fmt_time, printable
 from loopml.cli._table import Column, Format, emit
 
 if TYPE_CHECKING:  # pragma: no cover
-    from loopml.deployments import Deployment, DeploymentChange
+    from loopml.deployments import Analysis, Deployment, DeploymentChange, Rollout
 
 app = typer.Typer(
-    help="List deployments, show one with its history, delete one, apply the ones "
-    "loopml.toml declares: list, status, delete, sync.",
+    help="List deployments, show one with its rollout and history, delete one, apply the "
+    "ones loopml.toml declares, decide a rollout: list, status, delete, sync, promote, "
+    "rollback, abort.",
     no_args_is_help=True,
 )
 
@@ -68,6 +70,7 @@ _HISTORY_COLUMNS = [
     Column("action", kind="status", required=True),
     Column("from", kind="number"),
     Column("to", kind="number"),
+    Column("weight", kind="number"),
     Column("reason", max_width=30),
     Column("when", kind="age"),
     Column("user", max_width=16),
@@ -81,6 +84,7 @@ def _change(c: DeploymentChange) -> dict[str, Any]:
         "action": str(c.action),
         "from": c.from_version,
         "to": c.to_version,
+        "weight": c.weight,
         "model": c.model_uri or "",
         "when": c.created_at,
         "user": c.user or "",
@@ -100,9 +104,11 @@ def status(
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
-    """Show a deployment (model, version, since when, generation) and its history.
+    """Show a deployment (model, version, since when, generation), its rollout and history.
 
-    With --format json or csv it prints the history rows only.
+    The rollout's policy, weights and analyses (a table per step: check,
+    primary, candidate, threshold, verdict) come before the history. With
+    --format json or csv it prints the history rows only.
     """
     import loopml.deployments as deployments
 
@@ -123,8 +129,121 @@ def status(
         import json
 
         _say("config:", json.dumps(d.config, sort_keys=True))
+    if d.rollout_id is not None:
+        r = deployments.get_rollout(d.rollout_id)
+        _rollout(r, deployments.rollout_analyses(r.id))
     console.print()
     emit([_change(c) for c in changes], _HISTORY_COLUMNS, fmt=fmt, columns_arg=columns)
+
+
+_CHECK_COLUMNS = [
+    Column("check", required=True, max_width=16),
+    Column("primary", kind="number"),
+    Column("candidate", kind="number"),
+    Column("threshold", kind="number"),
+    Column("verdict", kind="status", required=True),
+    Column("detail", max_width=70),
+]
+
+
+def _rollout(r: Rollout, analyses: list[Analysis]) -> None:
+    """The rollout: what it moves, its policy and weights, then each step's analysis."""
+    console.print()
+    console.print(f"[bold]{escape(r.uri)}[/]  {r.strategy} ({r.status})", highlight=False)
+    _say("primary:", r.primary)
+    _say("candidate:", r.candidate)
+    weights = f"primary {r.weights['primary']} %, candidate {r.weights['candidate']} %"
+    _say("weights:", weights + (" (every request mirrored)" if r.mirror else ""))
+    if r.steps:
+        marks = [f"({w})" if i == r.step and r.active else str(w) for i, w in enumerate(r.steps)]
+        _say("steps:", " → ".join(marks) + " %")
+    _say("interval:", f"{r.interval:g} s")
+    if r.strategy == "ab":
+        _say("split:", f"{r.split} %" + (f", sticky by {r.sticky}" if r.sticky else ""))
+    _say("policy:", ", ".join(f"{k}={v}" for k, v in r.policy.to_dict().items()))
+    _say("started:", fmt_time(r.created_at) + (f" by {r.user}" if r.user else ""))
+    if r.finished_at is not None:
+        _say("finished:", fmt_time(r.finished_at))
+    if r.finish_reason:
+        _say("why:", r.finish_reason)
+    for a in analyses:
+        at = f" at {r.steps[a.step]} %" if r.steps and a.step < len(r.steps) else ""
+        console.print()
+        console.print(
+            f"  analysis of step {a.step + 1}{at}: [bold]{a.verdict}[/] "
+            f"({a.counts['primary']} primary, {a.counts['candidate']} candidate requests, "
+            f"{escape(fmt_time(a.created_at))})",
+            highlight=False,
+        )
+        emit(
+            [
+                {
+                    "check": c.name,
+                    "primary": c.primary,
+                    "candidate": c.candidate,
+                    "threshold": c.threshold,
+                    "verdict": str(c.verdict),
+                    "detail": c.detail,
+                }
+                for c in a.checks
+            ],
+            _CHECK_COLUMNS,
+            empty="  no checks",
+        )
+
+
+def _decided(r: Rollout) -> None:
+    d = f"{escape(r.uri)} of {escape(r.candidate)} on {escape(r.deployment)}: {r.status}"
+    serves = r.candidate if r.status == "PROMOTED" else r.primary
+    console.print(f"{d}; it serves {escape(serves)}", highlight=False)
+
+
+@app.command("promote")
+def promote(
+    name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
+    reason: str = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Promote NAME's rollout: its candidate is served and the environment's alias moves."""
+    import loopml.deployments as deployments
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    _decided(deployments.promote_rollout(name, reason=reason))
+
+
+@app.command("rollback")
+def rollback(
+    name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
+    reason: str = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Roll back NAME's rollout: traffic returns to the primary; the alias stays."""
+    import loopml.deployments as deployments
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    _decided(deployments.rollback(name, reason=reason))
+
+
+@app.command("abort")
+def abort(
+    name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
+    reason: str = typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
+    ),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Abort NAME's rollout: traffic returns to the primary, recorded as ABORTED."""
+    import loopml.deployments as deployments
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    _decided(deployments.abort(name, reason=reason))
 
 
 @app.command("delete")

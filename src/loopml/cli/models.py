@@ -329,6 +329,12 @@ def promote(
     force: bool = typer.Option(
         False, "--force", help="Move it even if a gate check fails (needs --reason)."
     ),
+    candidate: bool = typer.Option(
+        False,
+        "--candidate",
+        help="Record a pass as the candidate of a rollout: ENV moves when the rollout "
+        "is promoted (loopml deploy NAME --strategy canary --candidate URI).",
+    ),
     reason: str = typer.Option(
         None, "--reason", metavar="TEXT", help="Why, for the history.", show_default=False
     ),
@@ -340,7 +346,9 @@ def promote(
     """Promote VERSION to ENV through ENV's gates (\\[gates.ENV] in loopml.toml).
 
     Prints every check; exits 1 when a check fails (nothing moves). With
-    --format json or csv, stdout holds the checks alone.
+    --candidate a pass moves nothing: the version becomes the candidate a
+    rollout may take to ENV. With --format json or csv, stdout holds the
+    checks alone.
     """
     import loopml.evaluation as evaluation
     from loopml.errors import GateFailed
@@ -348,7 +356,9 @@ def promote(
     _options.use_stores(tracking_uri, artifact_uri)
     name, version, _ = _ref(ref, need_version=True)
     try:
-        done = evaluation.promote(name, to, version=version, force=force, reason=reason)
+        done = evaluation.promote(
+            name, to, version=version, force=force, reason=reason, candidate=candidate
+        )
     except GateFailed as exc:
         show_checks(exc.promotion, fmt, columns)
         raise

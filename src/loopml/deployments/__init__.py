@@ -11,6 +11,13 @@ keeps it and the registry refuses to delete or archive a served version.
 Deployments may also be declared in loopml.toml (``[deployments.<name>]``) and
 applied with ``sync_deployments``.
 
+A new version may also be rolled out progressively: ``deploy(name,
+strategy="canary", candidate="models:/churn/5")`` (or ``blue_green``, ``shadow``,
+``ab``) records a :class:`Rollout` that servers route by; :func:`control`, called by
+every server about once a second, analyses it (:func:`analyze`) and moves it step by
+step, promotes it or rolls it back; :func:`promote_rollout`, :func:`rollback` and
+:func:`abort` are the same decisions taken by a person.
+
 Example::
 
     import loopml
@@ -20,6 +27,9 @@ Example::
     loopml.list_deployments()
     loopml.deployments.deployment_history("churn")
     loopml.deployments.changes_since(0)                 # what a server polls
+    loopml.deploy("churn", strategy="canary", candidate="models:/churn/5")
+    loopml.get_rollout("churn").weights                 # {'primary': 95, 'candidate': 5}
+    loopml.rollback("churn", reason="p99 doubled")
     loopml.deployments.delete_deployment("churn")
 """
 

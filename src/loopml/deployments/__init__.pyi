@@ -1,3 +1,4 @@
+from ._analysis import analyze as analyze
 from ._api import changes_since as changes_since
 from ._api import current_generation as current_generation
 from ._api import declared_deployments as declared_deployments
@@ -7,11 +8,27 @@ from ._api import deployment_history as deployment_history
 from ._api import get_deployment as get_deployment
 from ._api import list_deployments as list_deployments
 from ._api import sync_deployments as sync_deployments
+from ._control import control as control
+from ._records import Analysis as Analysis
+from ._records import AnalysisCheck as AnalysisCheck
 from ._records import Deployment as Deployment
 from ._records import DeploymentAction as DeploymentAction
 from ._records import DeploymentChange as DeploymentChange
 from ._records import DeploymentStatus as DeploymentStatus
+from ._records import Rollout as Rollout
+from ._records import RolloutPolicy as RolloutPolicy
+from ._records import RolloutStatus as RolloutStatus
 from ._records import ServingConfig as ServingConfig
 from ._records import Strategy as Strategy
+from ._records import Verdict as Verdict
+from ._rollout import abort as abort
+from ._rollout import get_rollout as get_rollout
+from ._rollout import list_rollouts as list_rollouts
+from ._rollout import parse_interval as parse_interval
+from ._rollout import parse_steps as parse_steps
+from ._rollout import promote_rollout as promote_rollout
+from ._rollout import record_smoke_test as record_smoke_test
+from ._rollout import rollback as rollback
+from ._rollout import rollout_analyses as rollout_analyses
 
 __all__: list[str]

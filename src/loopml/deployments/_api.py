@@ -15,13 +15,14 @@ it and the registry refuses to delete or archive the version while it is served.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from loopml import _validate
 from loopml._user import current_user
 from loopml.context import current
 from loopml.deployments import _repository
-from loopml.deployments._records import Deployment, DeploymentChange
+from loopml.deployments._records import Deployment, DeploymentChange, RolloutPolicy, Strategy
 from loopml.errors import CorruptObject, InvalidInput, LoopmlError, NotFound
 from loopml.uri import ModelURI, check_name, parse_model_uri, redact
 
@@ -119,8 +120,15 @@ def _reason(value: Any) -> str | None:
 
 def deploy(
     name: str,
-    model: str,
+    model: str | None = None,
     *,
+    strategy: str = "replace",
+    candidate: str | None = None,
+    steps: str | Sequence[int] | None = None,
+    interval: str | float | None = None,
+    split: int | None = None,
+    sticky: str | None = None,
+    policy: dict[str, Any] | RolloutPolicy | None = None,
     reason: str | None = None,
     config: dict[str, Any] | None = None,
 ) -> Deployment:
@@ -139,17 +147,62 @@ def deploy(
     is kept when not (``{}`` clears it). Two deploys of one name at
     once: one is stored, the other raises :class:`~loopml.errors.Conflict`.
 
+    ``strategy`` other than ``replace`` (``blue_green``, ``canary``, ``shadow``,
+    ``ab``) starts a rollout of ``candidate`` on the deployment instead, ``model`` (or
+    the version the deployment serves) being the primary: see
+    :mod:`loopml.deployments._rollout` and :func:`~loopml.deployments.get_rollout`.
+    ``steps`` (a canary's percents, ``"5,25,50,100"``), ``interval`` (seconds at each
+    step, ``"30s"``), ``split`` (an A/B test's percent), ``sticky``
+    (``"header:X-User"``) and ``policy`` (the analysis' thresholds,
+    :class:`~loopml.deployments.RolloutPolicy`) belong to a rollout.
+
     Example::
 
         d = loopml.deploy("churn", "models:/churn@prod", reason="v4 passed the gates")
         d.version_uri, d.generation     # ('models:/churn/4', 1)
+        loopml.deploy("churn", strategy="canary", candidate="models:/churn/5")
     """
+    kind = _strategy(strategy)
+    if kind is not Strategy.REPLACE:
+        from loopml.deployments import _rollout
+
+        return _rollout.start(
+            name,
+            model,
+            kind,
+            candidate=candidate,
+            steps=steps,
+            interval=interval,
+            split=split,
+            sticky=sticky,
+            policy=policy,
+            reason=reason,
+            config=config,
+        )
+    given = {
+        "candidate": candidate,
+        "steps": steps,
+        "interval": interval,
+        "split": split,
+        "sticky": sticky,
+        "policy": policy,
+    }
+    for key, value in given.items():
+        if value is not None:
+            raise InvalidInput(
+                f"{key} belongs to a rollout: give strategy='canary' (or blue_green, shadow, "
+                f"ab) with it; the replace strategy switches all traffic at once."
+            )
+    if model is None:
+        raise InvalidInput(
+            "which model? Give one: loopml.deploy(name, 'models:/churn@prod') (--model URI)."
+        )
     name = _name(name)
     uri = _model(model)
     reason = _reason(reason)
     settings = _config(config) if config is not None else None
     ctx = current()
-    from loopml import models, registry
+    from loopml import registry
 
     version = registry.get_model_version(str(uri))
     if version.status != registry.ModelStatus.READY:
@@ -169,6 +222,38 @@ def deploy(
         from dataclasses import replace
 
         return replace(before, changed=False)
+    digests = loaded_package(version, name)[1]
+    return _repository.apply(
+        ctx.metadata,
+        name=name,
+        model_name=version.name,
+        version=version.version,
+        model_uri=str(uri),
+        config=settings,
+        expected=None if before is None else before.generation,
+        digests=digests,
+        user=current_user(),
+        reason=reason,
+        hold=lambda conn: registry.lock_version(conn, version.name, version.version),
+    )
+
+
+def _strategy(value: Any) -> Strategy:
+    try:
+        return Strategy(value)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown strategy {_validate.shown(value)}: expected one of "
+            f"{', '.join(s.value for s in Strategy)}."
+        ) from None
+
+
+def loaded_package(version: Any, name: str) -> tuple[Any, frozenset[str]]:
+    """Registered ``version`` loaded, hash-checked, and every object of its package
+    checked in the artifact store; the model and its objects' digests. Errors say that
+    deployment ``name`` was not changed."""
+    from loopml import models
+
     target = str(ModelURI(version.name, version.version))
     try:
         loaded = models.load_model(target)
@@ -185,19 +270,7 @@ def deploy(
         )
     digests = frozenset({version.manifest_digest, *info.digests})
     _check_stored(target, name, digests, info.metadata)
-    return _repository.apply(
-        ctx.metadata,
-        name=name,
-        model_name=version.name,
-        version=version.version,
-        model_uri=str(uri),
-        config=settings,
-        expected=None if before is None else before.generation,
-        digests=digests,
-        user=current_user(),
-        reason=reason,
-        hold=lambda conn: registry.lock_version(conn, version.name, version.version),
-    )
+    return loaded, digests
 
 
 def _check_stored(

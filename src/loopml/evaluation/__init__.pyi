@@ -10,6 +10,8 @@ from ._gates import GateStatus as GateStatus
 from ._gates import check_gates as check_gates
 from ._gates import read_gates as read_gates
 from ._promote import approve as approve
+from ._promote import candidate_promotion as candidate_promotion
+from ._promote import complete_candidate as complete_candidate
 from ._promote import get_promotion as get_promotion
 from ._promote import list_promotions as list_promotions
 from ._promote import promote as promote

@@ -20,7 +20,11 @@ them. Then:
   failing checks recorded;
 - ``approval = true`` → a passing candidate waits as ``PENDING_APPROVAL``
   until :func:`approve` (moves it: ``APPROVED``, who and when) or
-  :func:`reject` (``REJECTED``).
+  :func:`reject` (``REJECTED``);
+- ``candidate=True`` → the checks run as usual, but a pass is recorded as
+  ``CANDIDATE`` and nothing moves: the version may then be rolled out on a
+  deployment (``loopml deploy NAME --strategy canary --candidate ...``), and
+  :func:`complete_candidate` moves the environment when that rollout is promoted.
 
 An environment without ``[gates.<env>]`` promotes as ``promote_model`` does,
 recorded as ``PROMOTED`` with no checks. The SDK raises on a refusal rather
@@ -45,7 +49,15 @@ from loopml.evaluation._gates import GateCheck, Gates, GateStatus, check_gates, 
 from loopml.evaluation._promotion import Promotion, PromotionStatus
 from loopml.uri import ModelURI, parse_model_uri
 
-__all__ = ["approve", "get_promotion", "list_promotions", "promote", "reject"]
+__all__ = [
+    "approve",
+    "candidate_promotion",
+    "complete_candidate",
+    "get_promotion",
+    "list_promotions",
+    "promote",
+    "reject",
+]
 
 _REF = re.compile(r"^(?P<name>[^/@]+)(?:/v?(?P<version>\d+)|@(?P<alias>[^/@]+))?$")
 _MAX_RESULTS = 100_000
@@ -343,16 +355,19 @@ def promote(
     version: int | str | None = None,
     force: bool = False,
     reason: str | None = None,
+    candidate: bool = False,
 ) -> Promotion:
     """Promote a model version to environment ``to`` through its gates (see the module
-    docstring); returns the stored :class:`Promotion` (``PROMOTED``, ``FORCED`` or
-    ``PENDING_APPROVAL``) or raises :class:`~loopml.errors.GateFailed` listing every
+    docstring); returns the stored :class:`Promotion` (``PROMOTED``, ``FORCED``,
+    ``PENDING_APPROVAL``, or ``CANDIDATE`` with ``candidate=True``) or raises :class:`~loopml.errors.GateFailed` listing every
     failing check (the refusal is stored too; nothing moves).
 
     ``model`` is ``"churn/4"``, ``"models:/churn/4"``, ``"churn@staging"`` (the version
     that alias points at), a model name with ``version=``, or a ``ModelVersion``.
     ``force=True`` moves the environment despite failing checks (or a required
-    approval) and needs a ``reason``, which is recorded.
+    approval) and needs a ``reason``, which is recorded. ``candidate=True`` records a
+    pass as the candidate of a rollout and moves nothing (a candidate cannot be
+    forced).
 
     Example::
 
@@ -362,13 +377,20 @@ def promote(
     """
     if not isinstance(force, bool):
         raise InvalidInput(f"force must be True or False, got {_validate.shown(force)}.")
+    if not isinstance(candidate, bool):
+        raise InvalidInput(f"candidate must be True or False, got {_validate.shown(candidate)}.")
+    if candidate and force:
+        raise InvalidInput(
+            "a candidate must pass the gates: candidate=True cannot be forced (--candidate "
+            "without --force)."
+        )
     reason = _reason(reason)
     if force and not (reason or "").strip():
         raise InvalidInput(
             "force=True needs a reason, which is recorded with the override: "
             "loopml.promote(..., force=True, reason='why') (--force --reason TEXT)."
         )
-    return _promote(model, to, version, force, reason, None)
+    return _promote(model, to, version, force, reason, None, candidate=candidate)
 
 
 def _promote(
@@ -378,6 +400,8 @@ def _promote(
     force: bool,
     reason: str | None,
     timings: dict[str, float] | None,
+    *,
+    candidate: bool = False,
 ) -> Promotion:
     phases = _Phases(timings)
     env = _environment(to)
@@ -389,6 +413,8 @@ def _promote(
     phases.mark("resolve model")
     checks, evaluated = _run_gates(name, number, champion, gates, phases)
     try:
+        if candidate:
+            return _record_candidate(name, number, env, champion, checks, evaluated, reason)
         return _decide(name, number, env, champion, gates, checks, evaluated, force, reason)
     finally:
         phases.mark("record")
@@ -440,6 +466,99 @@ def _decide(
             conn, **fields, transition_id=None if t is None else t.id
         ),
     )
+
+
+def _record_candidate(
+    name: str,
+    number: int,
+    env: str,
+    champion: int | None,
+    checks: list[GateCheck],
+    evaluated: _Evaluated,
+    reason: str | None,
+) -> Promotion:
+    """Record the request as ``CANDIDATE`` when every check passed (``REFUSED``, raised,
+    when one failed); nothing moves."""
+    failed = any(c.failed for c in checks)
+    status = PromotionStatus.REFUSED if failed else PromotionStatus.CANDIDATE
+    fields = _fields(name, number, env, status, champion, checks, evaluated, reason)
+    made = _repository.record(current().metadata, **fields, transition_id=None)
+    if failed:
+        raise GateFailed(f"{made.message}. Nothing moved.", made)
+    return made
+
+
+def candidate_promotion(model_name: str, version: int, env: str) -> Promotion | None:
+    """The promotion that made ``model_name`` v``version`` a candidate for ``env``
+    (``promote(..., candidate=True)``), when it is the version's newest promotion there
+    and still a candidate; else None.
+
+    Example::
+
+        loopml.promote("churn/5", to="prod", candidate=True)
+        loopml.evaluation.candidate_promotion("churn", 5, "prod").status   # CANDIDATE
+    """
+    name = _validate.text(model_name, "model name")
+    number = _validate.count(version, "version", high=2**31 - 1)
+    env = _validate.text(env, "environment")
+    last = _repository.latest_promotion(current().metadata, name, number, env)
+    if last is None or last.status != PromotionStatus.CANDIDATE:
+        return None
+    return last
+
+
+def complete_candidate(
+    model_name: str,
+    version: int,
+    env: str,
+    *,
+    reason: str | None = None,
+    on_move: Callable[[Any], object] | None = None,
+) -> Promotion:
+    """Move environment ``env`` of ``model_name`` to candidate ``version`` (its rollout
+    was promoted): the alias moves, the transition is recorded, and the candidate's
+    promotion becomes ``PROMOTED``. ``on_move(conn)`` runs in the same transaction (a
+    deployment records its own change there). :class:`~loopml.errors.InvalidInput` when
+    the version is not a candidate for ``env``.
+
+    Example::
+
+        loopml.evaluation.complete_candidate("churn", 5, "prod", reason="canary passed")
+    """
+    reason = _reason(reason)
+    request = candidate_promotion(model_name, version, env)
+    if request is None:
+        raise InvalidInput(
+            f"{model_name} v{version} is not a candidate for {env}: run loopml models "
+            f"promote {model_name}/{version} --to {env} --candidate first."
+        )
+    name, number = request.name, request.version
+    user = current_user()
+
+    def record(conn: Any, transition: Any) -> Promotion:
+        tid = None if transition is None else transition.id
+        if not _repository.decide(
+            conn,
+            request.id,
+            PromotionStatus.PROMOTED,
+            user=user,
+            reason=reason,
+            transition_id=tid,
+            was=PromotionStatus.CANDIDATE,
+        ):
+            raise Conflict(
+                f"the candidate promotion of {name} v{number} to {env} was completed by "
+                f"someone else meanwhile; see loopml models history {name}"
+            )
+        if on_move is not None:
+            on_move(conn)
+        return request
+
+    why = reason if reason is not None else f"rollout of candidate promotion {request.id}"
+    _move(name, number, env, _champion(name, env), why, record)
+    got = _repository.get_promotion(current().metadata, request.id)
+    assert got is not None
+    return got
 
 
 def _why(checks: list[GateCheck], status: PromotionStatus) -> str:

@@ -15,7 +15,9 @@ class PromotionStatus(StrEnum):
     """Where a promotion request ended: ``PROMOTED`` (every check passed, the environment
     moved), ``REFUSED`` (a check failed; nothing moved), ``PENDING_APPROVAL`` (passed,
     waiting for a person under ``approval = true``), then ``APPROVED`` (moved) or
-    ``REJECTED``; ``FORCED`` (moved despite failed checks, with a reason)."""
+    ``REJECTED``; ``FORCED`` (moved despite failed checks, with a reason); ``CANDIDATE``
+    (passed, recorded as the candidate of a rollout: the environment moves when the
+    rollout is promoted, and the record becomes ``PROMOTED``)."""
 
     PROMOTED = "PROMOTED"
     REFUSED = "REFUSED"
@@ -23,6 +25,7 @@ class PromotionStatus(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     FORCED = "FORCED"
+    CANDIDATE = "CANDIDATE"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ class Promotion:
             return (
                 f"{head}: every check passed; waiting for approval (loopml models approve "
                 f"{self.name}/{self.version} --to {self.environment})"
+            )
+        if self.status == PromotionStatus.CANDIDATE:
+            gates = self.tally() if self.checks else "no gates"
+            return (
+                f"{head}: passed as a candidate ({gates}); {self.environment} moves when a "
+                f"rollout of it is promoted (loopml deploy NAME --strategy canary --candidate "
+                f"{self.uri})"
             )
         if self.status == PromotionStatus.REJECTED:
             return f"{head}: rejected by {self.decided_by or 'unknown'}"

@@ -421,9 +421,10 @@ def decide(
     user: str | None,
     reason: str | None,
     transition_id: int | None,
+    was: PromotionStatus = PromotionStatus.PENDING_APPROVAL,
 ) -> bool:
-    """Set the decision on a pending promotion in the caller's transaction; False when it
-    is no longer pending (someone decided first)."""
+    """Set the decision on a pending promotion (one in status ``was``) in the caller's
+    transaction; False when it is no longer pending (someone decided first)."""
     cur = conn.execute(
         "UPDATE promotions SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, "
         "transition_id = ? WHERE id = ? AND status = ?",
@@ -434,7 +435,7 @@ def decide(
             reason,
             transition_id,
             promotion_id,
-            PromotionStatus.PENDING_APPROVAL.value,
+            was.value,
         ),
     )
     changed = cur.rowcount

@@ -124,6 +124,12 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.deployments._repository:describe",
         ),
         Scheme(
+            "rollout",
+            "loopml.uri:parse_rollout_uri",
+            "loopml.deployments._repository:resolve_rollout",
+            "loopml.deployments._repository:describe_rollouts",
+        ),
+        Scheme(
             "cache",
             "loopml.uri:parse_cache_uri",
             "loopml.pipelines._cache:resolve",

@@ -61,6 +61,7 @@ KNOWN_REVISIONS = (
     "0005_registry",
     "0006_evaluation",
     "0007_deployments",
+    "0008_rollouts",
 )
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 

@@ -432,6 +432,7 @@ deployments = Table(
     Column("generation", Integer, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    Column("rollout_id", Integer, nullable=True),
     Index(None, "model_name", "version"),
 )
 
@@ -448,5 +449,62 @@ deployment_history = Table(
     Column("user", String(255), nullable=True),
     Column("reason", Text, nullable=True),
     Column("created_at", Double, nullable=False),
+    Column("rollout_id", Integer, nullable=True),
+    Column("weight", Integer, nullable=True),
     Index(None, "name", "generation"),
+)
+
+# -- rollouts ------------------------------------------------------------------------
+# A rollout moves a deployment from its ``primary`` version to a ``candidate`` by a
+# strategy (blue_green, canary, shadow, ab): ``steps`` (JSON list of percents) and
+# ``step`` (the index of the current one) for a canary, ``split`` for A/B, ``policy``
+# (JSON) the analysis thresholds. One controller at a time holds the row's lease
+# (``lease_owner`` until ``lease_expires``). ``deployments.rollout_id`` names a
+# deployment's latest rollout; each analysis of a step is a row of
+# ``rollout_analyses`` with its checks (JSON). See loopml.deployments.
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(255), nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("environment", String(255), nullable=True),
+    Column("primary_model", String(255), nullable=False),
+    Column("primary_version", Integer, nullable=False),
+    Column("candidate_model", String(255), nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("candidate_uri", String(1024), nullable=False),
+    Column("steps", Text, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("interval_seconds", Double, nullable=False),
+    Column("split", Integer, nullable=False),
+    Column("sticky", String(255), nullable=True),
+    Column("policy", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("user", String(255), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("step_started_at", Double, nullable=True),
+    Column("finished_at", Double, nullable=True),
+    Column("finish_reason", Text, nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_expires", Double, nullable=True),
+    Index(None, "deployment", "id"),
+    Index(None, "status"),
+)
+
+rollout_analyses = Table(
+    "rollout_analyses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("checks", Text, nullable=False),
+    Column("primary_count", Integer, nullable=False),
+    Column("candidate_count", Integer, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index(None, "rollout_id", "id"),
 )
