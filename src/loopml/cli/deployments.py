@@ -192,6 +192,12 @@ def _rollout(r: Rollout, analyses: list[Analysis]) -> None:
         )
 
 
+def _reason() -> Any:
+    return typer.Option(
+        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
+    )
+
+
 def _decided(r: Rollout) -> None:
     d = f"{escape(r.uri)} of {escape(r.candidate)} on {escape(r.deployment)}: {r.status}"
     serves = r.candidate if r.status == "PROMOTED" else r.primary
@@ -201,9 +207,7 @@ def _decided(r: Rollout) -> None:
 @app.command("promote")
 def promote(
     name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
-    reason: str = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
-    ),
+    reason: str = _reason(),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
@@ -217,9 +221,7 @@ def promote(
 @app.command("rollback")
 def rollback(
     name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
-    reason: str = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
-    ),
+    reason: str = _reason(),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
@@ -233,9 +235,7 @@ def rollback(
 @app.command("abort")
 def abort(
     name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
-    reason: str = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
-    ),
+    reason: str = _reason(),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:
@@ -249,9 +249,7 @@ def abort(
 @app.command("delete")
 def delete(
     name: str = typer.Argument(..., metavar="NAME", help="The deployment."),
-    reason: str = typer.Option(
-        None, "--reason", metavar="TEXT", help="Why, kept in the history.", show_default=False
-    ),
+    reason: str = _reason(),
     tracking_uri: str = _options.tracking_uri(),
     artifact_uri: str = _options.artifact_uri(),
 ) -> None:

@@ -930,25 +930,24 @@ def keep(
                 "UPDATE rollouts SET step_started_at = ?, updated_at = ? WHERE id = ?",
                 (now, now, rollout_id),
             ).close()
-        return int(
-            conn.scalar(
-                "SELECT count(*) FROM rollout_analyses WHERE rollout_id = ? AND verdict = ?",
-                (rollout_id, Verdict.FAIL.value),
-            )
-        )
+        return _failures(conn, rollout_id)
 
     return meta.write(tx)
+
+
+def _failures(conn: Connection, rollout_id: int) -> int:
+    return int(
+        conn.scalar(
+            "SELECT count(*) FROM rollout_analyses WHERE rollout_id = ? AND verdict = ?",
+            (rollout_id, Verdict.FAIL.value),
+        )
+    )
 
 
 def failures(meta: MetadataStore, rollout_id: int) -> int:
     """How many stored analyses of rollout ``rollout_id`` failed."""
     with meta.read() as conn:
-        return int(
-            conn.scalar(
-                "SELECT count(*) FROM rollout_analyses WHERE rollout_id = ? AND verdict = ?",
-                (rollout_id, Verdict.FAIL.value),
-            )
-        )
+        return _failures(conn, rollout_id)
 
 
 def last_analysis_at(meta: MetadataStore, rollout_id: int) -> float | None:
