@@ -136,8 +136,8 @@ def test_a_passing_canary_steps_and_is_promoted(m: Path) -> None:
         _routing(client, r.id)
         sent = [0]
 
-        def one() -> None:  # inputs that cycle: the same distribution in every window
-            x = 10.0 + sent[0] % 50
+        def one() -> None:  # two inputs in turn: one distribution of answers in any window
+            x = 10.0 + sent[0] % 2
             _check(client.post(PREDICT, json=body(x)), x)
             sent[0] += 1
 
@@ -190,6 +190,20 @@ def test_canary_traffic_matches_its_weight_and_metrics_name_the_variants(m: Path
             ) == float(seen[variant])
         info = metric(text, "loopml_deployment_info", deployment="m")
         assert info == 2.0  # both versions served
+        # a version asked for by number answers, whatever the weights
+        oip = {
+            "inputs": [
+                {"name": "x", "shape": [1], "datatype": "FP64", "data": [12.0]},
+                {"name": "user", "shape": [1], "datatype": "BYTES", "data": ["u"]},
+            ]
+        }
+        for version, variant in (("2", "candidate"), ("1", "primary")):
+            for _ in range(10):
+                response = client.post(f"/v2/models/m/versions/{version}/infer", json=oip)
+                assert response.status_code == 200, response.text
+                assert response.headers["x-loopml-variant"] == variant
+                assert response.json()["model_version"] == version
+                seen[variant] += 1
         # the prediction log holds both variants, each with the version that answered
     frame = loopml.read_predictions("m")
     counts = frame.groupby(["variant", "model_version"]).size().to_dict()
@@ -248,15 +262,17 @@ def test_a_shadow_that_raises_changes_no_response_and_its_errors_are_logged(m: P
         ids = []
         for i in range(40):
             response = client.post(PREDICT, json=body(10 + i))
-            assert response.status_code == 200 and response.json()["predictions"] == [
-                (10 + i) * 2
-            ]
+            assert response.status_code == 200 and response.json()["predictions"] == [(10 + i) * 2]
             assert response.headers["x-loopml-variant"] == "primary"
             ids.append(response.headers["x-request-id"])
         assert until(lambda: not client.app.state.loopml.routes["m"].pending, 10, lambda: None)
         text = client.get("/metrics").text
         assert metric(
-            text, "loopml_request_errors_total", deployment="m", variant="shadow", kind="model_error"
+            text,
+            "loopml_request_errors_total",
+            deployment="m",
+            variant="shadow",
+            kind="model_error",
         ) == float(len(ids) - metric(text, "loopml_shadow_dropped_total", deployment="m"))
     frame = loopml.read_predictions("m")
     shadow = frame[frame["variant"] == "shadow"]
@@ -277,7 +293,9 @@ def test_a_shadow_that_sleeps_adds_no_latency_to_the_primary(m: Path) -> None:
         _routing(client, r.id)
         mirrored = np.percentile(_latencies(client, 200), 99)
         added = mirrored - bare
-        assert added < 0.05, f"p99 {bare * 1000:.1f} ms without the shadow, {mirrored * 1000:.1f} with"
+        assert added < 0.05, (
+            f"p99 {bare * 1000:.1f} ms without the shadow, {mirrored * 1000:.1f} with"
+        )
         state = client.app.state.loopml
         route = state.routes["m"]
         assert route.pending <= 8 and route.dropped >= 180  # the rest were dropped
@@ -411,9 +429,7 @@ def test_a_blue_green_candidate_failing_recorded_requests_is_rolled_back(m: Path
             assert response.status_code == 200 and response.json()["predictions"] == [600.0]
             versions.add(response.headers["x-loopml-model-version"])
 
-        assert until(
-            lambda: loopml.get_rollout(r.id).status is RolloutStatus.ROLLED_BACK, 20, one
-        )
+        assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.ROLLED_BACK, 20, one)
         reason = loopml.get_rollout(r.id).finish_reason or ""
         assert "smoke test failed" in reason and "ValueError" in reason, reason
         assert "beyond this version" in reason

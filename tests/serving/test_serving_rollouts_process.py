@@ -84,9 +84,9 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
             sent[0] += 1
 
         # the dead server's lease runs out (at most 5 s here), then the analysis goes on
-        assert until(
-            lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 40, more
-        ), loopml.get_rollout(r.id)
+        assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 40, more), (
+            loopml.get_rollout(r.id)
+        )
     after = loopml.deployments.rollout_analyses(r.id)
     assert len(after) > len(before)
     assert after[-1].step == 1 and after[-1].verdict is Verdict.PASS
@@ -129,10 +129,14 @@ def test_two_servers_on_one_postgres_run_one_analysis_and_route_alike(
             answers[url].append(_send(client, url, sent[0] // 2))
             sent[0] += 1
 
-        assert until(
-            lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 60, one
-        ), (loopml.get_rollout(r.id), loopml.deployments.rollout_analyses(r.id), sent)
-    judged = [x for x in loopml.deployments.rollout_analyses(r.id) if x.verdict is not Verdict.NOT_YET]
+        assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 60, one), (
+            loopml.get_rollout(r.id),
+            loopml.deployments.rollout_analyses(r.id),
+            sent,
+        )
+    judged = [
+        x for x in loopml.deployments.rollout_analyses(r.id) if x.verdict is not Verdict.NOT_YET
+    ]
     assert [(x.step, x.verdict) for x in judged] == [(0, Verdict.PASS), (1, Verdict.PASS)]
     waiting = [x.step for x in loopml.deployments.rollout_analyses(r.id) if x not in judged]
     assert len(waiting) == len(set(waiting))  # at most one NOT_YET row a window

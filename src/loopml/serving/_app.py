@@ -44,8 +44,8 @@ from starlette.responses import Response
 
 from loopml.config import ServeSettings
 from loopml.context import Context, current, using
-from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.deployments import Deployment, Rollout, RolloutStatus, Strategy
+from loopml.errors import InvalidInput, LoopmlError, NotFound
 from loopml.serving._hosted import CANDIDATE, PRIMARY, SHADOW, VARIANT, Hosted, load
 from loopml.serving._metrics import Metrics
 from loopml.serving._protocol import (
@@ -941,9 +941,10 @@ def create_app(
         if refused is not None:
             return refused
         route = state.routes.get(name)
-        if route is not None and route.candidate is not None and version is not None:
-            if version == str(route.candidate.version):  # asked for the candidate by name
-                return await answer_with(route.candidate, request, start, rid, name, oip)
+        candidate = route.candidate if route is not None else None
+        if candidate is not None and version == str(candidate.version):
+            # asked for the candidate's version by name: it answers, whatever the weights
+            return await answer_with(candidate, request, start, rid, name, oip)
         found = hosted_or_404(name, rid, oip, version)
         if not isinstance(found, Hosted):
             return found
