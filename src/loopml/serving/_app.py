@@ -7,6 +7,12 @@ the metadata store for deployment changes every ``reload_seconds`` and swaps in
 a new version once it has loaded, so a ``loopml deploy`` reaches every worker
 without a restart. At shutdown (SIGTERM) it writes every queued prediction.
 
+A deployment with a rollout in progress is held as its primary (``hosted``) and a
+:class:`~loopml.serving._rollouts.Route` (the rollout and its loaded candidate);
+each request is routed by the rollout's weight (see ``_rollouts``), a shadow's copy
+is answered by a task of its own after the primary answered, and a task calls the
+rollout controller (``deployments.control``) about once a second.
+
 Request bodies are parsed with orjson and checked against the signature with
 NumPy and pandas (no per-row objects); a prediction runs once per request, or
 once per micro-batch when the deployment's ``max_batch_size`` is above 1, on the
