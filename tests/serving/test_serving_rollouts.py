@@ -5,6 +5,7 @@ flipped (and flipped back)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from pathlib import Path
@@ -435,3 +436,72 @@ def test_a_blue_green_candidate_failing_recorded_requests_is_rolled_back(m: Path
         assert "beyond this version" in reason
         assert versions == {"1"}
         assert loopml.get_deployment("m").version == 1 and _prod() == 1
+
+
+# -- the controller --------------------------------------------------------------------------
+
+
+def test_the_controller_ticks_about_once_a_second_survives_errors_and_stops_with_the_server(
+    m: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+    import re
+    import socket
+
+    uri = candidate("ok")
+    calls: list[tuple[float, str, str]] = []
+
+    def control(name: str, *, owner: str, now: float | None = None) -> None:
+        calls.append((time.monotonic(), name, owner))
+        if len(calls) == 1:
+            raise RuntimeError("the store is away")
+
+    monkeypatch.setattr(loopml.deployments, "control", control)
+    with serving() as client:
+        assert not calls  # no rollout, no tick
+        loopml.deploy("m", strategy="canary", candidate=uri, steps="50,100", interval="10m")
+        _routing(client, loopml.get_rollout("m").id)
+        assert until(lambda: len(calls) >= 4, 15, lambda: time.sleep(0.05)), calls
+    stopped = len(calls)
+    time.sleep(1.5)
+    assert len(calls) == stopped  # the task ended with the server
+    assert {name for _, name, _ in calls} == {"m"}
+    owners = {owner for _, _, owner in calls}
+    assert len(owners) == 1
+    assert re.fullmatch(
+        rf"{re.escape(socket.gethostname())}:{os.getpid()}:[0-9a-f]{{8}}", owners.pop()
+    )
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
+    assert all(0.5 < gap < 3.0 for gap in gaps), gaps
+    assert "the store is away" in caplog.text  # logged, and the next tick came anyway
+
+
+def test_a_rollback_retires_the_candidate_after_writing_its_log(m: Path) -> None:
+    uri = candidate("ok")
+    with serving() as client:
+        loopml.deploy("m", strategy="canary", candidate=uri, steps="50,100", interval="10m")
+        r = loopml.get_rollout("m")
+        _routing(client, r.id)
+        state = client.app.state.loopml
+        held = state.routes["m"].candidate
+        seen = Counter(_check(client.post(PREDICT, json=body(10 + i)), 10 + i) for i in range(60))
+        assert seen["candidate"] > 0
+        loopml.rollback("m", reason="by hand")
+        _routing(client, r.id, "ROLLED_BACK")
+        assert until(lambda: held._closed, 5, lambda: time.sleep(0.05))
+
+        def written() -> bool:  # closing it wrote what its logger held
+            frame = loopml.read_predictions("m")
+            return bool((frame["variant"] == "candidate").sum() == seen["candidate"])
+
+        assert until(written, 5, lambda: time.sleep(0.05))
+        assert held.logger._closed
+        response = client.post(PREDICT, json=body(10))
+        assert response.headers["x-loopml-variant"] == "default"
+        loopml.deployments.delete_deployment("m")
+        assert until(
+            lambda: client.post(PREDICT, json=body(10)).status_code == 404,
+            5,
+            lambda: time.sleep(0.05),
+        )
+        assert not state.routes and not state.hosted
