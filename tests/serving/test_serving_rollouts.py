@@ -219,8 +219,11 @@ def test_a_candidate_that_cannot_load_is_reported_and_the_primary_answers_everyt
     uri = candidate("ok")
     real = app_module.load
 
+    tried: list[float] = []
+
     def refuse_v2(record: Any, metrics: Any, *rest: Any) -> Any:
         if record.version == 2:
+            tried.append(time.monotonic())
             raise OSError("the candidate's package is not readable here")
         return real(record, metrics, *rest)
 
@@ -235,6 +238,11 @@ def test_a_candidate_that_cannot_load_is_reported_and_the_primary_answers_everyt
         for i in range(60):
             response = client.post(PREDICT, json=body(10 + i))
             assert _check(response, 10 + i) == "primary"
+        # tried again, less and less often (1 s, 2 s, 4 s...), not at every poll
+        assert until(lambda: len(tried) >= 3, 10, lambda: time.sleep(0.05)), tried
+        time.sleep(1.0)
+        assert len(tried) <= 4, tried
+        assert tried[2] - tried[1] > 1.5 * (tried[1] - tried[0]) > 1.0, tried
 
 
 # -- shadow ----------------------------------------------------------------------------------
@@ -505,3 +513,26 @@ def test_a_rollback_retires_the_candidate_after_writing_its_log(m: Path) -> None
             lambda: time.sleep(0.05),
         )
         assert not state.routes and not state.hosted
+
+
+def test_a_flipped_blue_green_primary_is_let_go_once_another_version_is_deployed(m: Path) -> None:
+    from tests.serving.rollouts import register
+
+    uri = candidate("ok")
+    with serving() as client:
+        loopml.deploy("m", strategy="blue_green", candidate=uri)
+        r = loopml.get_rollout("m")
+        _routing(client, r.id, "PROMOTED")
+        state = client.app.state.loopml
+        kept = state.standby["m"]
+        third = register("ok")
+        loopml.deploy("m", f"models:/m/{third}")
+        assert until(
+            lambda: (
+                client.post(PREDICT, json=body(12)).headers["x-loopml-model-version"] == str(third)
+            ),
+            10,
+            lambda: time.sleep(0.05),
+        )
+        assert "m" not in state.standby
+        assert until(lambda: kept._closed, 5, lambda: time.sleep(0.05))

@@ -213,9 +213,10 @@ class _State:
                             name,
                             exc,
                         )
-            elif flipped(rollout) and rollout is not None:
+            elif rollout is not None and flipped(rollout):
                 at = _as_version(record, rollout.primary_model, rollout.primary_version)
-                if _serves_as(at) != _serves_as(record):
+                serves = (record.model_name, record.version)
+                if serves == (rollout.candidate_model, rollout.candidate_version):
                     try:  # kept loaded: a rollback flips back to it at once
                         standby = loaded(at, VARIANT)
                     except Exception as exc:
@@ -292,7 +293,11 @@ class _State:
             )
             return
         self.failed.pop(name, None)
-        self._retry.pop(name, None)
+        route = loaded.route if loaded is not None else None
+        if route is None or (route.error is None and not route.retry):
+            self._retry.pop(name, None)
+        else:  # the candidate, or its smoke test, is tried again (later each time)
+            self._later(name)
         before = self._held(name)
         old = self.hosted.get(name)
         keep: list[Hosted] = []
@@ -313,8 +318,6 @@ class _State:
             keep = [h for h in (hosted, route and route.candidate, loaded.standby) if h]
             if hosted is not old:
                 log.info("deployment %r serves %s", name, hosted.version_uri)
-            if route is not None and (route.error is not None or route.retry):
-                self._later(name)  # the candidate, or its smoke test, is tried again
             if route is not None and route.candidate is not None:
                 r = route.rollout
                 log.info(
