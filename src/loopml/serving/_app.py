@@ -139,7 +139,7 @@ class _State:
         self.ready = False
         self.started = time.time()
         self.metrics = Metrics(self._sources)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = ""  # the controller's name in the store's leases (set by ``control``)
         self.ticking: asyncio.Future[Any] | None = None
         self._retired: list[Hosted] = []
         self._retry: dict[str, tuple[float, float]] = {}  # name -> (when, delay)
@@ -340,6 +340,8 @@ class _State:
         workers and hosts), until cancelled. What it changes arrives by ``follow``."""
         from loopml import deployments
 
+        # named in the worker process itself: unique to it among workers and hosts
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         said: dict[str, str] = {}
 
         def tick(names: list[str]) -> None:
