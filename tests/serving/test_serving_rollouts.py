@@ -131,14 +131,15 @@ def test_a_passing_canary_steps_and_is_promoted(m: Path) -> None:
             candidate=uri,
             steps="25,50,100",
             interval="2s",
-            policy={"min_requests": 20},
+            # a hiccup of this shared machine is no latency regression of the candidate
+            policy={"min_requests": 20, "latency_floor_ms": 50},
         )
         r = loopml.get_rollout("m")
         _routing(client, r.id)
         sent = [0]
 
-        def one() -> None:  # two inputs in turn: one distribution of answers in any window
-            x = 10.0 + sent[0] % 2
+        def one() -> None:  # one input: one distribution of answers in any window
+            x = 12.0
             _check(client.post(PREDICT, json=body(x)), x)
             sent[0] += 1
 

@@ -32,16 +32,16 @@ def _canary(steps: str) -> Any:
         candidate=uri,
         steps=steps,
         interval="2s",
-        policy={"min_requests": 20},
+        # a hiccup of this shared machine is no latency regression of the candidate
+        policy={"min_requests": 20, "latency_floor_ms": 50},
     )
     return loopml.get_rollout("m")
 
 
-def _send(client: httpx.Client, url: str, i: int) -> tuple[float, str]:
-    """One request (inputs alternating between two values, so that the variants'
-    predictions have one distribution in any window); when it was answered and by which
-    variant (its answer checked)."""
-    x = 10.0 + i % 2
+def _send(client: httpx.Client, url: str) -> tuple[float, str]:
+    """One request (one input, so that the variants' predictions have one distribution
+    in any window); when it was answered and by which variant (its answer checked)."""
+    x = 12.0
     response = client.post(url + PREDICT, json=body(x))
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == [x * 2]
@@ -56,7 +56,7 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
         sent = [0]
 
         def one() -> None:
-            _send(client, server.url, sent[0])
+            _send(client, server.url)
             sent[0] += 1
 
         assert until(lambda: loopml.get_rollout(r.id).step == 1, 30, one), loopml.get_rollout(r.id)
@@ -80,7 +80,7 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
         variants: list[str] = []
 
         def more() -> None:
-            variants.append(_send(client, server.url, sent[0])[1])
+            variants.append(_send(client, server.url)[1])
             sent[0] += 1
 
         # the dead server's lease runs out (at most 5 s here), then the analysis goes on
@@ -126,7 +126,7 @@ def test_two_servers_on_one_postgres_run_one_analysis_and_route_alike(
 
         def one() -> None:
             url = (a.url, b.url)[sent[0] % 2]
-            answers[url].append(_send(client, url, sent[0] // 2))
+            answers[url].append(_send(client, url))
             sent[0] += 1
 
         assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 60, one), (
