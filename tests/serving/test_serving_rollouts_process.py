@@ -53,13 +53,9 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
     deploy_m()
     with loopml_serve(project) as server, httpx.Client(timeout=10) as client:
         r = _canary("20,50,100")
-        sent = [0]
-
-        def one() -> None:
-            _send(client, server.url)
-            sent[0] += 1
-
-        assert until(lambda: loopml.get_rollout(r.id).step == 1, 30, one), loopml.get_rollout(r.id)
+        assert until(
+            lambda: loopml.get_rollout(r.id).step == 1, 30, lambda: _send(client, server.url)
+        ), loopml.get_rollout(r.id)
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(10)
     killed = loopml.get_rollout(r.id)
@@ -81,7 +77,6 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
 
         def more() -> None:
             variants.append(_send(client, server.url)[1])
-            sent[0] += 1
 
         # the dead server's lease runs out (at most 5 s here), then the analysis goes on
         assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 40, more), (
