@@ -311,6 +311,12 @@ def test_a_shadow_that_sleeps_adds_no_latency_to_the_primary(m: Path) -> None:
         assert route.pending <= 8 and route.dropped >= 180  # the rest were dropped
         text = client.get("/metrics").text
         assert metric(text, "loopml_shadow_dropped_total", deployment="m") == route.dropped
+        # a reload of the same rollout keeps counting the copies still waiting
+        client.portal.call(state.refresh, "m")
+        assert state.routes["m"] is route and 7 <= route.pending <= 8
+        _latencies(client, 20)
+        assert 7 <= route.pending <= 8 and route.candidate is not None
+        assert route.candidate.inflight == route.pending
 
 
 def test_a_shadow_that_answers_is_logged_beside_the_primary(m: Path) -> None:

@@ -308,6 +308,12 @@ class _State:
             self.rollouts.pop(name, None)
         else:
             hosted, route = loaded.primary, loaded.route
+            held = self.routes.get(name)
+            if route is not None and held is not None and held.rollout.id == route.rollout.id:
+                # the same rollout moved on: its mirrored copies in flight stay counted
+                held.rollout, held.candidate = route.rollout, route.candidate
+                held.error, held.retry = route.error, route.retry
+                route = held
             hosted.serve_as(PRIMARY if route is not None else VARIANT)
             if route is not None and route.candidate is not None:
                 route.candidate.serve_as(SHADOW if route.rollout.mirror else CANDIDATE)
