@@ -494,11 +494,11 @@ def test_a_version_that_failed_to_load_is_tried_again(
     real = app_module.load
     failures = {"left": 1}
 
-    def flaky(record: Any, metrics: Any) -> Any:
+    def flaky(record: Any, metrics: Any, *rest: Any) -> Any:
         if record.version == 2 and failures["left"]:
             failures["left"] -= 1
             raise OSError("the artifact store did not answer")
-        return real(record, metrics)
+        return real(record, metrics, *rest)
 
     monkeypatch.setattr(app_module, "load", flaky)
     monkeypatch.setattr(app_module, "_RETRY_FIRST", 0.1)

@@ -15,6 +15,14 @@ prediction log (:mod:`loopml.predictions`) off the response path, and counted
 in ``/metrics``. A ``loopml deploy`` reaches a running server within
 ``[serve] reload_seconds`` (polled from the metadata store), without a restart.
 
+A deployment in the middle of a rollout is served by its primary and its candidate,
+both loaded: requests are routed by the rollout's weight (an A/B test's sticky key by
+a stable hash), a shadow's candidate answers a copy of each request off the response
+path, a blue-green candidate is smoke-tested on recorded requests, and every worker
+runs the rollout controller about once a second (one analysis per rollout, by a
+lease in the metadata store). The variant that answered (``default``, ``primary``,
+``candidate``; ``shadow`` in the log) is in the ``x-loopml-variant`` header.
+
 Example::
 
     app = loopml.serving.create_app()          # the current project's deployments

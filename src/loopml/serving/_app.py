@@ -7,6 +7,12 @@ the metadata store for deployment changes every ``reload_seconds`` and swaps in
 a new version once it has loaded, so a ``loopml deploy`` reaches every worker
 without a restart. At shutdown (SIGTERM) it writes every queued prediction.
 
+A deployment with a rollout in progress is held as its primary (``hosted``) and a
+:class:`~loopml.serving._rollouts.Route` (the rollout and its loaded candidate);
+each request is routed by the rollout's weight (see ``_rollouts``), a shadow's copy
+is answered by a task of its own after the primary answered, and a task calls the
+rollout controller (``deployments.control``) about once a second.
+
 Request bodies are parsed with orjson and checked against the signature with
 NumPy and pandas (no per-row objects); a prediction runs once per request, or
 once per micro-batch when the deployment's ``max_batch_size`` is above 1, on the
@@ -27,9 +33,12 @@ import hmac
 import logging
 import os
 import re
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -41,8 +50,9 @@ from starlette.responses import Response
 
 from loopml.config import ServeSettings
 from loopml.context import Context, current, using
+from loopml.deployments import Deployment, Rollout, RolloutStatus, Strategy
 from loopml.errors import InvalidInput, LoopmlError, NotFound
-from loopml.serving._hosted import Hosted, load
+from loopml.serving._hosted import CANDIDATE, PRIMARY, SHADOW, VARIANT, Hosted, load
 from loopml.serving._metrics import Metrics
 from loopml.serving._protocol import (
     BadOutput,
@@ -55,7 +65,16 @@ from loopml.serving._protocol import (
     rows_from_oip,
     to_jsonable,
 )
+from loopml.serving._rollouts import (
+    MIRRORS_PENDING,
+    Route,
+    flipped,
+    smoke_test,
+    sticky_key,
+    to_candidate,
+)
 from loopml.serving._server import serve_options
+from loopml.uri import ModelURI
 
 __all__ = ["create_app"]
 
@@ -70,6 +89,31 @@ _INLINE_BYTES = 64 * 1024  # larger bodies are parsed and checked off the event 
 _INLINE_ROWS = 2_000  # larger answers are serialized and logged off the event loop
 _RETRY_FIRST = 1.0  # seconds before a version that failed to load is tried again...
 _RETRY_MAX = 60.0  # ...doubling up to this
+_CONTROL_SECONDS = 1.0  # between two ticks of the rollout controller
+
+
+@dataclass
+class _Loaded:
+    """What :meth:`_State._load` found for one deployment."""
+
+    primary: Hosted
+    route: Route | None
+    standby: Hosted | None
+    rollout: Rollout | None
+
+
+def _put(where: dict[str, Any], name: str, value: Any) -> None:
+    if value is None:
+        where.pop(name, None)
+    else:
+        where[name] = value
+
+
+def _as_version(record: Deployment, model_name: str, version: int) -> Deployment:
+    """Deployment ``record`` as if it served ``version`` of ``model_name`` (a rollout's
+    candidate, or a blue-green primary kept loaded)."""
+    uri = str(ModelURI(model_name, version))
+    return replace(record, model_name=model_name, version=version, model_uri=uri)
 
 
 def _serves_as(d: Any) -> tuple[str, int, Any]:
@@ -79,28 +123,45 @@ def _serves_as(d: Any) -> tuple[str, int, Any]:
 
 
 class _State:
-    """What one app holds: the deployments served, the generation seen, the metrics."""
+    """What one app holds: the deployments served (``hosted``: the version each serves;
+    ``routes``: the rollouts in progress, with their candidates; ``standby``: a blue-green
+    primary kept loaded after its flip), the generation seen, the metrics."""
 
     def __init__(self, ctx: Context, settings: ServeSettings) -> None:
         self.ctx = ctx
         self.settings = settings
         self.hosted: dict[str, Hosted] = {}
+        self.routes: dict[str, Route] = {}
+        self.standby: dict[str, Hosted] = {}
+        self.rollouts: dict[str, Rollout] = {}  # each deployment's latest rollout, if any
         self.failed: dict[str, str] = {}
         self.generation = 0
         self.ready = False
         self.started = time.time()
         self.metrics = Metrics(self._sources)
+        self.owner = ""  # the controller's name in the store's leases (set by ``control``)
+        self.ticking: asyncio.Future[Any] | None = None
         self._retired: list[Hosted] = []
         self._retry: dict[str, tuple[float, float]] = {}  # name -> (when, delay)
+        self._smoked: set[int] = set()  # blue-green rollouts this worker reported on
 
     def _sources(self) -> list[tuple[str, str, int, Any]]:
-        return [(h.name, h.model_name, h.version, h.logger) for h in self.hosted.values()]
+        serving = [*self.hosted.values()]
+        serving += [r.candidate for r in self.routes.values() if r.candidate is not None]
+        return [(h.name, h.model_name, h.version, h.logger) for h in serving]
+
+    def _held(self, name: str) -> list[Hosted]:
+        """Every version of deployment ``name`` this worker holds loaded."""
+        route = self.routes.get(name)
+        found = [self.hosted.get(name), route.candidate if route else None, self.standby.get(name)]
+        return [h for h in found if h is not None]
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _load(self, name: str) -> Hosted | None:
-        """Load deployment ``name`` as stored now (None when it was deleted); runs in a
-        thread."""
+    def _load(self, name: str) -> _Loaded | None:
+        """Load deployment ``name`` as stored now (None when it was deleted): the version
+        it serves and, during a rollout, the candidate (a version already loaded is kept,
+        whatever its role was); runs in a thread."""
         from loopml import deployments
 
         with using(self.ctx):
@@ -108,11 +169,87 @@ class _State:
                 record = deployments.get_deployment(name)
             except NotFound:
                 return None
-            held = self.hosted.get(name)
-            if held is not None and _serves_as(held.deployment) == _serves_as(record):
-                held.deployment = record
-                return held
-            return load(record, self.metrics)
+            rollout = None
+            if record.rollout_id is not None:
+                rollout = deployments.get_rollout(record.rollout_id)
+            held = self._held(name)
+
+            def loaded(d: Deployment, variant: str) -> Hosted:
+                for h in held:
+                    if _serves_as(h.deployment) == _serves_as(d):
+                        h.deployment = d
+                        return h
+                return load(d, self.metrics, variant)
+
+            active = rollout is not None and rollout.active
+            primary = loaded(record, PRIMARY if active else VARIANT)
+            route = standby = None
+            if rollout is not None and active:
+                route = Route(rollout)
+                try:
+                    route.candidate = loaded(
+                        _as_version(record, rollout.candidate_model, rollout.candidate_version),
+                        SHADOW if rollout.mirror else CANDIDATE,
+                    )
+                except Exception as exc:
+                    route.error = f"{type(exc).__name__}: {exc}"
+                    log.error(
+                        "the candidate %s of deployment %r could not be loaded, so it takes no "
+                        "traffic here (the primary %s answers every request): %s",
+                        rollout.candidate,
+                        name,
+                        record.version_uri,
+                        route.error,
+                    )
+                if rollout.strategy is Strategy.BLUE_GREEN:
+                    try:
+                        self._smoke(name, route)
+                    except Exception as exc:  # the store is away: tried again later
+                        route.retry = True
+                        log.error(
+                            "the smoke test of %s on deployment %r could not be reported "
+                            "(trying again): %s",
+                            rollout.candidate,
+                            name,
+                            exc,
+                        )
+            elif rollout is not None and flipped(rollout):
+                at = _as_version(record, rollout.primary_model, rollout.primary_version)
+                serves = (record.model_name, record.version)
+                if serves == (rollout.candidate_model, rollout.candidate_version):
+                    try:  # kept loaded: a rollback flips back to it at once
+                        standby = loaded(at, VARIANT)
+                    except Exception as exc:
+                        log.warning(
+                            "the blue-green primary %s of deployment %r could not be kept "
+                            "loaded (a rollback will load it): %s",
+                            rollout.primary,
+                            name,
+                            exc,
+                        )
+            return _Loaded(primary, route, standby, rollout)
+
+    def _smoke(self, name: str, route: Route) -> None:
+        """Smoke-test a PENDING blue-green candidate and report it, once per worker (every
+        worker may report: the first report decides)."""
+        from loopml import deployments
+
+        rollout = route.rollout
+        if rollout.status is not RolloutStatus.PENDING or rollout.id in self._smoked:
+            return
+        if route.candidate is None:
+            passed, detail = False, f"{rollout.candidate} could not be loaded: {route.error}"
+        else:
+            passed, detail = smoke_test(route.candidate, rollout)
+        log.info(
+            "blue-green candidate %s of deployment %r: smoke test %s (%s)",
+            rollout.candidate,
+            name,
+            "passed" if passed else "FAILED",
+            detail,
+        )
+        deployments.record_smoke_test(name, rollout.id, passed=passed, detail=detail)
+        self._smoked.add(rollout.id)
 
     async def start(self) -> None:
         from loopml import deployments
@@ -127,20 +264,26 @@ class _State:
             await self.refresh(name)
         self.ready = True
 
+    def _later(self, name: str) -> float:
+        """Try deployment ``name`` again later (the delay doubles, up to a minute)."""
+        _, delay = self._retry.get(name, (0.0, _RETRY_FIRST / 2))
+        delay = min(delay * 2, _RETRY_MAX)
+        self._retry[name] = (time.monotonic() + delay, delay)
+        return delay
+
     async def refresh(self, name: str) -> None:
         """Bring deployment ``name`` up to its stored state: load a new version before it
         takes traffic, drop a deleted one; a version that fails to load leaves the old one
-        serving and is reported."""
+        serving and is reported. During a rollout the candidate is loaded beside the
+        primary; a candidate that fails to load is reported and takes no traffic."""
         try:
-            hosted = await asyncio.to_thread(self._load, name)
+            loaded = await asyncio.to_thread(self._load, name)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             self.failed[name] = message
             # tried again later: a store that was away a moment must not leave the old
             # version serving until the next deploy
-            _, delay = self._retry.get(name, (0.0, _RETRY_FIRST / 2))
-            delay = min(delay * 2, _RETRY_MAX)
-            self._retry[name] = (time.monotonic() + delay, delay)
+            delay = self._later(name)
             log.error(
                 "deployment %r could not be loaded, so it was not changed (trying again in "
                 "%.0f s): %s",
@@ -150,15 +293,92 @@ class _State:
             )
             return
         self.failed.pop(name, None)
-        self._retry.pop(name, None)
+        route = loaded.route if loaded is not None else None
+        if route is None or (route.error is None and not route.retry):
+            self._retry.pop(name, None)
+        else:  # the candidate, or its smoke test, is tried again (later each time)
+            self._later(name)
+        before = self._held(name)
         old = self.hosted.get(name)
-        if hosted is None:
+        keep: list[Hosted] = []
+        if loaded is None:
             self.hosted.pop(name, None)
-        elif hosted is not old:
+            self.routes.pop(name, None)
+            self.standby.pop(name, None)
+            self.rollouts.pop(name, None)
+        else:
+            hosted, route = loaded.primary, loaded.route
+            held = self.routes.get(name)
+            if route is not None and held is not None and held.rollout.id == route.rollout.id:
+                # the same rollout moved on: its mirrored copies in flight stay counted
+                held.rollout, held.candidate = route.rollout, route.candidate
+                held.error, held.retry = route.error, route.retry
+                route = held
+            hosted.serve_as(PRIMARY if route is not None else VARIANT)
+            if route is not None and route.candidate is not None:
+                route.candidate.serve_as(SHADOW if route.rollout.mirror else CANDIDATE)
             self.hosted[name] = hosted
-            log.info("deployment %r serves %s", name, hosted.version_uri)
-        if old is not None and old is not hosted:
-            self._retire(old)
+            _put(self.routes, name, route)
+            _put(self.standby, name, loaded.standby)
+            _put(self.rollouts, name, loaded.rollout)
+            keep = [h for h in (hosted, route and route.candidate, loaded.standby) if h]
+            if hosted is not old:
+                log.info("deployment %r serves %s", name, hosted.version_uri)
+            if route is not None and route.candidate is not None:
+                r = route.rollout
+                log.info(
+                    "deployment %r: %s rollout %s of %s is %s, weights %s%s",
+                    name,
+                    r.strategy,
+                    r.uri,
+                    r.candidate,
+                    r.status,
+                    r.weights,
+                    " (every request mirrored)" if r.mirror else "",
+                )
+        for h in before:
+            if h not in keep:
+                self._retire(h)
+
+    async def control(self) -> None:
+        """Every second or so, one tick of the controller of each rollout in progress
+        (``deployments.control``: the store's lease makes one analysis per rollout across
+        workers and hosts), until cancelled. What it changes arrives by ``follow``."""
+        from loopml import deployments
+
+        # named in the worker process itself: unique to it among workers and hosts
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        said: dict[str, str] = {}
+
+        def tick(names: list[str]) -> None:
+            with using(self.ctx):
+                for name in names:
+                    try:
+                        deployments.control(name, owner=self.owner)
+                        said.pop(name, None)
+                    except Exception as exc:  # say it once; the next tick tries again
+                        text = f"{type(exc).__name__}: {exc}"
+                        if said.get(name) != text:
+                            log.warning("the rollout controller of %r failed: %s", name, text)
+                        said[name] = text
+
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(_CONTROL_SECONDS)
+            names = [
+                name
+                for name, route in self.routes.items()
+                if route.rollout.active and route.rollout.strategy is not Strategy.BLUE_GREEN
+            ]
+            if not names:
+                continue
+            self.ticking = loop.run_in_executor(None, tick, names)
+            try:
+                await asyncio.shield(self.ticking)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never ends the task
+                log.warning("the rollout controller failed: %s", exc)
 
     def _retire(self, old: Hosted) -> None:
         """Close ``old`` once the requests it is answering are done, however long they take
@@ -205,7 +425,9 @@ class _State:
                     await self.refresh(name)
 
     def close(self) -> None:
-        for hosted in [*self.hosted.values(), *self._retired]:
+        serving = [*self.hosted.values(), *self.standby.values()]
+        serving += [r.candidate for r in self.routes.values() if r.candidate is not None]
+        for hosted in [*serving, *self._retired]:
             try:
                 hosted.close()
             except Exception as exc:  # one logger that fails must not keep others from flushing
@@ -492,11 +714,16 @@ def create_app(
         await state.start()
         watcher = asyncio.create_task(deadlines.watch())
         task = asyncio.create_task(state.follow())
+        controller = asyncio.create_task(state.control())
         try:
             yield
         finally:
             task.cancel()
             watcher.cancel()
+            controller.cancel()
+            if state.ticking is not None and not state.ticking.done():
+                # a controller tick in progress ends before the store is left
+                await asyncio.wait([state.ticking], timeout=30)
             await asyncio.to_thread(state.close)
 
     app = FastAPI(
@@ -631,10 +858,14 @@ def create_app(
                 ["body"],
             ) from None
 
-    def prepare(hosted: Hosted, body: bytes, oip: bool) -> tuple[Rows, Any, bool, str | None]:
-        """The request's rows, its checked frame, whether it asks for probabilities and the
-        OIP ``id`` it gives (BadRequest for anything the model must not see)."""
-        payload = parse_body(body)
+    def prepare(
+        hosted: Hosted, body: bytes, oip: bool, payload: Any = None
+    ) -> tuple[Rows, Any, bool, str | None, Any]:
+        """The request's rows, its checked frame, whether it asks for probabilities, the
+        OIP ``id`` it gives and the parsed body (``payload``, when it was parsed already);
+        BadRequest for anything the model must not see."""
+        if payload is None:
+            payload = parse_body(body)
         given_id = None
         if oip:
             rows = rows_from_oip(payload, hosted.names)
@@ -654,7 +885,7 @@ def create_app(
                 "predict_proba): ask for predictions only.",
                 ["probabilities"],
             )
-        return rows, checked(hosted, rows), want_proba, given_id
+        return rows, checked(hosted, rows), want_proba, given_id, payload
 
     def checked(hosted: Hosted, rows: Rows) -> Any:
         try:
@@ -726,32 +957,101 @@ def create_app(
         refused = guarded(request, rid, name, oip)
         if refused is not None:
             return refused
+        route = state.routes.get(name)
+        candidate = route.candidate if route is not None else None
+        if candidate is not None and version == str(candidate.version):
+            # asked for the candidate's version by name: it answers, whatever the weights
+            return await answer_with(candidate, request, start, rid, name, oip)
         found = hosted_or_404(name, rid, oip, version)
         if not isinstance(found, Hosted):
             return found
-        hosted = found
+        if route is None or route.candidate is None or version is not None:
+            return await answer_with(found, request, start, rid, name, oip)
+        return await routed(route, found, request, start, rid, name, oip)
+
+    async def answer_with(
+        hosted: Hosted, request: Request, start: float, rid: str, name: str, oip: bool
+    ) -> Any:
         hosted.enter()  # before the first await: a retired version waits for this request
         try:
             return await answer_on(hosted, request, start, rid, name, oip)
         finally:
             hosted.leave()
 
+    async def routed(
+        route: Route,
+        primary: Hosted,
+        request: Request,
+        start: float,
+        rid: str,
+        name: str,
+        oip: bool,
+    ) -> Any:
+        """Answer a request of a deployment in the middle of a rollout: on the variant the
+        rollout's weight (or the request's sticky key) sends it to; a shadow's primary
+        answers and a copy goes to the candidate."""
+        rollout = route.rollout
+        candidate = route.candidate
+        assert candidate is not None
+        mirror = route if route.mirror else None
+        sticky = rollout.sticky if rollout.strategy is Strategy.AB else None
+        if sticky is None or not sticky.startswith("field:") or rollout.weight in (0, 100):
+            key = None if sticky is None else sticky_key(sticky, request.headers, None, oip)
+            chosen = candidate if to_candidate(rollout, key) else primary
+            chosen.enter()
+            try:
+                return await answer_on(chosen, request, start, rid, name, oip, mirror=mirror)
+            finally:
+                chosen.leave()
+        # keyed by a field of the body: read it before the variant is chosen
+        primary.enter()
+        try:
+            try:
+                body = await body_of(request)
+                if len(body) <= _INLINE_BYTES:
+                    payload = parse_body(body)
+                else:
+                    payload = await asyncio.to_thread(parse_body, body)
+            except BadRequest as exc:
+                return refuse(primary, exc, rid, oip)
+            key = sticky_key(sticky, request.headers, payload, oip)
+            chosen = candidate if to_candidate(rollout, key) else primary
+            chosen.enter()
+        finally:
+            primary.leave()
+        try:
+            return await answer_on(chosen, request, start, rid, name, oip, body, payload)
+        finally:
+            chosen.leave()
+
+    def refuse(hosted: Hosted, exc: BadRequest, rid: str, oip: bool) -> Any:
+        status = 400 if oip and exc.status == 422 else exc.status
+        hosted.m_invalid.inc()
+        hosted.count(status)  # the code answered, as the client and the access log see it
+        return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
+
     async def answer_on(
-        hosted: Hosted, request: Request, start: float, rid: str, name: str, oip: bool
+        hosted: Hosted,
+        request: Request,
+        start: float,
+        rid: str,
+        name: str,
+        oip: bool,
+        body: bytes | None = None,
+        payload: Any = None,
+        mirror: Route | None = None,
     ) -> Any:
         try:
-            body = await body_of(request)
+            if body is None:
+                body = await body_of(request)
             if len(body) <= _INLINE_BYTES:
-                rows, frame, want_proba, given_id = prepare(hosted, body, oip)
+                rows, frame, want_proba, given_id, payload = prepare(hosted, body, oip, payload)
             else:  # parsing megabytes must not stall every other request
-                rows, frame, want_proba, given_id = await asyncio.to_thread(
-                    prepare, hosted, body, oip
+                rows, frame, want_proba, given_id, payload = await asyncio.to_thread(
+                    prepare, hosted, body, oip, payload
                 )
         except BadRequest as exc:
-            status = 400 if oip and exc.status == 422 else exc.status
-            hosted.m_invalid.inc()
-            hosted.count(status)  # the code answered, as the client and the access log see it
-            return _error(status, "invalid_input", exc.message, rid, hosted, exc.loc, oip)
+            return refuse(hosted, exc, rid, oip)
         if given_id is not None and "x-request-id" not in request.headers:
             rid = given_id
         try:
@@ -786,6 +1086,8 @@ def create_app(
                 else f"the model raised {type(exc).__name__}; the server's log has the details "
                 f"under request id {rid}."
             )
+            if mirror is not None:
+                shadow(mirror, rid, payload, oip)
             return _error(500, "model_error", message, rid, hosted, oip=oip)
         latency = time.perf_counter() - start
         if rows.n <= _INLINE_ROWS:
@@ -797,7 +1099,81 @@ def create_app(
         hosted.m_ok.inc()
         hosted.m_rows.inc(rows.n)
         hosted.m_latency.observe(latency)
+        if mirror is not None:
+            shadow(mirror, rid, payload, oip)
         return _raw(content, headers=_headers(rid, hosted))
+
+    # -- shadow: a copy of each request to the candidate, off the response path ----------
+
+    def shadow(route: Route, rid: str, payload: Any, oip: bool) -> None:
+        """Mirror a request the primary answered to the shadow's candidate: a task of its
+        own, predicting on the candidate's side thread; dropped (and counted) when too many
+        copies are waiting already."""
+        candidate = route.candidate
+        if candidate is None:
+            return
+        if route.pending >= MIRRORS_PENDING:
+            route.dropped += 1
+            state.metrics.shadow_dropped.labels(candidate.name).inc()
+            return
+        route.pending += 1
+        candidate.enter()
+        task = asyncio.create_task(mirrored(route, candidate, rid, payload, oip))
+        route.tasks.add(task)
+        task.add_done_callback(route.tasks.discard)
+
+    async def mirrored(route: Route, candidate: Hosted, rid: str, payload: Any, oip: bool) -> None:
+        try:
+            await candidate.side(shadow_answer, candidate, rid, payload, oip)
+        except asyncio.CancelledError:
+            pass  # the server stops, or the candidate was closed with copies still queued
+        except Exception as exc:  # never reaches a client
+            log.warning("request %s: the shadow %s failed: %s", rid, candidate.version_uri, exc)
+        finally:
+            route.pending -= 1
+            candidate.leave()
+
+    def shadow_answer(candidate: Hosted, rid: str, payload: Any, oip: bool) -> None:
+        """The shadow's answer to a copy of request ``rid``, logged as variant ``shadow``
+        (its error as a model_error); runs on the candidate's side thread."""
+        start = time.perf_counter()
+        try:
+            rows = (
+                rows_from_oip(payload, candidate.names)
+                if oip
+                else rows_from_json(payload, candidate.names)
+            )
+            frame = candidate.frame(rows)
+        except (BadRequest, InvalidInput) as exc:  # not a request the candidate takes
+            candidate.m_invalid.inc()
+            log.info("request %s: not mirrored to %s: %s", rid, candidate.version_uri, exc)
+            return
+        try:
+            outcome = candidate.predict(frame, False)
+            predictions = to_jsonable(outcome.predictions, rows.n)
+            probabilities = (
+                None
+                if outcome.probabilities is None
+                else to_jsonable(outcome.probabilities, rows.n, "probabilities")
+            )
+        except Exception as exc:
+            latency = time.perf_counter() - start
+            candidate.m_model_error.inc()
+            candidate.count(500)
+            log.info(
+                "request %s: the shadow %s raised %s: %s",
+                rid,
+                candidate.version_uri,
+                type(exc).__name__,
+                exc,
+            )
+            candidate.log(rid, rows, None, None, latency * 1000.0, error=True)
+            return
+        latency = time.perf_counter() - start
+        candidate.log(rid, rows, predictions, probabilities, latency * 1000.0)
+        candidate.m_ok.inc()
+        candidate.m_rows.inc(rows.n)
+        candidate.m_latency.observe(latency)
 
     def describe(hosted: Hosted) -> dict[str, Any]:
         d = hosted.deployment
@@ -814,7 +1190,17 @@ def create_app(
             "signature": None if hosted.signature is None else hosted.signature.to_dict(),
             "loaded_at": hosted.loaded_at,
             "ready": True,
+            "rollout": rollout_of(hosted.name),
         }
+
+    def rollout_of(name: str) -> dict[str, Any] | None:
+        """The deployment's rollout as this server routes by it (the latest, when none is in
+        progress), or None when it never had one."""
+        route = state.routes.get(name)
+        if route is not None:
+            return route.describe()
+        rollout = state.rollouts.get(name)
+        return None if rollout is None else Route(rollout).describe()
 
     # -- exception handlers: every answer carries a request id --------------------------
 

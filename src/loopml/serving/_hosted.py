@@ -24,7 +24,10 @@ from loopml.serving._protocol import Rows, float_block, frame_of
 __all__ = ["Hosted", "load"]
 
 log = logging.getLogger("loopml.serving")
-VARIANT = "default"
+VARIANT = "default"  # a deployment with no rollout in progress
+PRIMARY = "primary"  # the version it served when its rollout started, while it runs
+CANDIDATE = "candidate"  # the rollout's candidate, answering the requests routed to it
+SHADOW = "shadow"  # a shadow rollout's candidate, answering mirrored requests
 _OK = PredictionStatus.OK
 _MODEL_ERROR = PredictionStatus.MODEL_ERROR
 #: a small request whose model answers within this, on average, is predicted on the event
@@ -43,14 +46,16 @@ class Hosted:
     per request).
     """
 
-    def __init__(self, deployment: Deployment, model: Any, metrics: Metrics) -> None:
+    def __init__(
+        self, deployment: Deployment, model: Any, metrics: Metrics, variant: str = VARIANT
+    ) -> None:
         self.deployment = deployment
         self.name = deployment.name
         self.model = model
         self.model_name = deployment.model_name
         self.version = deployment.version
         self.version_uri = deployment.version_uri
-        self.variant = VARIANT
+        self.variant = variant
         self.config = deployment.serving
         sig = model.signature
         self.signature = sig
@@ -74,13 +79,9 @@ class Hosted:
                 max_wait=self.config.max_batch_wait_ms / 1000.0,
                 name=self.name,
             )
-        labels = (self.name, str(self.version), self.variant)
-        self.m_ok = metrics.requests.labels(*labels, "200")
-        self.m_latency = metrics.latency.labels(*labels)
-        self.m_rows = metrics.rows.labels(*labels)
-        self.m_invalid = metrics.errors.labels(*labels, "invalid_input")
-        self.m_model_error = metrics.errors.labels(*labels, "model_error")
         self._metrics = metrics
+        self._label(variant)
+        self._side: ThreadPoolExecutor | None = None  # mirrored requests and smoke tests
         self.loaded_at = time.time()
         self.inflight = 0
         self._cost = float("inf")  # a small request's prediction, seconds (moving average)
@@ -89,6 +90,30 @@ class Hosted:
 
     def __repr__(self) -> str:
         return f"Hosted({self.name!r}, {self.version_uri!r})"
+
+    def _label(self, variant: str) -> None:
+        labels = (self.name, str(self.version), variant)
+        metrics = self._metrics
+        self.m_ok = metrics.requests.labels(*labels, "200")
+        self.m_latency = metrics.latency.labels(*labels)
+        self.m_rows = metrics.rows.labels(*labels)
+        self.m_invalid = metrics.errors.labels(*labels, "invalid_input")
+        self.m_model_error = metrics.errors.labels(*labels, "model_error")
+        self.variant = variant
+
+    def serve_as(self, variant: str) -> None:
+        """Answer (log, count, name in headers) as ``variant`` from now on: a version keeps
+        its model when its role changes (a promoted candidate becomes the deployment's
+        version without loading again)."""
+        if variant != self.variant:
+            self._label(variant)
+
+    def side(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` on this version's side thread (mirrored requests, smoke tests): a
+        future, off the event loop and off the thread that answers requests."""
+        if self._side is None:
+            self._side = ThreadPoolExecutor(1, thread_name_prefix=f"loopml-side-{self.name}")
+        return asyncio.wrap_future(self._side.submit(call, *args))
 
     def count(self, code: int) -> None:
         """Count an answer with HTTP status ``code`` (other than a 200)."""
@@ -214,19 +239,22 @@ class Hosted:
             self.batcher.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+        if self._side is not None:  # a mirrored request still queued is not answered
+            self._side.shutdown(wait=False, cancel_futures=True)
 
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def load(deployment: Deployment, metrics: Metrics) -> Hosted:
+def load(deployment: Deployment, metrics: Metrics, variant: str = VARIANT) -> Hosted:
     """Load what ``deployment`` serves, check it answers its input example, and return it
-    ready to take traffic (runs in a thread: it reads files and imports libraries)."""
+    ready to take traffic as ``variant`` (runs in a thread: it reads files and imports
+    libraries)."""
     from loopml import models
 
     model = models.load_model(deployment.version_uri)
     example = model.metadata.get("input_example") if isinstance(model.metadata, dict) else None
     if example:
         model.predict(example)
-    return Hosted(deployment, model, metrics)
+    return Hosted(deployment, model, metrics, variant)

@@ -7,7 +7,13 @@
 - ``loopml_predicted_rows_total{deployment, model_version, variant}``
 - ``loopml_prediction_log_queued{deployment}``, ``loopml_prediction_log_written_total``,
   ``loopml_prediction_log_dropped_total``: read from each deployment's logger when scraped
-- ``loopml_deployment_info{deployment, model, model_version}``: 1 per deployment served
+- ``loopml_deployment_info{deployment, model, model_version}``: 1 per version served (a
+  deployment in the middle of a rollout serves two)
+- ``loopml_shadow_dropped_total{deployment}``: requests a shadow rollout did not mirror to
+  its candidate (too many copies were still waiting for it)
+
+``variant`` is ``default`` for a deployment with no rollout in progress; during one,
+``primary`` and ``candidate`` (``shadow`` for a shadow's mirrored answers).
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ class Metrics:
             _LABELS,
             registry=self.registry,
         )
+        self.shadow_dropped = Counter(
+            "loopml_shadow_dropped",
+            "Requests not mirrored to a shadow candidate: too many copies were waiting for it.",
+            ["deployment"],
+            registry=self.registry,
+        )
         self.registry.register(_LogCollector(sources))
 
     def render(self) -> tuple[bytes, str]:
@@ -96,10 +108,20 @@ class _LogCollector:
             "The model version each deployment serves (1 per deployment).",
             labels=["deployment", "model", "model_version"],
         )
+        # a deployment in the middle of a rollout has two versions, each with its logger
+        versions: dict[tuple[str, str, str], None] = {}
+        counts: dict[str, list[float]] = {}
         for name, model, version, logger in self._sources():
-            info.add_metric([name, model, str(version)], 1)
+            versions[(name, model, str(version))] = None
             if logger is not None:
-                queued.add_metric([name], logger.queued)
-                written.add_metric([name], logger.written)
-                dropped.add_metric([name], logger.dropped)
+                total = counts.setdefault(name, [0.0, 0.0, 0.0])
+                total[0] += logger.queued
+                total[1] += logger.written
+                total[2] += logger.dropped
+        for labels in versions:
+            info.add_metric(list(labels), 1)
+        for name, (q, w, d) in counts.items():
+            queued.add_metric([name], q)
+            written.add_metric([name], w)
+            dropped.add_metric([name], d)
         yield from (queued, written, dropped, info)
