@@ -18,7 +18,9 @@ from loopml.predictions import PredictionLogger, PredictionRecord
 _POLICY = {"min_requests": 20}
 
 
-def _log(at: float, variant: str, n: int, *, errors: float = 0.0, tag: str = "") -> None:
+def _log(
+    at: float, variant: str, n: int, *, errors: float = 0.0, tag: str = "", latency: float = 1.0
+) -> None:
     """``n`` rows of ``variant`` at time ``at`` (the first ``errors`` share failed)."""
     bad = round(n * errors)
     with PredictionLogger("churn") as logger:
@@ -32,7 +34,7 @@ def _log(at: float, variant: str, n: int, *, errors: float = 0.0, tag: str = "")
                     model_name="churn",
                     model_version=1 if variant == "primary" else 2,
                     variant=variant,
-                    latency_ms=1.0,
+                    latency_ms=latency,
                     status="model_error" if failed else "ok",
                     timestamp=datetime.fromtimestamp(at, tz=timezone.utc),
                 )
@@ -110,6 +112,20 @@ def test_a_canary_failing_20_percent_is_rolled_back_in_its_first_window(
     assert loopml.get_deployment("churn").version == 1 and _prod() == 1  # alias unchanged
     change = loopml.deployments.deployment_history("churn")[0]
     assert (change.action, change.weight) == (DeploymentAction.ROLLBACK, 0)
+
+
+def test_before_the_window_ends_only_a_failing_error_rate_rolls_back(
+    served: list[Any],
+) -> None:
+    r, t0 = _canary(policy={"min_requests": 50})
+    _log(t0 + 1, "primary", 100)
+    _log(t0 + 1, "candidate", 100, latency=200.0)  # slow, but the window is still open
+    assert control("churn", owner="a", now=t0 + 3) is None
+    assert loopml.get_rollout(r.id).status is RolloutStatus.PROGRESSING
+    found = control("churn", owner="a", now=t0 + 11)  # the window is over: judged whole
+    assert found is not None and found.verdict is Verdict.FAIL
+    assert {c.name for c in found.failures} >= {"latency_p99"}
+    assert loopml.get_rollout(r.id).status is RolloutStatus.ROLLED_BACK
 
 
 def test_too_little_traffic_never_passes(served: list[Any]) -> None:

@@ -123,8 +123,11 @@ def control(name: str, *, owner: str, now: float | None = None) -> Analysis | No
     primary, candidate = _rows(rollout, since, at)
     analysis = analyze(primary, candidate, rollout.policy, ab=rollout.strategy is Strategy.AB)
     analysis = replace(analysis, step=rollout.step, created_at=at, rollout_id=rollout.id)
-    if not due and analysis.verdict is not Verdict.FAIL:
-        return None
+    if not due and not any(
+        c.name == "error_rate" and c.verdict is Verdict.FAIL for c in analysis.checks
+    ):
+        return None  # before the window ends only a failing error rate acts: latency and
+        # distributions are judged on the whole window, not on its first noisy seconds
     try:
         _act(rollout, analysis, at)
     except _repository.Stale:  # another owner moved it meanwhile
