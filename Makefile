@@ -43,9 +43,19 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) models history digits
 	cd $(DEMO) && $(LOOPML) models list
 	cd $(DEMO) && $(LOOPML) deploy digits --model models:/digits@staging --reason "demo"
+	cd $(DEMO) && $(LOOPML) run -p model.n_estimators=80 -p seed=1
+	cd $(DEMO) && $(LOOPML) models promote digits/3 --to staging --candidate --reason "demo: a canary that passes"
+	cd $(DEMO) && $(LOOPML) run -p model.n_estimators=400 -p model.max_depth=16
 	cd $(DEMO) && ( $(LOOPML) serve --port $(DEMO_PORT) & pid=$$!; \
-	  $(abspath $(PY)) traffic.py --url http://127.0.0.1:$(DEMO_PORT); rc=$$?; \
+	  $(abspath $(PY)) traffic.py --url http://127.0.0.1:$(DEMO_PORT) \
+	  && $(abspath $(PY)) rollout.py --url http://127.0.0.1:$(DEMO_PORT) \
+	       --candidate models:/digits/3 --expect PROMOTED \
+	  && $(LOOPML) models promote digits/4 --to staging --candidate \
+	       --reason "demo: a slower candidate the offline gates allow" \
+	  && $(abspath $(PY)) rollout.py --url http://127.0.0.1:$(DEMO_PORT) \
+	       --candidate models:/digits/4 --expect ROLLED_BACK; rc=$$?; \
 	  kill -TERM $$pid; wait $$pid; exit $$rc )
+	cd $(DEMO) && $(LOOPML) deployments status digits
 	cd $(DEMO) && $(abspath $(PY)) show_log.py digits
 	cd $(DEMO) && $(LOOPML) tune --n-trials 6
 	$(LOOPML) demo --dir .demo/tour
