@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import figure, scratch
 from bench_serve import (
-    BARE,
     BODY,
     CONNECTIONS,
     SETUP,
@@ -52,9 +51,8 @@ from bench_serve import (
     Generator,
     Load,
     Server,
+    bare_server,
     check_answer,
-    child_env,
-    free_port,
     loopml_server,
     median,
 )
@@ -216,18 +214,7 @@ def main() -> None:
     with scratch("loopml-bench-rollouts-") as folder:
         make_project(folder)
         gen = Generator(kind, cores, folder)
-        (folder / "bare.py").write_text(BARE)
-        bare_port = free_port()
-        bare = Server(
-            "bare FastAPI",
-            [sys.executable, str(folder / "bare.py"), str(bare_port), str(folder / "model.pkl")],
-            cwd=folder,
-            env=child_env(),
-            port=bare_port,
-            ready_path="/docs",
-            cores=cores.server,
-            log=folder / "bare.log",
-        )
+        bare = bare_server(folder, cores)
         ours = loopml_server(folder, cores, "loopml", PYTHONPATH=str(folder))
         servers = [bare, ours]
         canary = "/v1/deployments/lr/predict"

@@ -586,6 +586,22 @@ def deploy_slow(folder: Path, X: object) -> None:
     )
 
 
+def bare_server(folder: Path, cores: Cores) -> Server:
+    """The bare FastAPI floor (``BARE``, written to ``folder``) serving ``model.pkl``."""
+    (folder / "bare.py").write_text(BARE)
+    port = free_port()
+    return Server(
+        "bare FastAPI",
+        [sys.executable, str(folder / "bare.py"), str(port), str(folder / "model.pkl")],
+        cwd=folder,
+        env=child_env(),
+        port=port,
+        ready_path="/docs",
+        cores=cores.server,
+        log=folder / "bare.log",
+    )
+
+
 def loopml_server(folder: Path, cores: Cores, label: str, **env: str) -> Server:
     port = free_port()
     return Server(
@@ -710,18 +726,7 @@ def main() -> None:
         ready, imports = start_to_ready(folder, cores, starts)
 
         # 1. loopml serve vs the bare floor, alternating
-        (folder / "bare.py").write_text(BARE)
-        bare_port = free_port()
-        bare = Server(
-            "bare FastAPI",
-            [sys.executable, str(folder / "bare.py"), str(bare_port), str(folder / "model.pkl")],
-            cwd=folder,
-            env=child_env(),
-            port=bare_port,
-            ready_path="/docs",
-            cores=cores.server,
-            log=folder / "bare.log",
-        )
+        bare = bare_server(folder, cores)
         ours = loopml_server(folder, cores, "loopml")
         servers = [bare, ours]
         try:
