@@ -188,3 +188,47 @@ def test_analyze_reads_the_prediction_log_as_written(project: Path) -> None:
     assert a.counts == {"primary": 60, "candidate": 60}
     assert _check(a, "error_rate").candidate == pytest.approx(12 / 60)
     assert a.verdict is Verdict.FAIL
+
+
+def _requests(n: int, prefix: str, status: str = "ok") -> pd.DataFrame:
+    """``n`` one-row requests."""
+    return pd.DataFrame(
+        {
+            "request_id": [f"{prefix}{i}" for i in range(n)],
+            "row": 0,
+            "status": status,
+            "latency_ms": 2.0,
+            "prediction": [None if status != "ok" else i % 2 for i in range(n)],
+        }
+    )
+
+
+def _one_request(request_id: str, rows: int, status: str) -> pd.DataFrame:
+    """One request of ``rows`` rows."""
+    return pd.DataFrame(
+        {
+            "request_id": request_id,
+            "row": range(rows),
+            "status": status,
+            "latency_ms": 2.0,
+            "prediction": [None if status != "ok" else i % 2 for i in range(rows)],
+        }
+    )
+
+
+def test_the_error_rate_counts_requests_not_rows() -> None:
+    """A caller's one large failing request sank a good candidate (83 % of its rows), and
+    one large good request hid a candidate failing half its requests."""
+    primary = _requests(100, "p")
+    sunk = pd.concat([_requests(99, "c"), _one_request("big", 500, "model_error")])
+    a = analyze(primary, sunk, RolloutPolicy())
+    check = {c.name: c for c in a.checks}["error_rate"]
+    assert a.counts["candidate"] == 100 and check.verdict is Verdict.PASS, check.detail
+    assert check.candidate == pytest.approx(0.01)
+    hidden = pd.concat(
+        [_requests(50, "c"), _requests(50, "f", "model_error"), _one_request("big", 2000, "ok")]
+    )
+    b = analyze(primary, hidden, RolloutPolicy())
+    check = {c.name: c for c in b.checks}["error_rate"]
+    assert b.verdict is Verdict.FAIL and check.verdict is Verdict.FAIL
+    assert check.candidate == pytest.approx(50 / 101)

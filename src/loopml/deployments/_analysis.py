@@ -68,11 +68,16 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _error_rate(df: pd.DataFrame) -> float | None:
+    """The share of requests (not rows) that failed: a request of many rows is one
+    answer, so one large request can neither sink nor hide the rest."""
     if df.empty:
         return None
     if "status" not in df.columns:
         return 0.0
-    return float((df["status"] != "ok").mean())
+    failed = df["status"] != "ok"
+    if "request_id" in df.columns:
+        failed = failed.groupby(df["request_id"], sort=False).any()
+    return float(failed.mean())
 
 
 def _p99(df: pd.DataFrame) -> float | None:
