@@ -232,3 +232,113 @@ def test_the_error_rate_counts_requests_not_rows() -> None:
     check = {c.name: c for c in b.checks}["error_rate"]
     assert b.verdict is Verdict.FAIL and check.verdict is Verdict.FAIL
     assert check.candidate == pytest.approx(50 / 101)
+
+
+# -- sampling noise: a candidate no worse than its primary is never failed by chance ----
+
+
+def _sampled(
+    rng: np.random.Generator,
+    n: int,
+    prefix: str,
+    *,
+    classes: int = 10,
+    weights: Any = None,
+    errors: float = 0.0,
+    latency_scale: float = 1.0,
+) -> pd.DataFrame:
+    """``n`` requests drawn at random: classes with ``weights``, a model error with
+    probability ``errors``, a latency from a long-tailed distribution."""
+    failed = rng.random(n) < errors
+    predictions = rng.choice(classes, size=n, p=weights)
+    return pd.DataFrame(
+        {
+            "request_id": [f"{prefix}{i}" for i in range(n)],
+            "row": 0,
+            "status": np.where(failed, "model_error", "ok"),
+            "latency_ms": (2.0 + rng.lognormal(0.0, 0.8, n)) * latency_scale,
+            "prediction": pd.array(np.where(failed, -1, predictions)).astype(object),
+        }
+    ).assign(prediction=lambda f: f["prediction"].where(~failed, None))
+
+
+@pytest.mark.parametrize("n", [60, 100, 400])
+def test_a_candidate_drawn_like_its_primary_is_not_failed_by_noise(n: int) -> None:
+    """The same model on both variants: 10 classes, 2 % model errors, long-tailed latency.
+    With thresholds alone, 20 to 50 % of such windows failed; each judged check now fails
+    only at p < 0.01, so a rollback on noise is rare."""
+    rng = np.random.default_rng(n)
+    windows = 150
+    failed = 0
+    for _ in range(windows):
+        a = analyze(_sampled(rng, n, "p", errors=0.02), _sampled(rng, n, "c", errors=0.02))
+        failed += a.verdict is Verdict.FAIL
+    assert failed / windows <= 0.04, f"{failed} of {windows} windows of {n} requests failed"
+
+
+def test_a_crossed_threshold_that_chance_explains_waits_for_more_requests() -> None:
+    # one request of 60 is slow: the p99 is that request, far above the limit
+    primary = _rows(60, latency=2.0)
+    candidate = _rows(60, latency=2.0, prefix="c")
+    candidate.loc[0, "latency_ms"] = 500.0
+    a = analyze(primary, candidate)
+    check = _check(a, "latency_p99")
+    assert check.candidate > check.threshold
+    assert check.verdict is Verdict.NOT_YET and "not yet significant" in check.detail
+    assert a.verdict is Verdict.NOT_YET  # never PASS while a threshold is crossed
+    # with more requests the one slow request is no longer the p99: PASS
+    more = analyze(_rows(400, latency=2.0), pd.concat([candidate, _rows(340, prefix="d")]))
+    assert _check(more, "latency_p99").verdict is Verdict.PASS
+
+
+def test_real_differences_still_fail_at_the_minimum_window() -> None:
+    rng = np.random.default_rng(7)
+    n = 60
+    slow = analyze(_sampled(rng, n, "p"), _sampled(rng, n, "c", latency_scale=4.0))
+    assert _check(slow, "latency_p99").verdict is Verdict.FAIL and slow.verdict is Verdict.FAIL
+    skewed = [0.55] + [0.05] * 9
+    shifted = analyze(_sampled(rng, 200, "p"), _sampled(rng, 200, "c", weights=skewed))
+    assert _check(shifted, "distribution").verdict is Verdict.FAIL
+    failing = analyze(_sampled(rng, n, "p"), _sampled(rng, n, "c", errors=0.25))
+    assert _check(failing, "error_rate").verdict is Verdict.FAIL
+
+
+def test_a_slightly_higher_error_rate_waits_for_evidence() -> None:
+    # 4 failures in 50 is 8 % > 5 %, but a true 5 % gives 4 or more in 24 % of windows
+    a = analyze(_rows(400), _rows(50, errors=0.08, prefix="c"))
+    check = _check(a, "error_rate")
+    assert check.candidate == pytest.approx(0.08)
+    assert check.verdict is Verdict.NOT_YET and a.verdict is Verdict.NOT_YET
+    # the same rate over 1,000 requests is significant
+    b = analyze(_rows(1000), _rows(1000, errors=0.08, prefix="c"))
+    assert _check(b, "error_rate").verdict is Verdict.FAIL
+
+
+def test_identical_numbers_are_not_failed_by_noise_and_a_shift_is() -> None:
+    rng = np.random.default_rng(3)
+    windows, failed = 100, 0
+    for _ in range(windows):
+        p = _rows(80, predictions=rng.normal(10.0, 2.0, 80))
+        c = _rows(80, predictions=rng.normal(10.0, 2.0, 80), prefix="c")
+        failed += _check(analyze(p, c), "distribution").verdict is Verdict.FAIL
+    assert failed <= 3
+    p = _rows(300, predictions=rng.normal(10.0, 2.0, 300))
+    c = _rows(300, predictions=rng.normal(11.0, 2.0, 300), prefix="c")
+    assert _check(analyze(p, c), "distribution").verdict is Verdict.FAIL
+
+
+def test_requests_the_candidate_refused_count_as_failures() -> None:
+    candidate = _rows(100, prefix="c")
+    candidate.loc[:19, "status"] = "refused"
+    candidate.loc[:19, "prediction"] = None
+    a = analyze(_rows(100), candidate)
+    check = _check(a, "error_rate")
+    assert check.verdict is Verdict.FAIL and check.candidate == pytest.approx(0.2)
+    assert "20 refused requests the primary took" in check.detail
+
+
+def test_check_significance_is_a_policy_key() -> None:
+    assert RolloutPolicy().check_significance == 0.01
+    assert RolloutPolicy.from_dict({"check_significance": 0.05}).check_significance == 0.05
+    with pytest.raises(InvalidInput, match="check_significance"):
+        RolloutPolicy(check_significance=0.9)

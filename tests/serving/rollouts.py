@@ -27,6 +27,7 @@ FAULTS = {
     "raise": "raises on every request",
     "sleep": "sleeps 5 s on every request, then answers",
     "big": "raises on x above 100",
+    "strict": "answers x * 2 but its signature also needs a column region callers never send",
 }
 
 
@@ -58,6 +59,8 @@ def register(mode: str) -> int:
     """Register a scripted version of ``m``; its number."""
     assert mode in FAULTS, mode
     example = pd.DataFrame({"x": [1.0, 2.0], "user": ["a", "b"]})
+    if mode == "strict":
+        example["region"] = ["north", "south"]
     with loopml.start_run():
         info = loopml.log_model(scripted(mode), input_example=example, allow_pickle=True)
     return int(loopml.register_model(info.uri, "m").version)

@@ -170,6 +170,49 @@ def test_a_passing_canary_steps_and_is_promoted(m: Path) -> None:
         assert state.hosted["m"].version == 2 and not state.routes
 
 
+def test_a_candidate_refusing_what_callers_send_is_rolled_back_and_callers_never_see_it(
+    m: Path,
+) -> None:
+    """The candidate's signature needs a column callers never send: each request routed to
+    it is answered by the primary (no 422 from a rollout), charged to the candidate as
+    ``refused``, and the controller rolls it back on its error rate."""
+    uri = candidate("strict")
+    with serving() as client:
+        loopml.deploy(
+            "m",
+            strategy="canary",
+            candidate=uri,
+            steps="50,100",
+            interval="2s",
+            policy={"min_requests": 20},
+        )
+        r = loopml.get_rollout("m")
+        _routing(client, r.id)
+        sent = [10.0]
+
+        def one() -> None:
+            x = sent[0]
+            sent[0] += 1
+            response = client.post(PREDICT, json=body(x))
+            assert response.status_code == 200, response.text
+            assert response.headers["x-loopml-variant"] in ("primary", "default")
+            assert response.json()["predictions"] == [x * 2]
+
+        assert until(
+            lambda: loopml.get_rollout(r.id).status is RolloutStatus.ROLLED_BACK, 30, one
+        ), loopml.get_rollout(r.id)
+        done = loopml.get_rollout(r.id)
+        assert "refused requests the primary took" in (done.finish_reason or ""), done
+        assert loopml.get_deployment("m").version == 1
+        # a request neither variant takes is refused as always, never 5xx
+        response = client.post(PREDICT, json={"records": [{"x": "not a number", "user": "u"}]})
+        assert response.status_code == 422, response.text
+    log = loopml.read_predictions("m")
+    refused = log[log["status"] == "refused"]
+    assert len(refused) >= 20 and set(refused["variant"]) == {"candidate"}
+    assert set(refused["request_id"]) <= set(log[log["status"] == "ok"]["request_id"])
+
+
 def test_canary_traffic_matches_its_weight_and_metrics_name_the_variants(m: Path) -> None:
     uri = candidate("ok")
     with serving() as client:
@@ -300,6 +343,29 @@ def test_a_shadow_that_raises_changes_no_response_and_its_errors_are_logged(m: P
     assert set(shadow["model_version"]) == {2}
     primary = frame[frame["variant"] == "primary"]
     assert sorted(primary["request_id"]) == sorted(ids)
+
+
+def test_a_shadow_refusing_what_callers_send_is_logged_as_refused(m: Path) -> None:
+    uri = candidate("strict")
+    with serving() as client:
+        loopml.deploy("m", strategy="shadow", candidate=uri, interval="10m", policy=CALM)
+        r = loopml.get_rollout("m")
+        _routing(client, r.id)
+        ids = []
+        for x in range(10, 30):
+            response = client.post(PREDICT, json=body(x))
+            assert response.status_code == 200 and response.json()["predictions"] == [x * 2]
+            ids.append(response.headers["x-request-id"])
+            time.sleep(0.01)  # the mirrored copies keep up: none is dropped
+        assert until(
+            lambda: len(loopml.read_predictions("m").query("variant == 'shadow'")) >= len(ids),
+            10,
+            lambda: time.sleep(0.2),
+        )
+    log = loopml.read_predictions("m")
+    shadow = log[log["variant"] == "shadow"]
+    assert set(shadow["status"]) == {"refused"} and set(shadow["request_id"]) == set(ids)
+    assert set(shadow["in.x"]) == {float(x) for x in range(10, 30)}  # the rows as sent
 
 
 def test_a_shadow_that_sleeps_adds_no_latency_to_the_primary(m: Path) -> None:

@@ -5,7 +5,8 @@ primary's, over one window.
 :func:`~loopml.predictions.read_predictions` returns them (one per variant). Its
 checks, each against a threshold of the :class:`RolloutPolicy`:
 
-- ``error_rate``: rows that ended in a model error;
+- ``error_rate``: the share of requests that failed (a model error, or a request the
+  candidate refused although the primary took it);
 - ``latency_p99``: the 99th percentile of the requests' latency;
 - ``distribution``: how far the candidate's predictions are from the primary's
   (Jensen–Shannon distance for classes, Wasserstein distance over the primary's
@@ -19,9 +20,25 @@ checks, each against a threshold of the :class:`RolloutPolicy`:
   rate before feedback arrives, with the sample size it rests on; it fails when the
   candidate is significantly worse.
 
+A threshold crossed is not yet a failure: a window of 60 requests has a p99 that is
+its slowest request and a prediction distance well above zero between two samples of
+one model. So each judged check also tests its difference, one-sided, and fails only
+when chance alone is unlikely (p < ``check_significance``, 0.01 by default):
+
+- error rate: a binomial test of the candidate's failures against the limit;
+- latency: a binomial test of the share of the candidate's requests slower than the
+  limit against 1 % (the p99 is above the limit exactly when more than 1 % are);
+- distribution: a permutation test (the variant labels of at most 2,000 predictions
+  of each shuffled 499 times, with a fixed seed);
+- quality: Fisher's exact test on right/wrong (classes), Mann–Whitney U on the absolute
+  errors (numbers).
+
+A crossed threshold that is not (yet) significant is NOT_YET: the window grows until
+the evidence decides.
+
 The verdict: NOT_YET while either variant has fewer than ``min_requests`` requests
 (never PASS), except that a candidate with enough requests whose error rate fails
-fails at once; FAIL when any check fails; else PASS.
+fails at once; FAIL when any check fails; NOT_YET when any check waits; else PASS.
 """
 
 from __future__ import annotations
@@ -38,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["analyze"]
 
 _MAX_CLASSES = 20
+_RESAMPLES = 499  # shuffles of a permutation test
+_TEST_ROWS = 2_000  # predictions of each variant a permutation test uses at most
 
 
 def _frame(rows: Any, what: str) -> pd.DataFrame:
@@ -67,28 +86,55 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "ok"]
 
 
-def _error_rate(df: pd.DataFrame) -> float | None:
-    """The share of requests (not rows) that failed: a request of many rows is one
-    answer, so one large request can neither sink nor hide the rest."""
+def _failures(df: pd.DataFrame) -> tuple[int, int, int]:
+    """The requests (not rows) that failed, those of them the variant refused (a request
+    the primary took), and all requests: a request of many rows is one answer, so one
+    large request can neither sink nor hide the rest."""
     if df.empty:
-        return None
+        return 0, 0, 0
     if "status" not in df.columns:
-        return 0.0
+        return 0, 0, _requests(df)
     failed = df["status"] != "ok"
+    refused = df["status"] == "refused"
     if "request_id" in df.columns:
         failed = failed.groupby(df["request_id"], sort=False).any()
-    return float(failed.mean())
+        refused = refused.groupby(df["request_id"], sort=False).any()
+    return int(failed.sum()), int(refused.sum()), len(failed)
 
 
-def _p99(df: pd.DataFrame) -> float | None:
+def _error_rate(df: pd.DataFrame) -> float | None:
+    failed, _, requests = _failures(df)
+    return None if requests == 0 else failed / requests
+
+
+def _tail_p(k: int, n: int, rate: float) -> float:
+    """The chance of ``k`` or more of ``n`` when each happens with ``rate``: how likely a
+    count this high is by chance alone (a one-sided binomial test)."""
+    from scipy.stats import binom
+
+    if n == 0 or k == 0:
+        return 1.0
+    if rate <= 0.0:
+        return 0.0
+    if rate >= 1.0:
+        return 1.0
+    return float(binom.sf(k - 1, n, rate))
+
+
+def _latencies(df: pd.DataFrame) -> Any:
     import numpy as np
 
     ok = _ok(df)
     if ok.empty or "latency_ms" not in ok.columns:
-        return None
+        return np.empty(0)
     if "request_id" in ok.columns:
         ok = ok.drop_duplicates("request_id")
-    values = ok["latency_ms"].dropna().to_numpy(dtype=float)
+    return ok["latency_ms"].dropna().to_numpy(dtype=float)
+
+
+def _p99(values: Any) -> float | None:
+    import numpy as np
+
     return float(np.percentile(values, 99)) if len(values) else None
 
 
@@ -116,8 +162,41 @@ def _numbers(*series: pd.Series) -> bool:
     return not whole or joined.nunique() > _MAX_CLASSES
 
 
-def _distance(primary: pd.Series, candidate: pd.Series, numbers: bool) -> float:
+def _labels(*series: pd.Series) -> list[pd.Series]:
+    """The series as class labels to compare: numbers when every value reads as one (so
+    1, 1.0 and "1" are one class whatever a column's dtype), else text."""
+    import pandas as pd
+
+    numeric = [pd.to_numeric(s, errors="coerce") for s in series]
+    if all(n.notna().all() for n in numeric):
+        return [n.astype(float) for n in numeric]
+    return [s.astype(str) for s in series]
+
+
+def _js(p_counts: Any, q_counts: Any) -> Any:
+    """The Jensen–Shannon distance (base 2) between the rows of two count matrices."""
     import numpy as np
+    from scipy.special import rel_entr
+
+    p = p_counts / p_counts.sum(axis=-1, keepdims=True)
+    q = q_counts / q_counts.sum(axis=-1, keepdims=True)
+    m = (p + q) / 2.0
+    js = (rel_entr(p, m).sum(axis=-1) + rel_entr(q, m).sum(axis=-1)) / (2.0 * math.log(2.0))
+    return np.sqrt(np.maximum(js, 0.0))
+
+
+def _distance(primary: pd.Series, candidate: pd.Series, numbers: bool) -> tuple[float, float]:
+    """How far the candidate's predictions are from the primary's, and how likely a
+    distance that large is between two samples of one distribution (a permutation
+    test: the variant labels of at most :data:`_TEST_ROWS` predictions of each are
+    shuffled :data:`_RESAMPLES` times, with a fixed seed so an analysis repeats)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+
+    def sample(values: Any) -> Any:
+        return values if len(values) <= _TEST_ROWS else rng.choice(values, _TEST_ROWS, False)
 
     if numbers:
         from scipy.stats import wasserstein_distance
@@ -125,15 +204,48 @@ def _distance(primary: pd.Series, candidate: pd.Series, numbers: bool) -> float:
         a = primary.to_numpy(dtype=float)
         b = candidate.to_numpy(dtype=float)
         scale = float(np.std(a)) or abs(float(np.mean(a))) or 1.0
-        return float(wasserstein_distance(a, b)) / scale
-    from scipy.spatial.distance import jensenshannon
+        found = float(wasserstein_distance(a, b)) / scale
+        a, b = sample(a), sample(b)
+        pooled = np.concatenate([a, b])
+        order = np.argsort(pooled, kind="stable")
+        gaps = np.diff(pooled[order])
+        seen = np.arange(1, len(pooled))  # values up to each gap, of both variants
 
-    a, b = primary.astype(str), candidate.astype(str)
-    classes = sorted(set(a) | set(b))
-    p = a.value_counts().reindex(classes, fill_value=0).to_numpy(dtype=float)
-    q = b.value_counts().reindex(classes, fill_value=0).to_numpy(dtype=float)
-    found = float(jensenshannon(p / p.sum(), q / q.sum(), base=2))
-    return 0.0 if math.isnan(found) else found
+        def distances(labels: Any) -> Any:  # 1 marks the candidate's, in sorted order
+            mine = np.cumsum(labels, axis=-1, dtype=np.int64)[..., :-1]
+            cdf_b, cdf_a = mine / len(b), (seen - mine) / len(a)
+            return (np.abs(cdf_b - cdf_a) * gaps).sum(axis=-1)
+
+        labels = np.zeros(len(pooled), dtype=np.int8)
+        labels[len(a) :] = 1
+        observed = float(distances(labels[order]))
+        shuffled = distances(rng.permuted(np.tile(labels, (_RESAMPLES, 1)), axis=1))
+    else:
+        a_text, b_text = _labels(primary, candidate)
+        codes, classes = pd.factorize(pd.concat([a_text, b_text], ignore_index=True))
+        k = len(classes)
+        ca = np.bincount(codes[: len(a_text)], minlength=k)
+        cb = np.bincount(codes[len(a_text) :], minlength=k)
+        found = float(_js(ca.astype(float), cb.astype(float)))
+        a_codes, b_codes = sample(codes[: len(a_text)]), sample(codes[len(a_text) :])
+        pooled = np.concatenate([a_codes, b_codes])
+        observed = float(
+            _js(
+                np.bincount(a_codes, minlength=k).astype(float),
+                np.bincount(b_codes, minlength=k).astype(float),
+            )
+        )
+        moved = rng.permuted(np.tile(pooled, (_RESAMPLES, 1)), axis=1)[:, len(a_codes) :]
+        offsets = (np.arange(_RESAMPLES) * k)[:, None]
+        cb_null = np.bincount((moved + offsets).ravel(), minlength=_RESAMPLES * k).reshape(
+            _RESAMPLES, k
+        )
+        ca_null = np.bincount(pooled, minlength=k)[None, :] - cb_null
+        shuffled = _js(ca_null.astype(float), cb_null.astype(float))
+    if math.isnan(found):
+        found = 0.0
+    as_far = int((shuffled >= observed - 1e-12).sum())
+    return found, (1 + as_far) / (_RESAMPLES + 1)
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
@@ -199,13 +311,12 @@ def _significance(
             worse, what = vc < vp, "accuracy (chi-squared)"
         n = f"n={len(lp)}+{len(lc)} with feedback"
     else:
-        ep_rate, ec_rate = _error_rate(primary) or 0.0, _error_rate(candidate) or 0.0
-        np_, nc = len(primary), len(candidate)
-        e_p, e_c = round(ep_rate * np_), round(ec_rate * nc)
-        pv = _table_p([[e_p, np_ - e_p], [e_c, nc - e_c]])
-        vp, vc = ep_rate, ec_rate
+        fp, _, np_ = _failures(primary)
+        fc, _, nc = _failures(candidate)
+        pv = _table_p([[fp, np_ - fp], [fc, nc - fc]])
+        vp, vc = fp / max(np_, 1), fc / max(nc, 1)
         worse, what = vc > vp, "error rate (chi-squared; no feedback yet)"
-        n = f"n={np_}+{nc} rows"
+        n = f"n={np_}+{nc} requests"
     significant = pv < alpha
     if significant:
         said = "candidate significantly " + ("worse" if worse else "better")
@@ -214,6 +325,107 @@ def _significance(
     verdict = Verdict.FAIL if significant and worse else Verdict.PASS
     return AnalysisCheck(
         "significance", verdict, vp, vc, alpha, f"{what}: {said} (p={pv:.3g}, {n})"
+    )
+
+
+def _judged(crossed: bool, p: float, alpha: float) -> Verdict:
+    """A check's verdict: PASS when its threshold holds; when it is crossed, FAIL only if
+    the difference is unlikely by chance (``p < alpha``), else NOT_YET (more requests
+    will tell)."""
+    if not crossed:
+        return Verdict.PASS
+    return Verdict.FAIL if p < alpha else Verdict.NOT_YET
+
+
+def _because(verdict: Verdict, p: float, alpha: float) -> str:
+    if verdict is Verdict.FAIL:
+        return f"; p={p:.2g}"
+    if verdict is Verdict.NOT_YET:
+        return f"; not yet significant (p={p:.2g} >= {alpha:g}): waiting for more requests"
+    return ""
+
+
+def _error_check(
+    primary: pd.DataFrame, candidate: pd.DataFrame, policy: RolloutPolicy
+) -> AnalysisCheck | None:
+    fp, _, np_ = _failures(primary)
+    fc, refused, nc = _failures(candidate)
+    if nc == 0:
+        return None
+    ep = fp / np_ if np_ else None
+    ec = fc / nc
+    limit = max(policy.max_error_rate, (ep or 0.0) + policy.max_error_rate_increase)
+    p = _tail_p(fc, nc, limit)
+    verdict = _judged(ec > limit, p, policy.check_significance)
+    refusals = f"; {refused} refused requests the primary took" if refused else ""
+    return AnalysisCheck(
+        "error_rate",
+        verdict,
+        ep,
+        ec,
+        limit,
+        f"error rate {ec:.1%} of {nc} {'>' if ec > limit else '<='} {limit:.1%} "
+        f"(primary {_fmt(ep)}{refusals})" + _because(verdict, p, policy.check_significance),
+    )
+
+
+def _latency_check(
+    primary: pd.DataFrame, candidate: pd.DataFrame, policy: RolloutPolicy
+) -> AnalysisCheck | None:
+    tp, tc = _latencies(primary), _latencies(candidate)
+    lp, lc = _p99(tp), _p99(tc)
+    if lp is None or lc is None:
+        return None
+    limit = max(lp * policy.max_latency_p99_ratio, lp + policy.latency_floor_ms)
+    slow = int((tc > limit).sum())  # the p99 is above the limit when over 1 % are
+    p = _tail_p(slow, len(tc), 0.01)
+    verdict = _judged(lc > limit, p, policy.check_significance)
+    return AnalysisCheck(
+        "latency_p99",
+        verdict,
+        lp,
+        lc,
+        limit,
+        f"p99 latency {lc:.3g} ms {'>' if lc > limit else '<='} {limit:.3g} ms "
+        f"(primary {lp:.3g} ms; {slow} of {len(tc)} requests slower)"
+        + _because(verdict, p, policy.check_significance),
+    )
+
+
+def _quality_check(
+    primary: pd.DataFrame, candidate: pd.DataFrame, policy: RolloutPolicy, numbers: bool
+) -> AnalysisCheck | None:
+    qp, qc = _labelled(primary), _labelled(candidate)
+    if len(qp) < policy.min_feedback or len(qc) < policy.min_feedback:
+        return None
+    if numbers:
+        from scipy.stats import mannwhitneyu
+
+        errors_p, errors_c = _abs_errors(qp), _abs_errors(qc)
+        vp, vc = float(errors_p.mean()), float(errors_c.mean())
+        limit = vp * (1 + policy.max_quality_drop)
+        crossed = vc > limit
+        p = float(mannwhitneyu(errors_c, errors_p, alternative="greater").pvalue)
+        text = f"mean absolute error {vc:.4g} {'>' if crossed else '<='} {limit:.4g}"
+    else:
+        from scipy.stats import fisher_exact
+
+        rp, rc = _right(qp), _right(qc)
+        vp, vc = float(rp.mean()), float(rc.mean())
+        limit = vp - policy.max_quality_drop
+        crossed = vc < limit
+        table = [[int(rp.sum()), int((~rp).sum())], [int(rc.sum()), int((~rc).sum())]]
+        p = float(fisher_exact(table, alternative="greater").pvalue)
+        text = f"accuracy {vc:.1%} {'<' if crossed else '>='} {limit:.1%}"
+    verdict = _judged(crossed, p, policy.check_significance)
+    return AnalysisCheck(
+        "quality",
+        verdict,
+        vp,
+        vc,
+        limit,
+        f"{text} (primary {vp:.4g}; {len(qp)}+{len(qc)} rows with feedback)"
+        + _because(verdict, p, policy.check_significance),
     )
 
 
@@ -237,53 +449,30 @@ def analyze(
     candidate = _frame(candidate_rows, "candidate_rows")
     counts = {"primary": _requests(primary), "candidate": _requests(candidate)}
     checks: list[AnalysisCheck] = []
-
-    ep, ec = _error_rate(primary), _error_rate(candidate)
-    if ec is not None:
-        limit = max(policy.max_error_rate, (ep or 0.0) + policy.max_error_rate_increase)
-        bad = ec > limit
-        checks.append(
-            AnalysisCheck(
-                "error_rate",
-                Verdict.FAIL if bad else Verdict.PASS,
-                ep,
-                ec,
-                limit,
-                f"error rate {ec:.1%} {'>' if bad else '<='} {limit:.1%} (primary {_fmt(ep)})",
-            )
-        )
-
-    lp, lc = _p99(primary), _p99(candidate)
-    if lp is not None and lc is not None:
-        limit = max(lp * policy.max_latency_p99_ratio, lp + policy.latency_floor_ms)
-        bad = lc > limit
-        checks.append(
-            AnalysisCheck(
-                "latency_p99",
-                Verdict.FAIL if bad else Verdict.PASS,
-                lp,
-                lc,
-                limit,
-                f"p99 latency {lc:.3g} ms {'>' if bad else '<='} {limit:.3g} ms "
-                f"(primary {lp:.3g} ms)",
-            )
-        )
+    for check in (
+        _error_check(primary, candidate, policy),
+        _latency_check(primary, candidate, policy),
+    ):
+        if check is not None:
+            checks.append(check)
 
     pp, pc = _predictions(primary), _predictions(candidate)
     numbers = _numbers(pp, pc)
     if len(pp) and len(pc):
-        d = _distance(pp, pc, numbers)
-        bad = d > policy.max_distribution_distance
+        d, p = _distance(pp, pc, numbers)
+        top = policy.max_distribution_distance
+        verdict = _judged(d > top, p, policy.check_significance)
         kind = "Wasserstein/std" if numbers else "Jensen–Shannon"
         checks.append(
             AnalysisCheck(
                 "distribution",
-                Verdict.FAIL if bad else Verdict.PASS,
+                verdict,
                 0.0,
                 d,
-                policy.max_distribution_distance,
-                f"prediction distance ({kind}) {d:.3g} {'>' if bad else '<='} "
-                f"{policy.max_distribution_distance:g}",
+                top,
+                f"prediction distance ({kind}) {d:.3g} {'>' if d > top else '<='} {top:g} "
+                f"({len(pp)}+{len(pc)} predictions)"
+                + _because(verdict, p, policy.check_significance),
             )
         )
 
@@ -294,9 +483,8 @@ def analyze(
         )
         both = both.dropna()
         if len(both):
-            differ = float(
-                (both["prediction_p"].astype(str) != both["prediction_c"].astype(str)).mean()
-            )
+            said_p, said_c = _labels(both["prediction_p"], both["prediction_c"])
+            differ = float((said_p != said_c).mean())
             checks.append(
                 AnalysisCheck(
                     "disagreement",
@@ -308,29 +496,9 @@ def analyze(
                 )
             )
 
-    qp, qc = _labelled(primary), _labelled(candidate)
-    if len(qp) >= policy.min_feedback and len(qc) >= policy.min_feedback:
-        if numbers:
-            vp, vc = float(_abs_errors(qp).mean()), float(_abs_errors(qc).mean())
-            limit = vp * (1 + policy.max_quality_drop)
-            bad = vc > limit
-            text = f"mean absolute error {vc:.4g} {'>' if bad else '<='} {limit:.4g}"
-        else:
-            vp, vc = float(_right(qp).mean()), float(_right(qc).mean())
-            limit = vp - policy.max_quality_drop
-            bad = vc < limit
-            text = f"accuracy {vc:.1%} {'<' if bad else '>='} {limit:.1%}"
-        checks.append(
-            AnalysisCheck(
-                "quality",
-                Verdict.FAIL if bad else Verdict.PASS,
-                vp,
-                vc,
-                limit,
-                f"{text} (primary {vp:.4g}; {len(qp)}+{len(qc)} rows with feedback)",
-            )
-        )
-
+    quality = _quality_check(primary, candidate, policy, numbers)
+    if quality is not None:
+        checks.append(quality)
     if ab and len(primary) and len(candidate):
         checks.append(_significance(primary, candidate, policy, numbers))
 
@@ -360,5 +528,8 @@ def analyze(
             ),
         )
         return Analysis(Verdict.FAIL if early else Verdict.NOT_YET, checks, counts)
-    failed = any(c.verdict is Verdict.FAIL for c in checks)
-    return Analysis(Verdict.FAIL if failed else Verdict.PASS, checks, counts)
+    if any(c.verdict is Verdict.FAIL for c in checks):
+        return Analysis(Verdict.FAIL, checks, counts)
+    if any(c.verdict is Verdict.NOT_YET for c in checks):
+        return Analysis(Verdict.NOT_YET, checks, counts)
+    return Analysis(Verdict.PASS, checks, counts)

@@ -125,6 +125,12 @@ class RolloutPolicy:
       the candidate fails when its accuracy is lower by more than the drop (classes),
       or its mean absolute error higher by more than that fraction (numbers);
     - ``failure_limit``: failing analyses allowed before the rollback (1: at the first);
+    - ``check_significance``: how unlikely by chance a crossed threshold must be before
+      its check fails (p below it): each check is also a test of the difference (a
+      binomial test of the error rate and of the share of requests slower than the
+      latency limit, a permutation test of the prediction distance, Fisher's exact
+      test or Mann–Whitney U of the quality), so sampling noise in a small window is
+      NOT_YET, never a rollback;
     - ``significance``: the level of the A/B significance test.
     """
 
@@ -137,6 +143,7 @@ class RolloutPolicy:
     min_feedback: int = 30
     max_quality_drop: float = 0.05
     failure_limit: int = 1
+    check_significance: float = 0.01
     significance: float = 0.05
 
     def __post_init__(self) -> None:
@@ -149,6 +156,7 @@ class RolloutPolicy:
         _number("min_feedback", self.min_feedback, 1, 10_000_000, whole=True)
         _number("max_quality_drop", self.max_quality_drop, 0, 1000)
         _number("failure_limit", self.failure_limit, 1, 1000, whole=True)
+        _number("check_significance", self.check_significance, 1e-9, 0.5)
         _number("significance", self.significance, 1e-9, 0.5)
         for key in ("min_requests", "min_feedback", "failure_limit"):
             object.__setattr__(self, key, int(getattr(self, key)))

@@ -9,7 +9,7 @@ A prediction file has fixed columns, then the outputs, then one column per input
     model_name   string
     model_version int64           null for a model served from a path
     variant      string           the traffic variant that answered ("default")
-    status       string           ok | model_error
+    status       string           ok | model_error | refused
     latency_ms   float64          the request's latency
     prediction   (inferred)       null for a model error
     proba.<cls>  float64          one per class, when the model gives probabilities

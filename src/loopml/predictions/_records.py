@@ -43,10 +43,13 @@ _MAX_VERSION = 2**63 - 1  # and model_version int64
 
 
 class PredictionStatus(StrEnum):
-    """How a prediction ended: ``ok``, or ``model_error`` (the model raised)."""
+    """How a prediction ended: ``ok``, ``model_error`` (the model raised), or ``refused``
+    (a rollout's candidate refused a request its primary took: the candidate's signature
+    does not accept what callers send; the primary answered it)."""
 
     OK = "ok"
     MODEL_ERROR = "model_error"
+    REFUSED = "refused"
 
 
 def _whole(value: Any, high: int) -> bool:
@@ -137,7 +140,7 @@ class PredictionRecord:
                 object.__setattr__(self, "status", PredictionStatus(self.status))
             except ValueError:
                 raise InvalidInput(
-                    f"status must be one of ok, model_error, got {shown(self.status)}."
+                    f"status must be one of ok, model_error, refused, got {shown(self.status)}."
                 ) from None
         latency = self.latency_ms
         if (

@@ -52,6 +52,7 @@ from loopml.config import ServeSettings
 from loopml.context import Context, current, using
 from loopml.deployments import Deployment, Rollout, RolloutStatus, Strategy
 from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.predictions import PredictionStatus
 from loopml.serving._hosted import CANDIDATE, PRIMARY, SHADOW, VARIANT, Hosted, load
 from loopml.serving._metrics import Metrics
 from loopml.serving._protocol import (
@@ -90,6 +91,8 @@ _INLINE_ROWS = 2_000  # larger answers are serialized and logged off the event l
 _RETRY_FIRST = 1.0  # seconds before a version that failed to load is tried again...
 _RETRY_MAX = 60.0  # ...doubling up to this
 _CONTROL_SECONDS = 1.0  # between two ticks of the rollout controller
+_MODEL_ERROR = PredictionStatus.MODEL_ERROR
+_REFUSED = PredictionStatus.REFUSED
 
 
 @dataclass
@@ -1000,7 +1003,16 @@ def create_app(
             chosen = candidate if to_candidate(rollout, key) else primary
             chosen.enter()
             try:
-                return await answer_on(chosen, request, start, rid, name, oip, mirror=mirror)
+                return await answer_on(
+                    chosen,
+                    request,
+                    start,
+                    rid,
+                    name,
+                    oip,
+                    mirror=mirror,
+                    fallback=primary if chosen is candidate else None,
+                )
             finally:
                 chosen.leave()
         # keyed by a field of the body: read it before the variant is chosen
@@ -1020,7 +1032,17 @@ def create_app(
         finally:
             primary.leave()
         try:
-            return await answer_on(chosen, request, start, rid, name, oip, body, payload)
+            return await answer_on(
+                chosen,
+                request,
+                start,
+                rid,
+                name,
+                oip,
+                body,
+                payload,
+                fallback=primary if chosen is candidate else None,
+            )
         finally:
             chosen.leave()
 
@@ -1040,6 +1062,7 @@ def create_app(
         body: bytes | None = None,
         payload: Any = None,
         mirror: Route | None = None,
+        fallback: Hosted | None = None,
     ) -> Any:
         try:
             if body is None:
@@ -1051,6 +1074,8 @@ def create_app(
                     prepare, hosted, body, oip, payload
                 )
         except BadRequest as exc:
+            if fallback is not None and body is not None:
+                return await taken_over(hosted, fallback, exc, request, start, rid, name, oip, body)
             return refuse(hosted, exc, rid, oip)
         if given_id is not None and "x-request-id" not in request.headers:
             rid = given_id
@@ -1079,7 +1104,7 @@ def create_app(
                 exc,
                 exc_info=not isinstance(exc, (LoopmlError, BadOutput)),
             )
-            hosted.log(rid, rows, None, None, latency, error=True)
+            hosted.log(rid, rows, None, None, latency, _MODEL_ERROR)
             message = (
                 f"{exc} The server's log has it under request id {rid}."
                 if bad_output
@@ -1087,7 +1112,7 @@ def create_app(
                 f"under request id {rid}."
             )
             if mirror is not None:
-                shadow(mirror, rid, payload, oip)
+                shadow(mirror, rid, payload, oip, rows)
             return _error(500, "model_error", message, rid, hosted, oip=oip)
         latency = time.perf_counter() - start
         if rows.n <= _INLINE_ROWS:
@@ -1100,12 +1125,46 @@ def create_app(
         hosted.m_rows.inc(rows.n)
         hosted.m_latency.observe(latency)
         if mirror is not None:
-            shadow(mirror, rid, payload, oip)
+            shadow(mirror, rid, payload, oip, rows)
         return _raw(content, headers=_headers(rid, hosted))
+
+    async def taken_over(
+        candidate: Hosted,
+        primary: Hosted,
+        exc: BadRequest,
+        request: Request,
+        start: float,
+        rid: str,
+        name: str,
+        oip: bool,
+        body: bytes,
+    ) -> Any:
+        """A request the rollout sent to its candidate, which refused it: when the primary
+        takes it, the primary answers (the caller sees no change of contract) and the
+        candidate is charged a ``refused`` row, a failure its analysis counts; when the
+        primary refuses it too, it is a bad request, refused as always."""
+        try:
+            asked = (await asyncio.to_thread(prepare, primary, body, oip))[0]
+        except BadRequest:
+            return refuse(candidate, exc, rid, oip)
+        candidate.m_invalid.inc()
+        log.info(
+            "request %s: the candidate %s refused what the primary takes (%s); the primary "
+            "answers it",
+            rid,
+            candidate.version_uri,
+            exc.message[:200],
+        )
+        candidate.log(rid, asked, None, None, (time.perf_counter() - start) * 1000.0, _REFUSED)
+        primary.enter()
+        try:
+            return await answer_on(primary, request, start, rid, name, oip, body)
+        finally:
+            primary.leave()
 
     # -- shadow: a copy of each request to the candidate, off the response path ----------
 
-    def shadow(route: Route, rid: str, payload: Any, oip: bool) -> None:
+    def shadow(route: Route, rid: str, payload: Any, oip: bool, rows: Rows) -> None:
         """Mirror a request the primary answered to the shadow's candidate: a task of its
         own, predicting on the candidate's side thread; dropped (and counted) when too many
         copies are waiting already."""
@@ -1118,13 +1177,15 @@ def create_app(
             return
         route.pending += 1
         candidate.enter()
-        task = asyncio.create_task(mirrored(route, candidate, rid, payload, oip))
+        task = asyncio.create_task(mirrored(route, candidate, rid, payload, oip, rows))
         route.tasks.add(task)
         task.add_done_callback(route.tasks.discard)
 
-    async def mirrored(route: Route, candidate: Hosted, rid: str, payload: Any, oip: bool) -> None:
+    async def mirrored(
+        route: Route, candidate: Hosted, rid: str, payload: Any, oip: bool, asked: Rows
+    ) -> None:
         try:
-            await candidate.side(shadow_answer, candidate, rid, payload, oip)
+            await candidate.side(shadow_answer, candidate, rid, payload, oip, asked)
         except asyncio.CancelledError:
             pass  # the server stops, or the candidate was closed with copies still queued
         except Exception as exc:  # never reaches a client
@@ -1133,9 +1194,11 @@ def create_app(
             route.pending -= 1
             candidate.leave()
 
-    def shadow_answer(candidate: Hosted, rid: str, payload: Any, oip: bool) -> None:
+    def shadow_answer(candidate: Hosted, rid: str, payload: Any, oip: bool, asked: Rows) -> None:
         """The shadow's answer to a copy of request ``rid``, logged as variant ``shadow``
-        (its error as a model_error); runs on the candidate's side thread."""
+        (its error as a model_error; a request it refuses, which the primary took, as
+        ``refused`` with the primary's reading of the rows, ``asked``); runs on the
+        candidate's side thread."""
         start = time.perf_counter()
         try:
             rows = (
@@ -1146,7 +1209,9 @@ def create_app(
             frame = candidate.frame(rows)
         except (BadRequest, InvalidInput) as exc:  # not a request the candidate takes
             candidate.m_invalid.inc()
-            log.info("request %s: not mirrored to %s: %s", rid, candidate.version_uri, exc)
+            log.info("request %s: the shadow %s refused it: %s", rid, candidate.version_uri, exc)
+            latency = (time.perf_counter() - start) * 1000.0
+            candidate.log(rid, asked, None, None, latency, _REFUSED)
             return
         try:
             outcome = candidate.predict(frame, False)
@@ -1167,7 +1232,7 @@ def create_app(
                 type(exc).__name__,
                 exc,
             )
-            candidate.log(rid, rows, None, None, latency * 1000.0, error=True)
+            candidate.log(rid, rows, None, None, latency * 1000.0, _MODEL_ERROR)
             return
         latency = time.perf_counter() - start
         candidate.log(rid, rows, predictions, probabilities, latency * 1000.0)

@@ -29,7 +29,6 @@ PRIMARY = "primary"  # the version it served when its rollout started, while it 
 CANDIDATE = "candidate"  # the rollout's candidate, answering the requests routed to it
 SHADOW = "shadow"  # a shadow rollout's candidate, answering mirrored requests
 _OK = PredictionStatus.OK
-_MODEL_ERROR = PredictionStatus.MODEL_ERROR
 #: a small request whose model answers within this, on average, is predicted on the event
 #: loop (a thread hop costs 50-250 µs); a slower model runs on the deployment's thread
 _INLINE_SECONDS = 0.002
@@ -209,7 +208,7 @@ class Hosted:
         predictions: list[Any] | None,
         probabilities: list[Any] | None,
         latency_ms: float,
-        error: bool = False,
+        status: PredictionStatus = _OK,
     ) -> None:
         """Queue the request's rows for the prediction log (never blocks)."""
         logger = self.logger
@@ -220,7 +219,7 @@ class Hosted:
             self.model_name,
             self.version,
             self.variant,
-            _MODEL_ERROR if error else _OK,
+            status,
             latency_ms,
             rows.columns,
             rows.n,
