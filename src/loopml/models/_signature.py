@@ -303,7 +303,9 @@ class _Plan:
         if self._columns is None:
             import pandas as pd
 
-            self._columns = pd.Index(self.names)
+            # object dtype: a model reading the frame's column names (scikit-learn checks
+            # them on every call) gets them without converting pandas' Arrow-backed text
+            self._columns = pd.Index(self.names, dtype=object)
         return self._columns
 
     def conform(self, data: Any) -> Any:
