@@ -342,3 +342,16 @@ def test_check_significance_is_a_policy_key() -> None:
     assert RolloutPolicy.from_dict({"check_significance": 0.05}).check_significance == 0.05
     with pytest.raises(InvalidInput, match="check_significance"):
         RolloutPolicy(check_significance=0.9)
+
+
+def test_an_early_look_from_counts_says_what_analyze_says_of_the_rows() -> None:
+    from loopml.deployments import early_look
+
+    primary, failing = _rows(5), _rows(60, errors=0.2, prefix="c")
+    rows = analyze(primary, failing)
+    counts = early_look((0, 0, 5), (12, 0, 60))
+    assert rows.verdict is counts.verdict is Verdict.FAIL
+    assert _check(rows, "error_rate").detail == _check(counts, "error_rate").detail
+    # a passing error rate never ends a window early, nor do too few requests
+    assert early_look((0, 0, 500), (1, 0, 500)).verdict is Verdict.NOT_YET
+    assert early_look((0, 0, 500), (12, 0, 40)).verdict is Verdict.NOT_YET

@@ -1,4 +1,5 @@
 from ._analysis import analyze as analyze
+from ._analysis import early_look as early_look
 from ._api import changes_since as changes_since
 from ._api import current_generation as current_generation
 from ._api import declared_deployments as declared_deployments

@@ -44,6 +44,7 @@ fails at once; FAIL when any check fails; NOT_YET when any check waits; else PAS
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from loopml.deployments._records import Analysis, AnalysisCheck, RolloutPolicy, Verdict
@@ -52,7 +53,7 @@ from loopml.errors import InvalidInput
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "early_look"]
 
 _MAX_CLASSES = 20
 _RESAMPLES = 499  # shuffles of a permutation test
@@ -346,10 +347,11 @@ def _because(verdict: Verdict, p: float, alpha: float) -> str:
 
 
 def _error_check(
-    primary: pd.DataFrame, candidate: pd.DataFrame, policy: RolloutPolicy
+    primary: tuple[int, int, int], candidate: tuple[int, int, int], policy: RolloutPolicy
 ) -> AnalysisCheck | None:
-    fp, _, np_ = _failures(primary)
-    fc, refused, nc = _failures(candidate)
+    """The error-rate check of two variants' (failed, refused, requests) counts."""
+    fp, _, np_ = primary
+    fc, refused, nc = candidate
     if nc == 0:
         return None
     ep = fp / np_ if np_ else None
@@ -366,6 +368,39 @@ def _error_check(
         limit,
         f"error rate {ec:.1%} of {nc} {'>' if ec > limit else '<='} {limit:.1%} "
         f"(primary {_fmt(ep)}{refusals})" + _because(verdict, p, policy.check_significance),
+    )
+
+
+def early_look(
+    primary: tuple[int, int, int],
+    candidate: tuple[int, int, int],
+    policy: RolloutPolicy | None = None,
+) -> Analysis:
+    """The analysis of a window still open, from each variant's (failed, refused,
+    requests) counts alone: FAIL when the candidate has ``min_requests`` requests and its
+    error rate fails (as :func:`analyze` would say of the same rows), else NOT_YET."""
+    policy = RolloutPolicy() if policy is None else policy
+    counts = {"primary": primary[2], "candidate": candidate[2]}
+    check = _error_check(primary, candidate, policy)
+    early = (
+        check is not None and check.verdict is Verdict.FAIL and candidate[2] >= policy.min_requests
+    )
+    checks = [] if check is None else [check]
+    if min(counts.values()) < policy.min_requests:
+        checks = [c if early else replace(c, verdict=Verdict.NOT_YET) for c in checks]
+        checks.insert(0, _too_few(counts, policy))
+    return Analysis(Verdict.FAIL if early else Verdict.NOT_YET, checks, counts)
+
+
+def _too_few(counts: dict[str, int], policy: RolloutPolicy) -> AnalysisCheck:
+    return AnalysisCheck(
+        "requests",
+        Verdict.NOT_YET,
+        float(counts["primary"]),
+        float(counts["candidate"]),
+        float(policy.min_requests),
+        f"{counts['primary']} primary and {counts['candidate']} candidate requests: "
+        f"each variant needs {policy.min_requests}",
     )
 
 
@@ -450,7 +485,7 @@ def analyze(
     counts = {"primary": _requests(primary), "candidate": _requests(candidate)}
     checks: list[AnalysisCheck] = []
     for check in (
-        _error_check(primary, candidate, policy),
+        _error_check(_failures(primary), _failures(candidate), policy),
         _latency_check(primary, candidate, policy),
     ):
         if check is not None:
@@ -515,18 +550,7 @@ def analyze(
             )
             for c in checks
         ]
-        checks.insert(
-            0,
-            AnalysisCheck(
-                "requests",
-                Verdict.NOT_YET,
-                float(counts["primary"]),
-                float(counts["candidate"]),
-                float(policy.min_requests),
-                f"{counts['primary']} primary and {counts['candidate']} candidate requests: "
-                f"each variant needs {policy.min_requests}",
-            ),
-        )
+        checks.insert(0, _too_few(counts, policy))
         return Analysis(Verdict.FAIL if early else Verdict.NOT_YET, checks, counts)
     if any(c.verdict is Verdict.FAIL for c in checks):
         return Analysis(Verdict.FAIL, checks, counts)

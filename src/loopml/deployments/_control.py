@@ -15,7 +15,9 @@ step started; a shadow's or A/B test's: since the rollout started) split by the
 (:func:`~loopml.deployments.analyze`):
 
 - before the window's interval has passed, it acts only on an early failure: a
-  candidate with ``min_requests`` requests whose error rate fails is judged at once;
+  candidate with ``min_requests`` requests whose error rate fails is judged at once
+  (:func:`~loopml.deployments.early_look` on each variant's outcomes, which an
+  :class:`~loopml.predictions.OutcomeCounter` sums file by file, each file once);
 - PASS: a canary moves to its next step (history STEP with the weight); passing the
   step before 100 % promotes it (the environment's alias moves) unless the
   environment's gates say ``approval = true``: then it moves to 100 % and waits,
@@ -34,14 +36,16 @@ lease that expired while its holder was still analysing) never move a rollout tw
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Any
 
 from loopml import _validate
 from loopml.context import current
 from loopml.deployments import _repository, _rollout
-from loopml.deployments._analysis import analyze
+from loopml.deployments._analysis import analyze, early_look
 from loopml.deployments._api import _name
 from loopml.deployments._records import Analysis, Rollout, RolloutStatus, Strategy, Verdict
 
@@ -69,6 +73,27 @@ def _approval(rollout: Rollout) -> bool:
     return bool(evaluation.read_gates(rollout.environment).options.approval)
 
 
+_counters: dict[tuple[str, str, int], tuple[threading.Lock, Any]] = {}
+_counters_lock = threading.Lock()
+
+
+def _counter(rollout: Rollout) -> tuple[threading.Lock, Any]:
+    """This process's counter of the rollout's outcomes: it sums each file of the log
+    once, so a tick costs the files written since the last one, however long the window
+    has grown."""
+    from loopml import predictions
+
+    key = (current().artifacts.uri, rollout.deployment, rollout.id)
+    with _counters_lock:
+        found = _counters.get(key)
+        if found is None:
+            for other in [k for k in _counters if k[:2] == key[:2]]:
+                del _counters[other]  # an earlier rollout of the deployment
+            found = (threading.Lock(), predictions.OutcomeCounter(rollout.deployment))
+            _counters[key] = found
+        return found
+
+
 def _rows(rollout: Rollout, start: float, end: float) -> tuple[object, object]:
     from loopml import predictions
 
@@ -79,6 +104,16 @@ def _rows(rollout: Rollout, start: float, end: float) -> tuple[object, object]:
         return frame, frame
     other = _VARIANT.get(rollout.strategy, "candidate")
     return frame[frame["variant"] == "primary"], frame[frame["variant"] == other]
+
+
+def _early(rollout: Rollout, start: float) -> Analysis:
+    """The look at a window still open: the variants' outcomes alone."""
+    lock, counter = _counter(rollout)
+    with lock:
+        found = counter.since(_when(start))
+    none = (0, 0, 0)
+    other = _VARIANT.get(rollout.strategy, "candidate")
+    return early_look(found.get("primary", none), found.get(other, none), rollout.policy)
 
 
 def _why(rollout: Rollout, analysis: Analysis) -> str:
@@ -120,14 +155,16 @@ def control(name: str, *, owner: str, now: float | None = None) -> Analysis | No
     else:
         due = at >= started + rollout.interval
         since = started
-    primary, candidate = _rows(rollout, since, at)
-    analysis = analyze(primary, candidate, rollout.policy, ab=rollout.strategy is Strategy.AB)
+    if due:
+        primary, candidate = _rows(rollout, since, at)
+        analysis = analyze(primary, candidate, rollout.policy, ab=rollout.strategy is Strategy.AB)
+    else:
+        # before the window ends only a failing error rate acts: latency and distributions
+        # are judged on the whole window, not on its first noisy seconds
+        analysis = _early(rollout, since)
+        if analysis.verdict is not Verdict.FAIL:
+            return None
     analysis = replace(analysis, step=rollout.step, created_at=at, rollout_id=rollout.id)
-    if not due and not any(
-        c.name == "error_rate" and c.verdict is Verdict.FAIL for c in analysis.checks
-    ):
-        return None  # before the window ends only a failing error rate acts: latency and
-        # distributions are judged on the whole window, not on its first noisy seconds
     try:
         _act(rollout, analysis, at)
     except _repository.Stale:  # another owner moved it meanwhile

@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loopml._validate import shown
 from loopml.context import current
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["log_feedback", "prune", "read_predictions"]
+__all__ = ["OutcomeCounter", "Outcomes", "log_feedback", "prune", "read_predictions"]
 
 _MAX_FEEDBACK = 1_000_000
 
@@ -38,12 +38,25 @@ def _bound(value: Any, what: str) -> int | None:
     return None if value is None else to_us(value, what)
 
 
+_LISTED_HOURS = 48  # a range of at most this many hours lists its hour folders alone
+
+
 def _files_between(
     store: ArtifactStore, prefix: str, start: int | None, end: int | None
 ) -> list[str]:
-    """The Parquet files of the hour partitions under ``prefix`` that overlap [start, end)."""
+    """The Parquet files of the hour partitions under ``prefix`` that overlap [start, end)
+    (a short bounded range lists just its hours' folders, not the whole log)."""
+    if start is not None and end is not None and end - start <= _LISTED_HOURS * HOUR_US:
+        first = start - start % HOUR_US
+        listed = [
+            path
+            for at in range(first, end, HOUR_US)
+            for path in store.list_paths(f"{prefix}/{hour_of(at)}")
+        ]
+    else:
+        listed = store.list_paths(prefix)
     out = []
-    for path in store.list_paths(prefix):
+    for path in listed:
         parts = path.split("/")
         hour = parse_hour(parts[-2]) if len(parts) >= 2 else None
         if hour is None or not parts[-1].endswith(".parquet"):
@@ -114,11 +127,14 @@ def read_predictions(
     start: datetime | None = None,
     end: datetime | None = None,
     with_feedback: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The logged predictions of ``deployment`` with a timestamp in [start, end) (UTC; a
     naive datetime is taken as UTC), oldest first, as a pandas DataFrame; only the hour
     partitions that overlap the range are read. ``with_feedback`` adds ``ground_truth``
     and ``feedback_timestamp``: the newest feedback of each request id and row.
+    ``columns`` keeps just those (a name the log does not have is left out), so a frame
+    of a few columns is made without converting the rest.
 
     Columns: ``request_id, row, timestamp, deployment, model_name, model_version,
     variant, status, latency_ms, prediction``, ``proba.<class>`` and ``in.<column>``.
@@ -135,11 +151,20 @@ def read_predictions(
         raise InvalidInput(f"end {end} is before start {start}: expected start <= end.")
     if not isinstance(with_feedback, bool):
         raise InvalidInput(f"with_feedback must be True or False, got {shown(with_feedback)}.")
+    if columns is not None and (
+        isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
+    ):
+        raise InvalidInput(f"columns must be a list of column names, got {shown(columns)}.")
     import pandas as pd
 
     store = current().artifacts
-    paths = _files_between(store, log_prefix(deployment), low, high)
-    frame = _concat([_read_table(store, p) for p in paths])
+    tables = [
+        _read_table(store, p) for p in _files_between(store, log_prefix(deployment), low, high)
+    ]
+    if columns is not None:
+        keep = {"timestamp", "request_id", "row", *columns}
+        tables = [t.select([c for c in t.column_names if c in keep]) for t in tables]
+    frame = _concat(tables)
     if frame.empty:
         from loopml.predictions._format import FIXED
 
@@ -147,16 +172,95 @@ def read_predictions(
         frame["prediction"] = pd.Series(dtype=object)
     else:
         ts = frame["timestamp"]
-        keep = pd.Series(True, index=frame.index)
+        keep_rows = pd.Series(True, index=frame.index)
         if start is not None:
-            keep &= ts >= pd.Timestamp(low, unit="us", tz="UTC")
+            keep_rows &= ts >= pd.Timestamp(low, unit="us", tz="UTC")
         if end is not None:
-            keep &= ts < pd.Timestamp(high, unit="us", tz="UTC")
-        frame = frame[keep].sort_values(["timestamp", "request_id", "row"], kind="stable")
+            keep_rows &= ts < pd.Timestamp(high, unit="us", tz="UTC")
+        frame = frame[keep_rows].sort_values(["timestamp", "request_id", "row"], kind="stable")
         frame = frame.reset_index(drop=True)
     if with_feedback:
         frame = _join_feedback(store, deployment, frame)
+    if columns is not None:
+        frame = frame[[c for c in frame.columns if c in set(columns)]]
     return frame
+
+
+class Outcomes(NamedTuple):
+    """How a variant's requests ended: ``failed`` (a model error or a refusal),
+    ``refused`` of them (a rollout's candidate refused what its primary took), and all
+    ``requests``."""
+
+    failed: int
+    refused: int
+    requests: int
+
+
+class OutcomeCounter:
+    """Counts how deployment ``deployment``'s requests ended, per variant, since a time:
+    what a rollout's controller looks at every second while its window is open. A file of
+    the log never changes once written, so each is summed once per start and a tick costs
+    the files written since the last one, however long the window has grown; files that
+    :func:`prune` removed are forgotten. Not thread-safe: one counter per thread.
+
+    Example::
+
+        counter = OutcomeCounter("churn")
+        counter.since(step_started)["candidate"].failed
+    """
+
+    def __init__(self, deployment: str) -> None:
+        self.deployment = check_deployment(deployment)
+        self._sums: dict[tuple[str, int], dict[str, Outcomes]] = {}
+
+    def since(self, start: datetime) -> dict[str, Outcomes]:
+        """The outcomes of the requests logged at ``start`` or later, by variant."""
+        low = to_us(start, "start")
+        store = current().artifacts
+        paths = _files_between(store, log_prefix(self.deployment), low, None)
+        wanted = {(p, low) for p in paths}
+        for gone in [k for k in self._sums if k not in wanted]:
+            del self._sums[gone]
+        total: dict[str, list[int]] = {}
+        for path in paths:
+            found = self._sums.get((path, low))
+            if found is None:
+                found = self._sums[(path, low)] = _outcomes(_read_table(store, path), low)
+            for variant, o in found.items():
+                into = total.setdefault(variant, [0, 0, 0])
+                into[0] += o.failed
+                into[1] += o.refused
+                into[2] += o.requests
+        return {v: Outcomes(*n) for v, n in total.items()}
+
+
+def _outcomes(table: pa.Table, low: int) -> dict[str, Outcomes]:
+    """One file's outcomes by variant, of its rows at ``low`` (µs) or later; a request's
+    rows are logged together, so a request is in one file."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0 or not {"timestamp", "variant", "status"} <= set(table.column_names):
+        return {}
+    stamp = (
+        pa.scalar(low, type=pa.int64())
+        .cast(pa.timestamp("us"))
+        .cast(table.schema.field("timestamp").type)
+    )
+    table = table.filter(pc.greater_equal(table["timestamp"], stamp))
+    if table.num_rows == 0:
+        return {}
+    frame = table.select(["request_id", "variant", "status"]).to_pandas()
+    frame["failed"] = frame["status"] != "ok"
+    frame["refused"] = frame["status"] == "refused"
+    per_request = frame.groupby(["variant", "request_id"], sort=False)[["failed", "refused"]].any()
+    by_variant = per_request.groupby(level="variant", sort=False).agg(["sum", "count"])
+    return {
+        str(variant): Outcomes(
+            int(row[("failed", "sum")]), int(row[("refused", "sum")]), int(row[("failed", "count")])
+        )
+        for variant, row in by_variant.iterrows()
+    }
 
 
 def _join_feedback(store: ArtifactStore, deployment: str, frame: pd.DataFrame) -> pd.DataFrame:
