@@ -250,16 +250,29 @@ def _outcomes(table: pa.Table, low: int) -> dict[str, Outcomes]:
     table = table.filter(pc.greater_equal(table["timestamp"], stamp))
     if table.num_rows == 0:
         return {}
-    frame = table.select(["request_id", "variant", "status"]).to_pandas()
-    frame["failed"] = frame["status"] != "ok"
-    frame["refused"] = frame["status"] == "refused"
-    per_request = frame.groupby(["variant", "request_id"], sort=False)[["failed", "refused"]].any()
-    by_variant = per_request.groupby(level="variant", sort=False).agg(["sum", "count"])
-    return {
-        str(variant): Outcomes(
-            int(row[("failed", "sum")]), int(row[("refused", "sum")]), int(row[("failed", "count")])
+    status = table["status"]
+    per_request = (
+        pa.table(
+            {
+                "variant": table["variant"],
+                "request_id": table["request_id"],
+                "failed": pc.not_equal(status, "ok"),
+                "refused": pc.equal(status, "refused"),
+            }
         )
-        for variant, row in by_variant.iterrows()
+        .group_by(["variant", "request_id"], use_threads=False)
+        .aggregate([("failed", "any"), ("refused", "any")])
+    )
+    by_variant = per_request.group_by("variant", use_threads=False).aggregate(
+        [("failed_any", "sum"), ("refused_any", "sum"), ("request_id", "count")]
+    )
+    return {
+        str(row["variant"]): Outcomes(
+            int(row["failed_any_sum"] or 0),
+            int(row["refused_any_sum"] or 0),
+            int(row["request_id_count"]),
+        )
+        for row in by_variant.to_pylist()
     }
 
 
