@@ -1177,15 +1177,22 @@ def create_app(
             return
         route.pending += 1
         candidate.enter()
-        task = asyncio.create_task(mirrored(route, candidate, rid, payload, oip, rows))
+        queued = time.perf_counter()
+        task = asyncio.create_task(mirrored(route, candidate, rid, payload, oip, rows, queued))
         route.tasks.add(task)
         task.add_done_callback(route.tasks.discard)
 
     async def mirrored(
-        route: Route, candidate: Hosted, rid: str, payload: Any, oip: bool, asked: Rows
+        route: Route,
+        candidate: Hosted,
+        rid: str,
+        payload: Any,
+        oip: bool,
+        asked: Rows,
+        queued: float,
     ) -> None:
         try:
-            await candidate.side(shadow_answer, candidate, rid, payload, oip, asked)
+            await candidate.side(shadow_answer, candidate, rid, payload, oip, asked, queued)
         except asyncio.CancelledError:
             pass  # the server stops, or the candidate was closed with copies still queued
         except Exception as exc:  # never reaches a client
@@ -1194,12 +1201,15 @@ def create_app(
             route.pending -= 1
             candidate.leave()
 
-    def shadow_answer(candidate: Hosted, rid: str, payload: Any, oip: bool, asked: Rows) -> None:
+    def shadow_answer(
+        candidate: Hosted, rid: str, payload: Any, oip: bool, asked: Rows, queued: float
+    ) -> None:
         """The shadow's answer to a copy of request ``rid``, logged as variant ``shadow``
         (its error as a model_error; a request it refuses, which the primary took, as
         ``refused`` with the primary's reading of the rows, ``asked``); runs on the
-        candidate's side thread."""
-        start = time.perf_counter()
+        candidate's side thread. Its latency counts from the copy's queueing, so a shadow
+        that falls behind shows as slow, as it would be serving."""
+        start = queued
         try:
             rows = (
                 rows_from_oip(payload, candidate.names)

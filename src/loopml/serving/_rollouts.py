@@ -87,7 +87,11 @@ class Route:
             "sticky": r.sticky,
             "interval": r.interval,
             "candidate_loaded": self.candidate is not None,
-            "candidate_error": self.error,
+            # the kind alone: this is shown to any caller; the server's log has the text
+            "candidate_error": None
+            if self.error is None
+            else f"{self.error.split(':', 1)[0]}: the candidate could not be loaded (the "
+            "server's log has the details)",
         }
 
 
