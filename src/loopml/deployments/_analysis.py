@@ -5,18 +5,19 @@ primary's, over one window.
 :func:`~loopml.predictions.read_predictions` returns them (one per variant). Its
 checks, each against a threshold of the :class:`RolloutPolicy`:
 
-- ``error_rate``: the share of requests that failed (a model error, or a request the
-  candidate refused although the primary took it);
+- ``error_rate``: the share of requests that failed (a model error, an answer without a
+  prediction, or a request the candidate refused although the primary took it);
 - ``latency_p99``: the 99th percentile of the requests' latency;
 - ``distribution``: how far the candidate's predictions are from the primary's
   (Jensen–Shannon distance for classes, Wasserstein distance over the primary's
-  standard deviation for numbers);
+  standard deviation for numbers), judged beyond the distance chance alone gives two
+  samples of these sizes;
 - ``quality``: once both variants have ``min_feedback`` rows with ground truth,
   accuracy (classes) or mean absolute error (numbers);
 - ``disagreement`` (reported, not judged): the share of requests both variants
   answered (a shadow's mirrored ones) on which they disagree;
 - ``significance`` (``ab=True``): a test of the difference in quality (chi-squared on
-  right/wrong for classes, Mann–Whitney U on absolute errors for numbers), or in error
+  right/wrong for classes, Welch's t-test on absolute errors for numbers), or in error
   rate before feedback arrives, with the sample size it rests on; it fails when the
   candidate is significantly worse.
 
@@ -30,8 +31,9 @@ when chance alone is unlikely (p < ``check_significance``, 0.01 by default):
   limit against 1 % (the p99 is above the limit exactly when more than 1 % are);
 - distribution: a permutation test (the variant labels of at most 2,000 predictions
   of each shuffled 499 times, with a fixed seed);
-- quality: Fisher's exact test on right/wrong (classes), Mann–Whitney U on the absolute
-  errors (numbers).
+- quality: Fisher's exact test on right/wrong (classes), Welch's t-test on the absolute
+  errors (numbers: their mean is judged, and a few wild errors raise a mean that ranks
+  would not show).
 
 A crossed threshold that is not (yet) significant is NOT_YET: the window grows until
 the evidence decides.
@@ -96,6 +98,8 @@ def _failures(df: pd.DataFrame) -> tuple[int, int, int]:
     if "status" not in df.columns:
         return 0, 0, _requests(df)
     failed = df["status"] != "ok"
+    if "prediction" in df.columns:  # answered, but with no prediction (None, NaN)
+        failed |= df["prediction"].isna()
     refused = df["status"] == "refused"
     if "request_id" in df.columns:
         failed = failed.groupby(df["request_id"], sort=False).any()
@@ -148,17 +152,35 @@ def _predictions(df: pd.DataFrame) -> pd.Series:
     return ok["prediction"].dropna()
 
 
-def _numbers(*series: pd.Series) -> bool:
-    """Whether the predictions are numbers to compare as such (not a few classes)."""
+_SNIFF = 64  # values of a text column tried as numbers before all of them are
+
+
+def _as_numbers(series: pd.Series) -> pd.Series | None:
+    """``series`` as float64 when every value reads as a number (a numeric column, or an
+    object column of numbers, as pandas gives when log files typed it differently), else
+    None; a text column is told by its first values, not converted whole."""
     import pandas as pd
 
-    values = [s for s in series if len(s)]
-    if not values:
+    if pd.api.types.is_bool_dtype(series):
+        return None
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float)
+    head = pd.to_numeric(series.iloc[:_SNIFF], errors="coerce")
+    if head.isna().any():
+        return None
+    found = pd.to_numeric(series, errors="coerce")
+    return None if found.isna().any() else found.astype(float)
+
+
+def _numbers(*series: pd.Series | None) -> bool:
+    """Whether predictions read as numbers (``_as_numbers``, None: they do not) are to be
+    compared as such, not as a few classes."""
+    import pandas as pd
+
+    values = [s for s in series if s is not None and len(s)]
+    if not values or any(s is None for s in series):
         return False
-    for s in values:
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            return False
-    joined = pd.concat(values, ignore_index=True).astype(float)
+    joined = pd.concat(values, ignore_index=True)
     whole = bool((joined == joined.round()).all())
     return not whole or joined.nunique() > _MAX_CLASSES
 
@@ -166,11 +188,9 @@ def _numbers(*series: pd.Series) -> bool:
 def _labels(*series: pd.Series) -> list[pd.Series]:
     """The series as class labels to compare: numbers when every value reads as one (so
     1, 1.0 and "1" are one class whatever a column's dtype), else text."""
-    import pandas as pd
-
-    numeric = [pd.to_numeric(s, errors="coerce") for s in series]
-    if all(n.notna().all() for n in numeric):
-        return [n.astype(float) for n in numeric]
+    numeric = [_as_numbers(s) for s in series]
+    if all(n is not None for n in numeric):
+        return [n for n in numeric if n is not None]
     return [s.astype(str) for s in series]
 
 
@@ -186,11 +206,15 @@ def _js(p_counts: Any, q_counts: Any) -> Any:
     return np.sqrt(np.maximum(js, 0.0))
 
 
-def _distance(primary: pd.Series, candidate: pd.Series, numbers: bool) -> tuple[float, float]:
-    """How far the candidate's predictions are from the primary's, and how likely a
-    distance that large is between two samples of one distribution (a permutation
-    test: the variant labels of at most :data:`_TEST_ROWS` predictions of each are
-    shuffled :data:`_RESAMPLES` times, with a fixed seed so an analysis repeats)."""
+def _distance(
+    primary: pd.Series, candidate: pd.Series, numbers: bool
+) -> tuple[float, float, float]:
+    """How far the candidate's predictions are from the primary's; how far two samples
+    of one distribution of these sizes are by chance alone (the median under the
+    permutation test's shuffles: with many classes, or few predictions, it is well above
+    zero); and how likely a distance that large is by chance (a permutation test: the
+    variant labels of at most :data:`_TEST_ROWS` predictions of each are shuffled
+    :data:`_RESAMPLES` times, with a fixed seed so an analysis repeats)."""
     import numpy as np
     import pandas as pd
 
@@ -215,7 +239,7 @@ def _distance(primary: pd.Series, candidate: pd.Series, numbers: bool) -> tuple[
         def distances(labels: Any) -> Any:  # 1 marks the candidate's, in sorted order
             mine = np.cumsum(labels, axis=-1, dtype=np.int64)[..., :-1]
             cdf_b, cdf_a = mine / len(b), (seen - mine) / len(a)
-            return (np.abs(cdf_b - cdf_a) * gaps).sum(axis=-1)
+            return (np.abs(cdf_b - cdf_a) * gaps).sum(axis=-1) / scale
 
         labels = np.zeros(len(pooled), dtype=np.int8)
         labels[len(a) :] = 1
@@ -246,7 +270,9 @@ def _distance(primary: pd.Series, candidate: pd.Series, numbers: bool) -> tuple[
     if math.isnan(found):
         found = 0.0
     as_far = int((shuffled >= observed - 1e-12).sum())
-    return found, (1 + as_far) / (_RESAMPLES + 1)
+    # (of samples of at most _TEST_ROWS: a whole window larger than that is nearer)
+    chance = float(np.median(shuffled))
+    return found, chance, (1 + as_far) / (_RESAMPLES + 1)
 
 
 def _labelled(df: pd.DataFrame) -> pd.DataFrame:
@@ -259,13 +285,9 @@ def _labelled(df: pd.DataFrame) -> pd.DataFrame:
 def _right(df: pd.DataFrame) -> pd.Series:
     """Whether each labelled row's prediction equals its ground truth (as numbers when
     both read as numbers, else as text)."""
-    import pandas as pd
 
-    pred = pd.to_numeric(df["prediction"], errors="coerce")
-    truth = pd.to_numeric(df["ground_truth"], errors="coerce")
-    if pred.notna().all() and truth.notna().all():
-        return pred == truth
-    return df["prediction"].astype(str) == df["ground_truth"].astype(str)
+    pred, truth = _labels(df["prediction"], df["ground_truth"])
+    return pred == truth
 
 
 def _abs_errors(df: pd.DataFrame) -> Any:
@@ -298,12 +320,10 @@ def _significance(
     alpha = policy.significance
     if len(lp) >= policy.min_feedback and len(lc) >= policy.min_feedback:
         if numbers:
-            from scipy.stats import mannwhitneyu
-
             ep, ec = _abs_errors(lp), _abs_errors(lc)
-            pv = float(mannwhitneyu(ep, ec).pvalue) if len(ep) and len(ec) else 1.0
+            pv = _welch(ec, ep, "two-sided")
             vp, vc = float(ep.mean()), float(ec.mean())
-            worse, what = vc > vp, "mean absolute error (Mann–Whitney U)"
+            worse, what = vc > vp, "mean absolute error (Welch's t-test)"
         else:
             rp, rc = _right(lp), _right(lc)
             table = [[int(rp.sum()), int((~rp).sum())], [int(rc.sum()), int((~rc).sum())]]
@@ -327,6 +347,21 @@ def _significance(
     return AnalysisCheck(
         "significance", verdict, vp, vc, alpha, f"{what}: {said} (p={pv:.3g}, {n})"
     )
+
+
+def _welch(a: Any, b: Any, alternative: str) -> float:
+    """Welch's t-test's p-value of mean(a) against mean(b) (1.0 when it cannot tell: too
+    few values, or none that differ)."""
+    import warnings
+
+    from scipy.stats import ttest_ind
+
+    if len(a) < 2 or len(b) < 2:
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical values: no variance
+        found = float(ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
+    return 1.0 if math.isnan(found) else found
 
 
 def _judged(crossed: bool, p: float, alpha: float) -> Verdict:
@@ -434,13 +469,13 @@ def _quality_check(
     if len(qp) < policy.min_feedback or len(qc) < policy.min_feedback:
         return None
     if numbers:
-        from scipy.stats import mannwhitneyu
-
         errors_p, errors_c = _abs_errors(qp), _abs_errors(qc)
         vp, vc = float(errors_p.mean()), float(errors_c.mean())
         limit = vp * (1 + policy.max_quality_drop)
         crossed = vc > limit
-        p = float(mannwhitneyu(errors_c, errors_p, alternative="greater").pvalue)
+        # the means are judged, so their test: a few wild errors raise a mean that ranks
+        # (Mann–Whitney U) would not see
+        p = _welch(errors_c, errors_p, "greater")
         text = f"mean absolute error {vc:.4g} {'>' if crossed else '<='} {limit:.4g}"
     else:
         from scipy.stats import fisher_exact
@@ -492,10 +527,16 @@ def analyze(
             checks.append(check)
 
     pp, pc = _predictions(primary), _predictions(candidate)
-    numbers = _numbers(pp, pc)
+    as_p = _as_numbers(pp) if len(pp) else None
+    as_c = _as_numbers(pc) if len(pc) else None
+    numbers = _numbers(as_p, as_c)
+    if numbers and as_p is not None and as_c is not None:
+        pp, pc = as_p, as_c
     if len(pp) and len(pc):
-        d, p = _distance(pp, pc, numbers)
-        top = policy.max_distribution_distance
+        d, chance, p = _distance(pp, pc, numbers)
+        # judged beyond what chance alone gives two samples of these sizes (with many
+        # classes or few predictions, well above zero)
+        top = policy.max_distribution_distance + chance
         verdict = _judged(d > top, p, policy.check_significance)
         kind = "Wasserstein/std" if numbers else "Jensen–Shannon"
         checks.append(
@@ -505,8 +546,9 @@ def analyze(
                 0.0,
                 d,
                 top,
-                f"prediction distance ({kind}) {d:.3g} {'>' if d > top else '<='} {top:g} "
-                f"({len(pp)}+{len(pc)} predictions)"
+                f"prediction distance ({kind}) {d:.3g} {'>' if d > top else '<='} {top:.3g} "
+                f"({policy.max_distribution_distance:g} beyond the {chance:.3g} of chance "
+                f"alone; {len(pp)}+{len(pc)} predictions)"
                 + _because(verdict, p, policy.check_significance),
             )
         )

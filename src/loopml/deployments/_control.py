@@ -29,6 +29,9 @@ step started; a shadow's or A/B test's: since the rollout started) split by the
   starts again);
 - NOT_YET: recorded (one row a window, replaced as it grows); nothing moves, however
   long it takes.
+- the log cannot be read (a damaged file, or one that is not the log's, in its
+  folder): nothing can be judged, so the rollout is ROLLED_BACK, failing safe, with the
+  reading error as its reason.
 
 Every change is compare-and-set on the rollout's status and step, so two owners (a
 lease that expired while its holder was still analysing) never move a rollout twice.
@@ -36,6 +39,7 @@ lease that expired while its holder was still analysing) never move a rollout tw
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import replace
@@ -48,6 +52,7 @@ from loopml.deployments import _repository, _rollout
 from loopml.deployments._analysis import analyze, early_look
 from loopml.deployments._api import _name
 from loopml.deployments._records import Analysis, Rollout, RolloutStatus, Strategy, Verdict
+from loopml.errors import CorruptObject
 
 __all__ = ["control", "lease_seconds"]
 
@@ -155,21 +160,43 @@ def control(name: str, *, owner: str, now: float | None = None) -> Analysis | No
     else:
         due = at >= started + rollout.interval
         since = started
-    if due:
-        primary, candidate = _rows(rollout, since, at)
-        analysis = analyze(primary, candidate, rollout.policy, ab=rollout.strategy is Strategy.AB)
-    else:
-        # before the window ends only a failing error rate acts: latency and distributions
-        # are judged on the whole window, not on its first noisy seconds
-        analysis = _early(rollout, since)
-        if analysis.verdict is not Verdict.FAIL:
-            return None
+    try:
+        if due:
+            primary, candidate = _rows(rollout, since, at)
+            analysis = analyze(
+                primary, candidate, rollout.policy, ab=rollout.strategy is Strategy.AB
+            )
+        else:
+            # before the window ends only a failing error rate acts: latency and
+            # distributions are judged on the whole window, not its first noisy seconds
+            analysis = _early(rollout, since)
+            if analysis.verdict is not Verdict.FAIL:
+                return None
+    except CorruptObject as exc:
+        _unjudgeable(rollout, exc, at)
+        return None
     analysis = replace(analysis, step=rollout.step, created_at=at, rollout_id=rollout.id)
     try:
         _act(rollout, analysis, at)
     except _repository.Stale:  # another owner moved it meanwhile
         return None
     return analysis
+
+
+def _unjudgeable(rollout: Rollout, exc: CorruptObject, at: float) -> None:
+    """The prediction log cannot be read (a file in it is damaged, or not the log's): the
+    candidate cannot be judged, so traffic goes back to the primary, with the reason."""
+    with contextlib.suppress(_repository.Stale):  # another owner moved it meanwhile
+        _repository.finish(
+            current().metadata,
+            rollout.deployment,
+            RolloutStatus.ROLLED_BACK,
+            user=None,
+            reason=f"the prediction log cannot be read, so the candidate cannot be judged: {exc}",
+            rollout_id=rollout.id,
+            step=rollout.step,
+            now=at,
+        )
 
 
 def _act(rollout: Rollout, analysis: Analysis, at: float) -> None:

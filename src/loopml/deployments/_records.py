@@ -129,7 +129,7 @@ class RolloutPolicy:
       its check fails (p below it): each check is also a test of the difference (a
       binomial test of the error rate and of the share of requests slower than the
       latency limit, a permutation test of the prediction distance, Fisher's exact
-      test or Mann–Whitney U of the quality), so sampling noise in a small window is
+      test or Welch's t-test of the quality), so sampling noise in a small window is
       NOT_YET, never a rollback;
     - ``significance``: the level of the A/B significance test.
     """

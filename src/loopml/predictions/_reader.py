@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -187,7 +188,8 @@ def read_predictions(
 
 
 class Outcomes(NamedTuple):
-    """How a variant's requests ended: ``failed`` (a model error or a refusal),
+    """How a variant's requests ended: ``failed`` (a model error, a refusal, or an answer
+    without a prediction),
     ``refused`` of them (a rollout's candidate refused what its primary took), and all
     ``requests``."""
 
@@ -217,7 +219,10 @@ class OutcomeCounter:
         """The outcomes of the requests logged at ``start`` or later, by variant."""
         low = to_us(start, "start")
         store = current().artifacts
-        paths = _files_between(store, log_prefix(self.deployment), low, None)
+        # up to an hour ahead of this machine's clock: the hours of the range alone are
+        # listed, and a worker whose clock runs a little ahead is still counted
+        high = max(low, int(time.time() * 1_000_000)) + HOUR_US
+        paths = _files_between(store, log_prefix(self.deployment), low, high)
         wanted = {(p, low) for p in paths}
         for gone in [k for k in self._sums if k not in wanted]:
             del self._sums[gone]
@@ -251,12 +256,15 @@ def _outcomes(table: pa.Table, low: int) -> dict[str, Outcomes]:
     if table.num_rows == 0:
         return {}
     status = table["status"]
+    failed = pc.not_equal(status, "ok")
+    if "prediction" in table.column_names:  # answered, but with no prediction (None, NaN)
+        failed = pc.or_(failed, pc.is_null(table["prediction"], nan_is_null=True))
     per_request = (
         pa.table(
             {
                 "variant": table["variant"],
                 "request_id": table["request_id"],
-                "failed": pc.not_equal(status, "ok"),
+                "failed": failed,
                 "refused": pc.equal(status, "refused"),
             }
         )

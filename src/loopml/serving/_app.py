@@ -241,7 +241,16 @@ class _State:
         if rollout.status is not RolloutStatus.PENDING or rollout.id in self._smoked:
             return
         if route.candidate is None:
-            passed, detail = False, f"{rollout.candidate} could not be loaded: {route.error}"
+            kind = (route.error or "an error").split(":", 1)[0]
+            # the kind alone is recorded (status and history show it to anyone who reads
+            # the store); the text, which may name paths or hosts, is in the server's log
+            passed, detail = (
+                False,
+                (
+                    f"{rollout.candidate} could not be loaded ({kind}; the server's log has the "
+                    "details)"
+                ),
+            )
         else:
             passed, detail = smoke_test(route.candidate, rollout)
         log.info(
@@ -1144,9 +1153,11 @@ def create_app(
         candidate is charged a ``refused`` row, a failure its analysis counts; when the
         primary refuses it too, it is a bad request, refused as always."""
         try:
-            asked = (await asyncio.to_thread(prepare, primary, body, oip))[0]
+            asked, _, _, given_id, _ = await asyncio.to_thread(prepare, primary, body, oip)
         except BadRequest:
             return refuse(candidate, exc, rid, oip)
+        if given_id is not None and "x-request-id" not in request.headers:
+            rid = given_id  # the id the primary's answer and row will carry
         candidate.m_invalid.inc()
         log.info(
             "request %s: the candidate %s refused what the primary takes (%s); the primary "

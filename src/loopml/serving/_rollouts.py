@@ -198,9 +198,18 @@ def smoke_test(candidate: Hosted, rollout: Rollout) -> tuple[bool, str]:
         try:
             answered = candidate.model.predict(frame)
         except Exception as exc:
+            # the recorded reason names the kind alone; the text is for the server's log
+            log.warning(
+                "blue-green candidate %s raised on request %d of %s: %s: %s",
+                rollout.candidate,
+                i + 1,
+                what,
+                type(exc).__name__,
+                exc,
+            )
             return False, (
-                f"{rollout.candidate} raised {type(exc).__name__} on request {i + 1} of {what}: "
-                f"{str(exc)[:200]}"
+                f"{rollout.candidate} raised {type(exc).__name__} on request {i + 1} of {what} "
+                "(the server's log has the details)"
             )
         count = len(answered) if hasattr(answered, "__len__") else -1
         if count != len(frame):
