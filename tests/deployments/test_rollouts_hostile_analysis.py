@@ -1,5 +1,5 @@
 """The analysis of a rollout against shapes of the prediction log a new user or a bad
-candidate produces: each test states what analyze() must say holds."""
+candidate produces: each test states what analyze() must say."""
 
 from __future__ import annotations
 

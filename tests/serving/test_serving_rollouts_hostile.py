@@ -1,6 +1,6 @@
 """A rollout in a running server (in process), tried with candidates a new user
 ships by mistake and requests a caller may send: each test states what the server
-must do holds."""
+must do."""
 
 from __future__ import annotations
 
