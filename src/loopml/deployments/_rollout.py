@@ -294,8 +294,8 @@ def start(
                 f"config cannot change with a rollout: deploy {name!r} with the new config "
                 "first, then start the rollout."
             )
-        busy = _repository.latest_rollout(meta, name)
-        if busy is not None and busy.active:
+        busy = _repository.active_rollout(meta, name)
+        if busy is not None:
             raise _repository._busy_error(busy)
     version = registry.get_model_version(str(wanted))
     if version.status != registry.ModelStatus.READY:
@@ -498,6 +498,13 @@ def rollback(name: str, *, reason: str | None = None) -> Rollout:
 def abort(name: str, *, reason: str | None = None) -> Rollout:
     """Stop deployment ``name``'s active rollout: traffic returns to the primary, the
     rollout is ABORTED with ``reason``. InvalidInput when there is no active rollout.
+
+    A rollout whose record cannot be read (:class:`~loopml.errors.CorruptRecord`) is
+    aborted too: it is marked ABORTED (unless its status says it is over), the
+    deployment keeps serving the version its own record names, lets go of the rollout
+    when its row still cannot be read, and the abort is recorded; the rollout returned
+    holds the columns that could be read (the others at neutral values) and its
+    ``finish_reason`` names those that could not.
 
     Example::
 
