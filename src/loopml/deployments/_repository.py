@@ -15,7 +15,9 @@ promotion, the rollback or abort each write a history row (with the rollout and 
 candidate's weight) under a new generation, in the transaction that changes the
 rollout's row, by compare-and-set on its status and step. While a rollout is active
 the deployment holds references on both versions' packages; when it ends, on the one
-it serves.
+it serves, except a promoted blue-green one: while a rollback may still flip the
+deployment back to its primary, the primary's package is held too, until the
+deployment's next change.
 
 A rollout row that cannot be read (JSON that does not parse, a value out of range:
 see ``_stored``) raises :class:`~loopml.errors.CorruptRecord`; aborting the deployment's
@@ -668,6 +670,7 @@ def start_rollout(
         rollout = _rollout_row(conn, new_id)
         assert rollout is not None
         _bump(conn, name, generation, now, rollout_id=new_id, strategy=rollout.strategy.value)
+        _serve(conn, name, (row[1], int(row[2])))  # a flipped blue-green's primary goes
         add_refs(conn, uri, digests)
         lineage_edges.add_edges(
             conn, [(rollout.candidate, rollout.uri, "candidate"), (rollout.uri, uri, "rollout")]
@@ -744,7 +747,10 @@ def promote_in(
         version=rollout.candidate_version,
         model_uri=rollout.candidate_uri,
     )
-    _serve(conn, name, (rollout.candidate_model, rollout.candidate_version))
+    held = [(rollout.candidate_model, rollout.candidate_version)]
+    if rollout.strategy == Strategy.BLUE_GREEN:  # a rollback may flip back to the primary
+        held.append((rollout.primary_model, rollout.primary_version))
+    _serve(conn, name, *held)
     lineage_edges.add_edges(conn, [(rollout.candidate, str(DeploymentURI(name)), "deployed")])
     _change_row(
         conn,

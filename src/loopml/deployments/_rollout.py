@@ -24,7 +24,9 @@ the version it serves.
   server. Passed: traffic flips to the candidate at once and the rollout is promoted
   (under ``approval = true`` it waits at 100 % for :func:`promote_rollout`). A server
   keeps the primary loaded after a flip, and :func:`rollback` flips the deployment
-  back to it, as long as nothing was deployed since; the alias stays on the candidate
+  back to it, as long as nothing was deployed since (the deployment holds both
+  versions' packages meanwhile, so neither can be deleted or archived); the alias
+  stays on the candidate
   (a rollback never moves it: promote the primary again to move it back). Failed: the
   rollout is ROLLED_BACK with the detail.
 """
