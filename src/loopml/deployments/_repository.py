@@ -66,7 +66,9 @@ __all__ = [
     "failures",
     "find",
     "finish",
+    "finish_in",
     "flip",
+    "flippable",
     "get",
     "get_rollout",
     "history",
@@ -778,6 +780,34 @@ def active(meta: MetadataStore, name: str, verb: str) -> Rollout:
         return _current(conn, name, verb, None, None)
 
 
+def _flippable(conn: Connection, row: tuple[Any, ...]) -> Rollout | None:
+    """The blue-green rollout deployment row ``row`` may flip back from: its latest
+    rollout, PROMOTED, while the deployment serves that rollout's candidate."""
+    if row[9] is None:
+        return None
+    last = _rollout_row(conn, int(row[9]))
+    if (
+        last is not None
+        and last.strategy == Strategy.BLUE_GREEN
+        and last.status == RolloutStatus.PROMOTED
+        and (row[1], int(row[2])) == (last.candidate_model, last.candidate_version)
+    ):
+        return last
+    return None
+
+
+def flippable(meta: MetadataStore, name: str) -> Rollout | None:
+    """Deployment ``name``'s PROMOTED blue-green rollout that a rollback would flip back
+    from, or None (as when a rollout is active: a rollback ends that one)."""
+    with meta.read() as conn:
+        row = _row(conn, name)
+        if row is None:
+            raise _unknown(conn, name)
+        if _active_raw(conn, name) is not None:
+            return None
+        return _flippable(conn, row)
+
+
 def active_rollout(meta: MetadataStore, name: str) -> Rollout | None:
     """Deployment ``name``'s active rollout, or None (finished rollouts are not read)."""
     with meta.read() as conn:
@@ -841,6 +871,86 @@ def _abort_unreadable(
     return seen
 
 
+def finish_in(
+    conn: Connection,
+    name: str,
+    status: RolloutStatus,
+    *,
+    user: str | None,
+    reason: str | None,
+    rollout_id: int | None = None,
+    step: int | None = None,
+    analysis: Analysis | None = None,
+    now: float | None = None,
+    flip_back: bool = False,
+) -> Rollout:
+    """In the caller's transaction: end deployment ``name``'s active rollout as
+    ``status`` (ROLLED_BACK or ABORTED): traffic returns to the primary, the deployment
+    holds the primary's package alone, and the change is recorded. With ``flip_back``, a
+    blue-green rollout PROMOTED by its smoke test, while the deployment still serves its
+    candidate, is flipped back to the primary the same way. Aborting (``rollout_id``
+    not given) also ends a rollout whose record cannot be read: the deployment keeps
+    the version its own record names; the rollout returned holds what could be read.
+    :class:`Stale` when ``rollout_id``/``step`` are given and no longer hold."""
+    action = (
+        DeploymentAction.ROLLBACK if status == RolloutStatus.ROLLED_BACK else DeploymentAction.ABORT
+    )
+    verb = "roll back" if status == RolloutStatus.ROLLED_BACK else "abort"
+    when = time.time() if now is None else now
+    generation = _next_generation(conn)
+    row = _row(conn, name)
+    if row is None:
+        raise _unknown(conn, name)
+    if status == RolloutStatus.ABORTED and rollout_id is None:
+        broken = _unreadable_rollout(conn, row)
+        if broken is not None:
+            return _abort_unreadable(
+                conn, row, broken, generation, user=user, reason=reason, now=when
+            )
+    rollout = _active(conn, name)
+    if rollout is None and flip_back:
+        rollout = _flippable(conn, row)
+    if rollout is None:
+        if rollout_id is not None:
+            raise Stale
+        raise _no_rollout(name, verb)
+    if (rollout_id is not None and rollout.id != rollout_id) or (
+        step is not None and rollout.step != step
+    ):
+        raise Stale
+    if analysis is not None:
+        _insert_analysis(conn, rollout.id, analysis, when)
+    _set_finished(conn, rollout.id, status, reason, when)
+    _bump(
+        conn,
+        name,
+        generation,
+        when,
+        model_name=rollout.primary_model,
+        version=rollout.primary_version,
+    )
+    if (row[1], int(row[2])) != (rollout.primary_model, rollout.primary_version):
+        conn.execute(  # a flipped blue-green: the version asked for is the primary now
+            "UPDATE deployments SET model_uri = ? WHERE name = ?", (rollout.primary, name)
+        ).close()
+    _serve(conn, name, (rollout.primary_model, rollout.primary_version))
+    _change_row(
+        conn,
+        generation,
+        rollout,
+        action,
+        weight=0,
+        user=user,
+        reason=reason,
+        now=when,
+        from_version=rollout.candidate_version,
+        to_version=rollout.primary_version,
+    )
+    found = _rollout_row(conn, rollout.id)
+    assert found is not None
+    return found
+
+
 def finish(
     meta: MetadataStore,
     name: str,
@@ -854,83 +964,21 @@ def finish(
     now: float | None = None,
     flip_back: bool = False,
 ) -> Rollout:
-    """End deployment ``name``'s active rollout as ``status`` (ROLLED_BACK or ABORTED):
-    traffic returns to the primary, the deployment holds the primary's package alone,
-    and the change is recorded. With ``flip_back``, a blue-green rollout PROMOTED by
-    its smoke test, while the deployment still serves its candidate, is flipped back
-    to the primary the same way. Aborting (``rollout_id`` not given) also ends a
-    rollout whose record cannot be read: the deployment keeps the version its own
-    record names; the rollout returned holds what could be read."""
-    action = (
-        DeploymentAction.ROLLBACK
-        if status == RolloutStatus.ROLLED_BACK
-        else (DeploymentAction.ABORT)
-    )
-    verb = "roll back" if status == RolloutStatus.ROLLED_BACK else "abort"
-
-    def tx(conn: Connection) -> Rollout:
-        when = time.time() if now is None else now
-        generation = _next_generation(conn)
-        row = _row(conn, name)
-        if row is None:
-            raise _unknown(conn, name)
-        if status == RolloutStatus.ABORTED and rollout_id is None:
-            broken = _unreadable_rollout(conn, row)
-            if broken is not None:
-                return _abort_unreadable(
-                    conn, row, broken, generation, user=user, reason=reason, now=when
-                )
-        rollout = _active(conn, name)
-        if rollout is None and flip_back and row[9] is not None:
-            last = _rollout_row(conn, int(row[9]))
-            if (
-                last is not None
-                and last.strategy == Strategy.BLUE_GREEN
-                and last.status == RolloutStatus.PROMOTED
-                and (row[1], int(row[2])) == (last.candidate_model, last.candidate_version)
-            ):
-                rollout = last
-        if rollout is None:
-            if rollout_id is not None:
-                raise Stale
-            raise _no_rollout(name, verb)
-        if (rollout_id is not None and rollout.id != rollout_id) or (
-            step is not None and rollout.step != step
-        ):
-            raise Stale
-        if analysis is not None:
-            _insert_analysis(conn, rollout.id, analysis, when)
-        _set_finished(conn, rollout.id, status, reason, when)
-        _bump(
+    """:func:`finish_in` in a transaction of its own."""
+    return meta.write(
+        lambda conn: finish_in(
             conn,
             name,
-            generation,
-            when,
-            model_name=rollout.primary_model,
-            version=rollout.primary_version,
-        )
-        if (row[1], int(row[2])) != (rollout.primary_model, rollout.primary_version):
-            conn.execute(  # a flipped blue-green: the version asked for is the primary now
-                "UPDATE deployments SET model_uri = ? WHERE name = ?", (rollout.primary, name)
-            ).close()
-        _serve(conn, name, (rollout.primary_model, rollout.primary_version))
-        _change_row(
-            conn,
-            generation,
-            rollout,
-            action,
-            weight=0,
+            status,
             user=user,
             reason=reason,
-            now=when,
-            from_version=rollout.candidate_version,
-            to_version=rollout.primary_version,
+            rollout_id=rollout_id,
+            step=step,
+            analysis=analysis,
+            now=now,
+            flip_back=flip_back,
         )
-        found = _rollout_row(conn, rollout.id)
-        assert found is not None
-        return found
-
-    return meta.write(tx)
+    )
 
 
 def advance(
