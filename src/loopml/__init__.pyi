@@ -38,6 +38,7 @@ from .deployments import promote_rollout as promote_rollout
 from .deployments import rollback as rollback
 from .errors import Conflict as Conflict
 from .errors import CorruptObject as CorruptObject
+from .errors import CorruptRecord as CorruptRecord
 from .errors import GateFailed as GateFailed
 from .errors import InvalidInput as InvalidInput
 from .errors import LoopmlError as LoopmlError

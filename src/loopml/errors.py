@@ -16,6 +16,7 @@ got, and what to do::
     ├── Untrusted           stored bytes that run code when loaded (a pickle), not opted in
     └── StoreError          the metadata or artifact store cannot serve the request
         ├── CorruptObject   a stored object whose bytes no longer match its hash
+        ├── CorruptRecord   a metadata record that cannot be read as what it should be
         └── SchemaTooNew    a database written by a newer loopml
 
 (Errors for permissions join the tree with the feature that raises them.)
@@ -28,6 +29,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "CorruptObject",
+    "CorruptRecord",
     "GateFailed",
     "InvalidInput",
     "LoopmlError",
@@ -122,6 +124,12 @@ class StoreError(LoopmlError):
 
 class CorruptObject(StoreError):
     """A stored object whose bytes no longer match the hash it is stored under."""
+
+
+class CorruptRecord(StoreError):
+    """A metadata record that cannot be read as what it should be (a row whose JSON does
+    not parse, or whose value is out of its range): the message names the record, the
+    field and the value, and what to do."""
 
 
 class SchemaTooNew(StoreError):

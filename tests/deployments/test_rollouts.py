@@ -290,7 +290,7 @@ def test_blue_green_flips_on_a_passing_smoke_test_and_rollback_flips_back(
     assert (back.status, back.weight) == (RolloutStatus.ROLLED_BACK, 0)
     d = loopml.get_deployment("churn")
     assert (d.version, d.model_uri) == (1, "models:/churn/1")
-    assert loopml.registry.get_model_version("churn", alias="prod").version == 2  # alias stays
+    assert loopml.registry.get_model_version("churn", alias="prod").version == 1  # moved back
     with pytest.raises(InvalidInput, match="no active rollout to roll back"):
         loopml.rollback("churn")
 

@@ -152,3 +152,37 @@ def test_root_help_lists_the_deployments_verbs() -> None:
     code, out, _ = _run(["deployments", "--help"])
     for verb in ("promote", "rollback", "abort"):
         assert verb in out
+
+
+def test_an_unreadable_rollout_is_one_error_line_and_abort_recovers(
+    served: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loopml.context import current
+
+    loopml.deploy("churn", strategy="canary", candidate="models:/churn/2")
+    r = loopml.get_rollout("churn")
+    current().metadata.write(
+        lambda conn: conn.execute(
+            "UPDATE rollouts SET steps = ? WHERE id = ?", ("[5, 25", r.id)
+        ).close()
+    )
+    code, out, err = _run(["deployments", "status", "churn"])
+    assert code == 1 and "Traceback" not in out + err
+    assert "deployments:/churn" in out and "models:/churn/1" in out  # the deployment, shown
+    assert "ROLLOUT" in out  # and its history
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert f"rollout:/{r.id} of deployment 'churn' cannot be read: its steps is '[5, 25'" in err
+    code, out, err = _run(["deployments", "list"])
+    assert code == 0 and "churn" in out and "models:/churn/1" in out, err
+    line = _fail(["deploy", "churn", "--model", "models:/churn/2"], capsys)
+    assert "loopml deployments abort churn" in line and "This deploy changed nothing" in line
+    line = _fail(["deployments", "promote", "churn"], capsys)
+    assert "cannot be read" in line
+    code, out, err = _run(["deployments", "abort", "churn", "--reason", "broken"])
+    assert code == 0, err
+    assert f"rollout:/{r.id} of models:/churn/2 on churn: ABORTED; it serves models:/churn/1" in out
+    code, out, err = _run(["deployments", "status", "churn"])
+    assert code == 0 and err == "" and "ABORT" in out
+    code, out, err = _run(["deploy", "churn", "--model", "models:/churn/2"])
+    assert code == 0, err

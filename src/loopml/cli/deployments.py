@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from loopml.cli import _options
-from loopml.cli._output import console, fmt_time, printable
+from loopml.cli._output import console, err_console, fmt_time, printable
 from loopml.cli._table import Column, Format, emit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,9 +108,11 @@ def status(
 
     The rollout's policy, weights and analyses (a table per step: check,
     primary, candidate, threshold, verdict) come before the history. With
-    --format json or csv it prints the history rows only.
+    --format json or csv it prints the history rows only. A rollout (or analysis)
+    whose record cannot be read is one error line after the history (exit code 1).
     """
     import loopml.deployments as deployments
+    from loopml.errors import CorruptRecord
 
     _options.use_stores(tracking_uri, artifact_uri)
     d = deployments.get_deployment(name)
@@ -129,11 +131,25 @@ def status(
         import json
 
         _say("config:", json.dumps(d.config, sort_keys=True))
+    unreadable = None
     if d.rollout_id is not None:
-        r = deployments.get_rollout(d.rollout_id)
-        _rollout(r, deployments.rollout_analyses(r.id))
+        try:  # unreadable, the deployment and its history are still shown
+            r = deployments.get_rollout(d.rollout_id)
+        except CorruptRecord as exc:
+            unreadable = exc
+        else:
+            try:
+                analyses = deployments.rollout_analyses(r.id)
+            except CorruptRecord as exc:
+                unreadable, analyses = exc, []
+            _rollout(r, analyses)
     console.print()
     emit([_change(c) for c in changes], _HISTORY_COLUMNS, fmt=fmt, columns_arg=columns)
+    if unreadable is not None:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(unreadable))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(1)
 
 
 _CHECK_COLUMNS = [

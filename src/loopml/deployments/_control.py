@@ -143,8 +143,8 @@ def control(name: str, *, owner: str, now: float | None = None) -> Analysis | No
     owner = _validate.text(owner, "owner")
     at = time.time() if now is None else float(now)
     meta = current().metadata
-    rollout = _repository.latest_rollout(meta, name)
-    if rollout is None or not rollout.active or rollout.strategy is Strategy.BLUE_GREEN:
+    rollout = _repository.active_rollout(meta, name)
+    if rollout is None or rollout.strategy is Strategy.BLUE_GREEN:
         return None
     if rollout.strategy is Strategy.CANARY and rollout.weight == 100:
         return None  # waiting at 100 % for a person (approval = true)

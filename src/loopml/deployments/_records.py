@@ -234,7 +234,8 @@ class Deployment:
     """False when :func:`~loopml.deploy` found the deployment serving this already."""
     rollout_id: int | None = None
     """The deployment's latest rollout (read it with
-    :func:`~loopml.deployments.get_rollout`; it may be finished), or None."""
+    :func:`~loopml.deployments.get_rollout`; it may be finished), or None (none yet, a
+    deploy since, or one that could not be read was aborted)."""
 
     @property
     def uri(self) -> str:

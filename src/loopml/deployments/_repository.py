@@ -15,7 +15,13 @@ promotion, the rollback or abort each write a history row (with the rollout and 
 candidate's weight) under a new generation, in the transaction that changes the
 rollout's row, by compare-and-set on its status and step. While a rollout is active
 the deployment holds references on both versions' packages; when it ends, on the one
-it serves.
+it serves, except a promoted blue-green one: while a rollback may still flip the
+deployment back to its primary, the primary's package is held too, until the
+deployment's next change.
+
+A rollout row that cannot be read (JSON that does not parse, a value out of range:
+see ``_stored``) raises :class:`~loopml.errors.CorruptRecord`; aborting the deployment's
+rollout ends such a row all the same.
 """
 
 from __future__ import annotations
@@ -26,20 +32,19 @@ from collections.abc import Callable
 from typing import Any
 
 from loopml.context import Context
+from loopml.deployments import _stored
 from loopml.deployments._records import (
     Analysis,
-    AnalysisCheck,
     Deployment,
     DeploymentAction,
     DeploymentChange,
     DeploymentStatus,
     Rollout,
-    RolloutPolicy,
     RolloutStatus,
     Strategy,
     Verdict,
 )
-from loopml.errors import Conflict, InvalidInput, NotFound
+from loopml.errors import Conflict, CorruptRecord, InvalidInput, NotFound
 from loopml.lineage import Node
 from loopml.store import edges as lineage_edges
 from loopml.store.metadata import Connection, MetadataStore
@@ -49,6 +54,7 @@ from loopml.uri import DeploymentURI, ModelURI, RolloutURI, parse_deployment_uri
 __all__ = [
     "Stale",
     "active",
+    "active_rollout",
     "advance",
     "analyses",
     "apply",
@@ -60,7 +66,9 @@ __all__ = [
     "failures",
     "find",
     "finish",
+    "finish_in",
     "flip",
+    "flippable",
     "get",
     "get_rollout",
     "history",
@@ -258,9 +266,7 @@ def apply(
         now = time.time()
         if (None if row is None else int(row[6])) != expected:
             raise _Changed
-        busy = _active(conn, name)
-        if busy is not None:
-            raise _Busy(busy)
+        _busy(conn, name, "This deploy changed nothing; deploy again after the abort.")
         if row is None:
             conn.execute(
                 f"INSERT INTO deployments ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -347,9 +353,11 @@ def delete(meta: MetadataStore, name: str, *, user: str | None, reason: str | No
             raise _unknown(conn, name)
         gone = _deployment(row)
         now = time.time()
-        busy = _active(conn, name)
-        if busy is not None:  # the deployment goes, and its rollout with it
-            _set_finished(conn, busy.id, RolloutStatus.ABORTED, "the deployment was deleted", now)
+        busy = _active_raw(conn, name)  # read or not, it goes with the deployment
+        if busy is not None:
+            _set_finished(
+                conn, int(busy[0]), RolloutStatus.ABORTED, "the deployment was deleted", now
+            )
         conn.execute("DELETE FROM deployments WHERE name = ?", (name,)).close()
         release_owners(conn, [uri])
         _record(
@@ -432,57 +440,45 @@ def _busy_error(rollout: Rollout) -> Conflict:
 
 
 def _rollout(row: tuple[Any, ...]) -> Rollout:
-    return Rollout(
-        id=int(row[0]),
-        deployment=row[1],
-        strategy=Strategy(row[2]),
-        status=RolloutStatus(row[3]),
-        primary_model=row[4],
-        primary_version=int(row[5]),
-        candidate_model=row[6],
-        candidate_version=int(row[7]),
-        candidate_uri=row[8],
-        steps=tuple(int(x) for x in json.loads(row[9])),
-        step=int(row[10]),
-        interval=float(row[11]),
-        split=int(row[12]),
-        sticky=row[13],
-        policy=RolloutPolicy.from_dict(json.loads(row[14])),
-        reason=row[15],
-        user=row[16],
-        created_at=float(row[17]),
-        updated_at=float(row[18]),
-        step_started_at=None if row[19] is None else float(row[19]),
-        finished_at=None if row[20] is None else float(row[20]),
-        finish_reason=row[21],
-        environment=row[22],
-    )
+    return _stored.rollout(row)
 
 
 def _analysis(row: tuple[Any, ...]) -> Analysis:
-    return Analysis(
-        verdict=Verdict(row[3]),
-        checks=[AnalysisCheck.from_dict(c) for c in json.loads(row[4])],
-        counts={"primary": int(row[5]), "candidate": int(row[6])},
-        step=int(row[2]),
-        created_at=float(row[7]),
-        rollout_id=int(row[1]),
-        id=int(row[0]),
-    )
+    return _stored.analysis(row)
+
+
+def _rollout_raw(conn: Connection, rollout_id: int) -> tuple[Any, ...] | None:
+    return conn.first(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?", (rollout_id,))
 
 
 def _rollout_row(conn: Connection, rollout_id: int) -> Rollout | None:
-    row = conn.first(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?", (rollout_id,))
+    row = _rollout_raw(conn, rollout_id)
     return None if row is None else _rollout(row)
 
 
-def _active(conn: Connection, name: str) -> Rollout | None:
-    row = conn.first(
+def _active_raw(conn: Connection, name: str) -> tuple[Any, ...] | None:
+    return conn.first(
         f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE deployment = ? AND status IN (?, ?) "
         "ORDER BY id DESC LIMIT 1",
         (name, *_ACTIVE),
     )
+
+
+def _active(conn: Connection, name: str) -> Rollout | None:
+    row = _active_raw(conn, name)
     return None if row is None else _rollout(row)
+
+
+def _busy(conn: Connection, name: str, then: str) -> None:
+    """:class:`_Busy` when deployment ``name`` has an active rollout; CorruptRecord, with
+    ``then`` (what changed nothing, what to do after the abort), when it has one that
+    cannot be read."""
+    try:
+        busy = _active(conn, name)
+    except CorruptRecord as exc:
+        raise CorruptRecord(f"{exc} {then}") from None
+    if busy is not None:
+        raise _Busy(busy)
 
 
 def _no_rollout(name: str, verb: str) -> InvalidInput:
@@ -545,11 +541,13 @@ def _version_refs(conn: Connection, model_name: str, version: int) -> list[str]:
     )
 
 
-def _serve(conn: Connection, name: str, model_name: str, version: int) -> None:
-    """The deployment's references: on ``model_name`` v``version``'s package alone."""
+def _serve(conn: Connection, name: str, *versions: tuple[str, int]) -> None:
+    """The deployment's references: on the packages of ``versions`` (``(model name,
+    version)`` pairs) alone."""
     uri = str(DeploymentURI(name))
     release_owners(conn, [uri])
-    add_refs(conn, uri, _version_refs(conn, model_name, version))
+    for model_name, version in versions:
+        add_refs(conn, uri, _version_refs(conn, model_name, version))
 
 
 def _bump(conn: Connection, name: str, generation: int, now: float, **sets: Any) -> None:
@@ -649,9 +647,7 @@ def start_rollout(
         row = _row(conn, name)
         if row is None:
             raise _unknown(conn, name)
-        busy = _active(conn, name)
-        if busy is not None:
-            raise _Busy(busy)
+        _busy(conn, name, "No rollout was started; start it again after the abort.")
         if int(row[6]) != expected:
             raise _Changed
         now = time.time()
@@ -676,6 +672,7 @@ def start_rollout(
         rollout = _rollout_row(conn, new_id)
         assert rollout is not None
         _bump(conn, name, generation, now, rollout_id=new_id, strategy=rollout.strategy.value)
+        _serve(conn, name, (row[1], int(row[2])))  # a flipped blue-green's primary goes
         add_refs(conn, uri, digests)
         lineage_edges.add_edges(
             conn, [(rollout.candidate, rollout.uri, "candidate"), (rollout.uri, uri, "rollout")]
@@ -752,7 +749,10 @@ def promote_in(
         version=rollout.candidate_version,
         model_uri=rollout.candidate_uri,
     )
-    _serve(conn, name, rollout.candidate_model, rollout.candidate_version)
+    held = [(rollout.candidate_model, rollout.candidate_version)]
+    if rollout.strategy == Strategy.BLUE_GREEN:  # a rollback may flip back to the primary
+        held.append((rollout.primary_model, rollout.primary_version))
+    _serve(conn, name, *held)
     lineage_edges.add_edges(conn, [(rollout.candidate, str(DeploymentURI(name)), "deployed")])
     _change_row(
         conn,
@@ -780,6 +780,177 @@ def active(meta: MetadataStore, name: str, verb: str) -> Rollout:
         return _current(conn, name, verb, None, None)
 
 
+def _flippable(conn: Connection, row: tuple[Any, ...]) -> Rollout | None:
+    """The blue-green rollout deployment row ``row`` may flip back from: its latest
+    rollout, PROMOTED, while the deployment serves that rollout's candidate."""
+    if row[9] is None:
+        return None
+    last = _rollout_row(conn, int(row[9]))
+    if (
+        last is not None
+        and last.strategy == Strategy.BLUE_GREEN
+        and last.status == RolloutStatus.PROMOTED
+        and (row[1], int(row[2])) == (last.candidate_model, last.candidate_version)
+    ):
+        return last
+    return None
+
+
+def flippable(meta: MetadataStore, name: str) -> Rollout | None:
+    """Deployment ``name``'s PROMOTED blue-green rollout that a rollback would flip back
+    from, or None (as when a rollout is active: a rollback ends that one)."""
+    with meta.read() as conn:
+        row = _row(conn, name)
+        if row is None:
+            raise _unknown(conn, name)
+        if _active_raw(conn, name) is not None:
+            return None
+        return _flippable(conn, row)
+
+
+def active_rollout(meta: MetadataStore, name: str) -> Rollout | None:
+    """Deployment ``name``'s active rollout, or None (finished rollouts are not read)."""
+    with meta.read() as conn:
+        return _active(conn, name)
+
+
+def _unreadable_rollout(conn: Connection, row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The row of deployment row ``row``'s rollout when it cannot be read: its active one,
+    else the latest one it points at; None when that reads (or there is none)."""
+    raw = _active_raw(conn, row[0])
+    if raw is None and row[9] is not None:
+        raw = _rollout_raw(conn, int(row[9]))
+    if raw is None or not _stored.unreadable(raw):
+        return None
+    return raw
+
+
+def _abort_unreadable(
+    conn: Connection,
+    row: tuple[Any, ...],
+    raw: tuple[Any, ...],
+    generation: int,
+    *,
+    user: str | None,
+    reason: str | None,
+    now: float,
+) -> Rollout:
+    """Abort rollout row ``raw`` of deployment row ``row``, which cannot be read: unless
+    its status says it is over, it is ABORTED; the deployment keeps serving the version
+    its own row names, holds that version's package alone, lets go of the rollout when
+    its row still cannot be read, and the change is recorded with the columns that
+    could be read."""
+    name, rollout_id = row[0], int(raw[0])
+    note = f"its record could not be read ({', '.join(_stored.unreadable(raw))})"
+    why = f"{reason} ({note})" if reason else note
+    if raw[3] not in {s.value for s in RolloutStatus if s.finished}:
+        _set_finished(conn, rollout_id, RolloutStatus.ABORTED, why, now)
+    after = _rollout_raw(conn, rollout_id)
+    assert after is not None
+    let_go = {"rollout_id": None} if _stored.unreadable(after) else {}
+    _bump(conn, name, generation, now, **let_go)
+    _serve(conn, name, (row[1], int(row[2])))
+    seen = _stored.rollout(after, lenient=True)
+    _record(
+        conn,
+        generation,
+        {
+            "name": name,
+            "action": DeploymentAction.ABORT,
+            "model_name": seen.candidate_model or None,
+            "from_version": seen.candidate_version or None,
+            "to_version": int(row[2]),
+            "model_uri": seen.candidate_uri or None,
+            "user": user,
+            "reason": why,
+            "created_at": now,
+            "rollout_id": rollout_id,
+            "weight": 0,
+        },
+    )
+    return seen
+
+
+def finish_in(
+    conn: Connection,
+    name: str,
+    status: RolloutStatus,
+    *,
+    user: str | None,
+    reason: str | None,
+    rollout_id: int | None = None,
+    step: int | None = None,
+    analysis: Analysis | None = None,
+    now: float | None = None,
+    flip_back: bool = False,
+) -> Rollout:
+    """In the caller's transaction: end deployment ``name``'s active rollout as
+    ``status`` (ROLLED_BACK or ABORTED): traffic returns to the primary, the deployment
+    holds the primary's package alone, and the change is recorded. With ``flip_back``, a
+    blue-green rollout PROMOTED by its smoke test, while the deployment still serves its
+    candidate, is flipped back to the primary the same way. Aborting (``rollout_id``
+    not given) also ends a rollout whose record cannot be read: the deployment keeps
+    the version its own record names; the rollout returned holds what could be read.
+    :class:`Stale` when ``rollout_id``/``step`` are given and no longer hold."""
+    action = (
+        DeploymentAction.ROLLBACK if status == RolloutStatus.ROLLED_BACK else DeploymentAction.ABORT
+    )
+    verb = "roll back" if status == RolloutStatus.ROLLED_BACK else "abort"
+    when = time.time() if now is None else now
+    generation = _next_generation(conn)
+    row = _row(conn, name)
+    if row is None:
+        raise _unknown(conn, name)
+    if status == RolloutStatus.ABORTED and rollout_id is None:
+        broken = _unreadable_rollout(conn, row)
+        if broken is not None:
+            return _abort_unreadable(
+                conn, row, broken, generation, user=user, reason=reason, now=when
+            )
+    rollout = _active(conn, name)
+    if rollout is None and flip_back:
+        rollout = _flippable(conn, row)
+    if rollout is None:
+        if rollout_id is not None:
+            raise Stale
+        raise _no_rollout(name, verb)
+    if (rollout_id is not None and rollout.id != rollout_id) or (
+        step is not None and rollout.step != step
+    ):
+        raise Stale
+    if analysis is not None:
+        _insert_analysis(conn, rollout.id, analysis, when)
+    _set_finished(conn, rollout.id, status, reason, when)
+    _bump(
+        conn,
+        name,
+        generation,
+        when,
+        model_name=rollout.primary_model,
+        version=rollout.primary_version,
+    )
+    if (row[1], int(row[2])) != (rollout.primary_model, rollout.primary_version):
+        conn.execute(  # a flipped blue-green: the version asked for is the primary now
+            "UPDATE deployments SET model_uri = ? WHERE name = ?", (rollout.primary, name)
+        ).close()
+    _serve(conn, name, (rollout.primary_model, rollout.primary_version))
+    _change_row(
+        conn,
+        generation,
+        rollout,
+        action,
+        weight=0,
+        user=user,
+        reason=reason,
+        now=when,
+        from_version=rollout.candidate_version,
+        to_version=rollout.primary_version,
+    )
+    found = _rollout_row(conn, rollout.id)
+    assert found is not None
+    return found
+
+
 def finish(
     meta: MetadataStore,
     name: str,
@@ -793,75 +964,21 @@ def finish(
     now: float | None = None,
     flip_back: bool = False,
 ) -> Rollout:
-    """End deployment ``name``'s active rollout as ``status`` (ROLLED_BACK or ABORTED):
-    traffic returns to the primary, the deployment holds the primary's package alone,
-    and the change is recorded. With ``flip_back``, a blue-green rollout PROMOTED by
-    its smoke test, while the deployment still serves its candidate, is flipped back
-    to the primary the same way."""
-    action = (
-        DeploymentAction.ROLLBACK
-        if status == RolloutStatus.ROLLED_BACK
-        else (DeploymentAction.ABORT)
-    )
-    verb = "roll back" if status == RolloutStatus.ROLLED_BACK else "abort"
-
-    def tx(conn: Connection) -> Rollout:
-        when = time.time() if now is None else now
-        generation = _next_generation(conn)
-        row = _row(conn, name)
-        if row is None:
-            raise _unknown(conn, name)
-        rollout = _active(conn, name)
-        if rollout is None and flip_back and row[9] is not None:
-            last = _rollout_row(conn, int(row[9]))
-            if (
-                last is not None
-                and last.strategy == Strategy.BLUE_GREEN
-                and last.status == RolloutStatus.PROMOTED
-                and (row[1], int(row[2])) == (last.candidate_model, last.candidate_version)
-            ):
-                rollout = last
-        if rollout is None:
-            if rollout_id is not None:
-                raise Stale
-            raise _no_rollout(name, verb)
-        if (rollout_id is not None and rollout.id != rollout_id) or (
-            step is not None and rollout.step != step
-        ):
-            raise Stale
-        if analysis is not None:
-            _insert_analysis(conn, rollout.id, analysis, when)
-        _set_finished(conn, rollout.id, status, reason, when)
-        _bump(
+    """:func:`finish_in` in a transaction of its own."""
+    return meta.write(
+        lambda conn: finish_in(
             conn,
             name,
-            generation,
-            when,
-            model_name=rollout.primary_model,
-            version=rollout.primary_version,
-        )
-        if (row[1], int(row[2])) != (rollout.primary_model, rollout.primary_version):
-            conn.execute(  # a flipped blue-green: the version asked for is the primary now
-                "UPDATE deployments SET model_uri = ? WHERE name = ?", (rollout.primary, name)
-            ).close()
-        _serve(conn, name, rollout.primary_model, rollout.primary_version)
-        _change_row(
-            conn,
-            generation,
-            rollout,
-            action,
-            weight=0,
+            status,
             user=user,
             reason=reason,
-            now=when,
-            from_version=rollout.candidate_version,
-            to_version=rollout.primary_version,
+            rollout_id=rollout_id,
+            step=step,
+            analysis=analysis,
+            now=now,
+            flip_back=flip_back,
         )
-        found = _rollout_row(conn, rollout.id)
-        assert found is not None
-        return found
-
-    return meta.write(tx)
+    )
 
 
 def advance(

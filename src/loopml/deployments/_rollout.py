@@ -18,14 +18,17 @@ the version it serves.
 - :func:`promote_rollout`: the candidate becomes the deployment's version and the
   environment's alias moves to it (the candidate's promotion becomes PROMOTED), in
   one transaction.
-- :func:`rollback`: traffic returns to the primary; the alias stays where it is.
+- :func:`rollback`: traffic returns to the primary; the alias stays where it is
+  (except after a blue-green flip, below).
 - :func:`abort`: the same, recorded as ABORTED (stopped by a person, not judged).
 - :func:`record_smoke_test`: a blue-green candidate's warm-up result, reported by a
   server. Passed: traffic flips to the candidate at once and the rollout is promoted
   (under ``approval = true`` it waits at 100 % for :func:`promote_rollout`). A server
   keeps the primary loaded after a flip, and :func:`rollback` flips the deployment
-  back to it, as long as nothing was deployed since; the alias stays on the candidate
-  (a rollback never moves it: promote the primary again to move it back). Failed: the
+  back to it, as long as nothing was deployed since (the deployment holds both
+  versions' packages meanwhile, so neither can be deleted or archived); the
+  environment's alias returns, in the same transaction, to the version it pointed at
+  before the promotion, unless it was moved off the candidate since. Failed: the
   rollout is ROLLED_BACK with the detail.
 """
 
@@ -294,8 +297,8 @@ def start(
                 f"config cannot change with a rollout: deploy {name!r} with the new config "
                 "first, then start the rollout."
             )
-        busy = _repository.latest_rollout(meta, name)
-        if busy is not None and busy.active:
+        busy = _repository.active_rollout(meta, name)
+        if busy is not None:
             raise _repository._busy_error(busy)
     version = registry.get_model_version(str(wanted))
     if version.status != registry.ModelStatus.READY:
@@ -474,10 +477,14 @@ def promote_rollout(name: str, *, reason: str | None = None) -> Rollout:
 
 
 def rollback(name: str, *, reason: str | None = None) -> Rollout:
-    """Roll back deployment ``name``'s active rollout (or flip back a blue-green one that
-    was just promoted): traffic returns to the primary, the environment's alias stays
-    where it is, the rollout is ROLLED_BACK with ``reason``. InvalidInput when there is
-    no rollout to roll back.
+    """Roll back deployment ``name``'s active rollout: traffic returns to the primary, the
+    environment's alias stays where it is (a rollout that is not promoted never moved
+    it), the rollout is ROLLED_BACK with ``reason``. A blue-green rollout that was
+    promoted is flipped back the same way while the deployment serves its candidate;
+    then, when the environment's alias still points at the candidate the promotion
+    moved it to, it returns to the version it pointed at before, recorded in the
+    model's history, in the same transaction as the flip-back. InvalidInput when there
+    is no rollout to roll back.
 
     Example::
 
@@ -485,19 +492,108 @@ def rollback(name: str, *, reason: str | None = None) -> Rollout:
     """
     name = _name(name)
     reason = _reason(reason)
-    return _repository.finish(
-        current().metadata,
-        name,
-        RolloutStatus.ROLLED_BACK,
-        user=current_user(),
-        reason=reason,
-        flip_back=True,
-    )
+    meta = current().metadata
+    kwargs: dict[str, Any] = {"user": current_user(), "reason": reason, "flip_back": True}
+    back = _repository.flippable(meta, name)
+    if back is None:
+        return _repository.finish(meta, name, RolloutStatus.ROLLED_BACK, **kwargs)
+    kwargs["rollout_id"] = back.id
+    try:
+        target, note = _alias_before(back)
+        if target is not None:
+            try:
+                return _flip_back_with_alias(back, target, kwargs)
+            except _AliasStays as stays:
+                note = str(stays)
+        if note is not None:
+            kwargs["reason"] = f"{reason} ({note})" if reason else note
+        return _repository.finish(meta, name, RolloutStatus.ROLLED_BACK, **kwargs)
+    except _repository.Stale:
+        raise _stale(name) from None
+
+
+class _AliasStays(Exception):
+    """The environment's alias could not be moved back (the message says why)."""
+
+
+def _alias_before(rollout: Rollout) -> tuple[int | None, str | None]:
+    """Where the environment's alias returns to when promoted blue-green ``rollout`` is
+    flipped back: the version it pointed at before the rollout's promotion moved it to
+    the candidate, as long as it still points at the candidate. Else None, with a note
+    saying why it stays (None when the rollout has no environment)."""
+    from loopml import registry
+
+    env = rollout.environment
+    if env is None:
+        return None, None
+    model, version = rollout.candidate_model, rollout.candidate_version
+    try:
+        now_at: int | None = registry.get_model_version(model, alias=env).version
+    except NotFound:
+        now_at = None
+    if now_at != version:
+        shown = "nothing" if now_at is None else f"v{now_at}"
+        return None, f"{env} not moved back: it points at {shown} now, not at {rollout.candidate}"
+    moves = registry.model_history(model, env)
+    last = moves[0] if moves else None
+    if last is None or last.to_version != version or last.created_at < rollout.created_at:
+        return None, f"{env} not moved back: {rollout.uri} did not move it"
+    if last.from_version is None or last.from_version == version:
+        return None, f"{env} not moved back: it pointed at nothing before {rollout.uri}"
+    return last.from_version, None
+
+
+def _flip_back_with_alias(rollout: Rollout, target: int, kwargs: dict[str, Any]) -> Rollout:
+    """Flip promoted blue-green ``rollout`` back and move its environment's alias from the
+    candidate back to ``target``, in one transaction; :class:`_AliasStays` when the
+    alias could not move (it moved meanwhile, ``target`` is no longer READY), nothing
+    being changed then."""
+    from loopml import registry
+    from loopml.errors import LoopmlError
+
+    assert rollout.environment is not None
+    made: list[Rollout] = []
+    raised: list[BaseException] = []
+
+    def on_move(conn: Any, transition: Any) -> None:
+        made.clear()
+        try:
+            made.append(
+                _repository.finish_in(conn, rollout.deployment, RolloutStatus.ROLLED_BACK, **kwargs)
+            )
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    said = kwargs["reason"]
+    try:
+        registry.promote_model(
+            rollout.candidate_model,
+            target,
+            to=rollout.environment,
+            reason=f"{rollout.uri} rolled back" + (f": {said}" if said else ""),
+            expected=rollout.candidate_version,
+            on_move=on_move,
+        )
+    except LoopmlError as exc:
+        if any(exc is e for e in raised):
+            raise
+        raise _AliasStays(
+            f"{rollout.environment} not moved back to v{target}: {str(exc)[:200]}"
+        ) from None
+    return made[-1]
 
 
 def abort(name: str, *, reason: str | None = None) -> Rollout:
     """Stop deployment ``name``'s active rollout: traffic returns to the primary, the
     rollout is ABORTED with ``reason``. InvalidInput when there is no active rollout.
+
+    A rollout whose record cannot be read (:class:`~loopml.errors.CorruptRecord`) is
+    aborted too: it is marked ABORTED (unless its status says it is over), the
+    deployment keeps serving the version its own record names, lets go of the rollout
+    when its row still cannot be read, and the abort is recorded; the rollout returned
+    holds the columns that could be read (the others at neutral values) and its
+    ``finish_reason`` names those that could not.
 
     Example::
 

@@ -51,7 +51,7 @@ from starlette.responses import Response
 from loopml.config import ServeSettings
 from loopml.context import Context, current, using
 from loopml.deployments import Deployment, Rollout, RolloutStatus, Strategy
-from loopml.errors import InvalidInput, LoopmlError, NotFound
+from loopml.errors import CorruptRecord, InvalidInput, LoopmlError, NotFound
 from loopml.predictions import PredictionStatus
 from loopml.serving._hosted import CANDIDATE, PRIMARY, SHADOW, VARIANT, Hosted, load
 from loopml.serving._metrics import Metrics
@@ -103,6 +103,7 @@ class _Loaded:
     route: Route | None
     standby: Hosted | None
     rollout: Rollout | None
+    rollout_error: str | None = None
 
 
 def _put(where: dict[str, Any], name: str, value: Any) -> None:
@@ -137,6 +138,7 @@ class _State:
         self.routes: dict[str, Route] = {}
         self.standby: dict[str, Hosted] = {}
         self.rollouts: dict[str, Rollout] = {}  # each deployment's latest rollout, if any
+        self.unreadable: dict[str, str] = {}  # the rollouts that could not be read, why
         self.failed: dict[str, str] = {}
         self.generation = 0
         self.ready = False
@@ -173,8 +175,12 @@ class _State:
             except NotFound:
                 return None
             rollout = None
+            unreadable = None
             if record.rollout_id is not None:
-                rollout = deployments.get_rollout(record.rollout_id)
+                try:
+                    rollout = deployments.get_rollout(record.rollout_id)
+                except CorruptRecord as exc:  # the version the deployment names serves alone
+                    unreadable = str(exc)
             held = self._held(name)
 
             def loaded(d: Deployment, variant: str) -> Hosted:
@@ -230,7 +236,7 @@ class _State:
                             name,
                             exc,
                         )
-            return _Loaded(primary, route, standby, rollout)
+            return _Loaded(primary, route, standby, rollout, unreadable)
 
     def _smoke(self, name: str, route: Route) -> None:
         """Smoke-test a PENDING blue-green candidate and report it, once per worker (every
@@ -318,6 +324,7 @@ class _State:
             self.routes.pop(name, None)
             self.standby.pop(name, None)
             self.rollouts.pop(name, None)
+            self.unreadable.pop(name, None)
         else:
             hosted, route = loaded.primary, loaded.route
             held = self.routes.get(name)
@@ -333,6 +340,15 @@ class _State:
             _put(self.routes, name, route)
             _put(self.standby, name, loaded.standby)
             _put(self.rollouts, name, loaded.rollout)
+            if loaded.rollout_error not in (None, self.unreadable.get(name)):
+                log.error(
+                    "the rollout of deployment %r could not be read, so %s answers every "
+                    "request: %s",
+                    name,
+                    hosted.version_uri,
+                    loaded.rollout_error,
+                )
+            _put(self.unreadable, name, loaded.rollout_error)
             keep = [h for h in (hosted, route and route.candidate, loaded.standby) if h]
             if hosted is not old:
                 log.info("deployment %r serves %s", name, hosted.version_uri)
@@ -1277,6 +1293,7 @@ def create_app(
             "loaded_at": hosted.loaded_at,
             "ready": True,
             "rollout": rollout_of(hosted.name),
+            "rollout_error": state.unreadable.get(hosted.name),
         }
 
     def rollout_of(name: str) -> dict[str, Any] | None:
