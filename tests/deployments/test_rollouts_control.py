@@ -227,3 +227,17 @@ def test_ab_and_shadow_are_analysed_each_interval_and_never_promoted(
     assert second is not None and second.counts["candidate"] == 60  # since the start
     assert loopml.get_rollout("churn").status is RolloutStatus.PROGRESSING
     assert len(loopml.deployments.rollout_analyses(r.id)) == 2 and _prod() == 1
+
+
+def test_a_window_judged_not_yet_is_judged_again_as_it_grows_not_every_tick(
+    served: list[Any],
+) -> None:
+    r, t0 = _canary()
+    _traffic(t0 + 1, n=5)  # too few requests: NOT_YET at the window's end
+    first = control("churn", owner="a", now=t0 + 11)
+    assert first is not None and first.verdict is Verdict.NOT_YET
+    # a fifth of the 10 s interval later, not at the next tick
+    assert control("churn", owner="a", now=t0 + 12) is None
+    _traffic(t0 + 12)
+    again = control("churn", owner="a", now=t0 + 13.5)
+    assert again is not None and again.verdict is Verdict.PASS

@@ -27,7 +27,8 @@ step started; a shadow's or A/B test's: since the rollout started) split by the
 - FAIL: the analysis is recorded; once ``failure_limit`` analyses have failed the
   rollout is ROLLED_BACK with the failing checks as its reason (else the step's window
   starts again);
-- NOT_YET: recorded (one row a window, replaced as it grows); nothing moves, however
+- NOT_YET: recorded (one row a window, replaced as it grows) and judged again every
+  fifth of an interval (at least a second) as the window grows; nothing moves, however
   long it takes.
 - the log cannot be read (a damaged file, or one that is not the log's, in its
   folder): nothing can be judged, so the rollout is ROLLED_BACK, failing safe, with the
@@ -159,6 +160,10 @@ def control(name: str, *, owner: str, now: float | None = None) -> Analysis | No
         since = rollout.created_at if due else opened
     else:
         due = at >= started + rollout.interval
+        if due:  # a window judged NOT_YET is judged again as it grows, not every tick
+            last = _repository.last_analysis_at(meta, rollout.id)
+            if last is not None and last >= started + rollout.interval:
+                due = at >= last + max(1.0, rollout.interval / 5)
         since = started
     try:
         if due:
@@ -203,6 +208,7 @@ def _act(rollout: Rollout, analysis: Analysis, at: float) -> None:
     meta = current().metadata
     if analysis.verdict is Verdict.FAIL:
         failed = _repository.failures(meta, rollout.id) + 1
+        window = _repository.window_of(rollout)
         if failed >= rollout.policy.failure_limit:
             _repository.finish(
                 meta,
@@ -214,9 +220,12 @@ def _act(rollout: Rollout, analysis: Analysis, at: float) -> None:
                 step=rollout.step,
                 analysis=analysis,
                 now=at,
+                window=window,
             )
             return
-        _repository.keep(meta, rollout.id, rollout.step, analysis, now=at, new_window=True)
+        _repository.keep(
+            meta, rollout.id, rollout.step, analysis, now=at, new_window=True, window=window
+        )
         return
     if analysis.verdict is Verdict.NOT_YET or rollout.strategy in _CUMULATIVE:
         _repository.keep(meta, rollout.id, rollout.step, analysis, now=at, new_window=False)

@@ -883,6 +883,7 @@ def finish_in(
     analysis: Analysis | None = None,
     now: float | None = None,
     flip_back: bool = False,
+    window: float | None = None,
 ) -> Rollout:
     """In the caller's transaction: end deployment ``name``'s active rollout as
     ``status`` (ROLLED_BACK or ABORTED): traffic returns to the primary, the deployment
@@ -914,8 +915,10 @@ def finish_in(
         if rollout_id is not None:
             raise Stale
         raise _no_rollout(name, verb)
-    if (rollout_id is not None and rollout.id != rollout_id) or (
-        step is not None and rollout.step != step
+    if (
+        (rollout_id is not None and rollout.id != rollout_id)
+        or (step is not None and rollout.step != step)
+        or (window is not None and window_of(rollout) != window)
     ):
         raise Stale
     if analysis is not None:
@@ -963,6 +966,7 @@ def finish(
     analysis: Analysis | None = None,
     now: float | None = None,
     flip_back: bool = False,
+    window: float | None = None,
 ) -> Rollout:
     """:func:`finish_in` in a transaction of its own."""
     return meta.write(
@@ -977,6 +981,7 @@ def finish(
             analysis=analysis,
             now=now,
             flip_back=flip_back,
+            window=window,
         )
     )
 
@@ -1022,6 +1027,11 @@ def advance(
     return meta.write(tx)
 
 
+def window_of(rollout: Rollout) -> float:
+    """When the rollout's current window started (its step's start, or its own)."""
+    return rollout.step_started_at if rollout.step_started_at is not None else rollout.created_at
+
+
 def keep(
     meta: MetadataStore,
     rollout_id: int,
@@ -1030,6 +1040,7 @@ def keep(
     *,
     now: float,
     new_window: bool,
+    window: float | None = None,
 ) -> int:
     """Store ``analysis`` of rollout ``rollout_id`` at ``step`` without changing its
     traffic (a window waiting for traffic keeps one NOT_YET row, replaced as it grows);
@@ -1041,6 +1052,8 @@ def keep(
         rollout = _rollout_row(conn, rollout_id)
         if rollout is None or not rollout.active or rollout.step != step:
             raise Stale
+        if window is not None and window_of(rollout) != window:
+            raise Stale  # judged on a window another owner has since closed
         _insert_analysis(conn, rollout_id, analysis, now)
         if new_window:
             conn.execute(
