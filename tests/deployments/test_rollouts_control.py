@@ -232,7 +232,7 @@ def test_ab_and_shadow_are_analysed_each_interval_and_never_promoted(
 def test_a_window_judged_not_yet_is_judged_again_as_it_grows_not_every_tick(
     served: list[Any],
 ) -> None:
-    r, t0 = _canary()
+    _, t0 = _canary()
     _traffic(t0 + 1, n=5)  # too few requests: NOT_YET at the window's end
     first = control("churn", owner="a", now=t0 + 11)
     assert first is not None and first.verdict is Verdict.NOT_YET
