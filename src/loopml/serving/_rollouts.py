@@ -14,7 +14,8 @@ shadow's mirrored requests, a blue-green candidate's smoke test.
   (``loopml_shadow_dropped_total``), so a shadow that hangs costs the primary nothing
   but a few queued copies.
 - **Smoke test.** A blue-green candidate predicts the last :data:`SMOKE_ROWS` requests
-  the primary answered (the prediction log of the last day), one call per request, or
+  the primary answered (the last hour of the prediction log, or the last day when the
+  hour holds fewer rows), one call per request, or
   its input example when there are none; it passes when it answers each with one
   prediction per row.
 """
@@ -162,8 +163,10 @@ def _recorded(name: str, version: int) -> list[Any]:
     """The last requests the primary (``version``) answered, as frames of their rows."""
     from loopml import predictions
 
-    start = datetime.now(timezone.utc) - _SMOKE_SINCE
-    frame = predictions.read_predictions(name, start=start)
+    now = datetime.now(timezone.utc)
+    frame = predictions.read_predictions(name, start=now - timedelta(hours=1))
+    if len(frame) < SMOKE_ROWS:  # a quiet deployment: the whole last day
+        frame = predictions.read_predictions(name, start=now - _SMOKE_SINCE)
     if frame.empty:
         return []
     served = frame[
