@@ -166,3 +166,14 @@ def metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+@pytest.fixture
+def m(project: Path) -> Path:
+    """``m`` v1 (answers ``x * 2``) deployed from prod, in a project that loads pickled
+    models: the deployment the rollout tests roll out on (see ``rollouts.py``)."""
+    from tests.serving.rollouts import deploy_m, trusting
+
+    trusting(project)
+    deploy_m()
+    return project

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 from tests.serving.conftest import serving
-from tests.serving.rollouts import PREDICT, body, candidate, deploy_m, trusting, until
+from tests.serving.rollouts import PREDICT, body, candidate, until
 from typer.testing import CliRunner
 
 import loopml
@@ -20,14 +19,6 @@ from loopml.deployments import RolloutStatus
 
 SECRET = "hunter2-s3cret"
 DSN = f"postgresql://features:{SECRET}@db.internal:5432/features"
-
-
-@pytest.fixture
-def m(project: Path) -> Path:
-    """``m`` v1 (answers ``x * 2``) deployed from prod, pickled models trusted."""
-    trusting(project)
-    deploy_m()
-    return project
 
 
 def _faulty(mode: str) -> Any:

@@ -10,21 +10,13 @@ from typing import Any
 
 import pytest
 from tests.serving.conftest import serving
-from tests.serving.rollouts import PREDICT, body, candidate, deploy_m, trusting, until
+from tests.serving.rollouts import PREDICT, body, candidate, until
 
 import loopml
 from loopml.deployments import RolloutStatus
 from loopml.predictions import OutcomeCounter
 from loopml.predictions._format import Row, parquet_bytes, prediction_table
 from loopml.predictions._records import hour_of, log_prefix, to_us
-
-
-@pytest.fixture
-def m(project: Path) -> Path:
-    """``m`` v1 (answers ``x * 2``) deployed from prod, pickled models trusted."""
-    trusting(project)
-    deploy_m()
-    return project
 
 
 def test_a_stray_file_in_the_log_does_not_keep_a_failing_canary_on_traffic(m: Path) -> None:

@@ -12,20 +12,12 @@ from typing import Any
 
 import pytest
 from tests.serving.conftest import serving
-from tests.serving.rollouts import PREDICT, body, candidate, deploy_m, trusting, until
+from tests.serving.rollouts import PREDICT, body, candidate, until
 
 import loopml
 
 #: a policy the controller judges nothing by while these tests run
 CALM = {"latency_floor_ms": 1000, "max_distribution_distance": 1000}
-
-
-@pytest.fixture
-def m(project: Path) -> Path:
-    """``m`` v1 deployed from prod, in a project that loads pickled models."""
-    trusting(project)
-    deploy_m()
-    return project
 
 
 def _canary(name: str, uri: str) -> int:
