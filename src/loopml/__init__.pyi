@@ -4,6 +4,7 @@ from . import deployments as deployments
 from . import evaluation as evaluation
 from . import lineage as lineage
 from . import models as models
+from . import monitoring as monitoring
 from . import pipelines as pipelines
 from . import predictions as predictions
 from . import registry as registry
@@ -59,6 +60,8 @@ from .models import autolog as autolog
 from .models import load_model as load_model
 from .models import log_model as log_model
 from .models import save_model as save_model
+from .monitoring import DriftReport as DriftReport
+from .monitoring import detect_drift as detect_drift
 from .pipelines import PipelineRun as PipelineRun
 from .pipelines import Study as Study
 from .pipelines import load_pipeline as load_pipeline
