@@ -36,6 +36,7 @@ ROWS = {
     "predictions": 3,
     "evaluation": 4,
     "deployments": 4,
+    "monitoring": 4,
     "automation": 5,
     "serving": 5,
     "_client": 5,

@@ -32,6 +32,7 @@ from loopml import (
     evaluation,
     lineage,
     models,
+    monitoring,
     pipelines,
     predictions,
     registry,
@@ -194,6 +195,10 @@ class Client(Context):
     abort_rollout = _verb(deployments.abort)
     record_smoke_test = _verb(deployments.record_smoke_test)
     control_rollout = _verb(deployments.control)
+    # monitoring
+    detect_drift = _verb(monitoring.detect_drift)
+    profile_reference = _verb(monitoring.profile_reference)
+    load_profile = _verb(monitoring.load_profile)
     # pipelines produce models
     run_and_register = _verb(automation.run_and_register)
     tune_and_register = _verb(automation.tune_and_register)

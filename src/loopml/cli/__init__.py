@@ -116,6 +116,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "Score --input (a dataset version or a Parquet/CSV file) with MODEL_URI into --output, "
         "chunk by chunk, recorded as a run.",
     ),
+    "drift": (
+        "loopml.cli.drift",
+        "drift",
+        "Compare CURRENT with REFERENCE column by column and print which columns drifted.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 

@@ -114,6 +114,8 @@ STATUS_STYLE = {
     "PENDING_APPROVAL": "cyan",
     "REFUSED": "red",
     "REJECTED": "red",
+    "drifted": "red",
+    "ok": "green",
 }
 
 

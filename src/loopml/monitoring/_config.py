@@ -56,7 +56,7 @@ class DriftConfig:
     numeric_method: str = "wasserstein"
     categorical_method: str = "jensenshannon"
     thresholds: Mapping[str, float] = field(default_factory=dict)
-    small_sample: int = 1000
+    small_sample: int = 5000
     alpha: float = 0.05
     correction: str = "bh"
     drift_share: float = 0.5

@@ -350,9 +350,14 @@ def categorical_counts(col: pa.ChunkedArray) -> tuple[list[Any], np.ndarray, int
 
 
 def quantiles_of(sorted_values: np.ndarray) -> dict[str, float]:
+    """:data:`QUANTILES` of sorted values (linear interpolation, as ``np.quantile``,
+    without its partition of the whole array)."""
     import numpy as np
 
-    found = np.quantile(sorted_values, QUANTILES)
+    at = np.asarray(QUANTILES) * (len(sorted_values) - 1)
+    low = np.floor(at).astype(np.int64)
+    high = np.minimum(low + 1, len(sorted_values) - 1)
+    found = sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (at - low)
     return {f"{q:g}": float(v) for q, v in zip(QUANTILES, found, strict=True)}
 
 
@@ -369,10 +374,11 @@ def _numeric(name: str, col: pa.ChunkedArray) -> FeatureProfile:
     counts = np.diff(np.concatenate([[0], below, [n]]))
     mean = float(values.mean())
     centred = values - mean
-    var = float(np.mean(centred**2))
+    squared = centred * centred
+    var = float(squared.mean())
     std = math.sqrt(var)
-    skew = float(np.mean(centred**3)) / std**3 if std > 0 else 0.0
-    kurtosis = float(np.mean(centred**4)) / var**2 - 3.0 if var > 0 else 0.0
+    skew = float(np.dot(squared, centred)) / n / std**3 if std > 0 else 0.0
+    kurtosis = float(np.dot(squared, squared)) / n / var**2 - 3.0 if var > 0 else 0.0
     return FeatureProfile(
         name,
         "numeric",
