@@ -29,6 +29,9 @@ key, or a value of the wrong type, is an error that names it::
                  ``LOOPML_SERVE_TOKEN`` instead, and should)
     [deployments.NAME]  a declared deployment: model (a models:/ URI), optional config
                  (a table) and reason; ``loopml deployments sync`` applies them
+    [monitors.NAME]  a monitor of a deployment's prediction log: deployment, reference,
+                 window, min_rows, slices, target, task, drift, alerts, sinks, cooldown,
+                 label_delay (read by loopml.monitoring)
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
 ``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
@@ -231,7 +234,9 @@ class Settings:
     table as written, ``gates`` the ``[gates.<environment>]`` tables as written
     (:func:`loopml.evaluation.read_gates` checks their expressions),
     ``deployments`` the ``[deployments.<name>]`` tables as written (their keys
-    checked here; :func:`loopml.deployments.sync_deployments` applies them).
+    checked here; :func:`loopml.deployments.sync_deployments` applies them),
+    ``monitors`` the ``[monitors.<name>]`` tables as written (loopml.monitoring checks
+    and runs them).
     """
 
     project_root: Path
@@ -248,6 +253,7 @@ class Settings:
     params: dict[str, Any] = field(default_factory=dict, compare=False)
     gates: dict[str, Any] = field(default_factory=dict, compare=False)
     deployments: dict[str, Any] = field(default_factory=dict, compare=False)
+    monitors: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def tracking_uri(self) -> str:
@@ -318,6 +324,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "params": {},
     "gates": {},
     "deployments": {},
+    "monitors": {},
     "predictions": {"retention_days": _DAYS},
     "privacy": {"mask": _COLUMNS, "drop": _COLUMNS},
     "serve": {
@@ -407,6 +414,9 @@ def _check(doc: dict[str, Any], path: Path) -> None:
         if section == "deployments":
             _check_deployments(body, path)
             continue
+        if section == "monitors":
+            _check_monitors(body, path)
+            continue
         for key, value in body.items():
             if key not in keys:
                 raise InvalidInput(
@@ -474,6 +484,22 @@ def _check_deployments(body: dict[str, Any], path: Path) -> None:
             raise InvalidInput(
                 f"{path}: [deployments.{name}] names no model: add "
                 'model = "models:/<name>@<alias>" (or models:/<name>/<version>).'
+            )
+
+
+def _check_monitors(body: dict[str, Any], path: Path) -> None:
+    """``[monitors.<name>]``: a name that can stand in a URI and a table;
+    loopml.monitoring checks its keys and values when it reads them."""
+    for name, table in body.items():
+        if not _DEPLOYMENT_NAME.match(name):
+            raise InvalidInput(
+                f"{path}: [monitors.{name}] is not a monitor name: expected letters, "
+                "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'churn')."
+            )
+        if not isinstance(table, dict):
+            raise InvalidInput(
+                f"{path}: monitors.{name} must be a table ([monitors.{name}] with "
+                f'deployment = "{name}"), got {table!r}.'
             )
 
 
@@ -562,6 +588,7 @@ def load_settings(
         params=dict(doc.get("params") or {}),
         gates=dict(doc.get("gates") or {}),
         deployments=dict(doc.get("deployments") or {}),
+        monitors=dict(doc.get("monitors") or {}),
     )
 
 

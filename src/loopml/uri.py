@@ -10,6 +10,7 @@
 - ``cache:/<key>`` (a pipeline step's cache entry)
 - ``deployments:/<name>`` (a deployment: a named endpoint serving one model version)
 - ``rollout:/<id>`` (a progressive rollout of a candidate version on a deployment)
+- ``alerts:/<id>`` (one incident of a monitor's alert rule)
 
 Nothing here looks anything up: resolving a URI to what it names, and
 describing it, is the business of the URI registry in :mod:`loopml.lineage`.
@@ -37,6 +38,7 @@ from loopml.errors import InvalidInput
 
 __all__ = [
     "MAX_NAME",
+    "AlertURI",
     "CacheURI",
     "DataURI",
     "DeploymentURI",
@@ -48,6 +50,7 @@ __all__ = [
     "ValidationURI",
     "check_name",
     "local_path",
+    "parse_alert_uri",
     "parse_cache_uri",
     "parse_data_uri",
     "parse_deployment_uri",
@@ -172,6 +175,17 @@ class RolloutURI:
 
     def __str__(self) -> str:
         return f"rollout:/{self.id}"
+
+
+@dataclass(frozen=True)
+class AlertURI:
+    """``alerts:/<id>``: one incident of a monitor's alert rule, from the window that
+    raised it until one cleared it."""
+
+    id: int
+
+    def __str__(self) -> str:
+        return f"alerts:/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -342,6 +356,20 @@ def parse_rollout_uri(uri: str) -> RolloutURI:
 
 _ROLLOUT_RE = re.compile(r"^rollout:/([1-9][0-9]*)$")
 
+
+def parse_alert_uri(uri: str) -> AlertURI:
+    """Parse ``alerts:/<id>``."""
+    m = _ALERT_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group(1)) > 18:
+        raise InvalidInput(
+            f"malformed alert URI {shown(uri)}: expected 'alerts:/<number>', e.g. "
+            "'alerts:/3' (loopml monitor alerts lists them)."
+        )
+    return AlertURI(int(m.group(1)))
+
+
+_ALERT_RE = re.compile(r"^alerts:/([1-9][0-9]*)$")
+
 AnyURI = (
     DataURI
     | RunURI
@@ -352,6 +380,7 @@ AnyURI = (
     | PromotionURI
     | DeploymentURI
     | RolloutURI
+    | AlertURI
 )
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
@@ -364,6 +393,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "promotion": parse_promotion_uri,
     "deployments": parse_deployment_uri,
     "rollout": parse_rollout_uri,
+    "alerts": parse_alert_uri,
 }
 
 

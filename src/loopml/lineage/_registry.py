@@ -130,6 +130,12 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.deployments._repository:describe_rollouts",
         ),
         Scheme(
+            "alerts",
+            "loopml.uri:parse_alert_uri",
+            "loopml.monitoring._repository:resolve_alert",
+            "loopml.monitoring._repository:describe_alerts",
+        ),
+        Scheme(
             "cache",
             "loopml.uri:parse_cache_uri",
             "loopml.pipelines._cache:resolve",

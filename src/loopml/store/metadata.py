@@ -62,6 +62,7 @@ KNOWN_REVISIONS = (
     "0006_evaluation",
     "0007_deployments",
     "0008_rollouts",
+    "0009_monitoring",
 )
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 

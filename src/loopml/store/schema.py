@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alerts",
     "cache_entries",
     "dataset_versions",
     "datasets",
@@ -51,6 +52,8 @@ __all__ = [
     "model_transitions",
     "model_version_tags",
     "model_versions",
+    "monitor_windows",
+    "monitors",
     "object_refs",
     "params",
     "promotions",
@@ -507,4 +510,60 @@ rollout_analyses = Table(
     Column("candidate_count", Integer, nullable=False),
     Column("created_at", Double, nullable=False),
     Index(None, "rollout_id", "id"),
+)
+
+# -- monitoring ----------------------------------------------------------------------
+# A monitor watches one deployment's prediction log: ``config`` (JSON) holds its
+# reference, window, checks and alert rules, ``cursor_at`` the end of the last window it
+# computed (seconds since the epoch). Each computed window is a row of
+# ``monitor_windows`` (one per monitor and start: two runners never store one window
+# twice) with its flat metrics and details (JSON). An alert is one incident of one rule:
+# FIRING from its first window until a window clears it (RESOLVED); ``deliveries`` (JSON)
+# records each sink's last attempt. See loopml.monitoring.
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("deployment", String(255), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("cursor_at", Double, nullable=True),
+)
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(255), nullable=False),
+    Column("window_start", Double, nullable=False),
+    Column("window_end", Double, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reference", String(1024), nullable=True),
+    Column("metrics", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("monitor", "window_start"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(255), nullable=False),
+    Column("rule", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("value", Double, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("first_window", Integer, nullable=True),
+    Column("last_window", Integer, nullable=True),
+    Column("opened_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("resolved_at", Double, nullable=True),
+    Column("notified_at", Double, nullable=True),
+    Column("deliveries", Text, nullable=False),
+    Index(None, "monitor", "rule", "status"),
 )
