@@ -62,6 +62,7 @@ from .models import log_model as log_model
 from .models import save_model as save_model
 from .monitoring import DriftReport as DriftReport
 from .monitoring import detect_drift as detect_drift
+from .monitoring import get_monitor_results as get_monitor_results
 from .pipelines import PipelineRun as PipelineRun
 from .pipelines import Study as Study
 from .pipelines import load_pipeline as load_pipeline

@@ -3,14 +3,31 @@ from ._config import THRESHOLDS as THRESHOLDS
 from ._config import ColumnConfig as ColumnConfig
 from ._config import DriftConfig as DriftConfig
 from ._detect import detect_drift as detect_drift
+from ._monitor import RunReport as RunReport
+from ._monitor import add_monitor as add_monitor
+from ._monitor import delete_monitor as delete_monitor
+from ._monitor import get_monitor as get_monitor
+from ._monitor import get_monitor_results as get_monitor_results
+from ._monitor import list_monitors as list_monitors
+from ._monitor import run_monitors as run_monitors
+from ._monitor import sync_monitors as sync_monitors
 from ._profile import FeatureProfile as FeatureProfile
 from ._profile import ReferenceProfile as ReferenceProfile
 from ._profile import profile_reference as profile_reference
+from ._records import Alert as Alert
+from ._records import AlertStatus as AlertStatus
+from ._records import Delivery as Delivery
+from ._records import Monitor as Monitor
+from ._records import MonitorSettings as MonitorSettings
+from ._records import MonitorWindow as MonitorWindow
+from ._records import WindowStatus as WindowStatus
 from ._report import ColumnDrift as ColumnDrift
 from ._report import ColumnSummary as ColumnSummary
 from ._report import DriftReport as DriftReport
 from ._report import Histogram as Histogram
 from ._report import MultivariateDrift as MultivariateDrift
+from ._rules import Rule as Rule
+from ._rules import parse_rule as parse_rule
 from ._store import load_profile as load_profile
 
 __all__: list[str]

@@ -398,7 +398,7 @@ def windows_of(
     with meta.read() as conn:
         if conn.first("SELECT name FROM monitors WHERE name = ?", (monitor,)) is None:
             raise _unknown(conn, monitor)
-        rows = conn.all(f"{sql} ORDER BY window_start")
+        rows = conn.all(f"{sql} ORDER BY window_start", params)
     return [_window(r) for r in rows]
 
 

@@ -1,0 +1,113 @@
+"""Monitors over the prediction log: windows by time and count, every check, stored
+results, and the bad inputs that must not corrupt anything."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import loopml
+from loopml.errors import Conflict, InvalidInput, NotFound
+from loopml.monitoring import WindowStatus
+
+from .conftest import START, Served, log_window
+
+
+def test_hourly_windows_compute_every_check_against_the_training_data(served: Served) -> None:
+    log_window(served, START, 600, seed=2, feedback=0.5)
+    log_window(served, START + timedelta(hours=1), 600, seed=3, shift=1.0)
+    monitor = loopml.monitoring.add_monitor("churn", slices=["plan"])
+    assert monitor.settings.window_seconds == 3600 and monitor.cursor is None
+
+    report = loopml.monitoring.run_monitors(now=START + timedelta(hours=2, minutes=5))
+    assert report.failures == {}
+    assert [w.rows for w in report.windows] == [600, 600]
+    first, second = report.windows
+    assert first.reference == "data:/churn@1" and first.status == WindowStatus.OK
+    m = first.metrics
+    assert m["drift_share"] == 0.0 and m["dataset_drift"] == 0.0
+    assert m["system.error_rate"] == 0.0 and 5 <= m["system.p50_latency_ms"] <= 14
+    assert m["live.labelled"] == 300 and m["live.labelled_share"] == 0.5
+    assert 0.6 < m["live.accuracy"] <= 1.0 and "live.f1" in m and "live.roc_auc" in m
+    assert any(k.startswith("live.accuracy.plan=") for k in m)
+    # ESTIMATE assert 0.6 < m["estimated.accuracy"] <= 1.0 and 0.6 < m["estimated.roc_auc"] <= 1.0
+    assert m["data.missing_rate"] == 0.0 and m["data.out_of_range_rate"] < 0.01
+    # the second hour's tenure moved by half its range: drift, inputs out of range
+    assert second.metrics["drift.tenure"] > 0.1 and second.metrics["drift_share"] == 0.5
+    assert second.metrics["data.out_of_range_rate"] > 0.1
+    assert "live.accuracy" not in second.metrics  # no feedback yet
+
+    results = loopml.get_monitor_results("churn")
+    assert list(results["rows"]) == [600, 600]
+    assert list(results["status"]) == ["OK", "OK"]
+    assert results["drift_share"].tolist() == [0.0, 0.5]
+
+    again = loopml.monitoring.run_monitors(now=START + timedelta(hours=2, minutes=30))
+    assert again.windows == []  # nothing new is due
+    assert loopml.monitoring.get_monitor("churn").cursor == START + timedelta(hours=2)
+
+
+def test_late_feedback_updates_live_performance_of_recent_windows(served: Served) -> None:
+    frame = log_window(served, START, 400, seed=4)
+    loopml.monitoring.add_monitor("churn")
+    loopml.monitoring.run_monitors(now=START + timedelta(hours=1, minutes=1))
+    assert "live.accuracy" not in loopml.get_monitor_results("churn").columns
+    loopml.predictions.log_feedback(
+        "churn",
+        [
+            {"request_id": f"r-4-{i}", "ground_truth": int(frame["churned"].iloc[i])}
+            for i in range(200)
+        ],
+    )
+    report = loopml.monitoring.run_monitors(now=START + timedelta(hours=1, minutes=2))
+    assert report.refreshed == 1
+    results = loopml.get_monitor_results("churn")
+    assert results["live.labelled"].tolist() == [200.0]
+    assert 0.6 < results["live.accuracy"].iloc[0] <= 1.0
+
+
+def test_count_windows_and_too_few_rows(served: Served) -> None:
+    log_window(served, START, 250, seed=5)
+    loopml.monitoring.add_monitor("churn", window="100 rows", min_rows=50)
+    report = loopml.monitoring.run_monitors()
+    assert [w.rows for w in report.windows] == [100, 100]  # the last 50 wait for more
+    log_window(served, START + timedelta(hours=1), 60, seed=6)
+    report = loopml.monitoring.run_monitors()
+    assert [w.rows for w in report.windows] == [100]
+    assert report.windows[0].start == loopml.get_monitor_results("churn")["end"].iloc[1]
+
+    loopml.monitoring.add_monitor("small", deployment="churn", min_rows=1000)
+    report = loopml.monitoring.run_monitors(["small"], now=START + timedelta(hours=3))
+    assert {w.status for w in report.windows} == {WindowStatus.TOO_FEW_ROWS}
+    assert all("drift_share" not in w.metrics for w in report.windows)
+    assert "fewer than min_rows" in report.windows[0].details["notes"][-1]
+
+
+def test_bad_monitors_are_refused_with_what_to_do(served: Served) -> None:
+    with pytest.raises(NotFound, match="no deployment 'nope'"):
+        loopml.monitoring.add_monitor("nope")
+    with pytest.raises(InvalidInput, match="window"):
+        loopml.monitoring.add_monitor("churn", window="soon")
+    with pytest.raises(InvalidInput, match="alert rule"):
+        loopml.monitoring.add_monitor("churn", alerts=["drift_share >>> 1"])
+    with pytest.raises(InvalidInput, match="sink"):
+        loopml.monitoring.add_monitor("churn", sinks=["smtp://x"])
+    with pytest.raises(InvalidInput, match="does not exist"):
+        loopml.monitoring.add_monitor("churn", reference="data:/churn@9")
+    with pytest.raises(InvalidInput, match="monitor name"):
+        loopml.monitoring.add_monitor("../etc")
+    loopml.monitoring.add_monitor("churn")
+    with pytest.raises(Conflict, match="exists already"):
+        loopml.monitoring.add_monitor("churn")
+    with pytest.raises(NotFound, match="no monitor 'other'"):
+        loopml.get_monitor_results("other")
+
+
+def test_a_deleted_deployment_is_a_recorded_failure_not_a_crash(served: Served) -> None:
+    log_window(served, START, 200, seed=7)
+    loopml.monitoring.add_monitor("churn")
+    loopml.deployments.delete_deployment("churn")
+    report = loopml.monitoring.run_monitors(now=START + timedelta(hours=2))
+    assert "no deployment 'churn'" in report.failures["churn"]
+    assert report.windows == []
