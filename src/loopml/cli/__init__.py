@@ -121,6 +121,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "drift",
         "Compare CURRENT with REFERENCE column by column and print which columns drifted.",
     ),
+    "monitor": (
+        "loopml.cli.monitor",
+        "app",
+        "Watch a deployment's prediction log: add, list, delete, run, status, report, alerts.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 

@@ -116,6 +116,11 @@ STATUS_STYLE = {
     "REJECTED": "red",
     "drifted": "red",
     "ok": "green",
+    "OK": "green",
+    "ALERT": "red",
+    "TOO_FEW_ROWS": "dim",
+    "FIRING": "red",
+    "RESOLVED": "green",
 }
 
 

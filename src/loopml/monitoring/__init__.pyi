@@ -8,6 +8,7 @@ from ._monitor import add_monitor as add_monitor
 from ._monitor import delete_monitor as delete_monitor
 from ._monitor import get_monitor as get_monitor
 from ._monitor import get_monitor_results as get_monitor_results
+from ._monitor import get_monitor_windows as get_monitor_windows
 from ._monitor import list_monitors as list_monitors
 from ._monitor import run_monitors as run_monitors
 from ._monitor import sync_monitors as sync_monitors

@@ -41,6 +41,7 @@ __all__ = [
     "delete_monitor",
     "get_monitor",
     "get_monitor_results",
+    "get_monitor_windows",
     "list_monitors",
     "run_monitors",
     "sync_monitors",
@@ -439,6 +440,27 @@ def run_monitors(
     return report
 
 
+def get_monitor_windows(
+    name: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    last: int | None = None,
+) -> list[MonitorWindow]:
+    """The stored windows of monitor ``name`` that start in [start, end) (the ``last`` N
+    when given), oldest first, as records with their details (per-column drift,
+    slices, notes)."""
+    if last is not None:
+        _validate.count(last, "last")
+    return repo.windows_of(
+        current().metadata,
+        _name(name),
+        start=None if start is None else _utc(start),
+        end=None if end is None else _utc(end),
+        limit=last,
+    )
+
+
 def get_monitor_results(
     name: str,
     start: datetime | None = None,
@@ -458,15 +480,7 @@ def get_monitor_results(
     """
     import pandas as pd
 
-    if last is not None:
-        _validate.count(last, "last")
-    windows = repo.windows_of(
-        current().metadata,
-        _name(name),
-        start=None if start is None else _utc(start),
-        end=None if end is None else _utc(end),
-        limit=last,
-    )
+    windows = get_monitor_windows(name, start, end, last=last)
     fixed = ["id", "start", "end", "rows", "status", "reference", "error"]
     rows = [
         {
