@@ -3,6 +3,8 @@ from ._config import THRESHOLDS as THRESHOLDS
 from ._config import ColumnConfig as ColumnConfig
 from ._config import DriftConfig as DriftConfig
 from ._detect import detect_drift as detect_drift
+from ._estimate import ConfidenceEstimator as ConfidenceEstimator
+from ._estimate import LossEstimator as LossEstimator
 from ._profile import FeatureProfile as FeatureProfile
 from ._profile import ReferenceProfile as ReferenceProfile
 from ._profile import profile_reference as profile_reference
