@@ -46,6 +46,11 @@ Measured (benchmarks/bench_drift.py): windows of 1,000 to 1,000,000 rows drawn f
 the reference flag no column at these defaults, and a mean shift of 0.3 standard
 deviations, a 25 % change of scale or a 10-point move between categories is found.
 
+Performance before labels arrive: :class:`ConfidenceEstimator` (a classifier's ROC
+AUC, accuracy, precision, recall and F1 from calibrated scores, after NannyML's CBPE)
+and :class:`LossEstimator` (a regressor's MAE and RMSE from a learned model of its
+loss, after NannyML's DLE), each with bootstrap alert ``bounds`` for a window's size.
+
 Example::
 
     import loopml

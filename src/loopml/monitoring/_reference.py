@@ -32,6 +32,9 @@ __all__ = ["Reference", "reference_for", "training_data_of"]
 
 _LINEAGE_DEPTH = 4
 _MAX_REFERENCE_ROWS = 200_000
+#: the loss model of a regressor learns from at most this many reference rows (two
+#: gradient-boosted models: a larger sample costs seconds and gains little)
+_MAX_LOSS_ROWS = 20_000
 _cache: dict[tuple[str, str, int, str | None], Reference] = {}
 _lock = threading.Lock()
 
@@ -213,7 +216,8 @@ def _fit_on_reference(ref: Reference, version: Any) -> None:
     elif ref.task == "regression":
         from loopml.monitoring._estimate import LossEstimator
 
-        ref.loss = LossEstimator.fit(features, predicted, truth)
+        n = min(len(features), _MAX_LOSS_ROWS)
+        ref.loss = LossEstimator.fit(features.iloc[:n], predicted[:n], truth[:n])
 
 
 def classes_of(model: Model) -> list[Any]:
