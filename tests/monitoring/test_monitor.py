@@ -31,6 +31,7 @@ def test_hourly_windows_compute_every_check_against_the_training_data(served: Se
     assert m["live.labelled"] == 300 and m["live.labelled_share"] == 0.5
     assert 0.6 < m["live.accuracy"] <= 1.0 and "live.f1" in m and "live.roc_auc" in m
     assert any(k.startswith("live.accuracy.plan=") for k in m)
+    assert "estimated.accuracy" in m, first.details["notes"]
     assert 0.6 < m["estimated.accuracy"] <= 1.0 and 0.6 < m["estimated.roc_auc"] <= 1.0
     assert m["data.missing_rate"] == 0.0 and m["data.out_of_range_rate"] < 0.01
     # the second hour's tenure moved by half its range: drift, inputs out of range

@@ -100,7 +100,8 @@ def _reference_uri(setting: str | None, model_uri: str, deployment: str) -> str:
     return found[0]
 
 
-def _target(setting: str | None, columns: list[str], model: Model | None) -> str | None:
+def _target(setting: str | None, profile: ReferenceProfile, model: Model | None) -> str | None:
+    columns = list(profile.columns)
     if setting is not None:
         if setting not in columns:
             raise InvalidInput(
@@ -112,7 +113,22 @@ def _target(setting: str | None, columns: list[str], model: Model | None) -> str
         return None
     inputs = {c.name for c in model.signature.inputs}
     rest = [c for c in columns if c not in inputs]
-    return rest[0] if len(rest) == 1 else None
+    if len(rest) == 1:
+        return rest[0]
+    classes = {str(c) for c in classes_of(model)}
+    if not classes:
+        return None
+    fits = [c for c in rest if _holds_only(profile.columns[c], classes)]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _holds_only(feature: Any, classes: set[str]) -> bool:
+    """Whether a reference column's values are all among a classifier's classes."""
+    if feature.kind == "numeric":
+        values = {feature.min, feature.max}
+        shown = {str(int(v)) if float(v).is_integer() else str(v) for v in values}
+        return feature.n_distinct <= len(classes) and shown <= classes
+    return feature.other_count == 0 and {str(c) for c in feature.categories} <= classes
 
 
 def reference_for(
@@ -163,7 +179,7 @@ def _prepare(uri: str, model_uri: str, target: str | None, task: str | None) -> 
     model = _load(model_uri, notes)
     full = profile_of_dataset(version.uri, None)
     names = list(full.columns)
-    label = _target(target, names, model)
+    label = _target(target, full, model)
     inputs = [c for c in names if c != label]
     if model is not None and model.signature is not None:
         wanted = [c.name for c in model.signature.inputs if c.name in full.columns]
