@@ -126,7 +126,7 @@ def _to_webhook(url: str, shown: str, payload: dict[str, Any]) -> Delivery:
     error = ""
     for attempt in range(len(RETRY_DELAYS) + 1):
         if attempt:
-            time.sleep(RETRY_DELAYS[attempt - 1] * random.uniform(0.5, 1.0))
+            _sleep(RETRY_DELAYS[attempt - 1] * random.uniform(0.5, 1.0))
         attempts += 1
         request = urllib.request.Request(target, data=body, headers=headers, method="POST")
         try:
@@ -160,6 +160,10 @@ def _to_webhook(url: str, shown: str, payload: dict[str, Any]) -> Delivery:
         error,
     )
     return Delivery(shown, False, attempts, time.time(), error)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
