@@ -1,3 +1,5 @@
+from ._alerts import get_alert as get_alert
+from ._alerts import list_alerts as list_alerts
 from ._config import METHODS as METHODS
 from ._config import THRESHOLDS as THRESHOLDS
 from ._config import ColumnConfig as ColumnConfig
