@@ -47,6 +47,7 @@ def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, st
         "promotion",
         "deployments",
         "rollout",
+        "alerts",
     }
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"
