@@ -253,8 +253,14 @@ def _window_record(
             f"{type(exc).__name__}: {exc}",
             time.time(),
         )
+    from loopml.predictions import feedback_files
+
     details = result.details
     details["models"] = _versions(frame)
+    mark = _mark(feedback_files(dep.name))
+    if ref is not None:
+        details["task"] = ref.task
+        details["positive"] = None if ref.positive is None else str(ref.positive)
     status = WindowStatus.OK if result.enough else WindowStatus.TOO_FEW_ROWS
     error = None
     if problem is not None and result.enough:
@@ -271,6 +277,7 @@ def _window_record(
         details,
         error,
         time.time(),
+        mark,
     )
 
 
@@ -361,38 +368,42 @@ def _refresh_live(monitor: Monitor, dep: Any, now: datetime, report: RunReport) 
     """Compute live performance again for windows recent enough that feedback may still
     have arrived (``label_delay``), and apply the rules again to the newest window."""
     from loopml.monitoring._window import WindowResult, live_metrics
-    from loopml.predictions import read_predictions
+    from loopml.predictions import feedback_files, read_predictions
 
     meta = current().metadata
+    mark = _mark(feedback_files(dep.name))
     since = now - timedelta(seconds=monitor.settings.label_delay_seconds)
     fresh = {w.id for w in report.windows}
     recent = [
         w
-        for w in repo.windows_of(meta, monitor.name, start=since - _length(monitor))
+        for w in repo.windows_of(meta, monitor.name, start=since - _length(monitor), details=False)
         if w.end > since
         and w.status in (WindowStatus.OK, WindowStatus.ALERT)
         and w.id not in fresh
         and w.metrics.get("live.labelled_share", 0.0) < 1.0
+        and w.feedback_mark != mark
     ]
     changed = 0
     latest: MonitorWindow | None = None
     for window in recent:
         frame = read_predictions(dep.name, window.start, window.end, with_feedback=True)
         frame = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
-        ref, _ = _reference(monitor, dep)
-        result = WindowResult()
-        live_metrics(frame, monitor.settings, ref, result)
-        if result.metrics.get("live.labelled") == window.metrics.get("live.labelled"):
+        labelled = int(frame["ground_truth"].notna().sum()) if "ground_truth" in frame else 0
+        if labelled == int(window.metrics.get("live.labelled", 0)):
+            repo.update_window(meta, window.id, feedback_mark=mark)
             continue
-        metrics = {k: v for k, v in window.metrics.items() if not k.startswith("live.")}
+        stored = repo.get_window(meta, window.id)
+        result = WindowResult()
+        live_metrics(frame, monitor.settings, _Stored(stored.details), result)
+        metrics = {k: v for k, v in stored.metrics.items() if not k.startswith("live.")}
         metrics.update(result.metrics)
-        details = dict(window.details)
+        details = dict(stored.details)
         if "slices" in result.details:
             details["slices"] = result.details["slices"]
-        repo.update_window(meta, window.id, metrics=metrics, details=details)
-        latest = replace(window, metrics=metrics, details=details)
+        repo.update_window(meta, window.id, metrics=metrics, details=details, feedback_mark=mark)
+        latest = replace(stored, metrics=metrics, details=details, feedback_mark=mark)
         changed += 1
-    newest = repo.windows_of(meta, monitor.name, limit=1)
+    newest = repo.windows_of(meta, monitor.name, limit=1, details=False)
     if latest is not None and newest and newest[0].id == latest.id:
         report.alerts.extend(_rules(monitor, latest))
     return changed
@@ -404,6 +415,20 @@ def _rules(monitor: Monitor, window: MonitorWindow) -> list[Any]:
     from loopml.monitoring._alerts import apply_rules
 
     return apply_rules(current().metadata, monitor, window)
+
+
+def _mark(files: list[str]) -> str:
+    """The feedback log's state: its file count and newest file (new feedback, new mark)."""
+    return f"{len(files)}:{files[-1] if files else ''}"
+
+
+class _Stored:
+    """What live performance needs of a reference (the task, the positive class), as the
+    window's computation recorded it: refreshing live metrics never loads the model."""
+
+    def __init__(self, details: dict[str, Any]) -> None:
+        self.task = details.get("task")
+        self.positive = details.get("positive")
 
 
 def _length(monitor: Monitor) -> timedelta:

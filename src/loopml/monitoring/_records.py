@@ -141,6 +141,8 @@ class MonitorWindow:
     details: dict[str, Any]
     error: str | None
     created_at: float
+    feedback_mark: str | None = None
+    """The state of the feedback log when live performance was last computed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

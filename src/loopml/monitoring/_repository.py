@@ -47,6 +47,7 @@ __all__ = [
     "firing_alert",
     "get_alert",
     "get_monitor",
+    "get_window",
     "list_monitors",
     "open_alert",
     "record_deliveries",
@@ -61,7 +62,7 @@ __all__ = [
 _MONITOR_COLUMNS = "name, deployment, config, created_at, updated_at, cursor_at"
 _WINDOW_COLUMNS = (
     "id, monitor, window_start, window_end, row_count, status, reference, metrics, details, "
-    "error, created_at"
+    "error, created_at, feedback_mark"
 )
 _ALERT_COLUMNS = (
     "id, monitor, rule, status, value, message, first_window, last_window, opened_at, "
@@ -111,7 +112,7 @@ def _monitor(row: tuple[Any, ...]) -> Monitor:
 
 
 def _window(row: tuple[Any, ...]) -> MonitorWindow:
-    wid, monitor, start, end, rows, status, reference, metrics, details, error, created = row
+    wid, monitor, start, end, rows, status, reference, metrics, details, error, created = row[:11]
     try:
         state = WindowStatus(status)
     except ValueError:
@@ -138,6 +139,7 @@ def _window(row: tuple[Any, ...]) -> MonitorWindow:
         extra if isinstance(extra, dict) else {},
         error,
         float(created),
+        row[11],
     )
 
 
@@ -315,11 +317,12 @@ def store_window(
             json.dumps(window.details, default=str, allow_nan=False),
             window.error,
             now,
+            window.feedback_mark,
         )
         wid = conn.scalar(
             "INSERT INTO monitor_windows (monitor, window_start, window_end, row_count, status, "
-            "reference, metrics, details, error, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "reference, metrics, details, error, created_at, feedback_mark) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             values,
         )
         conn.execute(
@@ -337,6 +340,7 @@ def store_window(
             window.details,
             window.error,
             now,
+            window.feedback_mark,
         )
 
     return meta.write(tx)
@@ -349,9 +353,10 @@ def update_window(
     metrics: dict[str, float] | None = None,
     details: dict[str, Any] | None = None,
     status: WindowStatus | None = None,
+    feedback_mark: str | None = None,
 ) -> None:
-    """Change a stored window's metrics, details or status (live performance computed
-    again once late feedback arrived, a rule that fired)."""
+    """Change a stored window's metrics, details, status or feedback mark (live
+    performance computed again once late feedback arrived, a rule that fired)."""
     sets: list[str] = []
     params: list[Any] = []
     if metrics is not None:
@@ -363,6 +368,9 @@ def update_window(
     if status is not None:
         sets.append("status = ?")
         params.append(status.value)
+    if feedback_mark is not None:
+        sets.append("feedback_mark = ?")
+        params.append(feedback_mark)
     if not sets:
         return
 
@@ -381,9 +389,11 @@ def windows_of(
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int | None = None,
+    details: bool = True,
 ) -> list[MonitorWindow]:
     """The stored windows of ``monitor`` that start in [start, end), oldest first (the
-    newest ``limit`` of them when given)."""
+    newest ``limit`` of them when given); ``details=False`` leaves their details out
+    (empty), which spares parsing them."""
     where = ["monitor = ?"]
     params: list[Any] = [monitor]
     if start is not None:
@@ -392,7 +402,8 @@ def windows_of(
     if end is not None:
         where.append("window_start < ?")
         params.append(_seconds(end))
-    sql = f"SELECT {_WINDOW_COLUMNS} FROM monitor_windows WHERE {' AND '.join(where)}"
+    columns = _WINDOW_COLUMNS if details else _WINDOW_COLUMNS.replace("details", "'{}'")
+    sql = f"SELECT {columns} FROM monitor_windows WHERE {' AND '.join(where)}"
     if limit is not None:
         sql = f"SELECT * FROM ({sql} ORDER BY window_start DESC LIMIT {int(limit)}) AS newest"
     with meta.read() as conn:
@@ -400,6 +411,17 @@ def windows_of(
             raise _unknown(conn, monitor)
         rows = conn.all(f"{sql} ORDER BY window_start", params)
     return [_window(r) for r in rows]
+
+
+def get_window(meta: MetadataStore, window_id: int) -> MonitorWindow:
+    """Stored window ``window_id``; NotFound otherwise."""
+    with meta.read() as conn:
+        row = conn.first(
+            f"SELECT {_WINDOW_COLUMNS} FROM monitor_windows WHERE id = ?", (window_id,)
+        )
+    if row is None:
+        raise NotFound(f"no monitor window {window_id}.")
+    return _window(row)
 
 
 # -- alerts -------------------------------------------------------------------------

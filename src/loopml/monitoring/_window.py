@@ -31,24 +31,39 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from loopml.errors import LoopmlError
 from loopml.predictions import INPUT_PREFIX, PROBA_PREFIX
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
     import pandas as pd
 
     from loopml.monitoring._records import MonitorSettings
     from loopml.monitoring._reference import Reference
 
-__all__ = ["MAX_SLICE_VALUES", "MIN_LABELLED", "WindowResult", "compute_window", "live_metrics"]
+__all__ = [
+    "MAX_SLICE_VALUES",
+    "MIN_LABELLED",
+    "Labels",
+    "WindowResult",
+    "compute_window",
+    "live_metrics",
+]
 
 #: live performance needs at least this many labelled rows (a slice too)
 MIN_LABELLED = 30
 #: slices beyond this many distinct values are left out (the most frequent are kept)
 MAX_SLICE_VALUES = 20
+
+
+class Labels(Protocol):
+    """What live performance needs of a reference: the task and the positive class."""
+
+    task: str | None
+    positive: Any
 
 
 class WindowResult:
@@ -229,7 +244,7 @@ def _drift(
                 out.details["prediction_drift"] = pred.to_dict()
 
 
-def _positive(frame: pd.DataFrame, ref: Reference | None) -> tuple[Any, str | None]:
+def _positive(frame: pd.DataFrame, ref: Labels | None) -> tuple[Any, str | None]:
     proba = sorted(c for c in frame.columns if c.startswith(PROBA_PREFIX))
     if ref is not None and ref.positive is not None:
         column = f"{PROBA_PREFIX}{ref.positive}"
@@ -240,18 +255,52 @@ def _positive(frame: pd.DataFrame, ref: Reference | None) -> tuple[Any, str | No
 
 
 def _labels(values: Any) -> np.ndarray:
-    """Class labels as text to compare: whole numbers without a decimal point (a label
-    column with gaps comes back as floats, ``1.0``; feedback as JSON text or numbers)."""
-    import numpy as np
+    """Class labels made comparable: numbers as floats (a label column with gaps comes
+    back as floats, ``1.0``; feedback as JSON numbers), anything else as text."""
     import pandas as pd
 
-    series = pd.Series(values)
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=float, na_value=np.nan)
     numbers = pd.to_numeric(series, errors="coerce")
     if numbers.notna().all():
-        array = numbers.to_numpy(dtype=float)
-        if np.all(np.mod(array, 1) == 0):
-            return array.astype(np.int64).astype(str)
+        return numbers.to_numpy(dtype=float)
     return series.astype(str).to_numpy()
+
+
+def _comparable(truth: Any, predicted: Any) -> tuple[np.ndarray, np.ndarray]:
+    t, p = _labels(truth), _labels(predicted)
+    if t.dtype.kind != p.dtype.kind:  # one side text: compare both as text
+        t, p = _as_text(t), _as_text(p)
+    return t, p
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+        return np.where(whole, values.astype(np.int64, copy=False).astype(str), values.astype(str))
+    return values.astype(str)
+
+
+def _auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC from ranks (the Mann-Whitney U statistic), ties averaged."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)
+    n_pos = float(np.count_nonzero(positive))
+    n_neg = float(len(positive)) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _binary(yt: np.ndarray, yp: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of boolean truth and predictions (0 where undefined)."""
+    tp = float(np.count_nonzero(yt & yp))
+    fp = float(np.count_nonzero(~yt & yp))
+    fn = float(np.count_nonzero(yt & ~yp))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def _classification(
@@ -260,25 +309,24 @@ def _classification(
     score: np.ndarray | None,
     positive: Any,
 ) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 (of the positive class; macro-averaged beyond two
+    classes) and, with scores, ROC AUC: counted with NumPy, not per-call validation."""
     import numpy as np
-    from sklearn import metrics as skm
 
-    t = _labels(truth)
-    p = _labels(predicted)
+    t, p = _comparable(truth, predicted)
     out = {"accuracy": float(np.mean(t == p))}
-    labels = sorted(set(t) | set(p))
+    labels = np.union1d(t, p)
     if positive is not None and len(labels) <= 2:
-        pos = str(_labels([positive])[0])
-        yt, yp = t == pos, p == pos
-        out["precision"] = float(skm.precision_score(yt, yp, zero_division=0))
-        out["recall"] = float(skm.recall_score(yt, yp, zero_division=0))
-        out["f1"] = float(skm.f1_score(yt, yp, zero_division=0))
+        pos = _labels([positive])
+        pos = _as_text(pos) if t.dtype.kind != pos.dtype.kind else pos
+        yt, yp = t == pos[0], p == pos[0]
+        out.update(_binary(yt, yp))
         if score is not None and 0 < yt.sum() < len(yt):
-            out["roc_auc"] = float(skm.roc_auc_score(yt, score))
+            out["roc_auc"] = _auc(yt, score)
     else:
-        out["f1"] = float(skm.f1_score(t, p, average="macro", zero_division=0))
-        out["precision"] = float(skm.precision_score(t, p, average="macro", zero_division=0))
-        out["recall"] = float(skm.recall_score(t, p, average="macro", zero_division=0))
+        per_class = [_binary(t == label, p == label) for label in labels]
+        for key in ("precision", "recall", "f1"):
+            out[key] = float(np.mean([c[key] for c in per_class]))
     return out
 
 
@@ -300,7 +348,7 @@ def _regression(truth: pd.Series, predicted: pd.Series) -> dict[str, float]:
     return out
 
 
-def _task(settings: MonitorSettings, ref: Reference | None, predicted: pd.Series) -> str:
+def _task(settings: MonitorSettings, ref: Labels | None, predicted: pd.Series) -> str:
     import pandas as pd
 
     if settings.task is not None:
@@ -314,7 +362,7 @@ def _task(settings: MonitorSettings, ref: Reference | None, predicted: pd.Series
 
 
 def live_metrics(
-    frame: pd.DataFrame, settings: MonitorSettings, ref: Reference | None, out: WindowResult
+    frame: pd.DataFrame, settings: MonitorSettings, ref: Labels | None, out: WindowResult
 ) -> None:
     """Live performance from the feedback joined to ``frame`` (overall and per slice)."""
     import numpy as np

@@ -4,6 +4,7 @@ from ._format import PROBA_PREFIX as PROBA_PREFIX
 from ._privacy import Privacy as Privacy
 from ._reader import OutcomeCounter as OutcomeCounter
 from ._reader import Outcomes as Outcomes
+from ._reader import feedback_files as feedback_files
 from ._reader import log_feedback as log_feedback
 from ._reader import prune as prune
 from ._reader import read_predictions as read_predictions

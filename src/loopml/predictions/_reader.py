@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["OutcomeCounter", "Outcomes", "log_feedback", "prune", "read_predictions"]
+__all__ = [
+    "OutcomeCounter",
+    "Outcomes",
+    "feedback_files",
+    "log_feedback",
+    "prune",
+    "read_predictions",
+]
 
 _MAX_FEEDBACK = 1_000_000
 
@@ -282,6 +289,14 @@ def _outcomes(table: pa.Table, low: int) -> dict[str, Outcomes]:
         )
         for row in by_variant.to_pylist()
     }
+
+
+def feedback_files(deployment: str) -> list[str]:
+    """The files of ``deployment``'s feedback log, in the artifact store's order: a
+    reader that remembers them knows whether feedback arrived since (without reading
+    any)."""
+    check_deployment(deployment)
+    return sorted(_files_between(current().artifacts, feedback_prefix(deployment), None, None))
 
 
 def _join_feedback(store: ArtifactStore, deployment: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -517,7 +517,8 @@ rollout_analyses = Table(
 # reference, window, checks and alert rules, ``cursor_at`` the end of the last window it
 # computed (seconds since the epoch). Each computed window is a row of
 # ``monitor_windows`` (one per monitor and start: two runners never store one window
-# twice) with its flat metrics and details (JSON). An alert is one incident of one rule:
+# twice) with its flat metrics and details (JSON), and ``feedback_mark``: the state of
+# the feedback log when its live performance was last computed. An alert is one incident of one rule:
 # FIRING from its first window until a window clears it (RESOLVED); ``deliveries`` (JSON)
 # records each sink's last attempt. See loopml.monitoring.
 
@@ -545,6 +546,7 @@ monitor_windows = Table(
     Column("metrics", Text, nullable=False),
     Column("details", Text, nullable=False),
     Column("error", Text, nullable=True),
+    Column("feedback_mark", String(255), nullable=True),
     Column("created_at", Double, nullable=False),
     UniqueConstraint("monitor", "window_start"),
 )

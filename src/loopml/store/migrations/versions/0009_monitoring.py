@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("metrics", sa.Text(), nullable=False),
         sa.Column("details", sa.Text(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("feedback_mark", sa.String(length=255), nullable=True),
         sa.Column("created_at", _DOUBLE, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitor_windows")),
         sa.UniqueConstraint(
