@@ -112,3 +112,24 @@ def test_a_deleted_deployment_is_a_recorded_failure_not_a_crash(served: Served) 
     report = loopml.monitoring.run_monitors(now=START + timedelta(hours=2))
     assert "no deployment 'churn'" in report.failures["churn"]
     assert report.windows == []
+
+
+def test_a_new_process_reads_the_prepared_reference_without_loading_the_model(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.monitoring import _reference
+
+    log_window(served, START, 400, seed=8)
+    log_window(served, START + timedelta(hours=1), 400, seed=9)
+    loopml.monitoring.add_monitor("churn")
+    first = loopml.monitoring.run_monitors(now=START + timedelta(hours=1, minutes=1))
+    _reference._cache.clear()  # what a new `loopml monitor run --once` starts with
+
+    def no_model(uri: str, notes: list[str]) -> None:
+        raise AssertionError(f"{uri} was loaded: the logged probabilities were enough")
+
+    monkeypatch.setattr(_reference, "_load", no_model)
+    second = loopml.monitoring.run_monitors(now=START + timedelta(hours=2, minutes=1))
+    a, b = first.windows[0].metrics, second.windows[0].metrics
+    assert "prediction_drift" in b and 0.6 < b["estimated.roc_auc"] <= 1.0
+    assert set(a) == set(b)

@@ -35,7 +35,7 @@ _MAX_REFERENCE_ROWS = 200_000
 #: the loss model of a regressor learns from at most this many reference rows (two
 #: gradient-boosted models: a larger sample costs seconds and gains little)
 _MAX_LOSS_ROWS = 20_000
-_cache: dict[tuple[str, str, int, str | None], Reference] = {}
+_cache: dict[tuple[str, str, str, int, str | None], Reference] = {}
 _lock = threading.Lock()
 
 
@@ -56,6 +56,27 @@ class Reference:
     confidence: Any = None
     loss: Any = None
     notes: list[str] = field(default_factory=list)
+    model_uri: str | None = None
+
+    def served_model(self) -> Model | None:
+        """The served model, loaded on first use (a reference read back from the store
+        does not load it until a window needs it: rows logged without probabilities)."""
+        if self.model is None and self.model_uri is not None:
+            self.model = _load(self.model_uri, self.notes)
+            self.model_uri = None
+        return self.model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "inputs": list(self.profile.columns),
+            "target": self.target,
+            "task": self.task,
+            "positive": self.positive,
+            "predictions": None if self.predictions is None else self.predictions.to_dict(),
+            "confidence": None if self.confidence is None else self.confidence.to_dict(),
+            "notes": list(self.notes),
+        }
 
 
 def training_data_of(model_uri: str) -> list[str]:
@@ -146,15 +167,86 @@ def reference_for(
 
     model_uri = str(ModelURI(model_name, model_version))
     uri = _reference_uri(setting, model_uri, deployment)
-    key = (uri, model_name, model_version, target)
+    from loopml.context import current
+
+    # per store: two projects of one process have their own dataset and model versions
+    key = (current().settings.store.artifact_uri, uri, model_name, model_version, target)
     with _lock:
         found = _cache.get(key)
     if found is not None and (task is None or found.task == task):
         return found
-    ref = _prepare(uri, model_uri, target, task)
+    ref = _stored(uri, model_uri, target, task)
+    if ref is None:
+        ref = _prepare(uri, model_uri, target, task)
+        _store(ref, model_uri, target)
     with _lock:
         _cache[key] = ref
     return ref
+
+
+def _prepared_path(uri: str, model_uri: str, target: str | None) -> str:
+    """Where a classifier's prepared reference is kept: beside the dataset version's
+    profile, one file per model version and label column."""
+    import hashlib
+
+    from loopml.data import get_dataset
+    from loopml.monitoring._store import profile_path
+    from loopml.uri import parse_model_uri
+
+    model = parse_model_uri(model_uri)
+    key = hashlib.blake2b(f"{model.name}\0{model.version}\0{target}".encode(), digest_size=8)
+    base = profile_path(get_dataset(uri)).removesuffix(".json")
+    return f"{base}.prepared/{key.hexdigest()}.json"
+
+
+def _stored(uri: str, model_uri: str, target: str | None, task: str | None) -> Reference | None:
+    """The prepared reference stored by an earlier process, or None (none, another
+    task asked, or a damaged file: prepared again)."""
+    import json
+
+    from loopml.context import current
+    from loopml.monitoring._estimate import ConfidenceEstimator
+    from loopml.monitoring._profile import ReferenceProfile
+    from loopml.monitoring._store import profile_of_dataset
+
+    try:
+        raw = json.loads(current().artifacts.read_path(_prepared_path(uri, model_uri, target)))
+        if task is not None and raw["task"] != task:
+            return None
+        full = profile_of_dataset(uri, None)
+        return Reference(
+            raw["uri"],
+            full.select(raw["inputs"]),
+            raw["target"],
+            raw["task"],
+            positive=raw["positive"],
+            predictions=None
+            if raw["predictions"] is None
+            else ReferenceProfile.from_dict(raw["predictions"]),
+            confidence=None
+            if raw["confidence"] is None
+            else ConfidenceEstimator.from_dict(raw["confidence"]),
+            notes=list(raw["notes"]),
+            model_uri=model_uri,
+        )
+    except (LoopmlError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(ref: Reference, model_uri: str, target: str | None) -> None:
+    """Keep a classifier's prepared reference (a regressor's loss model is not JSON: it is
+    fitted again by each process that needs it)."""
+    import json
+
+    from loopml.context import current
+
+    if ref.model is None or ref.loss is not None or ref.task != "classification":
+        return
+    try:
+        data = json.dumps(ref.to_dict(), sort_keys=True, default=str).encode()
+        current().artifacts.write_path(_prepared_path(ref.uri, model_uri, target), data)
+    except (LoopmlError, OSError, TypeError, ValueError):
+        return
 
 
 def _load(model_uri: str, notes: list[str]) -> Model | None:

@@ -452,7 +452,7 @@ def _estimated(
             score = frame[column].to_numpy(dtype=float, na_value=np.nan)
             if not np.isfinite(score).all():
                 score = None
-        if score is None and ref.model is not None:
+        if score is None and ref.served_model() is not None:
             score = _score_again(inputs, ref, out)
         if score is not None:
             for key, value in ref.confidence.estimate(score).items():
@@ -474,10 +474,11 @@ def _score_again(inputs: pd.DataFrame, ref: Reference, out: WindowResult) -> np.
     asked for predictions only), by the served model itself."""
     import numpy as np
 
-    assert ref.model is not None
+    model = ref.served_model()
+    assert model is not None
     try:
-        conformed = ref.model.conform(inputs)
-        proba = np.asarray(ref.model.predict_proba(conformed, conformed=True), dtype=float)
+        conformed = model.conform(inputs)
+        proba = np.asarray(model.predict_proba(conformed, conformed=True), dtype=float)
     except (LoopmlError, ValueError, TypeError, KeyError) as exc:
         out.note(f"the model could not score the window again to estimate performance ({exc})")
         return None
