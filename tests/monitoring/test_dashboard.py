@@ -42,7 +42,7 @@ def test_report_shows_windows_columns_and_metrics_in_one_offline_file(
     log_window(served, START, 600, seed=2, feedback=0.5)
     log_window(served, START + timedelta(hours=1), 600, seed=3, shift=1.0)
     log_window(served, START + timedelta(hours=2), 20, seed=4)  # too few rows
-    loopml.monitoring.add_monitor("churn")
+    loopml.monitoring.add_monitor("churn", alerts=["drift_share > 0.3"])
     loopml.monitoring.run_monitors(now=START + timedelta(hours=3, minutes=5))
 
     path = loopml.monitoring.write_monitor_report("churn", tmp_path / "churn.html")
@@ -65,6 +65,8 @@ def test_report_shows_windows_columns_and_metrics_in_one_offline_file(
         "drift_share",
         "live.accuracy",
         "live.f1",
+        "estimated.f1",
+        "estimated.roc_auc",
         "data.missing_rate",
         "system.request_rate",
         "system.error_rate",
@@ -73,6 +75,10 @@ def test_report_shows_windows_columns_and_metrics_in_one_offline_file(
         assert f'"name":"{metric}' in text, metric
     assert '"name":"tenure"' in text and '"name":"charges"' in text
     assert '"name":"too few rows"' in text  # the third window is marked
+    assert '"name":"alert raised"' in text  # the second
+    assert '"name":"rule: drift_share &gt; 0.3"' in text  # drawn on the drift share chart
+    assert "<h2>Firing alerts (1)</h2>" in text
+    assert "<td>alerts:/1</td><td>drift_share &gt; 0.3</td><td>0.5</td>" in text
     # distributions of the latest window with drift details (the second), drifted first
     assert "The window starting 2026-11-30 11:00:00 UTC (600 rows" in text
     titles = _titles(text[text.index("<h2>Distributions") :])
@@ -174,6 +180,53 @@ def test_hostile_categories_notes_and_errors_are_escaped(tmp_path: Path) -> None
     assert '"name":"rule: drift_share &gt; 0.3"' in text  # the rule drawn on its chart
 
 
+def test_distributions_come_from_the_newest_window_with_drift_details(
+    backend: str, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from loopml.context import current
+    from loopml.monitoring import _repository as repo
+
+    meta = current().metadata
+    repo.save_monitor(meta, "m", MonitorSettings(deployment="d"))
+    reference = pd.DataFrame({"age": [float(i % 50) for i in range(500)]})
+    drift = loopml.detect_drift(reference, reference.assign(age=reference["age"] + 30))
+    cursor = None
+    for hour in range(60):  # drift details in the first two windows only, then too few rows
+        start = START + timedelta(hours=hour)
+        has_drift = hour < 2
+        stored = repo.store_window(
+            meta,
+            "m",
+            cursor,
+            MonitorWindow(
+                0,
+                "m",
+                start,
+                start + timedelta(hours=1),
+                500 if has_drift else 5,
+                WindowStatus.OK if has_drift else WindowStatus.TOO_FEW_ROWS,
+                "data:/x@1",
+                {"rows": 500.0, "drift_share": 1.0} if has_drift else {"rows": 5.0},
+                {"drift": drift.to_dict(), "notes": []} if has_drift else {"notes": [f"n{hour}"]},
+                None,
+                0.0,
+            ),
+        )
+        assert stored is not None
+        cursor = stored.end
+
+    text = loopml.monitoring.write_monitor_report("m", tmp_path / "m.html").read_text("utf-8")
+    assert "The window starting 2026-11-30 11:00:00 UTC (500 rows" in text
+    assert _titles(text[text.index("<h2>Distributions") :])[0].startswith("<b>age</b>: <b>drifted")
+    assert "<h2>The last 50 windows, newest first</h2>" in text
+    assert "<li>n59</li>" in text  # the last window's notes
+
+    text = loopml.monitoring.write_monitor_report("m", tmp_path / "m.html", last=5).read_text()
+    assert "No window holds drift details yet" in text  # none among the last 5
+
+
 def test_a_monitor_without_windows_gets_a_page_saying_so(served: Served, tmp_path: Path) -> None:
     loopml.monitoring.add_monitor("churn")
     path = loopml.monitoring.write_monitor_report("churn", tmp_path / "empty.html")
@@ -181,20 +234,6 @@ def test_a_monitor_without_windows_gets_a_page_saying_so(served: Served, tmp_pat
     assert "No windows yet" in text and "loopml monitor run churn" in text
     assert "<th>windows</th><td>0</td>" in text
     assert _charts(text) == []
-
-
-def test_firing_alerts_are_listed_in_the_header(served: Served, tmp_path: Path) -> None:
-    from loopml.context import current
-    from loopml.monitoring import _repository as repo
-
-    loopml.monitoring.add_monitor("churn")
-    repo.open_alert(
-        current().metadata, "churn", "churn", "drift_share > 0.3", 0.5, "drift_share 0.5", None
-    )
-    text = loopml.monitoring.write_monitor_report("churn", tmp_path / "a.html").read_text("utf-8")
-    assert "<h2>Firing alerts (1)</h2>" in text
-    assert "<td>drift_share &gt; 0.3</td><td>0.5</td>" in text
-    assert "alerts:/1" in text
 
 
 def test_an_unknown_monitor_is_not_found_and_writes_nothing(project: Path, tmp_path: Path) -> None:
