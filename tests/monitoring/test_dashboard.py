@@ -236,6 +236,25 @@ def test_a_monitor_without_windows_gets_a_page_saying_so(served: Served, tmp_pat
     assert _charts(text) == []
 
 
+def test_the_command_writes_the_report_and_names_an_unknown_monitor(
+    served: Served, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+
+    loopml.monitoring.add_monitor("churn")
+    runner = CliRunner()
+    target = tmp_path / "cli.html"
+    result = runner.invoke(app, ["monitor", "report", "churn", "--html", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "HTML report written to" in result.output
+    assert "No windows yet" in target.read_text(encoding="utf-8")
+    result = runner.invoke(app, ["monitor", "report", "nope", "--html", str(target)])
+    assert isinstance(result.exception, NotFound)  # loopml's main prints it, no traceback
+    assert "no monitor 'nope'" in str(result.exception)
+
+
 def test_an_unknown_monitor_is_not_found_and_writes_nothing(project: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no monitor 'nope'"):
         loopml.monitoring.write_monitor_report("nope", tmp_path / "nope.html")
