@@ -4,6 +4,7 @@ from ._config import METHODS as METHODS
 from ._config import THRESHOLDS as THRESHOLDS
 from ._config import ColumnConfig as ColumnConfig
 from ._config import DriftConfig as DriftConfig
+from ._dashboard import write_monitor_report as write_monitor_report
 from ._detect import detect_drift as detect_drift
 from ._estimate import ConfidenceEstimator as ConfidenceEstimator
 from ._estimate import LossEstimator as LossEstimator
