@@ -115,7 +115,7 @@ def test_the_daemon_stops_cleanly_on_sigterm(served: Served, project: Path) -> N
     while time.monotonic() < deadline and not len(loopml.get_monitor_results("churn")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Stopped." in err
     assert len(loopml.get_monitor_results("churn")) == 2  # the two hours that had ended
