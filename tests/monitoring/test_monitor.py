@@ -133,3 +133,26 @@ def test_a_new_process_reads_the_prepared_reference_without_loading_the_model(
     a, b = first.windows[0].metrics, second.windows[0].metrics
     assert "prediction_drift" in b and 0.6 < b["estimated.roc_auc"] <= 1.0
     assert set(a) == set(b)
+
+
+def test_live_class_metrics_equal_scikit_learns() -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn import metrics
+
+    from loopml.monitoring._window import _classification
+
+    rng = np.random.default_rng(0)
+    truth = pd.Series(rng.integers(0, 2, 3000)).astype(float)  # labels with gaps come as floats
+    predicted = pd.Series(rng.integers(0, 2, 3000))
+    score = np.round(rng.random(3000) * 0.5 + truth.to_numpy() * 0.3, 2)  # ties on purpose
+    got = _classification(truth, predicted, score, positive="1")
+    assert got["accuracy"] == pytest.approx(metrics.accuracy_score(truth, predicted))
+    assert got["f1"] == pytest.approx(metrics.f1_score(truth, predicted))
+    assert got["precision"] == pytest.approx(metrics.precision_score(truth, predicted))
+    assert got["recall"] == pytest.approx(metrics.recall_score(truth, predicted))
+    assert got["roc_auc"] == pytest.approx(metrics.roc_auc_score(truth, score))
+    three = pd.Series(rng.choice(["a", "b", "c"], 3000))
+    guess = pd.Series(rng.choice(["a", "b", "c"], 3000))
+    macro = _classification(three, guess, None, positive=None)
+    assert macro["f1"] == pytest.approx(metrics.f1_score(three, guess, average="macro"))
