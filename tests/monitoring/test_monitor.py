@@ -33,6 +33,8 @@ def test_hourly_windows_compute_every_check_against_the_training_data(served: Se
     assert any(k.startswith("live.accuracy.plan=") for k in m)
     assert "estimated.accuracy" in m, first.details["notes"]
     assert 0.6 < m["estimated.accuracy"] <= 1.0 and 0.6 < m["estimated.roc_auc"] <= 1.0
+    assert m["estimated.f1.lower"] <= m["estimated.f1"] <= m["estimated.f1.upper"]
+    assert m["estimated.degraded"] == 0.0  # a window like the reference is in its band
     assert m["data.missing_rate"] == 0.0 and m["data.out_of_range_rate"] < 0.01
     # the second hour's tenure moved by half its range: drift, inputs out of range
     assert second.metrics["drift.tenure"] > 0.1 and second.metrics["drift_share"] == 0.5

@@ -21,7 +21,9 @@ with_feedback=True)``: ``in.<column>`` inputs, ``prediction``, ``proba.<class>``
     live.mae, live.rmse, live.r2                                        (regression)
     live.<metric>.<slice>=<value>                                     per slice
     estimated.roc_auc, estimated.accuracy, estimated.precision, estimated.recall,
-    estimated.f1 (classification), estimated.mae, estimated.rmse (regression)
+    estimated.f1 (classification), estimated.mae, estimated.rmse (regression),
+    estimated.<metric>.lower / .upper (the range over reference-like windows of this
+    size, bootstrap), estimated.degraded (1 when an estimate is on the bad side of it)
 
 A window with fewer than ``min_rows`` rows computes the system and volume figures only:
 drift and performance on a handful of rows would be noise.
@@ -456,8 +458,10 @@ def _estimated(
         if score is None and ref.served_model() is not None:
             score = _score_again(inputs, ref, out)
         if score is not None:
-            for key, value in ref.confidence.estimate(score).items():
+            found = ref.confidence.estimate(score)
+            for key, value in found.items():
                 m[f"estimated.{key}"] = float(value)
+            _band(ref.confidence, found, len(score), higher_is_better=True, out=out)
     elif ref.loss is not None and "prediction" in frame.columns:
         features = inputs[[c for c in ref.profile.columns if c in inputs.columns]]
         predicted = frame["prediction"].to_numpy(dtype=float, na_value=np.nan)
@@ -468,6 +472,34 @@ def _estimated(
             return
         for key, value in found.items():
             m[f"estimated.{key}"] = float(value)
+        _band(ref.loss, found, len(frame), higher_is_better=False, out=out)
+
+
+def _bucket(size: int) -> int:
+    """``size`` to two significant digits: windows of about the same size share one
+    bootstrap of the reference."""
+    digits = max(len(str(size)) - 2, 0)
+    return max(int(round(size, -digits)), 1)
+
+
+def _band(
+    estimator: Any, found: dict[str, float], size: int, *, higher_is_better: bool, out: WindowResult
+) -> None:
+    """``estimated.<metric>.lower`` / ``.upper``: the range the metric takes over windows
+    of this size drawn from the reference (bootstrap); ``estimated.degraded`` is 1 when an
+    estimate is on the bad side of its range, so a rule ``estimated.degraded > 0`` needs
+    no threshold chosen by hand, however small the reference."""
+    worse = 0.0
+    for key, value in found.items():
+        try:
+            low, high = estimator.bounds(key, _bucket(size))
+        except (LoopmlError, ValueError):
+            continue
+        out.metrics[f"estimated.{key}.lower"] = float(low)
+        out.metrics[f"estimated.{key}.upper"] = float(high)
+        if (value < low) if higher_is_better else (value > high):
+            worse = 1.0
+    out.metrics["estimated.degraded"] = worse
 
 
 def _score_again(inputs: pd.DataFrame, ref: Reference, out: WindowResult) -> np.ndarray | None:
