@@ -242,7 +242,7 @@ def profile_reference(frame_or_uri: Any, columns: Sequence[str] | None = None) -
         profile = loopml.monitoring.profile_reference("data:/churn@3")
         report = loopml.detect_drift(profile, todays_frame)
     """
-    from loopml.monitoring._frames import as_table
+    from loopml.data import as_arrow_table
 
     if isinstance(frame_or_uri, ReferenceProfile):
         return frame_or_uri.select(columns) if columns is not None else frame_or_uri
@@ -250,7 +250,7 @@ def profile_reference(frame_or_uri: Any, columns: Sequence[str] | None = None) -
         from loopml.monitoring._store import profile_of_dataset
 
         return profile_of_dataset(frame_or_uri, columns)
-    table, source = as_table(frame_or_uri, "reference")
+    table, source = as_arrow_table(frame_or_uri, what="reference", others=("a ReferenceProfile",))
     return profile_table(table, columns, source)
 
 
