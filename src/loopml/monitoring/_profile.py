@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from loopml import _validate
 from loopml._validate import shown
 from loopml.errors import InvalidInput
 
@@ -413,11 +414,11 @@ def _categorical(name: str, col: pa.ChunkedArray) -> FeatureProfile:
     )
 
 
+_AGAIN = "Compute the profile again with loopml.monitoring.profile_reference."
+
+
 def _bad(what: str, expected: str, got: Any) -> InvalidInput:
-    return InvalidInput(
-        f"{what} must be {expected}, got {shown(got)}. Compute the profile again with "
-        "loopml.monitoring.profile_reference."
-    )
+    return InvalidInput(f"{what} must be {expected}, got {shown(got)}. {_AGAIN}")
 
 
 def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
@@ -428,9 +429,7 @@ def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(what, "a count (an integer >= 0)", value)
-    return value
+    return _validate.count(value, what, low=0, high=None, hint=_AGAIN)
 
 
 def _count(data: Mapping[str, Any], key: str, where: str) -> int:
@@ -438,6 +437,4 @@ def _count(data: Mapping[str, Any], key: str, where: str) -> int:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _bad(what, "a finite number", value)
-    return float(value)
+    return _validate.number(value, what, hint=_AGAIN)
