@@ -1,4 +1,4 @@
-"""Checks of arguments at the SDK's doors: text, lists of text, paths and counts.
+"""Checks of arguments at the SDK's doors: text, lists of text, paths, counts and numbers.
 
 Each returns the value in canonical form or raises
 :class:`~loopml.errors.InvalidInput` naming the argument, what it expected and
@@ -8,6 +8,7 @@ inside, or as a database error.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,18 @@ from typing import Any
 
 from loopml.errors import InvalidInput
 
-__all__ = ["count", "file_names", "inside", "path", "shown", "text", "texts", "writable"]
+__all__ = [
+    "count",
+    "file_names",
+    "inside",
+    "number",
+    "path",
+    "seconds",
+    "shown",
+    "text",
+    "texts",
+    "writable",
+]
 
 _MAX_COUNT = 2**31 - 1
 
@@ -122,13 +134,69 @@ def _can_create(folder: Path) -> bool:
         return False
 
 
-def count(value: Any, what: str, *, low: int = 1, high: int = _MAX_COUNT) -> int:
-    """``value`` if it is a whole number from ``low`` to ``high``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+def count(
+    value: Any, what: str, *, low: int = 1, high: int | None = _MAX_COUNT, hint: str = ""
+) -> int:
+    """``value`` if it is a whole number (an ``int``) from ``low`` to ``high`` (no upper
+    bound when ``high`` is None); ``hint``, if given, ends the error message."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f">= {low}" if high is None else f"from {low} to {high}"
         raise InvalidInput(
-            f"{what} must be a whole number from {low} to {high}, got {shown(value)}."
+            _ending(f"{what} must be a whole number {bounds}, got {shown(value)}.", hint)
         )
     return value
+
+
+def number(
+    value: Any,
+    what: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    whole: bool = False,
+    hint: str = "",
+) -> float:
+    """``value`` as a float if it is a finite number (an int or a float, not a bool, NaN or
+    an infinity) from ``low`` to ``high``; with ``whole``, one without a fractional part
+    (``3`` or ``3.0``). ``hint``, if given, ends the error message.
+
+    Example::
+
+        number(0.2, "max_error_rate", low=0, high=1)   # 0.2
+        number(True, "max_error_rate", low=0, high=1)  # InvalidInput: ... got True.
+    """
+    got: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            got = float(value)
+        except OverflowError:  # an int beyond any float
+            got = None
+    if (
+        got is None
+        or not math.isfinite(got)
+        or not low <= got <= high
+        or (whole and not got.is_integer())
+    ):
+        kind = "a whole number" if whole else "a number"
+        if math.isfinite(low) and math.isfinite(high):
+            expected = f"{kind} from {low:g} to {high:g}"
+        elif math.isfinite(low):
+            expected = f"{kind} >= {low:g}"
+        elif math.isfinite(high):
+            expected = f"{kind} <= {high:g}"
+        else:
+            expected = f"a finite {kind.removeprefix('a ')}"
+        raise InvalidInput(_ending(f"{what} must be {expected}, got {shown(value)}.", hint))
+    return got
+
+
+def _ending(message: str, hint: str) -> str:
+    return f"{message} {hint}" if hint else message
 
 
 def seconds(value: Any, what: str) -> float:

@@ -5,13 +5,15 @@ server.
 is prod's version and is deployed as ``m`` by ``models:/m@prod``; :func:`candidate`
 registers another version with a scripted fault and records it as prod's candidate.
 Every fault spares the input example (``x`` below 10), which a candidate must answer
-before a rollout starts.
+before a rollout starts. :func:`canary` starts a canary of a candidate and
+:func:`send_until` sends requests until the rollout reaches a state.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,13 @@ import pandas as pd
 
 import loopml
 import loopml.context
+from loopml.deployments import Rollout
 
 PREDICT = "/v1/deployments/m/predict"
+#: a policy under which the controller, running in the server, judges nothing while a test
+#: looks at routing alone (a hiccup of this shared machine is no latency regression, and a
+#: few hundred varied inputs are no change of distribution)
+CALM = {"latency_floor_ms": 1000, "max_distribution_distance": 1000}
 FAULTS = {
     "ok": "answers x * 2",
     "fail20": "raises on x whose whole part is 3 modulo 5 (a fifth of the requests)",
@@ -99,3 +106,31 @@ def until(check: Callable[[], bool], seconds: float, between: Callable[[], Any])
             return True
         between()
     return check()
+
+
+def canary(
+    uri: str,
+    *,
+    steps: str = "50,100",
+    interval: str = "2s",
+    policy: dict[str, Any] | None = None,
+    name: str = "m",
+) -> Rollout:
+    """Start a canary of ``uri`` (a candidate) on deployment ``name``; its rollout."""
+    loopml.deploy(
+        name, strategy="canary", candidate=uri, steps=steps, interval=interval, policy=policy
+    )
+    return loopml.get_rollout(name)
+
+
+def send_until(
+    rollout_id: int,
+    done: Callable[[Rollout], bool],
+    seconds: float,
+    send: Callable[[float], Any],
+    xs: Iterable[float] | None = None,
+) -> bool:
+    """Call ``send(x)`` for each ``x`` of ``xs`` (10, 11, 12... by default) until ``done``
+    holds of rollout ``rollout_id`` or ``seconds`` passed; whether it held."""
+    inputs = iter(itertools.count(10.0) if xs is None else xs)
+    return until(lambda: done(loopml.get_rollout(rollout_id)), seconds, lambda: send(next(inputs)))

@@ -14,16 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.serving.conftest import metric, serving
-from tests.serving.rollouts import PREDICT, body, candidate, until
+from tests.serving.rollouts import CALM, PREDICT, body, canary, candidate, send_until, until
 
 import loopml
 from loopml.deployments import DeploymentAction, RolloutStatus, Verdict
 from loopml.serving._rollouts import bucket
-
-#: a policy under which the controller, running in the server, judges nothing while a test
-#: looks at routing alone (a hiccup of this shared machine is no latency regression, and a
-#: few hundred varied inputs are no change of distribution)
-CALM = {"latency_floor_ms": 1000, "max_distribution_distance": 1000}
 
 
 def _prod() -> int:
@@ -69,34 +64,22 @@ def _check(response: Any, x: float, candidate_fails: bool = False) -> str:
 def test_a_canary_failing_a_fifth_of_its_requests_is_rolled_back_in_its_first_window(
     m: Path,
 ) -> None:
-    uri = candidate("fail20")
     with serving() as client:
-        loopml.deploy(
-            "m",
-            strategy="canary",
-            candidate=uri,
-            steps="50,100",
-            interval="2s",
-            policy={"min_requests": 20},
-        )
-        r = loopml.get_rollout("m")
+        r = canary(candidate("fail20"), policy={"min_requests": 20})
         _routing(client, r.id)
         seen: Counter[str] = Counter()
         versions: dict[str, set[str]] = {"primary": set(), "candidate": set(), "default": set()}
-        sent = [10.0]
 
-        def one() -> None:
-            x = sent[0]
-            sent[0] += 1
+        def one(x: float) -> None:
             response = client.post(PREDICT, json=body(x))
             variant = _check(response, x, candidate_fails=True)
             seen[variant] += 1
             versions[variant].add(response.headers["x-loopml-model-version"])
 
         started = time.monotonic()
-        assert until(
-            lambda: loopml.get_rollout(r.id).status is RolloutStatus.ROLLED_BACK, 30, one
-        ), loopml.get_rollout(r.id)
+        assert send_until(r.id, lambda r: r.status is RolloutStatus.ROLLED_BACK, 30, one), (
+            loopml.get_rollout(r.id)
+        )
         took = time.monotonic() - started
         done = loopml.get_rollout(r.id)
         assert "error rate" in (done.finish_reason or ""), done.finish_reason
@@ -120,27 +103,21 @@ def test_a_canary_failing_a_fifth_of_its_requests_is_rolled_back_in_its_first_wi
 
 
 def test_a_passing_canary_steps_and_is_promoted(m: Path) -> None:
-    uri = candidate("ok")
     with serving() as client:
-        loopml.deploy(
-            "m",
-            strategy="canary",
-            candidate=uri,
+        r = canary(
+            candidate("ok"),
             steps="25,50,100",
-            interval="2s",
             # a hiccup of this shared machine is no latency regression of the candidate
             policy={"min_requests": 20, "latency_floor_ms": 50},
         )
-        r = loopml.get_rollout("m")
         _routing(client, r.id)
-        sent = [0]
 
-        def one() -> None:  # one input: one distribution of answers in any window
-            x = 12.0
+        def one(x: float) -> None:
             _check(client.post(PREDICT, json=body(x)), x)
-            sent[0] += 1
 
-        assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 40, one)
+        # one input: one distribution of answers in any window
+        same = itertools.repeat(12.0)
+        assert send_until(r.id, lambda r: r.status is RolloutStatus.PROMOTED, 40, one, same)
         history = loopml.deployments.deployment_history("m")
         steps = [(c.action, c.weight) for c in reversed(history) if c.rollout_id == r.id]
         assert steps == [
@@ -168,31 +145,19 @@ def test_a_candidate_refusing_what_callers_send_is_rolled_back_and_callers_never
     """The candidate's signature needs a column callers never send: each request routed to
     it is answered by the primary (no 422 from a rollout), charged to the candidate as
     ``refused``, and the controller rolls it back on its error rate."""
-    uri = candidate("strict")
     with serving() as client:
-        loopml.deploy(
-            "m",
-            strategy="canary",
-            candidate=uri,
-            steps="50,100",
-            interval="2s",
-            policy={"min_requests": 20},
-        )
-        r = loopml.get_rollout("m")
+        r = canary(candidate("strict"), policy={"min_requests": 20})
         _routing(client, r.id)
-        sent = [10.0]
 
-        def one() -> None:
-            x = sent[0]
-            sent[0] += 1
+        def one(x: float) -> None:
             response = client.post(PREDICT, json=body(x))
             assert response.status_code == 200, response.text
             assert response.headers["x-loopml-variant"] in ("primary", "default")
             assert response.json()["predictions"] == [x * 2]
 
-        assert until(
-            lambda: loopml.get_rollout(r.id).status is RolloutStatus.ROLLED_BACK, 30, one
-        ), loopml.get_rollout(r.id)
+        assert send_until(r.id, lambda r: r.status is RolloutStatus.ROLLED_BACK, 30, one), (
+            loopml.get_rollout(r.id)
+        )
         done = loopml.get_rollout(r.id)
         assert "refused requests the primary took" in (done.finish_reason or ""), done
         assert loopml.get_deployment("m").version == 1
@@ -208,10 +173,7 @@ def test_a_candidate_refusing_what_callers_send_is_rolled_back_and_callers_never
 def test_canary_traffic_matches_its_weight_and_metrics_name_the_variants(m: Path) -> None:
     uri = candidate("ok")
     with serving() as client:
-        loopml.deploy(
-            "m", strategy="canary", candidate=uri, steps="50,100", interval="10m", policy=CALM
-        )
-        r = loopml.get_rollout("m")
+        r = canary(uri, interval="10m", policy=CALM)
         _routing(client, r.id)
         shown = _rollout(client)
         assert (shown["strategy"], shown["step"], shown["weights"]) == (
@@ -272,10 +234,7 @@ def test_a_candidate_that_cannot_load_is_reported_and_the_primary_answers_everyt
 
     monkeypatch.setattr(app_module, "load", refuse_v2)
     with serving() as client:
-        loopml.deploy(
-            "m", strategy="canary", candidate=uri, steps="50,100", interval="10m", policy=CALM
-        )
-        r = loopml.get_rollout("m")
+        r = canary(uri, interval="10m", policy=CALM)
         _routing(client, r.id)
         shown = _rollout(client)
         assert shown["candidate_loaded"] is False
@@ -550,8 +509,7 @@ def test_the_controller_ticks_about_once_a_second_survives_errors_and_stops_with
     monkeypatch.setattr(loopml.deployments, "control", control)
     with serving() as client:
         assert not calls  # no rollout, no tick
-        loopml.deploy("m", strategy="canary", candidate=uri, steps="50,100", interval="10m")
-        _routing(client, loopml.get_rollout("m").id)
+        _routing(client, canary(uri, interval="10m").id)
         assert until(lambda: len(calls) >= 4, 15, lambda: time.sleep(0.05)), calls
     stopped = len(calls)
     time.sleep(1.5)
@@ -570,10 +528,7 @@ def test_the_controller_ticks_about_once_a_second_survives_errors_and_stops_with
 def test_a_rollback_retires_the_candidate_after_writing_its_log(m: Path) -> None:
     uri = candidate("ok")
     with serving() as client:
-        loopml.deploy(
-            "m", strategy="canary", candidate=uri, steps="50,100", interval="10m", policy=CALM
-        )
-        r = loopml.get_rollout("m")
+        r = canary(uri, interval="10m", policy=CALM)
         _routing(client, r.id)
         state = client.app.state.loopml
         held = state.routes["m"].candidate

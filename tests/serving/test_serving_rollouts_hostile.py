@@ -4,13 +4,14 @@ must do."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tests.serving.conftest import serving
-from tests.serving.rollouts import PREDICT, body, candidate, until
+from tests.serving.rollouts import PREDICT, body, canary, candidate, send_until, until
 from typer.testing import CliRunner
 
 import loopml
@@ -77,26 +78,18 @@ def test_a_canary_whose_candidate_answers_null_is_not_promoted(m: Path) -> None:
     """A candidate that answers ``null`` for every production request (its input example
     is fine) is answered 200 by the server and logged as ok: the canary must not be
     promoted (expected: ROLLED_BACK, or held)."""
-    uri = _candidate("null")
     with serving() as client:
-        loopml.deploy(
-            "m",
-            strategy="canary",
-            candidate=uri,
-            steps="50,100",
-            interval="2s",
+        r = canary(
+            _candidate("null"),
             # a hiccup of this shared machine is no latency regression
             policy={"min_requests": 20, "latency_floor_ms": 1000},
         )
-        r = loopml.get_rollout("m")
-        sent = [10.0]
 
-        def one() -> None:
-            x = sent[0]
-            sent[0] = 10.0 + (sent[0] - 9.0) % 40  # varied inputs, 10 to 49
+        def one(x: float) -> None:
             assert client.post(PREDICT, json=body(x)).status_code == 200
 
-        until(lambda: loopml.get_rollout(r.id).status.finished, 20, one)
+        varied = itertools.cycle([float(x) for x in range(10, 50)])
+        send_until(r.id, lambda r: r.status.finished, 20, one, varied)
         done = loopml.get_rollout(r.id)
         assert done.status is not RolloutStatus.PROMOTED, done.finish_reason
         assert loopml.get_deployment("m").version == 1
@@ -111,15 +104,8 @@ def test_an_oip_request_refused_by_the_candidate_keeps_its_id_in_the_candidates_
     the log)."""
     uri = candidate("strict")  # its signature needs a column callers never send
     with serving() as client:
-        loopml.deploy(
-            "m",
-            strategy="canary",
-            candidate=uri,
-            steps="50,100",
-            interval="10m",
-            policy={"min_requests": 100_000},  # the controller judges nothing meanwhile
-        )
-        r = loopml.get_rollout("m")
+        # the controller judges nothing meanwhile
+        r = canary(uri, interval="10m", policy={"min_requests": 100_000})
         assert until(
             lambda: (client.get("/v1/deployments/m").json()["rollout"] or {}).get("id") == r.id,
             10,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests.serving.conftest import serving
-from tests.serving.rollouts import PREDICT, body, candidate, until
+from tests.serving.rollouts import PREDICT, body, canary, candidate, send_until
 
 import loopml
 from loopml.deployments import RolloutStatus
@@ -25,28 +25,16 @@ def test_a_stray_file_in_the_log_does_not_keep_a_failing_canary_on_traffic(m: Pa
     canary fails a fifth of its requests: the failing candidate must still be rolled
     back (the controller skips the unreadable file with a warning, or fails safe and
     rolls back), not left serving half the traffic."""
-    uri = candidate("fail20")
     with serving() as client:
-        loopml.deploy(
-            "m",
-            strategy="canary",
-            candidate=uri,
-            steps="50,100",
-            interval="2s",
-            policy={"min_requests": 20},
-        )
-        r = loopml.get_rollout("m")
+        r = canary(candidate("fail20"), policy={"min_requests": 20})
         now = to_us(datetime.now(timezone.utc), "now")
         store = loopml.context.current().artifacts
         store.write_path(f"{log_prefix('m')}/{hour_of(now)}/stray.parquet", b"not Parquet")
-        sent = [10.0]
 
-        def one() -> None:
-            x = sent[0]
-            sent[0] += 1
+        def one(x: float) -> None:
             assert client.post(PREDICT, json=body(x)).status_code in (200, 500)
 
-        until(lambda: loopml.get_rollout(r.id).status.finished, 20, one)
+        send_until(r.id, lambda r: r.status.finished, 20, one)
         assert client.get("/v2/health/ready").status_code == 200  # it kept serving
     done = loopml.get_rollout(r.id)
     assert done.status is RolloutStatus.ROLLED_BACK, (done.status, done.finish_reason)

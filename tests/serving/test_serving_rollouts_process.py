@@ -8,40 +8,45 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from itertools import repeat
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from tests.conftest import PG_ENV, postgres_schema_url, require_service
-from tests.serving.rollouts import PREDICT, body, candidate, deploy_m, trusting, until
+from tests.serving.rollouts import (
+    PREDICT,
+    body,
+    canary,
+    candidate,
+    deploy_m,
+    send_until,
+    trusting,
+)
 from tests.serving.test_serving_process import loopml_serve
 
 import loopml
 import loopml.context
-from loopml.deployments import DeploymentAction, RolloutStatus, Verdict
+from loopml.deployments import DeploymentAction, Rollout, RolloutStatus, Verdict
 
 FAST = "[serve]\nreload_seconds = 0.2\n"
 
 
-def _canary(steps: str) -> Any:
-    uri = candidate("ok")
-    loopml.deploy(
-        "m",
-        strategy="canary",
-        candidate=uri,
+def _canary(steps: str) -> Rollout:
+    return canary(
+        candidate("ok"),
         steps=steps,
-        interval="2s",
         # a hiccup of this shared machine is no latency regression of the candidate
         policy={"min_requests": 20, "latency_floor_ms": 50},
     )
-    return loopml.get_rollout("m")
 
 
-def _send(client: httpx.Client, url: str) -> tuple[float, str]:
-    """One request (one input, so that the variants' predictions have one distribution
-    in any window); when it was answered and by which variant (its answer checked)."""
-    x = 12.0
+#: one input, so that the variants' predictions have one distribution in any window
+SAME = 12.0
+
+
+def _send(client: httpx.Client, url: str, x: float) -> tuple[float, str]:
+    """One request; when it was answered and by which variant (its answer checked)."""
     response = client.post(url + PREDICT, json=body(x))
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == [x * 2]
@@ -53,8 +58,8 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
     deploy_m()
     with loopml_serve(project) as server, httpx.Client(timeout=10) as client:
         r = _canary("20,50,100")
-        assert until(
-            lambda: loopml.get_rollout(r.id).step == 1, 30, lambda: _send(client, server.url)
+        assert send_until(
+            r.id, lambda r: r.step == 1, 30, lambda x: _send(client, server.url, x), repeat(SAME)
         ), loopml.get_rollout(r.id)
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(10)
@@ -75,13 +80,14 @@ def test_a_server_killed_mid_canary_resumes_it_from_the_recorded_step(project: P
         )
         variants: list[str] = []
 
-        def more() -> None:
-            variants.append(_send(client, server.url)[1])
+        def more(x: float) -> None:
+            variants.append(_send(client, server.url, x)[1])
 
         # the dead server's lease runs out (at most 5 s here), then the analysis goes on
-        assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 40, more), (
-            loopml.get_rollout(r.id)
+        promoted = send_until(
+            r.id, lambda r: r.status is RolloutStatus.PROMOTED, 40, more, repeat(SAME)
         )
+        assert promoted, loopml.get_rollout(r.id)
     after = loopml.deployments.rollout_analyses(r.id)
     assert len(after) > len(before)
     assert after[-1].step == 1 and after[-1].verdict is Verdict.PASS
@@ -119,16 +125,14 @@ def test_two_servers_on_one_postgres_run_one_analysis_and_route_alike(
         answers: dict[str, list[tuple[float, str]]] = {a.url: [], b.url: []}
         sent = [0]
 
-        def one() -> None:
+        def one(x: float) -> None:
             url = (a.url, b.url)[sent[0] % 2]
-            answers[url].append(_send(client, url))
+            answers[url].append(_send(client, url, x))
             sent[0] += 1
 
-        assert until(lambda: loopml.get_rollout(r.id).status is RolloutStatus.PROMOTED, 60, one), (
-            loopml.get_rollout(r.id),
-            loopml.deployments.rollout_analyses(r.id),
-            sent,
-        )
+        assert send_until(
+            r.id, lambda r: r.status is RolloutStatus.PROMOTED, 60, one, repeat(SAME)
+        ), (loopml.get_rollout(r.id), loopml.deployments.rollout_analyses(r.id), sent)
     judged = [
         x for x in loopml.deployments.rollout_analyses(r.id) if x.verdict is not Verdict.NOT_YET
     ]

@@ -12,19 +12,13 @@ from typing import Any
 
 import pytest
 from tests.serving.conftest import serving
-from tests.serving.rollouts import PREDICT, body, candidate, until
+from tests.serving.rollouts import CALM, PREDICT, body, canary, candidate, until
 
 import loopml
 
-#: a policy the controller judges nothing by while these tests run
-CALM = {"latency_floor_ms": 1000, "max_distribution_distance": 1000}
-
 
 def _canary(name: str, uri: str) -> int:
-    loopml.deploy(
-        name, strategy="canary", candidate=uri, steps="50,100", interval="10m", policy=CALM
-    )
-    return loopml.get_rollout(name).id
+    return canary(uri, interval="10m", policy=CALM, name=name).id
 
 
 def _tamper(rollout_id: int, column: str, value: str) -> None:

@@ -31,6 +31,7 @@ from ._remote import pull as pull
 from ._remote import push as push
 from ._resolve import DatasetNotice as DatasetNotice
 from ._resolve import Resolution as Resolution
+from ._tabular import as_arrow_table as as_arrow_table
 from ._tabular import read_tabular_file as read_tabular_file
 
 __all__: list[str]

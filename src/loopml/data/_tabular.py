@@ -4,12 +4,17 @@ One CSV/TSV/Parquet file, or a folder's tabular files (other files are left
 out), concatenated. The files must have the same columns; their types may
 differ where Arrow can widen one to the other (integers and floats,
 a column of nulls and anything), as files written on different days do.
+
+:func:`as_arrow_table` turns what users hand in (pandas, polars, Arrow or a
+dataset reference) into one such table, column-wise, without a detour through
+rows; validation and monitoring read their inputs through it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from loopml import _validate
 from loopml.data._manifest import load_manifest
@@ -21,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from loopml.data._records import DatasetVersion
 
-__all__ = ["read_table", "read_tabular_file"]
+__all__ = ["as_arrow_table", "read_table", "read_tabular_file"]
 
 
 def read_table(version: DatasetVersion) -> pa.Table:
@@ -84,3 +89,67 @@ def read_tabular_file(path: str | os.PathLike[str]) -> pa.Table:
             f"{str(file)!r} is not a table loopml can read: expected a .csv, .tsv or .parquet file."
         )
     return read_arrow(str(file), file.name, fmt)
+
+
+def as_arrow_table(
+    frame_or_uri: Any, *, what: str | None = None, others: Sequence[str] = ()
+) -> tuple[pa.Table, str | None]:
+    """The data as an Arrow table, and the dataset URI (``data:/name@N``) if it came from one.
+
+    Accepts a pandas or polars DataFrame (a polars LazyFrame is collected), a
+    pyarrow Table or RecordBatch, anything with ``__arrow_c_stream__``, or a
+    dataset reference (``data:/name@N``, ``name@N`` or ``name``), read from the
+    store. ``what`` names the input in error messages (``"reference"``); ``others``
+    names further inputs the caller accepts itself, so the message lists them too.
+
+    Example::
+
+        table, uri = loopml.data.as_arrow_table("data:/iris@3")  # uri == "data:/iris@3"
+    """
+    import pyarrow as pa
+
+    value = frame_or_uri
+    frame = f"the {what} frame" if what else "the frame"
+    if isinstance(value, str):
+        from loopml.data._datasets import get_dataset
+
+        version = get_dataset(value)
+        return version.to_arrow(), version.uri
+    if isinstance(value, pa.Table):
+        return value, None
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value]), None
+    module = type(value).__module__.split(".")[0]
+    if module == "pandas" and hasattr(value, "columns"):
+        names = [str(c) for c in value.columns]
+        if len(set(names)) != len(names):
+            raise InvalidInput(
+                f"{frame} has repeated column names ({', '.join(names)}); expected unique "
+                "names: rename the repeated ones."
+            )
+        if names != list(value.columns):
+            value = value.set_axis(names, axis=1)
+        try:
+            return pa.Table.from_pandas(value, preserve_index=False), None
+        except (pa.ArrowException, TypeError) as exc:
+            raise InvalidInput(
+                f"could not read {frame} as a table: {exc}. Expected every column to hold "
+                "one type of value; convert mixed columns (e.g. with .astype(str)) first."
+            ) from None
+    if module == "polars" and hasattr(value, "to_arrow"):
+        if type(value).__name__ == "LazyFrame":
+            value = value.collect()
+        return value.to_arrow(), None
+    if hasattr(value, "__arrow_c_stream__"):
+        return pa.table(value), None
+    kinds = [
+        "a pandas or polars DataFrame",
+        "a pyarrow Table",
+        "a dataset URI like 'data:/iris@3'",
+        *others,
+    ]
+    expected = f"the {what} as " if what else ""
+    raise InvalidInput(
+        f"expected {expected}{', '.join(kinds[:-1])} or {kinds[-1]}, "
+        f"got {type(frame_or_uri).__name__}."
+    )

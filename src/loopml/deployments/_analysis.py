@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from loopml.deployments._records import Analysis, AnalysisCheck, RolloutPolicy, Verdict
 from loopml.errors import InvalidInput
@@ -209,7 +209,8 @@ def _js(p_counts: Any, q_counts: Any) -> Any:
 def _distance(
     primary: pd.Series, candidate: pd.Series, numbers: bool
 ) -> tuple[float, float, float]:
-    """How far the candidate's predictions are from the primary's; how far two samples
+    """How far the candidate's predictions (as numbers, or as text labels) are from the
+    primary's; how far two samples
     of one distribution of these sizes are by chance alone (the median under the
     permutation test's shuffles: with many classes, or few predictions, it is well above
     zero); and how likely a distance that large is by chance (a permutation test: the
@@ -246,7 +247,7 @@ def _distance(
         observed = float(distances(labels[order]))
         shuffled = distances(rng.permuted(np.tile(labels, (_RESAMPLES, 1)), axis=1))
     else:
-        a_text, b_text = _labels(primary, candidate)
+        a_text, b_text = primary, candidate
         codes, classes = pd.factorize(pd.concat([a_text, b_text], ignore_index=True))
         k = len(classes)
         ca = np.bincount(codes[: len(a_text)], minlength=k)
@@ -275,26 +276,55 @@ def _distance(
     return found, chance, (1 + as_far) / (_RESAMPLES + 1)
 
 
-def _labelled(df: pd.DataFrame) -> pd.DataFrame:
-    ok = _ok(df)
-    if ok.empty or "ground_truth" not in ok.columns or "prediction" not in ok.columns:
-        return ok.iloc[0:0]
-    return ok[ok["ground_truth"].notna() & ok["prediction"].notna()]
+class _Labelled(NamedTuple):
+    """A variant's ok rows with both a prediction and ground truth, and their predictions
+    as numbers (None: the variant's predictions do not all read as numbers)."""
+
+    rows: pd.DataFrame
+    read: pd.Series | None
 
 
-def _right(df: pd.DataFrame) -> pd.Series:
-    """Whether each labelled row's prediction equals its ground truth (as numbers when
-    both read as numbers, else as text)."""
-
-    pred, truth = _labels(df["prediction"], df["ground_truth"])
-    return pred == truth
-
-
-def _abs_errors(df: pd.DataFrame) -> Any:
+def _labelled(df: pd.DataFrame, read: pd.Series | None) -> _Labelled:
+    """The rows of ``df`` with feedback; ``read``: the predictions of all its ok rows that
+    have one, as numbers (``_as_numbers``), so those rows' are taken, not read again."""
     import pandas as pd
 
-    pred = pd.to_numeric(df["prediction"], errors="coerce")
-    truth = pd.to_numeric(df["ground_truth"], errors="coerce")
+    ok = _ok(df)
+    if ok.empty or "ground_truth" not in ok.columns or "prediction" not in ok.columns:
+        return _Labelled(ok.iloc[0:0], None)
+    answered = ok["prediction"].notna().to_numpy()
+    known = ok["ground_truth"].notna().to_numpy()
+    rows = ok[answered & known]
+    if read is None:
+        return _Labelled(rows, None)
+    return _Labelled(rows, pd.Series(read.to_numpy()[known[answered]], index=rows.index))
+
+
+def _answered(df: pd.DataFrame, keys: list[str], read: pd.Series | None) -> pd.DataFrame:
+    """The ``keys`` and prediction of ``df``'s ok rows that have one; the prediction as
+    ``read`` holds it (all of them as numbers, in order) when given."""
+    ok = _ok(df)
+    rows = ok.loc[ok["prediction"].notna().to_numpy(), [*keys, "prediction"]]
+    return rows if read is None else rows.assign(prediction=read.to_numpy())
+
+
+def _right(rows: pd.DataFrame, read: pd.Series | None) -> pd.Series:
+    """Whether each labelled row's prediction equals its ground truth (as numbers when
+    both read as numbers, else as text); ``read``: the predictions as numbers, from
+    ``_labelled``."""
+    if read is None:  # the whole column does not read as numbers; these rows may
+        read = _as_numbers(rows["prediction"])
+    truth = _as_numbers(rows["ground_truth"])
+    if read is not None and truth is not None:
+        return read == truth
+    return rows["prediction"].astype(str) == rows["ground_truth"].astype(str)
+
+
+def _abs_errors(rows: pd.DataFrame, read: pd.Series | None) -> Any:
+    import pandas as pd
+
+    pred = pd.to_numeric(rows["prediction"], errors="coerce") if read is None else read
+    truth = pd.to_numeric(rows["ground_truth"], errors="coerce")
     return (pred - truth).abs().dropna().to_numpy(dtype=float)
 
 
@@ -314,18 +344,22 @@ def _table_p(table: list[list[int]]) -> float:
 
 
 def _significance(
-    primary: pd.DataFrame, candidate: pd.DataFrame, policy: RolloutPolicy, numbers: bool
+    primary: pd.DataFrame,
+    candidate: pd.DataFrame,
+    labelled: tuple[_Labelled, _Labelled],
+    policy: RolloutPolicy,
+    numbers: bool,
 ) -> AnalysisCheck:
-    lp, lc = _labelled(primary), _labelled(candidate)
+    (lp, read_p), (lc, read_c) = labelled
     alpha = policy.significance
     if len(lp) >= policy.min_feedback and len(lc) >= policy.min_feedback:
         if numbers:
-            ep, ec = _abs_errors(lp), _abs_errors(lc)
+            ep, ec = _abs_errors(lp, read_p), _abs_errors(lc, read_c)
             pv = _welch(ec, ep, "two-sided")
             vp, vc = float(ep.mean()), float(ec.mean())
             worse, what = vc > vp, "mean absolute error (Welch's t-test)"
         else:
-            rp, rc = _right(lp), _right(lc)
+            rp, rc = _right(lp, read_p), _right(lc, read_c)
             table = [[int(rp.sum()), int((~rp).sum())], [int(rc.sum()), int((~rc).sum())]]
             pv = _table_p(table)
             vp, vc = float(rp.mean()), float(rc.mean())
@@ -463,13 +497,13 @@ def _latency_check(
 
 
 def _quality_check(
-    primary: pd.DataFrame, candidate: pd.DataFrame, policy: RolloutPolicy, numbers: bool
+    labelled: tuple[_Labelled, _Labelled], policy: RolloutPolicy, numbers: bool
 ) -> AnalysisCheck | None:
-    qp, qc = _labelled(primary), _labelled(candidate)
+    (qp, read_p), (qc, read_c) = labelled
     if len(qp) < policy.min_feedback or len(qc) < policy.min_feedback:
         return None
     if numbers:
-        errors_p, errors_c = _abs_errors(qp), _abs_errors(qc)
+        errors_p, errors_c = _abs_errors(qp, read_p), _abs_errors(qc, read_c)
         vp, vc = float(errors_p.mean()), float(errors_c.mean())
         limit = vp * (1 + policy.max_quality_drop)
         crossed = vc > limit
@@ -480,7 +514,7 @@ def _quality_check(
     else:
         from scipy.stats import fisher_exact
 
-        rp, rc = _right(qp), _right(qc)
+        rp, rc = _right(qp, read_p), _right(qc, read_c)
         vp, vc = float(rp.mean()), float(rc.mean())
         limit = vp - policy.max_quality_drop
         crossed = vc < limit
@@ -530,10 +564,12 @@ def analyze(
     as_p = _as_numbers(pp) if len(pp) else None
     as_c = _as_numbers(pc) if len(pc) else None
     numbers = _numbers(as_p, as_c)
-    if numbers and as_p is not None and as_c is not None:
-        pp, pc = as_p, as_c
     if len(pp) and len(pc):
-        d, chance, p = _distance(pp, pc, numbers)
+        if as_p is not None and as_c is not None:
+            values_p, values_c = as_p, as_c
+        else:
+            values_p, values_c = pp.astype(str), pc.astype(str)
+        d, chance, p = _distance(values_p, values_c, numbers)
         # judged beyond what chance alone gives two samples of these sizes (with many
         # classes or few predictions, well above zero)
         top = policy.max_distribution_distance + chance
@@ -555,8 +591,11 @@ def analyze(
 
     if "request_id" in primary.columns and "request_id" in candidate.columns and len(pp):
         keys = [k for k in ("request_id", "row") if k in primary.columns and k in candidate.columns]
-        both = _ok(primary)[[*keys, "prediction"]].merge(
-            _ok(candidate)[[*keys, "prediction"]], on=keys, suffixes=("_p", "_c")
+        # the predictions as read above when both read as numbers; else the rows both
+        # answered are read here (part of a column of text and numbers may be all numbers)
+        both_read = as_p is not None and as_c is not None
+        both = _answered(primary, keys, as_p if both_read else None).merge(
+            _answered(candidate, keys, as_c if both_read else None), on=keys, suffixes=("_p", "_c")
         )
         both = both.dropna()
         if len(both):
@@ -573,11 +612,12 @@ def analyze(
                 )
             )
 
-    quality = _quality_check(primary, candidate, policy, numbers)
+    labelled = (_labelled(primary, as_p), _labelled(candidate, as_c))
+    quality = _quality_check(labelled, policy, numbers)
     if quality is not None:
         checks.append(quality)
     if ab and len(primary) and len(candidate):
-        checks.append(_significance(primary, candidate, policy, numbers))
+        checks.append(_significance(primary, candidate, labelled, policy, numbers))
 
     enough = min(counts.values()) >= policy.min_requests
     if not enough:

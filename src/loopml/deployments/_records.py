@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from loopml import _validate
 from loopml._enum import StrEnum
 from loopml._validate import shown
 from loopml.errors import InvalidInput
@@ -95,15 +96,7 @@ class Verdict(StrEnum):
 
 
 def _number(key: str, value: Any, low: float, high: float, *, whole: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and whole and not float(value).is_integer():
-        ok = False
-    if not ok or not math.isfinite(value) or not low <= value <= high:
-        kind = "a whole number" if whole else "a number"
-        raise InvalidInput(
-            f"rollout policy {key} must be {kind} from {low:g} to {high:g}, got {shown(value)}."
-        )
-    return value
+    return _validate.number(value, f"rollout policy {key}", low=low, high=high, whole=whole)
 
 
 @dataclass(frozen=True)

@@ -954,36 +954,9 @@ def finish_in(
     return found
 
 
-def finish(
-    meta: MetadataStore,
-    name: str,
-    status: RolloutStatus,
-    *,
-    user: str | None,
-    reason: str | None,
-    rollout_id: int | None = None,
-    step: int | None = None,
-    analysis: Analysis | None = None,
-    now: float | None = None,
-    flip_back: bool = False,
-    window: float | None = None,
-) -> Rollout:
+def finish(meta: MetadataStore, name: str, status: RolloutStatus, **kwargs: Any) -> Rollout:
     """:func:`finish_in` in a transaction of its own."""
-    return meta.write(
-        lambda conn: finish_in(
-            conn,
-            name,
-            status,
-            user=user,
-            reason=reason,
-            rollout_id=rollout_id,
-            step=step,
-            analysis=analysis,
-            now=now,
-            flip_back=flip_back,
-            window=window,
-        )
-    )
+    return meta.write(lambda conn: finish_in(conn, name, status, **kwargs))
 
 
 def advance(

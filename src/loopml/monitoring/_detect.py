@@ -38,6 +38,7 @@ _TOP = 10  # categories shown in a summary
 _UNSEEN_SHOWN = 20
 _PSI_GROUPS = 10
 _PSI_EPS = 1e-4
+_PROFILE = ("a ReferenceProfile",)  # what a reference may be besides a frame or dataset URI
 
 
 def detect_drift(
@@ -62,7 +63,8 @@ def detect_drift(
         report.dataset_drift, report.drifted_columns
         report.columns["age"].method, report.columns["age"].score
     """
-    from loopml.monitoring._frames import as_table, column_kind
+    from loopml.data import as_arrow_table
+    from loopml.monitoring._frames import column_kind
 
     cfg = as_config(config)
     ref_table: pa.Table | None = None
@@ -73,11 +75,11 @@ def detect_drift(
 
         profile = profile_of_dataset(reference, columns)
         if cfg.multivariate:
-            ref_table, _ = as_table(reference, "reference")
+            ref_table, _ = as_arrow_table(reference, what="reference", others=_PROFILE)
     else:
-        ref_table, source = as_table(reference, "reference")
+        ref_table, source = as_arrow_table(reference, what="reference", others=_PROFILE)
         profile = profile_table(ref_table, columns, source)
-    cur_table, cur_source = as_table(current, "current")
+    cur_table, cur_source = as_arrow_table(current, what="current")
     if cur_table.num_rows == 0:
         raise InvalidInput(
             f"the current {cur_source or 'frame'} has no rows: expected at least one row to "

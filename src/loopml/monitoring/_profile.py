@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from loopml import _validate
 from loopml._validate import shown
 from loopml.errors import InvalidInput
 
@@ -242,7 +243,7 @@ def profile_reference(frame_or_uri: Any, columns: Sequence[str] | None = None) -
         profile = loopml.monitoring.profile_reference("data:/churn@3")
         report = loopml.detect_drift(profile, todays_frame)
     """
-    from loopml.monitoring._frames import as_table
+    from loopml.data import as_arrow_table
 
     if isinstance(frame_or_uri, ReferenceProfile):
         return frame_or_uri.select(columns) if columns is not None else frame_or_uri
@@ -250,7 +251,7 @@ def profile_reference(frame_or_uri: Any, columns: Sequence[str] | None = None) -
         from loopml.monitoring._store import profile_of_dataset
 
         return profile_of_dataset(frame_or_uri, columns)
-    table, source = as_table(frame_or_uri, "reference")
+    table, source = as_arrow_table(frame_or_uri, what="reference", others=("a ReferenceProfile",))
     return profile_table(table, columns, source)
 
 
@@ -413,11 +414,11 @@ def _categorical(name: str, col: pa.ChunkedArray) -> FeatureProfile:
     )
 
 
+_AGAIN = "Compute the profile again with loopml.monitoring.profile_reference."
+
+
 def _bad(what: str, expected: str, got: Any) -> InvalidInput:
-    return InvalidInput(
-        f"{what} must be {expected}, got {shown(got)}. Compute the profile again with "
-        "loopml.monitoring.profile_reference."
-    )
+    return InvalidInput(f"{what} must be {expected}, got {shown(got)}. {_AGAIN}")
 
 
 def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
@@ -428,9 +429,7 @@ def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(what, "a count (an integer >= 0)", value)
-    return value
+    return _validate.count(value, what, low=0, high=None, hint=_AGAIN)
 
 
 def _count(data: Mapping[str, Any], key: str, where: str) -> int:
@@ -438,6 +437,4 @@ def _count(data: Mapping[str, Any], key: str, where: str) -> int:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _bad(what, "a finite number", value)
-    return float(value)
+    return _validate.number(value, what, hint=_AGAIN)

@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loopml.data import as_arrow_table
 from loopml.errors import InvalidInput
-from loopml.validation._frames import as_table, is_data_uri
+from loopml.validation._frames import is_data_uri
 from loopml.validation._result import ValidationResult
 from loopml.validation._suite import Suite
 
@@ -29,7 +30,7 @@ def infer_suite(frame_or_uri: Any, *, name: str | None = None) -> Suite:
     """
     from loopml.validation._infer import infer_from_table
 
-    table, source = as_table(frame_or_uri)
+    table, source = as_arrow_table(frame_or_uri)
     return infer_from_table(table, name=name if name is not None else source)
 
 
@@ -67,9 +68,9 @@ def validate(
     if the_suite is None:
         from loopml.validation._infer import infer_from_table
 
-        ref_table, ref_source = as_table(reference)
+        ref_table, ref_source = as_arrow_table(reference)
         the_suite = infer_from_table(ref_table, name=ref_source)
-    table, source = as_table(frame_or_uri)
+    table, source = as_arrow_table(frame_or_uri)
     result = ValidationResult(
         results=run_checks(table, the_suite),
         n_rows=table.num_rows,
