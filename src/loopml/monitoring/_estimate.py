@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from loopml.errors import InvalidInput
 
-from ._frames import as_table, column_kind
+from ._frames import column_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -640,7 +640,9 @@ class LossEstimator:
         import numpy as np
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        table, _ = as_table(features, "reference features")
+        from loopml.data import as_arrow_table
+
+        table, _ = as_arrow_table(features, what="reference features")
         pred = _vector(y_pred, "the reference predictions (y_pred)")
         true = _vector(y_true, "the reference targets (y_true)")
         _same_length(pred, true, "y_pred", "y_true")
@@ -722,7 +724,9 @@ class LossEstimator:
         """``mae`` and ``rmse`` expected on a window of features and predictions."""
         import numpy as np
 
-        table, _ = as_table(features, "features")
+        from loopml.data import as_arrow_table
+
+        table, _ = as_arrow_table(features, what="features")
         pred = _vector(y_pred, "the predictions (y_pred)")
         _same_length(pred, range(table.num_rows), "y_pred", "the features")
         if not len(pred):
