@@ -9,12 +9,31 @@ feedback) into the deployment's log at given times.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from loopml.monitoring import _sinks
+
+from ._webhook import Webhook, serve_webhook
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A local HTTP server that records what alert sinks POST to it."""
+    with serve_webhook() as hook:
+        yield hook
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook retries without waiting, in every monitoring test."""
+    monkeypatch.setattr(_sinks, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+
 
 START = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 

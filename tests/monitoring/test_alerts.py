@@ -8,19 +8,18 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tests.monitoring._webhook import Webhook, serve_webhook
+from tests.monitoring._webhook import Webhook
 
 import loopml
 from loopml.context import current
 from loopml.errors import InvalidInput, NotFound
-from loopml.monitoring import _alerts, _sinks, get_alert, list_alerts
+from loopml.monitoring import _alerts, get_alert, list_alerts
 from loopml.monitoring._alerts import apply_rules
 from loopml.monitoring._records import (
     Alert,
@@ -40,17 +39,6 @@ START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 @pytest.fixture
 def meta(backend: str) -> MetadataStore:
     return current().metadata
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    with serve_webhook() as hook:
-        yield hook
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sinks, "RETRY_DELAYS", (0.0, 0.0, 0.0))
 
 
 def _monitor(

@@ -8,12 +8,11 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.monitoring._webhook import Webhook, serve_webhook
+from tests.monitoring._webhook import Webhook
 
 from loopml.monitoring import _sinks
 from loopml.monitoring._sinks import send, shown_sink
@@ -32,17 +31,6 @@ def _payload(status: str = "firing", message: str = "watch: drift_share is 0.42"
         "window": {"id": 7, "start": "2024-01-01T00:00:00+00:00", "end": "x", "rows": 500},
         "at": "2024-01-01T01:00:00+00:00",
     }
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    with serve_webhook() as hook:
-        yield hook
-
-
-@pytest.fixture(autouse=True)
-def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sinks, "RETRY_DELAYS", (0.0, 0.0, 0.0))
 
 
 def _closed_port() -> int:
