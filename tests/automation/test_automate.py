@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from tests.automation.conftest import with_triggers, write_data
 
 import loopml

@@ -274,6 +274,7 @@ def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
             event,
             EventStatus.FAILED,
             f"{version.uri} was registered but not rolled out: {type(exc).__name__}: {exc}",
+            what="the gates or the rollout failed",
         )
 
 
@@ -360,13 +361,14 @@ def _fail(
     event: TriggerEvent,
     status: EventStatus,
     error: str,
+    what: str | None = None,
     **values: Any,
 ) -> TriggerEvent:
     """Record ``event`` as ``status`` with ``error`` and raise the alert that says so."""
     from loopml.monitoring import raise_alert
 
     error = " ".join(error.split())[:_MAX_ERROR]
-    what = (
+    what = what or (
         "a gate refused the retrained model"
         if status is EventStatus.REFUSED
         else ("the retrain failed")
