@@ -32,6 +32,11 @@ key, or a value of the wrong type, is an error that names it::
     [monitors.NAME]  a monitor of a deployment's prediction log: deployment, reference,
                  window, min_rows, slices, target, task, drift, alerts, sinks, cooldown,
                  label_delay (read by loopml.monitoring)
+    [triggers.NAME]  what ``loopml automate`` retrains on: one of schedule (a cron
+                 expression), dataset (each new version) or alert (each new alert of a
+                 monitor; optional rule), and the action: pipeline, param, params, model,
+                 environment, deployment, strategy, steps, interval, sinks (read by
+                 loopml.automation)
 
 Environment variables: ``LOOPML_TRACKING_URI``, ``LOOPML_ARTIFACT_URI``,
 ``LOOPML_TRUST_PICKLE``, ``LOOPML_DATA_REMOTE``, ``LOOPML_FLUSH_INTERVAL``,
@@ -236,7 +241,8 @@ class Settings:
     ``deployments`` the ``[deployments.<name>]`` tables as written (their keys
     checked here; :func:`loopml.deployments.sync_deployments` applies them),
     ``monitors`` the ``[monitors.<name>]`` tables as written (loopml.monitoring checks
-    and runs them).
+    and runs them), ``triggers`` the ``[triggers.<name>]`` tables (their keys and types
+    checked here; loopml.automation checks the rest and runs them).
     """
 
     project_root: Path
@@ -254,6 +260,7 @@ class Settings:
     gates: dict[str, Any] = field(default_factory=dict, compare=False)
     deployments: dict[str, Any] = field(default_factory=dict, compare=False)
     monitors: dict[str, Any] = field(default_factory=dict, compare=False)
+    triggers: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def tracking_uri(self) -> str:
@@ -325,6 +332,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
     "gates": {},
     "deployments": {},
     "monitors": {},
+    "triggers": {},
     "predictions": {"retention_days": _DAYS},
     "privacy": {"mask": _COLUMNS, "drop": _COLUMNS},
     "serve": {
@@ -350,6 +358,30 @@ _DEPLOYMENT_KEYS: dict[str, tuple[str, Any]] = {
     "config": _TABLE,
     "reason": _STR,
 }
+_TEXTS = (
+    "a list of non-empty strings",
+    lambda v: isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v),
+)
+_TRIGGER_KEYS: dict[str, tuple[str, Any]] = {
+    "schedule": _STR,
+    "dataset": _STR,
+    "alert": _STR,
+    "rule": _STR,
+    "pipeline": _STR,
+    "param": _STR,
+    "params": _TABLE,
+    "model": _STR,
+    "environment": _STR,
+    "deployment": _STR,
+    "strategy": _STR,
+    "steps": (
+        "percents as text ('5,25,100') or a list of whole numbers",
+        lambda v: isinstance(v, str) or (isinstance(v, list) and all(_INT[1](x) for x in v)),
+    ),
+    "interval": ("seconds (a number) or text like '30s'", lambda v: _NUMBER[1](v) or _STR[1](v)),
+    "sinks": _TEXTS,
+}
+_TRIGGER_ON = ("schedule", "dataset", "alert")
 _DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z")
 
 
@@ -416,6 +448,9 @@ def _check(doc: dict[str, Any], path: Path) -> None:
             continue
         if section == "monitors":
             _check_monitors(body, path)
+            continue
+        if section == "triggers":
+            _check_triggers(body, path)
             continue
         for key, value in body.items():
             if key not in keys:
@@ -500,6 +535,51 @@ def _check_monitors(body: dict[str, Any], path: Path) -> None:
             raise InvalidInput(
                 f"{path}: monitors.{name} must be a table ([monitors.{name}] with "
                 f'deployment = "{name}"), got {table!r}.'
+            )
+
+
+def _check_triggers(body: dict[str, Any], path: Path) -> None:
+    """``[triggers.<name>]``: a name that can stand in a URI, known keys of the right
+    types, and what fires it: ``schedule`` or ``alert``, else ``dataset`` (loopml.automation
+    checks the cron expression and that the names it holds exist when it runs them)."""
+    for name, table in body.items():
+        if not _DEPLOYMENT_NAME.match(name):
+            raise InvalidInput(
+                f"{path}: [triggers.{name}] is not a trigger name: expected letters, "
+                "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'nightly')."
+            )
+        if not isinstance(table, dict):
+            raise InvalidInput(
+                f"{path}: triggers.{name} must be a table ([triggers.{name}] with "
+                f'schedule = "0 3 * * *", dataset = "churn" or alert = "churn"), got {table!r}.'
+            )
+        for key, value in table.items():
+            if key not in _TRIGGER_KEYS:
+                raise InvalidInput(
+                    f"{path}: unknown key {key!r} in [triggers.{name}]; expected one of "
+                    f"{', '.join(_TRIGGER_KEYS)}."
+                )
+            what, ok = _TRIGGER_KEYS[key]
+            if not ok(value):
+                raise InvalidInput(
+                    f"{path}: [triggers.{name}] {key} must be {what}, got {value!r}."
+                )
+        on = [k for k in _TRIGGER_ON if k in table]
+        if not on:
+            raise InvalidInput(
+                f"{path}: [triggers.{name}] says nothing that fires it: add schedule = "
+                '"<cron expression>", dataset = "<dataset>" (each new version) or alert = '
+                '"<monitor>" (each new alert).'
+            )
+        if "schedule" in on and "alert" in on:
+            raise InvalidInput(
+                f"{path}: [triggers.{name}] has both schedule and alert: a trigger fires on one "
+                "of them; declare two triggers."
+            )
+        if "rule" in table and "alert" not in table:
+            raise InvalidInput(
+                f"{path}: [triggers.{name}] rule narrows an alert trigger: add alert = "
+                '"<monitor>", or remove rule.'
             )
 
 
@@ -589,6 +669,7 @@ def load_settings(
         gates=dict(doc.get("gates") or {}),
         deployments=dict(doc.get("deployments") or {}),
         monitors=dict(doc.get("monitors") or {}),
+        triggers=dict(doc.get("triggers") or {}),
     )
 
 

@@ -11,6 +11,7 @@
 - ``deployments:/<name>`` (a deployment: a named endpoint serving one model version)
 - ``rollout:/<id>`` (a progressive rollout of a candidate version on a deployment)
 - ``alerts:/<id>`` (one incident of a monitor's alert rule)
+- ``triggers:/<name>/<event id>`` (one event of an automation trigger: what it fired on)
 
 Nothing here looks anything up: resolving a URI to what it names, and
 describing it, is the business of the URI registry in :mod:`loopml.lineage`.
@@ -47,6 +48,7 @@ __all__ = [
     "PromotionURI",
     "RolloutURI",
     "RunURI",
+    "TriggerURI",
     "ValidationURI",
     "check_name",
     "local_path",
@@ -59,6 +61,7 @@ __all__ = [
     "parse_promotion_uri",
     "parse_rollout_uri",
     "parse_run_uri",
+    "parse_trigger_uri",
     "parse_uri",
     "parse_validation_uri",
     "redact",
@@ -186,6 +189,18 @@ class AlertURI:
 
     def __str__(self) -> str:
         return f"alerts:/{self.id}"
+
+
+@dataclass(frozen=True)
+class TriggerURI:
+    """``triggers:/<name>/<event id>``: one event of an automation trigger (a schedule's
+    firing, a new dataset version, a new alert) and the retrain it caused."""
+
+    name: str
+    id: int
+
+    def __str__(self) -> str:
+        return f"triggers:/{self.name}/{self.id}"
 
 
 @dataclass(frozen=True)
@@ -370,6 +385,20 @@ def parse_alert_uri(uri: str) -> AlertURI:
 
 _ALERT_RE = re.compile(r"^alerts:/([1-9][0-9]*)$")
 
+
+def parse_trigger_uri(uri: str) -> TriggerURI:
+    """Parse ``triggers:/<name>/<event id>``."""
+    m = _TRIGGER_RE.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group("name")) > MAX_NAME or len(m.group("id")) > 18:
+        raise InvalidInput(
+            f"malformed trigger URI {shown(uri)}: expected 'triggers:/<name>/<event number>', "
+            "e.g. 'triggers:/nightly/3' (loopml automate status lists them)."
+        )
+    return TriggerURI(m.group("name"), int(m.group("id")))
+
+
+_TRIGGER_RE = re.compile(rf"^triggers:/(?P<name>{_NAME})/(?P<id>[1-9][0-9]*)\Z")
+
 AnyURI = (
     DataURI
     | RunURI
@@ -381,6 +410,7 @@ AnyURI = (
     | DeploymentURI
     | RolloutURI
     | AlertURI
+    | TriggerURI
 )
 
 _PARSERS: dict[str, Callable[[str], AnyURI]] = {
@@ -394,6 +424,7 @@ _PARSERS: dict[str, Callable[[str], AnyURI]] = {
     "deployments": parse_deployment_uri,
     "rollout": parse_rollout_uri,
     "alerts": parse_alert_uri,
+    "triggers": parse_trigger_uri,
 }
 
 

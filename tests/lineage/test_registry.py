@@ -48,6 +48,7 @@ def test_every_scheme_resolves_its_nodes_and_describes_them(linked: dict[str, st
         "deployments",
         "rollout",
         "alerts",
+        "triggers",
     }
     assert resolve(linked["data"]).uri == linked["data"]
     assert resolve("data:/d@latest").uri == "data:/d@1"

@@ -282,11 +282,13 @@ def run_and_register(
     experiment: str | None = None,
     executor: str | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Registration:
     """Run ``pipeline`` (a Pipeline, ``"module:function"``, or ``[pipeline] entry``) and,
     once it finished, register the model its step returned as the next version of
     ``name`` (see :func:`register_step_model`). A failing step raises
-    :class:`~loopml.errors.PipelineFailed` and registers nothing.
+    :class:`~loopml.errors.PipelineFailed` and registers nothing. ``tags`` are added to
+    the pipeline run (a retrain records its trigger there).
 
     Example::
 
@@ -305,6 +307,7 @@ def run_and_register(
         experiment=experiment,
         on_event=on_event,
         executor=executor,
+        tags=tags,
     )
     return register_step_model(
         result, model_name, step=step, output=output, promote=promote, reason=reason

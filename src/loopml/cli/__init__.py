@@ -126,6 +126,12 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Watch a deployment's prediction log: add, list, delete, run, status, report, alerts.",
     ),
+    "automate": (
+        "loopml.cli.automate",
+        "app",
+        "Retrain on the triggers of loopml.toml (schedule, new data, alerts), gate and roll "
+        "out: run them (--once, or as a daemon), status.",
+    ),
     "db": ("loopml.cli.db", "app", "Manage the metadata database."),
 }
 

@@ -121,6 +121,7 @@ STATUS_STYLE = {
     "TOO_FEW_ROWS": "dim",
     "FIRING": "red",
     "RESOLVED": "green",
+    "SUCCEEDED": "green",
 }
 
 

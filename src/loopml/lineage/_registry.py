@@ -136,6 +136,12 @@ SCHEMES: dict[str, Scheme] = {
             "loopml.monitoring._repository:describe_alerts",
         ),
         Scheme(
+            "triggers",
+            "loopml.uri:parse_trigger_uri",
+            "loopml.automation._repository:resolve_event",
+            "loopml.automation._repository:describe_events",
+        ),
+        Scheme(
             "cache",
             "loopml.uri:parse_cache_uri",
             "loopml.pipelines._cache:resolve",

@@ -20,6 +20,8 @@ from ._monitor import sync_monitors as sync_monitors
 from ._profile import FeatureProfile as FeatureProfile
 from ._profile import ReferenceProfile as ReferenceProfile
 from ._profile import profile_reference as profile_reference
+from ._raised import raise_alert as raise_alert
+from ._raised import resolve_raised as resolve_raised
 from ._records import Alert as Alert
 from ._records import AlertStatus as AlertStatus
 from ._records import Delivery as Delivery

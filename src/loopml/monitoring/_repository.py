@@ -440,15 +440,15 @@ def firing_alert(meta: MetadataStore, monitor: str, rule: str) -> Alert | None:
 def open_alert(
     meta: MetadataStore,
     monitor: str,
-    deployment: str,
+    deployment: str | None,
     rule: str,
     value: float | None,
     message: str,
     window_id: int | None,
 ) -> tuple[Alert, bool]:
     """The FIRING alert of ``monitor``'s ``rule``: a new one (``True``) with its lineage
-    edge from the deployment, or the one already firing, its value and last window
-    brought up to date (``False``)."""
+    edge from the deployment (when there is one), or the one already firing, its value
+    and last window brought up to date (``False``)."""
 
     def tx(conn: Connection) -> tuple[Alert, bool]:
         if conn.dialect == "postgresql":
@@ -494,9 +494,10 @@ def open_alert(
                 now,
             ),
         )
-        lineage_edges.add_edges(
-            conn, [(str(DeploymentURI(deployment)), str(AlertURI(int(aid))), "raised")]
-        )
+        if deployment is not None:
+            lineage_edges.add_edges(
+                conn, [(str(DeploymentURI(deployment)), str(AlertURI(int(aid))), "raised")]
+            )
         alert = Alert(
             int(aid),
             monitor,

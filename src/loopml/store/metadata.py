@@ -63,6 +63,7 @@ KNOWN_REVISIONS = (
     "0007_deployments",
     "0008_rollouts",
     "0009_monitoring",
+    "0010_automation",
 )
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 

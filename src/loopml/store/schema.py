@@ -62,6 +62,8 @@ __all__ = [
     "run_artifacts",
     "runs",
     "tags",
+    "trigger_events",
+    "triggers",
     "tuning_studies",
     "tuning_trials",
 ]
@@ -568,4 +570,46 @@ alerts = Table(
     Column("notified_at", Double, nullable=True),
     Column("deliveries", Text, nullable=False),
     Index(None, "monitor", "rule", "status"),
+)
+
+# -- automation ----------------------------------------------------------------------
+# A trigger of loopml.toml ([triggers.<name>]) is a row of ``triggers`` from the first
+# time ``loopml automate`` saw it: ``spec`` what it watches (``dataset:churn``,
+# ``alert:churn``, ``schedule:0 3 * * *``) and ``baseline`` where it started watching (the
+# newest dataset version or alert id then, or the time), so only what comes after fires
+# it. Each event it fired on is a row of ``trigger_events``, unique per (trigger,
+# event_key) (``schedule:<ISO time>``, ``data:/x@4``, ``alerts:/7``): claiming an event is
+# the INSERT only one process wins. The row records the action's status, the pipeline
+# run, the model version, the rollout, the alert a failure raised and the error.
+
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("spec", String(1024), nullable=False),
+    Column("baseline", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger_name", String(255), nullable=False),
+    Column("event_key", String(1024), nullable=False),
+    Column("cause", String(1024), nullable=True),
+    Column("dataset", String(1024), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(255), nullable=True),
+    Column("run_id", String(32), nullable=True),
+    Column("model_version", String(1024), nullable=True),
+    Column("rollout_id", Integer, nullable=True),
+    Column("alert_id", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=True),
+    UniqueConstraint("trigger_name", "event_key"),
+    Index(None, "trigger_name", "id"),
 )

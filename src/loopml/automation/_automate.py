@@ -1,0 +1,442 @@
+"""Continuous training: the triggers of loopml.toml → retrain → gates → rollout.
+
+:func:`automate` checks every trigger once (``loopml automate --once``; the daemon
+calls it every ``--interval`` seconds):
+
+- a ``schedule`` trigger is due at the newest cron time (UTC) at or before now that
+  comes after the trigger was first seen (one firing, however many were missed while
+  nothing ran); a ``dataset`` trigger at each version of its dataset newer than the
+  newest one when it was first seen, oldest first; an ``alert`` trigger at each alert
+  of its monitor (of its ``rule`` when given) opened after it was first seen;
+- each due event is claimed in the metadata store (``trigger_events``, unique per
+  trigger and event key: ``schedule:<ISO time>``, ``data:/x@4``, ``alerts:/7``): of
+  two ``loopml automate`` processes, one claims it and acts, the other skips it, so one
+  event causes one retrain;
+- the action is the code path a person runs: :func:`~loopml.run_and_register` runs
+  the trigger's pipeline with the triggering dataset version passed explicitly in its
+  ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
+  when a schedule or an alert fired) and registers the model, the new version is
+  promoted through the gates of ``environment`` (as a rollout's candidate when a
+  deployment is named), and ``loopml.deploy(deployment, strategy=...,
+  candidate=models:/m/N)`` starts the rollout the server's controller then analyses,
+  promotes or rolls back. The strategy is the trigger's, else the deployment's own,
+  else (a deployment that was only ever replaced) ``canary``; ``strategy = "replace"``
+  promotes the version and points the deployment at the environment's alias at once;
+- a retrain that fails or a gate that refuses is recorded (FAILED / REFUSED, with the
+  error) and raises an alert: a row of ``alerts`` filed under the trigger's name
+  (``loopml monitor alerts <trigger>``), rule ``automation: retrain failed`` or
+  ``automation: gate refused``, sent to the trigger's ``sinks``. Nothing is deployed,
+  so the champion keeps serving. The trigger's next success resolves its alerts.
+
+Lineage records the chain: the cause (``data:/x@4`` or ``alerts:/7``) ``fired`` the
+event ``triggers:/<name>/<id>``, which ``triggered`` the pipeline run and the step run
+that ``registered`` the model version, which is the ``candidate`` of ``rollout:/<N>``,
+the ``rollout`` of ``deployments:/<name>``; a schedule's event has no cause above it.
+So ``loopml lineage models:/churn/5`` shows why that version exists.
+
+Example::
+
+    report = loopml.automation.automate()
+    for event in report.events:
+        print(event.message)   # triggers:/fresh-data/1 (data:/churn@4): SUCCEEDED -> ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from loopml import _validate
+from loopml.automation import _repository as repo
+from loopml.automation._records import (
+    AutomateReport,
+    EventStatus,
+    Trigger,
+    TriggerEvent,
+    TriggerKind,
+    TriggerState,
+)
+from loopml.automation._triggers import check_targets, read_triggers
+from loopml.errors import GateFailed, InvalidInput, NotFound
+
+__all__ = ["FAILED_RULE", "REFUSED_RULE", "automate", "list_events", "trigger_status"]
+
+#: the rule of the alert a failed retrain (or a step after it) raises
+FAILED_RULE = "automation: retrain failed"
+#: the rule of the alert a refusing gate raises
+REFUSED_RULE = "automation: gate refused"
+
+_MAX_ERROR = 2000
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def automate(triggers: Sequence[str] | None = None, *, now: float | None = None) -> AutomateReport:
+    """Check the triggers of loopml.toml (those named in ``triggers``, default all) once,
+    and act on each due event this process claims (see the module docstring). ``now``
+    (seconds since the epoch) is the time schedules are checked at.
+
+    A trigger that cannot be read (a cron expression that does not parse, an unknown
+    key) or that names a dataset, deployment or monitor that does not exist stops the
+    call before anything runs, naming it.
+    """
+    from loopml.context import current
+
+    every = read_triggers()
+    chosen = _choose(every, triggers)
+    check_targets(chosen)
+    at = time.time() if now is None else _validate.seconds(now, "now")
+    meta = current().metadata
+    seen = repo.baselines(meta)
+    owner = _owner()
+    events: list[TriggerEvent] = []
+    for trigger in chosen:
+        base = _baseline(meta, trigger, seen.get(trigger.name), at)
+        for key, cause, dataset in _due(meta, trigger, base, at):
+            event = repo.claim(meta, trigger.name, key, cause=cause, dataset=dataset, owner=owner)
+            if event is not None:
+                events.append(_act(meta, trigger, event))
+    return AutomateReport([t.name for t in chosen], events)
+
+
+def _choose(every: list[Trigger], names: Sequence[str] | None) -> list[Trigger]:
+    if names is None:
+        return every
+    by_name = {t.name: t for t in every}
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            raise NotFound(
+                f"no trigger {name!r} in loopml.toml (triggers: "
+                f"{', '.join(by_name) or 'none'}); declare it under [triggers.{name}]."
+            )
+        chosen.append(by_name[name])
+    return chosen
+
+
+# -- what is due ----------------------------------------------------------------------
+
+
+def _baseline(
+    meta: Any, trigger: Trigger, stored: tuple[str, float, float] | None, at: float
+) -> float:
+    """Where ``trigger`` starts watching: stored the first time it is seen (or when
+    loopml.toml changed what it watches)."""
+    if stored is not None and stored[0] == trigger.spec:
+        return stored[1]
+    if trigger.kind is TriggerKind.DATASET:
+        assert trigger.dataset is not None
+        value = float(_newest(trigger.dataset)[0])
+    elif trigger.kind is TriggerKind.ALERT:
+        from loopml.monitoring import list_alerts
+
+        found = list_alerts()
+        value = float(found[0].id) if found else 0.0
+    else:
+        value = at
+    return repo.set_baseline(
+        meta, trigger.name, trigger.spec, value, None if stored is None else stored[0]
+    )
+
+
+def _newest(dataset: str) -> tuple[int, str]:
+    """The newest version of ``dataset``: its number and URI."""
+    from loopml.data import dataset_versions
+
+    versions = dataset_versions(dataset)
+    if not versions:
+        raise NotFound(f"dataset {dataset!r} has no version.")
+    return versions[-1].version, versions[-1].uri
+
+
+def _due(
+    meta: Any, trigger: Trigger, base: float, at: float
+) -> list[tuple[str, str | None, str | None]]:
+    """``(event key, cause, dataset version)`` of each event of ``trigger`` due now that
+    no process claimed yet, oldest first."""
+    due: list[tuple[str, str | None, str | None]] = []
+    if trigger.kind is TriggerKind.DATASET:
+        from loopml.data import dataset_versions
+
+        assert trigger.dataset is not None
+        due = [(v.uri, v.uri, v.uri) for v in dataset_versions(trigger.dataset) if v.version > base]
+    elif trigger.kind is TriggerKind.ALERT:
+        from loopml.monitoring import list_alerts
+
+        fresh = [
+            a
+            for a in reversed(list_alerts(trigger.monitor))
+            if a.id > base and (trigger.rule is None or a.rule == trigger.rule)
+        ]
+        if fresh:
+            dataset = _newest(trigger.dataset)[1] if trigger.dataset else None
+            due = [(str(a.uri), str(a.uri), dataset) for a in fresh]
+    else:
+        assert trigger.schedule is not None
+        fired = _previous(trigger.schedule, at)
+        if fired.timestamp() > base:
+            dataset = _newest(trigger.dataset)[1] if trigger.dataset else None
+            due = [(f"schedule:{fired.isoformat()}", None, dataset)]
+    if not due:
+        return []
+    claimed = repo.event_keys(meta, trigger.name)
+    return [d for d in due if d[0] not in claimed]
+
+
+def _previous(expression: str, at: float) -> datetime:
+    """The newest time ``expression`` names at or before ``at`` (UTC)."""
+    from croniter import croniter
+
+    start = datetime.fromtimestamp(at, timezone.utc)
+    if croniter.match(expression, start.replace(second=0, microsecond=0)) and start.second == 0:
+        return start.replace(microsecond=0)
+    found: datetime = croniter(expression, start).get_prev(datetime)
+    return found
+
+
+def next_firing(expression: str, at: float) -> datetime:
+    """The first time after ``at`` that ``expression`` names (UTC)."""
+    from croniter import croniter
+
+    found: datetime = croniter(expression, datetime.fromtimestamp(at, timezone.utc)).get_next(
+        datetime
+    )
+    return found
+
+
+# -- the action -----------------------------------------------------------------------
+
+
+def _act(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
+    """Retrain → register → gates → rollout for ``event`` (claimed by this process); the
+    event as finished. Whatever goes wrong is recorded on the event and alerted."""
+    try:
+        return _retrain(meta, trigger, event)
+    except BaseException as exc:  # interrupted: the event must not stay RUNNING
+        _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
+        raise
+
+
+def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
+    from loopml.automation._register import run_and_register
+    from loopml.errors import PipelineFailed
+    from loopml.uri import RunURI
+
+    if event.cause is not None and event.cause != event.uri:
+        repo.add_edges(meta, [(event.cause, event.uri, "fired")])
+    reason = f"trigger {trigger.name}: {event.key}"
+    params = dict(trigger.params)
+    if trigger.param is not None:
+        params[trigger.param] = event.dataset
+    try:
+        done = run_and_register(
+            trigger.pipeline,
+            trigger.model,
+            params=params,
+            reason=reason,
+            tags={"loopml.trigger": trigger.name, "loopml.trigger_event": event.uri},
+        )
+    except PipelineFailed as exc:
+        run = getattr(exc, "run", None)
+        run_id = getattr(run, "id", None)
+        if run_id is not None:
+            repo.add_edges(meta, [(event.uri, str(RunURI(run_id)), "triggered")])
+        return _fail(
+            meta, trigger, event, EventStatus.FAILED, f"the retrain failed: {exc}", run_id=run_id
+        )
+    except Exception as exc:
+        return _fail(
+            meta,
+            trigger,
+            event,
+            EventStatus.FAILED,
+            f"the retrain failed: {type(exc).__name__}: {exc}",
+        )
+    version = done.version
+    ran = {str(RunURI(done.run.id))}
+    if version.run_id:
+        ran.add(str(RunURI(version.run_id)))
+    repo.add_edges(meta, [(event.uri, r, "triggered") for r in sorted(ran)])
+    event = repo.update(meta, event.id, run_id=done.run.id, model_version=version.uri)
+    try:
+        return _release(meta, trigger, event, version, reason)
+    except Exception as exc:
+        return _fail(
+            meta,
+            trigger,
+            event,
+            EventStatus.FAILED,
+            f"{version.uri} was registered but not rolled out: {type(exc).__name__}: {exc}",
+            what="the gates or the rollout failed",
+        )
+
+
+def _release(
+    meta: Any, trigger: Trigger, event: TriggerEvent, version: Any, reason: str
+) -> TriggerEvent:
+    """``version`` through the gates of the trigger's environment and onto its
+    deployment."""
+    from loopml.deployments import deploy, get_deployment
+    from loopml.evaluation import promote
+    from loopml.uri import ModelURI
+
+    if trigger.environment is None:
+        return _succeed(meta, trigger, event)
+    serving = get_deployment(trigger.deployment) if trigger.deployment else None
+    if serving is not None and (serving.model_name, serving.version) == (
+        version.name,
+        version.version,
+    ):
+        return _succeed(meta, trigger, event)  # the model did not change: nothing to roll out
+    strategy = _strategy(trigger, serving)
+    candidate = serving is not None and strategy != "replace"
+    try:
+        promotion = promote(
+            version.name,
+            trigger.environment,
+            version=version.version,
+            candidate=candidate,
+            reason=reason,
+        )
+    except GateFailed as exc:
+        return _fail(meta, trigger, event, EventStatus.REFUSED, str(exc))
+    if str(promotion.status) not in ("PROMOTED", "CANDIDATE"):
+        return _fail(
+            meta,
+            trigger,
+            event,
+            EventStatus.REFUSED,
+            f"{version.uri} passed the gates of {trigger.environment} but is "
+            f"{promotion.status} (waiting for a person's approval: loopml models approve); "
+            "nothing was rolled out",
+        )
+    if serving is None:
+        return _succeed(meta, trigger, event)
+    assert trigger.deployment is not None
+    if strategy == "replace":
+        deploy(
+            trigger.deployment,
+            str(ModelURI(version.name, alias=trigger.environment)),
+            reason=reason,
+        )
+        return _succeed(meta, trigger, event)
+    moved = deploy(
+        trigger.deployment,
+        strategy=strategy,
+        candidate=version.uri,
+        steps=trigger.steps,
+        interval=trigger.interval,
+        reason=reason,
+    )
+    return _succeed(meta, trigger, event, rollout_id=moved.rollout_id)
+
+
+def _strategy(trigger: Trigger, serving: Any) -> str:
+    if trigger.strategy is not None:
+        return trigger.strategy
+    own = str(serving.strategy) if serving is not None else "replace"
+    return "canary" if own == "replace" else own
+
+
+def _succeed(meta: Any, trigger: Trigger, event: TriggerEvent, **values: Any) -> TriggerEvent:
+    from loopml.monitoring import resolve_raised
+
+    for rule in (FAILED_RULE, REFUSED_RULE):
+        # resolving an old alert must not fail the retrain that worked
+        with contextlib.suppress(Exception):
+            resolve_raised(trigger.name, rule)
+    return repo.finish(meta, event.id, EventStatus.SUCCEEDED, **values)
+
+
+def _fail(
+    meta: Any,
+    trigger: Trigger,
+    event: TriggerEvent,
+    status: EventStatus,
+    error: str,
+    what: str | None = None,
+    **values: Any,
+) -> TriggerEvent:
+    """Record ``event`` as ``status`` with ``error`` and raise the alert that says so."""
+    from loopml.monitoring import raise_alert
+
+    error = " ".join(error.split())[:_MAX_ERROR]
+    what = what or (
+        "a gate refused the retrained model"
+        if status is EventStatus.REFUSED
+        else ("the retrain failed")
+    )
+    keeps = (
+        f"; deployment {trigger.deployment} keeps serving its champion"
+        if trigger.deployment
+        else ""
+    )
+    message = f"trigger {trigger.name}: {what} for {event.key} ({event.uri}){keeps}. {error}"
+    alert_id = None
+    try:
+        alert = raise_alert(
+            trigger.name,
+            REFUSED_RULE if status is EventStatus.REFUSED else FAILED_RULE,
+            message,
+            deployment=trigger.deployment,
+            sinks=trigger.sinks,
+            details={"trigger": trigger.name, "event": event.uri, "cause": event.cause},
+        )
+        alert_id = alert.id
+        repo.add_edges(meta, [(event.uri, str(alert.uri), "raised")])
+    except Exception as exc:  # the event is recorded whatever the alert did
+        error += f" (its alert could not be raised: {type(exc).__name__}: {exc})"
+    return repo.finish(meta, event.id, status, error=error, alert_id=alert_id, **values)
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+def list_events(trigger: str | None = None, *, limit: int = 50) -> list[TriggerEvent]:
+    """The events triggers fired on (of ``trigger``), newest first, with what each caused.
+
+    Example::
+
+        for e in loopml.automation.list_events("nightly"):
+            print(e.uri, e.status, e.model_version, e.rollout_id, e.error)
+    """
+    from loopml.context import current
+
+    if trigger is not None:
+        _validate.text(trigger, "trigger")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be a whole number from 1 up, got {_validate.shown(limit)}.")
+    return repo.events_of(current().metadata, trigger, limit)
+
+
+def trigger_status(*, now: float | None = None) -> list[TriggerState]:
+    """Each trigger of loopml.toml: since when it watches, its last event, its next
+    firing (a schedule's next cron time) and its events counted by status."""
+    from loopml.context import current
+
+    at = time.time() if now is None else _validate.seconds(now, "now")
+    every = read_triggers()
+    meta = current().metadata
+    seen = repo.baselines(meta)
+    last = repo.last_events(meta)
+    counts = repo.status_counts(meta)
+    states = []
+    for t in every:
+        stored = seen.get(t.name)
+        states.append(
+            TriggerState(
+                trigger=t,
+                since=stored[2] if stored is not None else None,
+                last=last.get(t.name),
+                next=next_firing(t.schedule, at) if t.schedule else None,
+                counts=counts.get(t.name, {}),
+            )
+        )
+    return states

@@ -1,0 +1,214 @@
+"""The triggers of loopml.toml (``[triggers.<name>]``), read and checked.
+
+Each trigger fires on one thing and names one action::
+
+    [triggers.nightly]
+    schedule = "0 3 * * *"          # a cron expression (UTC), read by croniter
+    dataset = "churn"               # its newest version goes to the pipeline...
+    param = "data"                  # ...as the parameter data = "data:/churn@<N>"
+    environment = "prod"            # the gates the new version passes
+    deployment = "churn"            # where it is rolled out
+    strategy = "canary"             # default: the deployment's own (canary if replace)
+
+    [triggers.fresh-data]
+    dataset = "churn"               # fires on each new version of data:/churn
+    param = "data"
+
+    [triggers.drift]
+    alert = "churn"                 # fires on each new alert of monitor churn
+    rule = "drift_share > 0.3"      # (of this rule only)
+    dataset = "churn"
+    param = "data"
+
+Also: ``pipeline`` (default ``[pipeline] entry``), ``params`` (a table), ``model``
+(default ``[model] name``), ``steps`` and ``interval`` (a canary's), ``sinks`` (where a
+failure's alert goes; default ``["log"]``).
+
+What can be checked without looking anything up is checked here (a cron expression
+that does not parse, a strategy that does not exist, a dataset without the parameter
+that receives it, a deployment without the environment whose gates guard it); that the
+dataset, deployment and monitor exist is checked by :func:`check_targets` before any
+trigger runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from loopml.automation._records import Trigger, TriggerKind
+from loopml.errors import InvalidInput, NotFound
+
+__all__ = ["STRATEGIES", "check_targets", "cron_valid", "read_triggers"]
+
+#: the rollout strategies a trigger may name (``replace`` switches all traffic at once)
+STRATEGIES = ("replace", "blue_green", "canary", "shadow", "ab")
+
+
+def cron_valid(expression: str) -> bool:
+    """Whether croniter reads ``expression`` (five or six fields, ``@daily``...)."""
+    from croniter import croniter
+
+    try:
+        return bool(croniter.is_valid(expression))
+    except Exception:  # croniter raises several kinds on nonsense
+        return False
+
+
+def read_triggers(settings: Any = None) -> list[Trigger]:
+    """The triggers of loopml.toml, checked (see the module docstring), in the order
+    written."""
+    if settings is None:
+        from loopml.context import current
+
+        settings = current().settings
+    return [_trigger(name, table, settings) for name, table in settings.triggers.items()]
+
+
+def _bad(name: str, text: str) -> InvalidInput:
+    return InvalidInput(f"[triggers.{name}] {text}")
+
+
+def _trigger(name: str, table: Mapping[str, Any], settings: Any) -> Trigger:
+    if "schedule" in table:
+        kind = TriggerKind.SCHEDULE
+    elif "alert" in table:
+        kind = TriggerKind.ALERT
+    else:
+        kind = TriggerKind.DATASET
+    schedule = table.get("schedule")
+    if schedule is not None:
+        schedule = " ".join(str(schedule).split())
+        if not cron_valid(schedule):
+            raise _bad(
+                name,
+                f"schedule {table['schedule']!r} is not a cron expression: expected five "
+                "fields, minute hour day-of-month month day-of-week (e.g. '0 3 * * *', "
+                "every day at 03:00 UTC), or '@hourly', '@daily', '@weekly'.",
+            )
+    dataset, param = table.get("dataset"), table.get("param")
+    if dataset is not None:
+        from loopml.uri import check_name
+
+        dataset = str(dataset).removeprefix("data:/")
+        if "@" in dataset:
+            raise _bad(
+                name,
+                f"dataset {table['dataset']!r} names a version: name the dataset only "
+                "(the version passed is the one that fired the trigger, or the newest).",
+            )
+        check_name(dataset, "dataset name")
+        if param is None:
+            raise _bad(
+                name,
+                f"names dataset {dataset!r} but no param to pass its version in: add "
+                'param = "<pipeline parameter>" (it receives "data:/'
+                f'{dataset}@<N>"), so the retrain never reads the pinned version by accident.',
+            )
+    elif param is not None:
+        raise _bad(
+            name,
+            f"param {param!r} receives a dataset version, but no dataset is named: add "
+            'dataset = "<dataset>".',
+        )
+    strategy = table.get("strategy")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise _bad(
+            name, f"strategy {strategy!r} is unknown: expected one of {', '.join(STRATEGIES)}."
+        )
+    environment = table.get("environment")
+    known = settings.models.environments
+    if environment is not None and environment not in known:
+        raise _bad(
+            name,
+            f"environment {environment!r} is unknown: the environments are "
+            f"{', '.join(known)} (set under [models] environments).",
+        )
+    deployment = table.get("deployment")
+    if deployment is not None and environment is None:
+        raise _bad(
+            name,
+            f"rolls out on deployment {deployment!r} but names no environment: add "
+            'environment = "<environment>" (the gates a new version passes before it is '
+            "rolled out, e.g. prod).",
+        )
+    if deployment is None and any(k in table for k in ("strategy", "steps", "interval")):
+        raise _bad(name, "strategy, steps and interval belong to a rollout: add deployment.")
+    model = table.get("model") or settings.model.name
+    if model is None:
+        raise _bad(
+            name,
+            'names no model: add model = "<name>" (or name under [model] in loopml.toml).',
+        )
+    pipeline = table.get("pipeline") or settings.pipeline.entry
+    if pipeline is None:
+        raise _bad(
+            name,
+            'names no pipeline: add pipeline = "module:function" (or entry under [pipeline]).',
+        )
+    return Trigger(
+        name=name,
+        kind=kind,
+        schedule=schedule,
+        dataset=dataset,
+        monitor=table.get("alert"),
+        rule=table.get("rule"),
+        pipeline=pipeline,
+        param=param,
+        params=dict(table.get("params") or {}),
+        model=model,
+        environment=environment,
+        deployment=deployment,
+        strategy=strategy,
+        steps=table.get("steps"),
+        interval=table.get("interval"),
+        sinks=tuple(table.get("sinks") or ("log",)),
+    )
+
+
+def check_targets(triggers: list[Trigger]) -> None:
+    """NotFound naming the trigger when one names a dataset, deployment or monitor that
+    does not exist (or a trigger shares a watched monitor's name, which would mix their
+    alerts)."""
+    datasets = {t.dataset for t in triggers if t.dataset}
+    if datasets:
+        from loopml.data import list_datasets
+
+        have = {d.name for d in list_datasets()}
+        for t in triggers:
+            if t.dataset and t.dataset not in have:
+                raise NotFound(
+                    f"[triggers.{t.name}] names dataset {t.dataset!r}, which does not exist "
+                    f"(datasets: {', '.join(sorted(have)) or 'none'}). Add it (loopml data "
+                    "add PATH --name NAME) or fix the name."
+                )
+    for t in triggers:
+        if t.deployment:
+            from loopml.deployments import get_deployment
+
+            try:
+                get_deployment(t.deployment)
+            except NotFound:
+                raise NotFound(
+                    f"[triggers.{t.name}] rolls out on deployment {t.deployment!r}, which does "
+                    "not exist: deploy the champion first (loopml deploy NAME --model "
+                    "models:/<model>@<environment>) or fix the name."
+                ) from None
+    monitors = [t for t in triggers if t.kind is TriggerKind.ALERT]
+    if monitors:
+        from loopml.monitoring import list_monitors
+
+        have = {m.name for m in list_monitors()}
+        for t in monitors:
+            if t.monitor not in have:
+                raise NotFound(
+                    f"[triggers.{t.name}] fires on alerts of monitor {t.monitor!r}, which "
+                    f"does not exist (monitors: {', '.join(sorted(have)) or 'none'}). Add it "
+                    "(loopml monitor add) or fix the name."
+                )
+        clash = sorted({t.name for t in triggers} & have)
+        if clash:
+            raise InvalidInput(
+                f"trigger {clash[0]!r} has the name of a monitor: the alerts a trigger raises "
+                "are filed under its name, so rename the trigger."
+            )

@@ -1,0 +1,190 @@
+"""``loopml automate``: run the triggers of loopml.toml once or as a daemon, and show
+their status and what they caused."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.markup import escape
+
+from loopml.cli import _options
+from loopml.cli._output import console, err_console
+from loopml.cli._table import Column, Format, emit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from loopml.automation import AutomateReport, TriggerEvent
+
+app = typer.Typer(
+    help="Retrain on the triggers of loopml.toml (schedule, new data, alerts), gate and roll "
+    "out: run them (--once, or as a daemon), status.",
+    invoke_without_command=True,
+)
+
+
+def _print_report(report: AutomateReport, quiet: bool) -> None:
+    for event in report.events:
+        failed = event in report.failures
+        line = f"{'[red]' if failed else '[green]'}{event.status}[/] {escape(event.message)}"
+        (err_console if failed else console).print(line, highlight=False)
+    if not report.events and not quiet:
+        err_console.print(
+            f"Nothing to do: {len(report.triggers)} trigger(s) checked, no new event.",
+            highlight=False,
+        )
+
+
+@app.callback()
+def automate(
+    ctx: typer.Context,
+    once: bool = typer.Option(
+        False, "--once", help="Check the triggers once, act on what is due, and exit."
+    ),
+    interval: float = typer.Option(
+        30.0, "--interval", metavar="SECONDS", help="Without --once: seconds between checks."
+    ),
+    triggers: list[str] = typer.Option(
+        [], "--trigger", metavar="NAME", help="Only this trigger (repeat; default: all)."
+    ),
+    quiet: bool = _options.quiet(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """Retrain on the triggers of loopml.toml (schedule, new data, alerts), gate and roll
+    out: run them (--once, or as a daemon), status.
+
+    Each due event is claimed in the metadata store, so two automation processes cause
+    one retrain per event. With --once, exit with status 1 when a retrain failed or a
+    gate refused. Without it, check every --interval seconds until stopped (SIGTERM or
+    Ctrl-C end it once the retrain under way is recorded).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+    import threading
+
+    from loopml import _validate
+    from loopml.automation import automate as run_triggers
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    names = triggers or None
+    if once:
+        report = run_triggers(names)
+        _print_report(report, quiet)
+        if report.failures:
+            raise typer.Exit(1)
+        return
+    if not (1 <= _validate.seconds(interval, "--interval") <= 86400):
+        raise typer.BadParameter(f"--interval must be from 1 to 86400 seconds, got {interval}.")
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if not quiet:
+        err_console.print(
+            f"Checking the triggers every {interval:g} s; stop with Ctrl-C or SIGTERM.",
+            highlight=False,
+        )
+    while not stop.is_set():
+        _print_report(run_triggers(names), quiet=True)
+        stop.wait(interval)
+    if not quiet:
+        err_console.print("Stopped.")
+
+
+_TRIGGER_COLUMNS = [
+    Column("trigger", required=True, max_width=30),
+    Column("watches", required=True, max_width=50),
+    Column("last", header="last event", max_width=40),
+    Column("last_status", header="status", kind="status"),
+    Column("last_at", header="last firing", kind="time"),
+    Column("next", header="next firing", kind="time"),
+    Column("action", max_width=60),
+    Column("events", max_width=40),
+    Column("since", kind="time"),
+]
+
+_EVENT_COLUMNS = [
+    Column("event", required=True, max_width=40),
+    Column("key", header="fired on", required=True, max_width=40),
+    Column("status", kind="status", required=True),
+    Column("dataset", max_width=30),
+    Column("model", max_width=30),
+    Column("rollout", max_width=14),
+    Column("alert", max_width=14),
+    Column("at", kind="time"),
+    Column("error", max_width=80),
+]
+
+
+def _event_row(e: TriggerEvent) -> dict[str, Any]:
+    return {
+        "event": e.uri,
+        "key": e.key,
+        "status": str(e.status),
+        "dataset": e.dataset,
+        "model": e.model_version,
+        "rollout": None if e.rollout_id is None else f"rollout:/{e.rollout_id}",
+        "alert": None if e.alert_id is None else f"alerts:/{e.alert_id}",
+        "at": e.created_at,
+        "error": e.error,
+    }
+
+
+@app.command("status")
+def status(
+    last: int = typer.Option(
+        10, "--last", metavar="N", min=1, help="The history: the last N events."
+    ),
+    history_only: bool = typer.Option(
+        False, "--history", help="Only the history (in any --format)."
+    ),
+    fmt: Format = _options.output_format(),
+    tracking_uri: str = _options.tracking_uri(),
+    artifact_uri: str = _options.artifact_uri(),
+) -> None:
+    """The triggers with their last and next firing, and the history of what they
+    caused (newest first; with --format json or csv, the triggers, or with --history the
+    events)."""
+    from loopml.automation import list_events, trigger_status
+
+    _options.use_stores(tracking_uri, artifact_uri)
+    rows = []
+    for s in trigger_status():
+        t = s.trigger
+        action = f"{t.pipeline} -> {t.model}"
+        if t.environment:
+            action += f" -> gates of {t.environment}"
+        if t.deployment:
+            action += f" -> {t.strategy or 'rollout'} on {t.deployment}"
+        rows.append(
+            {
+                "trigger": t.name,
+                "watches": t.watches,
+                "last": None if s.last is None else s.last.key,
+                "last_status": None if s.last is None else str(s.last.status),
+                "last_at": None if s.last is None else s.last.created_at,
+                "next": s.next.timestamp() if s.next is not None else None,
+                "action": action,
+                "events": ", ".join(f"{n} {k.lower()}" for k, n in sorted(s.counts.items())),
+                "since": s.since,
+            }
+        )
+    history = [_event_row(e) for e in list_events(limit=last)]
+    if history_only:
+        emit(history, _EVENT_COLUMNS, fmt=fmt, empty="No trigger has fired yet.")
+        return
+    emit(
+        rows,
+        _TRIGGER_COLUMNS,
+        fmt=fmt,
+        empty="No triggers: declare one in loopml.toml, e.g. [triggers.nightly] with "
+        'schedule = "0 3 * * *".',
+    )
+    if fmt is Format.table:
+        console.print()
+        console.print("[bold]History[/] (newest first)", highlight=False)
+        emit(history, _EVENT_COLUMNS, empty="No trigger has fired yet.")
