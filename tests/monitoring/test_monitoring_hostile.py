@@ -4,47 +4,44 @@ silent wrong result."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 import loopml
 from loopml.context import current
-from loopml.monitoring import WindowStatus
-from loopml.predictions import PredictionLogger, PredictionRecord
+from loopml.errors import CorruptRecord
 
-from .conftest import START, Served, churn_frame
+from .conftest import START, Served, log_window, make_served
 
 
 def _tamper(sql: str, params: tuple[Any, ...] = ()) -> None:
     current().metadata.write(lambda conn: conn.execute(sql, params).close())
 
 
-def test_text_in_one_numeric_input_leaves_drift_of_every_column_computed(
-    served: Served,
-) -> None:
-    frame = churn_frame(300, seed=21)
-    predicted = served.model.predict(frame[["tenure", "charges"]])
-    with PredictionLogger("churn") as log:
-        for i, row in enumerate(frame.itertuples(index=False)):
-            log.log(
-                PredictionRecord(
-                    f"m-{i}",
-                    # a third of tenure is text: the column comes back as text
-                    inputs={"tenure": "n/a" if i % 3 == 0 else row.tenure, "charges": row.charges},
-                    prediction="unknown" if i % 3 == 0 else int(predicted[i]),
-                    model_name="churn",
-                    model_version=1,
-                    latency_ms=5.0,
-                    timestamp=START + timedelta(seconds=i),
-                )
-            )
-    loopml.monitoring.add_monitor("churn")
-    (window,) = loopml.monitoring.run_monitors(now=START + timedelta(hours=1)).windows
+@pytest.fixture
+def served_on(backend: str, project: Any) -> Served:
+    return make_served(project)
 
-    m = window.metrics
-    assert window.status == WindowStatus.OK
-    assert m["data.type_error_rate"] > 0  # the text is counted as a type error...
-    assert m["drift.charges"] < 0.1  # ...and the clean column is still checked
-    assert "drift.tenure" in m and m["drift_share"] == 0.5  # a third missing: drifted
-    assert "prediction_drift" in m
-    assert not any("could not be computed" in n for n in window.details["notes"])
+
+def test_a_damaged_delivery_leaves_the_alert_readable(served_on: Served) -> None:
+    log_window(served_on, START, 300, seed=22, shift=1.0)
+    loopml.monitoring.add_monitor("churn", alerts=["drift_share > 0.1"])
+    loopml.monitoring.run_monitors(now=START + timedelta(hours=1))
+    (alert,) = loopml.monitoring.list_alerts("churn")
+    stored = [
+        {"sink": "x", "ok": True, "attempts": "many", "at": "later"},
+        {"sink": "y", "ok": "yes", "attempts": 1, "at": 1e400},
+        {"sink": "log", "ok": True, "attempts": 1, "at": 5.0},
+        "not a delivery",
+    ]
+    _tamper("UPDATE alerts SET deliveries = ? WHERE id = ?", (json.dumps(stored), alert.id))
+
+    (again,) = loopml.monitoring.list_alerts("churn")
+    assert [(d.sink, d.ok, d.attempts) for d in again.deliveries] == [("log", True, 1)]
+
+    _tamper("UPDATE alerts SET deliveries = ? WHERE id = ?", ("{garbage", alert.id))
+    with pytest.raises(CorruptRecord, match="deliveries of alert"):
+        loopml.monitoring.get_alert(alert.id)

@@ -144,13 +144,21 @@ def _window(row: tuple[Any, ...]) -> MonitorWindow:
 
 
 def _delivery(raw: Any) -> Delivery | None:
+    """One stored delivery; None when it is not one (a store changed outside loopml: the
+    alert is still shown, without the delivery that cannot be read)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("sink"), str):
+        return None
+    attempts, at = raw.get("attempts", 0), raw.get("at", 0.0)
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (attempts, at)
+    ):
         return None
     return Delivery(
         raw["sink"],
-        bool(raw.get("ok")),
-        int(raw.get("attempts") or 0),
-        float(raw.get("at") or 0.0),
+        raw.get("ok") is True,
+        int(attempts),
+        float(at),
         raw.get("error") if isinstance(raw.get("error"), str) else None,
     )
 
