@@ -13,12 +13,47 @@ import pytest
 import loopml
 from loopml.context import current
 from loopml.errors import CorruptRecord
+from loopml.monitoring import WindowStatus
+from loopml.monitoring import _repository as repo
+from loopml.monitoring._records import MonitorSettings
+from loopml.predictions import PredictionLogger, PredictionRecord
 
-from .conftest import START, Served, log_window, make_served
+from .conftest import START, Served, churn_frame, log_window, make_served
 
 
 def _tamper(sql: str, params: tuple[Any, ...] = ()) -> None:
     current().metadata.write(lambda conn: conn.execute(sql, params).close())
+
+
+def test_text_in_one_numeric_input_leaves_drift_of_every_column_computed(
+    served: Served,
+) -> None:
+    frame = churn_frame(300, seed=21)
+    predicted = served.model.predict(frame[["tenure", "charges"]])
+    with PredictionLogger("churn") as log:
+        for i, row in enumerate(frame.itertuples(index=False)):
+            log.log(
+                PredictionRecord(
+                    f"m-{i}",
+                    # a third of tenure is text: the column comes back as text
+                    inputs={"tenure": "n/a" if i % 3 == 0 else row.tenure, "charges": row.charges},
+                    prediction="unknown" if i % 3 == 0 else int(predicted[i]),
+                    model_name="churn",
+                    model_version=1,
+                    latency_ms=5.0,
+                    timestamp=START + timedelta(seconds=i),
+                )
+            )
+    loopml.monitoring.add_monitor("churn")
+    (window,) = loopml.monitoring.run_monitors(now=START + timedelta(hours=1)).windows
+
+    m = window.metrics
+    assert window.status == WindowStatus.OK
+    assert m["data.type_error_rate"] > 0  # the text is counted as a type error...
+    assert m["drift.charges"] < 0.1  # ...and the clean column is still checked
+    assert "drift.tenure" in m and m["drift_share"] == 0.5  # a third missing: drifted
+    assert "prediction_drift" in m
+    assert not any("could not be computed" in n for n in window.details["notes"])
 
 
 @pytest.fixture
@@ -45,3 +80,40 @@ def test_a_damaged_delivery_leaves_the_alert_readable(served_on: Served) -> None
     _tamper("UPDATE alerts SET deliveries = ? WHERE id = ?", ("{garbage", alert.id))
     with pytest.raises(CorruptRecord, match="deliveries of alert"):
         loopml.monitoring.get_alert(alert.id)
+
+
+def test_a_monitor_with_damaged_settings_stops_no_other_and_can_be_replaced_or_removed(
+    served_on: Served,
+) -> None:
+    log_window(served_on, START, 300, seed=23)
+    loopml.monitoring.add_monitor("broken", deployment="churn")
+    loopml.monitoring.add_monitor("healthy", deployment="churn")
+    _tamper("UPDATE monitors SET config = ? WHERE name = ?", ("[1, 2]", "broken"))
+
+    report = loopml.monitoring.run_monitors(now=START + timedelta(hours=1))
+    assert [w.monitor for w in report.windows] == ["healthy"]
+    assert "stored settings of monitor 'broken' are not valid" in report.failures["broken"]
+    with pytest.raises(CorruptRecord, match="--replace"):
+        loopml.monitoring.add_monitor("broken", deployment="churn")  # no silent overwrite
+
+    # the way out the error names works: replace it...
+    fixed = loopml.monitoring.add_monitor("broken", deployment="churn", replace=True)
+    assert fixed.settings == MonitorSettings(deployment="churn")
+    report = loopml.monitoring.run_monitors(now=START + timedelta(hours=1))
+    assert [w.monitor for w in report.windows] == ["broken"] and report.failures == {}
+
+    # ...or remove it
+    _tamper("UPDATE monitors SET config = ? WHERE name = ?", ("{garbage", "broken"))
+    assert loopml.monitoring.delete_monitor("broken").deployment == "churn"
+    assert [m.name for m in loopml.monitoring.list_monitors()] == ["healthy"]
+    assert repo.monitor_names(current().metadata) == ["healthy"]
+
+
+def test_loopml_toml_replaces_damaged_stored_settings(served_on: Served) -> None:
+    from pathlib import Path
+
+    Path("loopml.toml").write_text('[monitors.churn]\nwindow = "1h"\n')
+    loopml.context.reset()
+    assert loopml.monitoring.get_monitor("churn").settings.window_seconds == 3600
+    _tamper("UPDATE monitors SET config = ? WHERE name = ?", ('"text"', "churn"))
+    assert loopml.monitoring.get_monitor("churn").settings.window_seconds == 3600

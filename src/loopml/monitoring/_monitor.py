@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml import _validate
 from loopml.context import current
-from loopml.errors import Conflict, InvalidInput, LoopmlError, NotFound
+from loopml.errors import Conflict, CorruptRecord, InvalidInput, LoopmlError, NotFound
 from loopml.monitoring import _repository as repo
 from loopml.monitoring._records import Monitor, MonitorSettings, MonitorWindow, WindowStatus
 from loopml.monitoring._settings import settings_from_mapping
@@ -112,7 +112,12 @@ def add_monitor(
         raw["drift"] = drift
     settings = settings_from_mapping(raw, f"monitor {name!r}")
     meta = current().metadata
-    existing = repo.find_monitor(meta, name)
+    try:
+        existing = repo.find_monitor(meta, name)
+    except CorruptRecord:
+        if not replace:
+            raise
+        existing = None  # damaged stored settings: replacing them is the way out
     if existing is not None and not replace:
         raise Conflict(
             f"monitor {name!r} exists already (of deployment {existing.deployment!r}); "
@@ -164,7 +169,10 @@ def sync_monitors() -> list[Monitor]:
     changed = []
     for name, table in sorted(ctx.settings.monitors.items()):
         settings = settings_from_mapping(table, f"loopml.toml [monitors.{name}]", name=name)
-        found = repo.find_monitor(ctx.metadata, name)
+        try:
+            found = repo.find_monitor(ctx.metadata, name)
+        except CorruptRecord:  # damaged stored settings: loopml.toml's replace them
+            found = None
         if found is not None and found.settings == settings:
             continue
         changed.append(repo.save_monitor(ctx.metadata, name, settings))
@@ -453,15 +461,19 @@ def run_monitors(
     sync_monitors()
     meta = current().metadata
     if names is None:
-        monitors = repo.list_monitors(meta)
+        wanted = repo.monitor_names(meta)
     else:
-        monitors = [repo.get_monitor(meta, _name(n)) for n in names]
+        wanted = [_name(n) for n in names]
+        known = set(repo.monitor_names(meta))
+        for name in wanted:  # an unknown name is an error before anything runs
+            if name not in known:
+                repo.get_monitor(meta, name)
     report = RunReport()
-    for monitor in monitors:
-        try:
-            _run_one(monitor, when, max_windows, report, progress)
+    for name in wanted:
+        try:  # one monitor that cannot be read or run (damaged settings...) stops no other
+            _run_one(repo.get_monitor(meta, name), when, max_windows, report, progress)
         except LoopmlError as exc:
-            report.failures[monitor.name] = str(exc)
+            report.failures[name] = str(exc)
     return report
 
 
