@@ -12,7 +12,7 @@ import pytest
 
 import loopml
 from loopml.context import current
-from loopml.errors import CorruptRecord
+from loopml.errors import CorruptRecord, InvalidInput
 from loopml.monitoring import WindowStatus
 from loopml.monitoring import _repository as repo
 from loopml.monitoring._records import MonitorSettings
@@ -117,3 +117,19 @@ def test_loopml_toml_replaces_damaged_stored_settings(served_on: Served) -> None
     assert loopml.monitoring.get_monitor("churn").settings.window_seconds == 3600
     _tamper("UPDATE monitors SET config = ? WHERE name = ?", ('"text"', "churn"))
     assert loopml.monitoring.get_monitor("churn").settings.window_seconds == 3600
+
+
+@pytest.mark.parametrize(
+    "rule", ["drift_share > \u0663", "drift_share > 0.\u0665", "live.f1 < \uff11"]
+)
+def test_rules_with_digits_of_other_scripts_are_refused(project: Any, rule: str) -> None:
+    with pytest.raises(InvalidInput, match="metric op number"):
+        loopml.monitoring.add_monitor("churn", alerts=[rule])
+
+
+@pytest.mark.parametrize("window", ["\u0661h", "\u0665 rows", "1\u0660m"])
+def test_windows_with_digits_of_other_scripts_are_refused(window: str) -> None:
+    from loopml.monitoring._settings import window_of
+
+    with pytest.raises(InvalidInput, match="window"):
+        window_of(window, "window")
