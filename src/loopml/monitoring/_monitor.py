@@ -355,6 +355,7 @@ def _run_one(
     else:
         pending = _windows_by_time(monitor, dep, now, limit)
     cursor = monitor.cursor
+    _rules_again(monitor, report)
     for start, end, frame in pending:
         record = _window_record(monitor, start, end, frame, dep)
         stored = repo.store_window(meta, monitor.name, cursor, record)
@@ -423,6 +424,24 @@ def _rules(monitor: Monitor, window: MonitorWindow) -> list[Any]:
     from loopml.monitoring._alerts import apply_rules
 
     return apply_rules(current().metadata, monitor, window)
+
+
+def _rules_again(monitor: Monitor, report: RunReport) -> None:
+    """Apply the rules to the newest stored window once more: a runner killed after
+    storing a window and before applying its rules must not lose the incident (the
+    window is never computed again). A rule applied to it already sends nothing."""
+    if not monitor.settings.alerts:
+        return
+    from loopml.monitoring._alerts import apply_rules
+
+    meta = current().metadata
+    newest = repo.windows_of(meta, monitor.name, limit=1, details=False)
+    if not newest:
+        return
+    alerts = apply_rules(meta, monitor, newest[0], again=True)
+    if newest[0].status == WindowStatus.OK and any(a.status == "FIRING" for a in alerts):
+        repo.update_window(meta, newest[0].id, status=WindowStatus.ALERT)
+    report.alerts.extend(alerts)
 
 
 def _mark(files: list[str]) -> str:
