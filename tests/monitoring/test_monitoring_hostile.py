@@ -133,3 +133,65 @@ def test_windows_with_digits_of_other_scripts_are_refused(window: str) -> None:
 
     with pytest.raises(InvalidInput, match="window"):
         window_of(window, "window")
+
+
+def test_a_webhook_answering_a_byte_at_a_time_is_given_up_at_the_deadline(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import threading
+    import time
+
+    from loopml.monitoring import _sinks
+
+    monkeypatch.setattr(_sinks, "TIMEOUT", 0.5)
+    monkeypatch.setattr(_sinks, "RETRY_DELAYS", (0.0,))
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)  # so the thread sees the stop
+    stop = threading.Event()
+
+    def trickle() -> None:  # each byte well within the socket timeout, the answer never ends
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                    if stop.is_set():
+                        return
+                    try:
+                        conn.send(bytes([byte]))
+                    except OSError:
+                        break
+                    time.sleep(0.05)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+        delivery = _sinks.send(url, {"alert": "alerts:/1"}, root=tmp_path)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert (delivery.ok, delivery.attempts) == (False, 2)
+    assert delivery.error is not None and "no complete answer within 0.5 s" in delivery.error
+
+
+def test_a_tls_webhook_that_is_down_is_a_failed_delivery(tmp_path: Any) -> None:
+    import socket
+
+    from loopml.monitoring import _sinks
+
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # a port nothing listens on
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sinks, "RETRY_DELAYS", ())
+        delivery = _sinks.send(f"https://127.0.0.1:{port}/hook", {}, root=tmp_path)
+    assert (delivery.ok, delivery.attempts) == (False, 1)
+    assert delivery.error is not None and "cannot reach the webhook" in delivery.error
