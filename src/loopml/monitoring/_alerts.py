@@ -64,10 +64,16 @@ def apply_rules(
     window: MonitorWindow,
     *,
     root: Path | None = None,
+    again: bool = False,
 ) -> list[Alert]:
     """Apply ``monitor``'s alert rules to a stored ``window``: open, repeat or resolve
     its alerts and send them to its sinks (``file:`` paths relative to ``root``, default
     the current project's root).
+
+    ``again=True`` applies them to a window they may have been applied to already (a
+    runner killed between storing the window and applying its rules): an alert this
+    window already fired is left as it is, and an alert is sent only by the runner that
+    opens it, so nothing is sent twice.
 
     Returns the alerts this window touched, in rule order: FIRING ones (opened by it, or
     still crossing their rule: the window is an ALERT window when there is one) and
@@ -82,7 +88,11 @@ def apply_rules(
         if value is None:
             continue
         if rule.crossed(value):
-            touched.append(_fire(meta, monitor, window, rule, value, root))
+            if again:
+                firing = repo.firing_alert(meta, monitor.name, rule.text)
+                if firing is not None and firing.last_window == window.id:
+                    continue  # applied to this window already
+            touched.append(_fire(meta, monitor, window, rule, value, root, only_new=again))
         else:
             firing = repo.firing_alert(meta, monitor.name, rule.text)
             if firing is None:
@@ -107,6 +117,8 @@ def _fire(
     rule: Rule,
     value: float,
     root: Path | None,
+    *,
+    only_new: bool = False,
 ) -> Alert:
     message = (
         f"{monitor.name}: {rule.metric} is {value:.4g}, {_WORDS[rule.op]} {rule.threshold:g} "
@@ -116,10 +128,12 @@ def _fire(
     alert, new = repo.open_alert(
         meta, monitor.name, monitor.deployment, rule.text, value, message, window.id
     )
-    due = (
-        new
-        or alert.notified_at is None
-        or time.time() - alert.notified_at >= monitor.settings.cooldown_seconds
+    due = new or (
+        not only_new
+        and (
+            alert.notified_at is None
+            or time.time() - alert.notified_at >= monitor.settings.cooldown_seconds
+        )
     )
     if not due:
         return alert

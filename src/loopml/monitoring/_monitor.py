@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml import _validate
 from loopml.context import current
-from loopml.errors import Conflict, InvalidInput, LoopmlError, NotFound
+from loopml.errors import Conflict, CorruptRecord, InvalidInput, LoopmlError, NotFound
 from loopml.monitoring import _repository as repo
 from loopml.monitoring._records import Monitor, MonitorSettings, MonitorWindow, WindowStatus
 from loopml.monitoring._settings import settings_from_mapping
@@ -112,7 +112,12 @@ def add_monitor(
         raw["drift"] = drift
     settings = settings_from_mapping(raw, f"monitor {name!r}")
     meta = current().metadata
-    existing = repo.find_monitor(meta, name)
+    try:
+        existing = repo.find_monitor(meta, name)
+    except CorruptRecord:
+        if not replace:
+            raise
+        existing = None  # damaged stored settings: replacing them is the way out
     if existing is not None and not replace:
         raise Conflict(
             f"monitor {name!r} exists already (of deployment {existing.deployment!r}); "
@@ -164,7 +169,10 @@ def sync_monitors() -> list[Monitor]:
     changed = []
     for name, table in sorted(ctx.settings.monitors.items()):
         settings = settings_from_mapping(table, f"loopml.toml [monitors.{name}]", name=name)
-        found = repo.find_monitor(ctx.metadata, name)
+        try:
+            found = repo.find_monitor(ctx.metadata, name)
+        except CorruptRecord:  # damaged stored settings: loopml.toml's replace them
+            found = None
         if found is not None and found.settings == settings:
             continue
         changed.append(repo.save_monitor(ctx.metadata, name, settings))
@@ -347,6 +355,7 @@ def _run_one(
     else:
         pending = _windows_by_time(monitor, dep, now, limit)
     cursor = monitor.cursor
+    _rules_again(monitor, report)
     for start, end, frame in pending:
         record = _window_record(monitor, start, end, frame, dep)
         stored = repo.store_window(meta, monitor.name, cursor, record)
@@ -417,6 +426,24 @@ def _rules(monitor: Monitor, window: MonitorWindow) -> list[Any]:
     return apply_rules(current().metadata, monitor, window)
 
 
+def _rules_again(monitor: Monitor, report: RunReport) -> None:
+    """Apply the rules to the newest stored window once more: a runner killed after
+    storing a window and before applying its rules must not lose the incident (the
+    window is never computed again). A rule applied to it already sends nothing."""
+    if not monitor.settings.alerts:
+        return
+    from loopml.monitoring._alerts import apply_rules
+
+    meta = current().metadata
+    newest = repo.windows_of(meta, monitor.name, limit=1, details=False)
+    if not newest:
+        return
+    alerts = apply_rules(meta, monitor, newest[0], again=True)
+    if newest[0].status == WindowStatus.OK and any(a.status == "FIRING" for a in alerts):
+        repo.update_window(meta, newest[0].id, status=WindowStatus.ALERT)
+    report.alerts.extend(alerts)
+
+
 def _mark(files: list[str]) -> str:
     """The feedback log's state: its file count and newest file (new feedback, new mark)."""
     return f"{len(files)}:{files[-1] if files else ''}"
@@ -453,15 +480,19 @@ def run_monitors(
     sync_monitors()
     meta = current().metadata
     if names is None:
-        monitors = repo.list_monitors(meta)
+        wanted = repo.monitor_names(meta)
     else:
-        monitors = [repo.get_monitor(meta, _name(n)) for n in names]
+        wanted = [_name(n) for n in names]
+        known = set(repo.monitor_names(meta))
+        for name in wanted:  # an unknown name is an error before anything runs
+            if name not in known:
+                repo.get_monitor(meta, name)
     report = RunReport()
-    for monitor in monitors:
-        try:
-            _run_one(monitor, when, max_windows, report, progress)
+    for name in wanted:
+        try:  # one monitor that cannot be read or run (damaged settings...) stops no other
+            _run_one(repo.get_monitor(meta, name), when, max_windows, report, progress)
         except LoopmlError as exc:
-            report.failures[monitor.name] = str(exc)
+            report.failures[name] = str(exc)
     return report
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "get_monitor",
     "get_window",
     "list_monitors",
+    "monitor_names",
     "open_alert",
     "record_deliveries",
     "resolve_alert",
@@ -144,13 +145,21 @@ def _window(row: tuple[Any, ...]) -> MonitorWindow:
 
 
 def _delivery(raw: Any) -> Delivery | None:
+    """One stored delivery; None when it is not one (a store changed outside loopml: the
+    alert is still shown, without the delivery that cannot be read)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("sink"), str):
+        return None
+    attempts, at = raw.get("attempts", 0), raw.get("at", 0.0)
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (attempts, at)
+    ):
         return None
     return Delivery(
         raw["sink"],
-        bool(raw.get("ok")),
-        int(raw.get("attempts") or 0),
-        float(raw.get("at") or 0.0),
+        raw.get("ok") is True,
+        int(attempts),
+        float(at),
         raw.get("error") if isinstance(raw.get("error"), str) else None,
     )
 
@@ -257,8 +266,28 @@ def save_monitor(meta: MetadataStore, name: str, settings: MonitorSettings) -> M
     return meta.write(tx)
 
 
+def monitor_names(meta: MetadataStore) -> list[str]:
+    """The name of every monitor, sorted (their settings are not read)."""
+    with meta.read() as conn:
+        return [str(n) for n in conn.column("SELECT name FROM monitors ORDER BY name")]
+
+
+def _removed(row: tuple[Any, ...]) -> Monitor:
+    """The monitor a deleted row held; one whose stored settings cannot be read is
+    described by its name and deployment only, so it can still be removed."""
+    try:
+        return _monitor(row)
+    except CorruptRecord:
+        from loopml.monitoring._settings import settings_from_mapping
+
+        name, deployment = row[0], row[1]
+        settings = settings_from_mapping({"deployment": deployment}, f"monitor {name!r}")
+        return Monitor(name, settings, float(row[3]), float(row[4]), None)
+
+
 def delete_monitor(meta: MetadataStore, name: str) -> Monitor:
-    """Remove monitor ``name`` and its windows (its alerts stay, resolved)."""
+    """Remove monitor ``name`` and its windows (its alerts stay, resolved); a monitor
+    whose stored settings are damaged is removed all the same."""
 
     def tx(conn: Connection) -> Monitor:
         row = conn.first(f"SELECT {_MONITOR_COLUMNS} FROM monitors WHERE name = ?", (name,))
@@ -272,7 +301,7 @@ def delete_monitor(meta: MetadataStore, name: str) -> Monitor:
             (AlertStatus.RESOLVED.value, now, now, name, AlertStatus.FIRING.value),
         ).close()
         conn.execute("DELETE FROM monitors WHERE name = ?", (name,)).close()
-        return _monitor(row)
+        return _removed(row)
 
     return meta.write(tx)
 

@@ -30,7 +30,8 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 _RULE_RE = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_][A-Za-z0-9_.=-]*)?)\s*"
     r"(?P<op>>=|<=|==|!=|>|<)\s*"
-    r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+    r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$",
+    re.ASCII,  # '\d' of other scripts ('\u0665' is 5 and looks like 0) is refused
 )
 
 

@@ -38,8 +38,8 @@ __all__ = ["TASKS", "duration", "settings_from_mapping", "sink_problem", "window
 
 TASKS = ("classification", "regression")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_ROWS_RE = re.compile(r"^\s*(\d+)\s*rows?\s*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.ASCII)
+_ROWS_RE = re.compile(r"^\s*(\d+)\s*rows?\s*$", re.ASCII)
 _KEYS = (
     "deployment",
     "reference",

@@ -4,7 +4,8 @@
 - ``file:<path>``: one JSON line appended to ``<path>`` (relative to the project root;
   parent folders are created). The line goes out in one ``os.write`` on a file opened
   with ``O_APPEND`` and is then fsynced, so writers appending at once never interleave;
-- ``http://`` / ``https://``: a POST of the JSON payload, timeout :data:`TIMEOUT` s, tried
+- ``http://`` / ``https://``: a POST of the JSON payload, answered within :data:`TIMEOUT` s
+  (the whole answer, not each read of it), tried
   up to ``len(RETRY_DELAYS) + 1`` times with exponential backoff and jitter on network
   errors, 5xx, 408 and 429 (any other 4xx is the webhook refusing the payload: not
   retried). A redirect is a failure (following it would drop the POST's body).
@@ -25,11 +26,16 @@ Example::
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
 import logging
 import os
 import random
 import re
+import socket
+import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +57,7 @@ RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)
 so ``len(RETRY_DELAYS) + 1`` attempts in all."""
 
 _RETRIED_4XX = (408, 429)
+_MAX_REPLY = 64 * 1024  # of a webhook's answer, read and dropped
 # A path segment shown as it is: a short word without digits (``services``, ``hooks``,
 # ``api``); ids and tokens hold digits or are long, and are shown as ``***``.
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z][A-Za-z_.-]{0,15}")
@@ -121,7 +128,6 @@ def _to_webhook(url: str, shown: str, payload: dict[str, Any]) -> Delivery:
     if auth is not None:
         headers["Authorization"] = auth
     body = json.dumps(payload, default=str).encode()
-    opener = urllib.request.build_opener(_NoRedirect())
     attempts = 0
     error = ""
     for attempt in range(len(RETRY_DELAYS) + 1):
@@ -130,8 +136,7 @@ def _to_webhook(url: str, shown: str, payload: dict[str, Any]) -> Delivery:
         attempts += 1
         request = urllib.request.Request(target, data=body, headers=headers, method="POST")
         try:
-            with opener.open(request, timeout=TIMEOUT) as response:
-                response.read()
+            _post(request)
             return Delivery(shown, True, attempts, time.time())
         except urllib.error.HTTPError as exc:
             code = exc.code
@@ -164,6 +169,73 @@ def _to_webhook(url: str, shown: str, payload: dict[str, Any]) -> Delivery:
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def _post(request: urllib.request.Request) -> None:
+    """Send ``request`` and read at most ``_MAX_REPLY`` bytes of the reply, all within
+    :data:`TIMEOUT` seconds. The socket's timeout bounds each read only: a webhook that
+    answers one byte a second would otherwise hold the monitor for hours, so a timer
+    shuts the connection down once the time is up (the read then fails)."""
+    sockets: list[socket.socket] = []
+    opener = urllib.request.build_opener(
+        _NoRedirect(), _Tracked(sockets), _TrackedTLS(sockets, context=ssl.create_default_context())
+    )
+    timer = threading.Timer(TIMEOUT, _shut, (sockets,))
+    timer.daemon = True
+    timer.start()
+    try:
+        with opener.open(request, timeout=TIMEOUT) as response:
+            response.read(_MAX_REPLY)
+    except Exception:  # a connection shut mid-answer fails as OSError or a bad reply
+        if not timer.is_alive():
+            raise TimeoutError(f"no complete answer within {TIMEOUT:g} s") from None
+        raise
+    finally:
+        timer.cancel()
+
+
+def _shut(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        with contextlib.suppress(OSError):  # closed already
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracking(http_class: Any, sockets: list[socket.socket]) -> Any:
+    """``http_class`` whose connections record their socket once connected."""
+
+    def connection(*args: Any, **kwargs: Any) -> Any:
+        conn = http_class(*args, **kwargs)
+        connect = conn.connect
+
+        def connect_and_record() -> None:
+            connect()
+            sockets.append(conn.sock)
+
+        conn.connect = connect_and_record
+        return conn
+
+    return connection
+
+
+class _Tracked(urllib.request.HTTPHandler):
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_tracking(http.client.HTTPConnection, self._sockets), req)
+
+
+class _TrackedTLS(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: list[socket.socket], context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._sockets = sockets
+        self._tls = context
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(
+            _tracking(http.client.HTTPSConnection, self._sockets), req, context=self._tls
+        )
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -202,7 +202,6 @@ def _drift(
     ref: Reference,
     out: WindowResult,
 ) -> None:
-    import pandas as pd
     import pyarrow as pa
 
     from loopml.monitoring._detect import detect_drift
@@ -216,8 +215,9 @@ def _drift(
     config.pop("multivariate", None)  # needs the reference's rows, not its profile
     window = inputs[columns]
     for name in columns:
-        if ref.profile.columns[name].kind == "numeric" and window[name].dtype == object:
-            window = window.assign(**{name: pd.to_numeric(window[name], errors="coerce")})
+        cast = _as_kind(window[name], ref.profile.columns[name].kind)
+        if cast is not None:
+            window = window.assign(**{name: cast})
     try:
         report = detect_drift(ref.profile, window, columns=columns, config=config)
     except LoopmlError as exc:
@@ -232,6 +232,10 @@ def _drift(
     out.details["drift"] = report.to_dict()
     if ref.predictions is not None and "prediction" in frame.columns:
         predicted = frame["prediction"].dropna()
+        expected = ref.predictions.columns.get("prediction")
+        cast = None if expected is None else _as_kind(predicted, expected.kind)
+        if cast is not None:
+            predicted = cast
         if len(predicted):
             try:
                 table = pa.table({"prediction": pa.array(predicted.to_numpy())})
@@ -244,6 +248,24 @@ def _drift(
                     m["prediction_drift"] = float(col.score)
                 m["prediction_drifted"] = float(col.drifted)
                 out.details["prediction_drift"] = pred.to_dict()
+
+
+def _as_kind(values: pd.Series, kind: str) -> pd.Series | None:
+    """``values`` as the reference's kind of column when the log holds another (None when
+    it holds that kind already): one mistyped cell (text in a numeric input, numbers in a
+    categorical one) must not stop drift of every column. A value that is not a number
+    becomes missing, so it shows in the column's missing rate and ``data.type_error_rate``
+    rather than vanishing."""
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    )
+    if kind == "numeric" and not numeric:
+        return pd.to_numeric(values.astype(object), errors="coerce").astype(float)
+    if kind == "categorical" and numeric:
+        return values.astype(object).where(values.isna(), values.astype(str))
+    return None
 
 
 def _positive(frame: pd.DataFrame, ref: Labels | None) -> tuple[Any, str | None]:
