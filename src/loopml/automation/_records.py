@@ -100,9 +100,12 @@ class TriggerEvent:
     """One event of trigger ``trigger`` (``triggers:/<trigger>/<id>``): its ``key``
     (``schedule:<ISO time>``, ``data:/x@4``, ``alerts:/7``), its ``cause`` in lineage,
     the ``dataset`` version the retrain read, its ``status``, the process that claimed
-    it (``owner``), the pipeline run (``run_id``), the ``model_version`` registered,
-    the ``rollout_id`` started, the ``alert_id`` a failure raised, the ``error``, and
-    when (seconds since the epoch)."""
+    it (``owner``, ``host:pid``), the pipeline run (``run_id``), the ``model_version``
+    registered, the ``rollout_id`` started, the ``alert_id`` a failure raised, the
+    ``error``, and when (seconds since the epoch). While RUNNING, its owner holds it
+    until ``lease_until`` (renewed as the retrain runs); ``attempts`` counts the
+    processes that ran it, ``taken_from`` names the owner the last one took it over
+    from (and why)."""
 
     id: int
     trigger: str
@@ -119,6 +122,9 @@ class TriggerEvent:
     created_at: float
     updated_at: float
     finished_at: float | None = None
+    lease_until: float | None = None
+    attempts: int = 1
+    taken_from: str | None = None
 
     @property
     def uri(self) -> str:
@@ -129,6 +135,8 @@ class TriggerEvent:
     def message(self) -> str:
         """One line for people: what the event caused."""
         head = f"{self.uri} ({self.key}): {self.status}"
+        if self.taken_from:
+            head += f" (attempt {self.attempts}, taken over from {self.taken_from})"
         parts = []
         if self.model_version:
             parts.append(self.model_version)
@@ -154,6 +162,8 @@ class TriggerEvent:
             "error": self.error,
             "created_at": _iso(self.created_at),
             "finished_at": _iso(self.finished_at),
+            "attempts": self.attempts,
+            "taken_from": self.taken_from,
         }
 
 

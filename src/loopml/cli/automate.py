@@ -117,6 +117,7 @@ _EVENT_COLUMNS = [
     Column("alert", max_width=14),
     Column("at", kind="time"),
     Column("error", max_width=80),
+    Column("attempts", header="taken over", max_width=60),
 ]
 
 
@@ -131,6 +132,9 @@ def _event_row(e: TriggerEvent) -> dict[str, Any]:
         "alert": None if e.alert_id is None else f"alerts:/{e.alert_id}",
         "at": e.created_at,
         "error": e.error,
+        "attempts": (
+            None if e.taken_from is None else f"attempt {e.attempts}, from {e.taken_from}"
+        ),
     }
 
 
