@@ -98,5 +98,5 @@ def test_automation_migrates_down_and_up_on_every_backend(backend: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
-    assert current().metadata.schema_revision() == SCHEMA_HEAD == "0011_automation_leases"
+    assert current().metadata.schema_revision() == SCHEMA_HEAD == "0012_automation_rollouts"
     assert loopml.automation.list_events() == []

@@ -32,7 +32,13 @@ calls it every ``--interval`` seconds):
   error) and raises an alert: a row of ``alerts`` filed under the trigger's name
   (``loopml monitor alerts <trigger>``), rule ``automation: retrain failed`` or
   ``automation: gate refused``, sent to the trigger's ``sinks``. Nothing is deployed,
-  so the champion keeps serving. The trigger's next success resolves its alerts.
+  so the champion keeps serving. The trigger's next success resolves its alerts;
+- the rollout a SUCCEEDED event started is watched by every pass until it settles: when
+  the server's controller (or a person) rolls it back or aborts it, the event becomes
+  ROLLED_BACK and raises the alert ``automation: rollout rolled back``, once (one pass
+  wins the compare-and-set that settles it); when it is promoted for good (a
+  blue-green one once a newer rollout replaced it, since until then it can be flipped
+  back), the trigger's rolled-back alert is resolved.
 
 Lineage records the chain: the cause (``data:/x@4`` or ``alerts:/7``) ``fired`` the
 event ``triggers:/<name>/<id>``, which ``triggered`` the pipeline run and the step run
@@ -71,12 +77,22 @@ from loopml.automation._records import (
 from loopml.automation._triggers import check_targets, read_triggers
 from loopml.errors import GateFailed, InvalidInput, NotFound
 
-__all__ = ["FAILED_RULE", "LEASE", "REFUSED_RULE", "automate", "list_events", "trigger_status"]
+__all__ = [
+    "FAILED_RULE",
+    "LEASE",
+    "REFUSED_RULE",
+    "ROLLED_BACK_RULE",
+    "automate",
+    "list_events",
+    "trigger_status",
+]
 
 #: the rule of the alert a failed retrain (or a step after it) raises
 FAILED_RULE = "automation: retrain failed"
 #: the rule of the alert a refusing gate raises
 REFUSED_RULE = "automation: gate refused"
+#: the rule of the alert a rollout the controller (or a person) rolled back raises
+ROLLED_BACK_RULE = "automation: rollout rolled back"
 
 #: seconds a claim holds an event without being renewed (its heartbeat renews it every
 #: quarter of that while the retrain runs)
@@ -93,8 +109,9 @@ def automate(
     triggers: Sequence[str] | None = None, *, now: float | None = None, lease: float = LEASE
 ) -> AutomateReport:
     """Check the triggers of loopml.toml (those named in ``triggers``, default all) once,
-    take over their events left RUNNING by a process that is gone, and act on each due
-    event this process claims (see the module docstring). ``now`` (seconds since the
+    take over their events left RUNNING by a process that is gone, settle the rollouts
+    their events started that ended, and act on each due event this process claims (see
+    the module docstring). ``now`` (seconds since the
     epoch) is the time schedules are checked at; ``lease`` the seconds a claim holds an
     event between two renewals.
 
@@ -122,6 +139,7 @@ def automate(
         )
         if taken is not None:
             events.append(_act(meta, by_name[taken.trigger], taken, lease))
+    settled = _settle(meta, repo.unsettled_events(meta), by_name)
     for trigger in chosen:
         base = _baseline(meta, trigger, seen.get(trigger.name), at)
         for key, cause, dataset in _due(meta, trigger, base, at):
@@ -136,7 +154,7 @@ def automate(
             )
             if event is not None:
                 events.append(_act(meta, trigger, event, lease))
-    return AutomateReport([t.name for t in chosen], events)
+    return AutomateReport([t.name for t in chosen], events, settled)
 
 
 def _stale(
@@ -317,6 +335,97 @@ def next_firing(expression: str, at: float) -> datetime:
     return found
 
 
+# -- how the rollouts ended -----------------------------------------------------------
+
+
+def _settle(
+    meta: Any, unsettled: list[TriggerEvent], triggers: dict[str, Trigger]
+) -> list[TriggerEvent]:
+    """The events of ``triggers`` whose rollout settled since the last pass, as settled by
+    this process (ROLLED_BACK, alerted; or promoted for good)."""
+    mine = [e for e in unsettled if e.trigger in triggers]
+    if not mine:
+        return []
+    from loopml.deployments import get_rollout
+
+    settled = []
+    for event in mine:
+        assert event.rollout_id is not None
+        try:
+            rollout = get_rollout(event.rollout_id)
+        except NotFound:
+            continue
+        status = str(rollout.status)
+        trigger = triggers[event.trigger]
+        if status in ("ROLLED_BACK", "ABORTED"):
+            done = repo.settle(
+                meta,
+                event,
+                status,
+                status=EventStatus.ROLLED_BACK,
+                error=_rolled_back(rollout, status),
+            )
+            if done is not None:
+                settled.append(_alert_rolled_back(meta, trigger, done))
+        elif status == "PROMOTED" and _for_good(rollout):
+            done = repo.settle(meta, event, status)
+            if done is not None:
+                with contextlib.suppress(Exception):  # an old alert must not stop the pass
+                    from loopml.monitoring import resolve_raised
+
+                    resolve_raised(trigger.name, ROLLED_BACK_RULE)
+                settled.append(done)
+        elif status != event.rollout_status:
+            repo.watch_rollout(meta, event.id, status)
+    return settled
+
+
+def _for_good(rollout: Any) -> bool:
+    """Whether promoted ``rollout`` can no longer be rolled back: any but a blue-green
+    one, which can be flipped back until a newer rollout of its deployment started."""
+    from loopml.deployments import get_rollout
+
+    if str(rollout.strategy) != "blue_green":
+        return True
+    try:
+        return bool(get_rollout(rollout.deployment).id != rollout.id)
+    except NotFound:  # the deployment is gone
+        return True
+
+
+def _rolled_back(rollout: Any, status: str) -> str:
+    what = "aborted" if status == "ABORTED" else "rolled back"
+    why = f" ({rollout.finish_reason})" if rollout.finish_reason else ""
+    return (
+        f"{rollout.uri} of {rollout.candidate} on deployment {rollout.deployment} was "
+        f"{what}{why}; {rollout.deployment} serves {rollout.primary} again."
+    )
+
+
+def _alert_rolled_back(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
+    """Raise the alert of ``event``, whose rollout was rolled back; the event with it."""
+    from loopml.monitoring import raise_alert
+
+    message = f"trigger {trigger.name}: {event.error} ({event.uri}, {event.model_version})"
+    try:
+        alert = raise_alert(
+            trigger.name,
+            ROLLED_BACK_RULE,
+            message,
+            deployment=trigger.deployment,
+            sinks=trigger.sinks,
+            details={
+                "trigger": trigger.name,
+                "event": event.uri,
+                "rollout": f"rollout:/{event.rollout_id}",
+            },
+        )
+    except Exception:  # the event is recorded as rolled back whatever the alert did
+        return event
+    repo.add_edges(meta, [(event.uri, str(alert.uri), "raised")])
+    return repo.set_alert(meta, event.id, alert.id)
+
+
 # -- the action -----------------------------------------------------------------------
 
 
@@ -456,7 +565,10 @@ def _strategy(trigger: Trigger, serving: Any) -> str:
 def _succeed(meta: Any, trigger: Trigger, event: TriggerEvent, **values: Any) -> TriggerEvent:
     from loopml.monitoring import resolve_raised
 
-    for rule in (FAILED_RULE, REFUSED_RULE):
+    rules = [FAILED_RULE, REFUSED_RULE]
+    if values.get("rollout_id") is None and trigger.deployment is not None:
+        rules.append(ROLLED_BACK_RULE)  # replaced at once: the new version serves
+    for rule in rules:
         # resolving an old alert must not fail the retrain that worked
         with contextlib.suppress(Exception):
             resolve_raised(trigger.name, rule)

@@ -43,16 +43,20 @@ __all__ = [
     "renew",
     "resolve_event",
     "running_events",
+    "set_alert",
     "set_baseline",
+    "settle",
     "status_counts",
     "take_over",
+    "unsettled_events",
     "update",
+    "watch_rollout",
 ]
 
 _EVENT_COLUMNS = (
     "id, trigger_name, event_key, cause, dataset, status, owner, run_id, model_version, "
     "rollout_id, alert_id, error, created_at, updated_at, finished_at, lease_until, "
-    "attempts, taken_from"
+    "attempts, taken_from, rollout_status, settled_at"
 )
 
 
@@ -76,6 +80,8 @@ def _event(row: tuple[Any, ...]) -> TriggerEvent:
         lease_until=None if row[15] is None else float(row[15]),
         attempts=int(row[16]),
         taken_from=row[17],
+        rollout_status=row[18],
+        settled_at=None if row[19] is None else float(row[19]),
     )
 
 
@@ -248,6 +254,82 @@ def take_over(
             cursor.close()
         row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (stale.id,))
         return None if row is None else _event(row)
+
+    return meta.write(tx)
+
+
+def unsettled_events(meta: MetadataStore) -> list[TriggerEvent]:
+    """The SUCCEEDED events whose rollout has not settled yet, oldest first."""
+    with meta.read() as conn:
+        rows = conn.all(
+            f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE status = ? "
+            "AND rollout_id IS NOT NULL AND settled_at IS NULL ORDER BY id",
+            (EventStatus.SUCCEEDED.value,),
+        )
+    return [_event(r) for r in rows]
+
+
+def watch_rollout(meta: MetadataStore, event_id: int, rollout_status: str) -> None:
+    """Record the status the rollout of unsettled event ``event_id`` was last seen in."""
+    meta.write(
+        lambda conn: conn.execute(
+            "UPDATE trigger_events SET rollout_status = ? WHERE id = ? AND settled_at IS NULL",
+            (rollout_status, event_id),
+        ).close()
+    )
+
+
+def settle(
+    meta: MetadataStore,
+    event: TriggerEvent,
+    rollout_status: str,
+    *,
+    status: EventStatus | None = None,
+    error: str | None = None,
+) -> TriggerEvent | None:
+    """Record that the rollout of SUCCEEDED ``event`` settled in ``rollout_status``, the
+    event becoming ``status`` (when given) with ``error``: the event as settled, or None
+    when another process settled it first (so one pass, of any number, acts on it)."""
+
+    def tx(conn: Connection) -> TriggerEvent | None:
+        now = time.time()
+        cursor = conn.execute(
+            "UPDATE trigger_events SET status = ?, rollout_status = ?, settled_at = ?, "
+            "error = coalesce(?, error), updated_at = ? "
+            "WHERE id = ? AND status = ? AND settled_at IS NULL",
+            (
+                (status or EventStatus.SUCCEEDED).value,
+                rollout_status,
+                now,
+                error,
+                now,
+                event.id,
+                EventStatus.SUCCEEDED.value,
+            ),
+        )
+        try:
+            if cursor.rowcount != 1:
+                return None
+        finally:
+            cursor.close()
+        row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (event.id,))
+        return None if row is None else _event(row)
+
+    return meta.write(tx)
+
+
+def set_alert(meta: MetadataStore, event_id: int, alert_id: int) -> TriggerEvent:
+    """Record the alert a settled event raised; the event as stored."""
+
+    def tx(conn: Connection) -> TriggerEvent:
+        conn.execute(
+            "UPDATE trigger_events SET alert_id = ?, updated_at = ? WHERE id = ?",
+            (alert_id, time.time(), event_id),
+        ).close()
+        row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (event_id,))
+        if row is None:
+            raise NotFound(f"no trigger event {event_id}.")
+        return _event(row)
 
     return meta.write(tx)
 

@@ -583,7 +583,10 @@ alerts = Table(
 # run, the model version, the rollout, the alert a failure raised and the error. A
 # RUNNING event holds a lease (``lease_until``) its process renews while the retrain
 # runs; once it expires (or its process is gone) a later pass takes the event over by
-# compare-and-set, counting ``attempts`` and recording ``taken_from``.
+# compare-and-set, counting ``attempts`` and recording ``taken_from``. The rollout a
+# SUCCEEDED event started is watched (``rollout_status`` as last seen) until it settles
+# (``settled_at``): promoted for good, or rolled back / aborted (the event becomes
+# ROLLED_BACK).
 
 triggers = Table(
     "triggers",
@@ -616,6 +619,8 @@ trigger_events = Table(
     Column("lease_until", Double, nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("1")),
     Column("taken_from", String(1024), nullable=True),
+    Column("rollout_status", String(16), nullable=True),
+    Column("settled_at", Double, nullable=True),
     UniqueConstraint("trigger_name", "event_key"),
     Index(None, "trigger_name", "id"),
 )
