@@ -74,7 +74,7 @@ from loopml.automation._records import (
     TriggerKind,
     TriggerState,
 )
-from loopml.automation._triggers import check_targets, read_triggers
+from loopml.automation._triggers import check_gates, check_targets, read_triggers
 from loopml.errors import GateFailed, InvalidInput, NotFound
 
 __all__ = [
@@ -116,13 +116,15 @@ def automate(
     event between two renewals.
 
     A trigger that cannot be read (a cron expression that does not parse, an unknown
-    key) or that names a dataset, deployment or monitor that does not exist stops the
-    call before anything runs, naming it.
+    key), whose environment has gates that do not parse, or that names a dataset,
+    deployment or monitor that does not exist stops the call before anything runs,
+    naming it.
     """
     from loopml.context import current
 
     every = read_triggers()
     chosen = _choose(every, triggers)
+    check_gates(chosen)
     check_targets(chosen)
     at = time.time() if now is None else _validate.seconds(now, "now")
     lease = _validate.seconds(lease, "lease")
