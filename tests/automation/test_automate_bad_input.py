@@ -3,6 +3,9 @@ alerted failure with the champion untouched."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,59 @@ def test_a_trigger_naming_what_does_not_exist_stops_before_anything_runs(
     with_triggers(retrain_project, f"[triggers.t]\n{table}\n")
     with pytest.raises(error, match=words):
         automate()
+    assert loopml.automation.list_events() == []
+
+
+def _gated_trigger(gate: str) -> str:
+    return (
+        f'[gates.prod]\n{gate}\n[gates.prod.options]\ndata = "data:/churn@1"\n'
+        'target = "churned"\n\n[triggers.fresh]\ndataset = "churn"\nparam = "data"\n'
+        'environment = "prod"\ndeployment = "churn"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("gate", "words"),
+    [
+        ('"metrics.accuracy" = ">= banana"', "'metrics.accuracy' = '>= banana': 'banana' is not"),
+        ('"metrics.nope" = ">= 0.5"', "'metrics.nope': unknown metric 'nope'"),
+    ],
+)
+def test_a_trigger_whose_gates_do_not_parse_is_refused_before_anything_runs(
+    retrain_project: Path, gate: str, words: str
+) -> None:
+    with_triggers(retrain_project, _gated_trigger(gate))
+    write_data(retrain_project, seed=2)  # an event is due
+    with pytest.raises(InvalidInput) as raised:
+        automate()
+    text = str(raised.value)
+    assert text.startswith(
+        "[triggers.fresh] promotes its retrained model through the gates of environment "
+        "'prod', which do not parse: loopml.toml [gates.prod] "
+    ), text
+    assert words in text and "no trigger ran" in text
+    assert loopml.automation.list_events() == []  # not a FAILED event: nothing ran
+    assert [v.version for v in loopml.search_model_versions("name = 'churn'")] == [1]
+
+
+def test_the_daemon_with_gates_that_do_not_parse_stops_at_its_start_naming_them(
+    retrain_project: Path,
+) -> None:
+    with_triggers(retrain_project, _gated_trigger('"metrics.accuracy" = ">= banana"'))
+    src = str(Path(loopml.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-m", "loopml", "automate", "--interval", "1"],
+        cwd=retrain_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    error = " ".join(done.stderr.split())
+    assert "error: [triggers.fresh] promotes its retrained model through the gates" in error
+    assert "'metrics.accuracy' = '>= banana'" in error
     assert loopml.automation.list_events() == []
 
 

@@ -4,6 +4,7 @@ every backend; and the schema of automation migrates down and up."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import loopml
@@ -22,7 +23,13 @@ def test_of_many_threads_claiming_one_event_exactly_one_wins(backend: str) -> No
     def claim(n: int) -> None:
         start.wait()
         got = repo.claim(
-            meta, "fresh", "data:/churn@4", cause="data:/churn@4", dataset=None, owner=f"p{n}"
+            meta,
+            "fresh",
+            "data:/churn@4",
+            cause="data:/churn@4",
+            dataset=None,
+            owner=f"p{n}",
+            lease_until=time.time() + 60,
         )
         won.append(got)
 
@@ -36,9 +43,10 @@ def test_of_many_threads_claiming_one_event_exactly_one_wins(backend: str) -> No
     assert winners[0].status == "RUNNING"
     assert [e.owner for e in repo.events_of(meta, "fresh")] == [winners[0].owner]
     # another trigger may fire on the same dataset version
-    assert (
-        repo.claim(meta, "other", "data:/churn@4", cause=None, dataset=None, owner="p") is not None
+    other = repo.claim(
+        meta, "other", "data:/churn@4", cause=None, dataset=None, owner="p", lease_until=0.0
     )
+    assert other is not None
 
 
 def test_the_first_process_to_see_a_trigger_sets_its_baseline(backend: str) -> None:
@@ -61,10 +69,20 @@ def test_automation_migrates_down_and_up_on_every_backend(backend: str) -> None:
 
     meta = current().metadata
     meta.upgrade()
-    repo.claim(meta, "fresh", "data:/churn@4", cause=None, dataset=None, owner="p")
+    repo.claim(meta, "fresh", "data:/churn@4", cause=None, dataset=None, owner="p", lease_until=0.0)
     meta.dispose()
     engine = create_engine(meta.url.sqlalchemy)
     try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0010_automation")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("trigger_events")}
+        assert "lease_until" not in columns and "attempts" not in columns
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        (kept,) = loopml.automation.list_events()  # an event claimed before leases existed
+        assert (kept.attempts, kept.lease_until, kept.taken_from) == (1, None, None)
+        current().metadata.dispose()
         with engine.begin() as conn:
             command.downgrade(alembic_config(conn), "0009_monitoring")
         with engine.connect() as conn:
@@ -80,5 +98,5 @@ def test_automation_migrates_down_and_up_on_every_backend(backend: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
-    assert current().metadata.schema_revision() == SCHEMA_HEAD == "0010_automation"
+    assert current().metadata.schema_revision() == SCHEMA_HEAD == "0012_automation_rollouts"
     assert loopml.automation.list_events() == []

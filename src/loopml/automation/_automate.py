@@ -12,6 +12,12 @@ calls it every ``--interval`` seconds):
   trigger and event key: ``schedule:<ISO time>``, ``data:/x@4``, ``alerts:/7``): of
   two ``loopml automate`` processes, one claims it and acts, the other skips it, so one
   event causes one retrain;
+- a claim is a lease of ``lease`` seconds (:data:`LEASE`), renewed by a heartbeat
+  thread while the retrain runs. An event left RUNNING by a process that died (killed,
+  or its machine lost) is taken over by the next pass once its lease expired, or at
+  once when its owner was a process of this host that no longer exists; the takeover
+  is a compare-and-set, so of several passes exactly one takes it, counts the attempt
+  and records whom it took the event from. The event is then retrained from the start;
 - the action is the code path a person runs: :func:`~loopml.run_and_register` runs
   the trigger's pipeline with the triggering dataset version passed explicitly in its
   ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
@@ -26,7 +32,13 @@ calls it every ``--interval`` seconds):
   error) and raises an alert: a row of ``alerts`` filed under the trigger's name
   (``loopml monitor alerts <trigger>``), rule ``automation: retrain failed`` or
   ``automation: gate refused``, sent to the trigger's ``sinks``. Nothing is deployed,
-  so the champion keeps serving. The trigger's next success resolves its alerts.
+  so the champion keeps serving. The trigger's next success resolves its alerts;
+- the rollout a SUCCEEDED event started is watched by every pass until it settles: when
+  the server's controller (or a person) rolls it back or aborts it, the event becomes
+  ROLLED_BACK and raises the alert ``automation: rollout rolled back``, once (one pass
+  wins the compare-and-set that settles it); when it is promoted for good (a
+  blue-green one once a newer rollout replaced it, since until then it can be flipped
+  back), the trigger's rolled-back alert is resolved.
 
 Lineage records the chain: the cause (``data:/x@4`` or ``alerts:/7``) ``fired`` the
 event ``triggers:/<name>/<id>``, which ``triggered`` the pipeline run and the step run
@@ -46,6 +58,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -61,15 +74,29 @@ from loopml.automation._records import (
     TriggerKind,
     TriggerState,
 )
-from loopml.automation._triggers import check_targets, read_triggers
+from loopml.automation._triggers import check_gates, check_targets, read_triggers
 from loopml.errors import GateFailed, InvalidInput, NotFound
 
-__all__ = ["FAILED_RULE", "REFUSED_RULE", "automate", "list_events", "trigger_status"]
+__all__ = [
+    "FAILED_RULE",
+    "LEASE",
+    "REFUSED_RULE",
+    "ROLLED_BACK_RULE",
+    "automate",
+    "list_events",
+    "trigger_status",
+]
 
 #: the rule of the alert a failed retrain (or a step after it) raises
 FAILED_RULE = "automation: retrain failed"
 #: the rule of the alert a refusing gate raises
 REFUSED_RULE = "automation: gate refused"
+#: the rule of the alert a rollout the controller (or a person) rolled back raises
+ROLLED_BACK_RULE = "automation: rollout rolled back"
+
+#: seconds a claim holds an event without being renewed (its heartbeat renews it every
+#: quarter of that while the retrain runs)
+LEASE = 60.0
 
 _MAX_ERROR = 2000
 
@@ -78,32 +105,131 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def automate(triggers: Sequence[str] | None = None, *, now: float | None = None) -> AutomateReport:
+def automate(
+    triggers: Sequence[str] | None = None, *, now: float | None = None, lease: float = LEASE
+) -> AutomateReport:
     """Check the triggers of loopml.toml (those named in ``triggers``, default all) once,
-    and act on each due event this process claims (see the module docstring). ``now``
-    (seconds since the epoch) is the time schedules are checked at.
+    take over their events left RUNNING by a process that is gone, settle the rollouts
+    their events started that ended, and act on each due event this process claims (see
+    the module docstring). ``now`` (seconds since the
+    epoch) is the time schedules are checked at; ``lease`` the seconds a claim holds an
+    event between two renewals.
 
     A trigger that cannot be read (a cron expression that does not parse, an unknown
-    key) or that names a dataset, deployment or monitor that does not exist stops the
-    call before anything runs, naming it.
+    key), whose environment has gates that do not parse, or that names a dataset,
+    deployment or monitor that does not exist stops the call before anything runs,
+    naming it.
     """
     from loopml.context import current
 
     every = read_triggers()
     chosen = _choose(every, triggers)
+    check_gates(chosen)
     check_targets(chosen)
     at = time.time() if now is None else _validate.seconds(now, "now")
+    lease = _validate.seconds(lease, "lease")
+    if lease < 1:
+        raise InvalidInput(f"lease must be at least 1 second, got {lease:g}.")
     meta = current().metadata
     seen = repo.baselines(meta)
     owner = _owner()
     events: list[TriggerEvent] = []
+    by_name = {t.name: t for t in chosen}
+    for stale, why, gone in _stale(repo.running_events(meta), by_name):
+        taken = repo.take_over(
+            meta, stale, owner, lease_until=time.time() + lease, now=time.time(), gone=gone, why=why
+        )
+        if taken is not None:
+            events.append(_act(meta, by_name[taken.trigger], taken, lease))
+    settled = _settle(meta, repo.unsettled_events(meta), by_name)
     for trigger in chosen:
         base = _baseline(meta, trigger, seen.get(trigger.name), at)
         for key, cause, dataset in _due(meta, trigger, base, at):
-            event = repo.claim(meta, trigger.name, key, cause=cause, dataset=dataset, owner=owner)
+            event = repo.claim(
+                meta,
+                trigger.name,
+                key,
+                cause=cause,
+                dataset=dataset,
+                owner=owner,
+                lease_until=time.time() + lease,
+            )
             if event is not None:
-                events.append(_act(meta, trigger, event))
-    return AutomateReport([t.name for t in chosen], events)
+                events.append(_act(meta, trigger, event, lease))
+    return AutomateReport([t.name for t in chosen], events, settled)
+
+
+def _stale(
+    running: list[TriggerEvent], triggers: dict[str, Trigger]
+) -> list[tuple[TriggerEvent, str, bool]]:
+    """``(event, why, gone)`` for each RUNNING event of ``triggers`` its owner no longer
+    holds: ``gone`` when the owner was a process of this host that no longer exists
+    (taken at once), else when its lease expired (the owner may be on another host)."""
+    found = []
+    now = time.time()
+    host = socket.gethostname()
+    for event in running:
+        if event.trigger not in triggers:
+            continue
+        owner_host, _, pid = (event.owner or "").rpartition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            found.append((event, f"process {pid} of this host is gone", True))
+        elif event.lease_until is None or event.lease_until < now:
+            expired = "never" if event.lease_until is None else _shown_time(event.lease_until)
+            found.append((event, f"its lease expired at {expired}", False))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (one of another user counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but belongs to someone else
+        return True
+    return True
+
+
+def _shown_time(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+
+
+class _Heartbeat:
+    """Renews ``event``'s lease every quarter of ``lease`` seconds from a daemon thread,
+    from ``with`` to its end; ``lost`` says another process took the event over."""
+
+    def __init__(self, meta: Any, event: TriggerEvent, lease: float) -> None:
+        self._meta = meta
+        self._event = event
+        self._lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"loopml-lease-{event.id}", daemon=True
+        )
+        self.lost = False
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease / 4):
+            try:
+                held = repo.renew(
+                    self._meta, self._event.id, self._event.owner or "", time.time() + self._lease
+                )
+            except Exception:  # a store hiccup: try again at the next beat
+                continue
+            if not held:
+                self.lost = True
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _choose(every: list[Trigger], names: Sequence[str] | None) -> list[Trigger]:
@@ -211,17 +337,110 @@ def next_firing(expression: str, at: float) -> datetime:
     return found
 
 
+# -- how the rollouts ended -----------------------------------------------------------
+
+
+def _settle(
+    meta: Any, unsettled: list[TriggerEvent], triggers: dict[str, Trigger]
+) -> list[TriggerEvent]:
+    """The events of ``triggers`` whose rollout settled since the last pass, as settled by
+    this process (ROLLED_BACK, alerted; or promoted for good)."""
+    mine = [e for e in unsettled if e.trigger in triggers]
+    if not mine:
+        return []
+    from loopml.deployments import get_rollout
+
+    settled = []
+    for event in mine:
+        assert event.rollout_id is not None
+        try:
+            rollout = get_rollout(event.rollout_id)
+        except NotFound:
+            continue
+        status = str(rollout.status)
+        trigger = triggers[event.trigger]
+        if status in ("ROLLED_BACK", "ABORTED"):
+            done = repo.settle(
+                meta,
+                event,
+                status,
+                status=EventStatus.ROLLED_BACK,
+                error=_rolled_back(rollout, status),
+            )
+            if done is not None:
+                settled.append(_alert_rolled_back(meta, trigger, done))
+        elif status == "PROMOTED" and _for_good(rollout):
+            done = repo.settle(meta, event, status)
+            if done is not None:
+                with contextlib.suppress(Exception):  # an old alert must not stop the pass
+                    from loopml.monitoring import resolve_raised
+
+                    resolve_raised(trigger.name, ROLLED_BACK_RULE)
+                settled.append(done)
+        elif status != event.rollout_status:
+            repo.watch_rollout(meta, event.id, status)
+    return settled
+
+
+def _for_good(rollout: Any) -> bool:
+    """Whether promoted ``rollout`` can no longer be rolled back: any but a blue-green
+    one, which can be flipped back until a newer rollout of its deployment started."""
+    from loopml.deployments import get_rollout
+
+    if str(rollout.strategy) != "blue_green":
+        return True
+    try:
+        return bool(get_rollout(rollout.deployment).id != rollout.id)
+    except NotFound:  # the deployment is gone
+        return True
+
+
+def _rolled_back(rollout: Any, status: str) -> str:
+    what = "aborted" if status == "ABORTED" else "rolled back"
+    why = f" ({rollout.finish_reason})" if rollout.finish_reason else ""
+    return (
+        f"{rollout.uri} of {rollout.candidate} on deployment {rollout.deployment} was "
+        f"{what}{why}; {rollout.deployment} serves {rollout.primary} again."
+    )
+
+
+def _alert_rolled_back(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
+    """Raise the alert of ``event``, whose rollout was rolled back; the event with it."""
+    from loopml.monitoring import raise_alert
+
+    message = f"trigger {trigger.name}: {event.error} ({event.uri}, {event.model_version})"
+    try:
+        alert = raise_alert(
+            trigger.name,
+            ROLLED_BACK_RULE,
+            message,
+            deployment=trigger.deployment,
+            sinks=trigger.sinks,
+            details={
+                "trigger": trigger.name,
+                "event": event.uri,
+                "rollout": f"rollout:/{event.rollout_id}",
+            },
+        )
+    except Exception:  # the event is recorded as rolled back whatever the alert did
+        return event
+    repo.add_edges(meta, [(event.uri, str(alert.uri), "raised")])
+    return repo.set_alert(meta, event.id, alert.id)
+
+
 # -- the action -----------------------------------------------------------------------
 
 
-def _act(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
-    """Retrain → register → gates → rollout for ``event`` (claimed by this process); the
-    event as finished. Whatever goes wrong is recorded on the event and alerted."""
-    try:
-        return _retrain(meta, trigger, event)
-    except BaseException as exc:  # interrupted: the event must not stay RUNNING
-        _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
-        raise
+def _act(meta: Any, trigger: Trigger, event: TriggerEvent, lease: float) -> TriggerEvent:
+    """Retrain → register → gates → rollout for ``event`` (claimed by this process, its
+    lease renewed meanwhile); the event as finished. Whatever goes wrong is recorded on
+    the event and alerted."""
+    with _Heartbeat(meta, event, lease):
+        try:
+            return _retrain(meta, trigger, event)
+        except BaseException as exc:  # interrupted: the event must not stay RUNNING
+            _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
+            raise
 
 
 def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
@@ -264,7 +483,7 @@ def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
     if version.run_id:
         ran.add(str(RunURI(version.run_id)))
     repo.add_edges(meta, [(event.uri, r, "triggered") for r in sorted(ran)])
-    event = repo.update(meta, event.id, run_id=done.run.id, model_version=version.uri)
+    event = repo.update(meta, event, run_id=done.run.id, model_version=version.uri)
     try:
         return _release(meta, trigger, event, version, reason)
     except Exception as exc:
@@ -348,11 +567,14 @@ def _strategy(trigger: Trigger, serving: Any) -> str:
 def _succeed(meta: Any, trigger: Trigger, event: TriggerEvent, **values: Any) -> TriggerEvent:
     from loopml.monitoring import resolve_raised
 
-    for rule in (FAILED_RULE, REFUSED_RULE):
+    rules = [FAILED_RULE, REFUSED_RULE]
+    if values.get("rollout_id") is None and trigger.deployment is not None:
+        rules.append(ROLLED_BACK_RULE)  # replaced at once: the new version serves
+    for rule in rules:
         # resolving an old alert must not fail the retrain that worked
         with contextlib.suppress(Exception):
             resolve_raised(trigger.name, rule)
-    return repo.finish(meta, event.id, EventStatus.SUCCEEDED, **values)
+    return repo.finish(meta, event, EventStatus.SUCCEEDED, **values)
 
 
 def _fail(
@@ -393,7 +615,7 @@ def _fail(
         repo.add_edges(meta, [(event.uri, str(alert.uri), "raised")])
     except Exception as exc:  # the event is recorded whatever the alert did
         error += f" (its alert could not be raised: {type(exc).__name__}: {exc})"
-    return repo.finish(meta, event.id, status, error=error, alert_id=alert_id, **values)
+    return repo.finish(meta, event, status, error=error, alert_id=alert_id, **values)
 
 
 # -- reading --------------------------------------------------------------------------

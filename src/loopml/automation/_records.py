@@ -32,13 +32,16 @@ class TriggerKind(StrEnum):
 class EventStatus(StrEnum):
     """Where one trigger event stands: ``RUNNING`` (claimed, its retrain under way),
     ``SUCCEEDED`` (registered, through the gates, rolled out when a deployment is named),
-    ``REFUSED`` (a gate refused the new version: nothing was rolled out) or ``FAILED``
-    (the retrain, or a step after it, raised: nothing was rolled out)."""
+    ``REFUSED`` (a gate refused the new version: nothing was rolled out), ``FAILED``
+    (the retrain, or a step after it, raised: nothing was rolled out) or
+    ``ROLLED_BACK`` (it SUCCEEDED, then the rollout it started was rolled back or
+    aborted: the deployment serves its champion)."""
 
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     REFUSED = "REFUSED"
     FAILED = "FAILED"
+    ROLLED_BACK = "ROLLED_BACK"
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,13 @@ class TriggerEvent:
     """One event of trigger ``trigger`` (``triggers:/<trigger>/<id>``): its ``key``
     (``schedule:<ISO time>``, ``data:/x@4``, ``alerts:/7``), its ``cause`` in lineage,
     the ``dataset`` version the retrain read, its ``status``, the process that claimed
-    it (``owner``), the pipeline run (``run_id``), the ``model_version`` registered,
-    the ``rollout_id`` started, the ``alert_id`` a failure raised, the ``error``, and
-    when (seconds since the epoch)."""
+    it (``owner``, ``host:pid``), the pipeline run (``run_id``), the ``model_version``
+    registered, the ``rollout_id`` started, the ``alert_id`` a failure raised, the
+    ``error``, and when (seconds since the epoch). While RUNNING, its owner holds it
+    until ``lease_until`` (renewed as the retrain runs); ``attempts`` counts the
+    processes that ran it, ``taken_from`` names the owner the last one took it over
+    from (and why). The rollout it started is watched until it settles: its status as
+    last seen (``rollout_status``) and when it settled (``settled_at``)."""
 
     id: int
     trigger: str
@@ -119,6 +126,11 @@ class TriggerEvent:
     created_at: float
     updated_at: float
     finished_at: float | None = None
+    lease_until: float | None = None
+    attempts: int = 1
+    taken_from: str | None = None
+    rollout_status: str | None = None
+    settled_at: float | None = None
 
     @property
     def uri(self) -> str:
@@ -129,11 +141,14 @@ class TriggerEvent:
     def message(self) -> str:
         """One line for people: what the event caused."""
         head = f"{self.uri} ({self.key}): {self.status}"
+        if self.taken_from:
+            head += f" (attempt {self.attempts}, taken over from {self.taken_from})"
         parts = []
         if self.model_version:
             parts.append(self.model_version)
         if self.rollout_id is not None:
-            parts.append(f"rollout:/{self.rollout_id}")
+            state = f" ({self.rollout_status})" if self.rollout_status else ""
+            parts.append(f"rollout:/{self.rollout_id}{state}")
         if self.alert_id is not None:
             parts.append(f"alerts:/{self.alert_id}")
         text = head + (f" -> {', '.join(parts)}" if parts else "")
@@ -150,25 +165,33 @@ class TriggerEvent:
             "run_id": self.run_id,
             "model_version": self.model_version,
             "rollout_id": self.rollout_id,
+            "rollout_status": self.rollout_status,
             "alert_id": self.alert_id,
             "error": self.error,
             "created_at": _iso(self.created_at),
             "finished_at": _iso(self.finished_at),
+            "attempts": self.attempts,
+            "taken_from": self.taken_from,
         }
 
 
 @dataclass(frozen=True)
 class AutomateReport:
-    """One pass of :func:`~loopml.automation.automate`: the ``triggers`` checked and the
-    ``events`` this process claimed and acted on (as finished)."""
+    """One pass of :func:`~loopml.automation.automate`: the ``triggers`` checked, the
+    ``events`` this process claimed (or took over) and acted on (as finished), and the
+    earlier events whose rollout ``settled`` in this pass (promoted for good, or
+    ROLLED_BACK)."""
 
     triggers: list[str]
     events: list[TriggerEvent]
+    settled: list[TriggerEvent] = field(default_factory=list)
 
     @property
     def failures(self) -> list[TriggerEvent]:
-        """The events that were refused or failed."""
-        return [e for e in self.events if e.status in (EventStatus.FAILED, EventStatus.REFUSED)]
+        """The events that were refused or failed, and those whose rollout was rolled
+        back in this pass."""
+        bad = (EventStatus.FAILED, EventStatus.REFUSED, EventStatus.ROLLED_BACK)
+        return [e for e in [*self.events, *self.settled] if e.status in bad]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,13 @@
 
 Claiming an event is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` on the
 ``(trigger_name, event_key)`` key: of two processes that see the same event, exactly
-one gets a row back and acts on it; the other gets nothing and moves on. A trigger's
+one gets a row back and acts on it; the other gets nothing and moves on. The winner
+holds the event until ``lease_until``, which it renews while the retrain runs
+(:func:`renew`); a later process takes over an event whose lease expired, or whose
+owner is gone, by compare-and-set on its owner and attempt (:func:`take_over`): of
+several, exactly one gets it. What the owner writes afterwards is written only while
+it still holds the event (a process that lost it cannot overwrite the new owner's
+outcome). A trigger's
 row is written the same way (the first process to see it sets its baseline), and
 moved to a new baseline by compare-and-set on its ``spec`` when loopml.toml changes
 what it watches.
@@ -34,15 +40,23 @@ __all__ = [
     "finish",
     "get_event",
     "last_events",
+    "renew",
     "resolve_event",
+    "running_events",
+    "set_alert",
     "set_baseline",
+    "settle",
     "status_counts",
+    "take_over",
+    "unsettled_events",
     "update",
+    "watch_rollout",
 ]
 
 _EVENT_COLUMNS = (
     "id, trigger_name, event_key, cause, dataset, status, owner, run_id, model_version, "
-    "rollout_id, alert_id, error, created_at, updated_at, finished_at"
+    "rollout_id, alert_id, error, created_at, updated_at, finished_at, lease_until, "
+    "attempts, taken_from, rollout_status, settled_at"
 )
 
 
@@ -63,6 +77,11 @@ def _event(row: tuple[Any, ...]) -> TriggerEvent:
         created_at=float(row[12]),
         updated_at=float(row[13]),
         finished_at=None if row[14] is None else float(row[14]),
+        lease_until=None if row[15] is None else float(row[15]),
+        attempts=int(row[16]),
+        taken_from=row[17],
+        rollout_status=row[18],
+        settled_at=None if row[19] is None else float(row[19]),
     )
 
 
@@ -128,17 +147,30 @@ def claim(
     cause: str | None,
     dataset: str | None,
     owner: str,
+    lease_until: float,
 ) -> TriggerEvent | None:
-    """Claim the event ``key`` of ``trigger`` as RUNNING for ``owner``: the new event, or
-    None when another process claimed it first (it is that process' to act on)."""
+    """Claim the event ``key`` of ``trigger`` as RUNNING for ``owner``, held until
+    ``lease_until``: the new event, or None when another process claimed it first (it is
+    that process' to act on)."""
 
     def tx(conn: Connection) -> TriggerEvent | None:
         now = time.time()
         new_id = conn.scalar(
             "INSERT INTO trigger_events (trigger_name, event_key, cause, dataset, status, "
-            "owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "owner, created_at, updated_at, lease_until, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
             "ON CONFLICT (trigger_name, event_key) DO NOTHING RETURNING id",
-            (trigger, key, cause, dataset, EventStatus.RUNNING.value, owner, now, now),
+            (
+                trigger,
+                key,
+                cause,
+                dataset,
+                EventStatus.RUNNING.value,
+                owner,
+                now,
+                now,
+                lease_until,
+            ),
         )
         if new_id is None:
             return None
@@ -151,35 +183,193 @@ def claim(
     return meta.write(tx)
 
 
+def running_events(meta: MetadataStore) -> list[TriggerEvent]:
+    """Every RUNNING event, oldest first (its owner's, or one left by a process gone)."""
+    with meta.read() as conn:
+        rows = conn.all(
+            f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE status = ? ORDER BY id",
+            (EventStatus.RUNNING.value,),
+        )
+    return [_event(r) for r in rows]
+
+
+def renew(meta: MetadataStore, event_id: int, owner: str, lease_until: float) -> bool:
+    """Extend ``owner``'s hold on RUNNING event ``event_id`` to ``lease_until``; False when
+    it no longer holds it (another process took it over)."""
+
+    def tx(conn: Connection) -> bool:
+        cursor = conn.execute(
+            "UPDATE trigger_events SET lease_until = ? WHERE id = ? AND owner = ? AND status = ?",
+            (lease_until, event_id, owner, EventStatus.RUNNING.value),
+        )
+        try:
+            return bool(cursor.rowcount == 1)
+        finally:
+            cursor.close()
+
+    return meta.write(tx)
+
+
+def take_over(
+    meta: MetadataStore,
+    stale: TriggerEvent,
+    owner: str,
+    *,
+    lease_until: float,
+    now: float,
+    gone: bool,
+    why: str,
+) -> TriggerEvent | None:
+    """Take RUNNING event ``stale`` (as read) over for ``owner``, held until
+    ``lease_until``: when it still has the owner and attempt it was read with, and its
+    lease expired by ``now`` (or its owner is ``gone``: a process of this host that no
+    longer exists). The event as taken (its attempts counted, ``taken_from`` naming the
+    old owner and ``why``), or None when another process took it first, its owner
+    renewed the lease, or it finished."""
+
+    def tx(conn: Connection) -> TriggerEvent | None:
+        sql = (
+            "UPDATE trigger_events SET owner = ?, lease_until = ?, attempts = attempts + 1, "
+            "taken_from = ?, updated_at = ? WHERE id = ? AND status = ? AND attempts = ? "
+            "AND owner = ?"
+        )
+        params: list[Any] = [
+            owner,
+            lease_until,
+            f"{stale.owner} ({why})",
+            time.time(),
+            stale.id,
+            EventStatus.RUNNING.value,
+            stale.attempts,
+            stale.owner,
+        ]
+        if not gone:
+            sql += " AND (lease_until IS NULL OR lease_until < ?)"
+            params.append(now)
+        cursor = conn.execute(sql, params)
+        try:
+            if cursor.rowcount != 1:
+                return None
+        finally:
+            cursor.close()
+        row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (stale.id,))
+        return None if row is None else _event(row)
+
+    return meta.write(tx)
+
+
+def unsettled_events(meta: MetadataStore) -> list[TriggerEvent]:
+    """The SUCCEEDED events whose rollout has not settled yet, oldest first."""
+    with meta.read() as conn:
+        rows = conn.all(
+            f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE status = ? "
+            "AND rollout_id IS NOT NULL AND settled_at IS NULL ORDER BY id",
+            (EventStatus.SUCCEEDED.value,),
+        )
+    return [_event(r) for r in rows]
+
+
+def watch_rollout(meta: MetadataStore, event_id: int, rollout_status: str) -> None:
+    """Record the status the rollout of unsettled event ``event_id`` was last seen in."""
+    meta.write(
+        lambda conn: conn.execute(
+            "UPDATE trigger_events SET rollout_status = ? WHERE id = ? AND settled_at IS NULL",
+            (rollout_status, event_id),
+        ).close()
+    )
+
+
+def settle(
+    meta: MetadataStore,
+    event: TriggerEvent,
+    rollout_status: str,
+    *,
+    status: EventStatus | None = None,
+    error: str | None = None,
+) -> TriggerEvent | None:
+    """Record that the rollout of SUCCEEDED ``event`` settled in ``rollout_status``, the
+    event becoming ``status`` (when given) with ``error``: the event as settled, or None
+    when another process settled it first (so one pass, of any number, acts on it)."""
+
+    def tx(conn: Connection) -> TriggerEvent | None:
+        now = time.time()
+        cursor = conn.execute(
+            "UPDATE trigger_events SET status = ?, rollout_status = ?, settled_at = ?, "
+            "error = coalesce(?, error), updated_at = ? "
+            "WHERE id = ? AND status = ? AND settled_at IS NULL",
+            (
+                (status or EventStatus.SUCCEEDED).value,
+                rollout_status,
+                now,
+                error,
+                now,
+                event.id,
+                EventStatus.SUCCEEDED.value,
+            ),
+        )
+        try:
+            if cursor.rowcount != 1:
+                return None
+        finally:
+            cursor.close()
+        row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (event.id,))
+        return None if row is None else _event(row)
+
+    return meta.write(tx)
+
+
+def set_alert(meta: MetadataStore, event_id: int, alert_id: int) -> TriggerEvent:
+    """Record the alert a settled event raised; the event as stored."""
+
+    def tx(conn: Connection) -> TriggerEvent:
+        conn.execute(
+            "UPDATE trigger_events SET alert_id = ?, updated_at = ? WHERE id = ?",
+            (alert_id, time.time(), event_id),
+        ).close()
+        row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (event_id,))
+        if row is None:
+            raise NotFound(f"no trigger event {event_id}.")
+        return _event(row)
+
+    return meta.write(tx)
+
+
 _UPDATABLE = ("cause", "dataset", "run_id", "model_version", "rollout_id", "alert_id", "error")
 
 
-def update(meta: MetadataStore, event_id: int, **values: Any) -> TriggerEvent:
-    """Record what event ``event_id`` caused so far (``run_id=...``, ``model_version=...``)."""
-    return _write(meta, event_id, None, values)
+def update(meta: MetadataStore, event: TriggerEvent, **values: Any) -> TriggerEvent:
+    """Record what ``event`` caused so far (``run_id=...``, ``model_version=...``), while
+    its owner still holds it; the event as stored."""
+    return _write(meta, event, None, values)
 
 
-def finish(meta: MetadataStore, event_id: int, status: EventStatus, **values: Any) -> TriggerEvent:
-    """Record how event ``event_id`` ended: ``status`` and what it caused."""
-    return _write(meta, event_id, status, values)
+def finish(
+    meta: MetadataStore, event: TriggerEvent, status: EventStatus, **values: Any
+) -> TriggerEvent:
+    """Record how ``event`` ended: ``status`` and what it caused, while its owner still
+    holds it; the event as stored (another owner's, when it was taken over meanwhile)."""
+    return _write(meta, event, status, values)
 
 
 def _write(
-    meta: MetadataStore, event_id: int, status: EventStatus | None, values: dict[str, Any]
+    meta: MetadataStore, event: TriggerEvent, status: EventStatus | None, values: dict[str, Any]
 ) -> TriggerEvent:
     unknown = set(values) - set(_UPDATABLE)
     if unknown:
         raise ValueError(f"not a column of an event: {sorted(unknown)}")
+    event_id = event.id
 
     def tx(conn: Connection) -> TriggerEvent:
         now = time.time()
         sets = [f"{k} = ?" for k in values] + ["updated_at = ?"]
         params: list[Any] = [*values.values(), now]
         if status is not None:
-            sets += ["status = ?", "finished_at = ?"]
-            params += [status.value, now]
+            sets += ["status = ?", "finished_at = ?", "lease_until = ?"]
+            params += [status.value, now, None]
         conn.execute(
-            f"UPDATE trigger_events SET {', '.join(sets)} WHERE id = ?", (*params, event_id)
+            f"UPDATE trigger_events SET {', '.join(sets)} "
+            "WHERE id = ? AND owner = ? AND attempts = ? AND status = ?",
+            (*params, event_id, event.owner, event.attempts, EventStatus.RUNNING.value),
         ).close()
         row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (event_id,))
         if row is None:

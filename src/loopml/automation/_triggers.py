@@ -27,8 +27,10 @@ failure's alert goes; default ``["log"]``).
 What can be checked without looking anything up is checked here (a cron expression
 that does not parse, a strategy that does not exist, a dataset without the parameter
 that receives it, a deployment without the environment whose gates guard it); that the
-dataset, deployment and monitor exist is checked by :func:`check_targets` before any
-trigger runs.
+gates of each trigger's environment parse (:func:`check_gates`) and that the dataset,
+deployment and monitor exist (:func:`check_targets`) is checked before any trigger
+runs, so a mistake in loopml.toml stops ``loopml automate`` at its start, naming the
+trigger, rather than failing each retrain after it ran.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 from loopml.automation._records import Trigger, TriggerKind
 from loopml.errors import InvalidInput, NotFound
 
-__all__ = ["STRATEGIES", "check_targets", "cron_valid", "read_triggers"]
+__all__ = ["STRATEGIES", "check_gates", "check_targets", "cron_valid", "read_triggers"]
 
 #: the rollout strategies a trigger may name (``replace`` switches all traffic at once)
 STRATEGIES = ("replace", "blue_green", "canary", "shadow", "ab")
@@ -164,6 +166,33 @@ def _trigger(name: str, table: Mapping[str, Any], settings: Any) -> Trigger:
         interval=table.get("interval"),
         sinks=tuple(table.get("sinks") or ("log",)),
     )
+
+
+def check_gates(triggers: list[Trigger]) -> None:
+    """InvalidInput naming the trigger and the gate when the gates of a trigger's
+    ``environment`` (``[gates.<environment>]``) do not parse: a gate that cannot be read
+    would refuse every retrained model after its retrain ran."""
+    read: dict[str, str | None] = {}
+    for t in triggers:
+        if t.environment is None:
+            continue
+        if t.environment not in read:
+            from loopml.evaluation import read_gates
+
+            try:
+                read_gates(t.environment)
+                read[t.environment] = None
+            except InvalidInput as exc:
+                read[t.environment] = str(exc)
+        problem = read[t.environment]
+        if problem is not None:
+            raise _bad(
+                t.name,
+                f"promotes its retrained model through the gates of environment "
+                f"{t.environment!r}, which do not parse: {problem} Fix [gates."
+                f"{t.environment}] in loopml.toml (loopml models promote checks the same "
+                "gates); no trigger ran.",
+            )
 
 
 def check_targets(triggers: list[Trigger]) -> None:

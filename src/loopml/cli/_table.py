@@ -122,6 +122,7 @@ STATUS_STYLE = {
     "FIRING": "red",
     "RESOLVED": "green",
     "SUCCEEDED": "green",
+    "ROLLED_BACK": "red",
 }
 
 

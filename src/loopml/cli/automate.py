@@ -23,11 +23,11 @@ app = typer.Typer(
 
 
 def _print_report(report: AutomateReport, quiet: bool) -> None:
-    for event in report.events:
+    for event in [*report.events, *report.settled]:
         failed = event in report.failures
         line = f"{'[red]' if failed else '[green]'}{event.status}[/] {escape(event.message)}"
         (err_console if failed else console).print(line, highlight=False)
-    if not report.events and not quiet:
+    if not report.events and not report.settled and not quiet:
         err_console.print(
             f"Nothing to do: {len(report.triggers)} trigger(s) checked, no new event.",
             highlight=False,
@@ -54,8 +54,11 @@ def automate(
     out: run them (--once, or as a daemon), status.
 
     Each due event is claimed in the metadata store, so two automation processes cause
-    one retrain per event. With --once, exit with status 1 when a retrain failed or a
-    gate refused. Without it, check every --interval seconds until stopped (SIGTERM or
+    one retrain per event; an event left running by a process that died is taken over
+    once its lease expires. Each check also follows the rollouts the triggers started:
+    one rolled back or aborted marks its event ROLLED_BACK and raises an alert. With
+    --once, exit with status 1 when a retrain failed, a gate refused or a rollout was
+    found rolled back. Without it, check every --interval seconds until stopped (SIGTERM or
     Ctrl-C end it once the retrain under way is recorded).
     """
     if ctx.invoked_subcommand is not None:
@@ -117,6 +120,7 @@ _EVENT_COLUMNS = [
     Column("alert", max_width=14),
     Column("at", kind="time"),
     Column("error", max_width=80),
+    Column("attempts", header="taken over", max_width=60),
 ]
 
 
@@ -131,6 +135,9 @@ def _event_row(e: TriggerEvent) -> dict[str, Any]:
         "alert": None if e.alert_id is None else f"alerts:/{e.alert_id}",
         "at": e.created_at,
         "error": e.error,
+        "attempts": (
+            None if e.taken_from is None else f"attempt {e.attempts}, from {e.taken_from}"
+        ),
     }
 
 

@@ -64,6 +64,8 @@ KNOWN_REVISIONS = (
     "0008_rollouts",
     "0009_monitoring",
     "0010_automation",
+    "0011_automation_leases",
+    "0012_automation_rollouts",
 )
 SCHEMA_HEAD = KNOWN_REVISIONS[-1]
 

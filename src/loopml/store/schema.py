@@ -580,7 +580,13 @@ alerts = Table(
 # it. Each event it fired on is a row of ``trigger_events``, unique per (trigger,
 # event_key) (``schedule:<ISO time>``, ``data:/x@4``, ``alerts:/7``): claiming an event is
 # the INSERT only one process wins. The row records the action's status, the pipeline
-# run, the model version, the rollout, the alert a failure raised and the error.
+# run, the model version, the rollout, the alert a failure raised and the error. A
+# RUNNING event holds a lease (``lease_until``) its process renews while the retrain
+# runs; once it expires (or its process is gone) a later pass takes the event over by
+# compare-and-set, counting ``attempts`` and recording ``taken_from``. The rollout a
+# SUCCEEDED event started is watched (``rollout_status`` as last seen) until it settles
+# (``settled_at``): promoted for good, or rolled back / aborted (the event becomes
+# ROLLED_BACK).
 
 triggers = Table(
     "triggers",
@@ -610,6 +616,11 @@ trigger_events = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("finished_at", Double, nullable=True),
+    Column("lease_until", Double, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("taken_from", String(1024), nullable=True),
+    Column("rollout_status", String(16), nullable=True),
+    Column("settled_at", Double, nullable=True),
     UniqueConstraint("trigger_name", "event_key"),
     Index(None, "trigger_name", "id"),
 )
