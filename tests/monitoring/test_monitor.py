@@ -158,3 +158,26 @@ def test_live_class_metrics_equal_scikit_learns() -> None:
     guess = pd.Series(rng.choice(["a", "b", "c"], 3000))
     macro = _classification(three, guess, None, positive=None)
     assert macro["f1"] == pytest.approx(metrics.f1_score(three, guess, average="macro"))
+
+
+def test_a_damaged_reference_profile_leaves_windows_waiting_not_lost(served: Served) -> None:
+    from loopml.context import current
+    from loopml.monitoring import _reference
+
+    log_window(served, START, 300, seed=15)
+    loopml.monitoring.add_monitor("churn")
+    loopml.monitoring.profile_reference("data:/churn@1")
+    store = current().artifacts
+    (path,) = [p for p in store.list_paths("profiles") if p.endswith("/1.json")]
+    store.write_path(path, b"{not json")
+    _reference._cache.clear()  # a new process
+
+    broken = loopml.monitoring.run_monitors(now=START + timedelta(hours=1, minutes=1))
+    assert broken.windows == [] and "damaged" in broken.failures["churn"]
+    assert loopml.monitoring.get_monitor("churn").cursor is None  # nothing was used up
+
+    local = store.path_file(path)
+    assert local is not None
+    local.unlink()  # the fix the message names: remove the file
+    fixed = loopml.monitoring.run_monitors(now=START + timedelta(hours=1, minutes=1))
+    assert fixed.failures == {} and [w.rows for w in fixed.windows] == [300]

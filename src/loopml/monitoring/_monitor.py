@@ -358,6 +358,13 @@ def _run_one(
     _rules_again(monitor, report)
     for start, end, frame in pending:
         record = _window_record(monitor, start, end, frame, dep)
+        if record.status == WindowStatus.FAILED and record.reference is None:
+            # the reference could not be prepared: keep the window for when it can be
+            report.failures[monitor.name] = (
+                f"window from {start.isoformat()}: {record.error} (windows wait until this "
+                "is fixed; none was stored)"
+            )
+            break
         stored = repo.store_window(meta, monitor.name, cursor, record)
         if stored is None:  # another runner stored this window first
             return
