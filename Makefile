@@ -1,10 +1,15 @@
-# make demo   create .venv, install loopml, run examples/quickstart (data, pipeline, cache,
-#             model registry, gated promotion: one passing, one refused, a deployment served
-#             over HTTP with traffic, feedback and its prediction log, tuning) in
-#             .demo/quickstart, then the tracking tour in .demo/tour
-# make test   install the dev extras and run the whole test suite
-# make check  ruff (format + lint), mypy, then the tests
-# make bench  run every benchmark script (prints the figures)
+# make demo        create .venv, install loopml, play the closed loop in .demo/loop
+#                  (`loopml demo`: version and validate data, train and tune through the
+#                  pipeline, gate, deploy and serve; the world changes, the monitor raises
+#                  alerts, automation retrains, gates and promotes a canary; a bad
+#                  candidate is rolled back; about a minute, ends with a summary table
+#                  and an HTML report)
+# make quickstart  the step-by-step tour of examples/quickstart with the CLI, in
+#                  .demo/quickstart (data, pipeline, cache, registry, gates, serving
+#                  with traffic and feedback, canaries, tuning), then `loopml demo tour`
+# make test        install the dev extras and run the whole test suite
+# make check       ruff (format + lint), mypy, then the tests
+# make bench       run every benchmark script (prints the figures)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,14 +17,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint bench clean
+.PHONY: demo quickstart test check lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e '.[sklearn,serve]'
+	$(PIP) install -e '.[sklearn,serve,report]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
@@ -31,6 +36,11 @@ LOOPML := $(abspath $(VENV))/bin/loopml
 DEMO_PORT ?= 8731
 
 demo: $(VENV)/.installed
+	rm -rf .demo/loop
+	$(LOOPML) demo --dir .demo/loop
+	@echo "loopml is installed in $(VENV): 'source $(VENV)/bin/activate' puts it on PATH, or run $(LOOPML)"
+
+quickstart: $(VENV)/.installed
 	rm -rf $(DEMO) && mkdir -p .demo && cp -R examples/quickstart $(DEMO)
 	rm -rf $(DEMO)/data $(DEMO)/.loopml $(DEMO)/loopml.lock
 	cd $(DEMO) && $(abspath $(PY)) prepare.py
@@ -58,7 +68,7 @@ demo: $(VENV)/.installed
 	cd $(DEMO) && $(LOOPML) deployments status digits
 	cd $(DEMO) && $(abspath $(PY)) show_log.py digits
 	cd $(DEMO) && $(LOOPML) tune --n-trials 6
-	$(LOOPML) demo --dir .demo/tour
+	$(LOOPML) demo tour --dir .demo/tour
 	@echo "loopml is installed in $(VENV): 'source $(VENV)/bin/activate' puts it on PATH, or run $(LOOPML)"
 
 test: $(VENV)/.installed-dev

@@ -20,6 +20,7 @@ def test_demo_versions_data_tracks_runs_and_prints_lineage(tmp_path: Path) -> No
             "-c",
             "from loopml.cli import main; main()",
             "demo",
+            "tour",
             "--dir",
             str(tmp_path / "d"),
         ],

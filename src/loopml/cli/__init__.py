@@ -52,8 +52,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "demo": (
         "loopml.cli.demo",
-        "demo",
-        "Version a real dataset, track a few training runs on it and print the lineage.",
+        "app",
+        "Play the closed loop: train, gate, serve, detect drift, retrain, canary, roll back.",
     ),
     "run": (
         "loopml.cli.run",

@@ -1,0 +1,106 @@
+"""``loopml demo``: the closed loop, played whole in a fresh project on the embedded
+default, then checked in the project's own store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("uvicorn")
+
+
+def _loopml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    return subprocess.run(
+        [sys.executable, "-c", "from loopml.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "80"},
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    project = tmp_path_factory.mktemp("loop") / "demo"
+    result = _loopml("demo", "--dir", str(project))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return project, result.stdout
+
+
+def test_the_loop_detects_retrains_promotes_and_rolls_back(played: tuple[Path, str]) -> None:
+    project, out = played
+    summary = json.loads((project / "loop-summary.json").read_text())
+    titles = [p["title"] for p in summary["parts"]]
+    assert titles[0] == "Version and validate the data" and len(titles) == 8
+    assert all(p["seconds"] > 0 for p in summary["parts"])
+    accuracy = summary["live_accuracy"]
+    # the world changed under the first model, and the retrained one recovered
+    assert accuracy["after the change"] < accuracy["before"] - 0.2
+    assert accuracy["after the retrain"] > accuracy["after the change"] + 0.2
+    assert 0 < summary["first_drifted_to_promoted_seconds"] < summary["seconds"]
+    shown = out.split("Look around:")[0]  # the hints are not wrapped, so they paste whole
+    assert max(len(line) for line in shown.splitlines()) <= 80, out
+    for line in ("rollout:/1 PROMOTED", "rollout:/2 ROLLED_BACK", "whole demo"):
+        assert line in out, out
+    report = project / "loop-report.html"
+    assert report.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_the_store_holds_the_chain(
+    played: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, _ = played
+    for key in [k for k in os.environ if k.startswith("LOOPML_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(project)
+    import loopml
+    from loopml.automation import list_events
+    from loopml.context import reset
+    from loopml.deployments import get_deployment, list_rollouts
+    from loopml.lineage import upstream
+    from loopml.monitoring import list_alerts
+
+    reset()
+    try:
+        serving = get_deployment("churn")
+        assert (serving.model_name, serving.version) == ("churn", 2)
+        rollouts = {r.id: (str(r.status), r.candidate_version) for r in list_rollouts("churn")}
+        assert rollouts == {1: ("PROMOTED", 2), 2: ("ROLLED_BACK", 3)}
+        (event,) = list_events("decay")
+        assert str(event.status) == "SUCCEEDED" and event.model_version == "models:/churn/2"
+        assert event.dataset == "data:/churn@2" and event.rollout_id == 1
+        alert = loopml.monitoring.get_alert(event.cause)
+        assert alert.rule == "live.accuracy < 0.7"
+        # every alert of the change was resolved once the retrained model served
+        assert {str(a.status) for a in list_alerts("churn")} == {"RESOLVED"}
+        # lineage: the model <- its run <- the trigger event <- the alert <- the deployment
+        assert any(e.src == event.uri for e in upstream(f"runs:/{event.run_id}"))
+        assert any(e.src == event.cause and e.relation == "fired" for e in upstream(event.uri))
+        assert loopml.get_model_version("churn", 3).version == 3  # the bad one stays registered
+    finally:
+        reset()
+
+
+def test_demo_refuses_a_folder_with_files(tmp_path: Path) -> None:
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    result = _loopml("demo", "--dir", str(tmp_path))
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert f"--dir {tmp_path} is not empty" in said, said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert keep.read_text() == "mine"
+
+
+def test_demo_help_lists_the_parts() -> None:
+    result = _loopml("demo", "--help")
+    assert result.returncode == 0
+    assert "loop" in result.stdout and "tour" in result.stdout
