@@ -130,6 +130,9 @@ def test_a_retrain_that_fails_is_recorded_alerted_and_leaves_the_champion_servin
     assert report.failures == [event]
     assert event.status is EventStatus.FAILED
     assert "the retrain failed" in (event.error or "") and "c must be positive" in event.error
+    # the failing step and its exception, not the whole traceback (stored with the step run)
+    assert "step 'train'" in event.error and "ValueError: c must be positive" in event.error
+    assert "Traceback" not in event.error and 'File "' not in event.error
     assert event.run_id is not None and event.model_version is None
     alert = loopml.monitoring.get_alert(event.alert_id or 0)
     assert (alert.monitor, alert.rule, str(alert.status)) == ("fresh", FAILED_RULE, "FIRING")

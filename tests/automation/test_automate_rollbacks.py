@@ -101,3 +101,24 @@ def test_a_promoted_rollout_settles_and_resolves_the_triggers_rolled_back_alert(
     assert str(alert.status) == "RESOLVED"
     assert loopml.get_deployment("churn").version == 3
     assert automate().settled == []
+
+
+def test_two_triggers_that_retrain_the_same_model_follow_one_rollout(
+    retrain_project: Path,
+) -> None:
+    with_triggers(retrain_project, TRIGGER + TRIGGER.replace("[triggers.fresh]", "[triggers.also]"))
+    automate()
+    write_data(retrain_project, seed=2)
+    report = automate()
+    assert len(report.events) == 2 and report.failures == [], [e.error for e in report.events]
+    first, second = report.events
+    # the second retrain registered nothing new (the same bytes) and follows the rollout
+    # the first one started, instead of failing against it
+    assert first.model_version == second.model_version == "models:/churn/2"
+    assert first.rollout_id is not None and second.rollout_id == first.rollout_id
+    assert len(loopml.deployments.list_rollouts("churn")) == 1
+    loopml.rollback("churn", reason="p99 doubled")
+    settled = automate().settled
+    assert {e.trigger for e in settled} == {"fresh", "also"}
+    assert {e.status for e in settled} == {EventStatus.ROLLED_BACK}
+    assert loopml.get_deployment("churn").version == 1

@@ -467,9 +467,7 @@ def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
         run_id = getattr(run, "id", None)
         if run_id is not None:
             repo.add_edges(meta, [(event.uri, str(RunURI(run_id)), "triggered")])
-        return _fail(
-            meta, trigger, event, EventStatus.FAILED, f"the retrain failed: {exc}", run_id=run_id
-        )
+        return _fail(meta, trigger, event, EventStatus.FAILED, _pipeline_failed(exc), run_id=run_id)
     except Exception as exc:
         return _fail(
             meta,
@@ -497,6 +495,22 @@ def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
         )
 
 
+def _pipeline_failed(exc: Exception) -> str:
+    """What a failed retrain says: the failing step and the last line of its traceback
+    (the exception), not the whole traceback, which stays with the step run."""
+    run = getattr(exc, "run", None)
+    steps = getattr(run, "steps", None) or []
+    failed = next((s for s in steps if str(getattr(s, "status", "")) == "FAILED"), None)
+    if failed is None or not failed.error:
+        return f"the retrain failed: {exc}"
+    lines = [line for line in failed.error.strip().splitlines() if line.strip()]
+    return (
+        f"the retrain failed: step {failed.name!r} of pipeline {run.name!r} raised "
+        f"{lines[-1].strip() if lines else 'an error'} (run {run.id}; its traceback is "
+        f"stored with step run {failed.run_id})"
+    )
+
+
 def _release(
     meta: Any, trigger: Trigger, event: TriggerEvent, version: Any, reason: str
 ) -> TriggerEvent:
@@ -514,6 +528,9 @@ def _release(
         version.version,
     ):
         return _succeed(meta, trigger, event)  # the model did not change: nothing to roll out
+    rolling = _rolling_out(serving, version)
+    if rolling is not None:  # another event's rollout of these very bytes: follow it
+        return _succeed(meta, trigger, event, rollout_id=rolling)
     strategy = _strategy(trigger, serving)
     candidate = serving is not None and strategy != "replace"
     try:
@@ -555,6 +572,21 @@ def _release(
         reason=reason,
     )
     return _succeed(meta, trigger, event, rollout_id=moved.rollout_id)
+
+
+def _rolling_out(serving: Any, version: Any) -> int | None:
+    """The id of the rollout in progress on ``serving`` whose candidate is ``version``
+    (two triggers that fired on the same data retrain the same model), else None."""
+    if serving is None or serving.rollout_id is None:
+        return None
+    from loopml.deployments import get_rollout
+
+    try:
+        rollout = get_rollout(serving.rollout_id)
+    except NotFound:
+        return None
+    same = (rollout.candidate_model, rollout.candidate_version) == (version.name, version.version)
+    return rollout.id if same and not rollout.status.finished else None
 
 
 def _strategy(trigger: Trigger, serving: Any) -> str:
