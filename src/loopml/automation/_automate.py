@@ -83,6 +83,7 @@ __all__ = [
     "REFUSED_RULE",
     "ROLLED_BACK_RULE",
     "automate",
+    "check_triggers",
     "list_events",
     "trigger_status",
 ]
@@ -118,14 +119,11 @@ def automate(
     A trigger that cannot be read (a cron expression that does not parse, an unknown
     key), whose environment has gates that do not parse, or that names a dataset,
     deployment or monitor that does not exist stops the call before anything runs,
-    naming it.
+    naming it (see :func:`check_triggers`).
     """
     from loopml.context import current
 
-    every = read_triggers()
-    chosen = _choose(every, triggers)
-    check_gates(chosen)
-    check_targets(chosen)
+    chosen = check_triggers(triggers)
     at = time.time() if now is None else _validate.seconds(now, "now")
     lease = _validate.seconds(lease, "lease")
     if lease < 1:
@@ -157,6 +155,19 @@ def automate(
             if event is not None:
                 events.append(_act(meta, trigger, event, lease))
     return AutomateReport([t.name for t in chosen], events, settled)
+
+
+def check_triggers(triggers: Sequence[str] | None = None) -> list[Trigger]:
+    """The triggers of loopml.toml (those named in ``triggers``, default all) that
+    :func:`automate` would check, once they are known to run: InvalidInput or NotFound
+    naming the trigger when one cannot be read, names no such trigger, has gates that
+    do not parse, or names a dataset, deployment or monitor that does not exist.
+    ``loopml automate`` calls it at its start, so such a mistake stops the daemon at
+    once rather than failing each of its passes."""
+    chosen = _choose(read_triggers(), triggers)
+    check_gates(chosen)
+    check_targets(chosen)
+    return chosen
 
 
 def _stale(
