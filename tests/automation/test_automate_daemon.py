@@ -1,6 +1,6 @@
 """The ``loopml automate`` daemon outlives a failing check (reported on one line, tried
 again at the next interval), stops at once on SIGTERM even while it waits, and refuses a
-wrong loopml.toml at its start."""
+wrong loopml.toml at its start; a takeover ends the runs the killed owner left RUNNING."""
 
 from __future__ import annotations
 
@@ -19,8 +19,34 @@ from tests.automation.conftest import BASE_TOML, with_triggers, write_data
 
 import loopml
 from loopml.automation import EventStatus, automate, list_events
+from loopml.tracking import RunStatus, child_runs, get_run, search_runs
 
 TRIGGER = '[triggers.fresh]\ndataset = "churn"\nparam = "data"\n'
+
+SLOW = """
+import time
+from pathlib import Path
+
+import loopml
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+@loopml.step
+def load(data: str) -> pd.DataFrame:
+    return loopml.get_dataset(data).to_pandas()
+
+@loopml.step(name="train")
+def fit(frame: pd.DataFrame) -> LogisticRegression:
+    if Path("hold").exists():
+        Path("started").write_text("yes")
+        while Path("hold").exists():  # until the test kills the process
+            time.sleep(0.05)
+    return LogisticRegression().fit(frame[["tenure", "charges"]], frame["churned"])
+
+@loopml.pipeline
+def retrain(data: str = "data:/churn"):
+    return fit(load(data))
+"""
 
 
 class _Command:
@@ -203,3 +229,45 @@ def test_a_check_that_raises_in_the_daemon_is_reported_and_the_next_one_runs(
     )
     assert err.splitlines()[-1] == "Stopped."
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_takeover_ends_the_runs_the_killed_process_left_running(
+    retrain_project: Path, commands: Any
+) -> None:
+    (retrain_project / "slow_pipe.py").write_text(SLOW)
+    with_triggers(retrain_project, TRIGGER + 'pipeline = "slow_pipe:retrain"\n')
+    automate()
+    write_data(retrain_project, seed=2)
+    (retrain_project / "hold").write_text("")
+    killed = commands(retrain_project, "--once")
+    deadline = time.monotonic() + 240
+    while not (retrain_project / "started").exists():
+        assert killed.proc.poll() is None, killed.finish()
+        assert time.monotonic() < deadline, "the retrain never started"
+        time.sleep(0.05)
+    killed.proc.send_signal(signal.SIGKILL)
+    assert killed.finish()[0] == -signal.SIGKILL
+
+    tagged = "tags.loopml.trigger_event = 'triggers:/fresh/1'"
+    (orphan,) = search_runs(tagged)
+    assert orphan.status == RunStatus.RUNNING and orphan.is_alive is False
+    steps = {s.name: s for s in child_runs(orphan.id)}
+    assert steps["train"].status == RunStatus.RUNNING
+    assert steps["load"].status == RunStatus.FINISHED
+
+    (retrain_project / "hold").unlink()
+    (event,) = automate().events
+    assert event.status is EventStatus.SUCCEEDED, event.error
+    assert event.attempts == 2 and event.run_id != orphan.id
+
+    ended = get_run(orphan.id)
+    assert ended.status == RunStatus.KILLED
+    assert ended.error is not None
+    assert ended.error.startswith(f"triggers:/fresh/1 was taken over by {event.owner} (attempt 2)")
+    assert f"(process {killed.proc.pid} of this host is gone)" in ended.error
+    after = {s.name: s for s in child_runs(orphan.id)}
+    assert after["train"].status == RunStatus.KILLED and after["train"].error == ended.error
+    assert after["load"].status == RunStatus.FINISHED and after["load"].error is None
+    assert get_run(event.run_id or "").status == RunStatus.FINISHED
+    assert {r.id for r in search_runs(tagged)} == {orphan.id, event.run_id}
+    assert search_runs("status = 'RUNNING'") == []

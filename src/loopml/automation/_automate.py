@@ -17,7 +17,9 @@ calls it every ``--interval`` seconds):
   or its machine lost) is taken over by the next pass once its lease expired, or at
   once when its owner was a process of this host that no longer exists; the takeover
   is a compare-and-set, so of several passes exactly one takes it, counts the attempt
-  and records whom it took the event from. The event is then retrained from the start;
+  and records whom it took the event from. The runs the old owner left RUNNING (the
+  pipeline run tagged ``loopml.trigger_event`` with the event's URI, and its steps) are
+  ended KILLED, naming the takeover, and the event is retrained from the start;
 - the action is the code path a person runs: :func:`~loopml.run_and_register` runs
   the trigger's pipeline with the triggering dataset version passed explicitly in its
   ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
@@ -138,6 +140,7 @@ def automate(
             meta, stale, owner, lease_until=time.time() + lease, now=time.time(), gone=gone, why=why
         )
         if taken is not None:
+            _end_left_runs(taken)
             events.append(_act(meta, by_name[taken.trigger], taken, lease))
     settled = _settle(meta, repo.unsettled_events(meta), by_name)
     for trigger in chosen:
@@ -189,6 +192,38 @@ def _stale(
             expired = "never" if event.lease_until is None else _shown_time(event.lease_until)
             found.append((event, f"its lease expired at {expired}", False))
     return found
+
+
+def _end_left_runs(event: TriggerEvent) -> None:
+    """End KILLED, naming the takeover, the runs the owner ``event`` was just taken over
+    from left RUNNING: its pipeline runs (tagged ``loopml.trigger_event`` with the event's
+    URI; the event records its run only once the retrain finished) and their steps, so
+    no run of a process that is gone shows RUNNING for ever. A failure to end them stops
+    the pass before the retrain starts: the event, held by this process, is taken over
+    again (and these runs ended) once its lease expires."""
+    from loopml.tracking import search_runs
+
+    quoted = event.uri.replace("\\", "\\\\").replace("'", "\\'")
+    left = search_runs(f"tags.loopml.trigger_event = '{quoted}' and status = 'RUNNING'")
+    why = (
+        f"{event.uri} was taken over by {event.owner} (attempt {event.attempts}) from "
+        f"{event.taken_from}: this run of an earlier attempt never ended, and the new "
+        "attempt retrains from the start."
+    )
+    for run in left:
+        _kill(run.id, why)
+
+
+def _kill(run_id: str, why: str) -> None:
+    """End run ``run_id`` and its RUNNING descendants (the deepest first) KILLED, with
+    ``why`` as their error."""
+    from loopml.tracking import RunStatus, attach_run, child_runs
+
+    for child in child_runs(run_id):
+        if child.status == RunStatus.RUNNING:
+            _kill(child.id, why)
+    with attach_run(run_id) as run:
+        run.end(RunStatus.KILLED, error=why)
 
 
 def _alive(pid: int) -> bool:
