@@ -131,18 +131,18 @@ def automate(
     if lease < 1:
         raise InvalidInput(f"lease must be at least 1 second, got {lease:g}.")
     meta = current().metadata
-    seen = repo.baselines(meta)
+    seen, running, unsettled = repo.pass_state(meta)
     owner = _owner()
     events: list[TriggerEvent] = []
     by_name = {t.name: t for t in chosen}
-    for stale, why, gone in _stale(repo.running_events(meta), by_name):
+    for stale, why, gone in _stale(running, by_name):
         taken = repo.take_over(
             meta, stale, owner, lease_until=time.time() + lease, now=time.time(), gone=gone, why=why
         )
         if taken is not None:
             _end_left_runs(taken)
             events.append(_act(meta, by_name[taken.trigger], taken, lease))
-    settled = _settle(meta, repo.unsettled_events(meta), by_name)
+    settled = _settle(meta, unsettled, by_name)
     for trigger in chosen:
         base = _baseline(meta, trigger, seen.get(trigger.name), at)
         for key, cause, dataset in _due(meta, trigger, base, at):
