@@ -2,6 +2,7 @@ from ._automate import FAILED_RULE as FAILED_RULE
 from ._automate import REFUSED_RULE as REFUSED_RULE
 from ._automate import ROLLED_BACK_RULE as ROLLED_BACK_RULE
 from ._automate import automate as automate
+from ._automate import check_triggers as check_triggers
 from ._automate import list_events as list_events
 from ._automate import trigger_status as trigger_status
 from ._predict import BatchPrediction as BatchPrediction

@@ -17,7 +17,9 @@ calls it every ``--interval`` seconds):
   or its machine lost) is taken over by the next pass once its lease expired, or at
   once when its owner was a process of this host that no longer exists; the takeover
   is a compare-and-set, so of several passes exactly one takes it, counts the attempt
-  and records whom it took the event from. The event is then retrained from the start;
+  and records whom it took the event from. The runs the old owner left RUNNING (the
+  pipeline run tagged ``loopml.trigger_event`` with the event's URI, and its steps) are
+  ended KILLED, naming the takeover, and the event is retrained from the start;
 - the action is the code path a person runs: :func:`~loopml.run_and_register` runs
   the trigger's pipeline with the triggering dataset version passed explicitly in its
   ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
@@ -83,6 +85,7 @@ __all__ = [
     "REFUSED_RULE",
     "ROLLED_BACK_RULE",
     "automate",
+    "check_triggers",
     "list_events",
     "trigger_status",
 ]
@@ -118,30 +121,28 @@ def automate(
     A trigger that cannot be read (a cron expression that does not parse, an unknown
     key), whose environment has gates that do not parse, or that names a dataset,
     deployment or monitor that does not exist stops the call before anything runs,
-    naming it.
+    naming it (see :func:`check_triggers`).
     """
     from loopml.context import current
 
-    every = read_triggers()
-    chosen = _choose(every, triggers)
-    check_gates(chosen)
-    check_targets(chosen)
+    chosen = check_triggers(triggers)
     at = time.time() if now is None else _validate.seconds(now, "now")
     lease = _validate.seconds(lease, "lease")
     if lease < 1:
         raise InvalidInput(f"lease must be at least 1 second, got {lease:g}.")
     meta = current().metadata
-    seen = repo.baselines(meta)
+    seen, running, unsettled = repo.pass_state(meta)
     owner = _owner()
     events: list[TriggerEvent] = []
     by_name = {t.name: t for t in chosen}
-    for stale, why, gone in _stale(repo.running_events(meta), by_name):
+    for stale, why, gone in _stale(running, by_name):
         taken = repo.take_over(
             meta, stale, owner, lease_until=time.time() + lease, now=time.time(), gone=gone, why=why
         )
         if taken is not None:
+            _end_left_runs(taken)
             events.append(_act(meta, by_name[taken.trigger], taken, lease))
-    settled = _settle(meta, repo.unsettled_events(meta), by_name)
+    settled = _settle(meta, unsettled, by_name)
     for trigger in chosen:
         base = _baseline(meta, trigger, seen.get(trigger.name), at)
         for key, cause, dataset in _due(meta, trigger, base, at):
@@ -157,6 +158,19 @@ def automate(
             if event is not None:
                 events.append(_act(meta, trigger, event, lease))
     return AutomateReport([t.name for t in chosen], events, settled)
+
+
+def check_triggers(triggers: Sequence[str] | None = None) -> list[Trigger]:
+    """The triggers of loopml.toml (those named in ``triggers``, default all) that
+    :func:`automate` would check, once they are known to run: InvalidInput or NotFound
+    naming the trigger when one cannot be read, names no such trigger, has gates that
+    do not parse, or names a dataset, deployment or monitor that does not exist.
+    ``loopml automate`` calls it at its start, so such a mistake stops the daemon at
+    once rather than failing each of its passes."""
+    chosen = _choose(read_triggers(), triggers)
+    check_gates(chosen)
+    check_targets(chosen)
+    return chosen
 
 
 def _stale(
@@ -178,6 +192,38 @@ def _stale(
             expired = "never" if event.lease_until is None else _shown_time(event.lease_until)
             found.append((event, f"its lease expired at {expired}", False))
     return found
+
+
+def _end_left_runs(event: TriggerEvent) -> None:
+    """End KILLED, naming the takeover, the runs the owner ``event`` was just taken over
+    from left RUNNING: its pipeline runs (tagged ``loopml.trigger_event`` with the event's
+    URI; the event records its run only once the retrain finished) and their steps, so
+    no run of a process that is gone shows RUNNING for ever. A failure to end them stops
+    the pass before the retrain starts: the event, held by this process, is taken over
+    again (and these runs ended) once its lease expires."""
+    from loopml.tracking import search_runs
+
+    quoted = event.uri.replace("\\", "\\\\").replace("'", "\\'")
+    left = search_runs(f"tags.loopml.trigger_event = '{quoted}' and status = 'RUNNING'")
+    why = (
+        f"{event.uri} was taken over by {event.owner} (attempt {event.attempts}) from "
+        f"{event.taken_from}: this run of an earlier attempt never ended, and the new "
+        "attempt retrains from the start."
+    )
+    for run in left:
+        _kill(run.id, why)
+
+
+def _kill(run_id: str, why: str) -> None:
+    """End run ``run_id`` and its RUNNING descendants (the deepest first) KILLED, with
+    ``why`` as their error."""
+    from loopml.tracking import RunStatus, attach_run, child_runs
+
+    for child in child_runs(run_id):
+        if child.status == RunStatus.RUNNING:
+            _kill(child.id, why)
+    with attach_run(run_id) as run:
+        run.end(RunStatus.KILLED, error=why)
 
 
 def _alive(pid: int) -> bool:

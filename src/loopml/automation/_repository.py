@@ -40,15 +40,14 @@ __all__ = [
     "finish",
     "get_event",
     "last_events",
+    "pass_state",
     "renew",
     "resolve_event",
-    "running_events",
     "set_alert",
     "set_baseline",
     "settle",
     "status_counts",
     "take_over",
-    "unsettled_events",
     "update",
     "watch_rollout",
 ]
@@ -183,14 +182,26 @@ def claim(
     return meta.write(tx)
 
 
-def running_events(meta: MetadataStore) -> list[TriggerEvent]:
-    """Every RUNNING event, oldest first (its owner's, or one left by a process gone)."""
+def pass_state(
+    meta: MetadataStore,
+) -> tuple[dict[str, tuple[str, float, float]], list[TriggerEvent], list[TriggerEvent]]:
+    """What a pass of automation starts from, read in one transaction: every trigger seen
+    so far (``name → (spec, baseline, created_at)``), the RUNNING events (their owner's,
+    or left by a process gone) and the SUCCEEDED events whose rollout has not settled
+    yet, each oldest first."""
     with meta.read() as conn:
+        seen = conn.all("SELECT name, spec, baseline, created_at FROM triggers")
         rows = conn.all(
-            f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE status = ? ORDER BY id",
-            (EventStatus.RUNNING.value,),
+            f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE status = ? OR (status = ? "
+            "AND rollout_id IS NOT NULL AND settled_at IS NULL) ORDER BY id",
+            (EventStatus.RUNNING.value, EventStatus.SUCCEEDED.value),
         )
-    return [_event(r) for r in rows]
+    events = [_event(r) for r in rows]
+    return (
+        {str(r[0]): (str(r[1]), float(r[2]), float(r[3])) for r in seen},
+        [e for e in events if e.status is EventStatus.RUNNING],
+        [e for e in events if e.status is EventStatus.SUCCEEDED],
+    )
 
 
 def renew(meta: MetadataStore, event_id: int, owner: str, lease_until: float) -> bool:
@@ -256,17 +267,6 @@ def take_over(
         return None if row is None else _event(row)
 
     return meta.write(tx)
-
-
-def unsettled_events(meta: MetadataStore) -> list[TriggerEvent]:
-    """The SUCCEEDED events whose rollout has not settled yet, oldest first."""
-    with meta.read() as conn:
-        rows = conn.all(
-            f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE status = ? "
-            "AND rollout_id IS NOT NULL AND settled_at IS NULL ORDER BY id",
-            (EventStatus.SUCCEEDED.value,),
-        )
-    return [_event(r) for r in rows]
 
 
 def watch_rollout(meta: MetadataStore, event_id: int, rollout_status: str) -> None:

@@ -59,13 +59,13 @@ def automate(
     one rolled back or aborted marks its event ROLLED_BACK and raises an alert. With
     --once, exit with status 1 when a retrain failed, a gate refused or a rollout was
     found rolled back. Without it, check every --interval seconds until stopped (SIGTERM or
-    Ctrl-C end it once the retrain under way is recorded).
+    Ctrl-C end it once the retrain under way is recorded): a trigger that loopml.toml
+    gets wrong stops it at its start, and a check that fails later (the store out of
+    reach, a dataset removed, loopml.toml edited into a mistake) is reported on one line
+    and tried again at the next interval.
     """
     if ctx.invoked_subcommand is not None:
         return
-    import signal
-    import threading
-
     from loopml import _validate
     from loopml.automation import automate as run_triggers
 
@@ -79,23 +79,68 @@ def automate(
         return
     if not (1 <= _validate.seconds(interval, "--interval") <= 86400):
         raise typer.BadParameter(f"--interval must be from 1 to 86400 seconds, got {interval}.")
-    stop = threading.Event()
+    _daemon(names, interval, quiet)
+
+
+def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
+    """Check the triggers every ``interval`` seconds until SIGTERM or SIGINT (which end
+    it after the check under way, or at once while it waits); a check that raises is
+    reported and the next one runs at the next interval."""
+    import signal
+    import time
+
+    from loopml.automation import automate as run_triggers
+    from loopml.automation import check_triggers
+
+    check_triggers(names)  # a mistake in loopml.toml stops the daemon before it starts
+    stopping: list[int] = []
 
     def _stop(signum: int, frame: Any) -> None:
-        stop.set()
+        stopping.append(signum)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    if not quiet:
-        err_console.print(
-            f"Checking the triggers every {interval:g} s; stop with Ctrl-C or SIGTERM.",
-            highlight=False,
-        )
-    while not stop.is_set():
-        _print_report(run_triggers(names), quiet=True)
-        stop.wait(interval)
+    before = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if not quiet:
+            err_console.print(
+                f"Checking the triggers every {interval:g} s; stop with Ctrl-C or SIGTERM.",
+                highlight=False,
+            )
+        while not stopping:
+            try:
+                report = run_triggers(names)
+            except Exception as exc:
+                _print_failed_check(exc, interval)
+            else:
+                _print_report(report, quiet=True)
+            wake = time.monotonic() + interval
+            # short naps, so a signal is seen at once (a handler cannot end a sleep)
+            while not stopping and (left := wake - time.monotonic()) > 0:
+                time.sleep(min(left, _NAP))
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
     if not quiet:
         err_console.print("Stopped.")
+
+
+#: the longest the daemon sleeps without looking whether it was told to stop (seconds)
+_NAP = 0.1
+
+
+def _print_failed_check(exc: Exception, interval: float) -> None:
+    """One line on stderr: the check failed, why, and that the next one follows."""
+    import os
+    import traceback
+
+    why = " ".join(f"{type(exc).__name__}: {exc}".split())
+    err_console.print(
+        f"[red]error:[/] this check of the triggers failed: {escape(why)} "
+        f"(checking again in {interval:g} s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if os.environ.get("LOOPML_DEBUG"):
+        err_console.print(escape("".join(traceback.format_exception(exc))), highlight=False)
 
 
 _TRIGGER_COLUMNS = [

@@ -41,7 +41,6 @@ from loopml.monitoring._records import (
     WindowStatus,
 )
 from loopml.monitoring._rules import Rule, parse_rule
-from loopml.monitoring._sinks import send, shown_sink
 from loopml.store.metadata import MetadataStore
 from loopml.uri import parse_alert_uri
 
@@ -165,6 +164,22 @@ def _notify(
             deliveries.append(Delivery(shown_sink(sink), False, 0, time.time(), repr(exc)[:200]))
     repo.record_deliveries(meta, alert.id, deliveries, notified=any(d.ok for d in deliveries))
     return repo.get_alert(meta, alert.id)
+
+
+def send(sink: str, payload: dict[str, Any], *, root: Path) -> Delivery:
+    """Send ``payload`` to ``sink`` (see :func:`loopml.monitoring._sinks.send`). The sinks,
+    and the HTTP client they use, are imported here, on the first alert sent, so what
+    only reads alerts (``list_alerts``, an idle ``loopml automate``) does not load them."""
+    from loopml.monitoring import _sinks
+
+    return _sinks.send(sink, payload, root=root)
+
+
+def shown_sink(sink: str) -> str:
+    """``sink`` as it may be shown and stored (see :func:`loopml.monitoring._sinks.shown_sink`)."""
+    from loopml.monitoring import _sinks
+
+    return _sinks.shown_sink(sink)
 
 
 def payload_of(
