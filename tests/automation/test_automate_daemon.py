@@ -271,3 +271,50 @@ def test_a_takeover_ends_the_runs_the_killed_process_left_running(
     assert get_run(event.run_id or "").status == RunStatus.FINISHED
     assert {r.id for r in search_runs(tagged)} == {orphan.id, event.run_id}
     assert search_runs("status = 'RUNNING'") == []
+
+
+MARKED = """
+from pathlib import Path
+
+import loopml
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+@loopml.step
+def load(data: str) -> pd.DataFrame:
+    return loopml.get_dataset(data).to_pandas()
+
+@loopml.step(name="train")
+def fit(frame: pd.DataFrame) -> LogisticRegression:
+    Path("trained-by.txt").write_text("code one")
+    return LogisticRegression().fit(frame[["tenure", "charges"]], frame["churned"])
+
+@loopml.pipeline
+def retrain(data: str = "data:/churn"):
+    return fit(load(data))
+"""
+
+
+def test_the_daemon_runs_the_code_on_disk_after_an_edit(
+    retrain_project: Path, commands: Any
+) -> None:
+    (retrain_project / "retrain_pipe.py").write_text(MARKED)
+    with_triggers(retrain_project, TRIGGER)
+    automate()
+    (retrain_project / "trained-by.txt").unlink(missing_ok=True)
+    write_data(retrain_project, seed=2)
+    daemon = commands(retrain_project, "--interval", "1")
+    daemon.wait_for("out", "SUCCEEDED triggers:/fresh/1")
+    assert (retrain_project / "trained-by.txt").read_text() == "code one"
+
+    # the pipeline edited while the daemon runs: the next retrain runs the new code (not
+    # the module imported before, under a cache key computed from the new file)
+    (retrain_project / "retrain_pipe.py").write_text(MARKED.replace("code one", "code two"))
+    write_data(retrain_project, seed=3)
+    said = daemon.wait_for("err", "The project's code changed")
+    assert "retrain_pipe.py" in said
+    daemon.wait_for("out", "SUCCEEDED triggers:/fresh/2")
+    assert (retrain_project / "trained-by.txt").read_text() == "code two"
+    daemon.proc.send_signal(signal.SIGTERM)
+    code, _, err = daemon.finish()
+    assert code == 0, err

@@ -91,6 +91,7 @@ def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
 
     from loopml.automation import automate as run_triggers
     from loopml.automation import check_triggers
+    from loopml.pipelines import forget_changed_modules
 
     check_triggers(names)  # a mistake in loopml.toml stops the daemon before it starts
     stopping: list[int] = []
@@ -107,6 +108,14 @@ def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
             )
         while not stopping:
             try:
+                changed = forget_changed_modules()
+                if changed and not quiet:
+                    err_console.print(
+                        f"The project's code changed ({escape(', '.join(changed))}): it is "
+                        "imported again.",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                 report = run_triggers(names)
             except Exception as exc:
                 _print_failed_check(exc, interval)

@@ -4,6 +4,7 @@ from ._decorators import pipeline as pipeline
 from ._decorators import step as step
 from ._executors import connect_ray as connect_ray
 from ._graph import StepOutput as StepOutput
+from ._loading import forget_changed_modules as forget_changed_modules
 from ._loading import load_pipeline as load_pipeline
 from ._loading import run_pipeline as run_pipeline
 from ._materializers import Materializer as Materializer

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from loopml.pipelines._records import PipelineRun
     from loopml.pipelines._runner import StepEvent
 
-__all__ = ["load_pipeline", "run_pipeline"]
+__all__ = ["forget_changed_modules", "load_pipeline", "run_pipeline"]
 
 
 def load_pipeline(target: str | None = None) -> Pipeline:
@@ -68,6 +68,7 @@ def load_pipeline(target: str | None = None) -> Pipeline:
             "Check [pipeline] entry in loopml.toml; the module must be importable from the "
             "project root."
         ) from None
+    _remember_project_modules()
     found = getattr(module, attr, None)
     if not isinstance(found, Pipeline):
         got = "nothing" if found is None else type(found).__name__
@@ -75,6 +76,64 @@ def load_pipeline(target: str | None = None) -> Pipeline:
             f"{target!r} must name a function decorated with @loopml.pipeline, got {got}."
         )
     return found
+
+
+#: the project's modules this process imported, with their file's (path, mtime, size)
+#: when first seen: by :func:`load_pipeline` right after it imported them
+_IMPORTED: dict[str, tuple[str, int, int]] = {}
+
+
+def _project_modules() -> dict[str, tuple[str, int, int]]:
+    """The imported modules whose file is in the project (not under a hidden or a
+    ``site-packages`` folder of it, not loopml's own), with their file's state now."""
+    root = current().settings.project_root.resolve()
+    found: dict[str, tuple[str, int, int]] = {}
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if not where or name == "loopml" or name.startswith("loopml."):
+            continue
+        path = Path(where)
+        try:
+            parts = path.resolve().relative_to(root).parts
+        except (OSError, ValueError):
+            continue
+        if any(p.startswith(".") or p == "site-packages" for p in parts):
+            continue
+        try:
+            stat = path.stat()
+            found[name] = (str(path), stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            found[name] = (str(path), -1, -1)  # gone: counts as changed
+    return found
+
+
+def _remember_project_modules() -> None:
+    for name, state in _project_modules().items():
+        _IMPORTED.setdefault(name, state)
+
+
+def forget_changed_modules() -> list[str]:
+    """Drop every project module from ``sys.modules`` once a file of one of them changed
+    (or went away) since it was imported; the files that changed (none: nothing dropped).
+
+    A long-lived process (``loopml automate``'s daemon) calls it before each retrain, so
+    the next :func:`load_pipeline` imports the code as it is on disk, and a step never runs
+    old code under a cache key computed from the new files. All of them go, not only the
+    changed ones: a module that imported a changed one holds its old objects.
+    """
+    now = _project_modules()
+    changed = sorted(
+        now[name][0] for name, seen in _IMPORTED.items() if name in now and now[name] != seen
+    )
+    if not changed:
+        for name, state in now.items():
+            _IMPORTED.setdefault(name, state)
+        return []
+    for name in now:
+        sys.modules.pop(name, None)
+    _IMPORTED.clear()
+    importlib.invalidate_caches()
+    return changed
 
 
 def run_pipeline(
