@@ -1,0 +1,95 @@
+"""Hostile triggers: what a rollout or croniter would refuse (or read at random) only
+after a retrain ran, a rule that would never fire and a sink that would drop every alert
+are refused when the triggers are read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.automation.conftest import BASE_TOML, with_triggers
+
+import loopml
+from loopml.automation import automate, read_triggers
+from loopml.errors import InvalidInput
+
+ROLLOUT = 'dataset = "churn"\nparam = "data"\nenvironment = "prod"\ndeployment = "churn"\n'
+
+
+def _read(project: Path, table: str) -> list[loopml.automation.Trigger]:
+    (project / "loopml.toml").write_text(f"{BASE_TOML}\n[triggers.t]\n{table}\n")
+    loopml.context.reset()
+    return read_triggers()
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('schedule = "0 0 31 2 *"', "schedule '0 0 31 2 *' names no time that exists"),
+        ('schedule = "R 3 * * *"', "schedule 'R 3 * * *' picks a random time"),
+        ('schedule = "0 r(0-5) * * *"', "picks a random time"),
+        (ROLLOUT + 'steps = "100"', "steps '100': a canary needs a step below 100"),
+        (ROLLOUT + 'interval = "0s"', "interval '0s' is 0 seconds"),
+        (ROLLOUT + 'steps = "abc"', "steps must be whole percents"),
+        (
+            ROLLOUT + 'strategy = "shadow"\nsteps = "10,100"',
+            "steps belong to a canary, not to strategy 'shadow'",
+        ),
+        (ROLLOUT + 'strategy = "replace"\ninterval = "30s"', 'strategy "replace" switches'),
+        (
+            'dataset = "churn"\nparam = "data"\nparams = { data = "data:/churn@1" }',
+            "params sets 'data', the parameter param fills",
+        ),
+        ('dataset = "churn"\nparam = "data"\nsinks = ["slack"]', "sink 'slack' cannot be sent"),
+    ],
+    ids=[
+        "31-february",
+        "random-minute",
+        "random-hour-range",
+        "steps-100",
+        "interval-0s",
+        "steps-abc",
+        "steps-of-shadow",
+        "interval-of-replace",
+        "params-set-param",
+        "unknown-sink",
+    ],
+)
+def test_what_would_fail_after_the_retrain_or_fire_at_random_is_refused_when_read(
+    project: Path, table: str, words: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        _read(project, table)
+    text = " ".join(str(raised.value).split())
+    assert text.startswith("[triggers.t] ") and words in text, text
+
+
+def test_a_sink_with_a_password_is_refused_without_showing_it(project: Path) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        _read(project, 'dataset = "churn"\nparam = "data"\nsinks = ["ftp://u:s3cr3t@host/x"]')
+    assert "ftp://u:***@host/x" in str(raised.value)
+    assert "s3cr3t" not in str(raised.value)
+
+
+def test_a_huge_schedule_is_named_cut_short(project: Path) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        _read(project, f'schedule = "{"* " * 5000}"')
+    assert len(str(raised.value)) < 400
+
+
+def test_an_alert_rule_is_read_as_the_monitor_writes_it_and_one_it_lacks_is_refused(
+    retrain_project: Path,
+) -> None:
+    loopml.monitoring.add_monitor("watch", "churn", alerts=["drift_share > 0.3"])
+    table = '[triggers.drift]\nalert = "watch"\ndataset = "churn"\nparam = "data"\n'
+    with_triggers(retrain_project, table + 'rule = "drift_share>0.30"\n')
+    (trigger,) = read_triggers()
+    assert trigger.rule == "drift_share > 0.3"
+    assert automate().events == []
+    drift = loopml.monitoring.raise_alert("watch", "drift_share > 0.3", "drifted")
+    (event,) = automate().events
+    assert event.cause == str(drift.uri)
+
+    with_triggers(retrain_project, table + 'rule = "drift_share > 0.5"\n')
+    with pytest.raises(InvalidInput, match="which monitor 'watch' does not have"):
+        automate()
