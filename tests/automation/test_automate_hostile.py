@@ -1,16 +1,16 @@
 """Hostile triggers: what a rollout or croniter would refuse (or read at random) only
 after a retrain ran, a rule that would never fire and a sink that would drop every alert
-are refused when the triggers are read."""
+are refused when the triggers are read; a long traceback keeps its cause."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tests.automation.conftest import BASE_TOML, with_triggers
+from tests.automation.conftest import BASE_TOML, with_triggers, write_data
 
 import loopml
-from loopml.automation import automate, read_triggers
+from loopml.automation import EventStatus, automate, read_triggers
 from loopml.errors import InvalidInput
 
 ROLLOUT = 'dataset = "churn"\nparam = "data"\nenvironment = "prod"\ndeployment = "churn"\n'
@@ -93,3 +93,47 @@ def test_an_alert_rule_is_read_as_the_monitor_writes_it_and_one_it_lacks_is_refu
     with_triggers(retrain_project, table + 'rule = "drift_share > 0.5"\n')
     with pytest.raises(InvalidInput, match="which monitor 'watch' does not have"):
         automate()
+
+
+DEEP = "\n".join(
+    [
+        "import loopml",
+        "import pandas as pd",
+        "",
+        "@loopml.step",
+        "def load(data: str) -> pd.DataFrame:",
+        "    return loopml.get_dataset(data).to_pandas()",
+        "",
+        "def f40():",
+        "    raise RuntimeError('the cause: column tenure holds NaN')",
+        *(f"def f{i}():\n    return f{i + 1}()  # library frame {i}" for i in range(40)),
+        "",
+        "@loopml.step(name='train')",
+        "def fit(frame: pd.DataFrame) -> None:",
+        "    f0()",
+        "",
+        "@loopml.pipeline",
+        "def retrain(data: str = 'data:/churn'):",
+        "    return fit(load(data))",
+        "",
+    ]
+)
+
+
+def test_a_long_traceback_keeps_the_exception_that_ended_the_retrain(
+    retrain_project: Path,
+) -> None:
+    (retrain_project / "deep_pipe.py").write_text(DEEP)
+    with_triggers(
+        retrain_project,
+        '[triggers.fresh]\ndataset = "churn"\nparam = "data"\npipeline = "deep_pipe:retrain"\n',
+    )
+    automate()
+    write_data(retrain_project, seed=2)
+    (event,) = automate().events
+    error = event.error or ""
+    assert event.status is EventStatus.FAILED and len(error) <= 2000
+    assert error.startswith("the retrain failed: step 'train' of pipeline 'retrain' failed")
+    assert "RuntimeError: the cause: column tenure holds NaN" in error
+    alert = loopml.monitoring.get_alert(event.alert_id or 0)
+    assert "the cause: column tenure holds NaN" in alert.message

@@ -589,7 +589,7 @@ def _fail(
     """Record ``event`` as ``status`` with ``error`` and raise the alert that says so."""
     from loopml.monitoring import raise_alert
 
-    error = " ".join(error.split())[:_MAX_ERROR]
+    error = _squeeze(error)
     what = what or (
         "a gate refused the retrained model"
         if status is EventStatus.REFUSED
@@ -616,6 +616,17 @@ def _fail(
     except Exception as exc:  # the event is recorded whatever the alert did
         error += f" (its alert could not be raised: {type(exc).__name__}: {exc})"
     return repo.finish(meta, event, status, error=error, alert_id=alert_id, **values)
+
+
+def _squeeze(error: str) -> str:
+    """``error`` on one line, at most :data:`_MAX_ERROR` characters: a longer one (a
+    step's traceback) keeps its start and its end, where the exception is named."""
+    error = " ".join(error.split())
+    if len(error) <= _MAX_ERROR:
+        return error
+    head = _MAX_ERROR // 4
+    tail = _MAX_ERROR - head - len(" ... ")
+    return f"{error[:head]} ... {error[-tail:]}"
 
 
 # -- reading --------------------------------------------------------------------------
