@@ -1,16 +1,24 @@
-"""Hostile triggers: what a rollout or croniter would refuse (or read at random) only
-after a retrain ran, a rule that would never fire and a sink that would drop every alert
-are refused when the triggers are read; a long traceback keeps its cause."""
+"""Hostile triggers and interruptions: what a rollout or croniter would refuse (or read
+at random) only after a retrain ran, a rule that would never fire and a sink that would
+drop every alert are refused when the triggers are read; a long traceback keeps its
+cause; a pass interrupted or stopped leaves its events to the next one."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from tests.automation.conftest import BASE_TOML, with_triggers, write_data
+from tests.automation.test_automate_leases import SLOW
 
 import loopml
-from loopml.automation import EventStatus, automate, read_triggers
+from loopml.automation import EventStatus, automate, list_events, read_triggers
+from loopml.automation._records import RELEASED
 from loopml.errors import InvalidInput
 
 ROLLOUT = 'dataset = "churn"\nparam = "data"\nenvironment = "prod"\ndeployment = "churn"\n'
@@ -137,3 +145,142 @@ def test_a_long_traceback_keeps_the_exception_that_ended_the_retrain(
     assert "RuntimeError: the cause: column tenure holds NaN" in error
     alert = loopml.monitoring.get_alert(event.alert_id or 0)
     assert "the cause: column tenure holds NaN" in alert.message
+
+
+INTERRUPTED = """
+from pathlib import Path
+
+import loopml
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+@loopml.step
+def load(data: str) -> pd.DataFrame:
+    return loopml.get_dataset(data).to_pandas()
+
+@loopml.step(name="train")
+def fit(frame: pd.DataFrame) -> LogisticRegression:
+    if Path("interrupt").exists():
+        raise KeyboardInterrupt  # as Ctrl-C in the middle of the training
+    return LogisticRegression().fit(frame[["tenure", "charges"]], frame["churned"])
+
+@loopml.pipeline
+def retrain(data: str = "data:/churn"):
+    return fit(load(data))
+"""
+
+
+def test_an_interrupted_retrain_is_released_not_failed_and_the_next_pass_retrains_it(
+    retrain_project: Path,
+) -> None:
+    (retrain_project / "interrupted_pipe.py").write_text(INTERRUPTED)
+    with_triggers(
+        retrain_project,
+        '[triggers.fresh]\ndataset = "churn"\nparam = "data"\n'
+        'pipeline = "interrupted_pipe:retrain"\n',
+    )
+    automate()
+    write_data(retrain_project, seed=2)
+    (retrain_project / "interrupt").write_text("")
+    with pytest.raises(KeyboardInterrupt):
+        automate()
+    (left,) = list_events("fresh")
+    assert (left.status, left.lease_until, left.alert_id) == (EventStatus.RUNNING, RELEASED, None)
+    assert loopml.monitoring.list_alerts("fresh") == []  # an interruption is no failure
+
+    (retrain_project / "interrupt").unlink()
+    (event,) = automate().events
+    assert event.status is EventStatus.SUCCEEDED and event.error is None
+    assert event.attempts == 2 and "interrupted and released" in (event.taken_from or "")
+    assert event.model_version == "models:/churn/2"
+
+
+def test_a_stopped_pass_claims_no_further_event(retrain_project: Path) -> None:
+    import threading
+
+    with_triggers(retrain_project, '[triggers.fresh]\ndataset = "churn"\nparam = "data"\n')
+    automate()
+    write_data(retrain_project, seed=2)
+    write_data(retrain_project, seed=3)
+    stop = threading.Event()
+    stop.set()
+    assert automate(stop=stop).events == []
+    assert [e.key for e in automate().events] == ["data:/churn@2", "data:/churn@3"]
+
+
+def _command(project: Path, *args: str) -> subprocess.Popen[str]:
+    src = str(Path(loopml.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopml", "automate", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_started(project: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 240
+    while not (project / "started").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the retrain never started"
+        time.sleep(0.05)
+    (project / "started").unlink()
+
+
+def test_sigterm_stops_the_daemon_after_the_retrain_under_way_and_a_second_at_once(
+    retrain_project: Path,
+) -> None:
+    (retrain_project / "slow_pipe.py").write_text(SLOW)
+    with_triggers(
+        retrain_project,
+        '[triggers.fresh]\ndataset = "churn"\nparam = "data"\npipeline = "slow_pipe:retrain"\n',
+    )
+    automate()
+    for seed in (2, 3, 4):
+        write_data(retrain_project, seed=seed)
+    (retrain_project / "hold").write_text("")
+    daemon = _command(retrain_project, "--interval", "1")
+    try:
+        _wait_started(retrain_project, daemon)
+        daemon.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        (retrain_project / "hold").unlink()  # the retrain under way ends...
+        _, err = daemon.communicate(timeout=120)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0 and "Stopped." in err, err
+    # ...and no other event was claimed: they wait for the next start
+    assert [(e.key, e.status) for e in list_events("fresh")] == [
+        ("data:/churn@2", EventStatus.SUCCEEDED)
+    ]
+
+    (retrain_project / "hold").write_text("")
+    daemon = _command(retrain_project, "--interval", "1")
+    try:
+        _wait_started(retrain_project, daemon)
+        daemon.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        daemon.send_signal(signal.SIGTERM)  # asked twice: it stops now
+        daemon.communicate(timeout=120)
+    finally:
+        (retrain_project / "hold").unlink()
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode != 0
+    left = list_events("fresh")[0]
+    assert (left.key, left.status, left.lease_until) == (
+        "data:/churn@3",
+        EventStatus.RUNNING,
+        RELEASED,
+    )
+    done = automate().events
+    assert [(e.key, e.status, e.attempts) for e in done] == [
+        ("data:/churn@3", EventStatus.SUCCEEDED, 2),
+        ("data:/churn@4", EventStatus.SUCCEEDED, 1),
+    ]

@@ -17,7 +17,9 @@ calls it every ``--interval`` seconds):
   or its machine lost) is taken over by the next pass once its lease expired, or at
   once when its owner was a process of this host that no longer exists; the takeover
   is a compare-and-set, so of several passes exactly one takes it, counts the attempt
-  and records whom it took the event from. The event is then retrained from the start;
+  and records whom it took the event from. The event is then retrained from the start.
+  A process interrupted by Ctrl-C releases its event, which the next pass takes over
+  at once: an interruption is not a failed retrain;
 - the action is the code path a person runs: :func:`~loopml.run_and_register` runs
   the trigger's pipeline with the triggering dataset version passed explicitly in its
   ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
@@ -67,6 +69,7 @@ from typing import Any
 from loopml import _validate
 from loopml.automation import _repository as repo
 from loopml.automation._records import (
+    RELEASED,
     AutomateReport,
     EventStatus,
     Trigger,
@@ -106,14 +109,23 @@ def _owner() -> str:
 
 
 def automate(
-    triggers: Sequence[str] | None = None, *, now: float | None = None, lease: float = LEASE
+    triggers: Sequence[str] | None = None,
+    *,
+    now: float | None = None,
+    lease: float = LEASE,
+    stop: threading.Event | None = None,
 ) -> AutomateReport:
     """Check the triggers of loopml.toml (those named in ``triggers``, default all) once,
     take over their events left RUNNING by a process that is gone, settle the rollouts
     their events started that ended, and act on each due event this process claims (see
     the module docstring). ``now`` (seconds since the
     epoch) is the time schedules are checked at; ``lease`` the seconds a claim holds an
-    event between two renewals.
+    event between two renewals. Once ``stop`` is set (a daemon asked to end), no further
+    event is claimed or taken over: the retrain under way finishes and is recorded, and
+    the events still due wait for the next pass.
+
+    Interrupted (Ctrl-C) during a retrain, the event is not recorded as failed: it is
+    released, and the next pass takes it over and retrains it.
 
     A trigger that cannot be read (a cron expression that does not parse, an unknown
     key), whose environment has gates that do not parse, or that names a dataset,
@@ -135,7 +147,10 @@ def automate(
     owner = _owner()
     events: list[TriggerEvent] = []
     by_name = {t.name: t for t in chosen}
+    stopped = stop.is_set if stop is not None else (lambda: False)
     for stale, why, gone in _stale(repo.running_events(meta), by_name):
+        if stopped():
+            break
         taken = repo.take_over(
             meta, stale, owner, lease_until=time.time() + lease, now=time.time(), gone=gone, why=why
         )
@@ -145,6 +160,8 @@ def automate(
     for trigger in chosen:
         base = _baseline(meta, trigger, seen.get(trigger.name), at)
         for key, cause, dataset in _due(meta, trigger, base, at):
+            if stopped():
+                break
             event = repo.claim(
                 meta,
                 trigger.name,
@@ -172,7 +189,9 @@ def _stale(
         if event.trigger not in triggers:
             continue
         owner_host, _, pid = (event.owner or "").rpartition(":")
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+        if event.lease_until == RELEASED:
+            found.append((event, "it was interrupted and released the event", True))
+        elif owner_host == host and pid.isdigit() and not _alive(int(pid)):
             found.append((event, f"process {pid} of this host is gone", True))
         elif event.lease_until is None or event.lease_until < now:
             expired = "never" if event.lease_until is None else _shown_time(event.lease_until)
@@ -434,13 +453,20 @@ def _alert_rolled_back(meta: Any, trigger: Trigger, event: TriggerEvent) -> Trig
 def _act(meta: Any, trigger: Trigger, event: TriggerEvent, lease: float) -> TriggerEvent:
     """Retrain → register → gates → rollout for ``event`` (claimed by this process, its
     lease renewed meanwhile); the event as finished. Whatever goes wrong is recorded on
-    the event and alerted."""
-    with _Heartbeat(meta, event, lease):
-        try:
+    the event and alerted; an interruption (Ctrl-C) releases the event to the next pass
+    instead."""
+    try:
+        with _Heartbeat(meta, event, lease):
             return _retrain(meta, trigger, event)
-        except BaseException as exc:  # interrupted: the event must not stay RUNNING
-            _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
-            raise
+    except KeyboardInterrupt:
+        # a person stopped this process, not the retrain: the next pass retrains it (the
+        # heartbeat has stopped, so it cannot renew the lease after it was let go)
+        with contextlib.suppress(Exception):
+            repo.release(meta, event)
+        raise
+    except BaseException as exc:  # the event must not stay RUNNING
+        _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
+        raise
 
 
 def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:

@@ -59,7 +59,9 @@ def automate(
     one rolled back or aborted marks its event ROLLED_BACK and raises an alert. With
     --once, exit with status 1 when a retrain failed, a gate refused or a rollout was
     found rolled back. Without it, check every --interval seconds until stopped (SIGTERM or
-    Ctrl-C end it once the retrain under way is recorded).
+    Ctrl-C end it once the retrain under way is recorded; the events still due wait for
+    the next start. A second one stops it at once, and the next start retrains the
+    event it was on).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -82,6 +84,10 @@ def automate(
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
+        if stop.is_set():  # asked twice: stop now; the event under way is released
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -92,7 +98,7 @@ def automate(
             highlight=False,
         )
     while not stop.is_set():
-        _print_report(run_triggers(names), quiet=True)
+        _print_report(run_triggers(names, stop=stop), quiet=True)
         stop.wait(interval)
     if not quiet:
         err_console.print("Stopped.")
