@@ -1,7 +1,7 @@
 """Hostile triggers and interruptions: what a rollout or croniter would refuse (or read
 at random) only after a retrain ran, a rule that would never fire and a sink that would
 drop every alert are refused when the triggers are read; a long traceback keeps its
-cause; a pass interrupted or stopped leaves its events to the next one."""
+cause; a pass interrupted, stopped or killed leaves its events to the next one."""
 
 from __future__ import annotations
 
@@ -284,3 +284,48 @@ def test_sigterm_stops_the_daemon_after_the_retrain_under_way_and_a_second_at_on
         ("data:/churn@3", EventStatus.SUCCEEDED, 2),
         ("data:/churn@4", EventStatus.SUCCEEDED, 1),
     ]
+
+
+KILLED_AFTER_DEPLOY = """
+import os
+
+import loopml.automation._repository as repo
+from loopml.automation import automate
+
+def killed(*args, **kwargs):
+    os._exit(9)  # killed between starting the rollout and recording it
+
+repo.finish = killed
+automate()
+"""
+
+
+def test_a_rollout_the_killed_process_started_is_kept_by_the_pass_that_takes_over(
+    retrain_project: Path,
+) -> None:
+    with_triggers(retrain_project, f"[triggers.fresh]\n{ROLLOUT}")
+    automate()
+    write_data(retrain_project, seed=2)
+    src = str(Path(loopml.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_DEPLOY],
+        cwd=retrain_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == 9, killed.stderr
+    (started,) = loopml.deployments.list_rollouts("churn")
+    assert str(started.status) == "PROGRESSING"
+
+    (event,) = automate().events
+    assert event.status is EventStatus.SUCCEEDED, event.error
+    assert (event.attempts, event.rollout_id, event.alert_id) == (2, started.id, None)
+    assert len(loopml.deployments.list_rollouts("churn")) == 1
+    assert loopml.monitoring.list_alerts("fresh") == []
+
+    loopml.deployments.rollback("churn")  # the event follows the rollout it kept
+    (settled,) = automate().settled
+    assert settled.status is EventStatus.ROLLED_BACK

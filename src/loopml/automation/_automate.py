@@ -17,9 +17,10 @@ calls it every ``--interval`` seconds):
   or its machine lost) is taken over by the next pass once its lease expired, or at
   once when its owner was a process of this host that no longer exists; the takeover
   is a compare-and-set, so of several passes exactly one takes it, counts the attempt
-  and records whom it took the event from. The event is then retrained from the start.
-  A process interrupted by Ctrl-C releases its event, which the next pass takes over
-  at once: an interruption is not a failed retrain;
+  and records whom it took the event from. The event is then retrained from the start
+  (a rollout the process it was taken from had already started is kept, not started
+  twice). A process interrupted by Ctrl-C releases its event, which the next pass
+  takes over at once: an interruption is not a failed retrain;
 - the action is the code path a person runs: :func:`~loopml.run_and_register` runs
   the trigger's pipeline with the triggering dataset version passed explicitly in its
   ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
@@ -542,6 +543,10 @@ def _release(
         return _succeed(meta, trigger, event)  # the model did not change: nothing to roll out
     strategy = _strategy(trigger, serving)
     candidate = serving is not None and strategy != "replace"
+    if candidate and event.attempts > 1:
+        started = _started_before(trigger, event, version)
+        if started is not None:  # the process it was taken from got that far
+            return _succeed(meta, trigger, event, rollout_id=started)
     try:
         promotion = promote(
             version.name,
@@ -581,6 +586,23 @@ def _release(
         reason=reason,
     )
     return _succeed(meta, trigger, event, rollout_id=moved.rollout_id)
+
+
+def _started_before(trigger: Trigger, event: TriggerEvent, version: Any) -> int | None:
+    """The id of the rollout of ``version`` on the trigger's deployment that an earlier
+    attempt at ``event`` started (it was killed before recording it), or None."""
+    from loopml.deployments import get_rollout
+
+    assert trigger.deployment is not None
+    try:
+        rollout = get_rollout(trigger.deployment)
+    except NotFound:
+        return None
+    mine = (rollout.candidate_model, rollout.candidate_version) == (
+        version.name,
+        version.version,
+    )
+    return int(rollout.id) if mine and rollout.created_at >= event.created_at else None
 
 
 def _strategy(trigger: Trigger, serving: Any) -> str:
