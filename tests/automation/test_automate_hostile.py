@@ -329,3 +329,20 @@ def test_a_rollout_the_killed_process_started_is_kept_by_the_pass_that_takes_ove
     loopml.deployments.rollback("churn")  # the event follows the rollout it kept
     (settled,) = automate().settled
     assert settled.status is EventStatus.ROLLED_BACK
+
+
+def test_status_without_triggers_says_how_to_declare_one_in_every_format(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["automate", "status"])
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert 'e.g. [triggers.nightly] with schedule = "0 3 * * *"' in said, said
+    for fmt, start in (("json", "[]"), ("csv", "trigger,watches,")):
+        out = runner.invoke(app, ["automate", "status", "--format", fmt])
+        assert out.exit_code == 0 and out.stdout.startswith(start), out.output
+        out = runner.invoke(app, ["automate", "status", "--history", "--format", fmt])
+        assert out.exit_code == 0, out.output

@@ -194,8 +194,10 @@ def status(
         rows,
         _TRIGGER_COLUMNS,
         fmt=fmt,
-        empty="No triggers: declare one in loopml.toml, e.g. [triggers.nightly] with "
-        'schedule = "0 3 * * *".',
+        empty=escape(
+            "No triggers: declare one in loopml.toml, e.g. [triggers.nightly] with "
+            'schedule = "0 3 * * *".'
+        ),
     )
     if fmt is Format.table:
         console.print()
