@@ -104,3 +104,34 @@ def test_demo_help_lists_the_parts() -> None:
     result = _loopml("demo", "--help")
     assert result.returncode == 0
     assert "loop" in result.stdout and "tour" in result.stdout
+
+
+def _hostile(tmp: Path, kind: str) -> Path:
+    """A --dir the demo cannot make its project in."""
+    if kind == "below-a-file":
+        (tmp / "afile").write_text("x")
+        return tmp / "afile" / "sub"
+    if kind == "dangling-link":
+        (tmp / "link").symlink_to(tmp / "nowhere" / "new")
+        return tmp / "link"
+    return Path("~no-such-user-here/demo")
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("below-a-file", "cannot be made (Not a directory)"),
+        ("dangling-link", "which does not exist"),
+        ("unknown-home", "there is no home folder"),
+    ],
+)
+def test_demo_refuses_a_folder_it_cannot_make_and_touches_nothing(
+    tmp_path: Path, kind: str, words: str
+) -> None:
+    target = _hostile(tmp_path, kind)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = _loopml("demo", "--dir", str(target))
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1 and words in said, said
+    assert "Traceback" not in result.stderr
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before

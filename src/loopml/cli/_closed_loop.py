@@ -24,6 +24,7 @@ report of the monitor.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -271,18 +272,57 @@ def _world(rows: int, changed: bool, seed: int) -> Any:
 
 
 def _project(directory: Path | None) -> Path:
+    """The scratch project, made with its pipeline.py and loopml.toml: ``directory`` (a
+    new or empty folder), else a fresh temporary one. A folder that holds anything, or
+    that cannot be made or written, is refused with nothing left in it."""
     if directory is None:
-        return Path(tempfile.mkdtemp(prefix="loopml-demo-"))
-    directory = directory.expanduser().resolve()
-    if directory.exists() and not directory.is_dir():
-        raise InvalidInput(f"--dir {directory} is a file: name a new or empty folder.")
-    if directory.exists() and any(directory.iterdir()):
+        project = Path(tempfile.mkdtemp(prefix="loopml-demo-"))
+    else:
+        project = _scratch(directory)
+    try:
+        (project / "pipeline.py").write_text(PIPELINE)
+        (project / "loopml.toml").write_text(LOOPML_TOML)
+    except OSError as exc:
+        for name in ("pipeline.py", "loopml.toml"):  # the folder was empty: leave it so
+            with contextlib.suppress(OSError):
+                (project / name).unlink()
         raise InvalidInput(
-            f"--dir {directory} is not empty: the demo makes a project from scratch there; "
-            "name a new or empty folder (or remove this one)."
+            f"--dir {project} cannot be written ({exc.strerror or exc}): name a folder you "
+            "can write to."
+        ) from None
+    return project
+
+
+def _scratch(directory: Path) -> Path:
+    """``--dir``, resolved and made: a new or empty folder."""
+    try:
+        named = directory.expanduser()
+    except RuntimeError:  # ~user of no user
+        raise InvalidInput(
+            f"--dir {directory}: there is no home folder for {str(directory).split('/')[0]}; "
+            "name the folder in full."
+        ) from None
+    if named.is_symlink() and not named.exists():
+        raise InvalidInput(
+            f"--dir {named} is a link to {os.readlink(named)}, which does not exist: name a "
+            "new or empty folder."
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    resolved = named.resolve()
+    try:
+        if resolved.exists() and not resolved.is_dir():
+            raise InvalidInput(f"--dir {resolved} is a file: name a new or empty folder.")
+        if resolved.exists() and any(resolved.iterdir()):
+            raise InvalidInput(
+                f"--dir {resolved} is not empty: the demo makes a project from scratch "
+                "there; name a new or empty folder (or remove this one)."
+            )
+        resolved.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(
+            f"--dir {resolved} cannot be made ({exc.strerror or exc}): name a new or empty "
+            "folder you can write to."
+        ) from None
+    return resolved
 
 
 def _add(project: Path, frame: Any, name: str, file: str, message: str) -> Any:
@@ -430,8 +470,6 @@ def run_closed_loop(directory: Path | None) -> None:
 
     started = time.perf_counter()
     project = _project(directory)
-    (project / "pipeline.py").write_text(PIPELINE)
-    (project / "loopml.toml").write_text(LOOPML_TOML)
     os.chdir(project)  # the default context follows the working directory
     if str(project) not in sys.path:
         sys.path.insert(0, str(project))
