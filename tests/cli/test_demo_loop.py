@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,59 @@ def test_demo_refuses_a_folder_it_cannot_make_and_touches_nothing(
     assert result.returncode == 1 and words in said, said
     assert "Traceback" not in result.stderr
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def _servers_in(project: Path) -> list[int]:
+    """The processes running ``loopml serve`` in ``project``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if b"serve" in cmdline and Path(cwd) == project:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
+def test_sigterm_in_the_middle_of_the_demo_stops_its_server(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from loopml.cli import main; main()",
+            "demo",
+            "--dir",
+            str(project),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")},
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not _servers_in(project):
+            assert demo.poll() is None, demo.communicate()
+            assert time.monotonic() < deadline, "the demo never started its server"
+            time.sleep(0.1)
+        (server,) = _servers_in(project)
+        demo.send_signal(signal.SIGTERM)
+        demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    assert demo.returncode != 0
+    deadline = time.monotonic() + 30
+    while _servers_in(project) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _servers_in(project)
+    for pid in left:  # do not leave it running whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"loopml serve {server} still runs after the demo was stopped"

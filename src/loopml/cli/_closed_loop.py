@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -325,6 +326,24 @@ def _scratch(directory: Path) -> Path:
     return resolved
 
 
+@dataclass
+class _Running:
+    """What the demo started and must stop, however it ends."""
+
+    server: _Server | None = None
+    client: _Client | None = None
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _add(project: Path, frame: Any, name: str, file: str, message: str) -> Any:
     import loopml
 
@@ -478,19 +497,21 @@ def run_closed_loop(directory: Path | None) -> None:
     reset()
     _say(f"project: [bold]{escape(str(project))}[/bold] (loopml.toml, pipeline.py, data/)")
     story = _Story()
-    server: _Server | None = None
-    client: _Client | None = None
+    running = _Running()
+    # SIGTERM ends the demo as Ctrl-C does: through the finally below, which stops the
+    # server it started (signals can only be handled in the main thread)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
-        server, client = _play(project, story)
+        _play(project, story, running)
     finally:
-        if client is not None:
-            client.close()
-        if server is not None:
-            server.stop()
+        running.stop()
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     _summary(project, story, time.perf_counter() - started)
 
 
-def _play(project: Path, story: _Story) -> tuple[_Server, _Client]:
+def _play(project: Path, story: _Story, running: _Running) -> None:
     import loopml
     from loopml.automation import automate
     from loopml.deployments import deploy, get_deployment
@@ -531,11 +552,11 @@ def _play(project: Path, story: _Story) -> tuple[_Server, _Client]:
         promotion = promote(first.name, "prod", version=first.version, reason="first model")
         _gate_checks(promotion)
         deploy(_DEPLOYMENT, "models:/churn@prod", reason="first model")
-        server = _Server(project)
+        server = running.server = _Server(project)
         server.wait_ready()
         _say(f"  deployment churn serves {first.uri} at http://127.0.0.1:{server.port}")
         part.outcome = f"{first.uri} -> prod ({promotion.status}), served"
-        client = _Client(server.port)
+        client = running.client = _Client(server.port)
         # automation starts watching: alerts raised from now on fire the trigger
         automate()
 
@@ -654,7 +675,6 @@ def _play(project: Path, story: _Story) -> tuple[_Server, _Client]:
             )
         _say(f"  churn still serves v{now.version}: the champion was never touched")
         part.outcome = f"{bad.version.uri}: {rollout.uri} ROLLED_BACK; churn serves v{now.version}"
-    return server, client
 
 
 def _first(story: _Story) -> float:
