@@ -17,13 +17,19 @@ pytest.importorskip("sklearn")
 pytest.importorskip("uvicorn")
 
 
-def _loopml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    return {**env, "COLUMNS": "80", **extra}
+
+
+def _loopml(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from loopml.cli import main; main()", *args],
         capture_output=True,
         text=True,
-        env={**env, "COLUMNS": "80"},
+        env=env or _env(),
         cwd=cwd,
         timeout=600,
     )
@@ -31,9 +37,20 @@ def _loopml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    project = tmp_path_factory.mktemp("loop") / "demo"
-    result = _loopml("demo", "--dir", str(project))
+    base = tmp_path_factory.mktemp("loop")
+    project = base / "demo"
+    # a shell pointed at another project and its store: the demo keeps to its own
+    (base / "mine").mkdir()
+    (base / "mine" / "loopml.toml").write_text("# another project\n")
+    env = _env(
+        LOOPML_TRACKING_URI=f"sqlite:///{base / 'shared.db'}",
+        LOOPML_PROJECT_DIR=str(base / "mine"),
+    )
+    result = _loopml("demo", "--dir", str(project), env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert not (base / "shared.db").exists()
+    assert sorted(p.name for p in (base / "mine").iterdir()) == ["loopml.toml"]
+    assert "not using LOOPML_TRACKING_URI, LOOPML_PROJECT_DIR" in " ".join(result.stdout.split())
     return project, result.stdout
 
 
@@ -170,7 +187,7 @@ def test_sigterm_in_the_middle_of_the_demo_stops_its_server(tmp_path: Path) -> N
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")},
+        env=_env(),
     )
     try:
         deadline = time.monotonic() + 300

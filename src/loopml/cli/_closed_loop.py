@@ -326,6 +326,30 @@ def _scratch(directory: Path) -> Path:
     return resolved
 
 
+#: what would point the demo at stores other than its scratch project's own
+_STORE_VARIABLES = (
+    "LOOPML_TRACKING_URI",
+    "LOOPML_ARTIFACT_URI",
+    "LOOPML_DATA_REMOTE",
+    "LOOPML_PROJECT_DIR",
+    "LOOPML_EXECUTOR",
+    "LOOPML_TRUST_PICKLE",
+    "LOOPML_FLUSH_INTERVAL",
+    "LOOPML_SERVE_TOKEN",
+    "LOOPML_PRIVACY_KEY",
+)
+
+
+def _own_stores() -> list[str]:
+    """Drop the LOOPML_ variables that choose stores or serving settings, for this process
+    and the server it starts: the demo registers, deploys and rolls back ``churn`` in its
+    scratch project, never in the stores a shell points at. The names of those dropped."""
+    dropped = [v for v in _STORE_VARIABLES if v in os.environ]
+    for variable in dropped:
+        del os.environ[variable]
+    return dropped
+
+
 @dataclass
 class _Running:
     """What the demo started and must stop, however it ends."""
@@ -489,6 +513,7 @@ def run_closed_loop(directory: Path | None) -> None:
 
     started = time.perf_counter()
     project = _project(directory)
+    dropped = _own_stores()
     os.chdir(project)  # the default context follows the working directory
     if str(project) not in sys.path:
         sys.path.insert(0, str(project))
@@ -496,6 +521,8 @@ def run_closed_loop(directory: Path | None) -> None:
 
     reset()
     _say(f"project: [bold]{escape(str(project))}[/bold] (loopml.toml, pipeline.py, data/)")
+    if dropped:
+        _say(f"  (not using {', '.join(dropped)}: the demo keeps to its project's own stores)")
     story = _Story()
     running = _Running()
     # SIGTERM ends the demo as Ctrl-C does: through the finally below, which stops the
