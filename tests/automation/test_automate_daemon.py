@@ -209,7 +209,7 @@ def test_a_check_that_raises_in_the_daemon_is_reported_and_the_next_one_runs(
     calls: list[float] = []
     before = signal.getsignal(signal.SIGTERM)
 
-    def flaky(names: Any = None) -> AutomateReport:
+    def flaky(names: Any = None, **options: Any) -> AutomateReport:
         calls.append(time.monotonic())
         if len(calls) == 1:
             raise StoreError("the metadata store\ndid not answer")

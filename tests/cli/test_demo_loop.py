@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,13 +17,19 @@ pytest.importorskip("sklearn")
 pytest.importorskip("uvicorn")
 
 
-def _loopml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    return {**env, "COLUMNS": "80", **extra}
+
+
+def _loopml(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from loopml.cli import main; main()", *args],
         capture_output=True,
         text=True,
-        env={**env, "COLUMNS": "80"},
+        env=env or _env(),
         cwd=cwd,
         timeout=600,
     )
@@ -29,9 +37,20 @@ def _loopml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    project = tmp_path_factory.mktemp("loop") / "demo"
-    result = _loopml("demo", "--dir", str(project))
+    base = tmp_path_factory.mktemp("loop")
+    project = base / "demo"
+    # a shell pointed at another project and its store: the demo keeps to its own
+    (base / "mine").mkdir()
+    (base / "mine" / "loopml.toml").write_text("# another project\n")
+    env = _env(
+        LOOPML_TRACKING_URI=f"sqlite:///{base / 'shared.db'}",
+        LOOPML_PROJECT_DIR=str(base / "mine"),
+    )
+    result = _loopml("demo", "--dir", str(project), env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert not (base / "shared.db").exists()
+    assert sorted(p.name for p in (base / "mine").iterdir()) == ["loopml.toml"]
+    assert "not using LOOPML_TRACKING_URI, LOOPML_PROJECT_DIR" in " ".join(result.stdout.split())
     return project, result.stdout
 
 
@@ -104,3 +123,90 @@ def test_demo_help_lists_the_parts() -> None:
     result = _loopml("demo", "--help")
     assert result.returncode == 0
     assert "loop" in result.stdout and "tour" in result.stdout
+
+
+def _hostile(tmp: Path, kind: str) -> Path:
+    """A --dir the demo cannot make its project in."""
+    if kind == "below-a-file":
+        (tmp / "afile").write_text("x")
+        return tmp / "afile" / "sub"
+    if kind == "dangling-link":
+        (tmp / "link").symlink_to(tmp / "nowhere" / "new")
+        return tmp / "link"
+    return Path("~no-such-user-here/demo")
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("below-a-file", "cannot be made (Not a directory)"),
+        ("dangling-link", "which does not exist"),
+        ("unknown-home", "there is no home folder"),
+    ],
+)
+def test_demo_refuses_a_folder_it_cannot_make_and_touches_nothing(
+    tmp_path: Path, kind: str, words: str
+) -> None:
+    target = _hostile(tmp_path, kind)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = _loopml("demo", "--dir", str(target))
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1 and words in said, said
+    assert "Traceback" not in result.stderr
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def _servers_in(project: Path) -> list[int]:
+    """The processes running ``loopml serve`` in ``project``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if b"serve" in cmdline and Path(cwd) == project:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc")
+def test_sigterm_in_the_middle_of_the_demo_stops_its_server(tmp_path: Path) -> None:
+    project = tmp_path / "demo"
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from loopml.cli import main; main()",
+            "demo",
+            "--dir",
+            str(project),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not _servers_in(project):
+            assert demo.poll() is None, demo.communicate()
+            assert time.monotonic() < deadline, "the demo never started its server"
+            time.sleep(0.1)
+        (server,) = _servers_in(project)
+        demo.send_signal(signal.SIGTERM)
+        demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    assert demo.returncode != 0
+    deadline = time.monotonic() + 30
+    while _servers_in(project) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _servers_in(project)
+    for pid in left:  # do not leave it running whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"loopml serve {server} still runs after the demo was stopped"

@@ -19,7 +19,10 @@ calls it every ``--interval`` seconds):
   is a compare-and-set, so of several passes exactly one takes it, counts the attempt
   and records whom it took the event from. The runs the old owner left RUNNING (the
   pipeline run tagged ``loopml.trigger_event`` with the event's URI, and its steps) are
-  ended KILLED, naming the takeover, and the event is retrained from the start;
+  ended KILLED, naming the takeover, and the event is retrained from the start (a
+  rollout the process it was taken from had already started is kept, not started
+  twice). A process interrupted by Ctrl-C releases its event, which the next pass
+  takes over at once: an interruption is not a failed retrain;
 - the action is the code path a person runs: :func:`~loopml.run_and_register` runs
   the trigger's pipeline with the triggering dataset version passed explicitly in its
   ``param`` (``data:/x@4``: the version that fired a dataset trigger, the newest one
@@ -69,6 +72,7 @@ from typing import Any
 from loopml import _validate
 from loopml.automation import _repository as repo
 from loopml.automation._records import (
+    RELEASED,
     AutomateReport,
     EventStatus,
     Trigger,
@@ -109,14 +113,23 @@ def _owner() -> str:
 
 
 def automate(
-    triggers: Sequence[str] | None = None, *, now: float | None = None, lease: float = LEASE
+    triggers: Sequence[str] | None = None,
+    *,
+    now: float | None = None,
+    lease: float = LEASE,
+    stop: threading.Event | None = None,
 ) -> AutomateReport:
     """Check the triggers of loopml.toml (those named in ``triggers``, default all) once,
     take over their events left RUNNING by a process that is gone, settle the rollouts
     their events started that ended, and act on each due event this process claims (see
     the module docstring). ``now`` (seconds since the
     epoch) is the time schedules are checked at; ``lease`` the seconds a claim holds an
-    event between two renewals.
+    event between two renewals. Once ``stop`` is set (a daemon asked to end), no further
+    event is claimed or taken over: the retrain under way finishes and is recorded, and
+    the events still due wait for the next pass.
+
+    Interrupted (Ctrl-C) during a retrain, the event is not recorded as failed: it is
+    released, and the next pass takes it over and retrains it.
 
     A trigger that cannot be read (a cron expression that does not parse, an unknown
     key), whose environment has gates that do not parse, or that names a dataset,
@@ -135,7 +148,10 @@ def automate(
     owner = _owner()
     events: list[TriggerEvent] = []
     by_name = {t.name: t for t in chosen}
+    stopped = stop.is_set if stop is not None else (lambda: False)
     for stale, why, gone in _stale(running, by_name):
+        if stopped():
+            break
         taken = repo.take_over(
             meta, stale, owner, lease_until=time.time() + lease, now=time.time(), gone=gone, why=why
         )
@@ -146,6 +162,8 @@ def automate(
     for trigger in chosen:
         base = _baseline(meta, trigger, seen.get(trigger.name), at)
         for key, cause, dataset in _due(meta, trigger, base, at):
+            if stopped():
+                break
             event = repo.claim(
                 meta,
                 trigger.name,
@@ -186,7 +204,9 @@ def _stale(
         if event.trigger not in triggers:
             continue
         owner_host, _, pid = (event.owner or "").rpartition(":")
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+        if event.lease_until == RELEASED:
+            found.append((event, "it was interrupted and released the event", True))
+        elif owner_host == host and pid.isdigit() and not _alive(int(pid)):
             found.append((event, f"process {pid} of this host is gone", True))
         elif event.lease_until is None or event.lease_until < now:
             expired = "never" if event.lease_until is None else _shown_time(event.lease_until)
@@ -480,13 +500,20 @@ def _alert_rolled_back(meta: Any, trigger: Trigger, event: TriggerEvent) -> Trig
 def _act(meta: Any, trigger: Trigger, event: TriggerEvent, lease: float) -> TriggerEvent:
     """Retrain → register → gates → rollout for ``event`` (claimed by this process, its
     lease renewed meanwhile); the event as finished. Whatever goes wrong is recorded on
-    the event and alerted."""
-    with _Heartbeat(meta, event, lease):
-        try:
+    the event and alerted; an interruption (Ctrl-C) releases the event to the next pass
+    instead."""
+    try:
+        with _Heartbeat(meta, event, lease):
             return _retrain(meta, trigger, event)
-        except BaseException as exc:  # interrupted: the event must not stay RUNNING
-            _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
-            raise
+    except KeyboardInterrupt:
+        # a person stopped this process, not the retrain: the next pass retrains it (the
+        # heartbeat has stopped, so it cannot renew the lease after it was let go)
+        with contextlib.suppress(Exception):
+            repo.release(meta, event)
+        raise
+    except BaseException as exc:  # the event must not stay RUNNING
+        _fail(meta, trigger, event, EventStatus.FAILED, f"interrupted ({type(exc).__name__})")
+        raise
 
 
 def _retrain(meta: Any, trigger: Trigger, event: TriggerEvent) -> TriggerEvent:
@@ -547,7 +574,7 @@ def _pipeline_failed(exc: Exception) -> str:
     run = getattr(exc, "run", None)
     steps = getattr(run, "steps", None) or []
     failed = next((s for s in steps if str(getattr(s, "status", "")) == "FAILED"), None)
-    if failed is None or not failed.error:
+    if run is None or failed is None or not failed.error:
         return f"the retrain failed: {exc}"
     lines = [line for line in failed.error.strip().splitlines() if line.strip()]
     return (
@@ -579,6 +606,10 @@ def _release(
         return _succeed(meta, trigger, event, rollout_id=rolling)
     strategy = _strategy(trigger, serving)
     candidate = serving is not None and strategy != "replace"
+    if candidate and event.attempts > 1:
+        started = _started_before(trigger, event, version)
+        if started is not None:  # the process it was taken from got that far
+            return _succeed(meta, trigger, event, rollout_id=started)
     try:
         promotion = promote(
             version.name,
@@ -635,6 +666,23 @@ def _rolling_out(serving: Any, version: Any) -> int | None:
     return rollout.id if same and not rollout.status.finished else None
 
 
+def _started_before(trigger: Trigger, event: TriggerEvent, version: Any) -> int | None:
+    """The id of the rollout of ``version`` on the trigger's deployment that an earlier
+    attempt at ``event`` started (it was killed before recording it), or None."""
+    from loopml.deployments import get_rollout
+
+    assert trigger.deployment is not None
+    try:
+        rollout = get_rollout(trigger.deployment)
+    except NotFound:
+        return None
+    mine = (rollout.candidate_model, rollout.candidate_version) == (
+        version.name,
+        version.version,
+    )
+    return int(rollout.id) if mine and rollout.created_at >= event.created_at else None
+
+
 def _strategy(trigger: Trigger, serving: Any) -> str:
     if trigger.strategy is not None:
         return trigger.strategy
@@ -667,7 +715,7 @@ def _fail(
     """Record ``event`` as ``status`` with ``error`` and raise the alert that says so."""
     from loopml.monitoring import raise_alert
 
-    error = " ".join(error.split())[:_MAX_ERROR]
+    error = _squeeze(error)
     what = what or (
         "a gate refused the retrained model"
         if status is EventStatus.REFUSED
@@ -694,6 +742,17 @@ def _fail(
     except Exception as exc:  # the event is recorded whatever the alert did
         error += f" (its alert could not be raised: {type(exc).__name__}: {exc})"
     return repo.finish(meta, event, status, error=error, alert_id=alert_id, **values)
+
+
+def _squeeze(error: str) -> str:
+    """``error`` on one line, at most :data:`_MAX_ERROR` characters: a longer one (a
+    step's traceback) keeps its start and its end, where the exception is named."""
+    error = " ".join(error.split())
+    if len(error) <= _MAX_ERROR:
+        return error
+    head = _MAX_ERROR // 4
+    tail = _MAX_ERROR - head - len(" ... ")
+    return f"{error[:head]} ... {error[-tail:]}"
 
 
 # -- reading --------------------------------------------------------------------------

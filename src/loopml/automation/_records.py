@@ -11,6 +11,7 @@ from loopml._enum import StrEnum
 from loopml.uri import TriggerURI
 
 __all__ = [
+    "RELEASED",
     "AutomateReport",
     "EventStatus",
     "Trigger",
@@ -18,6 +19,11 @@ __all__ = [
     "TriggerKind",
     "TriggerState",
 ]
+
+
+#: the ``lease_until`` of a RUNNING event whose owner was interrupted and let it go: the
+#: next pass takes it over at once
+RELEASED = 0.0
 
 
 class TriggerKind(StrEnum):

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from loopml.automation._records import EventStatus, TriggerEvent
+from loopml.automation._records import RELEASED, EventStatus, TriggerEvent
 from loopml.context import Context
 from loopml.errors import NotFound
 from loopml.lineage import Node
@@ -41,6 +41,7 @@ __all__ = [
     "get_event",
     "last_events",
     "pass_state",
+    "release",
     "renew",
     "resolve_event",
     "set_alert",
@@ -241,8 +242,8 @@ def take_over(
     def tx(conn: Connection) -> TriggerEvent | None:
         sql = (
             "UPDATE trigger_events SET owner = ?, lease_until = ?, attempts = attempts + 1, "
-            "taken_from = ?, updated_at = ? WHERE id = ? AND status = ? AND attempts = ? "
-            "AND owner = ?"
+            "taken_from = ?, updated_at = ?, error = NULL WHERE id = ? AND status = ? "
+            "AND attempts = ? AND owner = ?"
         )
         params: list[Any] = [
             owner,
@@ -265,6 +266,32 @@ def take_over(
             cursor.close()
         row = conn.first(f"SELECT {_EVENT_COLUMNS} FROM trigger_events WHERE id = ?", (stale.id,))
         return None if row is None else _event(row)
+
+    return meta.write(tx)
+
+
+def release(meta: MetadataStore, event: TriggerEvent) -> bool:
+    """Let RUNNING ``event`` go, while its owner still holds it: its lease ends at once
+    (:data:`~loopml.automation._records.RELEASED`), so the next pass takes it over
+    without waiting. False when the owner no longer held it."""
+
+    def tx(conn: Connection) -> bool:
+        cursor = conn.execute(
+            "UPDATE trigger_events SET lease_until = ?, updated_at = ? "
+            "WHERE id = ? AND owner = ? AND attempts = ? AND status = ?",
+            (
+                RELEASED,
+                time.time(),
+                event.id,
+                event.owner,
+                event.attempts,
+                EventStatus.RUNNING.value,
+            ),
+        )
+        try:
+            return bool(cursor.rowcount == 1)
+        finally:
+            cursor.close()
 
     return meta.write(tx)
 

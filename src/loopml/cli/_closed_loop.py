@@ -24,6 +24,7 @@ report of the monitor.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -33,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -271,18 +273,99 @@ def _world(rows: int, changed: bool, seed: int) -> Any:
 
 
 def _project(directory: Path | None) -> Path:
+    """The scratch project, made with its pipeline.py and loopml.toml: ``directory`` (a
+    new or empty folder), else a fresh temporary one. A folder that holds anything, or
+    that cannot be made or written, is refused with nothing left in it."""
     if directory is None:
-        return Path(tempfile.mkdtemp(prefix="loopml-demo-"))
-    directory = directory.expanduser().resolve()
-    if directory.exists() and not directory.is_dir():
-        raise InvalidInput(f"--dir {directory} is a file: name a new or empty folder.")
-    if directory.exists() and any(directory.iterdir()):
+        project = Path(tempfile.mkdtemp(prefix="loopml-demo-"))
+    else:
+        project = _scratch(directory)
+    try:
+        (project / "pipeline.py").write_text(PIPELINE)
+        (project / "loopml.toml").write_text(LOOPML_TOML)
+    except OSError as exc:
+        for name in ("pipeline.py", "loopml.toml"):  # the folder was empty: leave it so
+            with contextlib.suppress(OSError):
+                (project / name).unlink()
         raise InvalidInput(
-            f"--dir {directory} is not empty: the demo makes a project from scratch there; "
-            "name a new or empty folder (or remove this one)."
+            f"--dir {project} cannot be written ({exc.strerror or exc}): name a folder you "
+            "can write to."
+        ) from None
+    return project
+
+
+def _scratch(directory: Path) -> Path:
+    """``--dir``, resolved and made: a new or empty folder."""
+    try:
+        named = directory.expanduser()
+    except RuntimeError:  # ~user of no user
+        raise InvalidInput(
+            f"--dir {directory}: there is no home folder for {str(directory).split('/')[0]}; "
+            "name the folder in full."
+        ) from None
+    if named.is_symlink() and not named.exists():
+        raise InvalidInput(
+            f"--dir {named} is a link to {os.readlink(named)}, which does not exist: name a "
+            "new or empty folder."
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    resolved = named.resolve()
+    try:
+        if resolved.exists() and not resolved.is_dir():
+            raise InvalidInput(f"--dir {resolved} is a file: name a new or empty folder.")
+        if resolved.exists() and any(resolved.iterdir()):
+            raise InvalidInput(
+                f"--dir {resolved} is not empty: the demo makes a project from scratch "
+                "there; name a new or empty folder (or remove this one)."
+            )
+        resolved.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(
+            f"--dir {resolved} cannot be made ({exc.strerror or exc}): name a new or empty "
+            "folder you can write to."
+        ) from None
+    return resolved
+
+
+#: what would point the demo at stores other than its scratch project's own
+_STORE_VARIABLES = (
+    "LOOPML_TRACKING_URI",
+    "LOOPML_ARTIFACT_URI",
+    "LOOPML_DATA_REMOTE",
+    "LOOPML_PROJECT_DIR",
+    "LOOPML_EXECUTOR",
+    "LOOPML_TRUST_PICKLE",
+    "LOOPML_FLUSH_INTERVAL",
+    "LOOPML_SERVE_TOKEN",
+    "LOOPML_PRIVACY_KEY",
+)
+
+
+def _own_stores() -> list[str]:
+    """Drop the LOOPML_ variables that choose stores or serving settings, for this process
+    and the server it starts: the demo registers, deploys and rolls back ``churn`` in its
+    scratch project, never in the stores a shell points at. The names of those dropped."""
+    dropped = [v for v in _STORE_VARIABLES if v in os.environ]
+    for variable in dropped:
+        del os.environ[variable]
+    return dropped
+
+
+@dataclass
+class _Running:
+    """What the demo started and must stop, however it ends."""
+
+    server: _Server | None = None
+    client: _Client | None = None
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _add(project: Path, frame: Any, name: str, file: str, message: str) -> Any:
@@ -430,8 +513,7 @@ def run_closed_loop(directory: Path | None) -> None:
 
     started = time.perf_counter()
     project = _project(directory)
-    (project / "pipeline.py").write_text(PIPELINE)
-    (project / "loopml.toml").write_text(LOOPML_TOML)
+    dropped = _own_stores()
     os.chdir(project)  # the default context follows the working directory
     if str(project) not in sys.path:
         sys.path.insert(0, str(project))
@@ -439,20 +521,24 @@ def run_closed_loop(directory: Path | None) -> None:
 
     reset()
     _say(f"project: [bold]{escape(str(project))}[/bold] (loopml.toml, pipeline.py, data/)")
+    if dropped:
+        _say(f"  (not using {', '.join(dropped)}: the demo keeps to its project's own stores)")
     story = _Story()
-    server: _Server | None = None
-    client: _Client | None = None
+    running = _Running()
+    # SIGTERM ends the demo as Ctrl-C does: through the finally below, which stops the
+    # server it started (signals can only be handled in the main thread)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
-        server, client = _play(project, story)
+        _play(project, story, running)
     finally:
-        if client is not None:
-            client.close()
-        if server is not None:
-            server.stop()
+        running.stop()
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     _summary(project, story, time.perf_counter() - started)
 
 
-def _play(project: Path, story: _Story) -> tuple[_Server, _Client]:
+def _play(project: Path, story: _Story, running: _Running) -> None:
     import loopml
     from loopml.automation import automate
     from loopml.deployments import deploy, get_deployment
@@ -493,11 +579,11 @@ def _play(project: Path, story: _Story) -> tuple[_Server, _Client]:
         promotion = promote(first.name, "prod", version=first.version, reason="first model")
         _gate_checks(promotion)
         deploy(_DEPLOYMENT, "models:/churn@prod", reason="first model")
-        server = _Server(project)
+        server = running.server = _Server(project)
         server.wait_ready()
         _say(f"  deployment churn serves {first.uri} at http://127.0.0.1:{server.port}")
         part.outcome = f"{first.uri} -> prod ({promotion.status}), served"
-        client = _Client(server.port)
+        client = running.client = _Client(server.port)
         # automation starts watching: alerts raised from now on fire the trigger
         automate()
 
@@ -616,7 +702,6 @@ def _play(project: Path, story: _Story) -> tuple[_Server, _Client]:
             )
         _say(f"  churn still serves v{now.version}: the champion was never touched")
         part.outcome = f"{bad.version.uri}: {rollout.uri} ROLLED_BACK; churn serves v{now.version}"
-    return server, client
 
 
 def _first(story: _Story) -> float:

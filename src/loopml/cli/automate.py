@@ -59,10 +59,11 @@ def automate(
     one rolled back or aborted marks its event ROLLED_BACK and raises an alert. With
     --once, exit with status 1 when a retrain failed, a gate refused or a rollout was
     found rolled back. Without it, check every --interval seconds until stopped (SIGTERM or
-    Ctrl-C end it once the retrain under way is recorded): a trigger that loopml.toml
-    gets wrong stops it at its start, and a check that fails later (the store out of
-    reach, a dataset removed, loopml.toml edited into a mistake) is reported on one line
-    and tried again at the next interval.
+    Ctrl-C end it once the retrain under way is recorded; the events still due wait for
+    the next start; a second one stops it at once, and the next start retrains the event
+    it was on): a trigger that loopml.toml gets wrong stops it at its start, and a check
+    that fails later (the store out of reach, a dataset removed, loopml.toml edited into
+    a mistake) is reported on one line and tried again at the next interval.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -87,6 +88,7 @@ def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
     it after the check under way, or at once while it waits); a check that raises is
     reported and the next one runs at the next interval."""
     import signal
+    import threading
     import time
 
     from loopml.automation import automate as run_triggers
@@ -94,10 +96,14 @@ def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
     from loopml.pipelines import forget_changed_modules
 
     check_triggers(names)  # a mistake in loopml.toml stops the daemon before it starts
-    stopping: list[int] = []
+    stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
-        stopping.append(signum)
+        if stop.is_set():  # asked twice: stop now; the event under way is released
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        stop.set()  # safe here: this thread only ever reads it (is_set), never waits on it
 
     before = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -106,7 +112,7 @@ def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
                 f"Checking the triggers every {interval:g} s; stop with Ctrl-C or SIGTERM.",
                 highlight=False,
             )
-        while not stopping:
+        while not stop.is_set():
             try:
                 changed = forget_changed_modules()
                 if changed and not quiet:
@@ -116,14 +122,14 @@ def _daemon(names: list[str] | None, interval: float, quiet: bool) -> None:
                         highlight=False,
                         soft_wrap=True,
                     )
-                report = run_triggers(names)
+                report = run_triggers(names, stop=stop)
             except Exception as exc:
                 _print_failed_check(exc, interval)
             else:
                 _print_report(report, quiet=True)
             wake = time.monotonic() + interval
             # short naps, so a signal is seen at once (a handler cannot end a sleep)
-            while not stopping and (left := wake - time.monotonic()) > 0:
+            while not stop.is_set() and (left := wake - time.monotonic()) > 0:
                 time.sleep(min(left, _NAP))
     finally:
         for signum, handler in before.items():
@@ -242,8 +248,10 @@ def status(
         rows,
         _TRIGGER_COLUMNS,
         fmt=fmt,
-        empty="No triggers: declare one in loopml.toml, e.g. [triggers.nightly] with "
-        'schedule = "0 3 * * *".',
+        empty=escape(
+            "No triggers: declare one in loopml.toml, e.g. [triggers.nightly] with "
+            'schedule = "0 3 * * *".'
+        ),
     )
     if fmt is Format.table:
         console.print()
