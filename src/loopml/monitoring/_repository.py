@@ -35,7 +35,7 @@ from loopml.monitoring._records import (
     WindowStatus,
 )
 from loopml.store import edges as lineage_edges
-from loopml.store.metadata import Connection, MetadataStore
+from loopml.store.metadata import Connection, MetadataStore, unknown_name
 from loopml.uri import AlertURI, DeploymentURI, parse_alert_uri
 
 __all__ = [
@@ -202,11 +202,12 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _unknown(conn: Connection, name: str) -> NotFound:
-    known = conn.column("SELECT name FROM monitors ORDER BY name LIMIT 5")
-    return NotFound(
-        f"no monitor {name!r}; "
-        + (f"monitors: {', '.join(known)}" if known else "there are no monitors yet")
-        + ". Add one with: loopml monitor add NAME --deployment DEPLOYMENT"
+    return unknown_name(
+        conn,
+        "monitors",
+        "monitor",
+        name,
+        "Add one with: loopml monitor add NAME --deployment DEPLOYMENT",
     )
 
 
