@@ -509,37 +509,28 @@ def open_alert(
                     *tuple(row[10:]),
                 )
             ), False
-        aid = conn.scalar(
-            f"INSERT INTO alerts ({_ALERT_COLUMNS.replace('id, ', '', 1)}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '[]') RETURNING id",
-            (
-                monitor,
-                rule,
-                AlertStatus.FIRING.value,
-                value,
-                message,
-                window_id,
-                window_id,
-                now,
-                now,
-            ),
+        alert = _alert(
+            conn.all(
+                f"INSERT INTO alerts ({_ALERT_COLUMNS.replace('id, ', '', 1)}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '[]') "
+                f"RETURNING {_ALERT_COLUMNS}",
+                (
+                    monitor,
+                    rule,
+                    AlertStatus.FIRING.value,
+                    value,
+                    message,
+                    window_id,
+                    window_id,
+                    now,
+                    now,
+                ),
+            )[0]
         )
         if deployment is not None:
             lineage_edges.add_edges(
-                conn, [(str(DeploymentURI(deployment)), str(AlertURI(int(aid))), "raised")]
+                conn, [(str(DeploymentURI(deployment)), str(alert.uri), "raised")]
             )
-        alert = Alert(
-            int(aid),
-            monitor,
-            rule,
-            AlertStatus.FIRING,
-            value,
-            message,
-            window_id,
-            window_id,
-            now,
-            now,
-        )
         return alert, True
 
     return meta.write(tx)
