@@ -26,10 +26,12 @@ ESC_PARAM = "\x1b]0;owned\x07x"
 
 @pytest.fixture
 def narrow(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A terminal 80 columns wide (``_width`` is what the ``width`` setter sets: patching
+    it restores the computed width afterwards, instead of fixing the one it had)."""
     from loopml.cli import _output
 
-    monkeypatch.setattr(_output.console, "width", 80)
-    monkeypatch.setattr(_output.err_console, "width", 80)
+    monkeypatch.setattr(_output.console, "_width", 80)
+    monkeypatch.setattr(_output.err_console, "_width", 80)
     return CliRunner()
 
 

@@ -52,7 +52,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -452,15 +452,7 @@ def _check(doc: dict[str, Any], path: Path) -> None:
         if section == "triggers":
             _check_triggers(body, path)
             continue
-        for key, value in body.items():
-            if key not in keys:
-                raise InvalidInput(
-                    f"{path}: unknown key {key!r} in [{section}]; expected one of "
-                    f"{', '.join(keys)}."
-                )
-            what, ok = keys[key]
-            if not ok(value):
-                raise InvalidInput(f"{path}: [{section}] {key} must be {what}, got {value!r}.")
+        _check_keys(body, keys, path, section)
     privacy = doc.get("privacy") or {}
     both = sorted(set(privacy.get("mask") or ()) & set(privacy.get("drop") or ()))
     if both:
@@ -468,6 +460,21 @@ def _check(doc: dict[str, Any], path: Path) -> None:
             f"{path}: [privacy] lists {', '.join(map(repr, both))} under both mask and drop; "
             "keep each column in one of them."
         )
+
+
+def _check_keys(
+    table: Mapping[str, Any], keys: Mapping[str, tuple[str, Any]], path: Path, where: str
+) -> None:
+    """Each key of ``table`` (``[where]`` in the file) is one of ``keys`` and holds a value
+    of its type."""
+    for key, value in table.items():
+        if key not in keys:
+            raise InvalidInput(
+                f"{path}: unknown key {key!r} in [{where}]; expected one of {', '.join(keys)}."
+            )
+        what, ok = keys[key]
+        if not ok(value):
+            raise InvalidInput(f"{path}: [{where}] {key} must be {what}, got {value!r}.")
 
 
 def _check_gates(body: dict[str, Any], doc: dict[str, Any], path: Path) -> None:
@@ -489,32 +496,48 @@ def _check_gates(body: dict[str, Any], doc: dict[str, Any], path: Path) -> None:
             )
 
 
+def _named_tables(
+    body: dict[str, Any],
+    path: Path,
+    section: str,
+    noun: str,
+    example: str,
+    hint: str,
+    keys: Mapping[str, tuple[str, Any]] | None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The ``(name, table)`` pairs of ``[<section>.<name>]`` tables, each checked as it
+    is yielded: a name that can stand in a URI (``noun`` and ``example`` word the error),
+    a table (``hint``, formatted with ``{name}``, shows what goes in it) and, unless
+    ``keys`` is None, only known keys holding values of the right type."""
+    for name, table in body.items():
+        if not _DEPLOYMENT_NAME.match(name):
+            raise InvalidInput(
+                f"{path}: [{section}.{name}] is not a {noun} name: expected letters, "
+                f"digits, '.', '_' or '-', starting with a letter or digit (e.g. '{example}')."
+            )
+        if not isinstance(table, dict):
+            raise InvalidInput(
+                f"{path}: {section}.{name} must be a table ([{section}.{name}] with "
+                f"{hint.format(name=name)}), got {table!r}."
+            )
+        if keys is not None:
+            _check_keys(table, keys, path, f"{section}.{name}")
+        yield name, table
+
+
 def _check_deployments(body: dict[str, Any], path: Path) -> None:
     """``[deployments.<name>]``: a name that can stand in a URI, ``model`` (required),
     optional ``config`` (a table) and ``reason``; loopml.deployments checks the URI and
     the config's values when it applies them."""
-    for name, table in body.items():
-        if not _DEPLOYMENT_NAME.match(name):
-            raise InvalidInput(
-                f"{path}: [deployments.{name}] is not a deployment name: expected letters, "
-                "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'churn')."
-            )
-        if not isinstance(table, dict):
-            raise InvalidInput(
-                f"{path}: deployments.{name} must be a table ([deployments.{name}] with "
-                f'model = "models:/<name>@<alias>"), got {table!r}.'
-            )
-        for key, value in table.items():
-            if key not in _DEPLOYMENT_KEYS:
-                raise InvalidInput(
-                    f"{path}: unknown key {key!r} in [deployments.{name}]; expected one of "
-                    f"{', '.join(_DEPLOYMENT_KEYS)}."
-                )
-            what, ok = _DEPLOYMENT_KEYS[key]
-            if not ok(value):
-                raise InvalidInput(
-                    f"{path}: [deployments.{name}] {key} must be {what}, got {value!r}."
-                )
+    for name, table in _named_tables(
+        body,
+        path,
+        "deployments",
+        "deployment",
+        "churn",
+        'model = "models:/<name>@<alias>"',
+        _DEPLOYMENT_KEYS,
+    ):
         if "model" not in table:
             raise InvalidInput(
                 f"{path}: [deployments.{name}] names no model: add "
@@ -525,45 +548,25 @@ def _check_deployments(body: dict[str, Any], path: Path) -> None:
 def _check_monitors(body: dict[str, Any], path: Path) -> None:
     """``[monitors.<name>]``: a name that can stand in a URI and a table;
     loopml.monitoring checks its keys and values when it reads them."""
-    for name, table in body.items():
-        if not _DEPLOYMENT_NAME.match(name):
-            raise InvalidInput(
-                f"{path}: [monitors.{name}] is not a monitor name: expected letters, "
-                "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'churn')."
-            )
-        if not isinstance(table, dict):
-            raise InvalidInput(
-                f"{path}: monitors.{name} must be a table ([monitors.{name}] with "
-                f'deployment = "{name}"), got {table!r}.'
-            )
+    for _ in _named_tables(
+        body, path, "monitors", "monitor", "churn", 'deployment = "{name}"', None
+    ):
+        pass
 
 
 def _check_triggers(body: dict[str, Any], path: Path) -> None:
     """``[triggers.<name>]``: a name that can stand in a URI, known keys of the right
     types, and what fires it: ``schedule`` or ``alert``, else ``dataset`` (loopml.automation
     checks the cron expression and that the names it holds exist when it runs them)."""
-    for name, table in body.items():
-        if not _DEPLOYMENT_NAME.match(name):
-            raise InvalidInput(
-                f"{path}: [triggers.{name}] is not a trigger name: expected letters, "
-                "digits, '.', '_' or '-', starting with a letter or digit (e.g. 'nightly')."
-            )
-        if not isinstance(table, dict):
-            raise InvalidInput(
-                f"{path}: triggers.{name} must be a table ([triggers.{name}] with "
-                f'schedule = "0 3 * * *", dataset = "churn" or alert = "churn"), got {table!r}.'
-            )
-        for key, value in table.items():
-            if key not in _TRIGGER_KEYS:
-                raise InvalidInput(
-                    f"{path}: unknown key {key!r} in [triggers.{name}]; expected one of "
-                    f"{', '.join(_TRIGGER_KEYS)}."
-                )
-            what, ok = _TRIGGER_KEYS[key]
-            if not ok(value):
-                raise InvalidInput(
-                    f"{path}: [triggers.{name}] {key} must be {what}, got {value!r}."
-                )
+    for name, table in _named_tables(
+        body,
+        path,
+        "triggers",
+        "trigger",
+        "nightly",
+        'schedule = "0 3 * * *", dataset = "churn" or alert = "churn"',
+        _TRIGGER_KEYS,
+    ):
         on = [k for k in _TRIGGER_ON if k in table]
         if not on:
             raise InvalidInput(

@@ -316,32 +316,42 @@ def parse_cache_uri(uri: str) -> CacheURI:
     return CacheURI(m.group("id"))
 
 
+def _numbered(uri: str, pattern: re.Pattern[str], what: str, expected: str) -> re.Match[str]:
+    """The match of ``pattern`` (with an ``id`` group, and maybe a ``name`` group) on
+    ``uri``; InvalidInput "malformed <what> URI ...: expected <expected>" when it does
+    not match, the id has more than 18 digits or the name more than MAX_NAME characters."""
+    m = pattern.match(uri.strip()) if isinstance(uri, str) else None
+    if not m or len(m.group("id")) > 18 or len(m.groupdict().get("name") or "") > MAX_NAME:
+        raise InvalidInput(f"malformed {what} URI {shown(uri)}: expected {expected}")
+    return m
+
+
 def parse_evaluation_uri(uri: str) -> EvaluationURI:
     """Parse ``evaluation:/<id>``."""
-    m = _EVALUATION_RE.match(uri.strip()) if isinstance(uri, str) else None
-    if not m or len(m.group(1)) > 18:
-        raise InvalidInput(
-            f"malformed evaluation URI {shown(uri)}: expected 'evaluation:/<number>' as "
-            "loopml.evaluate() sets on evaluation.uri."
-        )
-    return EvaluationURI(int(m.group(1)))
+    m = _numbered(
+        uri,
+        _EVALUATION_RE,
+        "evaluation",
+        "'evaluation:/<number>' as loopml.evaluate() sets on evaluation.uri.",
+    )
+    return EvaluationURI(int(m.group("id")))
 
 
-_EVALUATION_RE = re.compile(r"^evaluation:/([1-9][0-9]*)$")
+_EVALUATION_RE = re.compile(r"^evaluation:/(?P<id>[1-9][0-9]*)$")
 
 
 def parse_promotion_uri(uri: str) -> PromotionURI:
     """Parse ``promotion:/<id>``."""
-    m = _PROMOTION_RE.match(uri.strip()) if isinstance(uri, str) else None
-    if not m or len(m.group(1)) > 18:
-        raise InvalidInput(
-            f"malformed promotion URI {shown(uri)}: expected 'promotion:/<number>' as "
-            "loopml models history lists them."
-        )
-    return PromotionURI(int(m.group(1)))
+    m = _numbered(
+        uri,
+        _PROMOTION_RE,
+        "promotion",
+        "'promotion:/<number>' as loopml models history lists them.",
+    )
+    return PromotionURI(int(m.group("id")))
 
 
-_PROMOTION_RE = re.compile(r"^promotion:/([1-9][0-9]*)$")
+_PROMOTION_RE = re.compile(r"^promotion:/(?P<id>[1-9][0-9]*)$")
 
 
 def parse_deployment_uri(uri: str) -> DeploymentURI:
@@ -360,40 +370,42 @@ _DEPLOYMENT_RE = re.compile(rf"^deployments:/(?P<name>{_NAME})\Z")
 
 def parse_rollout_uri(uri: str) -> RolloutURI:
     """Parse ``rollout:/<id>``."""
-    m = _ROLLOUT_RE.match(uri.strip()) if isinstance(uri, str) else None
-    if not m or len(m.group(1)) > 18:
-        raise InvalidInput(
-            f"malformed rollout URI {shown(uri)}: expected 'rollout:/<number>', e.g. "
-            "'rollout:/3' (loopml deployments status NAME shows a deployment's rollouts)."
-        )
-    return RolloutURI(int(m.group(1)))
+    m = _numbered(
+        uri,
+        _ROLLOUT_RE,
+        "rollout",
+        "'rollout:/<number>', e.g. 'rollout:/3' "
+        "(loopml deployments status NAME shows a deployment's rollouts).",
+    )
+    return RolloutURI(int(m.group("id")))
 
 
-_ROLLOUT_RE = re.compile(r"^rollout:/([1-9][0-9]*)$")
+_ROLLOUT_RE = re.compile(r"^rollout:/(?P<id>[1-9][0-9]*)$")
 
 
 def parse_alert_uri(uri: str) -> AlertURI:
     """Parse ``alerts:/<id>``."""
-    m = _ALERT_RE.match(uri.strip()) if isinstance(uri, str) else None
-    if not m or len(m.group(1)) > 18:
-        raise InvalidInput(
-            f"malformed alert URI {shown(uri)}: expected 'alerts:/<number>', e.g. "
-            "'alerts:/3' (loopml monitor alerts lists them)."
-        )
-    return AlertURI(int(m.group(1)))
+    m = _numbered(
+        uri,
+        _ALERT_RE,
+        "alert",
+        "'alerts:/<number>', e.g. 'alerts:/3' (loopml monitor alerts lists them).",
+    )
+    return AlertURI(int(m.group("id")))
 
 
-_ALERT_RE = re.compile(r"^alerts:/([1-9][0-9]*)$")
+_ALERT_RE = re.compile(r"^alerts:/(?P<id>[1-9][0-9]*)$")
 
 
 def parse_trigger_uri(uri: str) -> TriggerURI:
     """Parse ``triggers:/<name>/<event id>``."""
-    m = _TRIGGER_RE.match(uri.strip()) if isinstance(uri, str) else None
-    if not m or len(m.group("name")) > MAX_NAME or len(m.group("id")) > 18:
-        raise InvalidInput(
-            f"malformed trigger URI {shown(uri)}: expected 'triggers:/<name>/<event number>', "
-            "e.g. 'triggers:/nightly/3' (loopml automate status lists them)."
-        )
+    m = _numbered(
+        uri,
+        _TRIGGER_RE,
+        "trigger",
+        "'triggers:/<name>/<event number>', e.g. 'triggers:/nightly/3' "
+        "(loopml automate status lists them).",
+    )
     return TriggerURI(m.group("name"), int(m.group("id")))
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,3 +80,20 @@ def with_triggers(project: Path, text: str) -> None:
 
     (project / "loopml.toml").write_text(BASE_TOML + text)
     loopml.context.reset()
+
+
+def automate_process(project: Path, *args: str) -> subprocess.Popen[str]:
+    """``loopml automate *args`` started in ``project`` as a separate process of this
+    Python, importing this loopml; its output is captured as text."""
+    import loopml
+
+    src = str(Path(loopml.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopml", "automate", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

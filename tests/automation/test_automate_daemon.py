@@ -7,15 +7,13 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from tests.automation.conftest import BASE_TOML, with_triggers, write_data
+from tests.automation.conftest import BASE_TOML, automate_process, with_triggers, write_data
 
 import loopml
 from loopml.automation import EventStatus, automate, list_events
@@ -53,16 +51,7 @@ class _Command:
     """``loopml automate ARGS`` in ``project``, its output read line by line as it comes."""
 
     def __init__(self, project: Path, *args: str) -> None:
-        src = str(Path(loopml.__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loopml", "automate", *args],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = automate_process(project, *args)
         self.lines: dict[str, queue.Queue[str]] = {"out": queue.Queue(), "err": queue.Queue()}
         self.seen: dict[str, list[str]] = {"out": [], "err": []}
         for name, stream in (("out", self.proc.stdout), ("err", self.proc.stderr)):

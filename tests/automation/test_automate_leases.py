@@ -4,17 +4,14 @@ pass once it expired or its process is gone, and the takeover is recorded. Prove
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.automation.conftest import with_triggers, write_data
+from tests.automation.conftest import automate_process, with_triggers, write_data
 
 import loopml
 from loopml.automation import EventStatus, automate, list_events
@@ -146,19 +143,6 @@ def test_a_claim_of_another_host_is_taken_over_only_once_its_lease_expired(
     assert automate().events == []
 
 
-def _command(project: Path, *args: str) -> subprocess.Popen[str]:
-    src = str(Path(loopml.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "loopml", "automate", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_an_event_left_running_by_a_killed_process_is_finished_once_by_the_next_run(
     retrain_project: Path,
 ) -> None:
@@ -167,7 +151,7 @@ def test_an_event_left_running_by_a_killed_process_is_finished_once_by_the_next_
     automate()
     write_data(retrain_project, seed=2)
     (retrain_project / "hold").write_text("")
-    killed = _command(retrain_project, "--once")
+    killed = automate_process(retrain_project, "--once")
     try:
         deadline = time.monotonic() + 240
         while not (retrain_project / "started").exists():
@@ -186,7 +170,7 @@ def test_an_event_left_running_by_a_killed_process_is_finished_once_by_the_next_
     assert left.owner == f"{socket.gethostname()}:{killed.pid}"
 
     (retrain_project / "hold").unlink()
-    second = _command(retrain_project, "--once")
+    second = automate_process(retrain_project, "--once")
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err
     assert "SUCCEEDED triggers:/fresh/1 (data:/churn@2)" in out
@@ -197,7 +181,7 @@ def test_an_event_left_running_by_a_killed_process_is_finished_once_by_the_next_
     assert event.taken_from == f"{left.owner} (process {killed.pid} of this host is gone)"
     assert event.model_version == "models:/churn/2"
 
-    third = _command(retrain_project, "--once")
+    third = automate_process(retrain_project, "--once")
     out, err = third.communicate(timeout=300)
     assert third.returncode == 0 and "triggers:/fresh" not in out, err
     assert [e.id for e in list_events("fresh")] == [event.id]

@@ -3,31 +3,15 @@ retrain; the daemon stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.automation.conftest import with_triggers, write_data
+from tests.automation.conftest import automate_process, with_triggers, write_data
 
 import loopml
 from loopml.automation import EventStatus, automate, list_events
 
 TRIGGER = '[triggers.fresh]\ndataset = "churn"\nparam = "data"\n'
-
-
-def _command(project: Path, *args: str) -> subprocess.Popen[str]:
-    src = str(Path(loopml.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "loopml", "automate", *args],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_two_automation_processes_at_once_cause_one_retrain_per_event(
@@ -36,7 +20,7 @@ def test_two_automation_processes_at_once_cause_one_retrain_per_event(
     with_triggers(retrain_project, TRIGGER)
     automate()
     write_data(retrain_project, seed=2)
-    procs = [_command(retrain_project, "--once") for _ in range(2)]
+    procs = [automate_process(retrain_project, "--once") for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     (event,) = list_events("fresh")
@@ -47,7 +31,7 @@ def test_two_automation_processes_at_once_cause_one_retrain_per_event(
 
 def test_the_daemon_stops_cleanly_on_sigterm(retrain_project: Path) -> None:
     with_triggers(retrain_project, TRIGGER)
-    proc = _command(retrain_project, "--interval", "1")
+    proc = automate_process(retrain_project, "--interval", "1")
     assert proc.stderr is not None
     assert "Checking the triggers every 1 s" in proc.stderr.readline()
     proc.send_signal(signal.SIGTERM)

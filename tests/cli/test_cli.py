@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from loopml.cli import app
@@ -258,3 +259,17 @@ def test_the_root_help_lists_every_command_by_its_own_summary_without_importing_
     assert shown.splitlines()[0] == "[]", "loopml --help imported command modules"
     for name, (_, _, summary) in _COMMANDS.items():
         assert name in shown and summary.replace("\\", "") in shown
+
+
+def test_the_consoles_take_the_width_when_they_print_not_when_they_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from loopml.cli import _output
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setenv("LINES", "90")
+    made = _output._console()
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "30")
+    assert (made.width, made.height) == (80, 30)
+    assert _output.console.width == _output.err_console.width == 80

@@ -56,7 +56,16 @@ class _Guard(RenderHook):
 
 
 def _console(**kwargs: object) -> Console:
+    """A console that measures the terminal each time it prints.
+
+    Rich fixes a console's size from ``COLUMNS`` and ``LINES`` when it is made, and these
+    consoles are made once, on import: a command run later in the same process (the
+    automation daemon, an embedding program) would keep the width of whatever was set
+    then. Without a fixed size Rich reads ``COLUMNS``/``LINES``, else the terminal, on
+    every print."""
     made = Console(highlight=False, **kwargs)  # type: ignore[arg-type]
+    made._width = None
+    made._height = None
     made.push_render_hook(_Guard())
     return made
 

@@ -47,7 +47,7 @@ from loopml.deployments._records import (
 from loopml.errors import Conflict, CorruptRecord, InvalidInput, NotFound
 from loopml.lineage import Node
 from loopml.store import edges as lineage_edges
-from loopml.store.metadata import Connection, MetadataStore
+from loopml.store.metadata import Connection, MetadataStore, unknown_name
 from loopml.store.refs import add_refs, release_owners
 from loopml.uri import DeploymentURI, ModelURI, RolloutURI, parse_deployment_uri
 
@@ -138,11 +138,12 @@ def _row(conn: Connection, name: str) -> tuple[Any, ...] | None:
 
 
 def _unknown(conn: Connection, name: str) -> NotFound:
-    known = conn.column("SELECT name FROM deployments ORDER BY name LIMIT 5")
-    return NotFound(
-        f"no deployment {name!r}; "
-        + (f"deployments: {', '.join(known)}" if known else "there are no deployments yet")
-        + ". Create one with: loopml deploy NAME --model models:/<model>@<alias>"
+    return unknown_name(
+        conn,
+        "deployments",
+        "deployment",
+        name,
+        "Create one with: loopml deploy NAME --model models:/<model>@<alias>",
     )
 
 

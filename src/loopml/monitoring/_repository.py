@@ -35,7 +35,7 @@ from loopml.monitoring._records import (
     WindowStatus,
 )
 from loopml.store import edges as lineage_edges
-from loopml.store.metadata import Connection, MetadataStore
+from loopml.store.metadata import Connection, MetadataStore, unknown_name
 from loopml.uri import AlertURI, DeploymentURI, parse_alert_uri
 
 __all__ = [
@@ -202,11 +202,12 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _unknown(conn: Connection, name: str) -> NotFound:
-    known = conn.column("SELECT name FROM monitors ORDER BY name LIMIT 5")
-    return NotFound(
-        f"no monitor {name!r}; "
-        + (f"monitors: {', '.join(known)}" if known else "there are no monitors yet")
-        + ". Add one with: loopml monitor add NAME --deployment DEPLOYMENT"
+    return unknown_name(
+        conn,
+        "monitors",
+        "monitor",
+        name,
+        "Add one with: loopml monitor add NAME --deployment DEPLOYMENT",
     )
 
 
@@ -508,37 +509,28 @@ def open_alert(
                     *tuple(row[10:]),
                 )
             ), False
-        aid = conn.scalar(
-            f"INSERT INTO alerts ({_ALERT_COLUMNS.replace('id, ', '', 1)}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '[]') RETURNING id",
-            (
-                monitor,
-                rule,
-                AlertStatus.FIRING.value,
-                value,
-                message,
-                window_id,
-                window_id,
-                now,
-                now,
-            ),
+        alert = _alert(
+            conn.all(
+                f"INSERT INTO alerts ({_ALERT_COLUMNS.replace('id, ', '', 1)}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '[]') "
+                f"RETURNING {_ALERT_COLUMNS}",
+                (
+                    monitor,
+                    rule,
+                    AlertStatus.FIRING.value,
+                    value,
+                    message,
+                    window_id,
+                    window_id,
+                    now,
+                    now,
+                ),
+            )[0]
         )
         if deployment is not None:
             lineage_edges.add_edges(
-                conn, [(str(DeploymentURI(deployment)), str(AlertURI(int(aid))), "raised")]
+                conn, [(str(DeploymentURI(deployment)), str(alert.uri), "raised")]
             )
-        alert = Alert(
-            int(aid),
-            monitor,
-            rule,
-            AlertStatus.FIRING,
-            value,
-            message,
-            window_id,
-            window_id,
-            now,
-            now,
-        )
         return alert, True
 
     return meta.write(tx)

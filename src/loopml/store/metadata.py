@@ -38,7 +38,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from loopml.errors import Conflict, InvalidInput, MissingExtra, SchemaTooNew, StoreError
+from loopml.errors import (
+    Conflict,
+    InvalidInput,
+    MissingExtra,
+    NotFound,
+    SchemaTooNew,
+    StoreError,
+)
 from loopml.store.urls import DatabaseURL, parse_database_url
 from loopml.uri import scrub
 
@@ -47,6 +54,7 @@ __all__ = [
     "SCHEMA_HEAD",
     "Connection",
     "MetadataStore",
+    "unknown_name",
     "upsert_sql",
 ]
 
@@ -561,6 +569,18 @@ def upsert_sql(
     else:
         tail = "DO NOTHING"
     return head + conflict + tail
+
+
+def unknown_name(conn: Connection, table: str, noun: str, name: str, hint: str) -> NotFound:
+    """NotFound for ``name``, which no row of ``table`` (rows named by a ``name`` column)
+    holds: "no <noun> 'x'; <table>: a, b" listing up to five names there are (or
+    "there are no <table> yet"), then ``hint``, the command that makes one."""
+    known = conn.column(f"SELECT name FROM {table} ORDER BY name LIMIT 5")
+    return NotFound(
+        f"no {noun} {name!r}; "
+        + (f"{table}: {', '.join(known)}" if known else f"there are no {table} yet")
+        + f". {hint}"
+    )
 
 
 class _PgTranslator:
