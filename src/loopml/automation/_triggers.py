@@ -264,7 +264,7 @@ def _rule(rule: Any) -> str | None:
     0.3``) when it is one; else as written (an alert raised by hand can have any rule)."""
     if rule is None:
         return None
-    from loopml.monitoring._rules import parse_rule
+    from loopml.monitoring import parse_rule
 
     try:
         return parse_rule(rule).text
@@ -359,7 +359,7 @@ def check_targets(triggers: list[Trigger]) -> None:
 def _check_rule(trigger: Trigger, monitor: Any) -> None:
     """InvalidInput when ``trigger`` waits for a metric rule its monitor does not have:
     the monitor raises alerts of its own rules only, so the trigger would never fire."""
-    from loopml.monitoring._rules import parse_rule
+    from loopml.monitoring import parse_rule
 
     if trigger.rule is None:
         return
