@@ -230,7 +230,7 @@ def _check_rollout(name: str, strategy: str | None, steps: Any, interval: Any) -
             f"steps belong to a canary, not to strategy {strategy!r}: remove steps, or "
             'set strategy = "canary".',
         )
-    from loopml.deployments._rollout import parse_interval, parse_steps
+    from loopml.deployments import parse_interval, parse_steps
 
     try:
         if steps is not None:
@@ -247,7 +247,7 @@ def _check_sinks(name: str, sinks: tuple[str, ...]) -> None:
     with its password and secret-looking values blanked."""
     if all(sink == "log" for sink in sinks):  # the default: nothing to import
         return
-    from loopml.monitoring._settings import sink_problem
+    from loopml.monitoring import sink_problem
     from loopml.uri import redact
 
     for sink in sinks:

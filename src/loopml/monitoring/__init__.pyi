@@ -36,6 +36,7 @@ from ._report import Histogram as Histogram
 from ._report import MultivariateDrift as MultivariateDrift
 from ._rules import Rule as Rule
 from ._rules import parse_rule as parse_rule
+from ._settings import sink_problem as sink_problem
 from ._store import load_profile as load_profile
 
 __all__: list[str]
