@@ -141,8 +141,12 @@ def test_a_long_traceback_keeps_the_exception_that_ended_the_retrain(
     (event,) = automate().events
     error = event.error or ""
     assert event.status is EventStatus.FAILED and len(error) <= 2000
-    assert error.startswith("the retrain failed: step 'train' of pipeline 'retrain' failed")
-    assert "RuntimeError: the cause: column tenure holds NaN" in error
+    # the step and the exception that ended it; the deep traceback stays with the step run
+    assert error.startswith(
+        "the retrain failed: step 'train' of pipeline 'retrain' raised "
+        "RuntimeError: the cause: column tenure holds NaN"
+    )
+    assert "its traceback is stored with step run" in error and "Traceback" not in error
     alert = loopml.monitoring.get_alert(event.alert_id or 0)
     assert "the cause: column tenure holds NaN" in alert.message
 
